@@ -1,0 +1,91 @@
+# Maestro build. Sources are found by wildcard so each module adds files without editing this.
+# Targets: deps all test test-asan fuzz demo bench clean.
+CC       ?= cc
+CC_ASAN  ?= clang
+CFLAGS   ?= -O2 -g
+WERROR   ?= $(if $(CI),-Werror,)
+PKGS      = libuv libcurl libnghttp2 libprotobuf-c yaml-0.1 libcjson
+DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(WERROR) \
+              -Iinclude -I. -Ibuild/gen $(DEP_CFLAGS)
+
+MODULES  = workflow loop transports grpc_h2 proto
+PROTOS   = $(shell find proto -name '*.proto' 2>/dev/null)
+GEN_C    = $(patsubst proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
+GEN_H    = $(GEN_C:.c=.h)
+LIB_SRC  = $(foreach m,$(MODULES),$(wildcard $(m)/*.c)) $(GEN_C)
+CLI_SRC  = $(wildcard cli/*.c)
+TEST_SRC = $(wildcard tests/test_*.c)
+TH_SRC   = tests/harness.c
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+
+# One tree per flavour: build/norm (plain) and build/asan (ASan+UBSan).
+define flavour
+$(1)_OBJ  = $$(patsubst %.c,build/$(1)/%.o,$$(LIB_SRC))
+build/$(1)/%.o: %.c $$(GEN_H) | build/gen
+	@mkdir -p $$(dir $$@)
+	$$($(1)_CC) $$(BASE_CFLAGS) $$($(1)_CFLAGS) -MMD -MP -c $$< -o $$@
+build/$(1)/libmaestro.a: $$($(1)_OBJ)
+	@rm -f $$@
+	ar rcs $$@ $$^
+build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/tests/harness.o build/$(1)/libmaestro.a
+	$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$^ $$(DEP_LIBS)
+$(1)_TESTS = $$(patsubst tests/%.c,build/$(1)/tests/%,$$(TEST_SRC))
+-include $$(shell find build/$(1) -name '*.d' 2>/dev/null)
+endef
+norm_CC = $(CC)
+norm_CFLAGS = $(CFLAGS)
+asan_CC = $(CC_ASAN)
+asan_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+$(eval $(call flavour,norm))
+$(eval $(call flavour,asan))
+
+.PHONY: all build deps test test-norm test-asan fuzz demo bench clean
+.SECONDARY:
+
+all: bin/maestro libmaestro.a
+build: all
+
+bin/maestro: $(patsubst %.c,build/norm/%.o,$(CLI_SRC)) build/norm/libmaestro.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(DEP_LIBS)
+libmaestro.a: build/norm/libmaestro.a
+	cp $< $@
+build/asan/bin/maestro: $(patsubst %.c,build/asan/%.o,$(CLI_SRC)) build/asan/libmaestro.a
+	@mkdir -p $(dir $@)
+	$(CC_ASAN) $(asan_CFLAGS) -o $@ $^ $(DEP_LIBS)
+
+build/gen:
+	@mkdir -p build/gen
+build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto | build/gen
+	protoc-c --proto_path=proto --c_out=build/gen $<
+
+deps:
+	@sh tests/deps.sh
+
+# Runs every test binary of both flavours; the last line is the total.
+test: bin/maestro build/asan/bin/maestro $(norm_TESTS) $(asan_TESTS)
+	@sh tests/run.sh norm asan
+
+test-norm: bin/maestro $(norm_TESTS)
+	@sh tests/run.sh norm
+test-asan: build/asan/bin/maestro $(asan_TESTS)
+	@sh tests/run.sh asan
+
+FUZZ_TIME ?= 60
+FUZZ_BINS = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIB_SRC = $(filter-out $(wildcard loop/*.c transports/*.c),$(LIB_SRC))
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(GEN_H)
+	@mkdir -p build/fuzz
+	$(CC_ASAN) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(DEP_LIBS)
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	  echo "== $$n ($(FUZZ_TIME)s)"; \
+	  $$f -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+	    build/fuzz/corpus-$$n $$( [ -d tests/fuzz/seed-$$n ] && echo tests/fuzz/seed-$$n ) \
+	    2>build/fuzz/$$n.log || { tail -40 build/fuzz/$$n.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|Done' build/fuzz/$$n.log | tail -2; done
+
+clean:
+	rm -rf build bin libmaestro.a

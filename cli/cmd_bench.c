@@ -1,0 +1,11 @@
+/* maestro bench: not built yet (see the open issues). */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int mae_cmd_bench(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "maestro: 'bench' is not implemented yet\n");
+    return 2;
+}

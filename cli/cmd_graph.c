@@ -1,0 +1,11 @@
+/* maestro graph: not built yet (see the open issues). */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int mae_cmd_graph(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "maestro: 'graph' is not implemented yet\n");
+    return 2;
+}

@@ -1,0 +1,11 @@
+/* maestro run: not built yet (see the open issues). */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int mae_cmd_run(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "maestro: 'run' is not implemented yet\n");
+    return 2;
+}

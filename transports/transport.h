@@ -1,0 +1,108 @@
+/* The call interface between the engine and a transport (HTTP, gRPC, or a scripted one in
+ * tests). The engine knows nothing of HTTP or gRPC; a transport knows nothing of workflows.
+ *
+ * Contract:
+ * - start() either fails synchronously (returns < 0, no callback ever) or returns 0 and then
+ *   calls cb exactly once, never from inside start() or cancel(): always from a later loop
+ *   iteration.
+ * - cancel() is a request: the callback still comes, exactly once, with MAE_CLASS_CANCELLED
+ *   (or with the real result if it raced in first). The call handle stays valid until the
+ *   callback returns and is freed by the transport after it.
+ * - The request is only borrowed for the duration of start(): the transport copies what it
+ *   needs (serialises the input) before returning.
+ * - Results carry an output the callback takes ownership of. */
+#ifndef MAE_TRANSPORT_H
+#define MAE_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "workflow/model.h"
+
+/* Failure classes of SPEC §4.1. */
+typedef enum {
+    MAE_CLASS_NONE = 0,   /* success */
+    MAE_CLASS_CONNECT,    /* refused, reset, DNS */
+    MAE_CLASS_TIMEOUT,
+    MAE_CLASS_HTTP_4XX,
+    MAE_CLASS_HTTP_5XX,
+    MAE_CLASS_GRPC,       /* status holds the gRPC code */
+    MAE_CLASS_APP_ERROR,  /* envelope success=false */
+    MAE_CLASS_CIRCUIT_OPEN,
+    MAE_CLASS_TEMPLATE,
+    MAE_CLASS_DECODE,
+    MAE_CLASS_CANCELLED,
+} mae_class;
+
+/* gRPC status codes (for MAE_CLASS_GRPC). */
+typedef enum {
+    MAE_GRPC_OK = 0, MAE_GRPC_CANCELLED, MAE_GRPC_UNKNOWN, MAE_GRPC_INVALID_ARGUMENT,
+    MAE_GRPC_DEADLINE_EXCEEDED, MAE_GRPC_NOT_FOUND, MAE_GRPC_ALREADY_EXISTS,
+    MAE_GRPC_PERMISSION_DENIED, MAE_GRPC_RESOURCE_EXHAUSTED, MAE_GRPC_FAILED_PRECONDITION,
+    MAE_GRPC_ABORTED, MAE_GRPC_OUT_OF_RANGE, MAE_GRPC_UNIMPLEMENTED, MAE_GRPC_INTERNAL,
+    MAE_GRPC_UNAVAILABLE, MAE_GRPC_DATA_LOSS, MAE_GRPC_UNAUTHENTICATED
+} mae_grpc_code;
+
+const char *mae_grpc_code_name(int code);     /* "UNAVAILABLE"; "UNKNOWN" when out of range */
+int mae_grpc_code_from_name(const char *name); /* -1 when not a code name */
+/* "connect", "timeout", "http_4xx", "http_5xx", "grpc:UNAVAILABLE", "app_error", ... */
+void mae_class_format(mae_class cls, int status, char *buf, size_t len);
+
+typedef struct mae_header_kv {
+    const char *name, *value;
+} mae_header_kv;
+
+typedef struct mae_call_req {
+    const mae_service *service;
+    const char *method;            /* gRPC: method name. HTTP: the verb */
+    const char *path;              /* HTTP: rendered, already percent-encoded path; else NULL */
+    const cJSON *input;            /* rendered input, may be NULL */
+    uint64_t timeout_ms;           /* attempt deadline from now (already min'd with the run's) */
+    const char *run_id;
+    const char *step_id;           /* "ID" or "ID.compensate" */
+    const char *idempotency_key;   /* "<run>:<step>" or "<run>:<step>:compensate" */
+    const char *traceparent;       /* W3C, may be NULL */
+    const mae_header_kv *headers;  /* rendered service headers (validated: no CR/LF/NUL) */
+    size_t n_headers;
+    bool compensation;
+} mae_call_req;
+
+typedef struct mae_call_result {
+    mae_class cls;                 /* MAE_CLASS_NONE on success */
+    int status;                    /* HTTP status or gRPC code; 0 when none */
+    cJSON *output;                 /* success: the output (callback owns it); may be NULL = null */
+    const char *message;           /* failure: the service's words or ours; valid during cb */
+    int64_t retry_after_ms;        /* Retry-After / grpc-retry-pushback-ms; -1 = none */
+    bool sent;                     /* the request may have reached the service */
+    bool not_an_attempt;           /* refused before processing (GOAWAY above last-stream-id,
+                                      REFUSED_STREAM): retry without counting an attempt */
+} mae_call_result;
+
+typedef struct mae_call mae_call;  /* opaque, owned by the transport */
+typedef void (*mae_call_cb)(mae_call_result *res, void *ud);
+
+typedef struct mae_transport mae_transport;
+typedef struct mae_transport_vtbl {
+    const char *name;
+    int (*start)(mae_transport *t, const mae_call_req *req, mae_call_cb cb, void *ud,
+                 mae_call **out);
+    void (*cancel)(mae_transport *t, mae_call *call);
+    /* Cancels everything, closes every handle; done(ud) runs once all are closed. */
+    void (*close)(mae_transport *t, void (*done)(void *ud), void *ud);
+} mae_transport_vtbl;
+
+struct mae_transport {
+    const mae_transport_vtbl *vt;
+    void *data;
+};
+
+static inline int mae_transport_start(mae_transport *t, const mae_call_req *r, mae_call_cb cb,
+                                      void *ud, mae_call **out) {
+    return t->vt->start(t, r, cb, ud, out);
+}
+static inline void mae_transport_cancel(mae_transport *t, mae_call *c) { t->vt->cancel(t, c); }
+
+#endif

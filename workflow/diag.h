@@ -1,0 +1,32 @@
+/* Diagnostics: FILE:LINE:COL: error: MESSAGE, collected (never only the first) and printed
+ * in source order. */
+#ifndef MAE_DIAG_H
+#define MAE_DIAG_H
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct mae_pos {
+    int line, col;  /* 1-based; 0 when unknown */
+} mae_pos;
+
+typedef struct mae_diag {
+    int line, col;
+    char *message;  /* owned */
+} mae_diag;
+
+typedef struct mae_diags {
+    char *file;     /* owned copy of the file name used in messages */
+    mae_diag *items;
+    size_t n, cap;
+    size_t max;     /* stop collecting past this many (a hostile file can have millions); 0 = 200 */
+    size_t dropped;
+} mae_diags;
+
+void mae_diags_init(mae_diags *d, const char *file);
+void mae_diags_free(mae_diags *d);
+void mae_diag_add(mae_diags *d, mae_pos pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sorted by line, then column, stable. */
+void mae_diags_sort(mae_diags *d);
+/* One "FILE:LINE:COL: error: MESSAGE" line each (LINE:COL omitted when unknown). */
+void mae_diags_print(const mae_diags *d, FILE *out);
+#endif
