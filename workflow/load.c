@@ -88,7 +88,7 @@ static void load_top(mae_loader *ld, const mae_ynode *root) {
     if ((v = mae_yaml_get(root, "services"))) mae__ld_services(ld, v);
     else mae__ld_err(ld, root->pos, "missing required key 'services'");
     if ((v = mae_yaml_get(root, "steps"))) {
-        mae__ld_steps(ld, v, &wf->steps, &wf->n_steps);
+        mae__ld_steps(ld, v, "steps", &wf->steps, &wf->n_steps);
         if (v->kind == MAE_YN_SEQ && v->n == 0) mae__ld_err(ld, v->pos, "'steps' must not be empty");
     } else {
         mae__ld_err(ld, root->pos, "missing required key 'steps'");

@@ -65,7 +65,7 @@ void mae__ld_services(mae_loader *ld, const mae_ynode *n);
 void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p);
 void mae__retry_default(mae_retry_policy *p);
 /* load_step.c */
-void mae__ld_steps(mae_loader *ld, const mae_ynode *n, mae_step **out, size_t *n_out);
+void mae__ld_steps(mae_loader *ld, const mae_ynode *n, const char *what, mae_step **out, size_t *n_out);
 /* validate.c: reference checks over the finished model. */
 void mae__validate_refs(mae_loader *ld);
 

@@ -124,12 +124,19 @@ static void register_id(mae_loader *ld, const char *id, mae_pos pos) {
 
 static void load_step(mae_loader *ld, const mae_ynode *n, mae_step *st, const char *default_id);
 
+static void missing(mae_loader *ld, const mae_ynode *n, const mae_step *st, const char *key) {
+    if (st->id)
+        mae__ld_err(ld, n->pos, "step '%s': missing required key '%s'", st->id, key);
+    else
+        mae__ld_err(ld, n->pos, "step: missing required key '%s'", key);
+}
+
 static void load_call(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     const mae_ynode *v;
     if ((v = mae_yaml_get(n, "service"))) st->service = find_service(ld, v);
-    else mae__ld_err(ld, n->pos, "step '%s': missing required key 'service'", st->id ? st->id : "?");
+    else missing(ld, n, st, "service");
     if ((v = mae_yaml_get(n, "method"))) parse_method(ld, v, st->service, &st->method, &st->http);
-    else mae__ld_err(ld, n->pos, "step '%s': missing required key 'method'", st->id ? st->id : "?");
+    else missing(ld, n, st, "method");
     if ((v = mae_yaml_get(n, "input"))) st->input = mae__ld_tval(ld, v);
     if ((v = mae_yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
     if (st->service) st->retry = st->service->retry;
@@ -149,12 +156,12 @@ static void load_foreach(mae_loader *ld, const mae_ynode *n, mae_step *st) {
             st->foreach = mae__ld_tmpl(ld, v, 0);
     }
     if ((v = mae_yaml_get(n, "as"))) mae__ld_var(ld, v, "foreach 'as' name", &st->as);
-    else mae__ld_err(ld, n->pos, "foreach '%s': missing required key 'as'", st->id ? st->id : "?");
+    else missing(ld, n, st, "as");
     if ((v = mae_yaml_get(n, "concurrency"))) mae__ld_int(ld, v, "concurrency", 1, 100000, &st->concurrency);
     if ((v = mae_yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
     v = mae_yaml_get(n, "do");
     if (!v) {
-        mae__ld_err(ld, n->pos, "foreach '%s': missing required key 'do'", st->id ? st->id : "?");
+        missing(ld, n, st, "do");
         return;
     }
     st->children = mae_arena_alloc(ld->a, sizeof *st->children);
@@ -168,7 +175,7 @@ static void load_foreach(mae_loader *ld, const mae_ynode *n, mae_step *st) {
         /* do: [STEP, ...] is a sequence. */
         st->children[0].kind = MAE_STEP_SEQUENCE;
         st->children[0].pos = v->pos;
-        mae__ld_steps(ld, v, &st->children[0].children, &st->children[0].n_children);
+        mae__ld_steps(ld, v, "do", &st->children[0].children, &st->children[0].n_children);
     } else {
         load_step(ld, v, &st->children[0], st->id);
     }
@@ -226,17 +233,17 @@ static void load_step(mae_loader *ld, const mae_ynode *n, mae_step *st, const ch
     default: {
         const char *key = st->kind == MAE_STEP_PARALLEL ? "parallel" : "sequence";
         v = mae_yaml_get(n, key);
-        mae__ld_steps(ld, v, &st->children, &st->n_children);
+        mae__ld_steps(ld, v, key, &st->children, &st->n_children);
         if (v->kind == MAE_YN_SEQ && v->n == 0) mae__ld_err(ld, v->pos, "'%s' must not be empty", key);
     }
     }
 }
 
-void mae__ld_steps(mae_loader *ld, const mae_ynode *n, mae_step **out, size_t *n_out) {
+void mae__ld_steps(mae_loader *ld, const mae_ynode *n, const char *what, mae_step **out, size_t *n_out) {
     *out = NULL;
     *n_out = 0;
     if (n->kind != MAE_YN_SEQ) {
-        mae__ld_err(ld, n->pos, "steps must be a sequence, not %s", mae_yaml_kind_name(n));
+        mae__ld_err(ld, n->pos, "'%s' must be a sequence, not %s", what, mae_yaml_kind_name(n));
         return;
     }
     mae_step *steps = mae_arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *steps);

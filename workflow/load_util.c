@@ -68,7 +68,7 @@ bool mae__ld_keys(mae_loader *ld, const mae_ynode *n, const char *what, const ch
         if (ok) continue;
         const char *hint = mae__ld_suggest(k->str, known, nk);
         if (hint)
-            mae__ld_err(ld, k->pos, "unknown key '%s' in %s (did you mean '%s'?)", k->str, what, hint);
+            mae__ld_err(ld, k->pos, "unknown key '%s' (did you mean '%s'?)", k->str, hint);
         else
             mae__ld_err(ld, k->pos, "unknown key '%s' in %s", k->str, what);
     }

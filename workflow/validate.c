@@ -41,13 +41,22 @@ static bool visible(const walker *w, const char *name, bool is_id) {
     return false;
 }
 
-/* The step (anywhere in the workflow) whose output is name, for a helpful message. */
-static const mae_step *producer(const mae_step *steps, size_t n, const char *name) {
+/* The step (anywhere in the workflow) whose output is name, for a helpful message; *in_foreach
+ * is set to the enclosing foreach when the name belongs to a foreach item. */
+static const mae_step *producer(const mae_step *steps, size_t n, const char *name, const mae_step **in_foreach) {
     for (size_t i = 0; i < n; i++) {
         const mae_step *s = &steps[i];
         if (s->output && strcmp(s->output, name) == 0) return s;
-        if (s->as && strcmp(s->as, name) == 0) return s;
-        const mae_step *c = producer(s->children, s->n_children, name);
+        const mae_step *c = producer(s->children, s->n_children, name, in_foreach);
+        bool idx = false;
+        if (s->as) {
+            size_t l = strlen(s->as);
+            idx = strncmp(name, s->as, l) == 0 && strcmp(name + l, "_index") == 0;
+        }
+        if (s->kind == MAE_STEP_FOREACH && (c || idx || (s->as && strcmp(s->as, name) == 0))) {
+            if (!*in_foreach) *in_foreach = s;
+            return s;
+        }
         if (c) return c;
     }
     return NULL;
@@ -77,8 +86,12 @@ static void on_ref(void *ud, const char *root, const char *sub, bool has_default
         return;
     }
     if (visible(w, root, false)) return;
-    const mae_step *p = producer(wf->steps, wf->n_steps, root);
-    if (p && p->id)
+    const mae_step *fe = NULL;
+    const mae_step *p = producer(wf->steps, wf->n_steps, root, &fe);
+    if (fe)
+        mae__ld_err(ld, pos, "'.%s' belongs to the items of foreach '%s' and is only visible inside it", root,
+                    fe->id ? fe->id : "?");
+    else if (p && p->id)
         mae__ld_err(ld, pos, "'.%s' is set by step '%s', which does not run before this point", root, p->id);
     else if (p)
         mae__ld_err(ld, pos, "'.%s' is not set before this point", root);
