@@ -149,7 +149,7 @@ static void walk(walker *w, const mae_step *s) {
                 break;
             }
             made = p;
-            memcpy(made + n_made, w->v + mark, k * sizeof *made);
+            if (k) memcpy(made + n_made, w->v + mark, k * sizeof *made);
             n_made += k;
             w->n = mark;
         }

@@ -197,20 +197,21 @@ static int close_frame(builder *b, mae_pos end) {
         if (!n->items) rc = MAE_ENOMEM;
         else if (f->n) memcpy(n->items, f->kids, f->n * sizeof *n->items);
     } else {
-        n->n = f->n / 2;
-        n->pairs = mae_arena_alloc(b->a, (n->n ? n->n : 1) * sizeof *n->pairs);
+        n->pairs = mae_arena_alloc(b->a, (f->n / 2 ? f->n / 2 : 1) * sizeof *n->pairs);
         if (!n->pairs) rc = MAE_ENOMEM;
-        for (size_t i = 0; rc == 0 && i < n->n; i++) {
-            n->pairs[i].key = f->kids[2 * i];
-            n->pairs[i].val = f->kids[2 * i + 1];
-            if (n->pairs[i].key->kind != MAE_YN_SCALAR) {
-                mae_diag_add(b->d, n->pairs[i].key->pos, "mapping keys must be scalars");
+        n->n = 0;
+        for (size_t i = 0; rc == 0 && i < f->n / 2; i++) {
+            /* A non-scalar key is reported and its pair dropped: every key left is a scalar. */
+            if (f->kids[2 * i]->kind != MAE_YN_SCALAR) {
+                mae_diag_add(b->d, f->kids[2 * i]->pos, "mapping keys must be scalars");
                 b->soft_error = true;
+                continue;
             }
+            n->pairs[n->n].key = f->kids[2 * i];
+            n->pairs[n->n].val = f->kids[2 * i + 1];
+            n->n++;
         }
-        bool scalar_keys = true;
-        for (size_t i = 0; i < n->n; i++) scalar_keys &= n->pairs[i].key->kind == MAE_YN_SCALAR;
-        if (rc == 0 && scalar_keys) rc = check_dup_keys(b, n);
+        if (rc == 0) rc = check_dup_keys(b, n);
         if (rc == MAE_EPARSE) {
             b->soft_error = true;
             rc = 0;
