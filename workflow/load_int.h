@@ -27,6 +27,9 @@ typedef struct mae_loader {
 } mae_loader;
 
 void mae__ld_err(mae_loader *ld, mae_pos pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* True once the diagnostics list is full: costly hints are skipped (a hostile file can hold
+ * a hundred thousand mistakes). */
+bool mae__ld_full(const mae_loader *ld);
 
 /* Unknown keys (with a did-you-mean hint). known is NULL-terminated. False when n is not a
  * mapping (reported as "'what' must be a mapping"). */

@@ -27,7 +27,7 @@ static const mae_service *find_service(mae_loader *ld, const mae_ynode *n) {
     const char *cands[64];
     size_t nc = 0;
     for (size_t i = 0; i < ld->wf->n_services && nc < 64; i++) cands[nc++] = ld->wf->services[i].name;
-    const char *hint = mae__ld_suggest(name, cands, nc);
+    const char *hint = mae__ld_full(ld) ? NULL : mae__ld_suggest(name, cands, nc);
     if (hint)
         mae__ld_err(ld, n->pos, "unknown service '%s' (did you mean '%s'?)", name, hint);
     else

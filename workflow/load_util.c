@@ -20,6 +20,10 @@ void mae__ld_err(mae_loader *ld, mae_pos pos, const char *fmt, ...) {
     ld->errors++;
 }
 
+bool mae__ld_full(const mae_loader *ld) {
+    return ld->d->n >= (ld->d->max ? ld->d->max : 200);
+}
+
 static size_t edit_distance(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64) return 99;
@@ -66,7 +70,7 @@ bool mae__ld_keys(mae_loader *ld, const mae_ynode *n, const char *what, const ch
         bool ok = false;
         for (size_t j = 0; j < nk && !ok; j++) ok = strcmp(k->str, known[j]) == 0;
         if (ok) continue;
-        const char *hint = mae__ld_suggest(k->str, known, nk);
+        const char *hint = mae__ld_full(ld) ? NULL : mae__ld_suggest(k->str, known, nk);
         if (hint)
             mae__ld_err(ld, k->pos, "unknown key '%s' (did you mean '%s'?)", k->str, hint);
         else

@@ -86,6 +86,10 @@ static void on_ref(void *ud, const char *root, const char *sub, bool has_default
         return;
     }
     if (visible(w, root, false)) return;
+    if (mae__ld_full(ld)) {
+        mae__ld_err(ld, pos, "unknown variable '.%s'", root);
+        return;
+    }
     const mae_step *fe = NULL;
     const mae_step *p = producer(wf->steps, wf->n_steps, root, &fe);
     if (fe)

@@ -38,6 +38,7 @@ typedef struct builder {
     anchor *buckets[ANCHOR_BUCKETS];
     mae_ynode *root;
     int docs;
+    size_t aliases;          /* aliases seen so far */
     bool soft_error;         /* duplicate or complex keys: reported, parsing goes on */
 } builder;
 
@@ -126,7 +127,10 @@ static void anchors_free(builder *b) {
 static int count_nodes(builder *b, size_t w, mae_pos pos) {
     b->expanded += w;
     if (b->expanded > MAE_YAML_MAX_NODES) {
-        mae_diag_add(b->d, pos, "alias expansion exceeds %d nodes", MAE_YAML_MAX_NODES);
+        if (b->aliases)
+            mae_diag_add(b->d, pos, "alias expansion exceeds %d nodes", MAE_YAML_MAX_NODES);
+        else
+            mae_diag_add(b->d, pos, "more than %d YAML nodes", MAE_YAML_MAX_NODES);
         return MAE_EPARSE;
     }
     return 0;
@@ -279,6 +283,7 @@ static int on_alias(builder *b, const yaml_event_t *e) {
         mae_diag_add(b->d, pos, "alias '*%s' refers to a node that contains it", name);
         return MAE_EPARSE;
     }
+    b->aliases++;
     int rc = count_nodes(b, x->node->weight, pos);
     if (rc) return rc;
     return attach(b, x->node);
