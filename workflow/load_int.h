@@ -54,7 +54,8 @@ bool mae__is_ident(const char *s);
 mae_tmpl *mae__ld_tmpl(mae_loader *ld, const mae_ynode *n, size_t skip);
 /* Position of byte offset off of a scalar's value in the source. */
 mae_pos mae__ld_scalar_pos(const mae_loader *ld, const mae_ynode *n, size_t off);
-/* A template tree (input:, output:); NULL on error. */
+/* A template tree (input:, output:); NULL only when out of memory (errors are reported and the
+ * tree kept, a bad template as a node with tmpl NULL). */
 mae_tval *mae__ld_tval(mae_loader *ld, const mae_ynode *n);
 /* A plain YAML value as JSON (input defaults). NULL on error. */
 cJSON *mae__ld_json(mae_loader *ld, const mae_ynode *n);

@@ -349,7 +349,10 @@ mae_tval *mae__ld_tval(mae_loader *ld, const mae_ynode *n) {
         ld->oom = true;
         return NULL;
     }
-    return tval_fill(ld, n, v) ? v : NULL;
+    /* A tree with a bad template is still returned (that node's tmpl is NULL) so that the
+     * reference checks can go on; the load fails on the error already reported. */
+    tval_fill(ld, n, v);
+    return ld->oom ? NULL : v;
 }
 
 cJSON *mae__ld_json(mae_loader *ld, const mae_ynode *n) {
