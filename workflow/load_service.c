@@ -118,6 +118,23 @@ static void check_endpoint(mae_loader *ld, const mae_ynode *n, mae_svc_type type
     if (!ok) mae__ld_err(ld, n->pos, "invalid grpc endpoint '%s' (expected host:port)", ep);
 }
 
+/* The active probe: "VERB /path" for HTTP (no templates: nothing to render it with), a method
+ * name for gRPC. */
+static void check_probe(mae_loader *ld, const mae_ynode *n, const mae_service *s) {
+    const char *p = s->breaker.probe;
+    if (s->type == MAE_SVC_GRPC) {
+        if (!mae__is_ident(p)) mae__ld_err(ld, n->pos, "invalid probe '%s' (expected a method name)", p);
+        return;
+    }
+    static const char *const verbs[] = {"GET ", "HEAD ", "POST ", "OPTIONS ", NULL};
+    bool ok = false;
+    for (size_t i = 0; verbs[i] && !ok; i++) {
+        size_t l = strlen(verbs[i]);
+        ok = strncmp(p, verbs[i], l) == 0 && p[l] == '/' && !strchr(p + l, ' ') && !mae_tmpl_has_expr(p, strlen(p));
+    }
+    if (!ok) mae__ld_err(ld, n->pos, "invalid probe '%s' (expected e.g. \"GET /health\")", p);
+}
+
 static bool header_name_ok(const char *s) {
     if (!*s) return false;
     for (; *s; s++)
@@ -186,7 +203,8 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
         if ((w = mae_yaml_get(v, "open_for"))) mae__ld_duration(ld, w, "open_for", true, &s->breaker.open_for_ms);
         if ((w = mae_yaml_get(v, "half_open_probes")))
             mae__ld_int(ld, w, "half_open_probes", 1, 1000, &s->breaker.half_open_probes);
-        if ((w = mae_yaml_get(v, "probe"))) mae__ld_str(ld, w, "probe", &s->breaker.probe);
+        if ((w = mae_yaml_get(v, "probe")) && mae__ld_str(ld, w, "probe", &s->breaker.probe) && typed)
+            check_probe(ld, w, s);
     }
     if ((v = mae_yaml_get(n, "pool")) && mae__ld_keys(ld, v, "pool", pool_keys)) {
         const mae_ynode *w = mae_yaml_get(v, "connections");
