@@ -540,3 +540,32 @@ TEST(graph_nesting_and_foreach) {
     free(buf);
     mae_workflow_free(wf);
 }
+
+TEST(merge_keys_and_extension_fields) {
+    mae_workflow *wf = load_ok(
+        "name: merge\n"
+        "x-defaults: &d {type: grpc, timeout: 5s, retry: {attempts: 4}}\n"
+        "x-http: &h {type: http, timeout: 1s}\n"
+        "services:\n"
+        "  a: {<<: *d, endpoint: \"127.0.0.1:50051\"}\n"
+        "  b:\n"
+        "    <<: [*h, *d]\n"
+        "    timeout: 2s\n"
+        "    endpoint: \"http://127.0.0.1:3000\"\n"
+        "steps:\n"
+        "  - {id: s, service: a, method: M}\n"
+        "  - {id: t, service: b, method: N}\n");
+    const mae_service *a = mae_workflow_service(wf, "a"), *b = mae_workflow_service(wf, "b");
+    ASSERT_EQ_INT(a->type, MAE_SVC_GRPC);
+    ASSERT_EQ_INT(a->timeout_ms, 5000);
+    ASSERT_EQ_INT(a->retry.attempts, 4);
+    /* explicit keys win, then the first merged mapping */
+    ASSERT_EQ_INT(b->type, MAE_SVC_HTTP);
+    ASSERT_EQ_INT(b->timeout_ms, 2000);
+    ASSERT_EQ_INT(b->retry.attempts, 4);
+    mae_workflow_free(wf);
+    const char bad[] = "name: m\nservices: {a: {<<: 5, type: grpc, endpoint: \"h:1\"}}\nsteps: [{id: s, service: a, method: M}]\n";
+    char *got = load_err(bad, sizeof bad - 1, MAE_EPARSE);
+    ASSERT_EQ_STR(got, "2:20: a merge key '<<' needs a mapping or a sequence of mappings\n");
+    free(got);
+}

@@ -67,7 +67,8 @@ bool mae__ld_keys(mae_loader *ld, const mae_ynode *n, const char *what, const ch
     for (size_t i = 0; i < n->n; i++) {
         const mae_ynode *k = n->pairs[i].key;
         if (k->kind != MAE_YN_SCALAR) continue;
-        bool ok = false;
+        /* Top-level "x-..." keys are free, a place for anchors (as in docker-compose). */
+        bool ok = strcmp(what, "workflow") == 0 && strncmp(k->str, "x-", 2) == 0;
         for (size_t j = 0; j < nk && !ok; j++) ok = strcmp(k->str, known[j]) == 0;
         if (ok) continue;
         const char *hint = mae__ld_full(ld) ? NULL : mae__ld_suggest(k->str, known, nk);

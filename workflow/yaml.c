@@ -191,6 +191,71 @@ static int check_dup_keys(builder *b, const mae_ynode *m) {
     return rc;
 }
 
+static bool is_merge_key(const mae_ynode *k) {
+    return !k->quoted && k->len == 2 && memcmp(k->str, "<<", 2) == 0;
+}
+
+/* YAML merge keys ("<<: *defaults" or "<<: [*a, *b]"): the merged mappings' pairs are added
+ * unless the mapping sets the key itself; among merged mappings the first one wins. The
+ * pairs are shared, not copied. Sorting keeps this O(n log n) for hostile sizes. */
+static int apply_merge(builder *b, mae_ynode *n) {
+    size_t merges = 0, total = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        if (!is_merge_key(n->pairs[i].key)) { total++; continue; }
+        merges++;
+        const mae_ynode *v = n->pairs[i].val;
+        size_t nv = v->kind == MAE_YN_SEQ ? v->n : 1;
+        for (size_t j = 0; j < nv; j++) {
+            const mae_ynode *m = v->kind == MAE_YN_SEQ ? v->items[j] : v;
+            if (m->kind != MAE_YN_MAP) {
+                mae_diag_add(b->d, m->pos, "a merge key '<<' needs a mapping or a sequence of mappings");
+                b->soft_error = true;
+                continue;
+            }
+            total += m->n;
+        }
+    }
+    if (!merges) return 0;
+    mae_ypair *all = malloc((total ? total : 1) * sizeof *all);
+    keyref *r = malloc((total ? total : 1) * sizeof *r);
+    if (!all || !r) {
+        free(all);
+        free(r);
+        return MAE_ENOMEM;
+    }
+    /* Explicit pairs first (they win), then the merged ones in order. */
+    size_t k = 0;
+    for (size_t i = 0; i < n->n; i++)
+        if (!is_merge_key(n->pairs[i].key)) all[k++] = n->pairs[i];
+    for (size_t i = 0; i < n->n; i++) {
+        if (!is_merge_key(n->pairs[i].key)) continue;
+        const mae_ynode *v = n->pairs[i].val;
+        size_t nv = v->kind == MAE_YN_SEQ ? v->n : 1;
+        for (size_t j = 0; j < nv; j++) {
+            const mae_ynode *m = v->kind == MAE_YN_SEQ ? v->items[j] : v;
+            if (m->kind != MAE_YN_MAP) continue;
+            for (size_t x = 0; x < m->n; x++) all[k++] = m->pairs[x];
+        }
+    }
+    for (size_t i = 0; i < k; i++) r[i] = (keyref){all[i].key, i};
+    if (k > 1) qsort(r, k, sizeof *r, keyref_cmp);
+    /* Keep the first of each key; mark the others by clearing their key. */
+    for (size_t i = 1; i < k; i++)
+        if (keyref_cmp(&(keyref){r[i].key, 0}, &(keyref){r[i - 1].key, 0}) == 0) all[r[i].idx].key = NULL;
+    mae_ypair *out = mae_arena_alloc(b->a, (k ? k : 1) * sizeof *out);
+    int rc = out ? 0 : MAE_ENOMEM;
+    size_t o = 0;
+    for (size_t i = 0; out && i < k; i++)
+        if (all[i].key) out[o++] = all[i];
+    if (out) {
+        n->pairs = out;
+        n->n = o;
+    }
+    free(all);
+    free(r);
+    return rc;
+}
+
 static int close_frame(builder *b, mae_pos end) {
     frame *f = &b->stack[--b->depth];
     mae_ynode *n = f->node;
@@ -220,6 +285,7 @@ static int close_frame(builder *b, mae_pos end) {
             b->soft_error = true;
             rc = 0;
         }
+        if (rc == 0) rc = apply_merge(b, n);
     }
     free(f->kids);
     f->kids = NULL;
