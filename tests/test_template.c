@@ -260,6 +260,9 @@ TEST(arithmetic_and_precedence) {
     ASSERT_EQ_STR(ev(&f, "{{ .input.name + ' ' + .company.name }}"), "\"Ann Acme\"");
     ASSERT_EQ_STR(ev(&f, "{{ 1 + 1 == 2 }}"), "true");       /* + binds tighter than == */
     ASSERT_EQ_STR(ev(&f, "{{ 1 < 2 == 2 < 3 }}"), "true");   /* < binds tighter than == */
+    ASSERT_EQ_STR(ev(&f, "{{ 1 + 2 < 2 + 2 }}"), "true");    /* + binds tighter than < */
+    ASSERT_EQ_STR(ev(&f, "{{ 1 + 2 | json }}"), "\"3\"");     /* | is the loosest */
+    ASSERT_EQ_STR(ev(&f, "{{ 2 * -3 }}"), "-6");
     ASSERT_EQ_STR(ev(&f, "{{ 1 / 0 }}"), "error: {{ 1 / 0 }}: division by zero");
     ASSERT_EQ_STR(ev(&f, "{{ 1 % 0 }}"), "error: {{ 1 % 0 }}: modulo by zero");
     ASSERT_EQ_STR(ev(&f, "{{ 'a' + 1 }}"),
@@ -279,6 +282,9 @@ TEST(logic_short_circuit_and_truthiness) {
     ASSERT_EQ_STR(ev(&f, "{{ !.input.tags }}"), "false");
     ASSERT_EQ_STR(ev(&f, "{{ !(1 == 1) }}"), "false");
     ASSERT_EQ_STR(ev(&f, "{{ !1 == false }}"), "true");   /* unary binds tighter than == */
+    ASSERT_EQ_STR(ev(&f, "{{ !false && false }}"), "false");  /* ! binds tighter than && */
+    ASSERT_EQ_STR(ev(&f, "{{ 1 == 1 && 2 == 3 }}"), "false"); /* == binds tighter than && */
+    ASSERT_EQ_STR(ev(&f, "{{ 1 == 2 || 3 != 4 }}"), "true");
     /* Yields booleans, not operands. */
     ASSERT_EQ_STR(ev(&f, "{{ .input.name && .input.n }}"), "true");
     ASSERT_EQ_STR(ev(&f, "{{ .input.empty || .input.zero }}"), "false");
