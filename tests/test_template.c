@@ -503,12 +503,34 @@ TEST(refs_report_roots_subs_defaults_offsets) {
     mae_arena_free(&a);
 }
 
-TEST(arena_exhaustion_is_enomem) {
-    mae_arena a;
-    mae_arena_init(&a, 64);
-    mae_tmpl *t;
-    mae_tmpl_err e;
-    ASSERT_EQ_INT(mae_tmpl_compile(&a, "{{ .a.b.c + 1 }} and {{ .d }} and more text here", 48, &t, &e),
-                  MAE_ENOMEM);
-    mae_arena_free(&a);
+TEST(arena_exhaustion_is_enomem_at_every_step) {
+    /* Every allocation of the compiler can fail: each limit gives ENOMEM or a working template. */
+    const char *src = "a {{ .a.b[\"k\"][0] + 1 | default (len 'xyz') }} b {{ not .c || .d.e && 'q' }} c";
+    int ok = 0, oom = 0;
+    for (size_t limit = 16; limit <= 8192; limit += 16) {
+        mae_arena a;
+        mae_arena_init(&a, limit);
+        mae_tmpl *t = NULL;
+        mae_tmpl_err e;
+        int rc = mae_tmpl_compile(&a, src, strlen(src), &t, &e);
+        if (rc == 0) {
+            ok++;
+            cJSON *data = cJSON_Parse("{\"c\": 0}");
+            mae_scope sc = {data, NULL};
+            char *out = NULL;
+            mae_eval_err ee;
+            ASSERT_EQ_INT(mae_tmpl_render(t, &sc, NULL, &out, &ee), 0);
+            ASSERT_EQ_STR(out, "a 3 b true c");
+            free(out);
+            cJSON_Delete(data);
+        } else {
+            if (rc != MAE_ENOMEM) th_fail(__FILE__, __LINE__, "limit %zu: rc %d: %s", limit, rc, e.msg);
+            ASSERT_NULL(t);
+            ASSERT_EQ_INT(ok, 0);  /* once it fits, a larger limit fits too */
+            oom++;
+        }
+        mae_arena_free(&a);
+    }
+    ASSERT_CMP_INT(ok, >, 0);
+    ASSERT_CMP_INT(oom, >, 3);
 }

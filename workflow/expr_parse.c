@@ -38,16 +38,23 @@ static void advance(parser *p) {
     p->tok = mae__lex_next(&p->lx);
 }
 
-static void *fail(parser *p, size_t off, const char *fmt, const char *arg) {
-    if (p->rc) return NULL;
-    p->rc = MAE_EPARSE;
-    p->err->offset = off;
-    snprintf(p->err->msg, sizeof p->err->msg, fmt, arg);
+static void *nomem(parser *p) {
+    if (!p->rc) p->rc = MAE_ENOMEM;
     return NULL;
 }
 
-static void *nomem(parser *p) {
-    if (!p->rc) p->rc = MAE_ENOMEM;
+static void *fail(parser *p, size_t off, const char *fmt, const char *arg) {
+    if (p->rc) return NULL;
+    /* A bad token (or the arena running out while decoding it) is the root cause. */
+    if (p->tok.kind == TK_ERROR) {
+        if (!strcmp(p->tok.errmsg, "out of memory")) return nomem(p);
+        off = p->tok.off;
+        fmt = "%s";
+        arg = p->tok.errmsg;
+    }
+    p->rc = MAE_EPARSE;
+    p->err->offset = off;
+    snprintf(p->err->msg, sizeof p->err->msg, fmt, arg);
     return NULL;
 }
 
@@ -55,10 +62,7 @@ static void *nomem(parser *p) {
 static void *fail_tok(parser *p, const char *what) {
     if (p->tok.kind == TK_EOF)
         return fail(p, p->open, "'{{' has no closing '}}'%s", "");
-    if (p->tok.kind == TK_ERROR) {
-        if (!strcmp(p->tok.errmsg, "out of memory")) return nomem(p);
-        return fail(p, p->tok.off, "%s", p->tok.errmsg);
-    }
+    if (p->tok.kind == TK_ERROR) return fail(p, p->tok.off, "%s", p->tok.errmsg);
     if (p->tok.kind == TK_CLOSE) return fail(p, p->tok.off, "expected %s before '}}'", what);
     char buf[160];
     size_t n = p->tok.end - p->tok.off;
