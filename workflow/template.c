@@ -54,6 +54,7 @@ static size_t find_open(const char *s, size_t len, size_t from) {
 
 int mae_tmpl_compile(mae_arena *a, const char *src, size_t len, mae_tmpl **out, mae_tmpl_err *err) {
     *out = NULL;
+    if (!len) src = "";  /* (NULL, 0) is the empty template */
     const char *nul = memchr(src, 0, len);
     if (nul) {
         err->offset = (size_t)(nul - src);
