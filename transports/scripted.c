@@ -81,15 +81,25 @@ static bool str_match(const char *want, const char *have) {
 
 static mae_script_rule *find_rule(scripted *s, const mae_call_req *req) {
     char vp[512];
+    char *in = NULL;
+    mae_script_rule *found = NULL;
     vp[0] = 0;
     if (req->path) snprintf(vp, sizeof vp, "%s %s", req->method ? req->method : "", req->path);
     for (size_t i = 0; i < s->n_rules; i++) {
         mae_script_rule *r = s->rules[i];
         if (r->service && (!req->service || !str_match(r->service, req->service->name))) continue;
-        if (str_match(r->method, req->method)) return r;
-        if (req->path && (str_match(r->method, vp) || str_match(r->method, req->path))) return r;
+        if (!str_match(r->method, req->method) &&
+            !(req->path && (str_match(r->method, vp) || str_match(r->method, req->path))))
+            continue;
+        if (r->match_input) {
+            if (!in) in = req->input ? cJSON_PrintUnformatted(req->input) : strdup("null");
+            if (!in || !strstr(in, r->match_input)) continue;
+        }
+        found = r;
+        break;
     }
-    return NULL;
+    free(in);
+    return found;
 }
 
 static void call_closed(uv_handle_t *h) {
@@ -218,6 +228,7 @@ static void free_all(void *ud) {
     for (size_t i = 0; i < s->n_rules; i++) {
         free((char *)s->rules[i]->service);
         free((char *)s->rules[i]->method);
+        free((char *)s->rules[i]->match_input);
         cJSON_Delete(s->rules[i]->output);
         free(s->rules[i]);
     }

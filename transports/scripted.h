@@ -17,6 +17,7 @@ typedef struct mae_script_rule {
     /* matching: service name (NULL = any) and method (NULL = any). For HTTP calls the method
      * is matched against the verb, "VERB /path" and the path alone. */
     const char *service, *method;
+    const char *match_input;   /* when set, also requires this substring in the input's JSON */
     uint64_t latency_ms;
     int fail_times;            /* the first fail_times calls fail; -1 = every call */
     mae_class fail_cls;        /* default MAE_CLASS_HTTP_5XX */
