@@ -233,6 +233,7 @@ static void dispatch(mae_callnode *c) {
     if (!t) {
         set_msg(c, "no %s transport configured for service %s", c->service->type == MAE_SVC_GRPC ? "gRPC" : "HTTP",
                 c->service->name);
+        c->no_retry = true;
         defer(c, MAE_CLASS_CONNECT, 0);
         return;
     }
@@ -400,7 +401,7 @@ static void process_result(mae_callnode *c) {
         succeed(c, false);
         return;
     }
-    if (!going(c) || c->cls == MAE_CLASS_CANCELLED) {
+    if (!going(c) || c->cls == MAE_CLASS_CANCELLED || c->no_retry) {
         give_up(c, false);
         return;
     }

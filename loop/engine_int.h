@@ -167,6 +167,7 @@ struct mae_callnode {
     char *msg;
     bool sent;
     int64_t retry_after_ms;     /* of the last failure, -1 = none */
+    bool no_retry;              /* the last failure cannot get better by retrying (no transport) */
     cJSON *output;
     /* lists */
     mae_callnode *q_next;                /* service queue */

@@ -17,12 +17,13 @@ typedef struct mae_script_rule {
     /* matching: service name (NULL = any) and method (NULL = any). For HTTP calls the method
      * is matched against the verb, "VERB /path" and the path alone. */
     const char *service, *method;
-    const char *match_input;   /* when set, also requires this substring in the input's JSON */
+    const char *match_input;   /* when set, also requires this substring in the input's JSON;
+                                  malloc'd, owned by the rule */
     uint64_t latency_ms;
     int fail_times;            /* the first fail_times calls fail; -1 = every call */
     mae_class fail_cls;        /* default MAE_CLASS_HTTP_5XX */
     int fail_status;           /* default 503 */
-    const char *fail_message;  /* default "scripted failure" */
+    const char *fail_message;  /* default "scripted failure"; borrowed */
     int64_t retry_after_ms;    /* -1 = none (default) */
     bool fail_sent;            /* failures report sent=true (default false) */
     int not_an_attempt_times;  /* the first calls are refused as not_an_attempt */
