@@ -245,9 +245,8 @@ static void dispatch(mae_callnode *c) {
     }
     c->brk_admitted = true;
     c->brk_gen = gen;
-    uint64_t now = uv_now(e->loop);
-    uint64_t elapsed = now - c->attempt_started_ms;
-    uint64_t to = attempt_timeout(c);
+    uint64_t elapsed = uv_now(e->loop) - c->attempt_started_ms;
+    uint64_t to = c->attempt_timeout_ms;
     mae_call_req req = {
         .service = c->service,
         .method = c->service->type == MAE_SVC_HTTP && c->http && c->http->verb ? c->http->verb : c->method,
@@ -330,7 +329,8 @@ static bool attempt_begin(mae_callnode *c, bool sync) {
     c->attempt_started_ms = uv_now(run->eng->loop);
     snprintf(c->traceparent, sizeof c->traceparent, "00-%s-%016llx-01", run->trace_id,
              (unsigned long long)(mae__rand(run->eng) | 1));
-    arm(c, TM_ATTEMPT, attempt_timeout(c));
+    c->attempt_timeout_ms = attempt_timeout(c);
+    arm(c, TM_ATTEMPT, c->attempt_timeout_ms);
     int max = c->service->max_in_flight;
     if (max > 0 && (c->svc->in_flight >= max || c->svc->q_head)) enqueue(c);
     else dispatch(c);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "loop/engine_int.h"
+#include "loop/retry.h"
 
 void mae_engine_opts_init(mae_engine_opts *o) {
     memset(o, 0, sizeof *o);
@@ -96,16 +97,73 @@ int mae_engine_close(mae_engine *e, void (*done)(void *ud), void *ud) {
     while (s) {
         mae_svc_state *n = s->next;
         e->pending_closes++;
-        uv_close((uv_handle_t *)&s->brk_timer, svc_closed);
+        s->closing = true;
+        /* an active probe in flight: its callback closes the timer */
+        if (s->probe_call) mae_transport_cancel(mae__transport_for(e, s->svc), s->probe_call);
+        else uv_close((uv_handle_t *)&s->brk_timer, svc_closed);
         s = n;
     }
     return 0;
+}
+
+static void probe_cb(mae_call_result *res, void *ud) {
+    mae_svc_state *s = ud;
+    s->probe_call = NULL;
+    cJSON_Delete(res->output);
+    res->output = NULL;
+    if (s->closing) {
+        uv_close((uv_handle_t *)&s->brk_timer, svc_closed);
+        return;
+    }
+    mae_brk_outcome o;
+    if (res->cls == MAE_CLASS_NONE) o = MAE_BRK_SUCCESS;
+    else if (res->cls == MAE_CLASS_CANCELLED) o = MAE_BRK_IGNORE;
+    else o = mae_retry_is_retryable(&s->svc->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
+    mae__elog(s->eng, MAE_LOG_INFO, "service %s: probe %s", s->svc->name, o == MAE_BRK_SUCCESS ? "succeeded" : "failed");
+    /* a cancelled probe proves nothing, and its slot must not be given to a regular call */
+    if (o == MAE_BRK_IGNORE) o = MAE_BRK_FAILURE;
+    mae__svc_breaker_record(s, s->probe_gen, o);
+}
+
+/* The active probe of a half-open breaker ("GET /health", or a gRPC method name). It takes
+ * every half-open slot, so regular calls keep failing fast until it has answered. */
+static void send_probe(mae_svc_state *s) {
+    mae_transport *t = mae__transport_for(s->eng, s->svc);
+    const char *p = s->svc->breaker.probe;
+    if (!t || !p || s->probe_call) return;
+    char verb[16] = "GET", path[512] = "";
+    const char *sp = strchr(p, ' ');
+    if (sp && (size_t)(sp - p) < sizeof verb) {
+        memcpy(verb, p, (size_t)(sp - p));
+        verb[sp - p] = 0;
+        snprintf(path, sizeof path, "%s", sp + 1);
+    } else if (p[0] == '/') {
+        snprintf(path, sizeof path, "%s", p);
+    } else {
+        snprintf(verb, sizeof verb, "%.15s", p);
+    }
+    bool http = s->svc->type == MAE_SVC_HTTP;
+    mae_call_req req = {
+        .service = s->svc,
+        .method = http || path[0] ? verb : p,
+        .path = path[0] ? path : NULL,
+        .timeout_ms = s->svc->timeout_ms ? s->svc->timeout_ms : 30000,
+        .run_id = "probe",
+        .step_id = "probe",
+    };
+    s->brk.probes_used = s->brk.cfg.half_open_probes;
+    s->probe_gen = s->brk.gen;
+    if (mae_transport_start(t, &req, probe_cb, s, &s->probe_call) != 0) {
+        s->probe_call = NULL;
+        mae__svc_breaker_record(s, s->probe_gen, MAE_BRK_FAILURE);
+    }
 }
 
 static void brk_timer_cb(uv_timer_t *t) {
     mae_svc_state *s = t->data;
     mae_breaker_timer(&s->brk);
     mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker half-open", s->svc->name);
+    if (s->svc->breaker.probe) send_probe(s);
 }
 
 mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc) {

@@ -32,6 +32,9 @@ struct mae_svc_state {
     uv_timer_t brk_timer;       /* open_for; closed with the engine */
     int in_flight;              /* calls sent and not answered */
     mae_callnode *q_head, *q_tail;  /* waiting for a max_in_flight slot, FIFO */
+    mae_call *probe_call;       /* the active half-open probe in flight, if any */
+    uint64_t probe_gen;
+    bool closing;
     mae_svc_state *next;
 };
 
@@ -156,6 +159,7 @@ struct mae_callnode {
     int attempts;               /* counted attempts started */
     int free_retries;           /* not_an_attempt retries */
     uint64_t started_ms, attempt_started_ms;
+    uint64_t attempt_timeout_ms;   /* of the current attempt, fixed when it begins */
     cJSON *req_input;
     char *req_path;
     mae_header_kv *req_hdrs;

@@ -388,3 +388,42 @@ TEST(output_render_failure_fails_the_run_and_compensates) {
     ASSERT_NULL(f.output);
     fx_close(&f);
 }
+
+static const char budget_wf[] =
+    "name: budget\n"
+    "timeout: 1m\n"
+    "compensation_timeout: 60ms\n"
+    "services:\n  s:\n    type: grpc\n    endpoint: \"127.0.0.1:1\"\n    timeout: 10s\n    retry: {attempts: 1}\n"
+    "steps:\n"
+    "  - {id: s1, service: s, method: Do1, compensate: {method: Undo1}}\n"
+    "  - {id: s2, service: s, method: Do2, compensate: {method: UndoHang}}\n"
+    "  - {id: s3, service: s, method: Do3}\n";
+
+TEST(compensation_budget_cancels_the_running_one_and_skips_the_rest) {
+    fx f;
+    fx_init(&f, budget_wf);
+    fx_rule(&f, "Do3", NULL, 0, -1)->fail_status = 400;
+    fx_rule(&f, "UndoHang", NULL, 0, 0)->hang = true;
+    fx_rule(&f, "Do1", NULL, 0, 0);
+    fx_rule(&f, "Do2", NULL, 0, 0);
+    fx_rule(&f, "Undo1", NULL, 0, 0);
+    uint64_t t0 = uv_now(&f.loop);
+    ASSERT_EQ_INT(fx_run(&f, NULL), 0);
+    ASSERT_CMP_INT(uv_now(&f.loop) - t0, >=, 60);
+    ASSERT_EQ_INT(f.exit_code, 3);
+    ASSERT_EQ_INT(mae_scripted_count(f.tr, MAE_SCRIPT_CANCEL, "UndoHang"), 1);
+    ASSERT_EQ_INT(mae_scripted_count(f.tr, MAE_SCRIPT_CALL, "Undo1"), 0);
+    const cJSON *comps = cJSON_GetObjectItem(f.report, "compensations");
+    ASSERT_EQ_INT(cJSON_GetArraySize(comps), 2);
+    ASSERT_EQ_STR(fx_str(cJSON_GetArrayItem(comps, 0), "step"), "s2");
+    ASSERT_EQ_STR(fx_str(cJSON_GetArrayItem(comps, 0), "status"), "failed");
+    ASSERT_EQ_STR(fx_str(cJSON_GetArrayItem(comps, 1), "step"), "s1");
+    ASSERT_CONTAINS(fx_str(cJSON_GetArrayItem(comps, 1), "error.message"), "budget");
+    ASSERT_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(f.report, "uncompensated")), 2);
+    /* the compensation's attempt timeout was bounded by the budget, not the service's 10s */
+    size_t n;
+    const mae_script_entry *e = mae_scripted_log(f.tr, &n);
+    for (size_t i = 0; i < n; i++)
+        if (e[i].ev == MAE_SCRIPT_CALL && e[i].compensation) ASSERT_CMP_INT(e[i].timeout_ms, <=, 60);
+    fx_close(&f);
+}

@@ -171,7 +171,7 @@ static const char brk_wf[] =
     "name: brk\n"
     "services:\n  s:\n    type: grpc\n    endpoint: \"127.0.0.1:1\"\n"
     "    retry: {attempts: 1}\n"
-    "    circuit_breaker: {failures: 3, open_for: 30ms, half_open_probes: 1}\n"
+    "    circuit_breaker: {failures: 3, open_for: 200ms, half_open_probes: 1}\n"
     "steps:\n"
     "  - {id: a, service: s, method: A}\n";
 
@@ -181,15 +181,32 @@ static mae_breaker *brk_of(fx *f) {
     return &s->brk;
 }
 
-static void wait_cb(uv_timer_t *t) { (void)t; }
-static void wait_ms(fx *f, uint64_t ms) {
+/* Runs the loop until pred(f) holds, checking every millisecond (bounded by the test's limit). */
+typedef struct {
+    fx *f;
+    bool (*pred)(fx *f);
     uv_timer_t t;
-    uv_timer_init(&f->loop, &t);
-    uv_timer_start(&t, wait_cb, ms, 0);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
+} waiter;
+
+static void wait_cb(uv_timer_t *t) {
+    waiter *w = t->data;
+    if (w->pred(w->f)) uv_timer_stop(t);
 }
+
+static void wait_until(fx *f, bool (*pred)(fx *f)) {
+    waiter w = {.f = f, .pred = pred};
+    uv_timer_init(&f->loop, &w.t);
+    w.t.data = &w;
+    if (!pred(f)) {
+        uv_timer_start(&w.t, wait_cb, 1, 1);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+    }
+    uv_close((uv_handle_t *)&w.t, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    ASSERT_TRUE(pred(f));
+}
+
+static bool is_half_open(fx *f) { return brk_of(f)->state == MAE_BRK_HALF_OPEN; }
 
 TEST(breaker_opens_short_circuits_half_opens_and_closes) {
     fx f;
@@ -206,7 +223,7 @@ TEST(breaker_opens_short_circuits_half_opens_and_closes) {
     ASSERT_EQ_INT(r->calls, 3);
     ASSERT_EQ_STR(fx_str(f.report, "error.class"), "circuit_open");
     /* its timer moves it to half-open; the probe succeeds and closes it */
-    wait_ms(&f, 40);
+    wait_until(&f, is_half_open);
     ASSERT_EQ_INT(brk_of(&f)->state, MAE_BRK_HALF_OPEN);
     ASSERT_EQ_INT(fx_run(&f, NULL), 0);
     ASSERT_EQ_INT(f.exit_code, 0);
@@ -221,7 +238,7 @@ TEST(breaker_probe_failure_reopens) {
     mae_script_rule *r = fx_rule(&f, "A", NULL, 0, -1);
     for (int i = 0; i < 3; i++) ASSERT_EQ_INT(fx_run(&f, NULL), 0);
     ASSERT_EQ_INT(brk_of(&f)->state, MAE_BRK_OPEN);
-    wait_ms(&f, 40);
+    wait_until(&f, is_half_open);
     ASSERT_EQ_INT(brk_of(&f)->state, MAE_BRK_HALF_OPEN);
     ASSERT_EQ_INT(fx_run(&f, NULL), 0);       /* the probe fails */
     ASSERT_EQ_INT(r->calls, 4);
@@ -278,8 +295,10 @@ static void probe_done(mae_run *run, const mae_run_result *res, void *ud) {
     mae_run_free(run);
 }
 
+/* Polls until the breaker is half-open, then starts the probe run once. */
 static void start_probe(uv_timer_t *t) {
     stale_ctx *c = t->data;
+    if (brk_of(c->f)->state != MAE_BRK_HALF_OPEN) return;
     mae_run *run;
     ASSERT_EQ_INT(mae_run_start(c->f->eng, c->probe, NULL, NULL, probe_done, c, &run), 0);
     uv_close((uv_handle_t *)t, NULL);
@@ -301,7 +320,7 @@ TEST(breaker_result_of_a_call_started_before_a_state_change_is_ignored) {
     uv_timer_t t;
     uv_timer_init(&f.loop, &t);
     t.data = &c;
-    uv_timer_start(&t, start_probe, 80, 0);   /* after open_for: the probe closes it */
+    uv_timer_start(&t, start_probe, 1, 1);    /* once half-open: a probe run closes it */
     ASSERT_EQ_INT(fx_run(&f, NULL), 0);
     ASSERT_EQ_INT(c.probe_done, 1);
     ASSERT_EQ_INT(f.exit_code, 0);            /* continue_on_error everywhere */
@@ -312,4 +331,60 @@ TEST(breaker_result_of_a_call_started_before_a_state_change_is_ignored) {
     ASSERT_EQ_STR(fx_str(fx_step(&f, "slow", 0), "status"), "failed");
     fx_close(&f);
     mae_workflow_free(c.probe);
+}
+
+static const char probe_brk_wf[] =
+    "name: pb\n"
+    "services:\n  s:\n    type: http\n    endpoint: \"http://127.0.0.1:1\"\n"
+    "    retry: {attempts: 1}\n"
+    "    circuit_breaker: {failures: 1, open_for: 100ms, half_open_probes: 1, probe: \"GET /health\"}\n"
+    "steps:\n"
+    "  - {id: a, service: s, method: \"POST /a\"}\n";
+
+static bool opened_twice(fx *f) { return brk_of(f)->opened == 2; }
+static bool is_closed(fx *f) { return brk_of(f)->state == MAE_BRK_CLOSED; }
+static bool probe_sent(fx *f) { return mae_scripted_count(f->tr, MAE_SCRIPT_CALL, "GET") == 1; }
+
+TEST(breaker_active_probe_reopens_then_closes) {
+    fx f;
+    fx_init(&f, probe_brk_wf);
+    mae_script_rule *a = fx_rule(&f, "POST /a", NULL, 0, 1);    /* fails once, then ok */
+    mae_script_rule *h = fx_rule(&f, "GET /health", NULL, 0, 1); /* first probe fails */
+    ASSERT_EQ_INT(fx_run(&f, NULL), 0);
+    ASSERT_EQ_INT(f.exit_code, 1);
+    ASSERT_EQ_INT(brk_of(&f)->state, MAE_BRK_OPEN);
+    ASSERT_EQ_INT(h->calls, 0);
+    wait_until(&f, opened_twice);         /* half-open: the probe is sent, fails, reopens */
+    ASSERT_EQ_INT(h->calls, 1);
+    ASSERT_EQ_INT(brk_of(&f)->state, MAE_BRK_OPEN);
+    wait_until(&f, is_closed);            /* the second probe succeeds */
+    ASSERT_EQ_INT(h->calls, 2);
+    ASSERT_EQ_INT(brk_of(&f)->opened, 2);
+    ASSERT_EQ_INT(brk_of(&f)->state, MAE_BRK_CLOSED);
+    size_t n;
+    const mae_script_entry *e = mae_scripted_log(f.tr, &n);
+    int probes = 0;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].ev == MAE_SCRIPT_CALL && e[i].path && !strcmp(e[i].path, "/health")) {
+            ASSERT_EQ_STR(e[i].method, "GET");
+            ASSERT_EQ_STR(e[i].step_id, "probe");
+            probes++;
+        }
+    ASSERT_EQ_INT(probes, 2);
+    ASSERT_EQ_INT(fx_run(&f, NULL), 0);
+    ASSERT_EQ_INT(f.exit_code, 0);
+    ASSERT_EQ_INT(a->calls, 2);
+    fx_close(&f);
+}
+
+TEST(engine_close_cancels_a_probe_in_flight) {
+    fx f;
+    fx_init(&f, probe_brk_wf);
+    fx_rule(&f, "POST /a", NULL, 0, -1);
+    fx_rule(&f, "GET /health", NULL, 0, 0)->hang = true;
+    ASSERT_EQ_INT(fx_run(&f, NULL), 0);
+    wait_until(&f, probe_sent);
+    ASSERT_EQ_INT(mae_scripted_in_flight(f.tr), 1);
+    fx_close(&f);   /* asserts every handle closed */
+    ASSERT_EQ_INT(f.tr_closed, 1);
 }
