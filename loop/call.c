@@ -471,10 +471,10 @@ static void timer_cb(uv_timer_t *t) {
 
 void mae__call_abort(mae_callnode *c) {
     if (c->in_flight) {
-        if (c->cancel_why != CANCEL_ABORT) {
-            c->cancel_why = CANCEL_ABORT;
-            mae_transport_cancel(mae__transport_for(c->base.run->eng, c->service), c->call);
-        }
+        /* cancel once per call: a timed-out attempt is already being cancelled */
+        bool asked = c->cancel_why != CANCEL_NONE;
+        c->cancel_why = CANCEL_ABORT;
+        if (!asked) mae_transport_cancel(mae__transport_for(c->base.run->eng, c->service), c->call);
         return;
     }
     if (c->queued) dequeue(c);
