@@ -18,6 +18,7 @@ connection). Binds 127.0.0.1 port 0 and prints "PORT <n>" first. Routes:
                      accepted: connections accepted, work_requests}
 """
 import json
+import os
 import socket
 import struct
 import sys
@@ -147,7 +148,22 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = route
 
 
+def exit_with_parent(on_exit=None):
+    """A failed test exits without stopping its server: follow the test process out."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        if on_exit:
+            on_exit()
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main():
+    exit_with_parent()
     srv = Server(("127.0.0.1", 0), Handler)
     print("PORT %d" % srv.server_address[1], flush=True)
     try:

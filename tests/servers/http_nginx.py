@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 CONF = """
@@ -55,6 +56,20 @@ def free_port():
     return port
 
 
+def exit_with_parent(on_exit=None):
+    """A failed test exits without stopping its server: follow the test process out."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        if on_exit:
+            on_exit()
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main():
     d = os.path.abspath(sys.argv[1])
     mode = sys.argv[2] if len(sys.argv) > 2 else "plain"
@@ -78,6 +93,7 @@ def main():
         ng.terminate()
 
     signal.signal(signal.SIGTERM, stop)
+    exit_with_parent(ng.kill)
     for _ in range(200):
         if ng.poll() is not None:
             sys.stderr.write(open(d + "/error.log").read())
