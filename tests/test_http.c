@@ -324,6 +324,7 @@ TEST(connection_refused_is_connect_and_not_sent) {
     ASSERT_FALSE(g.sent);
     ASSERT_TRUE(g.msg[0] != 0);
     ASSERT_EQ_INT(mae_http_transport_glue_errors(f.t), 0);
+    printf("  poll errors passed to curl: %d\n", mae_http_transport_poll_errors(f.t));
     fx_end(&f);
 }
 
@@ -588,5 +589,89 @@ TEST(one_pool_per_service) {
     call1(&f, &req, &g);
     call1(&f, &req, &g);
     ASSERT_EQ_INT(mae_http_transport_pools(f.t), 2);
+    fx_end(&f);
+}
+
+static int n_closed_ok;
+static void on_close_route(mae_call_result *r, void *ud) {
+    int *done = ud;
+    (*done)++;
+    if (r->cls == MAE_CLASS_NONE && cJSON_IsTrue(cJSON_GetObjectItem(r->output, "closed")))
+        n_closed_ok++;
+    cJSON_Delete(r->output);
+}
+
+TEST(connections_closed_by_the_server_are_replaced_fd_numbers_reused) {
+    /* Every answer closes its connection: curl removes the socket, closes the fd and opens a
+     * new one that usually gets the same number while our old uv_poll is still closing. */
+    fx f;
+    fx_start(&f);
+    f.svc.pool_connections = 3;
+    mae_call_req req = fx_req(&f, "GET", "/close", NULL);
+    int done = 0;
+    for (int i = 0; i < 30; i++) {
+        mae_call *c;
+        ASSERT_EQ_INT(mae_transport_start(f.t, &req, on_close_route, &done, &c), 0);
+        wait_for(&f, &done, i + 1);
+    }
+    for (int i = 0; i < 60; i++) {
+        mae_call *c;
+        ASSERT_EQ_INT(mae_transport_start(f.t, &req, on_close_route, &done, &c), 0);
+    }
+    wait_for(&f, &done, 90);
+    ASSERT_EQ_INT(n_closed_ok, 90);
+    ASSERT_EQ_INT(mae_http_transport_glue_errors(f.t), 0);
+    got g;
+    req = fx_req(&f, "GET", "/stats", NULL);
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(cJSON_GetObjectItem(g.out, "accepted")->valueint, 91);
+    cJSON_Delete(g.out);
+    fx_end(&f);
+}
+
+TEST(a_call_queued_behind_the_pool_limit_keeps_its_deadline) {
+    fx f;
+    fx_start(&f);
+    f.svc.pool_connections = 1;
+    got hang = {0}, queued = {0};
+    mae_call_req req = fx_req(&f, "GET", "/hang", NULL);
+    req.timeout_ms = 10000;
+    mae_call *c1, *c2;
+    ASSERT_EQ_INT(mae_transport_start(f.t, &req, on_result, &hang, &c1), 0);
+    req = fx_req(&f, "GET", "/text", NULL);
+    req.timeout_ms = 500;
+    uint64_t t0 = uv_hrtime();
+    ASSERT_EQ_INT(mae_transport_start(f.t, &req, on_result, &queued, &c2), 0);
+    wait_for(&f, &queued.called, 1);
+    ASSERT_EQ_INT(queued.cls, MAE_CLASS_TIMEOUT);
+    ASSERT_FALSE(queued.sent);        /* it never had a connection */
+    ASSERT_CMP_INT((queued.at_ns - t0) / 1000000, >=, 500);
+    printf("  queued call ended after %llu ms\n", (unsigned long long)((queued.at_ns - t0) / 1000000));
+    if (hang.called) printf("  hang: cls %d msg %s\n", hang.cls, hang.msg);
+    ASSERT_EQ_INT(hang.called, 0);
+    fx_end(&f);                        /* cancels the hanging one */
+    ASSERT_EQ_INT(hang.called, 1);
+    ASSERT_EQ_INT(hang.cls, MAE_CLASS_CANCELLED);
+    ASSERT_TRUE(hang.sent);
+}
+
+TEST(error_body_larger_than_the_excerpt_keeps_its_status) {
+    fx f;
+    fx_start(&f);
+    char path[9000];
+    int n = snprintf(path, sizeof path, "/status/502?body=");
+    for (int i = 0; i < 8000; i++) path[n++] = 'e';
+    path[n] = 0;
+    got g;
+    mae_call_req req = fx_req(&f, "GET", path, NULL);
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_HTTP_5XX);
+    ASSERT_EQ_INT(g.status, 502);
+    ASSERT_EQ_INT(strlen(g.msg), strlen("HTTP 502: ") + 512 + 3);
+    /* Past max_response, even an error's body is cut. */
+    f.svc.max_response = 4096;
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_DECODE);
+    ASSERT_EQ_STR(g.msg, "response exceeds max_response (4096 bytes)");
     fx_end(&f);
 }

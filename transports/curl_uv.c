@@ -14,6 +14,7 @@ struct mae_curl_sock {
     uv_poll_t poll;              /* poll.data == this */
     mae_curl_uv *cu;
     curl_socket_t fd;
+    int events;                  /* what curl asked us to watch */
     bool closing;
     mae_curl_sock *next, *prev;  /* cu->socks */
 };
@@ -78,6 +79,12 @@ static void on_poll(uv_poll_t *p, int status, int events) {
         if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
     }
     socket_action(s->cu, s->fd, flags);
+    /* libuv stops a poll that reported an error. If curl still wants the socket watched
+     * (no CURL_POLL_REMOVE came), watch it again so the transfer is not left stranded.
+     * s is still valid here: contexts are freed only in their close callback. */
+    if (status < 0 && !s->closing && !s->cu->closing && !uv_is_active((uv_handle_t *)p) &&
+        uv_poll_start(p, s->events, on_poll) != 0)
+        s->cu->n_multi_errors++;
 }
 
 /* Finishes transfers whose socket we could not watch, outside any curl callback. */
@@ -143,6 +150,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     int events = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= UV_READABLE;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= UV_WRITABLE;
+    s->events = events;
     if (uv_poll_start(&s->poll, events, on_poll) != 0) mark_broken(cu, easy);
     return 0;
 }

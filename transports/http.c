@@ -108,6 +108,55 @@ void mae__http_call_set_msg(mae_call *c, const char *fmt, const char *arg) {
 }
 
 static void on_defer(uv_timer_t *t);
+static void call_queue(mae_call *c);
+static bool easy_sent(CURL *easy);
+
+static void on_deadlines(uv_timer_t *t);
+
+/* Arms the deadline timer for `when` (uv_hrtime() ns) unless it already fires sooner. */
+static void deadlines_arm(mae_http *h, uint64_t when) {
+    if (h->closing || (h->armed_ns && h->armed_ns <= when)) return;
+    uint64_t now = uv_hrtime();
+    /* Rounded up: the timer never fires before the deadline. */
+    uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
+    h->armed_ns = when;
+    if (uv_timer_start(&h->deadlines, on_deadlines, ms, 0) != 0) h->glue_errors++;
+}
+
+/* A call left its multi handle: with none left, the deadline timer has nothing to watch. */
+static void call_left_multi(mae_call *c) {
+    mae_http *h = c->h;
+    c->in_multi = false;
+    if (--h->n_in_multi == 0) {
+        h->armed_ns = 0;
+        if (uv_timer_stop(&h->deadlines) != 0) h->glue_errors++;
+    }
+}
+
+/* Fails every call past its deadline that curl has not ended, then re-arms. Runs from the
+ * loop, never inside curl; results go through the delivery queue. */
+static void on_deadlines(uv_timer_t *t) {
+    mae_http *h = t->data;
+    uint64_t now = uv_hrtime(), next = 0;
+    h->armed_ns = 0;
+    for (mae_call *c = h->calls; c; c = c->next) {
+        if (!c->in_multi || !c->deadline_ns) continue;
+        if (c->deadline_ns > now) {
+            if (!next || c->deadline_ns < next) next = c->deadline_ns;
+            continue;
+        }
+        c->res.sent = easy_sent(c->easy);
+        if (mae_curl_uv_remove(&c->pool->cu, c->easy) != 0) h->glue_errors++;
+        call_left_multi(c);
+        c->res.cls = MAE_CLASS_TIMEOUT;
+        char m[96];
+        snprintf(m, sizeof m, "timed out after %llu ms%s", (unsigned long long)c->timeout_ms,
+                 c->res.sent ? "" : " waiting for a connection");
+        mae__http_call_set_msg(c, "%s", m);
+        call_queue(c);
+    }
+    if (next) deadlines_arm(h, next);
+}
 
 /* Queues a finished call for delivery from the defer timer (a later loop iteration). */
 static void call_queue(mae_call *c) {
@@ -147,7 +196,8 @@ static void result_from_response(mae_call *c) {
     }
     r->cls = mae_http_status_class(code);
     char ex[MAE_HTTP_EXCERPT_MAX + 4], head[32];
-    mae_http_excerpt(body, c->resp.len, ex);
+    /* resp holds at most one byte past the excerpt; received says whether more came. */
+    mae_http_excerpt(body, c->received > c->resp.len ? c->received : c->resp.len, ex);
     snprintf(head, sizeof head, "HTTP %ld: ", code);
     size_t n = strlen(head) + strlen(ex) + 1;
     free(c->msg);
@@ -173,7 +223,7 @@ static void result_from_error(mae_call *c, CURLcode rc) {
 static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
     mae_call *c = NULL;
     if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c) return;
-    c->in_multi = false;
+    call_left_multi(c);
     c->res.sent = easy_sent(easy);
     if (rc == CURLE_OK) result_from_response(c);
     else result_from_error(c, rc);
@@ -190,11 +240,14 @@ void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg) {
 static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb, void *ud,
                       mae_call **out) {
     mae_http *h = http_of(t);
-    if (!req || !cb || !out || !req->service || !req->service->endpoint) return MAE_EINVAL;
+    if (!req || !cb || !out || !req->service || !req->service->endpoint ||
+        req->service->type != MAE_SVC_HTTP)
+        return MAE_EINVAL;
     if (h->closing) return MAE_ESTATE;
     mae_call *c = calloc(1, sizeof *c);
     if (!c) return MAE_ENOMEM;
     c->h = h;
+    c->started_ns = uv_hrtime();
     c->cb = cb;
     c->ud = ud;
     c->res.retry_after_ms = -1;
@@ -220,7 +273,12 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
         return MAE_EINTERNAL;
     }
     c->in_multi = true;
+    h->n_in_multi++;
     call_link(h, c);
+    if (c->timeout_ms) {
+        c->deadline_ns = c->started_ns + c->timeout_ms * 1000000;
+        deadlines_arm(h, c->deadline_ns);
+    }
     *out = c;
     return 0;
 }
@@ -230,7 +288,7 @@ static void cancel_call(mae_call *c) {
     if (c->in_multi) {
         c->res.sent = easy_sent(c->easy);
         if (mae_curl_uv_remove(&c->pool->cu, c->easy) != 0) c->h->glue_errors++;
-        c->in_multi = false;
+        call_left_multi(c);
     }
     if (c->res.output) cJSON_Delete(c->res.output);
     c->res.output = NULL;
@@ -276,7 +334,7 @@ static void on_defer(uv_timer_t *t) {
         call_deliver(c);
     }
     if (!h->closing || h->shutting_down) return;
-    /* Every call has had its callback: remove nothing is left, clean up multis, close. */
+    /* Every call has had its callback: clean up the multi handles, then close our timers. */
     h->shutting_down = true;
     h->pending_closes = 1;
     for (http_pool *p = h->pools, *next; p; p = next) {
@@ -286,6 +344,8 @@ static void on_defer(uv_timer_t *t) {
         mae_curl_uv_close(&p->cu, on_pool_closed);
     }
     h->pools = NULL;
+    h->pending_closes++;
+    uv_close((uv_handle_t *)&h->deadlines, on_defer_closed);
     uv_close((uv_handle_t *)&h->defer, on_defer_closed);
 }
 
@@ -324,6 +384,16 @@ int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
         return MAE_EINTERNAL;
     }
     h->defer.data = h;
+    if (uv_timer_init(loop, &h->deadlines) != 0) {
+        /* defer is initialised: it must be closed before h can go. */
+        h->closing = h->shutting_down = true;
+        h->pending_closes = 1;
+        uv_close((uv_handle_t *)&h->defer, on_defer_closed);
+        return MAE_EINTERNAL;
+    }
+    h->deadlines.data = h;
+    /* Calls keep the loop alive through curl's sockets and timer, not through this one. */
+    uv_unref((uv_handle_t *)&h->deadlines);
     *out = &h->base;
     return 0;
 }
@@ -336,5 +406,12 @@ int mae_http_transport_glue_errors(const mae_transport *t) {
     const mae_http *h = t->data;
     int n = h->glue_errors;
     for (const http_pool *p = h->pools; p; p = p->next) n += p->cu.n_multi_errors;
+    return n;
+}
+
+int mae_http_transport_poll_errors(const mae_transport *t) {
+    const mae_http *h = t->data;
+    int n = 0;
+    for (const http_pool *p = h->pools; p; p = p->next) n += p->cu.n_poll_errors;
     return n;
 }

@@ -32,5 +32,7 @@ int mae_http_transport_new(uv_loop_t *loop, mae_transport **out);
  * poll failures its event glue has seen (0 in a healthy run). */
 int mae_http_transport_pools(const mae_transport *t);
 int mae_http_transport_glue_errors(const mae_transport *t);
+/* Poll errors (status < 0) handed to curl as CURL_CSELECT_ERR so far. */
+int mae_http_transport_poll_errors(const mae_transport *t);
 
 #endif

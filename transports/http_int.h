@@ -34,6 +34,12 @@ struct mae_http {
     mae_call *calls;             /* every call not yet delivered */
     mae_call *q_head, *q_tail;   /* finished, waiting for the defer timer */
     uv_timer_t defer;            /* delivers queued results; drives shutdown */
+    /* Attempt deadlines, for calls curl does not time out itself: curl 7.88 checks no
+     * timeout while a transfer waits for a connection past the pool limit. Armed for the
+     * earliest deadline of any call in a multi handle (armed_ns, 0 = not armed). */
+    uv_timer_t deadlines;
+    uint64_t armed_ns;
+    int n_in_multi;
     bool closing, shutting_down;
     int pending_closes;
     int glue_errors;
@@ -51,6 +57,9 @@ struct mae_call {
     void *ud;
     mae_hbuf resp;               /* the body, capped at max_response */
     uint64_t max_response;
+    uint64_t timeout_ms;
+    uint64_t started_ns, deadline_ns;  /* on uv_hrtime()'s clock; deadline 0 = none */
+    uint64_t received;           /* body bytes seen, stored or not */
     char retry_after[64];        /* the last response's Retry-After value, "" = none */
     char errbuf[CURL_ERROR_SIZE];
     bool too_big, in_multi, queued;

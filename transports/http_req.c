@@ -24,10 +24,23 @@ static const char *const reserved_headers[] = {
 static size_t on_write(char *data, size_t size, size_t n, void *ud) {
     mae_call *c = ud;
     size_t len = size * n;
-    int rc = mae_hbuf_add(&c->resp, data, len);
-    if (rc == MAE_ETOOBIG) c->too_big = true;
     /* Returning less than len aborts the transfer (CURLE_WRITE_ERROR). */
-    return rc == 0 ? len : 0;
+    if (len > c->max_response - c->received) {
+        c->too_big = true;
+        return 0;
+    }
+    c->received += len;
+    long code = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200 || code >= 300) {
+        /* An error's body only feeds the excerpt: keep one byte more than it shows. */
+        size_t keep = MAE_HTTP_EXCERPT_MAX + 1;
+        size_t room = c->resp.len < keep ? keep - c->resp.len : 0;
+        if (len > room) len = room;
+        if (len && mae_hbuf_add(&c->resp, data, len) != 0) return 0;
+        return size * n;
+    }
+    return mae_hbuf_add(&c->resp, data, len) == 0 ? len : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
@@ -178,7 +191,9 @@ static int setup_easy(mae_call *c, const mae_call_req *req, bool query_verb) {
     /* A declared Content-Length past the cap fails before any byte is stored. */
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
     uint64_t tmo = req->timeout_ms ? req->timeout_ms : svc->timeout_ms;
-    if (tmo) SET(CURLOPT_TIMEOUT_MS, tmo > LONG_MAX ? LONG_MAX : (long)tmo);
+    if (tmo > (uint64_t)LONG_MAX) tmo = (uint64_t)LONG_MAX;
+    if (tmo) SET(CURLOPT_TIMEOUT_MS, (long)tmo);
+    c->timeout_ms = tmo;
     SET(CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES);
     SET(CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECS);
     /* h2 over TLS when ALPN offers it, HTTP/1.1 in clear text (no h2c by default). */

@@ -5,6 +5,7 @@ connection). Binds 127.0.0.1 port 0 and prints "PORT <n>" first. Routes:
   /echo...           200 JSON {method, target, headers (lower-case names), body}
   /status/<code>     that status; ?ra=<Retry-After value>&body=<text> (default a JSON error)
   /text              200 text/plain "hello, world"
+  /close             200 JSON, then closes the connection (Connection: close)
   /json-ws           200 a JSON object with trailing whitespace
   /empty             200 with an empty body
   /nocontent         204
@@ -82,6 +83,9 @@ class Handler(BaseHTTPRequestHandler):
             body = q["body"][0].encode() if "body" in q else \
                 json.dumps({"error": "status %d" % code}).encode()
             return self.reply(code, body, "text/plain", extra)
+        if path == "/close":
+            self.close_connection = True
+            return self.reply(200, b'{"closed": true}', extra={"Connection": "close"})
         if path == "/text":
             return self.reply(200, b"hello, world", "text/plain")
         if path == "/json-ws":
