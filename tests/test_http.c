@@ -675,3 +675,17 @@ TEST(error_body_larger_than_the_excerpt_keeps_its_status) {
     ASSERT_EQ_STR(g.msg, "response exceeds max_response (4096 bytes)");
     fx_end(&f);
 }
+
+TEST(a_host_name_is_resolved_without_blocking_the_loop) {
+    /* "localhost" goes through curl's threaded resolver (AsynchDNS), then to loopback. */
+    fx f;
+    fx_start(&f);
+    snprintf(f.ep, sizeof f.ep, "http://localhost:%d", f.srv.port);
+    got g;
+    mae_call_req req = fx_req(&f, "GET", "/text", NULL);
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(g.out->valuestring, "hello, world");
+    cJSON_Delete(g.out);
+    fx_end(&f);
+}

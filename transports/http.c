@@ -117,7 +117,8 @@ static void on_deadlines(uv_timer_t *t);
 static void deadlines_arm(mae_http *h, uint64_t when) {
     if (h->closing || (h->armed_ns && h->armed_ns <= when)) return;
     uint64_t now = uv_hrtime();
-    /* Rounded up: the timer never fires before the deadline. */
+    /* Rounded up; uv's cached clock may still fire it a little early: on_deadlines checks
+     * against uv_hrtime() and re-arms, so no call ever fails before its deadline. */
     uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
     h->armed_ns = when;
     if (uv_timer_start(&h->deadlines, on_deadlines, ms, 0) != 0) h->glue_errors++;
