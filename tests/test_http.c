@@ -689,3 +689,39 @@ TEST(a_host_name_is_resolved_without_blocking_the_loop) {
     cJSON_Delete(g.out);
     fx_end(&f);
 }
+
+typedef struct self_cancel {
+    fx *f;
+    mae_call *call;
+    int called;
+    mae_class cls;
+} self_cancel;
+
+static void on_self_cancel(mae_call_result *r, void *ud) {
+    self_cancel *sc = ud;
+    sc->called++;
+    sc->cls = r->cls;
+    cJSON_Delete(r->output);
+    /* The handle is valid until we return: cancelling it now must change nothing. */
+    mae_transport_cancel(sc->f->t, sc->call);
+}
+
+TEST(cancel_from_inside_the_calls_own_callback_is_harmless) {
+    fx f;
+    fx_start(&f);
+    self_cancel a = {.f = &f}, b = {.f = &f};
+    mae_call_req req = fx_req(&f, "GET", "/text", NULL);
+    ASSERT_EQ_INT(mae_transport_start(f.t, &req, on_self_cancel, &a, &a.call), 0);
+    mae_header_kv bad[] = {{"X-Bad", "a\nb"}};
+    req.headers = bad;
+    req.n_headers = 1;   /* refused: delivered from the queue instead */
+    ASSERT_EQ_INT(mae_transport_start(f.t, &req, on_self_cancel, &b, &b.call), 0);
+    wait_for(&f, &a.called, 1);
+    wait_for(&f, &b.called, 1);
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    ASSERT_EQ_INT(a.called, 1);
+    ASSERT_EQ_INT(a.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_INT(b.called, 1);
+    ASSERT_EQ_INT(b.cls, MAE_CLASS_TEMPLATE);
+    fx_end(&f);
+}

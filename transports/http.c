@@ -91,6 +91,8 @@ static void call_free(mae_call *c) {
 static void call_deliver(mae_call *c) {
     mae_http *h = c->h;
     call_unlink(h, c);
+    /* The result is final: a cancel() from inside the callback is a no-op. */
+    c->queued = true;
     c->res.message = c->res.cls == MAE_CLASS_NONE ? NULL : (c->msg ? c->msg : "error");
     cJSON *out = c->res.output;
     c->res.output = NULL;
