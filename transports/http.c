@@ -418,3 +418,5 @@ int mae_http_transport_poll_errors(const mae_transport *t) {
     for (const http_pool *p = h->pools; p; p = p->next) n += p->cu.n_poll_errors;
     return n;
 }
+
+uint64_t mae_http_call_received(const mae_call *c) { return c->received; }

@@ -32,6 +32,8 @@ int mae_http_transport_new(uv_loop_t *loop, mae_transport **out);
  * poll failures its event glue has seen (0 in a healthy run). */
 int mae_http_transport_pools(const mae_transport *t);
 int mae_http_transport_glue_errors(const mae_transport *t);
+/* Body bytes received so far by a call whose callback has not run yet. */
+uint64_t mae_http_call_received(const mae_call *c);
 /* Poll errors (status < 0) handed to curl as CURL_CSELECT_ERR so far. */
 int mae_http_transport_poll_errors(const mae_transport *t);
 
