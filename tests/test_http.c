@@ -727,3 +727,50 @@ TEST(cancel_from_inside_the_calls_own_callback_is_harmless) {
     ASSERT_EQ_INT(b.cls, MAE_CLASS_TEMPLATE);
     fx_end(&f);
 }
+
+#define N_MIX 90
+typedef struct mix {
+    fx *f;
+    mae_call *calls[N_MIX];
+    got res[N_MIX];
+    int done;
+} mix;
+static mix mx;
+
+static void on_mix(mae_call_result *r, void *ud) {
+    int i = (int)(intptr_t)ud;
+    on_result(r, &mx.res[i]);
+    cJSON_Delete(mx.res[i].out);
+    mx.res[i].out = NULL;
+    mx.done++;
+    /* From inside a completion: cancel a later call, which may be queued in curl, running,
+     * or already finished and waiting in curl's message queue. */
+    if (i + 1 < N_MIX && i % 2 == 1 && mx.res[i + 1].called == 0)
+        mae_transport_cancel(mx.f->t, mx.calls[i + 1]);
+}
+
+TEST(cancels_racing_completions_give_exactly_one_callback_each) {
+    fx f;
+    fx_start(&f);
+    f.svc.pool_connections = 3;
+    mx.f = &f;
+    mae_call_req req = fx_req(&f, "GET", "/work", NULL);
+    for (int i = 0; i < N_MIX; i++)
+        ASSERT_EQ_INT(mae_transport_start(f.t, &req, on_mix, (void *)(intptr_t)i, &mx.calls[i]), 0);
+    for (int i = 0; i < N_MIX; i += 3) mae_transport_cancel(f.t, mx.calls[i]);
+    wait_for(&f, &mx.done, N_MIX);
+    int ok = 0, cancelled = 0;
+    for (int i = 0; i < N_MIX; i++) {
+        ASSERT_EQ_INT(mx.res[i].called, 1);
+        if (i % 3 == 0) ASSERT_EQ_INT(mx.res[i].cls, MAE_CLASS_CANCELLED);
+        ASSERT_TRUE(mx.res[i].cls == MAE_CLASS_NONE || mx.res[i].cls == MAE_CLASS_CANCELLED);
+        ok += mx.res[i].cls == MAE_CLASS_NONE;
+        cancelled += mx.res[i].cls == MAE_CLASS_CANCELLED;
+    }
+    ASSERT_EQ_INT(ok + cancelled, N_MIX);
+    ASSERT_CMP_INT(ok, >=, 1);
+    ASSERT_EQ_INT(mae_http_transport_glue_errors(f.t), 0);
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    for (int i = 0; i < N_MIX; i++) ASSERT_EQ_INT(mx.res[i].called, 1);
+    fx_end(&f);
+}

@@ -38,6 +38,10 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # Clients that cancel or time out close their connection mid-answer: expected here.
+        pass
+
     def process_request(self, request, client_address):
         with lock:
             counts["accepted"] += 1
