@@ -3,6 +3,8 @@
 connection). Binds 127.0.0.1 port 0 and prints "PORT <n>" first. Routes:
 
   /echo...           200 JSON {method, target, headers (lower-case names), body}
+  /flaky/...         first request per path: 503 + Retry-After: 1; then 200 JSON {attempt,
+                     target, idempotency_key, body}
   /status/<code>     that status; ?ra=<Retry-After value>&body=<text> (default a JSON error)
   /text              200 text/plain "hello, world"
   /close             200 JSON, then closes the connection (Connection: close)
@@ -29,6 +31,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
+flaky_seen = {}
 work_ports = set()
 counts = {"accepted": 0, "work_requests": 0}
 
@@ -73,6 +76,17 @@ class Handler(BaseHTTPRequestHandler):
         target = self.path
         path, _, query = target.partition("?")
         q = urllib.parse.parse_qs(query, keep_blank_values=True)
+        if path.startswith("/flaky/"):
+            # The first request for each path gets 503 with Retry-After: 1, later ones the echo.
+            with lock:
+                n = flaky_seen.get(path, 0) + 1
+                flaky_seen[path] = n
+            if n == 1:
+                return self.reply(503, b'{"error": "warming up"}', extra={"Retry-After": "1"})
+            doc = {"attempt": n, "target": target,
+                   "idempotency_key": self.headers.get("Idempotency-Key"),
+                   "body": raw.decode("utf-8", "replace")}
+            return self.reply(200, json.dumps(doc).encode())
         if path.startswith("/echo"):
             doc = {
                 "method": self.command,
