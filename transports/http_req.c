@@ -10,8 +10,9 @@
 #include "maestro.h"
 #include "transports/http_int.h"
 
-/* A transfer that moves not a single byte for this long is abandoned as a timeout, even when
- * the attempt's own deadline is further away (or absent). */
+/* Low-speed limit: a transfer averaging under 1 byte/s for LOW_SPEED_SECS is abandoned as a
+ * timeout. It never cuts an attempt before its own deadline (a slow service that answers
+ * within its configured timeout is fine), so it is the backstop for calls without one. */
 #define LOW_SPEED_BYTES 1L
 #define LOW_SPEED_SECS 60L
 
@@ -194,8 +195,10 @@ static int setup_easy(mae_call *c, const mae_call_req *req, bool query_verb) {
     if (tmo > (uint64_t)LONG_MAX) tmo = (uint64_t)LONG_MAX;
     if (tmo) SET(CURLOPT_TIMEOUT_MS, (long)tmo);
     c->timeout_ms = tmo;
+    long low_secs = LOW_SPEED_SECS;
+    if (tmo && (uint64_t)low_secs * 1000 < tmo) low_secs = (long)((tmo + 999) / 1000);
     SET(CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES);
-    SET(CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECS);
+    SET(CURLOPT_LOW_SPEED_TIME, low_secs);
     /* h2 over TLS when ALPN offers it, HTTP/1.1 in clear text (no h2c by default). */
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     if (strncmp(c->url, "https://", 8) == 0) {
