@@ -247,6 +247,8 @@ int mae_cmd_run(int argc, char **argv) {
     char *checked = cJSON_PrintUnformatted(input);
     cJSON_Delete(input);
 
+    /* a closed stdout (maestro run ... | head) must not kill the run before it compensates */
+    signal(SIGPIPE, SIG_IGN);
     run_ctx c;
     memset(&c, 0, sizeof c);
     c.report_path = report;
