@@ -474,6 +474,18 @@ TEST(hostile_inputs_in_process) {
     got = load_err("name: a\0b\n", 10, MAE_EPARSE);
     ASSERT_CONTAINS(got, "1:8: yaml: control characters are not allowed");
     free(got);
+    /* few nodes but a long anchored string repeated: bounded by expanded text, not only nodes */
+    size_t slen = 1u << 20;
+    char *sbuf = malloc(slen + 4096);
+    size_t o = (size_t)snprintf(sbuf, 4096, "x-big: &s \"{{ .input.x }}");
+    memset(sbuf + o, 'a', slen);
+    o += slen;
+    o += (size_t)snprintf(sbuf + o, 4096, "\"\nl:\n");
+    for (int i = 0; i < 40; i++) o += (size_t)snprintf(sbuf + o, 4096, "  - *s\n");
+    got = load_err(sbuf, o, MAE_EPARSE);
+    ASSERT_EQ_STR(got, "33:5: alias expansion exceeds 32 MiB of text\n");
+    free(got);
+    free(sbuf);
     /* many anchors and a wide map with duplicate keys stay fast */
     size_t cap = 4u << 20, off = 0;
     char *wide = malloc(cap);

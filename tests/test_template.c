@@ -498,6 +498,8 @@ TEST(refs_report_roots_subs_defaults_offsets) {
     ASSERT_EQ_STR(refs_of(&a, "{{ .a.b | default .c.d }}"), "c/d@18 a/b(d)@3");
     ASSERT_EQ_STR(refs_of(&a, "{{ default .c (.a[.i] + 1) }}"), "c/-@11 a/-(d)@15 i/-(d)@18");
     ASSERT_EQ_STR(refs_of(&a, "{{ .m[\"b-c\"] == 1 && len .n > .o.p }}"), "m/b-c@3 n/-@25 o/p@30");
+    ASSERT_EQ_STR(refs_of(&a, "{{ (.s).t.u }}{{ (.v.w).x }}{{ ('k' + .y)[0] }}"),
+                  "s/t@3 v/w@17 y/-@38");
     ASSERT_EQ_STR(refs_of(&a, "plain text"), "");
     ASSERT_EQ_STR(refs_of(&a, "{{ env 'HOME' }}"), "");
     mae_arena_free(&a);

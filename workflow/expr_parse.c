@@ -132,7 +132,7 @@ static mae_expr *parse_primary(parser *p) {
             advance(p);
             return e;
         }
-        return fail_tok(p, "a value (functions take arguments only in parentheses here)");
+        return fail_tok(p, "a value");
     case TK_LPAREN:
         if (!enter(p)) return NULL;
         advance(p);

@@ -209,18 +209,23 @@ bool mae_json_truthy(const cJSON *v) {
     }
 }
 
+/* The name a segment reads when it is known at compile time: .name or ["name"]. */
+static const char *seg_name(const mae_seg *s) {
+    if (!s) return NULL;
+    if (s->name) return s->name;
+    if (s->index->kind == EX_LIT && s->index->op == LIT_STR) return s->index->str;
+    return NULL;
+}
+
 static void walk(const mae_expr *e, bool dflt, mae_ref_cb cb, void *ud) {
     switch (e->kind) {
     case EX_LIT: return;
     case EX_PATH:
         if (e->root) {
-            const char *sub = NULL;
-            if (e->nsegs) {
-                const mae_seg *s = &e->segs[0];
-                if (s->name) sub = s->name;
-                else if (s->index->kind == EX_LIT && s->index->op == LIT_STR) sub = s->index->str;
-            }
-            cb(ud, e->root, sub, dflt, e->off);
+            cb(ud, e->root, seg_name(e->nsegs ? &e->segs[0] : NULL), dflt, e->off);
+        } else if (e->base->kind == EX_PATH && e->base->root && !e->base->nsegs) {
+            /* (.a).b reads a.b just as .a.b does. */
+            cb(ud, e->base->root, seg_name(e->nsegs ? &e->segs[0] : NULL), dflt, e->base->off);
         } else {
             walk(e->base, dflt, cb, ud);
         }

@@ -35,6 +35,7 @@ typedef struct builder {
     frame stack[MAE_YAML_MAX_DEPTH + 1];
     size_t depth;
     size_t expanded;         /* nodes so far, aliases counted with their full weight */
+    size_t text;             /* scalar bytes so far, aliases counted in full */
     anchor *buckets[ANCHOR_BUCKETS];
     mae_ynode *root;
     int docs;
@@ -124,8 +125,13 @@ static void anchors_free(builder *b) {
     }
 }
 
-static int count_nodes(builder *b, size_t w, mae_pos pos) {
+static int count_nodes(builder *b, size_t w, size_t text, mae_pos pos) {
     b->expanded += w;
+    b->text += text;
+    if (b->text > MAE_YAML_MAX_TEXT) {
+        mae_diag_add(b->d, pos, "alias expansion exceeds %u MiB of text", MAE_YAML_MAX_TEXT >> 20);
+        return MAE_EPARSE;
+    }
     if (b->expanded > MAE_YAML_MAX_NODES) {
         if (b->aliases)
             mae_diag_add(b->d, pos, "alias expansion exceeds %d nodes", MAE_YAML_MAX_NODES);
@@ -152,6 +158,7 @@ static int attach(builder *b, mae_ynode *n) {
     }
     f->kids[f->n++] = n;
     f->node->weight += n->weight;
+    f->node->text += n->text;
     return 0;
 }
 
@@ -301,7 +308,7 @@ static int open_frame(builder *b, mae_ynode_kind kind, yaml_mark_t m, const yaml
         mae_diag_add(b->d, pos, "nesting deeper than %d levels", MAE_YAML_MAX_DEPTH);
         return MAE_EPARSE;
     }
-    int rc = count_nodes(b, 1, pos);
+    int rc = count_nodes(b, 1, 0, pos);
     if (rc) return rc;
     mae_ynode *n = mae_arena_alloc(b->a, sizeof *n);
     if (!n) return MAE_ENOMEM;
@@ -317,7 +324,7 @@ static int open_frame(builder *b, mae_ynode_kind kind, yaml_mark_t m, const yaml
 
 static int on_scalar(builder *b, const yaml_event_t *e) {
     mae_pos pos = mark_pos(e->start_mark);
-    int rc = count_nodes(b, 1, pos);
+    int rc = count_nodes(b, 1, e->data.scalar.length, pos);
     if (rc) return rc;
     mae_ynode *n = mae_arena_alloc(b->a, sizeof *n);
     if (!n) return MAE_ENOMEM;
@@ -330,6 +337,7 @@ static int on_scalar(builder *b, const yaml_event_t *e) {
     /* A non-specific "!" tag makes a plain scalar a string, as in YAML's core schema. */
     if (e->data.scalar.tag && strcmp((const char *)e->data.scalar.tag, "!") == 0) n->quoted = true;
     n->len = e->data.scalar.length;
+    n->text = n->len;
     n->str = mae_arena_strndup(b->a, (const char *)e->data.scalar.value, n->len);
     if (!n->str) return MAE_ENOMEM;
     if (e->data.scalar.anchor && (rc = anchor_add(b, (const char *)e->data.scalar.anchor, n, false, NULL)))
@@ -350,7 +358,7 @@ static int on_alias(builder *b, const yaml_event_t *e) {
         return MAE_EPARSE;
     }
     b->aliases++;
-    int rc = count_nodes(b, x->node->weight, pos);
+    int rc = count_nodes(b, x->node->weight, x->node->text, pos);
     if (rc) return rc;
     return attach(b, x->node);
 }

@@ -15,6 +15,7 @@
 #define MAE_YAML_MAX_FILE (8u << 20)    /* bytes */
 #define MAE_YAML_MAX_DEPTH 64           /* nested sequences/mappings */
 #define MAE_YAML_MAX_NODES 100000       /* nodes after alias expansion */
+#define MAE_YAML_MAX_TEXT (32u << 20)   /* bytes of scalar text after alias expansion */
 
 typedef enum { MAE_YN_SCALAR, MAE_YN_SEQ, MAE_YN_MAP } mae_ynode_kind;
 
@@ -35,6 +36,7 @@ struct mae_ynode {
     mae_ypair *pairs;   /* MAE_YN_MAP, in source order */
     size_t n;
     size_t weight;      /* nodes in this subtree once aliases are expanded */
+    size_t text;        /* bytes of scalar text in this subtree once aliases are expanded */
 };
 
 /* Parses buf[0..len) (one document) into a tree allocated in a. Returns 0 with *root set
