@@ -93,6 +93,33 @@ static void write_report(const char *path, const cJSON *report) {
     free(txt);
 }
 
+/* Exit 2 still leaves a report when one was asked for: status failed, nothing called. */
+static void write_invalid_report(const char *path, const char *wf_name, const char *cls, const char *msg) {
+    if (!path) return;
+    cJSON *r = cJSON_CreateObject();
+    if (!r) return;
+    cJSON_AddNullToObject(r, "run_id");
+    if (wf_name) cJSON_AddStringToObject(r, "workflow", wf_name);
+    else cJSON_AddNullToObject(r, "workflow");
+    cJSON_AddStringToObject(r, "status", "failed");
+    cJSON *e = cJSON_AddObjectToObject(r, "error");
+    if (e) {
+        cJSON_AddNullToObject(e, "step");
+        cJSON_AddStringToObject(e, "class", cls);
+        cJSON_AddStringToObject(e, "message", msg);
+        cJSON_AddNullToObject(e, "status");
+        cJSON_AddNumberToObject(e, "attempts", 0);
+    }
+    cJSON_AddNullToObject(r, "started_at");
+    cJSON_AddNumberToObject(r, "duration_ms", 0);
+    cJSON_AddNullToObject(r, "output");
+    cJSON_AddArrayToObject(r, "steps");
+    cJSON_AddArrayToObject(r, "compensations");
+    cJSON_AddArrayToObject(r, "uncompensated");
+    write_report(path, r);
+    cJSON_Delete(r);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
     run_ctx *c = s->data;
     if (++c->signals >= 2) {
@@ -216,6 +243,7 @@ int mae_cmd_run(int argc, char **argv) {
     mae_workflow *wf = NULL;
     if (mae_workflow_load(wf_path, &wf, stderr) != 0) {
         if (!wf) fprintf(stderr, "maestro: %s: workflow not loaded, nothing was called\n", wf_path);
+        write_invalid_report(report, NULL, "invalid_workflow", "the workflow file is invalid (see the diagnostics)");
         return 2;
     }
     for (int i = 0; i < n_sets; i++) {
@@ -229,6 +257,7 @@ int mae_cmd_run(int argc, char **argv) {
     free(text);
     if (!input || !cJSON_IsObject(input)) {
         fprintf(stderr, "maestro: the input is not a JSON object; nothing was called\n");
+        write_invalid_report(report, wf->name, "invalid_input", "the input is not a JSON object");
         cJSON_Delete(input);
         mae_workflow_free(wf);
         return 2;
@@ -238,6 +267,7 @@ int mae_cmd_run(int argc, char **argv) {
     if (mae_input_check(wf, input, &d) != 0) {
         for (size_t i = 0; i < d.n; i++) fprintf(stderr, "maestro: invalid input: %s\n", d.items[i].message);
         fprintf(stderr, "maestro: nothing was called\n");
+        write_invalid_report(report, wf->name, "invalid_input", d.n ? d.items[0].message : "invalid input");
         mae_diags_free(&d);
         cJSON_Delete(input);
         mae_workflow_free(wf);
