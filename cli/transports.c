@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "maestro.h"
+#include "grpc_h2/grpc_transport.h"
 #include "transports/http.h"
 #include "transports/scripted.h"
 
@@ -88,10 +89,16 @@ int mae_cli_transports_open(uv_loop_t *loop, mae_cli_transports *t) {
     if (script && *script) return open_scripted(loop, t, script);
     int rc = mae_http_transport_new(loop, &t->http);
     if (rc != 0) {
-        fprintf(stderr, "maestro: cannot create the HTTP transport: %s\n", mae_strerror(rc));
+        fprintf(stderr, "maestro: cannot start the HTTP transport: %s\n", mae_strerror(rc));
         return rc;
     }
-    /* TODO(lead): wire gRPC here once it lands: mae_grpc_transport_new(loop, &t->grpc); */
+    rc = mae_grpc_transport_new(loop, &t->grpc);
+    if (rc != 0) {
+        fprintf(stderr, "maestro: cannot start the gRPC transport: %s\n", mae_strerror(rc));
+        t->http->vt->close(t->http, NULL, NULL);   /* freed during the caller's uv_run */
+        t->http = NULL;
+        return rc;
+    }
     return 0;
 }
 
