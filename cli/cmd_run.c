@@ -39,6 +39,7 @@ typedef struct run_ctx {
     const char *report_path;
     int exit_code;
     int signals;
+    int signals_open;
     int done;
 } run_ctx;
 
@@ -132,6 +133,22 @@ static void on_signal(uv_signal_t *s, int signum) {
     mae_run_cancel(c->run);
 }
 
+static void closed_nothing(uv_handle_t *h) { (void)h; }
+static void tr_closed(void *ud) { (void)ud; }
+
+/* Closes everything on the loop so uv_run returns: pooled connections of the transports would
+ * otherwise keep it alive after the run is over. */
+static void shutdown_all(run_ctx *c) {
+    if (c->signals_open) {
+        uv_close((uv_handle_t *)&c->sigint, closed_nothing);
+        uv_close((uv_handle_t *)&c->sigterm, closed_nothing);
+        c->signals_open = 0;
+    }
+    if (c->eng) mae_engine_close(c->eng, NULL, NULL);
+    c->eng = NULL;
+    mae_cli_transports_close(&c->tr, tr_closed, NULL);
+}
+
 static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
     run_ctx *c = ud;
     c->done = 1;
@@ -149,8 +166,7 @@ static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
     }
     mae_run_free(run);
     c->run = NULL;
-    uv_signal_stop(&c->sigint);
-    uv_signal_stop(&c->sigterm);
+    shutdown_all(c);
 }
 
 static int usage_err(const char *fmt, const char *arg) {
@@ -184,9 +200,6 @@ static int apply_set(mae_workflow *wf, const char *kv) {
     fprintf(stderr, "maestro run: --set: the workflow has no service '%s'\n", name);
     return 2;
 }
-
-static void closed_nothing(uv_handle_t *h) { (void)h; }
-static void tr_closed(void *ud) { (void)ud; }
 
 int mae_cmd_run(int argc, char **argv) {
     if (mae_cli_wants_help(argc, argv)) {
@@ -308,15 +321,13 @@ int mae_cmd_run(int argc, char **argv) {
         c.sigint.data = c.sigterm.data = &c;
         uv_signal_start(&c.sigint, on_signal, SIGINT);
         uv_signal_start(&c.sigterm, on_signal, SIGTERM);
-        uv_run(&c.loop, UV_RUN_DEFAULT);
-        uv_close((uv_handle_t *)&c.sigint, closed_nothing);
-        uv_close((uv_handle_t *)&c.sigterm, closed_nothing);
+        c.signals_open = 1;
     } else {
         fprintf(stderr, "maestro: cannot start the run: %s\n", mae_strerror(rc));
         c.exit_code = rc == MAE_EINVAL || rc == MAE_EPARSE ? 2 : 1;
+        shutdown_all(&c);
     }
-    if (c.eng) mae_engine_close(c.eng, NULL, NULL);
-    mae_cli_transports_close(&c.tr, tr_closed, NULL);
+    /* on_done shuts everything down, so this returns once the run is over and closed */
     uv_run(&c.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&c.loop) != 0) fprintf(stderr, "maestro: internal: handles left open at exit\n");
     mae_workflow_free(wf);
