@@ -39,6 +39,7 @@ typedef struct run_ctx {
     const char *report_path;
     int exit_code;
     int signals;
+    int signals_open;
     int done;
 } run_ctx;
 
@@ -93,6 +94,33 @@ static void write_report(const char *path, const cJSON *report) {
     free(txt);
 }
 
+/* Exit 2 still leaves a report when one was asked for: status failed, nothing called. */
+static void write_invalid_report(const char *path, const char *wf_name, const char *cls, const char *msg) {
+    if (!path) return;
+    cJSON *r = cJSON_CreateObject();
+    if (!r) return;
+    cJSON_AddNullToObject(r, "run_id");
+    if (wf_name) cJSON_AddStringToObject(r, "workflow", wf_name);
+    else cJSON_AddNullToObject(r, "workflow");
+    cJSON_AddStringToObject(r, "status", "failed");
+    cJSON *e = cJSON_AddObjectToObject(r, "error");
+    if (e) {
+        cJSON_AddNullToObject(e, "step");
+        cJSON_AddStringToObject(e, "class", cls);
+        cJSON_AddStringToObject(e, "message", msg);
+        cJSON_AddNullToObject(e, "status");
+        cJSON_AddNumberToObject(e, "attempts", 0);
+    }
+    cJSON_AddNullToObject(r, "started_at");
+    cJSON_AddNumberToObject(r, "duration_ms", 0);
+    cJSON_AddNullToObject(r, "output");
+    cJSON_AddArrayToObject(r, "steps");
+    cJSON_AddArrayToObject(r, "compensations");
+    cJSON_AddArrayToObject(r, "uncompensated");
+    write_report(path, r);
+    cJSON_Delete(r);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
     run_ctx *c = s->data;
     if (++c->signals >= 2) {
@@ -103,6 +131,22 @@ static void on_signal(uv_signal_t *s, int signum) {
     fprintf(stderr, "maestro: %s received: cancelling and compensating (send again to exit at once)\n",
             signum == SIGINT ? "SIGINT" : "SIGTERM");
     mae_run_cancel(c->run);
+}
+
+static void closed_nothing(uv_handle_t *h) { (void)h; }
+static void tr_closed(void *ud) { (void)ud; }
+
+/* Closes everything on the loop so uv_run returns: pooled connections of the transports would
+ * otherwise keep it alive after the run is over. */
+static void shutdown_all(run_ctx *c) {
+    if (c->signals_open) {
+        uv_close((uv_handle_t *)&c->sigint, closed_nothing);
+        uv_close((uv_handle_t *)&c->sigterm, closed_nothing);
+        c->signals_open = 0;
+    }
+    if (c->eng) mae_engine_close(c->eng, NULL, NULL);
+    c->eng = NULL;
+    mae_cli_transports_close(&c->tr, tr_closed, NULL);
 }
 
 static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
@@ -122,11 +166,7 @@ static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
     }
     mae_run_free(run);
     c->run = NULL;
-    uv_signal_stop(&c->sigint);
-    uv_signal_stop(&c->sigterm);
-    /* Real transports keep idle keep-alive connections open: end this uv_run here, then the
-     * shutdown sequence in mae_cmd_run closes the engine and the transports. */
-    uv_stop(&c->loop);
+    shutdown_all(c);
 }
 
 static int usage_err(const char *fmt, const char *arg) {
@@ -160,9 +200,6 @@ static int apply_set(mae_workflow *wf, const char *kv) {
     fprintf(stderr, "maestro run: --set: the workflow has no service '%s'\n", name);
     return 2;
 }
-
-static void closed_nothing(uv_handle_t *h) { (void)h; }
-static void tr_closed(void *ud) { (void)ud; }
 
 int mae_cmd_run(int argc, char **argv) {
     if (mae_cli_wants_help(argc, argv)) {
@@ -219,6 +256,7 @@ int mae_cmd_run(int argc, char **argv) {
     mae_workflow *wf = NULL;
     if (mae_workflow_load(wf_path, &wf, stderr) != 0) {
         if (!wf) fprintf(stderr, "maestro: %s: workflow not loaded, nothing was called\n", wf_path);
+        write_invalid_report(report, NULL, "invalid_workflow", "the workflow file is invalid (see the diagnostics)");
         return 2;
     }
     for (int i = 0; i < n_sets; i++) {
@@ -232,6 +270,7 @@ int mae_cmd_run(int argc, char **argv) {
     free(text);
     if (!input || !cJSON_IsObject(input)) {
         fprintf(stderr, "maestro: the input is not a JSON object; nothing was called\n");
+        write_invalid_report(report, wf->name, "invalid_input", "the input is not a JSON object");
         cJSON_Delete(input);
         mae_workflow_free(wf);
         return 2;
@@ -241,6 +280,7 @@ int mae_cmd_run(int argc, char **argv) {
     if (mae_input_check(wf, input, &d) != 0) {
         for (size_t i = 0; i < d.n; i++) fprintf(stderr, "maestro: invalid input: %s\n", d.items[i].message);
         fprintf(stderr, "maestro: nothing was called\n");
+        write_invalid_report(report, wf->name, "invalid_input", d.n ? d.items[0].message : "invalid input");
         mae_diags_free(&d);
         cJSON_Delete(input);
         mae_workflow_free(wf);
@@ -250,6 +290,8 @@ int mae_cmd_run(int argc, char **argv) {
     char *checked = cJSON_PrintUnformatted(input);
     cJSON_Delete(input);
 
+    /* a closed stdout (maestro run ... | head) must not kill the run before it compensates */
+    signal(SIGPIPE, SIG_IGN);
     run_ctx c;
     memset(&c, 0, sizeof c);
     c.report_path = report;
@@ -279,15 +321,13 @@ int mae_cmd_run(int argc, char **argv) {
         c.sigint.data = c.sigterm.data = &c;
         uv_signal_start(&c.sigint, on_signal, SIGINT);
         uv_signal_start(&c.sigterm, on_signal, SIGTERM);
-        uv_run(&c.loop, UV_RUN_DEFAULT);
-        uv_close((uv_handle_t *)&c.sigint, closed_nothing);
-        uv_close((uv_handle_t *)&c.sigterm, closed_nothing);
+        c.signals_open = 1;
     } else {
         fprintf(stderr, "maestro: cannot start the run: %s\n", mae_strerror(rc));
         c.exit_code = rc == MAE_EINVAL || rc == MAE_EPARSE ? 2 : 1;
+        shutdown_all(&c);
     }
-    if (c.eng) mae_engine_close(c.eng, NULL, NULL);
-    mae_cli_transports_close(&c.tr, tr_closed, NULL);
+    /* on_done shuts everything down, so this returns once the run is over and closed */
     uv_run(&c.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&c.loop) != 0) fprintf(stderr, "maestro: internal: handles left open at exit\n");
     mae_workflow_free(wf);

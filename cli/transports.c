@@ -95,6 +95,8 @@ int mae_cli_transports_open(uv_loop_t *loop, mae_cli_transports *t) {
     rc = mae_grpc_transport_new(loop, &t->grpc);
     if (rc != 0) {
         fprintf(stderr, "maestro: cannot start the gRPC transport: %s\n", mae_strerror(rc));
+        t->http->vt->close(t->http, NULL, NULL);   /* freed during the caller's uv_run */
+        t->http = NULL;
         return rc;
     }
     return 0;

@@ -1,7 +1,7 @@
 /* The transports `maestro run` (and later `bench`) hand to the engine, one per service type.
- * This is the one place the real constructors are wired in (mae_http_transport_new from
- * transports/http.h, mae_grpc_transport_new from grpc_h2/grpc_transport.h). A type left NULL
- * makes its calls fail with a clear "no transport" error.
+ * This is the one place the real constructors are wired in: mae_http_transport_new from
+ * transports/http.h and mae_grpc_transport_new from grpc_h2/grpc_transport.h. A type left
+ * NULL makes its calls fail with a clear "no transport" error.
  *
  * Test hook: when MAESTRO_SCRIPT names a JSON file, both types use the scripted transport with
  * the rules in that file (see cli/transports.c), so the CLI can be tested end to end. */

@@ -79,10 +79,13 @@ typedef struct mae_engine_opts {
 } mae_engine_opts;
 
 void mae_engine_opts_init(mae_engine_opts *o);
-/* Creates an engine on loop. Reads the random seed once (uv_random) here, never during runs. */
+/* Creates an engine on loop (opts NULL = defaults). Reads the random seed once (uv_random)
+ * here, never during runs. Returns 0, MAE_EINVAL or MAE_ENOMEM. */
 int mae_engine_new(struct uv_loop_s *loop, const mae_engine_opts *opts, mae_engine **out);
-/* Closes the per-service timers and frees the engine once they are closed (during uv_run);
- * done(ud) then runs if given. Every run must be finished and freed first (MAE_ESTATE). */
+/* Closes the per-service timers (cancelling an active breaker probe) and frees the engine once
+ * they are closed (during uv_run; at once when there is nothing to close); done(ud) then runs if
+ * given. Every run must be finished and freed first, else MAE_ESTATE. Close the engine before
+ * the transports it was given. Returns 0 or MAE_ESTATE. */
 int mae_engine_close(mae_engine *e, void (*done)(void *ud), void *ud);
 
 /* Loads and validates a workflow file; problems are printed to diag_out (may be NULL) as
@@ -111,9 +114,11 @@ typedef struct mae_run_opts {
     uint64_t timeout_ms;           /* 0 = the workflow's timeout */
 } mae_run_opts;
 
-/* Starts a run. input_json NULL means {}. The input is checked against the workflow's
- * declaration (defaults filled in); MAE_EPARSE / MAE_EINVAL mean nothing was called and cb will
- * not run. The workflow must outlive the run. */
+/* Starts a run; cb is called once when it is over, never from inside this call. input_json
+ * NULL means {}. The input is checked against the workflow's declaration (defaults filled in).
+ * opts NULL = defaults. The workflow must outlive the run. Returns 0, or (nothing called, cb
+ * never runs) MAE_EPARSE (input is not JSON), MAE_EINVAL (bad argument, input not an object or
+ * not matching the declaration), MAE_ESTATE (engine closing), MAE_ENOMEM. */
 int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
                   const mae_run_opts *opts, mae_run_cb cb, void *ud, mae_run **out);
 /* Interrupts: in-flight calls are cancelled, completed steps compensated, status interrupted.

@@ -119,13 +119,22 @@ static void set_out_var(mae_callnode *c, cJSON *v) {
     else cJSON_AddItemToObject(obj, st->output, v);
 }
 
+/* The report entry of this call, with the backoff delays it waited. */
+static void report(mae_callnode *c, const char *status, mae_class cls, int code) {
+    const mae_step *st = c->base.step;
+    cJSON *e = mae__report_step(c->base.run, st->id, c->base.index, status, c->attempts, dur(c), cls, code, c->msg);
+    if (!e || c->n_delays == 0) return;
+    cJSON *d = cJSON_AddArrayToObject(e, "retry_delays_ms");
+    for (int i = 0; d && i < c->n_delays; i++) cJSON_AddItemToArray(d, cJSON_CreateNumber(c->delays[i]));
+}
+
 static bool succeed(mae_callnode *c, bool sync) {
     mae_run *run = c->base.run;
     char cn[8] = "ok";
     mae__log(run, MAE_LOG_INFO, c->step_id, c->attempts, dur(c), cn, "%s", c->is_comp ? "compensated" : "succeeded");
     if (!c->is_comp) {
         const mae_step *st = c->base.step;
-        mae__report_step(run, st->id, c->base.index, "succeeded", c->attempts, dur(c), MAE_CLASS_NONE, 0, NULL);
+        report(c, "succeeded", MAE_CLASS_NONE, 0);
         set_out_var(c, c->output ? cJSON_Duplicate(c->output, 1) : NULL);
         if (c->base.parent && c->base.parent->kind == NODE_ITEM)
             c->base.result = c->output ? cJSON_Duplicate(c->output, 1) : cJSON_CreateNull();
@@ -149,13 +158,13 @@ static bool give_up(mae_callnode *c, bool sync) {
     const mae_step *st = c->base.step;
     if (c->cls == MAE_CLASS_CANCELLED) {
         const char *status = c->sent ? "outcome_unknown" : "cancelled";
-        mae__report_step(run, st->id, c->base.index, status, c->attempts, dur(c), c->cls, 0, c->msg);
+        report(c, status, c->cls, 0);
         mae__set_step(run, st->id, status, NULL, c->cls, 0, c->msg);
         mae__log(run, MAE_LOG_WARN, st->id, c->attempts, dur(c), cn, "%s", status);
         c->base.failed = true;
         return finish(c, sync);
     }
-    mae__report_step(run, st->id, c->base.index, "failed", c->attempts, dur(c), c->cls, c->status, c->msg);
+    report(c, "failed", c->cls, c->status);
     mae__set_step(run, st->id, "failed", NULL, c->cls, c->status, c->msg);
     if (st->continue_on_error) {
         mae__log(run, MAE_LOG_WARN, st->id, c->attempts, dur(c), cn, "failed, continuing (continue_on_error): %s",
@@ -427,6 +436,7 @@ static void process_result(mae_callnode *c) {
         }
         mae__log(run, MAE_LOG_WARN, c->step_id, c->attempts, dur(c), cn, "attempt failed: %s; retrying in %llums",
                  c->msg ? c->msg : "", (unsigned long long)delay);
+        if (c->n_delays < MAE_MAX_DELAYS) c->delays[c->n_delays++] = delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
         arm(c, TM_BACKOFF, delay);
         return;
     }

@@ -20,6 +20,9 @@
 #include "transports/transport.h"
 #include "workflow/model.h"
 
+/* Retry delays kept per call for the report (the rest are not listed). */
+#define MAE_MAX_DELAYS 32
+
 typedef struct mae_svc_state mae_svc_state;
 typedef struct mae_node mae_node;
 typedef struct mae_callnode mae_callnode;
@@ -171,6 +174,8 @@ struct mae_callnode {
     char *msg;
     bool sent;
     int64_t retry_after_ms;     /* of the last failure, -1 = none */
+    uint32_t delays[MAE_MAX_DELAYS];  /* backoff waited before each retry (report) */
+    int n_delays;
     bool no_retry;              /* the last failure cannot get better by retrying (no transport) */
     cJSON *output;
     /* lists */
@@ -224,7 +229,8 @@ bool mae__run_going(const mae_run *run);  /* RUNNING: new work may start */
 uint64_t mae__run_deadline(const mae_run *run, bool comp);  /* absolute, 0 = none */
 
 /* report.c */
-void mae__report_step(mae_run *run, const char *id, int index, const char *status, int attempts,
+/* Appends a step entry; returns it (borrowed) so callers can add to it, or NULL. */
+cJSON *mae__report_step(mae_run *run, const char *id, int index, const char *status, int attempts,
                       int64_t dur_ms, mae_class cls, int status_code, const char *msg);
 void mae__report_comp(mae_run *run, const char *step, int index, const char *status,
                       int attempts, mae_class cls, int status_code, const char *msg);

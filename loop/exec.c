@@ -188,6 +188,12 @@ static bool launch(mae_node *n, const mae_step *kid, mae_vars *vars, int index) 
     return false;
 }
 
+/* A group with an id (`parallel` or `sequence`) is visible as .steps.ID.status too. */
+static void group_done(mae_node *n) {
+    if (n->step && n->step->id && (n->kind == NODE_SEQ || n->kind == NODE_PAR))
+        mae__set_step(n->run, n->step->id, n->failed ? "failed" : "succeeded", NULL, MAE_CLASS_NONE, 0, NULL);
+}
+
 static bool seq_pump(mae_node *n) {
     while (n->pending == 0 && n->next < n->n_kids) {
         if (n->failed || aborted(n)) {
@@ -199,6 +205,7 @@ static bool seq_pump(mae_node *n) {
     }
     if (n->pending) return false;
     if (n->kind == NODE_ITEM && !n->failed) item_complete(n);
+    group_done(n);
     return true;
 }
 
@@ -206,6 +213,7 @@ static bool par_pump(mae_node *n) {
     while (n->next < n->n_kids && !aborted(n)) launch(n, &n->kids[n->next++], n->vars, n->index);
     if (n->pending) return false;
     if (n->next < n->n_kids) n->failed = true;
+    group_done(n);
     return true;
 }
 

@@ -7,11 +7,11 @@
 
 #include "loop/engine_int.h"
 
-void mae__report_step(mae_run *run, const char *id, int index, const char *status, int attempts,
-                      int64_t dur_ms, mae_class cls, int status_code, const char *msg) {
-    if (!id || !run->rep_steps) return;
+cJSON *mae__report_step(mae_run *run, const char *id, int index, const char *status, int attempts,
+                        int64_t dur_ms, mae_class cls, int status_code, const char *msg) {
+    if (!id || !run->rep_steps) return NULL;
     cJSON *s = cJSON_CreateObject();
-    if (!s) return;
+    if (!s) return NULL;
     cJSON_AddStringToObject(s, "id", id);
     if (index >= 0) cJSON_AddNumberToObject(s, "index", index);
     cJSON_AddStringToObject(s, "status", status);
@@ -20,6 +20,7 @@ void mae__report_step(mae_run *run, const char *id, int index, const char *statu
     if (cls != MAE_CLASS_NONE) cJSON_AddItemToObject(s, "error", mae__error_json(cls, status_code, msg));
     else cJSON_AddNullToObject(s, "error");
     cJSON_AddItemToArray(run->rep_steps, s);
+    return s;
 }
 
 void mae__report_comp(mae_run *run, const char *step, int index, const char *status,

@@ -36,8 +36,11 @@ void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, in
     free(run->fail_msg);
     run->fail_msg = strdup(msg ? msg : "");
     uv_timer_stop(&run->deadline);
-    mae__log(run, MAE_LOG_ERROR, step, attempts, -1, run->fail_class, "run failing: %s; cancelling calls in flight",
-             msg ? msg : "");
+    /* a failed step has logged its error already; timeouts, interrupts and output errors not */
+    int in_flight = 0;
+    for (mae_callnode *c = run->active; c; c = c->a_next) in_flight++;
+    mae__log(run, step ? MAE_LOG_INFO : MAE_LOG_ERROR, step, attempts, -1, run->fail_class,
+             "run failing: %s; stopping %d call(s) in progress", msg ? msg : "", in_flight);
     abort_active(run);
 }
 

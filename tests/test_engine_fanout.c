@@ -165,7 +165,8 @@ static const char nested[] =
     "services:\n  s:\n    type: grpc\n    endpoint: \"127.0.0.1:1\"\n    retry: {attempts: 1}\n"
     "steps:\n"
     "  - {id: a, service: s, method: A, output: oa}\n"
-    "  - parallel:\n"
+    "  - id: fan\n"
+    "    parallel:\n"
     "      - sequence:\n"
     "          - {id: b1, service: s, method: B1, output: ob1}\n"
     "          - {id: b2, service: s, method: B2, input: {x: \"{{ .ob1.v }}\"}, output: ob2}\n"
@@ -173,7 +174,7 @@ static const char nested[] =
     "          - {id: c1, service: s, method: C, output: oc1}\n"
     "          - {id: c2, service: s, method: C, output: oc2, when: \"{{ .input.go }}\"}\n"
     "      - {id: d, service: s, method: D, output: od, when: \"{{ .oa.v == 'no' }}\"}\n"
-    "  - {id: e, service: s, method: E, input: {b2: \"{{ .ob2.x }}\", c2: \"{{ .oc2 }}\", d: \"{{ .steps.d.status }}\"}}\n"
+    "  - {id: e, service: s, method: E, input: {b2: \"{{ .ob2.x }}\", c2: \"{{ .oc2 }}\", d: \"{{ .steps.d.status }}\", fan: \"{{ .steps.fan.status }}\"}}\n"
     "output: {wf: \"{{ .workflow.name }}\", id: \"{{ .workflow.id }}\"}\n";
 
 TEST(nested_parallel_with_sequence_groups_and_when) {
@@ -192,7 +193,7 @@ TEST(nested_parallel_with_sequence_groups_and_when) {
     const mae_script_entry *e = mae_scripted_log(f.tr, &n);
     const char *ein = NULL;
     for (size_t i = 0; i < n; i++) if (e[i].ev == MAE_SCRIPT_CALL && !strcmp(e[i].method, "E")) ein = e[i].input;
-    ASSERT_EQ_STR(ein, "{\"b2\":\"from-b1\",\"c2\":null,\"d\":\"skipped\"}");
+    ASSERT_EQ_STR(ein, "{\"b2\":\"from-b1\",\"c2\":null,\"d\":\"skipped\",\"fan\":\"succeeded\"}");
     ASSERT_EQ_STR(fx_str(fx_step(&f, "c2", 0), "status"), "skipped");
     ASSERT_EQ_STR(fx_str(f.output, "wf"), "nested");
     ASSERT_EQ_STR(fx_str(f.output, "id"), fx_str(f.report, "run_id"));

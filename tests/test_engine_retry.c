@@ -43,6 +43,39 @@ TEST(retries_count_attempts_and_wait_the_backoff) {
     fx_close(&f);
 }
 
+static const char jitter_wf[] =
+    "name: jitter\n"
+    "services:\n  s:\n    type: grpc\n    endpoint: \"127.0.0.1:1\"\n"
+    "    retry: {attempts: 6, backoff: exponential, initial: 8ms, max: 20ms, multiplier: 2, jitter: full}\n"
+    "    circuit_breaker: {failures: 100}\n"
+    "steps:\n"
+    "  - {id: a, service: s, method: A}\n";
+
+TEST(full_jitter_delays_stay_within_the_policy_and_are_waited) {
+    for (int round = 0; round < 5; round++) {
+        fx f;
+        fx_init(&f, jitter_wf);
+        mae_script_rule *r = fx_rule(&f, "A", NULL, 0, 5);
+        ASSERT_EQ_INT(fx_run(&f, NULL), 0);
+        ASSERT_EQ_INT(f.exit_code, 0);
+        ASSERT_EQ_INT(r->calls, 6);
+        const cJSON *d = cJSON_GetObjectItem(fx_step(&f, "a", 0), "retry_delays_ms");
+        ASSERT_EQ_INT(cJSON_GetArraySize(d), 5);
+        static const int base[] = {8, 16, 20, 20, 20};   /* 8 * 2^(n-1), capped at 20 */
+        uint64_t t[8];
+        int n;
+        call_times(&f, "A", t, 8, &n);
+        ASSERT_EQ_INT(n, 6);
+        for (int i = 0; i < 5; i++) {
+            int v = cJSON_GetArrayItem(d, i)->valueint;
+            ASSERT_CMP_INT(v, >=, 0);
+            ASSERT_CMP_INT(v, <=, base[i]);
+            ASSERT_CMP_INT(t[i + 1] - t[i], >=, v);      /* and it was waited */
+        }
+        fx_close(&f);
+    }
+}
+
 TEST(retries_stop_after_the_policy_attempts) {
     fx f;
     fx_init(&f, retry_wf);
@@ -101,6 +134,8 @@ TEST(retry_after_is_honoured_as_a_floor) {
     call_times(&f, "A", t, 4, &n);
     ASSERT_EQ_INT(n, 2);
     ASSERT_CMP_INT(t[1] - t[0], >=, 120);
+    const cJSON *d = cJSON_GetObjectItem(fx_step(&f, "a", 0), "retry_delays_ms");
+    ASSERT_EQ_INT(cJSON_GetArrayItem(d, 0)->valueint, 120);
     fx_close(&f);
 }
 

@@ -111,6 +111,15 @@ TEST(run_invalid_input_exits_2_and_calls_nothing) {
     ASSERT_EQ_STR(out, "");
     ASSERT_CONTAINS(err, "who");
     ASSERT_CONTAINS(err, "nothing was called");
+    char *rep = temp("");
+    char *argv1[] = {"maestro", "run", wf_path, "--input", "{}", "--report", rep, NULL};
+    ASSERT_EQ_INT(mrun(argv1, NULL), 2);
+    cJSON *j = read_json(rep);
+    ASSERT_NOT_NULL(j);
+    ASSERT_EQ_STR(cJSON_GetObjectItem(j, "status")->valuestring, "failed");
+    ASSERT_EQ_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "class")->valuestring, "invalid_input");
+    ASSERT_CONTAINS(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message")->valuestring, "who");
+    cJSON_Delete(j);
     char *argv2[] = {"maestro", "run", wf_path, "--input", "not json", NULL};
     ASSERT_EQ_INT(mrun(argv2, NULL), 2);
     char *argv3[] = {"maestro", "run", wf_path, "--bogus", "x", NULL};
