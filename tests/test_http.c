@@ -774,3 +774,38 @@ TEST(cancels_racing_completions_give_exactly_one_callback_each) {
     for (int i = 0; i < N_MIX; i++) ASSERT_EQ_INT(mx.res[i].called, 1);
     fx_end(&f);
 }
+
+static void on_dummy_poll(uv_poll_t *p, int status, int events) {}
+
+TEST(a_socket_the_loop_cannot_watch_fails_the_call_instead_of_hanging) {
+    fx f;
+    fx_start(&f);
+    got g;
+    /* A first call creates the service's multi handle (and its fds); its connection closes. */
+    mae_call_req first = fx_req(&f, "GET", "/close", NULL);
+    call1(&f, &first, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    cJSON_Delete(g.out);
+    /* Occupy, in the loop's table, the fd number curl's next socket will get: a uv_poll on
+     * it whose fd is then closed. uv_poll_init_socket on curl's socket fails with EEXIST. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_CMP_INT(fd, >=, 0);
+    uv_poll_t squat;
+    ASSERT_EQ_INT(uv_poll_init_socket(&f.loop, &squat, fd), 0);
+    ASSERT_EQ_INT(uv_poll_start(&squat, UV_READABLE, on_dummy_poll), 0);
+    uv_run(&f.loop, UV_RUN_NOWAIT);   /* the fd enters epoll now, while it is still open */
+    close(fd);
+    uv_unref((uv_handle_t *)&squat);  /* it will never fire: it must not keep the loop up */
+    mae_call_req req = fx_req(&f, "GET", "/text", NULL);
+    req.timeout_ms = 10000;
+    uint64_t t0 = uv_hrtime();
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_CONNECT);
+    ASSERT_CMP_INT((g.at_ns - t0) / 1000000, <, 10000);   /* not left to its deadline */
+    uv_close((uv_handle_t *)&squat, NULL);
+    /* The transport still works. */
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    cJSON_Delete(g.out);
+    fx_end(&f);
+}
