@@ -28,7 +28,8 @@ build/$(1)/%.o: %.c $$(GEN_H) | build/gen
 	$$($(1)_CC) $$(BASE_CFLAGS) $$($(1)_CFLAGS) -MMD -MP -c $$< -o $$@
 build/$(1)/libmaestro.a: $$($(1)_OBJ)
 	@rm -f $$@
-	ar rcs $$@ $$^
+	@# P: members keep their paths, so loop/x.o and workflow/x.o cannot replace each other.
+	ar rcsP $$@ $$^
 build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/tests/harness.o build/$(1)/libmaestro.a
 	$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$^ $$(DEP_LIBS)
 $(1)_TESTS = $$(patsubst tests/%.c,build/$(1)/tests/%,$$(TEST_SRC))
