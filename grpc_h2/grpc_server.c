@@ -1,0 +1,531 @@
+/* gRPC server side (see grpc_server.h). Ownership: the server owns its connections, a
+ * connection owns its nghttp2 session and its calls (a list, so a dying connection can abort
+ * them: nghttp2_session_del does not report stream closes). A connection's memory is freed in
+ * its uv close callback. Replies may come from inside nghttp2 callbacks (on_call runs in
+ * on_frame_recv): then the bytes are flushed by the mem_recv caller, never re-entrantly. */
+#include "grpc_h2/grpc_server.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpc_h2/grpc_codec.h"
+#include "maestro.h"
+
+#define MAX_CALL_HEADERS 32
+#define MAX_HEADER_BYTES (16 * 1024)
+/* Bytes queued to the socket before we stop reading from the peer. */
+#define MAX_PENDING_WRITE (16u << 20)
+
+typedef struct srv_conn srv_conn;
+
+struct mae_grpc_scall {
+    srv_conn *conn;              /* NULL once aborted */
+    mae_grpc_scall *next, *prev;
+    int32_t stream_id;
+    char path[256];
+    mae_header_kv headers[MAX_CALL_HEADERS];
+    size_t n_headers;
+    char *hbuf;                  /* "name\0value\0" pairs; pointers fixed up at dispatch */
+    size_t hbuf_len;
+    bool bad_request;            /* too many/large headers, wrong content-type */
+    mae_grpc_deframer d;
+    uint8_t *msg;
+    size_t msg_len;
+    int n_msgs;
+    int error;                   /* deframer error */
+    bool dispatched;
+    /* reply */
+    uint8_t *out;
+    size_t out_len, out_off;
+    void *data;
+};
+
+struct srv_conn {
+    uv_tcp_t tcp;
+    mae_grpc_server *srv;
+    srv_conn *next, *prev;
+    nghttp2_session *ng;
+    mae_grpc_scall *calls;
+    bool closing, in_recv;
+    size_t pending_write;
+    bool reading;
+};
+
+struct mae_grpc_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    mae_grpc_server_handler h;
+    mae_grpc_server_opts o;
+    srv_conn *conns;
+    unsigned long accepted;
+    int open_handles;
+    bool closing;
+    void (*done)(void *);
+    void *done_ud;
+};
+
+static void conn_close(srv_conn *c);
+static void conn_flush(srv_conn *c);
+
+static void call_free(mae_grpc_scall *call) {
+    mae_grpc_deframer_free(&call->d);
+    free(call->hbuf);
+    free(call->msg);
+    free(call->out);
+    free(call);
+}
+
+/* Detaches a call from its connection (and its stream). */
+static void call_unlink(mae_grpc_scall *call) {
+    srv_conn *c = call->conn;
+    if (!c) return;
+    if (call->prev) call->prev->next = call->next; else c->calls = call->next;
+    if (call->next) call->next->prev = call->prev;
+    if (c->ng) nghttp2_session_set_stream_user_data(c->ng, call->stream_id, NULL);
+    call->conn = NULL;
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------------------------- */
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
+    srv_conn *c = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    mae_grpc_scall *call = calloc(1, sizeof *call);
+    if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    call->conn = c;
+    call->stream_id = f->hd.stream_id;
+    size_t max = c->srv->o.max_message;
+    mae_grpc_deframer_init(&call->d, max);
+    call->next = c->calls;
+    if (c->calls) c->calls->prev = call;
+    c->calls = call;
+    nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, call);
+    return 0;
+}
+
+static int hb_append(mae_grpc_scall *call, const uint8_t *p, size_t n) {
+    if (call->hbuf_len + n + 1 > MAX_HEADER_BYTES) return -1;
+    char *b = realloc(call->hbuf, call->hbuf_len + n + 1);
+    if (!b) return -1;
+    memcpy(b + call->hbuf_len, p, n);
+    b[call->hbuf_len + n] = 0;
+    call->hbuf = b;
+    call->hbuf_len += n + 1;
+    return 0;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
+    mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!call || f->hd.type != NGHTTP2_HEADERS) return 0;
+    if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
+        if (vlen >= sizeof call->path) call->bad_request = true;
+        else {
+            memcpy(call->path, value, vlen);
+            call->path[vlen] = 0;
+        }
+        return 0;
+    }
+    if (nlen == 12 && memcmp(name, "content-type", 12) == 0 &&
+        (vlen < 16 || memcmp(value, "application/grpc", 16) != 0))
+        call->bad_request = true;
+    if (name[0] == ':') return 0;
+    if (call->n_headers == MAX_CALL_HEADERS) return 0;   /* extra metadata is ignored */
+    size_t off = call->hbuf_len;
+    if (hb_append(call, name, nlen) || hb_append(call, value, vlen)) {
+        call->bad_request = true;
+        return 0;
+    }
+    call->headers[call->n_headers].name = (const char *)(uintptr_t)off;
+    call->headers[call->n_headers].value = (const char *)(uintptr_t)(off + nlen + 1);
+    call->n_headers++;
+    return 0;
+}
+
+static int on_msg(void *ud, bool compressed, uint8_t *msg, size_t len) {
+    mae_grpc_scall *call = ud;
+    call->n_msgs++;
+    if (compressed) call->error = MAE_EPROTO;   /* we never advertise grpc-accept-encoding */
+    if (call->n_msgs > 1 || compressed) {
+        free(msg);
+        return 0;
+    }
+    call->msg = msg;
+    call->msg_len = len;
+    return 0;
+}
+
+static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *p, size_t len,
+                   void *ud) {
+    mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, sid);
+    if (!call || call->error) return 0;
+    int rc = mae_grpc_deframer_feed(&call->d, p, len, on_msg, call);
+    if (rc < 0) call->error = rc;
+    return 0;
+}
+
+static void dispatch(srv_conn *c, mae_grpc_scall *call) {
+    call->dispatched = true;
+    if (call->bad_request) {
+        mae_grpc_server_fail(call, MAE_GRPC_INTERNAL, "malformed gRPC request", NULL, 0);
+        return;
+    }
+    if (call->error == MAE_ELIMIT) {
+        char m[128];
+        snprintf(m, sizeof m, "request message of %llu bytes exceeds the limit of %zu",
+                 (unsigned long long)call->d.announced, c->srv->o.max_message);
+        mae_grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, m, NULL, 0);
+        return;
+    }
+    if (call->error || call->n_msgs != 1 || mae_grpc_deframer_partial(&call->d)) {
+        mae_grpc_server_fail(call, MAE_GRPC_INTERNAL,
+                             call->n_msgs > 1 ? "unary call with more than one request message"
+                                              : "unary call without a complete request message",
+                             NULL, 0);
+        return;
+    }
+    mae_header_kv hdrs[MAX_CALL_HEADERS];
+    for (size_t i = 0; i < call->n_headers; i++) {
+        hdrs[i].name = call->hbuf + (uintptr_t)call->headers[i].name;
+        hdrs[i].value = call->hbuf + (uintptr_t)call->headers[i].value;
+    }
+    c->srv->h.on_call(call, call->path, call->msg, call->msg_len, hdrs, call->n_headers, c->srv->h.ud);
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
+    srv_conn *c = ud;
+    if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (call && !call->dispatched) dispatch(c, call);
+    }
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t err, void *ud) {
+    srv_conn *c = ud;
+    mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, sid);
+    if (!call) return 0;
+    /* Closed before the handler answered (client cancel, RST): tell it, then free. An answered
+     * call (call->out set) only had its reply buffer left to free. */
+    call_unlink(call);
+    if (call->dispatched && !call->out && c->srv->h.on_abort) c->srv->h.on_abort(call, c->srv->h.ud);
+    call_free(call);
+    return 0;
+}
+
+/* ---- replies ------------------------------------------------------------------------------ */
+
+static ssize_t read_reply(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
+                          nghttp2_data_source *src, void *ud) {
+    mae_grpc_scall *call = src->ptr;
+    size_t left = call->out_len - call->out_off;
+    size_t n = left < len ? left : len;
+    memcpy(buf, call->out + call->out_off, n);
+    call->out_off += n;
+    if (call->out_off == call->out_len) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        const nghttp2_nv tr[] = {{(uint8_t *)"grpc-status", (uint8_t *)"0", 11, 1, NGHTTP2_NV_FLAG_NONE}};
+        if (nghttp2_submit_trailer(ng, sid, tr, 1) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    return (ssize_t)n;
+}
+
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+
+int mae_grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len) {
+    srv_conn *c = call->conn;
+    if (!c) {
+        call_free(call);
+        return MAE_ECANCELED;
+    }
+    if (len > UINT32_MAX) return mae_grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "reply too large", NULL, 0);
+    call->out = malloc(len + 5);
+    if (!call->out) return mae_grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+    mae_grpc_frame_prefix(call->out, false, (uint32_t)len);
+    if (len) memcpy(call->out + 5, msg, len);
+    call->out_len = len + 5;
+    const nghttp2_nv hdrs[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
+    nghttp2_data_provider dp = {.source.ptr = call, .read_callback = read_reply};
+    /* The call stays listed and the stream's user data until the stream closes: it owns the
+     * buffer nghttp2 reads from. call->out marks it answered. */
+    int rc = nghttp2_submit_response(c->ng, call->stream_id, hdrs, 2, &dp);
+    if (rc != 0) {
+        call_unlink(call);
+        call_free(call);
+        return MAE_EPROTO;
+    }
+    if (!c->in_recv) conn_flush(c);
+    return 0;
+}
+
+int mae_grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
+                         const mae_header_kv *extra, size_t n_extra) {
+    srv_conn *c = call->conn;
+    if (!c) {
+        call_free(call);
+        return MAE_ECANCELED;
+    }
+    char st[16];
+    snprintf(st, sizeof st, "%d", code);
+    char *enc = mae_grpc_message_encode(message ? message : "", message ? strlen(message) : 0);
+    nghttp2_nv nv[8] = {NV(":status", "200"), NV("content-type", "application/grpc"), NV("grpc-status", st)};
+    size_t n = 3;
+    if (enc && *enc) nv[n++] = (nghttp2_nv)NV("grpc-message", enc);
+    for (size_t i = 0; i < n_extra && n < 8; i++)
+        nv[n++] = (nghttp2_nv){(uint8_t *)extra[i].name, (uint8_t *)extra[i].value, strlen(extra[i].name),
+                               strlen(extra[i].value), NGHTTP2_NV_FLAG_NONE};
+    int32_t sid = call->stream_id;
+    call_unlink(call);
+    call_free(call);
+    int rc = nghttp2_submit_response(c->ng, sid, nv, n, NULL);   /* Trailers-Only */
+    free(enc);
+    if (!c->in_recv) conn_flush(c);
+    return rc == 0 ? 0 : MAE_EPROTO;
+}
+
+void mae_grpc_scall_set_data(mae_grpc_scall *call, void *data) { call->data = data; }
+void *mae_grpc_scall_data(const mae_grpc_scall *call) { return call->data; }
+
+/* ---- connection I/O ----------------------------------------------------------------------- */
+
+typedef struct wreq {
+    uv_write_t req;
+    srv_conn *c;
+    size_t len;
+    uint8_t data[];
+} wreq;
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+    b->base = malloc(65536);
+    b->len = b->base ? 65536 : 0;
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+
+static void write_cb(uv_write_t *req, int status) {
+    wreq *w = (wreq *)req;
+    srv_conn *c = w->c;
+    c->pending_write -= w->len;
+    free(w);
+    if (c->closing) return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (!c->reading && c->pending_write < MAX_PENDING_WRITE / 2) {
+        c->reading = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0;
+    }
+    conn_flush(c);
+}
+
+/* Drains nghttp2's output into one uv_write. */
+static void conn_flush(srv_conn *c) {
+    if (c->closing) return;
+    size_t cap = 0, len = 0;
+    wreq *w = NULL;
+    for (;;) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+        if (n < 0) {
+            free(w);
+            conn_close(c);
+            return;
+        }
+        if (n == 0) break;
+        if (len + (size_t)n > cap) {
+            cap = (len + (size_t)n) * 2 + 4096;
+            wreq *nw = realloc(w, sizeof *w + cap);
+            if (!nw) {
+                free(w);
+                conn_close(c);
+                return;
+            }
+            w = nw;
+        }
+        memcpy(w->data + len, data, (size_t)n);
+        len += (size_t)n;
+    }
+    if (len == 0) {
+        free(w);
+        if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) conn_close(c);
+        return;
+    }
+    w->c = c;
+    w->len = len;
+    c->pending_write += len;
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) < 0) {
+        c->pending_write -= len;
+        free(w);
+        conn_close(c);
+        return;
+    }
+    /* A peer that does not read its replies is not allowed to grow our memory without end. */
+    if (c->pending_write > MAX_PENDING_WRITE && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+    srv_conn *c = st->data;
+    if (n < 0) {
+        free(b->base);
+        conn_close(c);
+        return;
+    }
+    c->in_recv = true;
+    ssize_t r = nghttp2_session_mem_recv(c->ng, (const uint8_t *)b->base, (size_t)n);
+    c->in_recv = false;
+    free(b->base);
+    if (r < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_flush(c);
+}
+
+static void server_maybe_free(mae_grpc_server *s) {
+    if (s->open_handles > 0) return;
+    void (*done)(void *) = s->done;
+    void *ud = s->done_ud;
+    free(s);
+    if (done) done(ud);
+}
+
+static void conn_closed_cb(uv_handle_t *h) {
+    srv_conn *c = h->data;
+    mae_grpc_server *s = c->srv;
+    free(c);
+    s->open_handles--;
+    if (s->closing) server_maybe_free(s);
+}
+
+static void conn_close(srv_conn *c) {
+    if (c->closing) return;
+    c->closing = true;
+    mae_grpc_server *s = c->srv;
+    if (c->prev) c->prev->next = c->next; else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    /* Calls still waiting for their handler are aborted; answered ones are just freed. */
+    while (c->calls) {
+        mae_grpc_scall *call = c->calls;
+        bool waiting = call->dispatched && !call->out;
+        call_unlink(call);
+        if (waiting && s->h.on_abort) s->h.on_abort(call, s->h.ud);
+        call_free(call);
+    }
+    nghttp2_session_del(c->ng);
+    c->ng = NULL;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+}
+
+/* ---- listener ----------------------------------------------------------------------------- */
+
+static int session_new(srv_conn *c) {
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0) return MAE_ENOMEM;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_option *opt;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_no_closed_streams(opt, 1);
+    int rc = nghttp2_session_server_new2(&c->ng, cb, c, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rc != 0) return MAE_ENOMEM;
+    /* Windows sized for multi-megabyte messages; streams as advertised in the options. */
+    const nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->srv->o.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 8u << 20},
+    };
+    if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
+        nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, 32 << 20) != 0)
+        return MAE_EPROTO;
+    return 0;
+}
+
+static void on_connection(uv_stream_t *l, int status) {
+    mae_grpc_server *s = l->data;
+    if (status < 0 || s->closing) return;
+    srv_conn *c = calloc(1, sizeof *c);
+    if (!c) return;
+    if (uv_tcp_init(s->loop, &c->tcp) < 0) {
+        free(c);
+        return;
+    }
+    c->tcp.data = c;
+    c->srv = s;
+    s->open_handles++;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0 || session_new(c) != 0) {
+        conn_close(c);
+        return;
+    }
+    s->accepted++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->reading = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0;
+    if (!c->reading) conn_close(c);
+    else conn_flush(c);   /* our SETTINGS */
+}
+
+static void listener_closed_cb(uv_handle_t *h) {
+    mae_grpc_server *s = h->data;
+    s->open_handles--;
+    server_maybe_free(s);
+}
+
+int mae_grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_grpc_server_opts *o,
+                        const mae_grpc_server_handler *h, mae_grpc_server **out) {
+    struct sockaddr_in addr;
+    if (uv_ip4_addr(host, port, &addr) < 0) return MAE_EINVAL;
+    mae_grpc_server *s = calloc(1, sizeof *s);
+    if (!s) return MAE_ENOMEM;
+    s->loop = loop;
+    s->h = *h;
+    if (o) s->o = *o;
+    if (!s->o.max_message) s->o.max_message = MAE_GRPC_DEFAULT_MAX_MSG;
+    if (!s->o.max_concurrent_streams) s->o.max_concurrent_streams = 1000;
+    if (uv_tcp_init(loop, &s->listener) < 0) {
+        free(s);
+        return MAE_EIO;
+    }
+    s->listener.data = s;
+    s->open_handles = 1;
+    int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+    if (rc < 0) {
+        /* Freed with s from the listener's close callback, on the next uv_run. */
+        s->closing = true;
+        uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
+        return rc == UV_EADDRINUSE ? MAE_EEXISTS : MAE_EIO;
+    }
+    *out = s;
+    return 0;
+}
+
+int mae_grpc_server_port(const mae_grpc_server *s) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len) != 0) return -1;
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+unsigned long mae_grpc_server_connections(const mae_grpc_server *s) { return s->accepted; }
+
+void mae_grpc_server_close(mae_grpc_server *s, void (*done)(void *ud), void *ud) {
+    if (s->closing) return;
+    s->closing = true;
+    s->done = done;
+    s->done_ud = ud;
+    while (s->conns) conn_close(s->conns);
+    uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
+}

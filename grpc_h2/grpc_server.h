@@ -1,0 +1,50 @@
+/* The server side of our gRPC framer: h2c on a uv_tcp listener, one nghttp2 server session per
+ * connection, unary calls only. A complete request (headers + exactly one message + END_STREAM)
+ * is handed to on_call; the handler answers with mae_grpc_server_reply (one message, then
+ * grpc-status 0 in trailers) or mae_grpc_server_fail (Trailers-Only), now or later. If the
+ * client resets the stream or the connection dies first, on_abort runs and the call is freed
+ * when it returns. Used by `maestro stub`; not a general gRPC server (no streaming, no TLS). */
+#ifndef MAE_GRPC_SERVER_H
+#define MAE_GRPC_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "transports/transport.h"
+
+typedef struct mae_grpc_server mae_grpc_server;
+typedef struct mae_grpc_scall mae_grpc_scall;
+
+typedef struct mae_grpc_server_handler {
+    /* path is ":path"; msg the request message (without the 5-byte prefix), valid during the call. */
+    void (*on_call)(mae_grpc_scall *call, const char *path, const uint8_t *msg, size_t len,
+                    const mae_header_kv *headers, size_t n_headers, void *ud);
+    void (*on_abort)(mae_grpc_scall *call, void *ud);   /* may be NULL */
+    void *ud;
+} mae_grpc_server_handler;
+
+typedef struct mae_grpc_server_opts {
+    size_t max_message;            /* request messages above get RESOURCE_EXHAUSTED; 0 = 4 MiB */
+    uint32_t max_concurrent_streams; /* advertised; 0 = 1000 */
+} mae_grpc_server_opts;
+
+/* Returns 0, MAE_EINVAL (bad host), MAE_EEXISTS (address in use) or MAE_EIO. */
+int mae_grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_grpc_server_opts *o,
+                        const mae_grpc_server_handler *h, mae_grpc_server **out);
+int mae_grpc_server_port(const mae_grpc_server *s);
+unsigned long mae_grpc_server_connections(const mae_grpc_server *s);
+/* Closes the listener and every connection (pending calls get on_abort); done runs once all
+ * handles are closed and the server is freed. */
+void mae_grpc_server_close(mae_grpc_server *s, void (*done)(void *ud), void *ud);
+
+/* Replies with one message (copied) and status OK; extra trailers may be given. Frees call. */
+int mae_grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len);
+/* Replies Trailers-Only with code and message (percent-encoded on the wire) and optional extra
+ * trailers (e.g. grpc-retry-pushback-ms). Frees call. */
+int mae_grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
+                         const mae_header_kv *extra, size_t n_extra);
+void mae_grpc_scall_set_data(mae_grpc_scall *call, void *data);
+void *mae_grpc_scall_data(const mae_grpc_scall *call);
+
+#endif
