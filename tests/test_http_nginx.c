@@ -1,6 +1,8 @@
 /* Integration tests of the HTTP transport against a real nginx on loopback (config generated
  * by tests/servers/http_nginx.py): keep-alive reuse and the pool limit counted from nginx's
  * access log ($connection), and HTTP/2 over TLS (ALPN) with the service's CA file. */
+#include <unistd.h>
+
 #include <uv.h>
 
 #include "harness.h"
@@ -154,4 +156,56 @@ TEST(https_checks_the_certificate_unless_told_not_to) {
     int lines, conns, h2;
     nx_end(&n, &lines, &conns, &h2);
     ASSERT_EQ_INT(lines, 1);
+}
+
+typedef struct h2c {
+    nx *n;
+    mae_call *calls[10];
+    mae_class cls[10];
+    int called[10];
+} h2c;
+
+static h2c *h2_ctx;
+static void on_h2_i(mae_call_result *r, void *ud) {
+    int i = (int)(intptr_t)ud;
+    h2_ctx->called[i]++;
+    h2_ctx->cls[i] = r->cls;
+    h2_ctx->n->done++;
+    cJSON_Delete(r->output);
+}
+
+static void on_h2_cancel(uv_timer_t *t) {
+    for (int i = 1; i < 10; i += 2) mae_transport_cancel(h2_ctx->n->t, h2_ctx->calls[i]);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+TEST(cancelling_h2_streams_leaves_the_connection_to_the_others) {
+    if (access("/usr/lib/nginx/modules/ngx_http_echo_module.so", R_OK) != 0) {
+        printf("  (nginx echo module missing: nothing to test)\n");
+        return;
+    }
+    nx n;
+    nx_start(&n, "tls");
+    static h2c h;
+    memset(&h, 0, sizeof h);
+    h.n = &n;
+    h2_ctx = &h;
+    mae_call_req req = {.service = &n.svc, .method = "GET", .path = "/slow",
+                        .timeout_ms = 20000};
+    for (int i = 0; i < 10; i++)
+        ASSERT_EQ_INT(mae_transport_start(n.t, &req, on_h2_i, (void *)(intptr_t)i, &h.calls[i]), 0);
+    /* Mid-way through nginx's one-second sleep, every odd stream is cancelled. */
+    uv_timer_t tm;
+    uv_timer_init(&n.loop, &tm);
+    uv_timer_start(&tm, on_h2_cancel, 300, 0);
+    while (n.done < 10) uv_run(&n.loop, UV_RUN_ONCE);
+    for (int i = 0; i < 10; i++) {
+        ASSERT_EQ_INT(h.called[i], 1);
+        ASSERT_EQ_INT(h.cls[i], i % 2 ? MAE_CLASS_CANCELLED : MAE_CLASS_NONE);
+    }
+    int lines, conns, h2;
+    nx_end(&n, &lines, &conns, &h2);
+    /* The cancelled streams were reset, not the connection: one connection served all. */
+    ASSERT_EQ_INT(conns, 1);
+    ASSERT_EQ_INT(h2, lines);
 }

@@ -159,6 +159,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
     mae_curl_uv *cu = userp;
     if (cu->closing) return 0;
+    /* Broken transfers wait for this timer at 0 ms: curl must not push it back or stop it. */
+    if (cu->n_broken > 0) timeout_ms = 0;
     if (timeout_ms < 0) return uv_timer_stop(&cu->timer) == 0 ? 0 : -1;
     return uv_timer_start(&cu->timer, on_timer, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
 }

@@ -10,7 +10,8 @@ prints "PORT <n>". In tls mode it first makes a self-signed certificate for 127.
 
 DIR/access.log gets one line per request: "$connection $server_protocol $request_method
 $request_uri $status", so a test counts distinct connections after stopping nginx.
-Routes: /json → {"ok":true}; anything else → 404.
+Routes: /json → {"ok":true}; /slow → {"ok":true} after 1 s (when nginx's echo module is
+installed); anything else → 404.
 """
 import os
 import signal
@@ -21,6 +22,7 @@ import threading
 import time
 
 CONF = """
+{load_echo}
 daemon off;
 master_process off;
 worker_processes 1;
@@ -42,6 +44,7 @@ http {{
         listen 127.0.0.1:{port}{listen_extra};
         {tls}
         location = /json {{ return 200 '{{"ok":true}}'; }}
+        {slow}
         location / {{ return 404 '{{"error":"no route"}}'; }}
     }}
 }}
@@ -83,8 +86,16 @@ def main():
         extra = " ssl http2"
         tls = "ssl_certificate {0}/cert.pem; ssl_certificate_key {0}/key.pem;".format(d)
     port = free_port()
+    echo = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+    load_echo, slow = "", ""
+    if os.path.exists(echo):
+        # /slow answers {"ok":true} after one second (echo module's echo_sleep).
+        load_echo = "load_module %s;" % echo
+        slow = "location = /slow { echo_sleep 1; echo '{\"ok\":true}'; }"
+
     with open(d + "/nginx.conf", "w") as f:
-        f.write(CONF.format(dir=d, port=port, tls=tls, listen_extra=extra))
+        f.write(CONF.format(dir=d, port=port, tls=tls, listen_extra=extra,
+                            load_echo=load_echo, slow=slow))
     ng = subprocess.Popen(["nginx", "-p", d, "-c", d + "/nginx.conf"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
