@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/transports.h"
 #include "maestro.h"
+#include "workflow/template.h"
 #include "workflow/model.h"
 
 static const char run_usage[] =
@@ -154,8 +155,13 @@ static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
     c->done = 1;
     c->exit_code = res->exit_code;
     if (res->status == MAE_RUN_SUCCEEDED && res->output) {
-        char *txt = cJSON_Print((const cJSON *)res->output);
-        if (txt) printf("%s\n", txt);
+        /* One compact line, integers exact (cJSON's printer rounds past 2^53). */
+        char *txt = NULL;
+        size_t len = 0;
+        if (mae_json_print((const cJSON *)res->output, (size_t)1 << 30, &txt, &len) == 0)
+            printf("%s\n", txt);
+        else
+            fprintf(stderr, "maestro: the output could not be printed\n");
         free(txt);
         fflush(stdout);
     }
