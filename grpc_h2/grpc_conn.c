@@ -125,6 +125,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
         mae__pool_dispatch(c->pool);
         break;
     case NGHTTP2_SETTINGS:
+        /* Streams open only once the server's SETTINGS are known, so its
+         * MAX_CONCURRENT_STREAMS is honoured from the first request on. */
+        if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && c->state == MAE__CONN_CONNECTING) {
+            c->state = MAE__CONN_READY;
+            c->pool->fails = 0;
+        }
         mae__pool_dispatch(c->pool);
         break;
     default: break;
@@ -152,6 +158,8 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     mae__gconn *c = ud;
     mae_call *call = stream_call(c, id);
     if (!call) return 0;
+    /* A non-gRPC response's body (an error page) is not framed: drop it, the status says it. */
+    if (call->resp.http_status != 200 || !call->resp.content_type_grpc) return 0;
     int rc = mae_grpc_deframer_feed(&call->df, data, len, on_message, call);
     if (rc == 0) return 0;
     char buf[160];
@@ -262,7 +270,7 @@ int mae__conn_session_init(mae__gconn *c) {
         c->ng = NULL;
         return MAE_ENOMEM;
     }
-    c->state = MAE__CONN_READY;
+    c->state = MAE__CONN_CONNECTING;  /* READY when the server's SETTINGS arrive */
     return 0;
 }
 
@@ -348,9 +356,7 @@ static void on_connect(uv_connect_t *req, int status) {
         mae__conn_close(c);
         return;
     }
-    c->pool->fails = 0;
     mae__conn_flush(c);
-    mae__pool_dispatch(c->pool);
 }
 
 static void start_connect(mae__gconn *c, const struct sockaddr *sa) {

@@ -12,6 +12,7 @@
 #include "maestro.h"
 
 #define T(pub) ((mae__gtransport *)(pub))
+#define MSG_QUEUED_TIMEOUT "attempt deadline passed while waiting for a free stream"
 
 /* ---- Handles and shutdown ---- */
 
@@ -116,8 +117,7 @@ static void on_call_timer(uv_timer_t *tm) {
         bool queued = c->state == MAE__CALL_QUEUED;
         if (!queued) mae__conn_reset_call(c->conn, c);
         mae__call_finish(c, MAE_CLASS_TIMEOUT, 0,
-                         queued ? "attempt deadline passed while waiting for a free stream"
-                                : "attempt deadline passed");
+                         queued ? MSG_QUEUED_TIMEOUT : "attempt deadline passed");
         return;
     }
     c->cb(&c->res, c->ud);  /* the callback owns res.output */
@@ -165,13 +165,18 @@ void mae__pool_dispatch(mae__gpool *p) {
         }
         if (!best) break;
         mae_call *call = MAE__GQ_ITEM(p->queue.next, mae_call, link);
+        uint64_t now = uv_now(p->t->loop);
+        if (call->deadline && call->deadline <= now) {
+            /* Its timer is due in this very loop turn: never send an expired request. */
+            mae__call_finish(call, MAE_CLASS_TIMEOUT, 0, MSG_QUEUED_TIMEOUT);
+            continue;
+        }
         mae__gq_remove(&call->link);
         /* grpc-timeout is what is left now, after the wait in the queue. */
         char tbuf[10];
         for (size_t i = 0; i < call->n_nv; i++)
             if (call->nv[i].namelen == 12 && memcmp(call->nv[i].name, "grpc-timeout", 12) == 0) {
-                uint64_t now = uv_now(p->t->loop);
-                uint64_t left = call->deadline > now ? call->deadline - now : 1;
+                uint64_t left = call->deadline - now;
                 call->nv[i].valuelen = mae_grpc_timeout_encode(left * 1000000, tbuf);
                 call->nv[i].value = (uint8_t *)tbuf;
             }

@@ -1,0 +1,223 @@
+/* Integration tests of the gRPC transport against a raw HTTP/2 server that misbehaves on purpose
+ * (tests/servers/h2_fault.py, behaviour chosen by an x-fault request header): each fault ends in
+ * its documented status, never a crash or a hang, and the transport keeps working afterwards. */
+#include <uv.h>
+
+#include "grpc_h2/grpc_transport.h"
+#include "harness.h"
+#include "maestro.h"
+
+typedef struct got {
+    int called;
+    mae_class cls;
+    int status;
+    char msg[256];
+    char *out;
+    bool not_an_attempt, sent;
+    int64_t retry_after_ms;
+} got;
+
+static uv_loop_t loop;
+static int closed_called;
+
+static void on_result(mae_call_result *r, void *ud) {
+    got *g = ud;
+    g->called++;
+    g->cls = r->cls;
+    g->status = r->status;
+    snprintf(g->msg, sizeof g->msg, "%s", r->message ? r->message : "");
+    g->out = r->output ? cJSON_PrintUnformatted(r->output) : NULL;
+    cJSON_Delete(r->output);
+    g->not_an_attempt = r->not_an_attempt;
+    g->sent = r->sent;
+    g->retry_after_ms = r->retry_after_ms;
+}
+
+static void on_closed(void *ud) { closed_called++; }
+
+static void call_fault(mae_transport *t, const mae_service *svc, const char *fault,
+                       uint64_t timeout_ms, got *g) {
+    mae_header_kv h[] = {{"x-fault", fault}};
+    mae_call_req req = {.service = svc, .method = "M", .timeout_ms = timeout_ms, .run_id = "r",
+                        .step_id = "s", .headers = h, .n_headers = 1};
+    mae_call *c;
+    memset(g, 0, sizeof *g);
+    ASSERT_EQ_INT(mae_transport_start(t, &req, on_result, g, &c), 0);
+    while (!g->called) uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(g->called, 1);
+}
+
+static const char *server_arg1, *server_arg2;
+
+static mae_transport *setup(th_proc *srv, mae_service *svc, char *ep) {
+    char *argv[] = {TH_PYTHON, (char *)th_path("tests/servers/h2_fault.py"),
+                    (char *)server_arg1, (char *)server_arg2, NULL};
+    ASSERT_EQ_INT(th_spawn(srv, argv, 20), 0);
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    mae_transport *t;
+    ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
+    snprintf(ep, 64, "127.0.0.1:%d", srv->port);
+    *svc = (mae_service){.name = "f", .type = MAE_SVC_GRPC, .endpoint = ep, .timeout_ms = 10000,
+                         .pool_connections = 2};
+    return t;
+}
+
+static void teardown(mae_transport *t, th_proc *srv) {
+    t->vt->close(t, on_closed, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(closed_called, 1);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    th_stop(srv);
+}
+
+TEST(fault_table_each_ends_in_its_status) {
+    th_proc srv;
+    mae_service svc;
+    char ep[64];
+    mae_transport *t = setup(&srv, &svc, ep);
+    static const struct {
+        const char *fault;
+        mae_class cls;
+        int status;
+        bool not_an_attempt;
+    } cases[] = {
+        {"ok", MAE_CLASS_NONE, 0, false},
+        {"one_byte", MAE_CLASS_NONE, 0, false},
+        {"refused", MAE_CLASS_GRPC, MAE_GRPC_UNAVAILABLE, true},
+        {"calm", MAE_CLASS_GRPC, MAE_GRPC_RESOURCE_EXHAUSTED, false},
+        {"no_status", MAE_CLASS_GRPC, MAE_GRPC_UNKNOWN, false},
+        {"no_trailers", MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, false},
+        {"http_503", MAE_CLASS_GRPC, MAE_GRPC_UNAVAILABLE, false},
+        {"http_404", MAE_CLASS_GRPC, MAE_GRPC_UNIMPLEMENTED, false},
+        {"html", MAE_CLASS_GRPC, MAE_GRPC_UNKNOWN, false},
+        {"garbage_status", MAE_CLASS_GRPC, MAE_GRPC_UNKNOWN, false},
+        {"huge_prefix", MAE_CLASS_GRPC, MAE_GRPC_RESOURCE_EXHAUSTED, false},
+        {"two_messages", MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, false},
+        {"no_message", MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, false},
+        {"compressed", MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, false},
+        {"ok", MAE_CLASS_NONE, 0, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        got g;
+        call_fault(t, &svc, cases[i].fault, 5000, &g);
+        if (g.cls != cases[i].cls || g.status != cases[i].status ||
+            g.not_an_attempt != cases[i].not_an_attempt)
+            th_fail(__FILE__, __LINE__, "%s: class %d status %d not_an_attempt %d (%s)",
+                    cases[i].fault, g.cls, g.status, g.not_an_attempt, g.msg);
+        if (cases[i].cls == MAE_CLASS_NONE) ASSERT_EQ_STR(g.out, "{\"a\":1}");
+        free(g.out);
+    }
+    teardown(t, &srv);
+}
+
+TEST(fault_pushback_is_reported) {
+    th_proc srv;
+    mae_service svc;
+    char ep[64];
+    mae_transport *t = setup(&srv, &svc, ep);
+    got g;
+    call_fault(t, &svc, "pushback", 5000, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_GRPC);
+    ASSERT_EQ_INT(g.status, MAE_GRPC_UNAVAILABLE);
+    ASSERT_EQ_STR(g.msg, "busy");
+    ASSERT_EQ_INT(g.retry_after_ms, 1500);
+    call_fault(t, &svc, "ok", 5000, &g);
+    ASSERT_EQ_INT(g.retry_after_ms, -1);
+    free(g.out);
+    teardown(t, &srv);
+}
+
+TEST(fault_goaway_below_stream_is_not_an_attempt_then_new_connection) {
+    th_proc srv;
+    mae_service svc;
+    char ep[64];
+    mae_transport *t = setup(&srv, &svc, ep);
+    got g;
+    call_fault(t, &svc, "ok", 5000, &g);  /* stream 1 */
+    free(g.out);
+    call_fault(t, &svc, "goaway", 5000, &g);  /* stream 3, GOAWAY last-stream-id 1 */
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_GRPC);
+    ASSERT_EQ_INT(g.status, MAE_GRPC_UNAVAILABLE);
+    ASSERT_TRUE(g.not_an_attempt);
+    /* The draining connection takes no new streams: the next call goes to a new one. */
+    call_fault(t, &svc, "ok", 5000, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    free(g.out);
+    teardown(t, &srv);
+}
+
+TEST(fault_silent_server_times_out_on_our_deadline) {
+    th_proc srv;
+    mae_service svc;
+    char ep[64];
+    mae_transport *t = setup(&srv, &svc, ep);
+    got g;
+    uv_update_time(&loop);
+    uint64_t t0 = uv_now(&loop);
+    call_fault(t, &svc, "silent", 300, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_TIMEOUT);
+    ASSERT_TRUE(g.sent);
+    ASSERT_CMP_INT(uv_now(&loop) - t0, >=, 299);
+    ASSERT_CMP_INT(uv_now(&loop) - t0, <, 3000);
+    call_fault(t, &svc, "ok", 5000, &g);  /* the connection survives a reset stream */
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    free(g.out);
+    teardown(t, &srv);
+}
+
+TEST(fault_connection_closed_mid_call_is_connect) {
+    th_proc srv;
+    mae_service svc;
+    char ep[64];
+    mae_transport *t = setup(&srv, &svc, ep);
+    got g;
+    call_fault(t, &svc, "close", 5000, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_CONNECT);
+    ASSERT_TRUE(g.sent);
+    call_fault(t, &svc, "ok", 5000, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    free(g.out);
+    teardown(t, &srv);
+}
+
+TEST(fault_queue_above_stream_limit_honours_deadline) {
+    /* The server allows 2 concurrent streams and one connection is allowed: 2 silent calls
+     * hold the streams, 18 wait in our queue. Every call ends by its own deadline as TIMEOUT
+     * (a stream beyond the limit would have been refused by the server instead). */
+    server_arg1 = "--max-streams";
+    server_arg2 = "2";
+    th_proc srv;
+    mae_service svc;
+    char ep[64];
+    mae_transport *t = setup(&srv, &svc, ep);
+    svc.pool_connections = 1;
+    got gs[20];
+    int n = 20;
+    mae_header_kv h[] = {{"x-fault", "silent"}};
+    for (int i = 0; i < n; i++) {
+        mae_call_req req = {.service = &svc, .method = "M", .timeout_ms = 300,
+                            .run_id = "r", .step_id = "s", .headers = h, .n_headers = 1};
+        mae_call *c;
+        memset(&gs[i], 0, sizeof gs[i]);
+        ASSERT_EQ_INT(mae_transport_start(t, &req, on_result, &gs[i], &c), 0);
+    }
+    int done;
+    do {
+        uv_run(&loop, UV_RUN_ONCE);
+        done = 0;
+        for (int i = 0; i < n; i++) done += gs[i].called;
+    } while (done < n);
+    int queued = 0;
+    for (int i = 0; i < n; i++) {
+        ASSERT_EQ_INT(gs[i].called, 1);
+        ASSERT_EQ_INT(gs[i].cls, MAE_CLASS_TIMEOUT);
+        if (strstr(gs[i].msg, "waiting for a free stream")) {
+            queued++;
+            ASSERT_FALSE(gs[i].sent);
+        }
+    }
+    /* Two held the streams until the shared deadline; the rest never left the queue (an
+     * expired call is not sent when a stream frees up at its own deadline). */
+    ASSERT_EQ_INT(queued, n - 2);
+    teardown(t, &srv);
+}
