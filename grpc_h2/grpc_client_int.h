@@ -116,6 +116,9 @@ struct mae__gtransport {
 };
 
 /* grpc_transport.c */
+/* The pool for the service's endpoint, created on first use. Returns 0, MAE_EINVAL (bad
+ * endpoint) or MAE_ENOMEM. */
+int mae__pool_get(mae__gtransport *t, const mae_service *svc, mae__gpool **out);
 void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg);
 void mae__call_complete_stream(mae_call *c, uint32_t h2_error);
 void mae__pool_dispatch(mae__gpool *p);
@@ -127,6 +130,10 @@ void mae__handle_closed(mae__gtransport *t);
 /* grpc_conn.c */
 /* Starts a connection for the pool (resolving, then connecting). Returns 0 or MAE_ENOMEM. */
 int mae__conn_open(mae__gpool *p);
+/* A connection without a socket, for tests and fuzzers: bytes come in via mae__conn_recv,
+ * bytes out go to sink. It becomes READY when the server's SETTINGS are fed. */
+int mae__conn_new_detached(mae__gpool *p, void (*sink)(void *, const uint8_t *, size_t),
+                           void *sink_ud, mae__gconn **out);
 /* Sets up the nghttp2 session (after connect, or directly for tests). */
 int mae__conn_session_init(mae__gconn *c);
 /* Opens a stream for the call. Returns 0 or a negative MAE_E*. */

@@ -440,6 +440,24 @@ int mae__conn_open(mae__gpool *p) {
     return 0;
 }
 
+int mae__conn_new_detached(mae__gpool *p, void (*sink)(void *, const uint8_t *, size_t),
+                           void *sink_ud, mae__gconn **out) {
+    mae__gconn *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    c->pool = p;
+    c->sink = sink;
+    c->sink_ud = sink_ud;
+    mae__gq_init(&c->calls);
+    int rc = mae__conn_session_init(c);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    mae__gq_push(&p->conns, &c->link);
+    *out = c;
+    return 0;
+}
+
 void mae__conn_fail(mae__gconn *c, mae_class cls, int status, const char *msg) {
     while (!mae__gq_empty(&c->calls)) {
         mae_call *call = MAE__GQ_ITEM(c->calls.next, mae_call, link);

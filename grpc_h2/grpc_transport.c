@@ -227,7 +227,7 @@ static int parse_endpoint(const char *ep, char **host, int *port) {
     return *host ? 0 : MAE_ENOMEM;
 }
 
-static int pool_get(mae__gtransport *t, const mae_service *svc, mae__gpool **out) {
+int mae__pool_get(mae__gtransport *t, const mae_service *svc, mae__gpool **out) {
     int want = svc->pool_connections > 0 ? svc->pool_connections : 5;
     if (want > MAE__GRPC_MAX_POOL) want = MAE__GRPC_MAX_POOL;
     for (mae__gq *q = t->pools.next; q != &t->pools; q = q->next) {
@@ -345,7 +345,7 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
     if (t->closing) return MAE_ESTATE;
     if (!req || !req->service || !req->method || !cb) return MAE_EINVAL;
     mae__gpool *p;
-    int rc = pool_get(t, req->service, &p);
+    int rc = mae__pool_get(t, req->service, &p);
     if (rc < 0) return rc;
     mae_call *c = calloc(1, sizeof *c);
     if (!c) return MAE_ENOMEM;
