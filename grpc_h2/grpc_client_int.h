@@ -84,6 +84,7 @@ struct mae__gconn {
     int in_recv;                 /* inside nghttp2 callbacks: closing is deferred */
     bool close_pending;
     size_t write_backlog;        /* bytes handed to uv_write and not yet completed */
+    char err[128];               /* nghttp2's last error message, for results */
     /* Test hook: when no TCP, sent bytes go here (may be NULL = dropped). */
     void (*sink)(void *ud, const uint8_t *p, size_t len);
     void *sink_ud;

@@ -81,10 +81,15 @@ void mae__conn_flush(mae__gconn *c) {
         c->write_backlog += len;
     }
     free(buf);
-    if (c->state == MAE__CONN_DRAINING && c->n_streams == 0) mae__conn_close(c);
-    else if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
-             c->write_backlog == 0)
+    if (c->state == MAE__CONN_DRAINING && c->n_streams == 0) {
         mae__conn_close(c);
+    } else if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) {
+        /* nghttp2 ended the session (a protocol error it answered with GOAWAY). */
+        char msg[200];
+        snprintf(msg, sizeof msg, "HTTP/2 session ended: %s",
+                 c->err[0] ? c->err : "the server went away");
+        mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
+    }
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -235,6 +240,14 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     return (ssize_t)len;
 }
 
+static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, void *ud) {
+    mae__gconn *c = ud;
+    if (len >= sizeof c->err) len = sizeof c->err - 1;
+    memcpy(c->err, msg, len);
+    c->err[len] = 0;
+    return 0;
+}
+
 /* ---- Session ---- */
 
 int mae__conn_session_init(mae__gconn *c) {
@@ -251,6 +264,7 @@ int mae__conn_session_init(mae__gconn *c) {
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
+    nghttp2_session_callbacks_set_error_callback2(cbs, on_error);
     /* Closed streams are not kept for priority bookkeeping; the peer's SETTINGS flood and
      * outbound ACK queues are bounded by nghttp2's defaults. */
     nghttp2_option_set_no_closed_streams(opt, 1);
@@ -305,7 +319,7 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
     c->in_recv--;
     if (n < 0) {
         char msg[128];
-        snprintf(msg, sizeof msg, "HTTP/2 error from the server: %s", nghttp2_strerror((int)n));
+        snprintf(msg, sizeof msg, "HTTP/2 session ended: %s", nghttp2_strerror((int)n));
         /* nghttp2 queued a GOAWAY; send what we can, then fail the calls. */
         mae__conn_flush(c);
         mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);

@@ -307,7 +307,9 @@ static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
         if (fixed[i][1]) total += strlen(fixed[i][0]) + strlen(fixed[i][1]) + 2;
     for (size_t i = 0; i < req->n_headers; i++) {
         const mae_header_kv *h = &req->headers[i];
-        if (!h->name || !h->value || !token_ok(h->name) || !value_ok(h->value)) return MAE_EINVAL;
+        if (!h->name || !h->value) return MAE_EINVAL;
+        if (h->name[0] == ':') continue;  /* pseudo-headers are ours: dropped */
+        if (!token_ok(h->name) || !value_ok(h->value)) return MAE_EINVAL;
         total += strlen(h->name) + strlen(h->value) + 2;
     }
     c->nv = calloc(nfixed + req->n_headers, sizeof *c->nv);
