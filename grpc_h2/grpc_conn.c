@@ -126,7 +126,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     case NGHTTP2_GOAWAY:
         /* No new streams here; nghttp2 closes the ones above last-stream-id with
          * REFUSED_STREAM, which the codec maps to UNAVAILABLE, not an attempt. */
-        if (c->state == MAE__CONN_READY) c->state = MAE__CONN_DRAINING;
+        if (c->state <= MAE__CONN_READY) c->state = MAE__CONN_DRAINING;
         mae__pool_dispatch(c->pool);
         break;
     case NGHTTP2_SETTINGS:

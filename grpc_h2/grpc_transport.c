@@ -60,6 +60,7 @@ static void call_release(mae_call *c) {
     free(c->hdr_store);
     free(c->reply);
     mae_grpc_deframer_free(&c->df);
+    mae_grpc_resp_free(&c->resp);
     c->body = c->reply = NULL;
     c->nv = NULL;
     c->hdr_store = NULL;

@@ -65,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mae_grpc_outcome o;
     mae_grpc_resp_outcome(&r, size ? data[0] : 0, 1, false, &o);
     if (!o.message) abort();
+    mae_grpc_resp_free(&r);
     uint64_t ns;
     mae_grpc_timeout_parse((const char *)data, size, &ns);
     return 0;
