@@ -28,7 +28,8 @@ build/$(1)/%.o: %.c $$(GEN_H) | build/gen
 	$$($(1)_CC) $$(BASE_CFLAGS) $$($(1)_CFLAGS) -MMD -MP -c $$< -o $$@
 build/$(1)/libmaestro.a: $$($(1)_OBJ)
 	@rm -f $$@
-	ar rcs $$@ $$^
+	@# P: members keep their paths, so loop/x.o and workflow/x.o cannot replace each other.
+	ar rcsP $$@ $$^
 build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/tests/harness.o build/$(1)/libmaestro.a
 	$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$^ $$(DEP_LIBS)
 $(1)_TESTS = $$(patsubst tests/%.c,build/$(1)/tests/%,$$(TEST_SRC))
@@ -38,8 +39,11 @@ norm_CC = $(CC)
 norm_CFLAGS = $(CFLAGS)
 asan_CC = $(CC_ASAN)
 asan_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+fuzz_CC = $(CC_ASAN)
+fuzz_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
 $(eval $(call flavour,norm))
 $(eval $(call flavour,asan))
+$(eval $(call flavour,fuzz))
 
 .PHONY: all build deps test test-norm test-asan fuzz demo bench clean
 .SECONDARY:
@@ -74,11 +78,11 @@ test-asan: build/asan/bin/maestro $(asan_TESTS)
 	@sh tests/run.sh asan
 
 FUZZ_TIME ?= 60
-FUZZ_BINS = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
-FUZZ_LIB_SRC = $(filter-out $(wildcard loop/*.c transports/*.c),$(LIB_SRC))
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(GEN_H)
-	@mkdir -p build/fuzz
-	$(CC_ASAN) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(DEP_LIBS)
+FUZZ_BINS = $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRC))
+# Targets link against an archive, so a target pulls in only the modules it uses.
+build/fuzz/bin/%: tests/fuzz/%.c build/fuzz/libmaestro.a
+	@mkdir -p build/fuzz/bin
+	$(CC_ASAN) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(DEP_LIBS)
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
 	  echo "== $$n ($(FUZZ_TIME)s)"; \

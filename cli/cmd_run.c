@@ -1,11 +1,292 @@
-/* maestro run: not built yet (see the open issues). */
+/* maestro run | execute WORKFLOW.yaml [options] (SPEC §1): loads and checks the workflow and its
+ * input (exit 2, nothing called), runs it on a fresh loop, prints only the output JSON on stdout,
+ * a failure summary on stderr, writes --report, and handles SIGINT/SIGTERM (first: cancel and
+ * compensate, exit 130; second: exit at once). */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
 
 #include "cli/cli.h"
+#include "cli/transports.h"
+#include "maestro.h"
+#include "workflow/model.h"
+
+static const char run_usage[] =
+    "usage: maestro run WORKFLOW.yaml [--input JSON|@FILE|-] [options]\n"
+    "  --input JSON|@FILE|-     the run's input (default {})\n"
+    "  --report FILE            write the run report (JSON) on every outcome\n"
+    "  --log-level LEVEL        error|warn|info|debug (default warn)\n"
+    "  --log-format FORMAT      text|json (default text)\n"
+    "  --set service.NAME.endpoint=URL   override a service's endpoint\n"
+    "  --timeout DURATION       override the workflow timeout (e.g. 30s, 5m)\n"
+    "  --quiet                  no logs; only the output and the failure summary\n"
+    "exit codes: 0 succeeded, 1 failed and compensated, 2 invalid usage/workflow/input,\n"
+    "            3 failed and a compensation failed, 130 interrupted\n";
+
+/* Input is bounded: it is read whole before the loop starts. */
+#define RUN_MAX_INPUT (64u << 20)
+
+typedef struct run_ctx {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    mae_run *run;
+    mae_engine *eng;
+    mae_cli_transports tr;
+    const char *report_path;
+    int exit_code;
+    int signals;
+    int done;
+} run_ctx;
+
+static char *read_stream(FILE *f) {
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cap >= RUN_MAX_INPUT) {
+                free(buf);
+                return NULL;
+            }
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        if (r == 0) break;
+        n += r;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+static char *read_input(const char *arg) {
+    if (!arg) return strdup("{}");
+    if (strcmp(arg, "-") == 0) return read_stream(stdin);
+    if (arg[0] == '@') {
+        FILE *f = fopen(arg + 1, "rb");
+        if (!f) {
+            fprintf(stderr, "maestro: cannot read input file %s\n", arg + 1);
+            return NULL;
+        }
+        char *s = read_stream(f);
+        fclose(f);
+        if (!s) fprintf(stderr, "maestro: input file %s is too large\n", arg + 1);
+        return s;
+    }
+    return strdup(arg);
+}
+
+static void write_report(const char *path, const cJSON *report) {
+    if (!path || !report) return;
+    char *txt = cJSON_Print(report);
+    FILE *f = txt ? fopen(path, "wb") : NULL;
+    if (!f || fputs(txt, f) < 0 || fputc('\n', f) == EOF) fprintf(stderr, "maestro: cannot write report %s\n", path);
+    if (f) fclose(f);
+    free(txt);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+    run_ctx *c = s->data;
+    if (++c->signals >= 2) {
+        fprintf(stderr, "maestro: second signal, exiting now without waiting for compensation\n");
+        fflush(stderr);
+        _exit(130);
+    }
+    fprintf(stderr, "maestro: %s received: cancelling and compensating (send again to exit at once)\n",
+            signum == SIGINT ? "SIGINT" : "SIGTERM");
+    mae_run_cancel(c->run);
+}
+
+static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
+    run_ctx *c = ud;
+    c->done = 1;
+    c->exit_code = res->exit_code;
+    if (res->status == MAE_RUN_SUCCEEDED && res->output) {
+        char *txt = cJSON_Print((const cJSON *)res->output);
+        if (txt) printf("%s\n", txt);
+        free(txt);
+        fflush(stdout);
+    }
+    write_report(c->report_path, (const cJSON *)res->report);
+    if (res->summary) {
+        fputs(res->summary, stderr);
+        if (c->report_path) fprintf(stderr, "full report: %s\n", c->report_path);
+    }
+    mae_run_free(run);
+    c->run = NULL;
+    uv_signal_stop(&c->sigint);
+    uv_signal_stop(&c->sigterm);
+}
+
+static int usage_err(const char *fmt, const char *arg) {
+    fprintf(stderr, "maestro run: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n\n%s", run_usage);
+    return 2;
+}
+
+static int apply_set(mae_workflow *wf, const char *kv) {
+    const char *eq = strchr(kv, '=');
+    const char *pre = "service.";
+    const char *suf = ".endpoint";
+    if (!eq || strncmp(kv, pre, strlen(pre)) != 0) return usage_err("--set expects service.NAME.endpoint=URL, got '%s'", kv);
+    size_t keylen = (size_t)(eq - kv);
+    size_t sl = strlen(suf);
+    if (keylen <= strlen(pre) + sl || strncmp(eq - sl, suf, sl) != 0)
+        return usage_err("--set expects service.NAME.endpoint=URL, got '%s'", kv);
+    char name[256];
+    size_t nl = keylen - strlen(pre) - sl;
+    if (nl >= sizeof name) return usage_err("--set: service name too long in '%s'", kv);
+    memcpy(name, kv + strlen(pre), nl);
+    name[nl] = 0;
+    for (size_t i = 0; i < wf->n_services; i++) {
+        if (strcmp(wf->services[i].name, name) == 0) {
+            if (!eq[1]) return usage_err("--set: empty endpoint in '%s'", kv);
+            wf->services[i].endpoint = eq + 1;   /* argv outlives the run */
+            return 0;
+        }
+    }
+    fprintf(stderr, "maestro run: --set: the workflow has no service '%s'\n", name);
+    return 2;
+}
+
+static void closed_nothing(uv_handle_t *h) { (void)h; }
+static void tr_closed(void *ud) { (void)ud; }
 
 int mae_cmd_run(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "maestro: 'run' is not implemented yet\n");
-    return 2;
+    if (mae_cli_wants_help(argc, argv)) {
+        fputs(run_usage, stdout);
+        return 0;
+    }
+    const char *wf_path = NULL, *input_arg = NULL, *report = NULL, *timeout_s = NULL;
+    const char *sets[64];
+    int n_sets = 0;
+    mae_engine_opts eo;
+    mae_engine_opts_init(&eo);
+    int quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            quiet = 1;
+            continue;
+        }
+        if (a[0] == '-' && a[1] == '-') {
+            if (!v) return usage_err("%s needs a value", a);
+            i++;
+            if (!strcmp(a, "--input")) input_arg = v;
+            else if (!strcmp(a, "--report")) report = v;
+            else if (!strcmp(a, "--timeout")) timeout_s = v;
+            else if (!strcmp(a, "--set")) {
+                if (n_sets == 64) return usage_err("too many --set options%s", "");
+                sets[n_sets++] = v;
+            } else if (!strcmp(a, "--log-level")) {
+                if (!strcmp(v, "error")) eo.log_level = MAE_LOG_ERROR;
+                else if (!strcmp(v, "warn")) eo.log_level = MAE_LOG_WARN;
+                else if (!strcmp(v, "info")) eo.log_level = MAE_LOG_INFO;
+                else if (!strcmp(v, "debug")) eo.log_level = MAE_LOG_DEBUG;
+                else return usage_err("--log-level: expected error|warn|info|debug, got '%s'", v);
+            } else if (!strcmp(a, "--log-format")) {
+                if (!strcmp(v, "text")) eo.log_format = MAE_LOG_TEXT;
+                else if (!strcmp(v, "json")) eo.log_format = MAE_LOG_JSON;
+                else return usage_err("--log-format: expected text|json, got '%s'", v);
+            } else {
+                return usage_err("unknown option '%s'", a);
+            }
+            continue;
+        }
+        if (strcmp(a, "-") != 0 && a[0] == '-') return usage_err("unknown option '%s'", a);
+        if (wf_path) return usage_err("more than one workflow given ('%s')", a);
+        wf_path = a;
+    }
+    if (!wf_path) return usage_err("no workflow file given%s", "");
+    if (quiet) eo.log_level = MAE_LOG_OFF;
+    mae_run_opts ro = {0};
+    if (timeout_s && (mae_parse_duration_ms(timeout_s, &ro.timeout_ms) != 0 || ro.timeout_ms == 0))
+        return usage_err("--timeout: not a duration: '%s'", timeout_s);
+
+    mae_workflow *wf = NULL;
+    if (mae_workflow_load(wf_path, &wf, stderr) != 0) {
+        if (!wf) fprintf(stderr, "maestro: %s: workflow not loaded, nothing was called\n", wf_path);
+        return 2;
+    }
+    for (int i = 0; i < n_sets; i++) {
+        if (apply_set(wf, sets[i]) != 0) {
+            mae_workflow_free(wf);
+            return 2;
+        }
+    }
+    char *text = read_input(input_arg);
+    cJSON *input = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!input || !cJSON_IsObject(input)) {
+        fprintf(stderr, "maestro: the input is not a JSON object; nothing was called\n");
+        cJSON_Delete(input);
+        mae_workflow_free(wf);
+        return 2;
+    }
+    mae_diags d;
+    mae_diags_init(&d, "input");
+    if (mae_input_check(wf, input, &d) != 0) {
+        for (size_t i = 0; i < d.n; i++) fprintf(stderr, "maestro: invalid input: %s\n", d.items[i].message);
+        fprintf(stderr, "maestro: nothing was called\n");
+        mae_diags_free(&d);
+        cJSON_Delete(input);
+        mae_workflow_free(wf);
+        return 2;
+    }
+    mae_diags_free(&d);
+    char *checked = cJSON_PrintUnformatted(input);
+    cJSON_Delete(input);
+
+    run_ctx c;
+    memset(&c, 0, sizeof c);
+    c.report_path = report;
+    c.exit_code = 1;
+    if (uv_loop_init(&c.loop) != 0) {
+        fprintf(stderr, "maestro: cannot create the event loop\n");
+        free(checked);
+        mae_workflow_free(wf);
+        return 1;
+    }
+    int rc = mae_cli_transports_open(&c.loop, &c.tr);
+    if (rc != 0) {
+        free(checked);
+        mae_workflow_free(wf);
+        uv_run(&c.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&c.loop);
+        return 1;
+    }
+    eo.http = c.tr.http;
+    eo.grpc = c.tr.grpc;
+    rc = mae_engine_new(&c.loop, &eo, &c.eng);
+    if (rc == 0) rc = mae_run_start(c.eng, wf, checked, &ro, on_done, &c, &c.run);
+    free(checked);
+    if (rc == 0) {
+        uv_signal_init(&c.loop, &c.sigint);
+        uv_signal_init(&c.loop, &c.sigterm);
+        c.sigint.data = c.sigterm.data = &c;
+        uv_signal_start(&c.sigint, on_signal, SIGINT);
+        uv_signal_start(&c.sigterm, on_signal, SIGTERM);
+        uv_run(&c.loop, UV_RUN_DEFAULT);
+        uv_close((uv_handle_t *)&c.sigint, closed_nothing);
+        uv_close((uv_handle_t *)&c.sigterm, closed_nothing);
+    } else {
+        fprintf(stderr, "maestro: cannot start the run: %s\n", mae_strerror(rc));
+        c.exit_code = rc == MAE_EINVAL || rc == MAE_EPARSE ? 2 : 1;
+    }
+    if (c.eng) mae_engine_close(c.eng, NULL, NULL);
+    mae_cli_transports_close(&c.tr, tr_closed, NULL);
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&c.loop) != 0) fprintf(stderr, "maestro: internal: handles left open at exit\n");
+    mae_workflow_free(wf);
+    return c.exit_code;
 }

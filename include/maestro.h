@@ -45,6 +45,85 @@ const char *mae_strerror(int err);
 /* The error's symbolic name without the MAE_E prefix, e.g. "TIMEDOUT". */
 const char *mae_err_name(int err);
 
+/* ------------------------------------------------------------------------------------------
+ * The engine (loop/): workflows run on a caller-supplied uv_loop_t. No global state, no
+ * threads, nothing blocking on the loop. Several runs share one engine and its per-service
+ * state (circuit breakers, max_in_flight queues). Everything is single-threaded: call these
+ * functions from the loop's thread only.
+ *
+ *   mae_engine_new(loop, &opts, &eng);
+ *   mae_workflow_load(path, &wf, stderr);
+ *   mae_run_start(eng, wf, "{\"image\":\"x\"}", NULL, on_done, ud, &run);
+ *   uv_run(loop, UV_RUN_DEFAULT);          // on_done(run, &result, ud) is called once
+ *   mae_run_free(run); mae_engine_close(eng, NULL, NULL); uv_run(loop, UV_RUN_DEFAULT);
+ *   mae_workflow_free(wf);
+ * ------------------------------------------------------------------------------------------ */
+#include <stdio.h>
+
+struct uv_loop_s;
+struct cJSON;
+typedef struct mae_workflow mae_workflow;
+typedef struct mae_transport mae_transport;  /* transports/transport.h */
+typedef struct mae_engine mae_engine;
+typedef struct mae_run mae_run;
+
+typedef enum { MAE_LOG_OFF = -1, MAE_LOG_ERROR, MAE_LOG_WARN, MAE_LOG_INFO, MAE_LOG_DEBUG } mae_log_level;
+typedef enum { MAE_LOG_TEXT, MAE_LOG_JSON } mae_log_format;
+
+typedef struct mae_engine_opts {
+    mae_transport *http;       /* borrowed, for services of type http; NULL = such calls fail */
+    mae_transport *grpc;       /* borrowed, for services of type grpc; NULL = such calls fail */
+    mae_log_level log_level;   /* default MAE_LOG_WARN */
+    mae_log_format log_format; /* default text */
+    FILE *log_stream;          /* default stderr */
+} mae_engine_opts;
+
+void mae_engine_opts_init(mae_engine_opts *o);
+/* Creates an engine on loop. Reads the random seed once (uv_random) here, never during runs. */
+int mae_engine_new(struct uv_loop_s *loop, const mae_engine_opts *opts, mae_engine **out);
+/* Closes the per-service timers and frees the engine once they are closed (during uv_run);
+ * done(ud) then runs if given. Every run must be finished and freed first (MAE_ESTATE). */
+int mae_engine_close(mae_engine *e, void (*done)(void *ud), void *ud);
+
+/* Loads and validates a workflow file; problems are printed to diag_out (may be NULL) as
+ * FILE:LINE:COL: error: MESSAGE. Returns 0, MAE_EPARSE, MAE_EIO or MAE_ETOOBIG. */
+int mae_workflow_load(const char *path, mae_workflow **out, FILE *diag_out);
+void mae_workflow_free(mae_workflow *wf);
+
+typedef enum {
+    MAE_RUN_SUCCEEDED, MAE_RUN_FAILED, MAE_RUN_COMPENSATION_FAILED, MAE_RUN_INTERRUPTED
+} mae_run_status;
+const char *mae_run_status_name(mae_run_status s);   /* "succeeded", "failed", ... */
+
+typedef struct mae_run_result {
+    mae_run_status status;
+    int exit_code;                 /* 0, 1, 3 or 130 (SPEC §1) */
+    const char *run_id;
+    const struct cJSON *output;    /* the rendered output ({} when none); NULL unless succeeded */
+    const struct cJSON *report;    /* the run report of SPEC §4.5 */
+    const char *summary;           /* failure summary for a person (multi-line); NULL on success */
+} mae_run_result;
+/* Called once when the run is over (compensation included) and its handles are closed.
+ * Everything in res is owned by the run and valid until mae_run_free. */
+typedef void (*mae_run_cb)(mae_run *run, const mae_run_result *res, void *ud);
+
+typedef struct mae_run_opts {
+    uint64_t timeout_ms;           /* 0 = the workflow's timeout */
+} mae_run_opts;
+
+/* Starts a run. input_json NULL means {}. The input is checked against the workflow's
+ * declaration (defaults filled in); MAE_EPARSE / MAE_EINVAL mean nothing was called and cb will
+ * not run. The workflow must outlive the run. */
+int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
+                  const mae_run_opts *opts, mae_run_cb cb, void *ud, mae_run **out);
+/* Interrupts: in-flight calls are cancelled, completed steps compensated, status interrupted.
+ * No-op once the run is compensating or over. */
+void mae_run_cancel(mae_run *run);
+/* Frees a finished run (may be called inside its callback). On a run still going it cancels
+ * the run and frees it when it is over, without calling its callback. NULL is a no-op. */
+void mae_run_free(mae_run *run);
+const char *mae_run_id(const mae_run *run);
+
 #ifdef __cplusplus
 }
 #endif

@@ -67,6 +67,12 @@ int mae_tmpl_render(const mae_tmpl *t, const mae_scope *scope, mae_escape_fn esc
 /* Truthiness for `when`: false, null, 0, "" , [] and {} are false. */
 bool mae_json_truthy(const cJSON *v);
 
+/* Compact JSON text of v (what interpolation substitutes for a non-string value). Unlike
+ * cJSON_PrintUnformatted, integers are exact up to 2^53 (cJSON rounds 16-digit ones to 15
+ * significant digits). *out is malloc'd, NUL-terminated, caller frees. Returns 0, MAE_ELIMIT
+ * when the text would be longer than max bytes, or MAE_ENOMEM. */
+int mae_json_print(const cJSON *v, size_t max, char **out, size_t *len);
+
 /* Every root name the template reads (".user.id" → "user"; ".steps.x.output" → "steps",
  * with sub "x"), for the validator. Names read only under `default` are reported with
  * has_default = true. Offsets point into the source for diagnostics. */

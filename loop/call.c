@@ -1,0 +1,524 @@
+/* One call step (or compensation) through its attempts: render input/path/headers, take a
+ * max_in_flight slot, ask the breaker, send, time the attempt out, classify the result, back off
+ * and retry per SPEC §4.1. Every asynchronous event arrives through the node's one timer or the
+ * transport's callback; the node is freed only in its timer's close callback. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop/engine_int.h"
+#include "loop/retry.h"
+
+enum { TM_NONE, TM_ATTEMPT, TM_BACKOFF, TM_DEFER };
+
+/* A bound on not_an_attempt retries so a peer cannot keep a call spinning. */
+#define MAX_FREE_RETRIES 16
+
+static void timer_cb(uv_timer_t *t);
+static void process_result(mae_callnode *c);
+
+static void clear_req(mae_callnode *c) {
+    cJSON_Delete(c->req_input);
+    c->req_input = NULL;
+    free(c->req_path);
+    c->req_path = NULL;
+    for (size_t i = 0; i < c->n_req_hdrs; i++) free((char *)c->req_hdrs[i].value);
+    free(c->req_hdrs);
+    c->req_hdrs = NULL;
+    c->n_req_hdrs = 0;
+}
+
+static void set_msg(mae_callnode *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_msg(mae_callnode *c, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(c->msg);
+    c->msg = strdup(buf);
+}
+
+static void timer_closed(uv_handle_t *h) {
+    mae_callnode *c = h->data;
+    clear_req(c);
+    free(c->msg);
+    free(c->idem_key);
+    free((char *)(c->is_comp ? c->step_id : NULL));
+    cJSON_Delete(c->output);
+    cJSON_Delete(c->base.result);
+    mae__vars_unref(c->base.vars);
+    free(c);
+}
+
+void mae__call_free(mae_callnode *c) {
+    if (!c) return;
+    uv_close((uv_handle_t *)&c->timer, timer_closed);
+}
+
+static bool going(const mae_callnode *c) {
+    const mae_run *r = c->base.run;
+    if (c->is_comp) return r->state == RUN_COMPENSATING && !r->comp_budget_over;
+    return r->state == RUN_RUNNING;
+}
+
+static void active_add(mae_callnode *c) {
+    mae_run *r = c->base.run;
+    c->a_prev = NULL;
+    c->a_next = r->active;
+    if (r->active) r->active->a_prev = c;
+    r->active = c;
+}
+
+static void active_del(mae_callnode *c) {
+    mae_run *r = c->base.run;
+    if (c->a_prev) c->a_prev->a_next = c->a_next;
+    else if (r->active == c) r->active = c->a_next;
+    if (c->a_next) c->a_next->a_prev = c->a_prev;
+    c->a_next = c->a_prev = NULL;
+}
+
+static void arm(mae_callnode *c, int mode, uint64_t ms) {
+    c->tmode = mode;
+    uv_timer_stop(&c->timer);
+    uv_timer_start(&c->timer, timer_cb, ms, 0);
+}
+
+/* A synchronous failure delivered from the next loop iteration, like a transport's. */
+static void defer(mae_callnode *c, mae_class cls, int status) {
+    c->cls = cls;
+    c->status = status;
+    c->sent = false;
+    arm(c, TM_DEFER, 0);
+}
+
+/* The node is over: leave the active list and report to the parent (or say so to the caller). */
+static bool finish(mae_callnode *c, bool sync) {
+    active_del(c);
+    uv_timer_stop(&c->timer);
+    c->tmode = TM_NONE;
+    if (sync) return true;
+    mae__node_finish(&c->base);
+    return false;
+}
+
+static int64_t dur(const mae_callnode *c) {
+    return (int64_t)(uv_now(c->base.run->eng->loop) - c->started_ms);
+}
+
+static void set_out_var(mae_callnode *c, cJSON *v) {
+    const mae_step *st = c->base.step;
+    if (!st->output) {
+        cJSON_Delete(v);
+        return;
+    }
+    cJSON *obj = c->base.vars->obj;
+    if (!v) v = cJSON_CreateNull();
+    if (cJSON_GetObjectItemCaseSensitive(obj, st->output)) cJSON_ReplaceItemInObjectCaseSensitive(obj, st->output, v);
+    else cJSON_AddItemToObject(obj, st->output, v);
+}
+
+static bool succeed(mae_callnode *c, bool sync) {
+    mae_run *run = c->base.run;
+    char cn[8] = "ok";
+    mae__log(run, MAE_LOG_INFO, c->step_id, c->attempts, dur(c), cn, "%s", c->is_comp ? "compensated" : "succeeded");
+    if (!c->is_comp) {
+        const mae_step *st = c->base.step;
+        mae__report_step(run, st->id, c->base.index, "succeeded", c->attempts, dur(c), MAE_CLASS_NONE, 0, NULL);
+        set_out_var(c, c->output ? cJSON_Duplicate(c->output, 1) : NULL);
+        if (c->base.parent && c->base.parent->kind == NODE_ITEM)
+            c->base.result = c->output ? cJSON_Duplicate(c->output, 1) : cJSON_CreateNull();
+        mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
+        c->output = NULL;
+        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index) != 0)
+            mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, NULL, "out of memory recording its compensation");
+    }
+    return finish(c, sync);
+}
+
+/* The step failed for good (retries exhausted, permanent, template, or cancelled). */
+static bool give_up(mae_callnode *c, bool sync) {
+    mae_run *run = c->base.run;
+    char cn[64];
+    mae_class_format(c->cls, c->status, cn, sizeof cn);
+    if (c->is_comp) {
+        mae__log(run, MAE_LOG_ERROR, c->step_id, c->attempts, dur(c), cn, "compensation failed: %s", c->msg ? c->msg : "");
+        return finish(c, sync);
+    }
+    const mae_step *st = c->base.step;
+    if (c->cls == MAE_CLASS_CANCELLED) {
+        const char *status = c->sent ? "outcome_unknown" : "cancelled";
+        mae__report_step(run, st->id, c->base.index, status, c->attempts, dur(c), c->cls, 0, c->msg);
+        mae__set_step(run, st->id, status, NULL, c->cls, 0, c->msg);
+        mae__log(run, MAE_LOG_WARN, st->id, c->attempts, dur(c), cn, "%s", status);
+        c->base.failed = true;
+        return finish(c, sync);
+    }
+    mae__report_step(run, st->id, c->base.index, "failed", c->attempts, dur(c), c->cls, c->status, c->msg);
+    mae__set_step(run, st->id, "failed", NULL, c->cls, c->status, c->msg);
+    if (st->continue_on_error) {
+        mae__log(run, MAE_LOG_WARN, st->id, c->attempts, dur(c), cn, "failed, continuing (continue_on_error): %s",
+                 c->msg ? c->msg : "");
+        set_out_var(c, NULL);
+        if (c->base.parent && c->base.parent->kind == NODE_ITEM) c->base.result = cJSON_CreateNull();
+        return finish(c, sync);
+    }
+    mae__log(run, MAE_LOG_ERROR, st->id, c->attempts, dur(c), cn, "failed: %s", c->msg ? c->msg : "");
+    c->base.failed = true;
+    mae__run_fail(run, st->id, c->cls, c->status, c->attempts, c->msg);
+    return finish(c, sync);
+}
+
+static bool bad_header(const char *v) { return strpbrk(v, "\r\n") != NULL; }
+
+/* Renders what this attempt sends. Returns 0 or -1 with c->msg set (class template). */
+static int render(mae_callnode *c) {
+    const mae_scope *scope = &c->base.vars->scope;
+    mae_eval_err err;
+    clear_req(c);
+    if (c->in_tmpl && mae_tval_render(c->in_tmpl, scope, &c->req_input, &err) != 0) {
+        set_msg(c, "input: %s", err.msg);
+        return -1;
+    }
+    if (c->service->type == MAE_SVC_HTTP && c->http && c->http->path &&
+        mae_tmpl_render(c->http->path, scope, mae__path_escape, &c->req_path, &err) != 0) {
+        set_msg(c, "path: %s", err.msg);
+        return -1;
+    }
+    if (c->service->n_headers) {
+        c->req_hdrs = calloc(c->service->n_headers, sizeof *c->req_hdrs);
+        if (!c->req_hdrs) {
+            set_msg(c, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < c->service->n_headers; i++) {
+            const mae_header_tmpl *h = &c->service->headers[i];
+            char *v = NULL;
+            if (mae_tmpl_render(h->value, scope, NULL, &v, &err) != 0) {
+                set_msg(c, "header %s: %s", h->name, err.msg);
+                return -1;
+            }
+            c->req_hdrs[c->n_req_hdrs].name = h->name;
+            c->req_hdrs[c->n_req_hdrs++].value = v;
+            if (bad_header(v)) {
+                set_msg(c, "header %s: value contains CR or LF", h->name);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static uint64_t attempt_timeout(mae_callnode *c) {
+    mae_run *run = c->base.run;
+    uint64_t t = c->timeout_ms ? c->timeout_ms : c->service->timeout_ms;
+    if (!t) t = 30000;
+    uint64_t dl = mae__run_deadline(run, c->is_comp);
+    if (dl) {
+        uint64_t now = uv_now(run->eng->loop);
+        uint64_t rem = dl > now ? dl - now : 0;
+        if (rem < t) t = rem;
+    }
+    return t ? t : 1;
+}
+
+static void on_result(mae_call_result *res, void *ud);
+
+/* Sends the rendered request, or defers a failure (no transport, breaker open, start error). */
+static void dispatch(mae_callnode *c) {
+    mae_run *run = c->base.run;
+    mae_engine *e = run->eng;
+    mae_transport *t = mae__transport_for(e, c->service);
+    if (!t) {
+        set_msg(c, "no %s transport configured for service %s", c->service->type == MAE_SVC_GRPC ? "gRPC" : "HTTP",
+                c->service->name);
+        c->no_retry = true;
+        defer(c, MAE_CLASS_CONNECT, 0);
+        return;
+    }
+    uint64_t gen = 0;
+    if (!mae_breaker_allow(&c->svc->brk, &gen)) {
+        set_msg(c, "circuit breaker for service %s is %s", c->service->name, mae_breaker_state_name(c->svc->brk.state));
+        defer(c, MAE_CLASS_CIRCUIT_OPEN, 0);
+        return;
+    }
+    c->brk_admitted = true;
+    c->brk_gen = gen;
+    uint64_t elapsed = uv_now(e->loop) - c->attempt_started_ms;
+    uint64_t to = c->attempt_timeout_ms;
+    mae_call_req req = {
+        .service = c->service,
+        .method = c->service->type == MAE_SVC_HTTP && c->http && c->http->verb ? c->http->verb : c->method,
+        .path = c->req_path,
+        .input = c->req_input,
+        .timeout_ms = to > elapsed ? to - elapsed : 1,
+        .run_id = run->id,
+        .step_id = c->step_id,
+        .idempotency_key = c->idem_key,
+        .traceparent = c->traceparent,
+        .headers = c->req_hdrs,
+        .n_headers = c->n_req_hdrs,
+        .compensation = c->is_comp,
+    };
+    c->cancel_why = CANCEL_NONE;
+    int rc = mae_transport_start(t, &req, on_result, c, &c->call);
+    if (rc < 0) {
+        c->brk_admitted = false;
+        mae__svc_breaker_record(c->svc, gen, MAE_BRK_IGNORE);
+        set_msg(c, "cannot start the call: %s", mae_strerror(rc));
+        defer(c, MAE_CLASS_CONNECT, 0);
+        return;
+    }
+    c->in_flight = true;
+    c->sent = false;
+    c->svc->in_flight++;
+    mae__log(run, MAE_LOG_DEBUG, c->step_id, c->attempts, -1, NULL, "sent %s%s%s", req.method ? req.method : "",
+             c->req_path ? " " : "", c->req_path ? c->req_path : "");
+}
+
+static void enqueue(mae_callnode *c) {
+    mae_svc_state *s = c->svc;
+    c->queued = true;
+    c->q_next = NULL;
+    if (s->q_tail) s->q_tail->q_next = c;
+    else s->q_head = c;
+    s->q_tail = c;
+}
+
+static void dequeue(mae_callnode *c) {
+    mae_svc_state *s = c->svc;
+    mae_callnode *prev = NULL;
+    for (mae_callnode *q = s->q_head; q; prev = q, q = q->q_next) {
+        if (q != c) continue;
+        if (prev) prev->q_next = q->q_next;
+        else s->q_head = q->q_next;
+        if (s->q_tail == q) s->q_tail = prev;
+        break;
+    }
+    c->queued = false;
+    c->q_next = NULL;
+}
+
+void mae__svc_pump(mae_svc_state *s) {
+    int max = s->svc->max_in_flight;
+    while (s->q_head && (max <= 0 || s->in_flight < max)) {
+        mae_callnode *c = s->q_head;
+        dequeue(c);
+        dispatch(c);
+    }
+}
+
+/* Starts an attempt. sync: called from the node's start (may complete synchronously, returning
+ * true); otherwise from a timer, completing through mae__node_finish. */
+static bool attempt_begin(mae_callnode *c, bool sync) {
+    mae_run *run = c->base.run;
+    if (!going(c)) {
+        c->cls = MAE_CLASS_CANCELLED;
+        c->sent = false;
+        set_msg(c, "not started: the run is stopping");
+        return give_up(c, sync);
+    }
+    if (render(c) != 0) {
+        c->cls = MAE_CLASS_TEMPLATE;
+        c->status = 0;
+        return give_up(c, sync);
+    }
+    c->attempts++;
+    c->brk_admitted = false;
+    c->attempt_started_ms = uv_now(run->eng->loop);
+    snprintf(c->traceparent, sizeof c->traceparent, "00-%s-%016llx-01", run->trace_id,
+             (unsigned long long)(mae__rand(run->eng) | 1));
+    c->attempt_timeout_ms = attempt_timeout(c);
+    arm(c, TM_ATTEMPT, c->attempt_timeout_ms);
+    int max = c->service->max_in_flight;
+    if (max > 0 && (c->svc->in_flight >= max || c->svc->q_head)) enqueue(c);
+    else dispatch(c);
+    return false;
+}
+
+bool mae__call_start(mae_callnode *c) {
+    mae_run *run = c->base.run;
+    c->started_ms = uv_now(run->eng->loop);
+    c->svc = mae__svc(run->eng, c->service);
+    active_add(c);
+    if (!c->svc) {
+        c->cls = MAE_CLASS_CONNECT;
+        set_msg(c, "out of memory");
+        return give_up(c, true);
+    }
+    return attempt_begin(c, true);
+}
+
+static mae_brk_outcome brk_outcome(mae_callnode *c, const mae_call_result *res) {
+    if (res->cls == MAE_CLASS_NONE) return MAE_BRK_SUCCESS;
+    if (res->cls == MAE_CLASS_CANCELLED) return c->cancel_why == CANCEL_TIMEOUT ? MAE_BRK_FAILURE : MAE_BRK_IGNORE;
+    if (res->not_an_attempt) return MAE_BRK_IGNORE;
+    return mae_retry_is_retryable(&c->service->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
+}
+
+static void on_result(mae_call_result *res, void *ud) {
+    mae_callnode *c = ud;
+    c->call = NULL;
+    c->in_flight = false;
+    c->svc->in_flight--;
+    uv_timer_stop(&c->timer);
+    c->tmode = TM_NONE;
+    if (c->brk_admitted) mae__svc_breaker_record(c->svc, c->brk_gen, brk_outcome(c, res));
+    c->brk_admitted = false;
+    cJSON_Delete(c->output);
+    c->output = res->output;
+    res->output = NULL;
+    c->cls = res->cls;
+    c->status = res->status;
+    c->sent = res->sent;
+    if (res->cls == MAE_CLASS_CANCELLED && c->cancel_why == CANCEL_TIMEOUT) {
+        c->cls = MAE_CLASS_TIMEOUT;
+        set_msg(c, "attempt timed out after %llums",
+                (unsigned long long)(uv_now(c->base.run->eng->loop) - c->attempt_started_ms));
+    } else if (res->cls != MAE_CLASS_NONE) {
+        set_msg(c, "%s", res->message ? res->message : "");
+    }
+    int64_t ra = res->retry_after_ms;
+    bool naa = res->not_an_attempt;
+    mae__svc_pump(c->svc);
+    if (c->cls != MAE_CLASS_NONE && naa && c->free_retries < MAX_FREE_RETRIES && going(c)) {
+        c->free_retries++;
+        c->attempts--;
+        arm(c, TM_BACKOFF, 0);
+        return;
+    }
+    c->cancel_why = CANCEL_NONE;
+    c->retry_after_ms = ra;
+    process_result(c);
+}
+
+static void process_result(mae_callnode *c) {
+    mae_run *run = c->base.run;
+    int64_t ra = c->retry_after_ms;
+    c->retry_after_ms = -1;
+    if (c->cls == MAE_CLASS_NONE) {
+        succeed(c, false);
+        return;
+    }
+    if (!going(c) || c->cls == MAE_CLASS_CANCELLED || c->no_retry) {
+        give_up(c, false);
+        return;
+    }
+    char cn[64];
+    mae_class_format(c->cls, c->status, cn, sizeof cn);
+    if (mae_retry_is_retryable(c->policy, c->cls, c->status) && c->attempts < c->policy->attempts) {
+        uint64_t delay = mae_retry_delay(c->policy, c->attempts, mae__rand(run->eng), ra);
+        uint64_t dl = mae__run_deadline(run, c->is_comp);
+        uint64_t now = uv_now(run->eng->loop);
+        if (dl && now + delay >= dl) {
+            mae__log(run, MAE_LOG_WARN, c->step_id, c->attempts, dur(c), cn,
+                     "attempt failed: %s; no retry: the %s deadline would pass first", c->msg ? c->msg : "",
+                     c->is_comp ? "compensation" : "run");
+            size_t l = (c->msg ? strlen(c->msg) : 0) + 64;
+            char *m = malloc(l);
+            if (m) {
+                snprintf(m, l, "%s (not retried: deadline)", c->msg ? c->msg : "");
+                free(c->msg);
+                c->msg = m;
+            }
+            give_up(c, false);
+            return;
+        }
+        mae__log(run, MAE_LOG_WARN, c->step_id, c->attempts, dur(c), cn, "attempt failed: %s; retrying in %llums",
+                 c->msg ? c->msg : "", (unsigned long long)delay);
+        arm(c, TM_BACKOFF, delay);
+        return;
+    }
+    give_up(c, false);
+}
+
+static void timer_cb(uv_timer_t *t) {
+    mae_callnode *c = t->data;
+    mae_run *run = c->base.run;
+    int mode = c->tmode;
+    c->tmode = TM_NONE;
+    switch (mode) {
+    case TM_ATTEMPT: {
+        uint64_t dl = mae__run_deadline(run, c->is_comp);
+        if (dl && uv_now(run->eng->loop) >= dl) {
+            /* not this attempt's fault: the whole run (or compensation budget) is out of time */
+            mae__run_deadline_hit(run, c->is_comp);
+            return;
+        }
+        if (c->cancel_why == CANCEL_ABORT) return;   /* already cancelled, its callback is coming */
+        if (c->in_flight) {
+            c->cancel_why = CANCEL_TIMEOUT;
+            mae_transport_cancel(mae__transport_for(run->eng, c->service), c->call);
+        } else if (c->queued) {
+            dequeue(c);
+            c->cls = MAE_CLASS_TIMEOUT;
+            c->status = 0;
+            c->sent = false;
+            set_msg(c, "timed out waiting for a free slot (max_in_flight %d)", c->service->max_in_flight);
+            process_result(c);
+        }
+        return;
+    }
+    case TM_BACKOFF:
+        attempt_begin(c, false);
+        return;
+    case TM_DEFER:
+        process_result(c);
+        return;
+    }
+}
+
+void mae__call_abort(mae_callnode *c) {
+    if (c->in_flight) {
+        /* cancel once per call: a timed-out attempt is already being cancelled */
+        bool asked = c->cancel_why != CANCEL_NONE;
+        c->cancel_why = CANCEL_ABORT;
+        if (!asked) mae_transport_cancel(mae__transport_for(c->base.run->eng, c->service), c->call);
+        return;
+    }
+    if (c->queued) dequeue(c);
+    if (c->tmode == TM_DEFER) return;   /* its failure is on its way */
+    c->cls = MAE_CLASS_CANCELLED;
+    c->status = 0;
+    c->sent = false;
+    set_msg(c, "cancelled before it was sent");
+    arm(c, TM_DEFER, 0);
+}
+
+mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec) {
+    const mae_step *st = rec->step;
+    const mae_compensate *cp = st->compensate;
+    mae_callnode *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    size_t il = strlen(st->id) + 16;
+    char *sid = malloc(il);
+    size_t kl = strlen(run->id) + strlen(st->id) + 16;
+    c->idem_key = malloc(kl);
+    if (!sid || !c->idem_key || uv_timer_init(run->eng->loop, &c->timer) != 0) {
+        free(sid);
+        free(c->idem_key);
+        free(c);
+        return NULL;
+    }
+    snprintf(sid, il, "%s.compensate", st->id);
+    snprintf(c->idem_key, kl, "%s:%s:compensate", run->id, st->id);
+    c->timer.data = c;
+    c->base.kind = NODE_CALL;
+    c->base.step = st;
+    c->base.run = run;
+    c->base.vars = rec->vars;
+    mae__vars_ref(rec->vars);
+    c->base.index = rec->index;
+    c->is_comp = true;
+    c->comp = rec;
+    c->service = cp->service ? cp->service : st->service;
+    c->method = cp->method;
+    c->http = &cp->http;
+    c->in_tmpl = cp->input;
+    c->policy = &cp->retry;
+    c->timeout_ms = cp->timeout_ms;
+    c->step_id = sid;
+    c->retry_after_ms = -1;
+    return c;
+}

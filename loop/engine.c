@@ -1,0 +1,240 @@
+/* The engine object: options, random source, per-service state (breaker + its timer,
+ * max_in_flight count and queue), refcounted variable scopes, and engine shutdown. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop/engine_int.h"
+#include "loop/retry.h"
+
+void mae_engine_opts_init(mae_engine_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->log_level = MAE_LOG_WARN;
+    o->log_format = MAE_LOG_TEXT;
+}
+
+static uint64_t splitmix(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+/* xoshiro256**: ids and jitter only, seeded once, so nothing blocks during a run */
+uint64_t mae__rand(mae_engine *e) {
+    uint64_t *s = e->rng;
+    uint64_t r = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+void mae__hex_id(mae_engine *e, char *out, size_t nbytes) {
+    static const char hx[] = "0123456789abcdef";
+    uint64_t r = 0;
+    for (size_t i = 0; i < nbytes; i++) {
+        if (i % 8 == 0) r = mae__rand(e);
+        unsigned b = (unsigned)(r & 0xff);
+        r >>= 8;
+        out[2 * i] = hx[b >> 4];
+        out[2 * i + 1] = hx[b & 15];
+    }
+    out[2 * nbytes] = 0;
+}
+
+int mae_engine_new(uv_loop_t *loop, const mae_engine_opts *opts, mae_engine **out) {
+    if (!loop || !out) return MAE_EINVAL;
+    mae_engine *e = calloc(1, sizeof *e);
+    if (!e) return MAE_ENOMEM;
+    e->loop = loop;
+    if (opts) e->opts = *opts;
+    else mae_engine_opts_init(&e->opts);
+    if (!e->opts.log_stream) e->opts.log_stream = stderr;
+    uint64_t seed = 0;
+    /* synchronous (no loop): read once at creation */
+    if (uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL) != 0)
+        seed = (uint64_t)uv_hrtime() ^ (uint64_t)(uintptr_t)e;
+    for (int i = 0; i < 4; i++) e->rng[i] = splitmix(&seed);
+    *out = e;
+    return 0;
+}
+
+static void engine_maybe_done(mae_engine *e) {
+    if (!e->closing || e->pending_closes > 0) return;
+    void (*done)(void *) = e->close_done;
+    void *ud = e->close_ud;
+    free(e);
+    if (done) done(ud);
+}
+
+static void svc_closed(uv_handle_t *h) {
+    mae_svc_state *s = h->data;
+    mae_engine *e = s->eng;
+    free(s);
+    e->pending_closes--;
+    engine_maybe_done(e);
+}
+
+int mae_engine_close(mae_engine *e, void (*done)(void *ud), void *ud) {
+    if (!e) return 0;
+    if (e->runs || e->closing) return MAE_ESTATE;
+    e->closing = true;
+    e->close_done = done;
+    e->close_ud = ud;
+    mae_svc_state *s = e->svcs;
+    e->svcs = NULL;
+    if (!s) {
+        /* nothing to close: finish now; the contract allows completion inside this call */
+        engine_maybe_done(e);
+        return 0;
+    }
+    while (s) {
+        mae_svc_state *n = s->next;
+        e->pending_closes++;
+        s->closing = true;
+        /* an active probe in flight: its callback closes the timer */
+        if (s->probe_call) mae_transport_cancel(mae__transport_for(e, s->svc), s->probe_call);
+        else uv_close((uv_handle_t *)&s->brk_timer, svc_closed);
+        s = n;
+    }
+    return 0;
+}
+
+static void probe_cb(mae_call_result *res, void *ud) {
+    mae_svc_state *s = ud;
+    s->probe_call = NULL;
+    cJSON_Delete(res->output);
+    res->output = NULL;
+    if (s->closing) {
+        uv_close((uv_handle_t *)&s->brk_timer, svc_closed);
+        return;
+    }
+    mae_brk_outcome o;
+    if (res->cls == MAE_CLASS_NONE) o = MAE_BRK_SUCCESS;
+    else if (res->cls == MAE_CLASS_CANCELLED) o = MAE_BRK_IGNORE;
+    else o = mae_retry_is_retryable(&s->svc->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
+    mae__elog(s->eng, MAE_LOG_INFO, "service %s: probe %s", s->svc->name, o == MAE_BRK_SUCCESS ? "succeeded" : "failed");
+    /* a cancelled probe proves nothing, and its slot must not be given to a regular call */
+    if (o == MAE_BRK_IGNORE) o = MAE_BRK_FAILURE;
+    mae__svc_breaker_record(s, s->probe_gen, o);
+}
+
+/* The active probe of a half-open breaker ("GET /health", or a gRPC method name). It takes
+ * every half-open slot, so regular calls keep failing fast until it has answered. */
+static void send_probe(mae_svc_state *s) {
+    mae_transport *t = mae__transport_for(s->eng, s->svc);
+    const char *p = s->svc->breaker.probe;
+    if (!t || !p || s->probe_call) return;
+    char verb[16] = "GET", path[512] = "";
+    const char *sp = strchr(p, ' ');
+    if (sp && (size_t)(sp - p) < sizeof verb) {
+        memcpy(verb, p, (size_t)(sp - p));
+        verb[sp - p] = 0;
+        snprintf(path, sizeof path, "%s", sp + 1);
+    } else if (p[0] == '/') {
+        snprintf(path, sizeof path, "%s", p);
+    } else {
+        snprintf(verb, sizeof verb, "%.15s", p);
+    }
+    bool http = s->svc->type == MAE_SVC_HTTP;
+    mae_call_req req = {
+        .service = s->svc,
+        .method = http || path[0] ? verb : p,
+        .path = path[0] ? path : NULL,
+        .timeout_ms = s->svc->timeout_ms ? s->svc->timeout_ms : 30000,
+        .run_id = "probe",
+        .step_id = "probe",
+    };
+    s->brk.probes_used = s->brk.cfg.half_open_probes;
+    s->probe_gen = s->brk.gen;
+    if (mae_transport_start(t, &req, probe_cb, s, &s->probe_call) != 0) {
+        s->probe_call = NULL;
+        mae__svc_breaker_record(s, s->probe_gen, MAE_BRK_FAILURE);
+    }
+}
+
+static void brk_timer_cb(uv_timer_t *t) {
+    mae_svc_state *s = t->data;
+    mae_breaker_timer(&s->brk);
+    mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker half-open", s->svc->name);
+    if (s->svc->breaker.probe) send_probe(s);
+}
+
+mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc) {
+    for (mae_svc_state *s = e->svcs; s; s = s->next)
+        if (s->svc == svc) return s;
+    mae_svc_state *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->svc = svc;
+    s->eng = e;
+    mae_breaker_init(&s->brk, &svc->breaker);
+    if (uv_timer_init(e->loop, &s->brk_timer) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->brk_timer.data = s;
+    /* the breaker timer alone must not keep a loop alive */
+    uv_unref((uv_handle_t *)&s->brk_timer);
+    s->next = e->svcs;
+    e->svcs = s;
+    return s;
+}
+
+void mae__svc_breaker_record(mae_svc_state *s, uint64_t gen, mae_brk_outcome o) {
+    mae_brk_state before = s->brk.state;
+    if (mae_breaker_record(&s->brk, gen, o) == MAE_BRK_START_TIMER) {
+        uv_timer_start(&s->brk_timer, brk_timer_cb, s->brk.cfg.open_for_ms, 0);
+        mae__elog(s->eng, MAE_LOG_WARN, "service %s: circuit breaker open for %llums", s->svc->name,
+                  (unsigned long long)s->brk.cfg.open_for_ms);
+    } else if (before != s->brk.state) {
+        mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker %s", s->svc->name,
+                  mae_breaker_state_name(s->brk.state));
+    }
+}
+
+mae_transport *mae__transport_for(mae_engine *e, const mae_service *svc) {
+    return svc->type == MAE_SVC_GRPC ? e->opts.grpc : e->opts.http;
+}
+
+mae_vars *mae__vars_new(mae_vars *parent) {
+    mae_vars *v = calloc(1, sizeof *v);
+    if (!v) return NULL;
+    v->obj = cJSON_CreateObject();
+    if (!v->obj) {
+        free(v);
+        return NULL;
+    }
+    v->refs = 1;
+    v->parent = parent;
+    if (parent) mae__vars_ref(parent);
+    v->scope.vars = v->obj;
+    v->scope.parent = parent ? &parent->scope : NULL;
+    return v;
+}
+
+void mae__vars_ref(mae_vars *v) { v->refs++; }
+
+void mae__vars_unref(mae_vars *v) {
+    while (v && --v->refs == 0) {
+        mae_vars *p = v->parent;
+        cJSON_Delete(v->obj);
+        free(v);
+        v = p;
+    }
+}
+
+const char *mae_run_status_name(mae_run_status s) {
+    switch (s) {
+    case MAE_RUN_SUCCEEDED: return "succeeded";
+    case MAE_RUN_FAILED: return "failed";
+    case MAE_RUN_COMPENSATION_FAILED: return "compensation_failed";
+    case MAE_RUN_INTERRUPTED: return "interrupted";
+    }
+    return "?";
+}

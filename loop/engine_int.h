@@ -1,0 +1,234 @@
+/* Internals shared by the engine's modules (loop/): the engine and its per-service state, a
+ * run, the execution nodes of steps, and the compensation records. Not installed.
+ *
+ * Shape of a run: a tree of nodes mirrors the steps being executed. A node's start() either
+ * completes synchronously (returns true) or later calls mae__node_finish(), which hands it to
+ * its parent (or to the run when it is a root). Only call nodes talk to transports; every
+ * active call node is on the run's list so a failure can cancel them all. */
+#ifndef MAE_ENGINE_INT_H
+#define MAE_ENGINE_INT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#include "loop/breaker.h"
+#include "maestro.h"
+#include "transports/transport.h"
+#include "workflow/model.h"
+
+typedef struct mae_svc_state mae_svc_state;
+typedef struct mae_node mae_node;
+typedef struct mae_callnode mae_callnode;
+
+/* Per-service state shared by every run of the engine, keyed by the mae_service pointer. */
+struct mae_svc_state {
+    const mae_service *svc;
+    mae_engine *eng;
+    mae_breaker brk;
+    uv_timer_t brk_timer;       /* open_for; closed with the engine */
+    int in_flight;              /* calls sent and not answered */
+    mae_callnode *q_head, *q_tail;  /* waiting for a max_in_flight slot, FIFO */
+    mae_call *probe_call;       /* the active half-open probe in flight, if any */
+    uint64_t probe_gen;
+    bool closing;
+    mae_svc_state *next;
+};
+
+struct mae_engine {
+    uv_loop_t *loop;
+    mae_engine_opts opts;
+    uint64_t rng[4];            /* xoshiro256** seeded once from uv_random at creation */
+    mae_svc_state *svcs;
+    mae_run *runs;              /* active and not yet freed */
+    int pending_closes;
+    bool closing;
+    void (*close_done)(void *ud);
+    void *close_ud;
+};
+
+/* Refcounted variables of one scope: the run's (input, workflow, steps, outputs) or one foreach
+ * item's (<as>, <as>_index, the item's outputs). Compensation records keep them alive. */
+typedef struct mae_vars {
+    int refs;
+    cJSON *obj;
+    mae_scope scope;            /* {obj, parent ? &parent->scope : NULL} */
+    struct mae_vars *parent;
+} mae_vars;
+
+typedef enum { RUN_RUNNING, RUN_FAILING, RUN_COMPENSATING, RUN_DONE } mae_run_state;
+
+/* One completed step with a compensate, in completion order. */
+typedef struct mae_comprec {
+    const mae_step *step;
+    mae_vars *vars;             /* a ref: the scope the step completed in */
+    int index;                  /* foreach item index, -1 when none */
+} mae_comprec;
+
+struct mae_run {
+    mae_engine *eng;
+    const mae_workflow *wf;
+    char id[33];
+    char trace_id[33];
+    mae_run_state state;
+    mae_vars *vars;             /* the run's scope */
+    cJSON *steps;               /* borrowed: vars->obj["steps"] */
+    uv_timer_t deadline;        /* the run timeout */
+    uv_timer_t comp_timer;      /* the compensation budget */
+    int open_handles;
+    uint64_t started_ms;        /* uv_now */
+    uint64_t started_wall_ms;   /* for the report */
+    uint64_t deadline_ms;       /* absolute uv_now, 0 = none */
+    uint64_t comp_deadline_ms;
+    mae_callnode *active;       /* call nodes between start and finish */
+    mae_node *root;
+    /* failure: the first one wins */
+    bool failed, interrupted, timed_out;
+    char *fail_step;
+    char fail_class[64];
+    int fail_status;
+    int fail_attempts;
+    char *fail_msg;
+    /* compensation */
+    mae_comprec *comps;
+    size_t n_comps, cap_comps;
+    size_t comp_next;           /* counts down: next record to compensate is comps[comp_next-1] */
+    int comp_failed;
+    bool comp_budget_over;
+    /* report */
+    cJSON *rep_steps, *rep_comps;
+    cJSON *output;
+    cJSON *report;
+    char *summary;
+    mae_run_status status;
+    mae_run_cb cb;
+    void *ud;
+    bool free_on_done;          /* mae_run_free came first */
+    mae_run *next, *prev;       /* engine's list */
+};
+
+typedef enum { NODE_CALL, NODE_SEQ, NODE_PAR, NODE_FOREACH, NODE_ITEM } mae_node_kind;
+
+struct mae_node {
+    mae_node_kind kind;
+    const mae_step *step;       /* NODE_ITEM: the foreach step */
+    mae_run *run;
+    mae_node *parent;
+    mae_vars *vars;             /* a ref: where outputs are written and names looked up */
+    bool failed;                /* a fatal failure happened below */
+    cJSON *result;              /* owned: this node's value for a parent foreach item */
+    int index;                  /* foreach item index (NODE_ITEM and below), else -1 */
+    /* seq / par / foreach */
+    const mae_step *kids;
+    size_t n_kids;
+    size_t next;
+    size_t pending;
+    /* foreach */
+    cJSON *items;               /* owned array */
+    size_t n_items;
+    cJSON **itemv;              /* borrowed pointers into items, n_items */
+    cJSON **results;            /* owned, n_items */
+    int concurrency;
+};
+
+/* A call in progress: a step's call or a compensation. */
+struct mae_callnode {
+    mae_node base;
+    uv_timer_t timer;           /* attempt timeout, backoff, or deferred result */
+    int tmode;
+    bool is_comp;
+    mae_comprec *comp;          /* when is_comp */
+    const mae_service *service;
+    const char *method;
+    const mae_http_method *http;
+    const mae_tval *in_tmpl;
+    const mae_retry_policy *policy;
+    uint64_t timeout_ms;        /* 0 = the service's */
+    const char *step_id;        /* "ID" or "ID.compensate" */
+    char *idem_key;
+    mae_svc_state *svc;
+    /* the attempt */
+    mae_call *call;
+    bool in_flight, queued, dispatched;
+    int cancel_why;             /* 0, CANCEL_TIMEOUT, CANCEL_ABORT */
+    uint64_t brk_gen;
+    bool brk_admitted;
+    int attempts;               /* counted attempts started */
+    int free_retries;           /* not_an_attempt retries */
+    uint64_t started_ms, attempt_started_ms;
+    uint64_t attempt_timeout_ms;   /* of the current attempt, fixed when it begins */
+    cJSON *req_input;
+    char *req_path;
+    mae_header_kv *req_hdrs;
+    size_t n_req_hdrs;
+    char traceparent[64];
+    /* the last result */
+    mae_class cls;
+    int status;
+    char *msg;
+    bool sent;
+    int64_t retry_after_ms;     /* of the last failure, -1 = none */
+    bool no_retry;              /* the last failure cannot get better by retrying (no transport) */
+    cJSON *output;
+    /* lists */
+    mae_callnode *q_next;                /* service queue */
+    mae_callnode *a_next, *a_prev;       /* run's active list */
+};
+
+enum { CANCEL_NONE, CANCEL_TIMEOUT, CANCEL_ABORT };
+
+/* engine.c */
+uint64_t mae__rand(mae_engine *e);
+void mae__hex_id(mae_engine *e, char *out, size_t nbytes);   /* out holds 2*nbytes+1 */
+mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc);  /* NULL on OOM */
+mae_transport *mae__transport_for(mae_engine *e, const mae_service *svc);
+void mae__svc_breaker_record(mae_svc_state *s, uint64_t gen, mae_brk_outcome o);
+
+/* log.c */
+void mae__log(mae_run *run, mae_log_level lvl, const char *step, int attempt, int64_t dur_ms,
+              const char *cls, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+void mae__elog(mae_engine *e, mae_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* vars */
+mae_vars *mae__vars_new(mae_vars *parent);  /* refs = 1, obj = {} */
+void mae__vars_ref(mae_vars *v);
+void mae__vars_unref(mae_vars *v);
+
+/* exec.c: nodes */
+mae_node *mae__node_new(mae_run *run, mae_node *parent, const mae_step *step, mae_vars *vars, int index);
+bool mae__node_start(mae_node *n);      /* true: completed synchronously */
+void mae__node_finish(mae_node *n);     /* asynchronous completion, to parent or run */
+void mae__node_free(mae_node *n);
+void mae__set_step(mae_run *run, const char *id, const char *status, cJSON *output,
+                   mae_class cls, int status_code, const char *msg);
+
+/* call.c */
+bool mae__call_start(mae_callnode *c);   /* true: completed synchronously */
+mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec);
+void mae__call_abort(mae_callnode *c);   /* run failing: cancel or drop whatever it waits for */
+void mae__call_free(mae_callnode *c);    /* closes the timer, frees in the close callback */
+void mae__svc_pump(mae_svc_state *s);    /* a max_in_flight slot freed: start the next waiter */
+char *mae__path_escape(const char *s, size_t len);
+
+/* run.c */
+void mae__run_deadline_hit(mae_run *run, bool comp);  /* the run's / compensation's deadline passed */
+void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, int attempts,
+                   const char *msg);
+void mae__run_root_done(mae_run *run, mae_node *n);
+void mae__run_comp_done(mae_run *run, mae_callnode *c);
+int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index);
+bool mae__run_going(const mae_run *run);  /* RUNNING: new work may start */
+uint64_t mae__run_deadline(const mae_run *run, bool comp);  /* absolute, 0 = none */
+
+/* report.c */
+void mae__report_step(mae_run *run, const char *id, int index, const char *status, int attempts,
+                      int64_t dur_ms, mae_class cls, int status_code, const char *msg);
+void mae__report_comp(mae_run *run, const char *step, int index, const char *status,
+                      int attempts, mae_class cls, int status_code, const char *msg);
+void mae__report_build(mae_run *run);
+cJSON *mae__error_json(mae_class cls, int status, const char *msg);
+
+#endif

@@ -1,0 +1,320 @@
+/* Execution of the step tree: sequences, parallel blocks, foreach (with its concurrency limit
+ * and item scopes), `when`, and the `.steps.ID` / output variables. Calls are in call.c.
+ *
+ * A pump launches children until it must wait; a child finishing synchronously is absorbed in
+ * the same loop (no recursion through long runs of skipped steps). When the run stops being
+ * RUNNING, pumps launch nothing more and a node completes once its running children settle. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop/engine_int.h"
+
+static void set_var(cJSON *obj, const char *name, cJSON *val) {
+    if (!val) val = cJSON_CreateNull();
+    if (!val) return;
+    if (cJSON_GetObjectItemCaseSensitive(obj, name)) cJSON_ReplaceItemInObjectCaseSensitive(obj, name, val);
+    else cJSON_AddItemToObject(obj, name, val);
+}
+
+cJSON *mae__error_json(mae_class cls, int status, const char *msg) {
+    cJSON *e = cJSON_CreateObject();
+    if (!e) return NULL;
+    char cn[64];
+    mae_class_format(cls, status, cn, sizeof cn);
+    cJSON_AddStringToObject(e, "class", cn);
+    cJSON_AddStringToObject(e, "message", msg ? msg : "");
+    if (status) cJSON_AddNumberToObject(e, "status", status);
+    else cJSON_AddNullToObject(e, "status");
+    return e;
+}
+
+/* .steps.ID = {status, output, error}; output is taken (NULL = null). */
+void mae__set_step(mae_run *run, const char *id, const char *status, cJSON *output,
+                   mae_class cls, int status_code, const char *msg) {
+    if (!id) {
+        cJSON_Delete(output);
+        return;
+    }
+    cJSON *s = cJSON_CreateObject();
+    if (!s) {
+        cJSON_Delete(output);
+        return;
+    }
+    cJSON_AddStringToObject(s, "status", status);
+    cJSON_AddItemToObject(s, "output", output ? output : cJSON_CreateNull());
+    if (cls != MAE_CLASS_NONE) cJSON_AddItemToObject(s, "error", mae__error_json(cls, status_code, msg));
+    else cJSON_AddNullToObject(s, "error");
+    set_var(run->steps, id, s);
+}
+
+mae_node *mae__node_new(mae_run *run, mae_node *parent, const mae_step *step, mae_vars *vars, int index) {
+    mae_node *n;
+    if (step && step->kind == MAE_STEP_CALL && !(parent && parent->kind == NODE_FOREACH)) {
+        mae_callnode *c = calloc(1, sizeof *c);
+        if (!c) return NULL;
+        if (uv_timer_init(run->eng->loop, &c->timer) != 0) {
+            free(c);
+            return NULL;
+        }
+        c->timer.data = c;
+        c->service = step->service;
+        c->method = step->method;
+        c->http = &step->http;
+        c->in_tmpl = step->input;
+        c->policy = &step->retry;
+        c->timeout_ms = step->timeout_ms;
+        c->step_id = step->id;
+        c->retry_after_ms = -1;
+        size_t kl = strlen(run->id) + strlen(step->id) + 2;
+        c->idem_key = malloc(kl);
+        if (!c->idem_key) {
+            c->base.kind = NODE_CALL;
+            c->base.index = -1;
+            mae__call_free(c);
+            return NULL;
+        }
+        snprintf(c->idem_key, kl, "%s:%s", run->id, step->id);
+        n = &c->base;
+        n->kind = NODE_CALL;
+    } else {
+        n = calloc(1, sizeof *n);
+        if (!n) return NULL;
+        if (parent && parent->kind == NODE_FOREACH) {
+            n->kind = NODE_ITEM;            /* step is the foreach; its one kid is the body */
+            n->kids = step->body;
+            n->n_kids = 1;
+        } else if (!step || step->kind == MAE_STEP_SEQUENCE) {
+            n->kind = NODE_SEQ;
+            if (step) {
+                n->kids = step->children;
+                n->n_kids = step->n_children;
+            }
+        } else if (step->kind == MAE_STEP_PARALLEL) {
+            n->kind = NODE_PAR;
+            n->kids = step->children;
+            n->n_kids = step->n_children;
+        } else {
+            n->kind = NODE_FOREACH;
+        }
+    }
+    n->step = step;
+    n->run = run;
+    n->parent = parent;
+    n->vars = vars;
+    mae__vars_ref(vars);
+    n->index = index;
+    return n;
+}
+
+void mae__node_free(mae_node *n) {
+    if (!n) return;
+    if (n->kind == NODE_CALL) {
+        mae__call_free((mae_callnode *)n);
+        return;
+    }
+    mae__vars_unref(n->vars);
+    cJSON_Delete(n->result);
+    cJSON_Delete(n->items);
+    if (n->results) {
+        for (size_t i = 0; i < n->n_items; i++) cJSON_Delete(n->results[i]);
+        free(n->results);
+    }
+    free(n->itemv);
+    free(n);
+}
+
+/* A child is over: take what the parent needs from it, then free it. */
+static void absorb(mae_node *p, mae_node *child) {
+    if (child->failed) p->failed = true;
+    if (p->kind == NODE_FOREACH && child->index >= 0 && (size_t)child->index < p->n_items) {
+        p->results[child->index] = child->result;
+        child->result = NULL;
+    } else if (p->kind == NODE_ITEM && child->kind == NODE_CALL) {
+        p->result = child->result;   /* a call body: the item's result is the call's output */
+        child->result = NULL;
+    }
+    mae__node_free(child);
+}
+
+/* The run is no longer RUNNING and children were left unstarted: this node did not complete. */
+static bool aborted(mae_node *n) { return !mae__run_going(n->run); }
+
+static void item_complete(mae_node *n) {
+    if (n->result || n->kids[0].kind == MAE_STEP_CALL) return;
+    /* a group body: the item's result is an object of its variables */
+    cJSON *o = cJSON_Duplicate(n->vars->obj, 1);
+    if (o) {
+        const char *as = n->step->as ? n->step->as : "item";
+        char idx[256];
+        snprintf(idx, sizeof idx, "%s_index", as);
+        cJSON_DeleteItemFromObjectCaseSensitive(o, as);
+        cJSON_DeleteItemFromObjectCaseSensitive(o, idx);
+    }
+    n->result = o;
+}
+
+static void foreach_complete(mae_node *n) {
+    const mae_step *st = n->step;
+    if (n->failed || n->next < n->n_items) {
+        n->failed = true;
+        return;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n->n_items; i++) {
+        cJSON *v = n->results[i] ? n->results[i] : cJSON_CreateNull();
+        n->results[i] = NULL;
+        cJSON_AddItemToArray(arr, v);
+    }
+    if (n->parent && n->parent->kind == NODE_ITEM) n->result = cJSON_Duplicate(arr, 1);
+    if (st->output) set_var(n->vars->obj, st->output, cJSON_Duplicate(arr, 1));
+    mae__set_step(n->run, st->id, "succeeded", arr, MAE_CLASS_NONE, 0, NULL);
+}
+
+static bool pump(mae_node *n);
+
+/* Launches one child; returns false when it is pending. */
+static bool launch(mae_node *n, const mae_step *kid, mae_vars *vars, int index) {
+    mae_node *c = mae__node_new(n->run, n, kid, vars, index);
+    if (!c) {
+        mae__run_fail(n->run, kid->id, MAE_CLASS_NONE, 0, 0, "out of memory");
+        n->failed = true;
+        return true;
+    }
+    if (mae__node_start(c)) {
+        absorb(n, c);
+        return true;
+    }
+    n->pending++;
+    return false;
+}
+
+static bool seq_pump(mae_node *n) {
+    while (n->pending == 0 && n->next < n->n_kids) {
+        if (n->failed || aborted(n)) {
+            n->failed = true;
+            break;
+        }
+        const mae_step *kid = &n->kids[n->next++];
+        launch(n, kid, n->vars, n->index);
+    }
+    if (n->pending) return false;
+    if (n->kind == NODE_ITEM && !n->failed) item_complete(n);
+    return true;
+}
+
+static bool par_pump(mae_node *n) {
+    while (n->next < n->n_kids && !aborted(n)) launch(n, &n->kids[n->next++], n->vars, n->index);
+    if (n->pending) return false;
+    if (n->next < n->n_kids) n->failed = true;
+    return true;
+}
+
+static bool foreach_pump(mae_node *n) {
+    const mae_step *st = n->step;
+    size_t lim = n->concurrency > 0 ? (size_t)n->concurrency : n->n_items;
+    while (n->next < n->n_items && n->pending < lim && !n->failed && !aborted(n)) {
+        size_t i = n->next++;
+        mae_vars *iv = mae__vars_new(n->vars);
+        if (!iv) {
+            mae__run_fail(n->run, st->id, MAE_CLASS_NONE, 0, 0, "out of memory");
+            n->failed = true;
+            break;
+        }
+        const char *as = st->as ? st->as : "item";
+        char idx[256];
+        snprintf(idx, sizeof idx, "%s_index", as);
+        cJSON_AddItemToObject(iv->obj, as, cJSON_Duplicate(n->itemv[i], 1));
+        cJSON_AddNumberToObject(iv->obj, idx, (double)i);
+        launch(n, st, iv, (int)i);
+        mae__vars_unref(iv);
+    }
+    if (n->pending) return false;
+    foreach_complete(n);
+    return true;
+}
+
+static bool pump(mae_node *n) {
+    switch (n->kind) {
+    case NODE_SEQ:
+    case NODE_ITEM: return seq_pump(n);
+    case NODE_PAR: return par_pump(n);
+    case NODE_FOREACH: return foreach_pump(n);
+    case NODE_CALL: break;
+    }
+    return true;
+}
+
+/* A step failed before any call (`when` or `foreach` would not evaluate). */
+static bool fail_early(mae_node *n, const char *msg) {
+    const mae_step *st = n->step;
+    mae__report_step(n->run, st->id, n->index, "failed", 0, 0, MAE_CLASS_TEMPLATE, 0, msg);
+    mae__set_step(n->run, st->id, "failed", NULL, MAE_CLASS_TEMPLATE, 0, msg);
+    if (st->continue_on_error) {
+        if (st->output) set_var(n->vars->obj, st->output, NULL);
+        mae__log(n->run, MAE_LOG_WARN, st->id, 0, -1, "template", "failed (continue_on_error): %s", msg);
+        return true;
+    }
+    n->failed = true;
+    mae__run_fail(n->run, st->id, MAE_CLASS_TEMPLATE, 0, 0, msg);
+    return true;
+}
+
+static bool foreach_begin(mae_node *n) {
+    const mae_step *st = n->step;
+    cJSON *v = NULL;
+    mae_eval_err err;
+    if (mae_tmpl_eval(st->foreach, &n->vars->scope, &v, &err) != 0) return fail_early(n, err.msg);
+    if (!cJSON_IsArray(v)) {
+        cJSON_Delete(v);
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s: foreach needs an array", mae_tmpl_source(st->foreach));
+        return fail_early(n, msg);
+    }
+    n->items = v;
+    n->n_items = (size_t)cJSON_GetArraySize(v);
+    n->itemv = calloc(n->n_items ? n->n_items : 1, sizeof *n->itemv);
+    n->results = calloc(n->n_items ? n->n_items : 1, sizeof *n->results);
+    if (!n->itemv || !n->results) return fail_early(n, "out of memory");
+    size_t i = 0;
+    for (cJSON *it = v->child; it; it = it->next) n->itemv[i++] = it;
+    n->concurrency = st->concurrency;
+    mae__log(n->run, MAE_LOG_DEBUG, st->id, 0, -1, NULL, "foreach over %zu items", n->n_items);
+    return foreach_pump(n);
+}
+
+bool mae__node_start(mae_node *n) {
+    const mae_step *st = n->step;
+    if (n->kind != NODE_ITEM && st && st->when) {
+        cJSON *v = NULL;
+        mae_eval_err err;
+        if (mae_tmpl_eval(st->when, &n->vars->scope, &v, &err) != 0) return fail_early(n, err.msg);
+        bool go = mae_json_truthy(v);
+        cJSON_Delete(v);
+        if (!go) {
+            if (st->output) set_var(n->vars->obj, st->output, NULL);
+            if (st->id) {
+                mae__set_step(n->run, st->id, "skipped", NULL, MAE_CLASS_NONE, 0, NULL);
+                mae__report_step(n->run, st->id, n->index, "skipped", 0, 0, MAE_CLASS_NONE, 0, NULL);
+            }
+            mae__log(n->run, MAE_LOG_INFO, st->id, 0, -1, NULL, "skipped (when is false)");
+            return true;
+        }
+    }
+    switch (n->kind) {
+    case NODE_CALL: return mae__call_start((mae_callnode *)n);
+    case NODE_FOREACH: return foreach_begin(n);
+    default: return pump(n);
+    }
+}
+
+void mae__node_finish(mae_node *n) {
+    mae_node *p = n->parent;
+    if (!p) {
+        if (n->kind == NODE_CALL && ((mae_callnode *)n)->is_comp) mae__run_comp_done(n->run, (mae_callnode *)n);
+        else mae__run_root_done(n->run, n);
+        return;
+    }
+    p->pending--;
+    absorb(p, n);
+    if (pump(p)) mae__node_finish(p);
+}

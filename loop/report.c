@@ -1,0 +1,162 @@
+/* The run report of SPEC §4.5 (JSON) and the failure summary a person reads on stderr. Step
+ * and compensation entries are appended as they happen; the rest is assembled at the end. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loop/engine_int.h"
+
+void mae__report_step(mae_run *run, const char *id, int index, const char *status, int attempts,
+                      int64_t dur_ms, mae_class cls, int status_code, const char *msg) {
+    if (!id || !run->rep_steps) return;
+    cJSON *s = cJSON_CreateObject();
+    if (!s) return;
+    cJSON_AddStringToObject(s, "id", id);
+    if (index >= 0) cJSON_AddNumberToObject(s, "index", index);
+    cJSON_AddStringToObject(s, "status", status);
+    cJSON_AddNumberToObject(s, "attempts", attempts);
+    cJSON_AddNumberToObject(s, "duration_ms", (double)(dur_ms < 0 ? 0 : dur_ms));
+    if (cls != MAE_CLASS_NONE) cJSON_AddItemToObject(s, "error", mae__error_json(cls, status_code, msg));
+    else cJSON_AddNullToObject(s, "error");
+    cJSON_AddItemToArray(run->rep_steps, s);
+}
+
+void mae__report_comp(mae_run *run, const char *step, int index, const char *status,
+                      int attempts, mae_class cls, int status_code, const char *msg) {
+    if (!run->rep_comps) return;
+    cJSON *s = cJSON_CreateObject();
+    if (!s) return;
+    cJSON_AddStringToObject(s, "step", step);
+    if (index >= 0) cJSON_AddNumberToObject(s, "index", index);
+    cJSON_AddStringToObject(s, "status", status);
+    cJSON_AddNumberToObject(s, "attempts", attempts);
+    if (strcmp(status, "succeeded") != 0) cJSON_AddItemToObject(s, "error", mae__error_json(cls, status_code, msg));
+    else cJSON_AddNullToObject(s, "error");
+    cJSON_AddItemToArray(run->rep_comps, s);
+}
+
+/* Appends to a growing summary string; bounded so a huge run cannot make it unbounded. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(sbuf *b, const char *fmt, ...) {
+    if (b->len > 64 * 1024) return;
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof tmp) n = sizeof tmp - 1;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 512) + (size_t)n;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) return;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, tmp, (size_t)n);
+    b->len += (size_t)n;
+    b->buf[b->len] = 0;
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void build_summary(mae_run *run, const cJSON *comps) {
+    sbuf b = {0};
+    const char *what = run->status == MAE_RUN_INTERRUPTED ? "was interrupted" : "failed";
+    sb_add(&b, "workflow %s (run %s) %s", run->wf->name ? run->wf->name : "?", run->id, what);
+    char cls[96];
+    if (run->fail_status && strncmp(run->fail_class, "http", 4) == 0)
+        snprintf(cls, sizeof cls, "%s (HTTP %d)", run->fail_class, run->fail_status);
+    else
+        snprintf(cls, sizeof cls, "%s", run->fail_class);
+    if (run->fail_step)
+        sb_add(&b, ": step '%s' failed after %d attempt%s: %s: %s\n", run->fail_step, run->fail_attempts,
+               run->fail_attempts == 1 ? "" : "s", cls, run->fail_msg ? run->fail_msg : "");
+    else
+        sb_add(&b, ": %s\n", run->fail_msg ? run->fail_msg : run->fail_class);
+    int ok = 0, bad = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, comps) {
+        if (strcmp(jstr(c, "status"), "succeeded") == 0) ok++;
+        else bad++;
+    }
+    if (ok) {
+        sb_add(&b, "compensated:");
+        cJSON_ArrayForEach(c, comps) if (strcmp(jstr(c, "status"), "succeeded") == 0) sb_add(&b, " %s", jstr(c, "step"));
+        sb_add(&b, "\n");
+    } else if (!bad) {
+        sb_add(&b, "nothing needed compensating\n");
+    }
+    if (bad) {
+        sb_add(&b, "NOT compensated, manual clean-up needed:\n");
+        cJSON_ArrayForEach(c, comps) {
+            if (strcmp(jstr(c, "status"), "succeeded") == 0) continue;
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, "error");
+            sb_add(&b, "  %s: %s: %s (after %d attempt%s)\n", jstr(c, "step"), jstr(e, "class"), jstr(e, "message"),
+                   cJSON_GetObjectItemCaseSensitive(c, "attempts")->valueint,
+                   cJSON_GetObjectItemCaseSensitive(c, "attempts")->valueint == 1 ? "" : "s");
+        }
+    }
+    int unknown = 0;
+    const cJSON *steps = run->report ? cJSON_GetObjectItemCaseSensitive(run->report, "steps") : NULL;
+    cJSON_ArrayForEach(c, steps)
+        if (strcmp(jstr(c, "status"), "outcome_unknown") == 0) unknown++;
+    if (unknown) {
+        sb_add(&b, "outcome unknown (cancelled after being sent):");
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(run->report, "steps"))
+            if (strcmp(jstr(c, "status"), "outcome_unknown") == 0) sb_add(&b, " %s", jstr(c, "id"));
+        sb_add(&b, "\n");
+    }
+    run->summary = b.buf;
+}
+
+void mae__report_build(mae_run *run) {
+    cJSON *r = cJSON_CreateObject();
+    if (!r) return;
+    cJSON_AddStringToObject(r, "run_id", run->id);
+    cJSON_AddStringToObject(r, "workflow", run->wf->name ? run->wf->name : "");
+    cJSON_AddStringToObject(r, "status", mae_run_status_name(run->status));
+    if (run->failed) {
+        cJSON *e = cJSON_CreateObject();
+        if (run->fail_step) cJSON_AddStringToObject(e, "step", run->fail_step);
+        else cJSON_AddNullToObject(e, "step");
+        cJSON_AddStringToObject(e, "class", run->fail_class);
+        cJSON_AddStringToObject(e, "message", run->fail_msg ? run->fail_msg : "");
+        if (run->fail_status) cJSON_AddNumberToObject(e, "status", run->fail_status);
+        else cJSON_AddNullToObject(e, "status");
+        cJSON_AddNumberToObject(e, "attempts", run->fail_attempts);
+        cJSON_AddItemToObject(r, "error", e);
+    } else {
+        cJSON_AddNullToObject(r, "error");
+    }
+    char ts[64];
+    time_t secs = (time_t)(run->started_wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, sizeof ts - n, ".%03uZ", (unsigned)(run->started_wall_ms % 1000));
+    cJSON_AddStringToObject(r, "started_at", ts);
+    cJSON_AddNumberToObject(r, "duration_ms", (double)(uv_now(run->eng->loop) - run->started_ms));
+    cJSON_AddItemToObject(r, "output", run->output && !run->failed ? cJSON_Duplicate(run->output, 1) : cJSON_CreateNull());
+    cJSON_AddItemToObject(r, "steps", run->rep_steps ? run->rep_steps : cJSON_CreateArray());
+    run->rep_steps = NULL;
+    cJSON *comps = run->rep_comps ? run->rep_comps : cJSON_CreateArray();
+    run->rep_comps = NULL;
+    cJSON_AddItemToObject(r, "compensations", comps);
+    cJSON *unc = cJSON_CreateArray();
+    const cJSON *c;
+    cJSON_ArrayForEach(c, comps)
+        if (strcmp(jstr(c, "status"), "succeeded") != 0) cJSON_AddItemToArray(unc, cJSON_CreateString(jstr(c, "step")));
+    cJSON_AddItemToObject(r, "uncompensated", unc);
+    run->report = r;
+    if (run->failed) build_summary(run, comps);
+}

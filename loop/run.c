@@ -1,0 +1,322 @@
+/* A run's life: start (input checked, scope built, root launched from a timer so the callback
+ * never comes from inside mae_run_start), failure (first one wins: cancel everything in flight
+ * and wait for it to settle), the compensation phase (reverse completion order, one at a time,
+ * under its own budget), and the end (report, handles closed, then the callback). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loop/engine_int.h"
+
+bool mae__run_going(const mae_run *run) { return run->state == RUN_RUNNING; }
+
+uint64_t mae__run_deadline(const mae_run *run, bool comp) {
+    return comp ? run->comp_deadline_ms : run->deadline_ms;
+}
+
+static void abort_active(mae_run *run) {
+    mae_callnode *c = run->active;
+    while (c) {
+        mae_callnode *n = c->a_next;   /* abort never finishes synchronously, but be safe */
+        mae__call_abort(c);
+        c = n;
+    }
+}
+
+void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, int attempts,
+                   const char *msg) {
+    if (run->state != RUN_RUNNING) return;
+    run->state = RUN_FAILING;
+    run->failed = true;
+    free(run->fail_step);
+    run->fail_step = step ? strdup(step) : NULL;
+    mae_class_format(cls, status, run->fail_class, sizeof run->fail_class);
+    run->fail_status = status;
+    run->fail_attempts = attempts;
+    free(run->fail_msg);
+    run->fail_msg = strdup(msg ? msg : "");
+    uv_timer_stop(&run->deadline);
+    mae__log(run, MAE_LOG_ERROR, step, attempts, -1, run->fail_class, "run failing: %s; cancelling calls in flight",
+             msg ? msg : "");
+    abort_active(run);
+}
+
+static void comp_step(mae_run *run);
+
+void mae__run_deadline_hit(mae_run *run, bool comp) {
+    if (comp) {
+        if (run->state != RUN_COMPENSATING || run->comp_budget_over) return;
+        run->comp_budget_over = true;
+        mae__log(run, MAE_LOG_ERROR, NULL, 0, -1, "timeout", "compensation budget (%llums) exhausted",
+                 (unsigned long long)run->wf->compensation_timeout_ms);
+        uv_timer_stop(&run->comp_timer);
+        abort_active(run);
+        return;
+    }
+    if (run->state != RUN_RUNNING) return;
+    run->timed_out = true;
+    char msg[128];
+    snprintf(msg, sizeof msg, "run timed out after %llums",
+             (unsigned long long)(run->deadline_ms - run->started_ms));
+    mae__run_fail(run, NULL, MAE_CLASS_TIMEOUT, 0, 0, msg);
+}
+
+static void deadline_cb(uv_timer_t *t) { mae__run_deadline_hit(t->data, false); }
+static void budget_cb(uv_timer_t *t) { mae__run_deadline_hit(t->data, true); }
+
+int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index) {
+    if (run->n_comps == run->cap_comps) {
+        size_t cap = run->cap_comps ? run->cap_comps * 2 : 16;
+        mae_comprec *n = realloc(run->comps, cap * sizeof *n);
+        if (!n) return MAE_ENOMEM;
+        run->comps = n;
+        run->cap_comps = cap;
+    }
+    mae_comprec *r = &run->comps[run->n_comps++];
+    r->step = step;
+    r->vars = vars;
+    mae__vars_ref(vars);
+    r->index = index;
+    return 0;
+}
+
+static void deliver(mae_run *run);
+
+static void handle_closed(uv_handle_t *h) {
+    mae_run *run = h->data;
+    if (--run->open_handles == 0) deliver(run);
+}
+
+static void finish(mae_run *run) {
+    run->state = RUN_DONE;
+    if (!run->failed) run->status = MAE_RUN_SUCCEEDED;
+    else if (run->interrupted) run->status = MAE_RUN_INTERRUPTED;
+    else if (run->comp_failed) run->status = MAE_RUN_COMPENSATION_FAILED;
+    else run->status = MAE_RUN_FAILED;
+    mae__report_build(run);
+    mae__log(run, run->failed ? MAE_LOG_WARN : MAE_LOG_INFO, NULL, 0,
+             (int64_t)(uv_now(run->eng->loop) - run->started_ms), NULL, "run %s", mae_run_status_name(run->status));
+    uv_close((uv_handle_t *)&run->deadline, handle_closed);
+    uv_close((uv_handle_t *)&run->comp_timer, handle_closed);
+}
+
+static void comp_record(mae_run *run, mae_callnode *c) {
+    const char *id = c->base.step->id;
+    if (c->cls == MAE_CLASS_NONE) {
+        mae__report_comp(run, id, c->base.index, "succeeded", c->attempts, MAE_CLASS_NONE, 0, NULL);
+    } else {
+        run->comp_failed++;
+        mae__report_comp(run, id, c->base.index, "failed", c->attempts, c->cls, c->status, c->msg);
+    }
+}
+
+/* Runs the next compensation, newest completion first; finishes the run after the last. */
+static void comp_step(mae_run *run) {
+    while (run->comp_next > 0) {
+        mae_comprec *rec = &run->comps[--run->comp_next];
+        if (run->comp_budget_over) {
+            run->comp_failed++;
+            mae__report_comp(run, rec->step->id, rec->index, "failed", 0, MAE_CLASS_TIMEOUT, 0,
+                             "not attempted: compensation budget exhausted");
+            continue;
+        }
+        mae_callnode *c = mae__comp_call_new(run, rec);
+        if (!c) {
+            run->comp_failed++;
+            mae__report_comp(run, rec->step->id, rec->index, "failed", 0, MAE_CLASS_NONE, 0, "out of memory");
+            continue;
+        }
+        mae__log(run, MAE_LOG_INFO, c->step_id, 0, -1, NULL, "compensating");
+        if (mae__call_start(c)) {
+            comp_record(run, c);
+            mae__node_free(&c->base);
+            continue;
+        }
+        return;
+    }
+    uv_timer_stop(&run->comp_timer);
+    finish(run);
+}
+
+void mae__run_comp_done(mae_run *run, mae_callnode *c) {
+    comp_record(run, c);
+    mae__node_free(&c->base);
+    comp_step(run);
+}
+
+void mae__run_root_done(mae_run *run, mae_node *root) {
+    run->root = NULL;
+    mae__node_free(root);
+    if (run->state == RUN_RUNNING) {
+        cJSON *out = NULL;
+        mae_eval_err err;
+        if (!run->wf->output) {
+            out = cJSON_CreateObject();
+        } else if (mae_tval_render(run->wf->output, &run->vars->scope, &out, &err) != 0) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "output: %s", err.msg);
+            mae__run_fail(run, NULL, MAE_CLASS_TEMPLATE, 0, 0, msg);
+            out = NULL;
+        }
+        if (run->state == RUN_RUNNING) {
+            run->output = out;
+            uv_timer_stop(&run->deadline);
+            finish(run);
+            return;
+        }
+        cJSON_Delete(out);
+    }
+    run->state = RUN_COMPENSATING;
+    uint64_t budget = run->wf->compensation_timeout_ms ? run->wf->compensation_timeout_ms : 60000;
+    run->comp_deadline_ms = uv_now(run->eng->loop) + budget;
+    run->comp_next = run->n_comps;
+    if (run->n_comps) {
+        mae__log(run, MAE_LOG_WARN, NULL, 0, -1, NULL, "compensating %zu completed step(s)", run->n_comps);
+        uv_timer_start(&run->comp_timer, budget_cb, budget, 0);
+    }
+    comp_step(run);
+}
+
+static void kick_cb(uv_timer_t *t) {
+    mae_run *run = t->data;
+    mae__log(run, MAE_LOG_INFO, NULL, 0, -1, NULL, "run started: workflow %s", run->wf->name);
+    mae_node *root = run->root;
+    if (mae__node_start(root)) mae__run_root_done(run, root);
+}
+
+static void run_free_now(mae_run *run) {
+    mae_engine *e = run->eng;
+    if (run->prev) run->prev->next = run->next;
+    else if (e->runs == run) e->runs = run->next;
+    if (run->next) run->next->prev = run->prev;
+    for (size_t i = 0; i < run->n_comps; i++) mae__vars_unref(run->comps[i].vars);
+    free(run->comps);
+    mae__vars_unref(run->vars);
+    cJSON_Delete(run->rep_steps);
+    cJSON_Delete(run->rep_comps);
+    cJSON_Delete(run->output);
+    cJSON_Delete(run->report);
+    free(run->summary);
+    free(run->fail_step);
+    free(run->fail_msg);
+    free(run);
+}
+
+static void deliver(mae_run *run) {
+    if (run->free_on_done) {
+        run_free_now(run);
+        return;
+    }
+    static const int codes[] = {0, 1, 3, 130};
+    mae_run_result res = {
+        .status = run->status,
+        .exit_code = codes[run->status],
+        .run_id = run->id,
+        .output = run->status == MAE_RUN_SUCCEEDED ? run->output : NULL,
+        .report = run->report,
+        .summary = run->summary,
+    };
+    run->cb(run, &res, run->ud);
+}
+
+int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
+                  const mae_run_opts *opts, mae_run_cb cb, void *ud, mae_run **out) {
+    if (!e || !wf || !cb || !out) return MAE_EINVAL;
+    if (e->closing) return MAE_ESTATE;
+    cJSON *input = cJSON_Parse(input_json ? input_json : "{}");
+    if (!input) return MAE_EPARSE;
+    if (!cJSON_IsObject(input)) {
+        cJSON_Delete(input);
+        return MAE_EINVAL;
+    }
+    mae_diags d;
+    mae_diags_init(&d, wf->file ? wf->file : "input");
+    int rc = mae_input_check(wf, input, &d);
+    if (rc != 0 && e->opts.log_level != MAE_LOG_OFF) mae_diags_print(&d, e->opts.log_stream);
+    mae_diags_free(&d);
+    if (rc != 0) {
+        cJSON_Delete(input);
+        return MAE_EINVAL;
+    }
+    mae_run *run = calloc(1, sizeof *run);
+    if (!run) {
+        cJSON_Delete(input);
+        return MAE_ENOMEM;
+    }
+    run->eng = e;
+    run->wf = wf;
+    mae__hex_id(e, run->id, 16);
+    mae__hex_id(e, run->trace_id, 16);
+    run->vars = mae__vars_new(NULL);
+    run->rep_steps = cJSON_CreateArray();
+    run->rep_comps = cJSON_CreateArray();
+    cJSON *wfo = cJSON_CreateObject();
+    run->steps = cJSON_CreateObject();
+    if (!run->vars || !run->rep_steps || !run->rep_comps || !wfo || !run->steps) {
+        cJSON_Delete(input);
+        cJSON_Delete(wfo);
+        cJSON_Delete(run->steps);
+        cJSON_Delete(run->rep_steps);
+        cJSON_Delete(run->rep_comps);
+        mae__vars_unref(run->vars);
+        free(run);
+        return MAE_ENOMEM;
+    }
+    cJSON_AddItemToObject(run->vars->obj, "input", input);
+    cJSON_AddStringToObject(wfo, "id", run->id);
+    cJSON_AddStringToObject(wfo, "name", wf->name ? wf->name : "");
+    cJSON_AddItemToObject(run->vars->obj, "workflow", wfo);
+    cJSON_AddItemToObject(run->vars->obj, "steps", run->steps);
+    run->root = mae__node_new(run, NULL, NULL, run->vars, -1);
+    if (!run->root) {
+        mae__vars_unref(run->vars);
+        cJSON_Delete(run->rep_steps);
+        cJSON_Delete(run->rep_comps);
+        free(run);
+        return MAE_ENOMEM;
+    }
+    run->root->kids = wf->steps;
+    run->root->n_kids = wf->n_steps;
+    uv_timer_init(e->loop, &run->deadline);
+    uv_timer_init(e->loop, &run->comp_timer);
+    run->deadline.data = run;
+    run->comp_timer.data = run;
+    run->open_handles = 2;
+    uv_update_time(e->loop);
+    run->started_ms = uv_now(e->loop);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    run->started_wall_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t timeout = opts && opts->timeout_ms ? opts->timeout_ms : wf->timeout_ms;
+    if (timeout) {
+        run->deadline_ms = run->started_ms + timeout;
+        uv_timer_start(&run->deadline, deadline_cb, timeout, 0);
+    }
+    run->cb = cb;
+    run->ud = ud;
+    run->next = e->runs;
+    if (e->runs) e->runs->prev = run;
+    e->runs = run;
+    /* the comp timer doubles as the kick-off: the run starts on the next loop iteration */
+    uv_timer_start(&run->comp_timer, kick_cb, 0, 0);
+    *out = run;
+    return 0;
+}
+
+void mae_run_cancel(mae_run *run) {
+    if (!run || run->state != RUN_RUNNING) return;
+    run->interrupted = true;
+    mae__run_fail(run, NULL, MAE_CLASS_CANCELLED, 0, 0, "interrupted");
+}
+
+void mae_run_free(mae_run *run) {
+    if (!run) return;
+    if (run->state == RUN_DONE && run->open_handles == 0) {
+        run_free_now(run);
+        return;
+    }
+    run->free_on_done = true;
+    mae_run_cancel(run);
+}
+
+const char *mae_run_id(const mae_run *run) { return run->id; }

@@ -1,0 +1,244 @@
+/* services: (SPEC §2.1) → mae_service with every default filled in; retry policies. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maestro.h"
+#include "workflow/load_int.h"
+
+static const char *const service_keys[] = {"type", "endpoint", "timeout", "retry", "circuit_breaker",
+    "pool", "max_in_flight", "headers", "max_response", "tls", NULL};
+static const char *const retry_keys[] = {"attempts", "backoff", "initial", "max", "multiplier", "jitter",
+    "on", NULL};
+static const char *const breaker_keys[] = {"failures", "open_for", "half_open_probes", "probe", NULL};
+static const char *const pool_keys[] = {"connections", NULL};
+static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", "insecure_skip_verify", NULL};
+
+static const char *const classes[] = {"connect", "timeout", "http_4xx", "http_5xx", "app_error",
+    "circuit_open", "template", "decode", "cancelled", NULL};
+static const char *const grpc_codes[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED", NULL};
+
+void mae__retry_default(mae_retry_policy *p) {
+    memset(p, 0, sizeof *p);
+    p->attempts = 3;
+    p->backoff = MAE_BACKOFF_EXPONENTIAL;
+    p->initial_ms = 200;
+    p->max_ms = 10000;
+    p->multiplier = 2;
+    p->jitter = true;
+}
+
+static bool in_list(const char *s, const char *const *list) {
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0) return true;
+    return false;
+}
+
+static bool retry_on_valid(const char *s) {
+    if (in_list(s, classes)) return true;
+    if (strncmp(s, "grpc:", 5) == 0) return in_list(s + 5, grpc_codes);
+    if (strncmp(s, "http:", 5) == 0) {
+        const char *d = s + 5;
+        if (strlen(d) != 3 || !isdigit((unsigned char)d[0]) || !isdigit((unsigned char)d[1]) ||
+            !isdigit((unsigned char)d[2]))
+            return false;
+        int code = atoi(d);
+        return code >= 100 && code <= 599;
+    }
+    return false;
+}
+
+/* Applies the keys present in n over *p (which holds the defaults to inherit). */
+void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
+    if (!mae__ld_keys(ld, n, "retry", retry_keys)) return;
+    const mae_ynode *v;
+    if ((v = mae_yaml_get(n, "attempts"))) mae__ld_int(ld, v, "attempts", 1, 100, &p->attempts);
+    if ((v = mae_yaml_get(n, "backoff"))) {
+        const char *s;
+        if (mae__ld_str(ld, v, "backoff", &s)) {
+            if (!strcmp(s, "constant")) p->backoff = MAE_BACKOFF_CONSTANT;
+            else if (!strcmp(s, "linear")) p->backoff = MAE_BACKOFF_LINEAR;
+            else if (!strcmp(s, "exponential")) p->backoff = MAE_BACKOFF_EXPONENTIAL;
+            else mae__ld_err(ld, v->pos, "invalid backoff '%s' (expected constant, linear or exponential)", s);
+        }
+    }
+    if ((v = mae_yaml_get(n, "initial"))) mae__ld_duration(ld, v, "initial", false, &p->initial_ms);
+    if ((v = mae_yaml_get(n, "max"))) mae__ld_duration(ld, v, "max", false, &p->max_ms);
+    if ((v = mae_yaml_get(n, "multiplier"))) mae__ld_num(ld, v, "multiplier", 1, &p->multiplier);
+    if ((v = mae_yaml_get(n, "jitter"))) {
+        const char *s;
+        if (mae__ld_str(ld, v, "jitter", &s)) {
+            if (!strcmp(s, "full")) p->jitter = true;
+            else if (!strcmp(s, "none")) p->jitter = false;
+            else mae__ld_err(ld, v->pos, "invalid jitter '%s' (expected full or none)", s);
+        }
+    }
+    if ((v = mae_yaml_get(n, "on"))) {
+        if (v->kind != MAE_YN_SEQ) {
+            mae__ld_err(ld, v->pos, "'on' must be a sequence, not %s", mae_yaml_kind_name(v));
+            return;
+        }
+        p->on = mae_arena_alloc(ld->a, (v->n ? v->n : 1) * sizeof *p->on);
+        if (!p->on) {
+            ld->oom = true;
+            return;
+        }
+        p->n_on = 0;
+        for (size_t i = 0; i < v->n; i++) {
+            const char *s;
+            if (!mae__ld_str(ld, v->items[i], "on", &s)) continue;
+            if (!retry_on_valid(s)) {
+                mae__ld_err(ld, v->items[i]->pos,
+                            "invalid retry.on entry '%s' (expected a class name, http:NNN or grpc:CODE)", s);
+                continue;
+            }
+            p->on[p->n_on++] = s;
+        }
+    }
+}
+
+/* grpc: host:port; http: http(s)://host[:port][/base]. */
+static void check_endpoint(mae_loader *ld, const mae_ynode *n, mae_svc_type type, const char *ep) {
+    if (type == MAE_SVC_HTTP) {
+        const char *rest = !strncmp(ep, "http://", 7) ? ep + 7 : !strncmp(ep, "https://", 8) ? ep + 8 : NULL;
+        if (!rest || !*rest || *rest == '/' || *rest == ':')
+            mae__ld_err(ld, n->pos, "invalid http endpoint '%s' (expected http(s)://host:port[/base])", ep);
+        return;
+    }
+    const char *colon = strrchr(ep, ':');
+    bool ok = colon && colon != ep && colon[1] && strlen(colon + 1) <= 5 && !strchr(ep, '/');
+    for (const char *p = colon ? colon + 1 : ""; ok && *p; p++) ok = isdigit((unsigned char)*p);
+    if (ok) {
+        long port = strtol(colon + 1, NULL, 10);
+        ok = port > 0 && port < 65536;
+    }
+    if (!ok) mae__ld_err(ld, n->pos, "invalid grpc endpoint '%s' (expected host:port)", ep);
+}
+
+/* The active probe: "VERB /path" for HTTP (no templates: nothing to render it with), a method
+ * name for gRPC. */
+static void check_probe(mae_loader *ld, const mae_ynode *n, const mae_service *s) {
+    const char *p = s->breaker.probe;
+    if (s->type == MAE_SVC_GRPC) {
+        if (!mae__is_ident(p)) mae__ld_err(ld, n->pos, "invalid probe '%s' (expected a method name)", p);
+        return;
+    }
+    static const char *const verbs[] = {"GET ", "HEAD ", "POST ", "OPTIONS ", NULL};
+    bool ok = false;
+    for (size_t i = 0; verbs[i] && !ok; i++) {
+        size_t l = strlen(verbs[i]);
+        ok = strncmp(p, verbs[i], l) == 0 && p[l] == '/' && !strchr(p + l, ' ') && !mae_tmpl_has_expr(p, strlen(p));
+    }
+    if (!ok) mae__ld_err(ld, n->pos, "invalid probe '%s' (expected e.g. \"GET /health\")", p);
+}
+
+static bool header_name_ok(const char *s) {
+    if (!*s) return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s))) return false;
+    return true;
+}
+
+static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
+    if (n->kind != MAE_YN_MAP) {
+        mae__ld_err(ld, n->pos, "'headers' must be a mapping, not %s", mae_yaml_kind_name(n));
+        return;
+    }
+    s->headers = mae_arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *s->headers);
+    if (!s->headers) {
+        ld->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const mae_ynode *k = n->pairs[i].key, *v = n->pairs[i].val;
+        if (!header_name_ok(k->str)) {
+            mae__ld_err(ld, k->pos, "invalid header name '%s'", k->str);
+            continue;
+        }
+        const char *text;
+        if (!mae__ld_str(ld, v, "header value", &text)) continue;
+        if (strpbrk(text, "\r\n")) {
+            mae__ld_err(ld, v->pos, "header value of '%s' must not contain CR or LF", k->str);
+            continue;
+        }
+        mae_tmpl *t = mae__ld_tmpl(ld, v, 0);
+        if (!t) continue;
+        s->headers[s->n_headers++] = (mae_header_tmpl){k->str, t, k->pos};
+    }
+}
+
+static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *n, mae_service *s) {
+    s->pos = key->pos;
+    s->timeout_ms = 30000;
+    mae__retry_default(&s->retry);
+    s->breaker = (mae_breaker_cfg){.failures = 5, .open_for_ms = 30000, .half_open_probes = 1};
+    s->pool_connections = 5;
+    if (!mae__ld_keys(ld, n, "service", service_keys)) return;
+    const mae_ynode *v;
+    bool typed = false;
+    if ((v = mae_yaml_get(n, "type"))) {
+        const char *t;
+        if (mae__ld_str(ld, v, "type", &t)) {
+            if (!strcmp(t, "http")) { s->type = MAE_SVC_HTTP; typed = true; }
+            else if (!strcmp(t, "grpc")) { s->type = MAE_SVC_GRPC; typed = true; }
+            else mae__ld_err(ld, v->pos, "invalid service type '%s' (expected http or grpc)", t);
+        }
+    } else {
+        mae__ld_err(ld, n->pos, "service '%s': missing required key 'type'", s->name);
+    }
+    s->max_response = s->type == MAE_SVC_GRPC ? 4u << 20 : 16u << 20;
+    if ((v = mae_yaml_get(n, "endpoint"))) {
+        if (mae__ld_str(ld, v, "endpoint", &s->endpoint) && typed) check_endpoint(ld, v, s->type, s->endpoint);
+    } else {
+        mae__ld_err(ld, n->pos, "service '%s': missing required key 'endpoint'", s->name);
+    }
+    if ((v = mae_yaml_get(n, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &s->timeout_ms);
+    if ((v = mae_yaml_get(n, "retry"))) mae__ld_retry(ld, v, &s->retry);
+    if ((v = mae_yaml_get(n, "circuit_breaker")) && mae__ld_keys(ld, v, "circuit_breaker", breaker_keys)) {
+        const mae_ynode *w;
+        if ((w = mae_yaml_get(v, "failures"))) mae__ld_int(ld, w, "failures", 1, 1000000, &s->breaker.failures);
+        if ((w = mae_yaml_get(v, "open_for"))) mae__ld_duration(ld, w, "open_for", true, &s->breaker.open_for_ms);
+        if ((w = mae_yaml_get(v, "half_open_probes")))
+            mae__ld_int(ld, w, "half_open_probes", 1, 1000, &s->breaker.half_open_probes);
+        if ((w = mae_yaml_get(v, "probe")) && mae__ld_str(ld, w, "probe", &s->breaker.probe) && typed)
+            check_probe(ld, w, s);
+    }
+    if ((v = mae_yaml_get(n, "pool")) && mae__ld_keys(ld, v, "pool", pool_keys)) {
+        const mae_ynode *w = mae_yaml_get(v, "connections");
+        if (w) mae__ld_int(ld, w, "connections", 1, 1000, &s->pool_connections);
+    }
+    if ((v = mae_yaml_get(n, "max_in_flight"))) mae__ld_int(ld, v, "max_in_flight", 0, 1000000, &s->max_in_flight);
+    if ((v = mae_yaml_get(n, "headers"))) load_headers(ld, v, s);
+    if ((v = mae_yaml_get(n, "max_response"))) mae__ld_size(ld, v, "max_response", &s->max_response);
+    if ((v = mae_yaml_get(n, "tls")) && mae__ld_keys(ld, v, "tls", tls_keys)) {
+        const mae_ynode *w;
+        if ((w = mae_yaml_get(v, "ca_file"))) mae__ld_str(ld, w, "ca_file", &s->tls.ca_file);
+        if ((w = mae_yaml_get(v, "cert_file"))) mae__ld_str(ld, w, "cert_file", &s->tls.cert_file);
+        if ((w = mae_yaml_get(v, "key_file"))) mae__ld_str(ld, w, "key_file", &s->tls.key_file);
+        if ((w = mae_yaml_get(v, "insecure_skip_verify")))
+            mae__ld_bool(ld, w, "insecure_skip_verify", &s->tls.insecure_skip_verify);
+    }
+}
+
+void mae__ld_services(mae_loader *ld, const mae_ynode *n) {
+    if (n->kind != MAE_YN_MAP) {
+        mae__ld_err(ld, n->pos, "'services' must be a mapping, not %s", mae_yaml_kind_name(n));
+        return;
+    }
+    mae_workflow *wf = ld->wf;
+    wf->services = mae_arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *wf->services);
+    if (!wf->services) {
+        ld->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const mae_ynode *k = n->pairs[i].key;
+        mae_service *s = &wf->services[wf->n_services];
+        if (!mae__ld_name(ld, k, "service name", &s->name)) continue;
+        wf->n_services++;
+        load_service(ld, k, n->pairs[i].val, s);
+    }
+}

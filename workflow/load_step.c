@@ -1,0 +1,257 @@
+/* steps: (SPEC §2.2) → mae_step trees: call, parallel, sequence, foreach; compensations; HTTP
+ * methods; retry policies merged over the service's at load. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maestro.h"
+#include "workflow/load_int.h"
+
+static const char *const step_keys[] = {"id", "service", "method", "input", "output", "when", "compensate",
+    "timeout", "retry", "continue_on_error", "parallel", "sequence", "foreach", "as", "concurrency", "do", NULL};
+static const char *const call_keys[] = {"id", "service", "method", "input", "output", "when", "compensate",
+    "timeout", "retry", "continue_on_error", NULL};
+static const char *const group_keys[] = {"id", "parallel", "sequence", "when", "continue_on_error", NULL};
+static const char *const foreach_keys[] = {"id", "foreach", "as", "concurrency", "do", "output", "when",
+    "continue_on_error", NULL};
+static const char *const compensate_keys[] = {"service", "method", "input", "retry", "timeout", NULL};
+static const char *const verbs[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
+
+static const char *const kind_names[] = {"call", "parallel", "sequence", "foreach"};
+
+static const mae_service *find_service(mae_loader *ld, const mae_ynode *n) {
+    const char *name;
+    if (!mae__ld_str(ld, n, "service", &name)) return NULL;
+    const mae_service *s = mae_workflow_service(ld->wf, name);
+    if (s) return s;
+    const char *cands[64];
+    size_t nc = 0;
+    for (size_t i = 0; i < ld->wf->n_services && nc < 64; i++) cands[nc++] = ld->wf->services[i].name;
+    const char *hint = mae__ld_full(ld) ? NULL : mae__ld_suggest(name, cands, nc);
+    if (hint)
+        mae__ld_err(ld, n->pos, "unknown service '%s' (did you mean '%s'?)", name, hint);
+    else
+        mae__ld_err(ld, n->pos, "unknown service '%s'", name);
+    return NULL;
+}
+
+/* "VERB /path" or a bare name (→ POST /api/<lowercase name>) for HTTP; a name for gRPC. */
+static void parse_method(mae_loader *ld, const mae_ynode *n, const mae_service *svc, const char **method,
+                         mae_http_method *http) {
+    if (!mae__ld_str(ld, n, "method", method) || !svc) return;
+    const char *s = *method;
+    if (svc->type == MAE_SVC_GRPC) {
+        if (!mae__is_ident(s))
+            mae__ld_err(ld, n->pos, "invalid gRPC method '%s' (expected a method name such as CreateUser)", s);
+        return;
+    }
+    if (mae__is_ident(s)) {
+        size_t l = strlen(s);
+        char *path = mae_arena_alloc(ld->a, l + 6);
+        if (!path) {
+            ld->oom = true;
+            return;
+        }
+        memcpy(path, "/api/", 5);
+        for (size_t i = 0; i < l; i++) path[5 + i] = (char)tolower((unsigned char)s[i]);
+        mae_tmpl_err err;
+        http->verb = "POST";
+        if (mae_tmpl_compile(ld->a, path, l + 5, &http->path, &err) != 0) ld->oom = true;
+        return;
+    }
+    const char *sp = strchr(s, ' ');
+    size_t vl = sp ? (size_t)(sp - s) : 0;
+    const char *verb = NULL;
+    for (size_t i = 0; sp && verbs[i]; i++)
+        if (strlen(verbs[i]) == vl && strncmp(verbs[i], s, vl) == 0) verb = verbs[i];
+    size_t skip = vl;
+    while (sp && s[skip] == ' ') skip++;
+    if (!verb || s[skip] != '/') {
+        mae__ld_err(ld, n->pos, "invalid HTTP method '%s' (expected 'VERB /path' or a method name)", s);
+        return;
+    }
+    http->verb = verb;
+    http->path = mae__ld_tmpl(ld, n, skip);
+}
+
+static void load_compensate(mae_loader *ld, const mae_ynode *n, mae_step *st) {
+    if (!mae__ld_keys(ld, n, "compensate", compensate_keys)) return;
+    mae_compensate *c = mae_arena_alloc(ld->a, sizeof *c);
+    if (!c) {
+        ld->oom = true;
+        return;
+    }
+    c->pos = n->pos;
+    c->service = st->service;
+    const mae_ynode *v;
+    if ((v = mae_yaml_get(n, "service"))) c->service = find_service(ld, v);
+    if (c->service) {
+        c->retry = c->service->retry;
+        c->retry.attempts = 5;
+    } else {
+        mae__retry_default(&c->retry);
+        c->retry.attempts = 5;
+    }
+    if ((v = mae_yaml_get(n, "method"))) parse_method(ld, v, c->service, &c->method, &c->http);
+    else mae__ld_err(ld, n->pos, "compensate: missing required key 'method'");
+    if ((v = mae_yaml_get(n, "input"))) c->input = mae__ld_tval(ld, v);
+    if ((v = mae_yaml_get(n, "retry"))) mae__ld_retry(ld, v, &c->retry);
+    if ((v = mae_yaml_get(n, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &c->timeout_ms);
+    st->compensate = c;
+}
+
+static void register_id(mae_loader *ld, const char *id, mae_pos pos) {
+    for (size_t i = 0; i < ld->n_ids; i++) {
+        if (strcmp(ld->ids[i].id, id) == 0) {
+            mae__ld_err(ld, pos, "duplicate step id '%s' (first at line %d)", id, ld->ids[i].pos.line);
+            return;
+        }
+    }
+    if (ld->n_ids == ld->cap_ids) {
+        size_t cap = ld->cap_ids ? ld->cap_ids * 2 : 16;
+        void *p = realloc(ld->ids, cap * sizeof *ld->ids);
+        if (!p) {
+            ld->oom = true;
+            return;
+        }
+        ld->ids = p;
+        ld->cap_ids = cap;
+    }
+    ld->ids[ld->n_ids].id = id;
+    ld->ids[ld->n_ids].pos = pos;
+    ld->n_ids++;
+}
+
+static void load_step(mae_loader *ld, const mae_ynode *n, mae_step *st, const char *default_id);
+
+static void missing(mae_loader *ld, const mae_ynode *n, const mae_step *st, const char *key) {
+    if (st->id)
+        mae__ld_err(ld, n->pos, "step '%s': missing required key '%s'", st->id, key);
+    else
+        mae__ld_err(ld, n->pos, "step: missing required key '%s'", key);
+}
+
+static void load_call(mae_loader *ld, const mae_ynode *n, mae_step *st) {
+    const mae_ynode *v;
+    if ((v = mae_yaml_get(n, "service"))) st->service = find_service(ld, v);
+    else missing(ld, n, st, "service");
+    if ((v = mae_yaml_get(n, "method"))) parse_method(ld, v, st->service, &st->method, &st->http);
+    else missing(ld, n, st, "method");
+    if ((v = mae_yaml_get(n, "input"))) st->input = mae__ld_tval(ld, v);
+    if ((v = mae_yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
+    if (st->service) st->retry = st->service->retry;
+    else mae__retry_default(&st->retry);
+    if ((v = mae_yaml_get(n, "retry"))) mae__ld_retry(ld, v, &st->retry);
+    if ((v = mae_yaml_get(n, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &st->timeout_ms);
+    if ((v = mae_yaml_get(n, "compensate"))) load_compensate(ld, v, st);
+}
+
+static void load_foreach(mae_loader *ld, const mae_ynode *n, mae_step *st) {
+    const mae_ynode *v = mae_yaml_get(n, "foreach");
+    const char *s;
+    if (mae__ld_str(ld, v, "foreach", &s)) {
+        if (!mae_tmpl_has_expr(v->str, v->len))
+            mae__ld_err(ld, v->pos, "'foreach' must be a template such as \"{{ .input.items }}\"");
+        else
+            st->foreach = mae__ld_tmpl(ld, v, 0);
+    }
+    if ((v = mae_yaml_get(n, "as"))) mae__ld_var(ld, v, "foreach 'as' name", &st->as);
+    else missing(ld, n, st, "as");
+    if ((v = mae_yaml_get(n, "concurrency"))) mae__ld_int(ld, v, "concurrency", 1, 100000, &st->concurrency);
+    if ((v = mae_yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
+    v = mae_yaml_get(n, "do");
+    if (!v) {
+        missing(ld, n, st, "do");
+        return;
+    }
+    st->children = mae_arena_alloc(ld->a, sizeof *st->children);
+    if (!st->children) {
+        ld->oom = true;
+        return;
+    }
+    st->n_children = 1;
+    st->body = &st->children[0];
+    if (v->kind == MAE_YN_SEQ) {
+        /* do: [STEP, ...] is a sequence. */
+        st->children[0].kind = MAE_STEP_SEQUENCE;
+        st->children[0].pos = v->pos;
+        mae__ld_steps(ld, v, "do", &st->children[0].children, &st->children[0].n_children);
+    } else {
+        load_step(ld, v, &st->children[0], st->id);
+    }
+}
+
+static void load_step(mae_loader *ld, const mae_ynode *n, mae_step *st, const char *default_id) {
+    st->pos = n->pos;
+    if (!mae__ld_keys(ld, n, "step", step_keys)) return;
+    bool has[4] = {mae_yaml_get(n, "service") || mae_yaml_get(n, "method"), mae_yaml_get(n, "parallel") != NULL,
+                   mae_yaml_get(n, "sequence") != NULL, mae_yaml_get(n, "foreach") != NULL};
+    int kinds = 0, kind = -1, second = -1;
+    for (int i = 0; i < 4; i++) {
+        if (!has[i]) continue;
+        if (kind < 0) kind = i;
+        else if (second < 0) second = i;
+        kinds++;
+    }
+    if (kinds == 0) {
+        mae__ld_err(ld, n->pos, "step is none of call (service + method), parallel, sequence or foreach");
+        return;
+    }
+    if (kinds > 1) {
+        mae__ld_err(ld, n->pos, "step cannot be both %s and %s", kind_names[kind], kind_names[second]);
+        return;
+    }
+    st->kind = (mae_step_kind)kind;
+    const char *const *allowed = kind == MAE_STEP_CALL ? call_keys : kind == MAE_STEP_FOREACH ? foreach_keys : group_keys;
+    for (size_t i = 0; i < n->n; i++) {
+        const mae_ynode *k = n->pairs[i].key;
+        bool ok = false, known = false;
+        for (size_t j = 0; allowed[j] && !ok; j++) ok = strcmp(k->str, allowed[j]) == 0;
+        for (size_t j = 0; step_keys[j] && !known; j++) known = strcmp(k->str, step_keys[j]) == 0;
+        if (!ok && known) mae__ld_err(ld, k->pos, "'%s' is not allowed in a %s step", k->str, kind_names[kind]);
+    }
+    const mae_ynode *v;
+    if ((v = mae_yaml_get(n, "id"))) {
+        if (mae__ld_name(ld, v, "step id", &st->id)) register_id(ld, st->id, v->pos);
+    } else if (kind == MAE_STEP_CALL || kind == MAE_STEP_FOREACH) {
+        if (default_id) st->id = default_id;
+        else mae__ld_err(ld, n->pos, "%s step: missing required key 'id'", kind_names[kind]);
+    }
+    if ((v = mae_yaml_get(n, "when"))) {
+        const char *s;
+        if (mae__ld_str(ld, v, "when", &s)) {
+            if (!mae_tmpl_has_expr(v->str, v->len))
+                mae__ld_err(ld, v->pos, "'when' must be a template such as \"{{ .input.plan == 'premium' }}\"");
+            else
+                st->when = mae__ld_tmpl(ld, v, 0);
+        }
+    }
+    if ((v = mae_yaml_get(n, "continue_on_error"))) mae__ld_bool(ld, v, "continue_on_error", &st->continue_on_error);
+    switch (st->kind) {
+    case MAE_STEP_CALL: load_call(ld, n, st); break;
+    case MAE_STEP_FOREACH: load_foreach(ld, n, st); break;
+    default: {
+        const char *key = st->kind == MAE_STEP_PARALLEL ? "parallel" : "sequence";
+        v = mae_yaml_get(n, key);
+        mae__ld_steps(ld, v, key, &st->children, &st->n_children);
+        if (v->kind == MAE_YN_SEQ && v->n == 0) mae__ld_err(ld, v->pos, "'%s' must not be empty", key);
+    }
+    }
+}
+
+void mae__ld_steps(mae_loader *ld, const mae_ynode *n, const char *what, mae_step **out, size_t *n_out) {
+    *out = NULL;
+    *n_out = 0;
+    if (n->kind != MAE_YN_SEQ) {
+        mae__ld_err(ld, n->pos, "'%s' must be a sequence, not %s", what, mae_yaml_kind_name(n));
+        return;
+    }
+    mae_step *steps = mae_arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *steps);
+    if (!steps) {
+        ld->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) load_step(ld, n->items[i], &steps[i], NULL);
+    *out = steps;
+    *n_out = n->n;
+}
