@@ -33,6 +33,7 @@ struct sconn {
     mae_grpc_server *srv;
     mae__gq link;
     uv_tcp_t tcp;
+    bool has_tcp;                /* false for connections fed by tests and fuzzers */
     nghttp2_session *ng;
     mae__gq calls;               /* calls whose stream is open */
     int in_recv;
@@ -81,6 +82,7 @@ static void conn_flush(sconn *c) {
         ssize_t n = nghttp2_session_mem_send(c->ng, &data);
         if (n < 0) { conn_close(c); return; }
         if (n == 0) break;
+        if (!c->has_tcp) continue;  /* detached: the bytes go nowhere */
         uv_write_t *w = malloc(sizeof *w + (size_t)n);
         if (!w) { conn_close(c); return; }
         memcpy(w + 1, data, (size_t)n);
@@ -308,13 +310,32 @@ static void conn_close(sconn *c) {
     nghttp2_session *ng = c->ng;
     c->ng = NULL;
     if (ng) nghttp2_session_del(ng);
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    if (c->has_tcp) uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    /* else: a detached connection is freed by mae__grpc_server_feed */
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
     static char slab[65536];
     buf->base = slab;
     buf->len = sizeof slab;
+}
+
+/* Feeds received bytes; returns false when the connection was closed. */
+static bool conn_recv(sconn *c, const uint8_t *p, size_t len) {
+    c->in_recv++;
+    ssize_t rv = nghttp2_session_mem_recv(c->ng, p, len);
+    c->in_recv--;
+    if (c->closing) {
+        c->closing = false;
+        conn_close(c);
+        return false;
+    }
+    if (rv < 0) {
+        conn_close(c);
+        return false;
+    }
+    conn_flush(c);
+    return !c->closing;
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
@@ -324,19 +345,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
         conn_close(c);
         return;
     }
-    c->in_recv++;
-    ssize_t rv = nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf->base, (size_t)n);
-    c->in_recv--;
-    if (c->closing) {
-        c->closing = false;
-        conn_close(c);
-        return;
-    }
-    if (rv < 0) {
-        conn_close(c);
-        return;
-    }
-    conn_flush(c);
+    conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
 }
 
 static int session_new(sconn *c) {
@@ -364,6 +373,20 @@ static int session_new(sconn *c) {
     return 0;
 }
 
+int mae__grpc_server_feed(mae_grpc_server *s, const uint8_t *p, size_t len) {
+    sconn *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    c->srv = s;
+    mae__gq_init(&c->calls);
+    mae__gq_push(&s->conns, &c->link);
+    int rc = session_new(c) == 0 ? 0 : MAE_ENOMEM;
+    if (rc == 0) conn_flush(c);
+    if (rc == 0 && !c->closing && !conn_recv(c, p, len)) rc = MAE_EPROTO;
+    if (!c->closing) conn_close(c);
+    free(c);
+    return rc;
+}
+
 static void on_connection(uv_stream_t *l, int status) {
     mae_grpc_server *s = l->data;
     if (status < 0 || s->closing) return;
@@ -372,6 +395,7 @@ static void on_connection(uv_stream_t *l, int status) {
     c->srv = s;
     mae__gq_init(&c->calls);
     uv_tcp_init(s->loop, &c->tcp);
+    c->has_tcp = true;
     c->tcp.data = c;
     s->n_handles++;
     mae__gq_push(&s->conns, &c->link);

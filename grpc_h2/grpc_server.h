@@ -40,4 +40,8 @@ int mae_grpc_srv_call_reply(mae_grpc_srv_call *c, const uint8_t *msg, size_t len
 int mae_grpc_srv_call_fail(mae_grpc_srv_call *c, int code, const char *message,
                            int64_t pushback_ms);
 
+/* Tests and fuzzers: feeds bytes to a new socketless connection of s, then closes it.
+ * Returns 0, or MAE_EPROTO when the session failed on them, or MAE_ENOMEM. */
+int mae__grpc_server_feed(mae_grpc_server *s, const uint8_t *p, size_t len);
+
 #endif
