@@ -221,3 +221,45 @@ TEST(fault_queue_above_stream_limit_honours_deadline) {
     ASSERT_EQ_INT(queued, n - 2);
     teardown(t, &srv);
 }
+
+static mae_transport *closing_t;
+static got inner[3];
+static void on_result_then_close(mae_call_result *r, void *ud) {
+    on_result(r, ud);
+    /* Closing from inside a callback is allowed: the others still get theirs. */
+    closing_t->vt->close(closing_t, on_closed, NULL);
+}
+
+TEST(fault_cancel_queued_call_then_close_from_its_callback) {
+    server_arg1 = "--max-streams";
+    server_arg2 = "2";
+    th_proc srv;
+    mae_service svc;
+    char ep[64];
+    mae_transport *t = setup(&srv, &svc, ep);
+    closing_t = t;
+    svc.pool_connections = 1;
+    mae_header_kv h[] = {{"x-fault", "silent"}};
+    mae_call *calls[3];
+    memset(inner, 0, sizeof inner);
+    for (int i = 0; i < 3; i++) {
+        mae_call_req req = {.service = &svc, .method = "M", .timeout_ms = 20000, .run_id = "r",
+                            .step_id = "s", .headers = h, .n_headers = 1};
+        ASSERT_EQ_INT(mae_transport_start(t, &req, i == 2 ? on_result_then_close : on_result,
+                                          &inner[i], &calls[i]), 0);
+    }
+    /* Connected and two streams sent once the server's SETTINGS are in; run until then. */
+
+    for (int i = 0; i < 200; i++) uv_run(&loop, UV_RUN_NOWAIT);
+    mae_transport_cancel(t, calls[2]);
+    ASSERT_EQ_INT(inner[2].called, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(closed_called, 1);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(inner[i].called, 1);
+        ASSERT_EQ_INT(inner[i].cls, MAE_CLASS_CANCELLED);
+    }
+    ASSERT_FALSE(inner[2].sent);  /* it never left the queue */
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    th_stop(&srv);
+}
