@@ -124,6 +124,9 @@ static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
     c->run = NULL;
     uv_signal_stop(&c->sigint);
     uv_signal_stop(&c->sigterm);
+    /* Real transports keep idle keep-alive connections open: end this uv_run here, then the
+     * shutdown sequence in mae_cmd_run closes the engine and the transports. */
+    uv_stop(&c->loop);
 }
 
 static int usage_err(const char *fmt, const char *arg) {

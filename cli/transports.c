@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "maestro.h"
+#include "grpc_h2/grpc_transport.h"
 #include "transports/http.h"
 #include "transports/scripted.h"
 
@@ -89,6 +90,11 @@ int mae_cli_transports_open(uv_loop_t *loop, mae_cli_transports *t) {
     int rc = mae_http_transport_new(loop, &t->http);
     if (rc != 0) {
         fprintf(stderr, "maestro: cannot start the HTTP transport: %s\n", mae_strerror(rc));
+        return rc;
+    }
+    rc = mae_grpc_transport_new(loop, &t->grpc);
+    if (rc != 0) {
+        fprintf(stderr, "maestro: cannot start the gRPC transport: %s\n", mae_strerror(rc));
         return rc;
     }
     return 0;

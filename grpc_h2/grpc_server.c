@@ -1,464 +1,557 @@
-/* The gRPC server side (see grpc_server.h): uv_tcp accept, one nghttp2 server session per
- * connection driven by mem_recv/mem_send, unary request collection, and the answers. */
+/* gRPC server side (see grpc_server.h). Ownership: the server owns its connections, a
+ * connection owns its nghttp2 session and its calls (a list, so a dying connection can abort
+ * them: nghttp2_session_del does not report stream closes). A connection's memory is freed in
+ * its uv close callback. Replies may come from inside nghttp2 callbacks (on_call runs in
+ * on_frame_recv): then the bytes are flushed by the mem_recv caller, never re-entrantly. */
+#include "grpc_h2/grpc_server.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <nghttp2/nghttp2.h>
-
-#include "grpc_h2/grpc_client_int.h"
-#include "grpc_h2/grpc_server.h"
+#include "grpc_h2/grpc_codec.h"
 #include "maestro.h"
 
-#define MAX_REQ_HEADERS 64
-#define MAX_REQ_HEADER_BYTES (32 * 1024)
+#define MAX_CALL_HEADERS 32
+#define MAX_HEADER_BYTES (16 * 1024)
+/* Bytes queued to the socket before we stop reading from the peer. */
+#define MAX_PENDING_WRITE (16u << 20)
 
-typedef struct sconn sconn;
+typedef struct srv_conn srv_conn;
+
+struct mae_grpc_scall {
+    srv_conn *conn;              /* NULL once aborted */
+    mae_grpc_scall *next, *prev;
+    int32_t stream_id;
+    char path[256];
+    mae_header_kv headers[MAX_CALL_HEADERS];
+    size_t n_headers;
+    char *hbuf;                  /* "name\0value\0" pairs; pointers fixed up at dispatch */
+    size_t hbuf_len;
+    bool bad_request;            /* too many/large headers, wrong content-type */
+    mae_grpc_deframer d;
+    uint8_t *msg;
+    size_t msg_len;
+    int n_msgs;
+    int error;                   /* deframer error */
+    bool dispatched;
+    /* reply */
+    uint8_t *out;
+    size_t out_len, out_off;
+    void *data;
+};
+
+struct srv_conn {
+    uv_tcp_t tcp;
+    mae_grpc_server *srv;
+    srv_conn *next, *prev;
+    nghttp2_session *ng;
+    mae_grpc_scall *calls;
+    bool closing, in_recv;
+    size_t pending_write;
+    bool reading;
+    bool detached;               /* no socket: fed by tests and fuzzers, output dropped */
+};
 
 struct mae_grpc_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
-    int port;
-    size_t max_msg;
-    mae_grpc_handler handler;
-    void *ud;
-    mae__gq conns;
-    int n_handles;
+    mae_grpc_server_handler h;
+    mae_grpc_server_opts o;
+    srv_conn *conns;
+    unsigned long accepted;
+    int open_handles;
     bool closing;
     void (*done)(void *);
     void *done_ud;
 };
 
-struct sconn {
-    mae_grpc_server *srv;
-    mae__gq link;
-    uv_tcp_t tcp;
-    bool has_tcp;                /* false for connections fed by tests and fuzzers */
-    nghttp2_session *ng;
-    mae__gq calls;               /* calls whose stream is open */
-    int in_recv;
-    bool closing;
-};
+static void conn_close(srv_conn *c);
+static void conn_flush(srv_conn *c);
 
-struct mae_grpc_srv_call {
-    sconn *conn;                 /* NULL once the stream or the server is gone */
-    mae__gq link;                /* in conn->calls while conn is set */
-    int32_t stream_id;
-    char path[256];
-    bool grpc_ct;                /* content-type application/grpc[+...] */
-    char *names[MAX_REQ_HEADERS], *values[MAX_REQ_HEADERS];
-    int n_headers;
-    size_t header_bytes;
-    mae_grpc_deframer df;
-    uint8_t *msg;
-    size_t msg_len;
-    bool bad;                    /* a framing error already answered */
-    bool dispatched;             /* handed to the handler: it owns the answer */
-    uint8_t *resp;               /* prefixed reply message */
-    size_t resp_len, resp_off;
-};
-
-static void call_free(mae_grpc_srv_call *c) {
-    for (int i = 0; i < c->n_headers; i++) {
-        free(c->names[i]);
-        free(c->values[i]);
-    }
-    mae_grpc_deframer_free(&c->df);
-    free(c->msg);
-    free(c->resp);
-    free(c);
+static void call_free(mae_grpc_scall *call) {
+    mae_grpc_deframer_free(&call->d);
+    free(call->hbuf);
+    free(call->msg);
+    free(call->out);
+    free(call);
 }
 
-/* ---- Output ---- */
+/* Detaches a call from its connection (and its stream). */
+static void call_unlink(mae_grpc_scall *call) {
+    srv_conn *c = call->conn;
+    if (!c) return;
+    if (call->prev) call->prev->next = call->next; else c->calls = call->next;
+    if (call->next) call->next->prev = call->prev;
+    if (c->ng) nghttp2_session_set_stream_user_data(c->ng, call->stream_id, NULL);
+    call->conn = NULL;
+}
 
-static void on_write(uv_write_t *req, int status) { free(req); }
+/* ---- nghttp2 callbacks ------------------------------------------------------------------- */
 
-static void conn_close(sconn *c);
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
+    srv_conn *c = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    mae_grpc_scall *call = calloc(1, sizeof *call);
+    if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    call->conn = c;
+    call->stream_id = f->hd.stream_id;
+    size_t max = c->srv->o.max_message;
+    mae_grpc_deframer_init(&call->d, max);
+    call->next = c->calls;
+    if (c->calls) c->calls->prev = call;
+    c->calls = call;
+    nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, call);
+    return 0;
+}
 
-static void conn_flush(sconn *c) {
-    if (c->closing || c->in_recv) return;
-    for (;;) {
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(c->ng, &data);
-        if (n < 0) { conn_close(c); return; }
-        if (n == 0) break;
-        if (!c->has_tcp) continue;  /* detached: the bytes go nowhere */
-        uv_write_t *w = malloc(sizeof *w + (size_t)n);
-        if (!w) { conn_close(c); return; }
-        memcpy(w + 1, data, (size_t)n);
-        uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)n);
-        if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
-            free(w);
-            conn_close(c);
-            return;
+static int hb_append(mae_grpc_scall *call, const uint8_t *p, size_t n) {
+    if (call->hbuf_len + n + 1 > MAX_HEADER_BYTES) return -1;
+    char *b = realloc(call->hbuf, call->hbuf_len + n + 1);
+    if (!b) return -1;
+    memcpy(b + call->hbuf_len, p, n);
+    b[call->hbuf_len + n] = 0;
+    call->hbuf = b;
+    call->hbuf_len += n + 1;
+    return 0;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
+    mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!call || f->hd.type != NGHTTP2_HEADERS) return 0;
+    if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
+        if (vlen >= sizeof call->path) call->bad_request = true;
+        else {
+            memcpy(call->path, value, vlen);
+            call->path[vlen] = 0;
         }
+        return 0;
     }
-    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) conn_close(c);
+    if (nlen == 12 && memcmp(name, "content-type", 12) == 0 &&
+        (vlen < 16 || memcmp(value, "application/grpc", 16) != 0))
+        call->bad_request = true;
+    if (name[0] == ':') return 0;
+    if (call->n_headers == MAX_CALL_HEADERS) return 0;   /* extra metadata is ignored */
+    size_t off = call->hbuf_len;
+    if (hb_append(call, name, nlen) || hb_append(call, value, vlen)) {
+        call->bad_request = true;
+        return 0;
+    }
+    call->headers[call->n_headers].name = (const char *)(uintptr_t)off;
+    call->headers[call->n_headers].value = (const char *)(uintptr_t)(off + nlen + 1);
+    call->n_headers++;
+    return 0;
 }
 
-static ssize_t read_resp(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
-                         uint32_t *flags, nghttp2_data_source *src, void *ud) {
-    mae_grpc_srv_call *c = nghttp2_session_get_stream_user_data(s, id);
-    if (!c) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    size_t left = c->resp_len - c->resp_off;
-    if (len > left) len = left;
-    memcpy(buf, c->resp + c->resp_off, len);
-    c->resp_off += len;
-    if (c->resp_off == c->resp_len) {
-        /* End of data, not of the stream: the trailers carry the status. */
-        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        nghttp2_nv tr[] = {{(uint8_t *)"grpc-status", (uint8_t *)"0", 11, 1, 0}};
-        if (nghttp2_submit_trailer(s, id, tr, 1) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+static int on_msg(void *ud, bool compressed, uint8_t *msg, size_t len) {
+    mae_grpc_scall *call = ud;
+    call->n_msgs++;
+    if (compressed) call->error = MAE_EPROTO;   /* we never advertise grpc-accept-encoding */
+    if (call->n_msgs > 1 || compressed) {
+        free(msg);
+        return 0;
     }
-    return (ssize_t)len;
+    call->msg = msg;
+    call->msg_len = len;
+    return 0;
+}
+
+static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *p, size_t len,
+                   void *ud) {
+    mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, sid);
+    if (!call || call->error) return 0;
+    int rc = mae_grpc_deframer_feed(&call->d, p, len, on_msg, call);
+    if (rc < 0) call->error = rc;
+    return 0;
+}
+
+static void dispatch(srv_conn *c, mae_grpc_scall *call) {
+    call->dispatched = true;
+    if (call->bad_request) {
+        mae_grpc_server_fail(call, MAE_GRPC_INTERNAL, "malformed gRPC request", NULL, 0);
+        return;
+    }
+    if (call->error == MAE_ELIMIT) {
+        char m[128];
+        snprintf(m, sizeof m, "request message of %llu bytes exceeds the limit of %zu",
+                 (unsigned long long)call->d.announced, c->srv->o.max_message);
+        mae_grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, m, NULL, 0);
+        return;
+    }
+    if (call->error || call->n_msgs != 1 || mae_grpc_deframer_partial(&call->d)) {
+        mae_grpc_server_fail(call, MAE_GRPC_INTERNAL,
+                             call->n_msgs > 1 ? "unary call with more than one request message"
+                                              : "unary call without a complete request message",
+                             NULL, 0);
+        return;
+    }
+    mae_header_kv hdrs[MAX_CALL_HEADERS];
+    for (size_t i = 0; i < call->n_headers; i++) {
+        hdrs[i].name = call->hbuf + (uintptr_t)call->headers[i].name;
+        hdrs[i].value = call->hbuf + (uintptr_t)call->headers[i].value;
+    }
+    c->srv->h.on_call(call, call->path, call->msg, call->msg_len, hdrs, call->n_headers, c->srv->h.ud);
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
+    srv_conn *c = ud;
+    if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (call && !call->dispatched) dispatch(c, call);
+    }
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t err, void *ud) {
+    srv_conn *c = ud;
+    mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, sid);
+    if (!call) return 0;
+    /* Closed before the handler answered (client cancel, RST): tell it, then free. An answered
+     * call (call->out set) only had its reply buffer left to free. */
+    call_unlink(call);
+    if (call->dispatched && !call->out && c->srv->h.on_abort) c->srv->h.on_abort(call, c->srv->h.ud);
+    call_free(call);
+    return 0;
+}
+
+/* ---- replies ------------------------------------------------------------------------------ */
+
+static ssize_t read_reply(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
+                          nghttp2_data_source *src, void *ud) {
+    mae_grpc_scall *call = src->ptr;
+    size_t left = call->out_len - call->out_off;
+    size_t n = left < len ? left : len;
+    memcpy(buf, call->out + call->out_off, n);
+    call->out_off += n;
+    if (call->out_off == call->out_len) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        const nghttp2_nv tr[] = {{(uint8_t *)"grpc-status", (uint8_t *)"0", 11, 1, NGHTTP2_NV_FLAG_NONE}};
+        if (nghttp2_submit_trailer(ng, sid, tr, 1) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    return (ssize_t)n;
 }
 
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
 
-static int answer_status(mae_grpc_srv_call *c, int code, const char *message, int64_t pushback) {
-    if (!c->conn) return MAE_ESTATE;
-    char codebuf[12], pb[24];
-    snprintf(codebuf, sizeof codebuf, "%d", code);
-    char *enc = mae_grpc_message_encode(message ? message : "", message ? strlen(message) : 0);
-    if (!enc) return MAE_ENOMEM;
-    nghttp2_nv nv[5] = {NV(":status", "200"), NV("content-type", "application/grpc"),
-                        NV("grpc-status", codebuf), NV("grpc-message", enc)};
-    size_t n = 4;
-    if (pushback >= 0) {
-        snprintf(pb, sizeof pb, "%lld", (long long)pushback);
-        nv[n++] = (nghttp2_nv)NV("grpc-retry-pushback-ms", pb);
+int mae_grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len) {
+    srv_conn *c = call->conn;
+    if (!c) {
+        call_free(call);
+        return MAE_ECANCELED;
     }
-    int rc = nghttp2_submit_response(c->conn->ng, c->stream_id, nv, n, NULL);
-    free(enc);
-    conn_flush(c->conn);
-    return rc == 0 ? 0 : MAE_ESTATE;
-}
-
-/* Stream closed or server gone: the call lives on only if the handler still owes an answer. */
-static void detach(mae_grpc_srv_call *c) {
-    if (c->conn && c->conn->ng) nghttp2_session_set_stream_user_data(c->conn->ng, c->stream_id, NULL);
-    if (c->conn) mae__gq_remove(&c->link);
-    c->conn = NULL;
-    if (!c->dispatched) call_free(c);
-}
-
-int mae_grpc_srv_call_reply(mae_grpc_srv_call *c, const uint8_t *msg, size_t len) {
-    int rc = MAE_ESTATE;
-    c->dispatched = false;  /* answered: the stream's close frees it from now on */
-    if (c->conn && len <= UINT32_MAX) {
-        c->resp = malloc(len + 5);
-        if (!c->resp) {
-            rc = MAE_ENOMEM;
-        } else {
-            mae_grpc_frame_prefix(c->resp, false, (uint32_t)len);
-            if (len) memcpy(c->resp + 5, msg, len);
-            c->resp_len = len + 5;
-            nghttp2_nv nv[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
-            nghttp2_data_provider dp = {.source.ptr = c, .read_callback = read_resp};
-            rc = nghttp2_submit_response(c->conn->ng, c->stream_id, nv, 2, &dp) == 0
-                     ? 0 : MAE_ESTATE;
-            sconn *conn = c->conn;
-            if (rc == 0) {
-                conn_flush(conn);
-                return 0;
-            }
-        }
-    }
-    if (!c->conn) call_free(c);
-    else nghttp2_submit_rst_stream(c->conn->ng, NGHTTP2_FLAG_NONE, c->stream_id,
-                                   NGHTTP2_INTERNAL_ERROR);
-    return rc;
-}
-
-int mae_grpc_srv_call_fail(mae_grpc_srv_call *c, int code, const char *message,
-                           int64_t pushback_ms) {
-    c->dispatched = false;
-    if (!c->conn) {
-        call_free(c);
-        return MAE_ESTATE;
-    }
-    return answer_status(c, code, message, pushback_ms);
-}
-
-const char *mae_grpc_srv_call_header(const mae_grpc_srv_call *c, const char *name) {
-    for (int i = 0; i < c->n_headers; i++)
-        if (strcmp(c->names[i], name) == 0) return c->values[i];
-    return NULL;
-}
-
-/* ---- nghttp2 callbacks ---- */
-
-static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-    sconn *conn = ud;
-    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    mae_grpc_srv_call *c = calloc(1, sizeof *c);
-    if (!c) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    c->conn = conn;
-    mae__gq_push(&conn->calls, &c->link);
-    c->stream_id = f->hd.stream_id;
-    mae_grpc_deframer_init(&c->df, conn->srv->max_msg);
-    nghttp2_session_set_stream_user_data(s, f->hd.stream_id, c);
-    return 0;
-}
-
-static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
-                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
-    mae_grpc_srv_call *c = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-    if (!c || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    c->header_bytes += nlen + vlen + 32;
-    if (c->header_bytes > MAX_REQ_HEADER_BYTES) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
-        if (vlen >= sizeof c->path) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        memcpy(c->path, value, vlen);
-        c->path[vlen] = 0;
-        return 0;
-    }
-    if (nlen == 12 && memcmp(name, "content-type", 12) == 0)
-        c->grpc_ct = vlen >= 16 && memcmp(value, "application/grpc", 16) == 0 &&
-                     (vlen == 16 || value[16] == '+' || value[16] == ';');
-    if (name[0] == ':' || c->n_headers == MAX_REQ_HEADERS) return 0;
-    c->names[c->n_headers] = strndup((const char *)name, nlen);
-    c->values[c->n_headers] = strndup((const char *)value, vlen);
-    if (!c->names[c->n_headers] || !c->values[c->n_headers]) {
-        free(c->names[c->n_headers]);
-        free(c->values[c->n_headers]);
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    }
-    c->n_headers++;
-    return 0;
-}
-
-static int on_req_msg(void *ud, bool compressed, uint8_t *msg, size_t len) {
-    mae_grpc_srv_call *c = ud;
-    if (c->df.n_msgs > 1 || compressed) {
-        free(msg);
+    if (len > UINT32_MAX) return mae_grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "reply too large", NULL, 0);
+    call->out = malloc(len + 5);
+    if (!call->out) return mae_grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+    mae_grpc_frame_prefix(call->out, false, (uint32_t)len);
+    if (len) memcpy(call->out + 5, msg, len);
+    call->out_len = len + 5;
+    const nghttp2_nv hdrs[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
+    nghttp2_data_provider dp = {.source.ptr = call, .read_callback = read_reply};
+    /* The call stays listed and the stream's user data until the stream closes: it owns the
+     * buffer nghttp2 reads from. call->out marks it answered. */
+    int rc = nghttp2_submit_response(c->ng, call->stream_id, hdrs, 2, &dp);
+    if (rc != 0) {
+        call_unlink(call);
+        call_free(call);
         return MAE_EPROTO;
     }
-    c->msg = msg;
-    c->msg_len = len;
+    if (!c->in_recv) conn_flush(c);
     return 0;
 }
 
-static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
-                   void *ud) {
-    mae_grpc_srv_call *c = nghttp2_session_get_stream_user_data(s, id);
-    if (!c || c->bad) return 0;
-    int rc = mae_grpc_deframer_feed(&c->df, data, len, on_req_msg, c);
-    if (rc < 0) {
-        c->bad = true;
-        answer_status(c, rc == MAE_ELIMIT ? 8 /* RESOURCE_EXHAUSTED */ : 13 /* INTERNAL */,
-                      rc == MAE_ELIMIT ? "request message too large" : "bad request framing", -1);
+int mae_grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
+                         const mae_header_kv *extra, size_t n_extra) {
+    srv_conn *c = call->conn;
+    if (!c) {
+        call_free(call);
+        return MAE_ECANCELED;
     }
-    return 0;
+    char st[16];
+    snprintf(st, sizeof st, "%d", code);
+    char *enc = mae_grpc_message_encode(message ? message : "", message ? strlen(message) : 0);
+    nghttp2_nv nv[8] = {NV(":status", "200"), NV("content-type", "application/grpc"), NV("grpc-status", st)};
+    size_t n = 3;
+    if (enc && *enc) nv[n++] = (nghttp2_nv)NV("grpc-message", enc);
+    for (size_t i = 0; i < n_extra && n < 8; i++)
+        nv[n++] = (nghttp2_nv){(uint8_t *)extra[i].name, (uint8_t *)extra[i].value, strlen(extra[i].name),
+                               strlen(extra[i].value), NGHTTP2_NV_FLAG_NONE};
+    int32_t sid = call->stream_id;
+    call_unlink(call);
+    call_free(call);
+    int rc = nghttp2_submit_response(c->ng, sid, nv, n, NULL);   /* Trailers-Only */
+    free(enc);
+    if (!c->in_recv) conn_flush(c);
+    return rc == 0 ? 0 : MAE_EPROTO;
 }
 
-static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-    sconn *conn = ud;
-    if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
-        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
-        return 0;
-    mae_grpc_srv_call *c = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-    if (!c || c->bad || c->dispatched) return 0;
-    if (!c->grpc_ct) {
-        nghttp2_nv nv[] = {NV(":status", "415"), NV("content-type", "text/plain")};
-        nghttp2_submit_response(s, c->stream_id, nv, 2, NULL);
-        c->bad = true;
-        return 0;
-    }
-    if (c->df.n_msgs != 1 || mae_grpc_deframer_partial(&c->df)) {
-        c->bad = true;
-        answer_status(c, 13, "a unary request needs exactly one message", -1);
-        return 0;
-    }
-    c->dispatched = true;
-    uint8_t *msg = c->msg;
-    size_t len = c->msg_len;
-    c->msg = NULL;
-    conn->srv->handler(c, c->path, msg, len, conn->srv->ud);
-    free(msg);
-    return 0;
+void mae_grpc_scall_set_data(mae_grpc_scall *call, void *data) { call->data = data; }
+void *mae_grpc_scall_data(const mae_grpc_scall *call) { return call->data; }
+
+/* ---- connection I/O ----------------------------------------------------------------------- */
+
+typedef struct wreq {
+    uv_write_t req;
+    srv_conn *c;
+    size_t len;
+    uint8_t data[];
+} wreq;
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+    b->base = malloc(65536);
+    b->len = b->base ? 65536 : 0;
 }
 
-static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t err, void *ud) {
-    mae_grpc_srv_call *c = nghttp2_session_get_stream_user_data(s, id);
-    if (c) detach(c);
-    return 0;
-}
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
 
-/* ---- Connections ---- */
-
-static void on_conn_closed(uv_handle_t *h) {
-    sconn *c = h->data;
-    mae_grpc_server *s = c->srv;
-    free(c);
-    if (--s->n_handles == 0 && s->closing) {
-        void (*done)(void *) = s->done;
-        void *ud = s->done_ud;
-        free(s);
-        if (done) done(ud);
-    }
-}
-
-static void conn_close(sconn *c) {
+static void write_cb(uv_write_t *req, int status) {
+    wreq *w = (wreq *)req;
+    srv_conn *c = w->c;
+    c->pending_write -= w->len;
+    free(w);
     if (c->closing) return;
-    c->closing = true;
-    if (c->in_recv) return;  /* finished after mem_recv returns */
-    mae__gq_remove(&c->link);
-    /* nghttp2_session_del runs no stream-close callbacks: orphan the calls ourselves. */
-    while (!mae__gq_empty(&c->calls))
-        detach(MAE__GQ_ITEM(c->calls.next, mae_grpc_srv_call, link));
-    nghttp2_session *ng = c->ng;
-    c->ng = NULL;
-    if (ng) nghttp2_session_del(ng);
-    if (c->has_tcp) uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-    /* else: a detached connection is freed by mae__grpc_server_feed */
-}
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-    static char slab[65536];
-    buf->base = slab;
-    buf->len = sizeof slab;
-}
-
-/* Feeds received bytes; returns false when the connection was closed. */
-static bool conn_recv(sconn *c, const uint8_t *p, size_t len) {
-    c->in_recv++;
-    ssize_t rv = nghttp2_session_mem_recv(c->ng, p, len);
-    c->in_recv--;
-    if (c->closing) {
-        c->closing = false;
-        conn_close(c);
-        return false;
-    }
-    if (rv < 0) {
-        conn_close(c);
-        return false;
-    }
-    conn_flush(c);
-    return !c->closing;
-}
-
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
-    sconn *c = st->data;
-    if (n == 0) return;
-    if (n < 0) {
+    if (status < 0) {
         conn_close(c);
         return;
     }
-    conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
-}
-
-static int session_new(sconn *c) {
-    nghttp2_session_callbacks *cbs;
-    if (nghttp2_session_callbacks_new(&cbs) != 0) return MAE_ENOMEM;
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-    nghttp2_option *opt;
-    if (nghttp2_option_new(&opt) != 0) {
-        nghttp2_session_callbacks_del(cbs);
-        return MAE_ENOMEM;
+    if (!c->reading && c->pending_write < MAX_PENDING_WRITE / 2) {
+        c->reading = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0;
     }
-    nghttp2_option_set_no_closed_streams(opt, 1);
-    int rc = nghttp2_session_server_new2(&c->ng, cbs, c, opt);
-    nghttp2_session_callbacks_del(cbs);
-    nghttp2_option_del(opt);
-    if (rc != 0) return MAE_ENOMEM;
-    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
-                                   {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, MAE__GRPC_STREAM_WINDOW}};
-    nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 2);
-    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, MAE__GRPC_CONN_WINDOW);
-    return 0;
+    conn_flush(c);
 }
 
-int mae__grpc_server_feed(mae_grpc_server *s, const uint8_t *p, size_t len) {
-    sconn *c = calloc(1, sizeof *c);
-    if (!c) return MAE_ENOMEM;
-    c->srv = s;
-    mae__gq_init(&c->calls);
-    mae__gq_push(&s->conns, &c->link);
-    int rc = session_new(c) == 0 ? 0 : MAE_ENOMEM;
-    if (rc == 0) conn_flush(c);
-    if (rc == 0 && !c->closing && !conn_recv(c, p, len)) rc = MAE_EPROTO;
-    if (!c->closing) conn_close(c);
+/* Drains nghttp2's output into one uv_write. */
+static void conn_flush(srv_conn *c) {
+    if (c->closing) return;
+    size_t cap = 0, len = 0;
+    wreq *w = NULL;
+    for (;;) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+        if (n < 0) {
+            free(w);
+            conn_close(c);
+            return;
+        }
+        if (n == 0) break;
+        if (len + (size_t)n > cap) {
+            cap = (len + (size_t)n) * 2 + 4096;
+            wreq *nw = realloc(w, sizeof *w + cap);
+            if (!nw) {
+                free(w);
+                conn_close(c);
+                return;
+            }
+            w = nw;
+        }
+        memcpy(w->data + len, data, (size_t)n);
+        len += (size_t)n;
+    }
+    if (len == 0 || c->detached) {
+        free(w);
+        if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) conn_close(c);
+        return;
+    }
+    w->c = c;
+    w->len = len;
+    c->pending_write += len;
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) < 0) {
+        c->pending_write -= len;
+        free(w);
+        conn_close(c);
+        return;
+    }
+    /* A peer that does not read its replies is not allowed to grow our memory without end. */
+    if (c->pending_write > MAX_PENDING_WRITE && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+    srv_conn *c = st->data;
+    if (n < 0) {
+        free(b->base);
+        conn_close(c);
+        return;
+    }
+    c->in_recv = true;
+    ssize_t r = nghttp2_session_mem_recv(c->ng, (const uint8_t *)b->base, (size_t)n);
+    c->in_recv = false;
+    free(b->base);
+    if (r < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_flush(c);
+}
+
+static void server_maybe_free(mae_grpc_server *s) {
+    if (s->open_handles > 0) return;
+    void (*done)(void *) = s->done;
+    void *ud = s->done_ud;
+    free(s);
+    if (done) done(ud);
+}
+
+static void conn_closed_cb(uv_handle_t *h) {
+    srv_conn *c = h->data;
+    mae_grpc_server *s = c->srv;
     free(c);
-    return rc;
+    s->open_handles--;
+    if (s->closing) server_maybe_free(s);
+}
+
+static void conn_close(srv_conn *c) {
+    if (c->closing) return;
+    c->closing = true;
+    mae_grpc_server *s = c->srv;
+    if (c->prev) c->prev->next = c->next; else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    /* Calls still waiting for their handler are aborted; answered ones are just freed. */
+    while (c->calls) {
+        mae_grpc_scall *call = c->calls;
+        bool waiting = call->dispatched && !call->out;
+        call_unlink(call);
+        if (waiting && s->h.on_abort) s->h.on_abort(call, s->h.ud);
+        call_free(call);
+    }
+    nghttp2_session_del(c->ng);
+    c->ng = NULL;
+    if (!c->detached) uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+    /* else: freed by mae__grpc_server_feed */
+}
+
+/* ---- listener ----------------------------------------------------------------------------- */
+
+static int session_new(srv_conn *c) {
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0) return MAE_ENOMEM;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_option *opt;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_no_closed_streams(opt, 1);
+    int rc = nghttp2_session_server_new2(&c->ng, cb, c, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rc != 0) return MAE_ENOMEM;
+    /* Windows sized for multi-megabyte messages; streams as advertised in the options. */
+    const nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->srv->o.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 8u << 20},
+    };
+    if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
+        nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, 32 << 20) != 0)
+        return MAE_EPROTO;
+    return 0;
 }
 
 static void on_connection(uv_stream_t *l, int status) {
     mae_grpc_server *s = l->data;
     if (status < 0 || s->closing) return;
-    sconn *c = calloc(1, sizeof *c);
+    srv_conn *c = calloc(1, sizeof *c);
     if (!c) return;
-    c->srv = s;
-    mae__gq_init(&c->calls);
-    uv_tcp_init(s->loop, &c->tcp);
-    c->has_tcp = true;
+    if (uv_tcp_init(s->loop, &c->tcp) < 0) {
+        free(c);
+        return;
+    }
     c->tcp.data = c;
-    s->n_handles++;
-    mae__gq_push(&s->conns, &c->link);
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 || session_new(c) != 0 ||
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    c->srv = s;
+    s->open_handles++;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0 || session_new(c) != 0) {
         conn_close(c);
         return;
     }
+    s->accepted++;
     uv_tcp_nodelay(&c->tcp, 1);
-    conn_flush(c);
+    c->reading = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0;
+    if (!c->reading) conn_close(c);
+    else conn_flush(c);   /* our SETTINGS */
 }
 
-static void on_listener_closed(uv_handle_t *h) {
-    mae_grpc_server *s = h->data;
-    if (--s->n_handles == 0 && s->closing) {
-        void (*done)(void *) = s->done;
-        void *ud = s->done_ud;
-        free(s);
-        if (done) done(ud);
+int mae__grpc_server_feed(mae_grpc_server *s, const uint8_t *p, size_t len) {
+    srv_conn *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    c->srv = s;
+    c->detached = true;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    int rc = session_new(c);
+    if (rc == 0) {
+        conn_flush(c);
+        if (!c->closing) {
+            c->in_recv = true;
+            ssize_t r = nghttp2_session_mem_recv(c->ng, p, len);
+            c->in_recv = false;
+            if (r < 0) rc = MAE_EPROTO;
+            else conn_flush(c);
+        }
     }
+    conn_close(c);
+    free(c);
+    return rc;
 }
 
-int mae_grpc_server_new(uv_loop_t *loop, const char *host, int port, size_t max_msg,
-                        mae_grpc_handler handler, void *ud, mae_grpc_server **out) {
-    struct sockaddr_storage ss;
-    if (!handler || (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-                     uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0))
-        return MAE_EINVAL;
+static void listener_closed_cb(uv_handle_t *h) {
+    mae_grpc_server *s = h->data;
+    s->open_handles--;
+    server_maybe_free(s);
+}
+
+int mae_grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_grpc_server_opts *o,
+                        const mae_grpc_server_handler *h, mae_grpc_server **out) {
+    struct sockaddr_in addr;
+    if (uv_ip4_addr(host, port, &addr) < 0) return MAE_EINVAL;
     mae_grpc_server *s = calloc(1, sizeof *s);
     if (!s) return MAE_ENOMEM;
     s->loop = loop;
-    s->handler = handler;
-    s->ud = ud;
-    s->max_msg = max_msg ? max_msg : MAE_GRPC_DEFAULT_MAX_MSG;
-    mae__gq_init(&s->conns);
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
-    s->n_handles = 1;
-    struct sockaddr_storage name;
-    int len = sizeof name;
-    if (uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0) != 0 ||
-        uv_listen((uv_stream_t *)&s->listener, 128, on_connection) != 0 ||
-        uv_tcp_getsockname(&s->listener, (struct sockaddr *)&name, &len) != 0) {
-        s->closing = true;
-        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    s->h = *h;
+    if (o) s->o = *o;
+    if (!s->o.max_message) s->o.max_message = MAE_GRPC_DEFAULT_MAX_MSG;
+    if (!s->o.max_concurrent_streams) s->o.max_concurrent_streams = 1000;
+    if (uv_tcp_init(loop, &s->listener) < 0) {
+        free(s);
         return MAE_EIO;
     }
-    s->port = ntohs(name.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&name)->sin6_port
-                                               : ((struct sockaddr_in *)&name)->sin_port);
+    s->listener.data = s;
+    s->open_handles = 1;
+    int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+    if (rc < 0) {
+        /* Freed with s from the listener's close callback, on the next uv_run. */
+        s->closing = true;
+        uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
+        return rc == UV_EADDRINUSE ? MAE_EEXISTS : MAE_EIO;
+    }
     *out = s;
     return 0;
 }
 
-int mae_grpc_server_port(const mae_grpc_server *s) { return s->port; }
+int mae_grpc_server_port(const mae_grpc_server *s) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len) != 0) return -1;
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+unsigned long mae_grpc_server_connections(const mae_grpc_server *s) { return s->accepted; }
 
 void mae_grpc_server_close(mae_grpc_server *s, void (*done)(void *ud), void *ud) {
     if (s->closing) return;
     s->closing = true;
     s->done = done;
     s->done_ud = ud;
-    for (mae__gq *q = s->conns.next, *next; q != &s->conns; q = next) {
-        next = q->next;
-        conn_close(MAE__GQ_ITEM(q, sconn, link));  /* one inside mem_recv closes after it */
-    }
-    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    while (s->conns) conn_close(s->conns);
+    uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
 }

@@ -15,7 +15,7 @@
 static const char *const top_keys[] = {"services", NULL};
 static const char *const svc_keys[] = {"type", "listen", "routes", "methods", NULL};
 static const char *const beh_keys[] = {"respond", "status", "delay", "hang", "fail", NULL};
-static const char *const fail_keys[] = {"status", "http", "message", "times", "retry_after", NULL};
+static const char *const fail_keys[] = {"status", "http", "app_error", "message", "times", "retry_after", NULL};
 static const char *const verbs[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
 
 static void load_fail(mae_loader *ld, const mae_ynode *n, mae_svc_type type, mae_stub_behavior *b) {
@@ -31,6 +31,7 @@ static void load_fail(mae_loader *ld, const mae_ynode *n, mae_svc_type type, mae
         }
     }
     if ((v = mae_yaml_get(n, "http"))) mae__ld_int(ld, v, "fail.http", 400, 599, &b->fail_http);
+    if ((v = mae_yaml_get(n, "app_error"))) mae__ld_bool(ld, v, "fail.app_error", &b->fail_app);
     if ((v = mae_yaml_get(n, "message"))) mae__ld_str(ld, v, "fail.message", &b->fail_message);
     if ((v = mae_yaml_get(n, "times"))) mae__ld_int(ld, v, "fail.times", 1, 1000000000, &b->fail_times);
     if ((v = mae_yaml_get(n, "retry_after"))) {
@@ -39,8 +40,12 @@ static void load_fail(mae_loader *ld, const mae_ynode *n, mae_svc_type type, mae
     }
     if (type == MAE_SVC_HTTP && b->fail_grpc > 0)
         mae__ld_err(ld, n->pos, "fail: an HTTP route fails with 'http: STATUS', not a gRPC status");
-    if (type == MAE_SVC_GRPC && b->fail_grpc <= 0 && !b->fail_http)
-        mae__ld_err(ld, n->pos, "fail: a gRPC method needs 'status: CODE' (or 'http: STATUS')");
+    if (type == MAE_SVC_GRPC && b->fail_grpc <= 0 && !b->fail_app)
+        mae__ld_err(ld, n->pos, "fail: a gRPC method needs 'status: CODE' or 'app_error: true'");
+    if (type == MAE_SVC_GRPC && b->fail_http)
+        mae__ld_err(ld, n->pos, "fail: a gRPC method fails with 'status: CODE', not 'http:'");
+    if (type == MAE_SVC_HTTP && b->fail_app)
+        mae__ld_err(ld, n->pos, "fail: 'app_error' is for gRPC methods (the envelope's success=false)");
     if (type == MAE_SVC_HTTP && !b->fail_http) b->fail_http = 500;
 }
 

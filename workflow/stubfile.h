@@ -18,6 +18,7 @@ typedef struct mae_stub_behavior {
     int fail_times;           /* fail the first N calls; 0 = every call */
     int fail_http;            /* HTTP status to fail with; 0 = none */
     int fail_grpc;            /* gRPC code to fail with; -1 = none */
+    bool fail_app;            /* gRPC: answer ServiceResponse{success=false, error=message} */
     const char *fail_message;
     int64_t retry_after_s;    /* Retry-After (HTTP) / grpc-retry-pushback-ms/1000 (gRPC); -1 none */
 } mae_stub_behavior;
