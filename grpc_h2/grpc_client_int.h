@@ -32,6 +32,7 @@ static inline void mae__gq_remove(mae__gq *e) {
 #define MAE__GRPC_STREAM_WINDOW (8 * 1024 * 1024)
 #define MAE__GRPC_CONN_WINDOW (32 * 1024 * 1024)
 #define MAE__GRPC_MAX_POOL 64
+#define MAE__GRPC_HANDSHAKE_MS 10000
 #define MAE__GRPC_WRITE_HIGH (4 * 1024 * 1024)  /* stop producing frames past this backlog */
 
 typedef struct mae__gtransport mae__gtransport;
@@ -75,6 +76,8 @@ struct mae__gconn {
     mae__conn_state state;
     uv_tcp_t tcp;
     bool has_tcp;                /* false for sessions fed by tests/fuzzers without a socket */
+    uv_timer_t hs_timer;         /* bounds connect + the server's first SETTINGS */
+    int refs;                    /* handles and requests still to close; the last frees it */
     bool gai_pending;
     uv_getaddrinfo_t gai;
     uv_connect_t creq;
@@ -112,6 +115,7 @@ struct mae__gtransport {
     int n_handles;               /* open handles and pending requests we own */
     bool closing;
     uv_timer_t keepalive;        /* never started: makes close() always finish asynchronously */
+    uint64_t handshake_ms;       /* connect + SETTINGS bound; default MAE__GRPC_HANDSHAKE_MS */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -127,6 +131,9 @@ void mae__pool_dispatch(mae__gpool *p);
  * take them, fails the queued calls with MAE_CLASS_CONNECT. Call before closing `failed`. */
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why);
 void mae__handle_closed(mae__gtransport *t);
+
+/* Tests: shortens the connect + SETTINGS bound. */
+void mae__grpc_transport_set_handshake_ms(mae_transport *t, uint64_t ms);
 
 /* grpc_conn.c */
 /* Starts a connection for the pool (resolving, then connecting). Returns 0 or MAE_ENOMEM. */

@@ -134,6 +134,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
          * MAX_CONCURRENT_STREAMS is honoured from the first request on. */
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && c->state == MAE__CONN_CONNECTING) {
             c->state = MAE__CONN_READY;
+            if (c->has_tcp) uv_timer_stop(&c->hs_timer);
             c->pool->fails = 0;
         }
         mae__pool_dispatch(c->pool);
@@ -385,18 +386,23 @@ static void start_connect(mae__gconn *c, const struct sockaddr *sa) {
     }
 }
 
+/* One of the connection's handles or requests finished closing: the last one frees it. */
+static void conn_unref(mae__gconn *c) {
+    mae__gtransport *t = c->pool->t;
+    if (--c->refs == 0) free(c);
+    t->n_handles--;
+    mae__handle_closed(t);
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     mae__gconn *c = req->data;
     c->gai_pending = false;
-    mae__gtransport *t = c->pool->t;
     if (c->state == MAE__CONN_CLOSING) {
         uv_freeaddrinfo(res);
-        if (!c->has_tcp) free(c);  /* its TCP handle closed first */
-        t->n_handles--;
-        mae__handle_closed(t);
+        conn_unref(c);
         return;
     }
-    t->n_handles--;
+    conn_unref(c);  /* the TCP handle and the timer still hold it */
     if (status < 0 || !res) {
         char msg[160];
         snprintf(msg, sizeof msg, "resolve %s: %s", c->pool->host, uv_strerror(status));
@@ -409,13 +415,16 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
 }
 
-static void on_tcp_closed(uv_handle_t *h) {
-    mae__gconn *c = h->data;
-    mae__gtransport *t = c->pool->t;
-    if (!c->gai_pending) free(c);
-    else c->has_tcp = false;  /* freed when the resolution callback runs */
-    t->n_handles--;
-    mae__handle_closed(t);
+static void on_part_closed(uv_handle_t *h) { conn_unref(h->data); }
+
+static void on_handshake_timeout(uv_timer_t *tm) {
+    mae__gconn *c = tm->data;
+    if (c->state >= MAE__CONN_READY) return;
+    char msg[160];
+    snprintf(msg, sizeof msg, "no HTTP/2 SETTINGS from %s within %llu ms", c->pool->authority,
+             (unsigned long long)c->pool->t->handshake_ms);
+    mae__pool_conn_failed(c->pool, c, msg);
+    mae__conn_close(c);
 }
 
 int mae__conn_open(mae__gpool *p) {
@@ -427,10 +436,15 @@ int mae__conn_open(mae__gpool *p) {
         free(c);
         return MAE_ENOMEM;
     }
-    c->tcp.data = c;
+    uv_timer_init(p->t->loop, &c->hs_timer);
+    c->tcp.data = c->hs_timer.data = c;
     c->has_tcp = true;
-    p->t->n_handles++;
+    c->refs = 2;
+    p->t->n_handles += 2;
     mae__gq_push(&p->conns, &c->link);
+    /* Bounds the whole opening (connect, then the server's SETTINGS): a peer that accepts and
+     * stays silent must not hold a pool slot for ever. */
+    uv_timer_start(&c->hs_timer, on_handshake_timeout, p->t->handshake_ms, 0);
     struct sockaddr_storage ss;
     if (uv_ip4_addr(p->host, p->port, (struct sockaddr_in *)&ss) == 0 ||
         uv_ip6_addr(p->host, p->port, (struct sockaddr_in6 *)&ss) == 0) {
@@ -450,6 +464,7 @@ int mae__conn_open(mae__gpool *p) {
         return 0;
     }
     c->gai_pending = true;
+    c->refs++;
     p->t->n_handles++;
     return 0;
 }
@@ -506,9 +521,10 @@ void mae__conn_close(mae__gconn *c) {
     if (c->gai_pending) uv_cancel((uv_req_t *)&c->gai);
     mae__gpool *p = c->pool;
     if (c->has_tcp) {
-        uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
-    } else if (!c->gai_pending) {
-        free(c);
+        uv_close((uv_handle_t *)&c->tcp, on_part_closed);
+        uv_close((uv_handle_t *)&c->hs_timer, on_part_closed);
+    } else {
+        free(c);  /* detached: no handles */
     }
     mae__pool_dispatch(p);
 }

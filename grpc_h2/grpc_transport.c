@@ -417,6 +417,10 @@ static void t_close(mae_transport *pub, void (*done)(void *ud), void *ud) {
     uv_close((uv_handle_t *)&t->keepalive, on_handle_closed);
 }
 
+void mae__grpc_transport_set_handshake_ms(mae_transport *pub, uint64_t ms) {
+    T(pub)->handshake_ms = ms ? ms : 1;
+}
+
 static const mae_transport_vtbl grpc_vt = {
     .name = "grpc",
     .start = t_start,
@@ -434,6 +438,7 @@ int mae_grpc_transport_new(uv_loop_t *loop, mae_transport **out) {
     uv_timer_init(loop, &t->keepalive);
     t->keepalive.data = t;
     t->n_handles = 1;
+    t->handshake_ms = MAE__GRPC_HANDSHAKE_MS;
     *out = &t->pub;
     return 0;
 }

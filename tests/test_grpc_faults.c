@@ -3,6 +3,7 @@
  * its documented status, never a crash or a hang, and the transport keeps working afterwards. */
 #include <uv.h>
 
+#include "grpc_h2/grpc_client_int.h"
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
 #include "maestro.h"
@@ -262,4 +263,51 @@ TEST(fault_cancel_queued_call_then_close_from_its_callback) {
     ASSERT_FALSE(inner[2].sent);  /* it never left the queue */
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     th_stop(&srv);
+}
+
+/* A peer that accepts TCP and never speaks HTTP/2. */
+static uv_tcp_t silent_listener, silent_peers[8];
+static int n_silent;
+static void on_silent_conn(uv_stream_t *l, int status) {
+    if (status < 0 || n_silent == 8) return;
+    uv_tcp_init(&loop, &silent_peers[n_silent]);
+    ASSERT_EQ_INT(uv_accept(l, (uv_stream_t *)&silent_peers[n_silent]), 0);
+    n_silent++;
+}
+
+TEST(fault_silent_peer_fails_the_handshake_and_frees_the_slot) {
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_tcp_init(&loop, &silent_listener);
+    ASSERT_EQ_INT(uv_tcp_bind(&silent_listener, (struct sockaddr *)&a, 0), 0);
+    ASSERT_EQ_INT(uv_listen((uv_stream_t *)&silent_listener, 8, on_silent_conn), 0);
+    int alen = sizeof a;
+    uv_tcp_getsockname(&silent_listener, (struct sockaddr *)&a, &alen);
+    char ep[64];
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", ntohs(a.sin_port));
+    mae_service svc = {.name = "s", .type = MAE_SVC_GRPC, .endpoint = ep, .timeout_ms = 10000,
+                       .pool_connections = 1};
+    mae_transport *t;
+    ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
+    mae__grpc_transport_set_handshake_ms(t, 300);
+    got g;
+    uv_update_time(&loop);
+    uint64_t t0 = uv_now(&loop);
+    call_fault(t, &svc, "ok", 10000, &g);
+    /* Not our 10 s deadline: the handshake bound fails the connection and its queued call. */
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_CONNECT);
+    ASSERT_CONTAINS(g.msg, "no HTTP/2 SETTINGS");
+    ASSERT_FALSE(g.sent);
+    ASSERT_CMP_INT(uv_now(&loop) - t0, <, 5000);
+    /* The slot is free again: the next call opens a new connection (after the backoff). */
+    call_fault(t, &svc, "ok", 10000, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_CONNECT);
+    ASSERT_EQ_INT(n_silent, 2);
+    t->vt->close(t, on_closed, NULL);
+    for (int i = 0; i < n_silent; i++) uv_close((uv_handle_t *)&silent_peers[i], NULL);
+    uv_close((uv_handle_t *)&silent_listener, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(closed_called, 1);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
