@@ -36,7 +36,16 @@ void mae__conn_flush(mae__gconn *c) {
     size_t len = 0, cap = 0;
     while (c->write_backlog + len < MAE__GRPC_WRITE_HIGH) {
         const uint8_t *data;
+        /* Callbacks run inside mem_send too (a stream closes when its RST goes out): they may
+         * submit, but never flush or close re-entrantly; this loop sends what they submit. */
+        c->in_recv++;
         ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+        c->in_recv--;
+        if (c->close_pending) {
+            free(buf);
+            mae__conn_close(c);
+            return;
+        }
         if (n < 0) {
             free(buf);
             mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, nghttp2_strerror((int)n));

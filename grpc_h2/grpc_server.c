@@ -329,7 +329,10 @@ static void conn_flush(srv_conn *c) {
     wreq *w = NULL;
     for (;;) {
         const uint8_t *data;
+        /* Callbacks run inside mem_send too (on_abort): replies they make must not flush. */
+        c->in_recv = true;
         ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+        c->in_recv = false;
         if (n < 0) {
             free(w);
             conn_close(c);

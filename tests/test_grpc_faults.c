@@ -311,3 +311,34 @@ TEST(fault_silent_peer_fails_the_handshake_and_frees_the_slot) {
     ASSERT_EQ_INT(closed_called, 1);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
+
+TEST(fault_queued_call_takes_the_stream_a_timed_out_call_frees) {
+    /* One stream allowed: A (silent) holds it until its deadline; the RST_STREAM that frees it
+     * is sent from inside nghttp2's mem_send, whose stream-close callback hands the stream to B,
+     * which must then be sent by the same flush and succeed. */
+    server_arg1 = "--max-streams";
+    server_arg2 = "1";
+    th_proc srv;
+    mae_service svc;
+    char ep[64];
+    mae_transport *t = setup(&srv, &svc, ep);
+    svc.pool_connections = 1;
+    got a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    mae_header_kv ha[] = {{"x-fault", "silent"}}, hb[] = {{"x-fault", "ok"}};
+    mae_call_req ra = {.service = &svc, .method = "M", .timeout_ms = 300, .run_id = "r",
+                       .step_id = "a", .headers = ha, .n_headers = 1};
+    mae_call_req rb = {.service = &svc, .method = "M", .timeout_ms = 10000, .run_id = "r",
+                       .step_id = "b", .headers = hb, .n_headers = 1};
+    mae_call *ca, *cb;
+    ASSERT_EQ_INT(mae_transport_start(t, &ra, on_result, &a, &ca), 0);
+    ASSERT_EQ_INT(mae_transport_start(t, &rb, on_result, &b, &cb), 0);
+    while (!a.called || !b.called) uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(a.cls, MAE_CLASS_TIMEOUT);
+    ASSERT_TRUE(a.sent);
+    ASSERT_EQ_INT(b.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(b.out, "{\"a\":1}");
+    free(b.out);
+    teardown(t, &srv);
+}
