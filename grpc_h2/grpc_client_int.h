@@ -32,6 +32,7 @@ static inline void mae__gq_remove(mae__gq *e) {
 #define MAE__GRPC_STREAM_WINDOW (8 * 1024 * 1024)
 #define MAE__GRPC_CONN_WINDOW (32 * 1024 * 1024)
 #define MAE__GRPC_MAX_POOL 64
+#define MAE__GRPC_HANDSHAKE_MS 10000
 #define MAE__GRPC_WRITE_HIGH (4 * 1024 * 1024)  /* stop producing frames past this backlog */
 
 typedef struct mae__gtransport mae__gtransport;
@@ -75,6 +76,8 @@ struct mae__gconn {
     mae__conn_state state;
     uv_tcp_t tcp;
     bool has_tcp;                /* false for sessions fed by tests/fuzzers without a socket */
+    uv_timer_t hs_timer;         /* bounds connect + the server's first SETTINGS */
+    int refs;                    /* handles and requests still to close; the last frees it */
     bool gai_pending;
     uv_getaddrinfo_t gai;
     uv_connect_t creq;
@@ -84,6 +87,7 @@ struct mae__gconn {
     int in_recv;                 /* inside nghttp2 callbacks: closing is deferred */
     bool close_pending;
     size_t write_backlog;        /* bytes handed to uv_write and not yet completed */
+    char err[128];               /* nghttp2's last error message, for results */
     /* Test hook: when no TCP, sent bytes go here (may be NULL = dropped). */
     void (*sink)(void *ud, const uint8_t *p, size_t len);
     void *sink_ud;
@@ -111,11 +115,15 @@ struct mae__gtransport {
     int n_handles;               /* open handles and pending requests we own */
     bool closing;
     uv_timer_t keepalive;        /* never started: makes close() always finish asynchronously */
+    uint64_t handshake_ms;       /* connect + SETTINGS bound; default MAE__GRPC_HANDSHAKE_MS */
     void (*done)(void *ud);
     void *done_ud;
 };
 
 /* grpc_transport.c */
+/* The pool for the service's endpoint, created on first use. Returns 0, MAE_EINVAL (bad
+ * endpoint) or MAE_ENOMEM. */
+int mae__pool_get(mae__gtransport *t, const mae_service *svc, mae__gpool **out);
 void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg);
 void mae__call_complete_stream(mae_call *c, uint32_t h2_error);
 void mae__pool_dispatch(mae__gpool *p);
@@ -124,9 +132,16 @@ void mae__pool_dispatch(mae__gpool *p);
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why);
 void mae__handle_closed(mae__gtransport *t);
 
+/* Tests: shortens the connect + SETTINGS bound. */
+void mae__grpc_transport_set_handshake_ms(mae_transport *t, uint64_t ms);
+
 /* grpc_conn.c */
 /* Starts a connection for the pool (resolving, then connecting). Returns 0 or MAE_ENOMEM. */
 int mae__conn_open(mae__gpool *p);
+/* A connection without a socket, for tests and fuzzers: bytes come in via mae__conn_recv,
+ * bytes out go to sink. It becomes READY when the server's SETTINGS are fed. */
+int mae__conn_new_detached(mae__gpool *p, void (*sink)(void *, const uint8_t *, size_t),
+                           void *sink_ud, mae__gconn **out);
 /* Sets up the nghttp2 session (after connect, or directly for tests). */
 int mae__conn_session_init(mae__gconn *c);
 /* Opens a stream for the call. Returns 0 or a negative MAE_E*. */

@@ -207,6 +207,12 @@ int mae_grpc_from_h2_error(uint32_t e, bool *not_an_attempt) {
 
 /* ---- Response metadata ---- */
 
+void mae_grpc_resp_free(mae_grpc_resp *r) {
+    free(r->message);
+    r->message = NULL;
+    r->message_len = 0;
+}
+
 void mae_grpc_resp_init(mae_grpc_resp *r) {
     memset(r, 0, sizeof *r);
     r->grpc_status = -1;
@@ -244,8 +250,14 @@ int mae_grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, si
         /* Only trailers (or Trailers-Only) carry the status. */
         if (trailers) r->grpc_status = mae_grpc_status_parse(value, vlen);
     } else if (name_is(name, nlen, "grpc-message")) {
-        if (trailers)
-            r->message_len = mae_grpc_message_decode(value, vlen, r->message, sizeof r->message);
+        if (!trailers) return 0;
+        /* Decoding never grows the text: vlen + 1 bytes (capped) always suffice. */
+        size_t cap = vlen + 1 < MAE_GRPC_MAX_STATUS_MSG ? vlen + 1 : MAE_GRPC_MAX_STATUS_MSG;
+        char *m = malloc(cap);
+        if (!m) return MAE_ENOMEM;
+        free(r->message);
+        r->message = m;
+        r->message_len = mae_grpc_message_decode(value, vlen, m, cap);
     } else if (name_is(name, nlen, "grpc-retry-pushback-ms")) {
         int64_t v = 0;
         if (vlen == 0 || vlen > 12) v = -1;
@@ -294,7 +306,7 @@ void mae_grpc_resp_outcome(const mae_grpc_resp *r, uint32_t h2_error, uint64_t n
     }
     if (r->grpc_status != 0) {
         out->code = r->grpc_status;
-        out->message = r->message;
+        out->message = r->message ? r->message : "";
         return;
     }
     if (partial) {

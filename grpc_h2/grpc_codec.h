@@ -81,15 +81,16 @@ typedef struct mae_grpc_resp {
     bool content_type_seen;
     bool encoding_identity;   /* grpc-encoding absent or "identity" */
     int grpc_status;          /* -1 = none */
-    char message[MAE_GRPC_MAX_STATUS_MSG];
+    char *message;            /* decoded grpc-message (malloc'd), NULL = none */
     size_t message_len;
     int64_t pushback_ms;      /* grpc-retry-pushback-ms; -1 = none or not a number */
     size_t header_bytes;      /* total, bounded by MAE_GRPC_MAX_HEADER_BYTES */
 } mae_grpc_resp;
 
 void mae_grpc_resp_init(mae_grpc_resp *r);
+void mae_grpc_resp_free(mae_grpc_resp *r);
 /* One received field. trailers: the field belongs to the trailing block (or a Trailers-Only
- * response). Returns 0, or MAE_ELIMIT once header bytes pass the bound. */
+ * response). Returns 0, MAE_ELIMIT once header bytes pass the bound, or MAE_ENOMEM. */
 int mae_grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, size_t nlen,
                         const uint8_t *value, size_t vlen);
 

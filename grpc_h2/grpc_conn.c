@@ -36,7 +36,16 @@ void mae__conn_flush(mae__gconn *c) {
     size_t len = 0, cap = 0;
     while (c->write_backlog + len < MAE__GRPC_WRITE_HIGH) {
         const uint8_t *data;
+        /* Callbacks run inside mem_send too (a stream closes when its RST goes out): they may
+         * submit, but never flush or close re-entrantly; this loop sends what they submit. */
+        c->in_recv++;
         ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+        c->in_recv--;
+        if (c->close_pending) {
+            free(buf);
+            mae__conn_close(c);
+            return;
+        }
         if (n < 0) {
             free(buf);
             mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, nghttp2_strerror((int)n));
@@ -81,10 +90,15 @@ void mae__conn_flush(mae__gconn *c) {
         c->write_backlog += len;
     }
     free(buf);
-    if (c->state == MAE__CONN_DRAINING && c->n_streams == 0) mae__conn_close(c);
-    else if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
-             c->write_backlog == 0)
+    if (c->state == MAE__CONN_DRAINING && c->n_streams == 0) {
         mae__conn_close(c);
+    } else if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) {
+        /* nghttp2 ended the session (a protocol error it answered with GOAWAY). */
+        char msg[200];
+        snprintf(msg, sizeof msg, "HTTP/2 session ended: %s",
+                 c->err[0] ? c->err : "the server went away");
+        mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
+    }
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -121,10 +135,17 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     case NGHTTP2_GOAWAY:
         /* No new streams here; nghttp2 closes the ones above last-stream-id with
          * REFUSED_STREAM, which the codec maps to UNAVAILABLE, not an attempt. */
-        if (c->state == MAE__CONN_READY) c->state = MAE__CONN_DRAINING;
+        if (c->state <= MAE__CONN_READY) c->state = MAE__CONN_DRAINING;
         mae__pool_dispatch(c->pool);
         break;
     case NGHTTP2_SETTINGS:
+        /* Streams open only once the server's SETTINGS are known, so its
+         * MAX_CONCURRENT_STREAMS is honoured from the first request on. */
+        if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && c->state == MAE__CONN_CONNECTING) {
+            c->state = MAE__CONN_READY;
+            if (c->has_tcp) uv_timer_stop(&c->hs_timer);
+            c->pool->fails = 0;
+        }
         mae__pool_dispatch(c->pool);
         break;
     default: break;
@@ -152,6 +173,8 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     mae__gconn *c = ud;
     mae_call *call = stream_call(c, id);
     if (!call) return 0;
+    /* A non-gRPC response's body (an error page) is not framed: drop it, the status says it. */
+    if (call->resp.http_status != 200 || !call->resp.content_type_grpc) return 0;
     int rc = mae_grpc_deframer_feed(&call->df, data, len, on_message, call);
     if (rc == 0) return 0;
     char buf[160];
@@ -227,6 +250,14 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     return (ssize_t)len;
 }
 
+static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, void *ud) {
+    mae__gconn *c = ud;
+    if (len >= sizeof c->err) len = sizeof c->err - 1;
+    memcpy(c->err, msg, len);
+    c->err[len] = 0;
+    return 0;
+}
+
 /* ---- Session ---- */
 
 int mae__conn_session_init(mae__gconn *c) {
@@ -243,6 +274,7 @@ int mae__conn_session_init(mae__gconn *c) {
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
+    nghttp2_session_callbacks_set_error_callback2(cbs, on_error);
     /* Closed streams are not kept for priority bookkeeping; the peer's SETTINGS flood and
      * outbound ACK queues are bounded by nghttp2's defaults. */
     nghttp2_option_set_no_closed_streams(opt, 1);
@@ -262,7 +294,7 @@ int mae__conn_session_init(mae__gconn *c) {
         c->ng = NULL;
         return MAE_ENOMEM;
     }
-    c->state = MAE__CONN_READY;
+    c->state = MAE__CONN_CONNECTING;  /* READY when the server's SETTINGS arrive */
     return 0;
 }
 
@@ -297,7 +329,7 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
     c->in_recv--;
     if (n < 0) {
         char msg[128];
-        snprintf(msg, sizeof msg, "HTTP/2 error from the server: %s", nghttp2_strerror((int)n));
+        snprintf(msg, sizeof msg, "HTTP/2 session ended: %s", nghttp2_strerror((int)n));
         /* nghttp2 queued a GOAWAY; send what we can, then fail the calls. */
         mae__conn_flush(c);
         mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
@@ -348,9 +380,7 @@ static void on_connect(uv_connect_t *req, int status) {
         mae__conn_close(c);
         return;
     }
-    c->pool->fails = 0;
     mae__conn_flush(c);
-    mae__pool_dispatch(c->pool);
 }
 
 static void start_connect(mae__gconn *c, const struct sockaddr *sa) {
@@ -365,18 +395,23 @@ static void start_connect(mae__gconn *c, const struct sockaddr *sa) {
     }
 }
 
+/* One of the connection's handles or requests finished closing: the last one frees it. */
+static void conn_unref(mae__gconn *c) {
+    mae__gtransport *t = c->pool->t;
+    if (--c->refs == 0) free(c);
+    t->n_handles--;
+    mae__handle_closed(t);
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     mae__gconn *c = req->data;
     c->gai_pending = false;
-    mae__gtransport *t = c->pool->t;
     if (c->state == MAE__CONN_CLOSING) {
         uv_freeaddrinfo(res);
-        if (!c->has_tcp) free(c);  /* its TCP handle closed first */
-        t->n_handles--;
-        mae__handle_closed(t);
+        conn_unref(c);
         return;
     }
-    t->n_handles--;
+    conn_unref(c);  /* the TCP handle and the timer still hold it */
     if (status < 0 || !res) {
         char msg[160];
         snprintf(msg, sizeof msg, "resolve %s: %s", c->pool->host, uv_strerror(status));
@@ -389,13 +424,16 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
 }
 
-static void on_tcp_closed(uv_handle_t *h) {
-    mae__gconn *c = h->data;
-    mae__gtransport *t = c->pool->t;
-    if (!c->gai_pending) free(c);
-    else c->has_tcp = false;  /* freed when the resolution callback runs */
-    t->n_handles--;
-    mae__handle_closed(t);
+static void on_part_closed(uv_handle_t *h) { conn_unref(h->data); }
+
+static void on_handshake_timeout(uv_timer_t *tm) {
+    mae__gconn *c = tm->data;
+    if (c->state >= MAE__CONN_READY) return;
+    char msg[160];
+    snprintf(msg, sizeof msg, "no HTTP/2 SETTINGS from %s within %llu ms", c->pool->authority,
+             (unsigned long long)c->pool->t->handshake_ms);
+    mae__pool_conn_failed(c->pool, c, msg);
+    mae__conn_close(c);
 }
 
 int mae__conn_open(mae__gpool *p) {
@@ -407,10 +445,15 @@ int mae__conn_open(mae__gpool *p) {
         free(c);
         return MAE_ENOMEM;
     }
-    c->tcp.data = c;
+    uv_timer_init(p->t->loop, &c->hs_timer);
+    c->tcp.data = c->hs_timer.data = c;
     c->has_tcp = true;
-    p->t->n_handles++;
+    c->refs = 2;
+    p->t->n_handles += 2;
     mae__gq_push(&p->conns, &c->link);
+    /* Bounds the whole opening (connect, then the server's SETTINGS): a peer that accepts and
+     * stays silent must not hold a pool slot for ever. */
+    uv_timer_start(&c->hs_timer, on_handshake_timeout, p->t->handshake_ms, 0);
     struct sockaddr_storage ss;
     if (uv_ip4_addr(p->host, p->port, (struct sockaddr_in *)&ss) == 0 ||
         uv_ip6_addr(p->host, p->port, (struct sockaddr_in6 *)&ss) == 0) {
@@ -430,7 +473,26 @@ int mae__conn_open(mae__gpool *p) {
         return 0;
     }
     c->gai_pending = true;
+    c->refs++;
     p->t->n_handles++;
+    return 0;
+}
+
+int mae__conn_new_detached(mae__gpool *p, void (*sink)(void *, const uint8_t *, size_t),
+                           void *sink_ud, mae__gconn **out) {
+    mae__gconn *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    c->pool = p;
+    c->sink = sink;
+    c->sink_ud = sink_ud;
+    mae__gq_init(&c->calls);
+    int rc = mae__conn_session_init(c);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    mae__gq_push(&p->conns, &c->link);
+    *out = c;
     return 0;
 }
 
@@ -468,9 +530,10 @@ void mae__conn_close(mae__gconn *c) {
     if (c->gai_pending) uv_cancel((uv_req_t *)&c->gai);
     mae__gpool *p = c->pool;
     if (c->has_tcp) {
-        uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
-    } else if (!c->gai_pending) {
-        free(c);
+        uv_close((uv_handle_t *)&c->tcp, on_part_closed);
+        uv_close((uv_handle_t *)&c->hs_timer, on_part_closed);
+    } else {
+        free(c);  /* detached: no handles */
     }
     mae__pool_dispatch(p);
 }

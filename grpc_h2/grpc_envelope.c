@@ -81,6 +81,65 @@ static int env_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len,
     return rc;
 }
 
+void mae_grpc_env_request_free(mae_grpc_env_request *r) {
+    free(r->method);
+    free(r->workflow_id);
+    free(r->step_id);
+    free(r->correlation_id);
+    cJSON_Delete(r->input);
+    cJSON_Delete(r->headers);
+    memset(r, 0, sizeof *r);
+}
+
+int mae_grpc_env_request_decode(const uint8_t *p, size_t len, mae_grpc_env_request *out) {
+    memset(out, 0, sizeof *out);
+    Maestro__V1__ServiceRequest *r = maestro__v1__service_request__unpack(NULL, len, p);
+    if (!r) return MAE_EDECODE;
+    int rc = 0;
+    out->method = strdup(nz(r->method));
+    out->workflow_id = strdup(nz(r->workflow_id));
+    out->step_id = strdup(nz(r->step_id));
+    out->correlation_id = strdup(nz(r->correlation_id));
+    out->headers = cJSON_CreateObject();
+    if (!out->method || !out->workflow_id || !out->step_id || !out->correlation_id ||
+        !out->headers)
+        rc = MAE_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < r->n_headers; i++) {
+        cJSON *v = cJSON_CreateString(nz(r->headers[i]->value));
+        if (!v) rc = MAE_ENOMEM;
+        else cJSON_AddItemToObject(out->headers, nz(r->headers[i]->key), v);
+    }
+    if (rc == 0 && r->payload)
+        rc = mae_grpc_any_to_json(r->payload->type_url, r->payload->value.data,
+                                  r->payload->value.len, &out->input);
+    if (rc == 0 && !out->input && !(out->input = cJSON_CreateNull())) rc = MAE_ENOMEM;
+    maestro__v1__service_request__free_unpacked(r, NULL);
+    if (rc < 0) mae_grpc_env_request_free(out);
+    return rc;
+}
+
+int mae_grpc_env_reply_encode(bool success, const cJSON *data, const char *error, uint8_t **out,
+                              size_t *len) {
+    Maestro__V1__ServiceResponse r = MAESTRO__V1__SERVICE_RESPONSE__INIT;
+    Google__Protobuf__Any any;
+    bool packed = false;
+    r.success = success;
+    if (error) r.error = (char *)error;
+    if (success && data) {
+        int rc = mae_grpc_any_pack_json(data, &any);
+        if (rc < 0) return rc;
+        r.data = &any;
+        packed = true;
+    }
+    size_t n = maestro__v1__service_response__get_packed_size(&r);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf) *len = maestro__v1__service_response__pack(&r, buf);
+    if (packed) mae_grpc_any_clear(&any);
+    if (!buf) return MAE_ENOMEM;
+    *out = buf;
+    return 0;
+}
+
 const mae_grpc_codec mae_grpc_envelope_codec = {
     .name = "envelope",
     .path = env_path,

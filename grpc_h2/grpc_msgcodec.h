@@ -37,4 +37,18 @@ struct mae_grpc_codec {
 extern const mae_grpc_codec mae_grpc_envelope_codec;
 #define MAE_GRPC_ENVELOPE_PATH "/maestro.v1.MaestroService/Execute"
 
+/* Server side of the envelope (for `maestro stub`). */
+typedef struct mae_grpc_env_request {
+    char *method, *workflow_id, *step_id, *correlation_id;
+    cJSON *input;     /* the payload as JSON (null when absent) */
+    cJSON *headers;   /* object of the envelope's headers map */
+} mae_grpc_env_request;
+/* Returns 0, MAE_EDECODE, MAE_ELIMIT (too deep) or MAE_ENOMEM. Free with the function below. */
+int mae_grpc_env_request_decode(const uint8_t *p, size_t len, mae_grpc_env_request *out);
+void mae_grpc_env_request_free(mae_grpc_env_request *r);
+/* A ServiceResponse: success with data (packed as Struct for objects, Value otherwise), or
+ * success=false with error. *out is malloc'd (no gRPC prefix). Returns 0 or a negative MAE_E*. */
+int mae_grpc_env_reply_encode(bool success, const cJSON *data, const char *error, uint8_t **out,
+                              size_t *len);
+
 #endif

@@ -52,6 +52,7 @@ struct srv_conn {
     bool closing, in_recv;
     size_t pending_write;
     bool reading;
+    bool detached;               /* no socket: fed by tests and fuzzers, output dropped */
 };
 
 struct mae_grpc_server {
@@ -328,7 +329,10 @@ static void conn_flush(srv_conn *c) {
     wreq *w = NULL;
     for (;;) {
         const uint8_t *data;
+        /* Callbacks run inside mem_send too (on_abort): replies they make must not flush. */
+        c->in_recv = true;
         ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+        c->in_recv = false;
         if (n < 0) {
             free(w);
             conn_close(c);
@@ -348,7 +352,7 @@ static void conn_flush(srv_conn *c) {
         memcpy(w->data + len, data, (size_t)n);
         len += (size_t)n;
     }
-    if (len == 0) {
+    if (len == 0 || c->detached) {
         free(w);
         if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) conn_close(c);
         return;
@@ -420,7 +424,8 @@ static void conn_close(srv_conn *c) {
     }
     nghttp2_session_del(c->ng);
     c->ng = NULL;
-    uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+    if (!c->detached) uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+    /* else: freed by mae__grpc_server_feed */
 }
 
 /* ---- listener ----------------------------------------------------------------------------- */
@@ -475,6 +480,30 @@ static void on_connection(uv_stream_t *l, int status) {
     c->reading = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0;
     if (!c->reading) conn_close(c);
     else conn_flush(c);   /* our SETTINGS */
+}
+
+int mae__grpc_server_feed(mae_grpc_server *s, const uint8_t *p, size_t len) {
+    srv_conn *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    c->srv = s;
+    c->detached = true;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    int rc = session_new(c);
+    if (rc == 0) {
+        conn_flush(c);
+        if (!c->closing) {
+            c->in_recv = true;
+            ssize_t r = nghttp2_session_mem_recv(c->ng, p, len);
+            c->in_recv = false;
+            if (r < 0) rc = MAE_EPROTO;
+            else conn_flush(c);
+        }
+    }
+    conn_close(c);
+    free(c);
+    return rc;
 }
 
 static void listener_closed_cb(uv_handle_t *h) {

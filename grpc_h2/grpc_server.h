@@ -47,4 +47,8 @@ int mae_grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
 void mae_grpc_scall_set_data(mae_grpc_scall *call, void *data);
 void *mae_grpc_scall_data(const mae_grpc_scall *call);
 
+/* Tests and fuzzers: feeds bytes to a new socketless connection of s (its output is dropped),
+ * then closes it, aborting unanswered calls. Returns 0, MAE_EPROTO or MAE_ENOMEM. */
+int mae__grpc_server_feed(mae_grpc_server *s, const uint8_t *p, size_t len);
+
 #endif

@@ -224,7 +224,7 @@ int mae_grpc_any_pack_json(const cJSON *j, Google__Protobuf__Any *any) {
     if (j && cJSON_IsObject(j)) {
         Google__Protobuf__Struct *s = NULL;
         rc = mae_grpc_struct_from_json(j, &s);
-        m = &s->base;
+        m = s ? &s->base : NULL;
         url = MAE_GRPC_TYPE_STRUCT;
     } else {
         Google__Protobuf__Value *v = NULL;

@@ -12,6 +12,7 @@
 #include "maestro.h"
 
 #define T(pub) ((mae__gtransport *)(pub))
+#define MSG_QUEUED_TIMEOUT "attempt deadline passed while waiting for a free stream"
 
 /* ---- Handles and shutdown ---- */
 
@@ -59,6 +60,7 @@ static void call_release(mae_call *c) {
     free(c->hdr_store);
     free(c->reply);
     mae_grpc_deframer_free(&c->df);
+    mae_grpc_resp_free(&c->resp);
     c->body = c->reply = NULL;
     c->nv = NULL;
     c->hdr_store = NULL;
@@ -116,8 +118,7 @@ static void on_call_timer(uv_timer_t *tm) {
         bool queued = c->state == MAE__CALL_QUEUED;
         if (!queued) mae__conn_reset_call(c->conn, c);
         mae__call_finish(c, MAE_CLASS_TIMEOUT, 0,
-                         queued ? "attempt deadline passed while waiting for a free stream"
-                                : "attempt deadline passed");
+                         queued ? MSG_QUEUED_TIMEOUT : "attempt deadline passed");
         return;
     }
     c->cb(&c->res, c->ud);  /* the callback owns res.output */
@@ -165,13 +166,18 @@ void mae__pool_dispatch(mae__gpool *p) {
         }
         if (!best) break;
         mae_call *call = MAE__GQ_ITEM(p->queue.next, mae_call, link);
+        uint64_t now = uv_now(p->t->loop);
+        if (call->deadline && call->deadline <= now) {
+            /* Its timer is due in this very loop turn: never send an expired request. */
+            mae__call_finish(call, MAE_CLASS_TIMEOUT, 0, MSG_QUEUED_TIMEOUT);
+            continue;
+        }
         mae__gq_remove(&call->link);
         /* grpc-timeout is what is left now, after the wait in the queue. */
         char tbuf[10];
         for (size_t i = 0; i < call->n_nv; i++)
             if (call->nv[i].namelen == 12 && memcmp(call->nv[i].name, "grpc-timeout", 12) == 0) {
-                uint64_t now = uv_now(p->t->loop);
-                uint64_t left = call->deadline > now ? call->deadline - now : 1;
+                uint64_t left = call->deadline - now;
                 call->nv[i].valuelen = mae_grpc_timeout_encode(left * 1000000, tbuf);
                 call->nv[i].value = (uint8_t *)tbuf;
             }
@@ -222,7 +228,7 @@ static int parse_endpoint(const char *ep, char **host, int *port) {
     return *host ? 0 : MAE_ENOMEM;
 }
 
-static int pool_get(mae__gtransport *t, const mae_service *svc, mae__gpool **out) {
+int mae__pool_get(mae__gtransport *t, const mae_service *svc, mae__gpool **out) {
     int want = svc->pool_connections > 0 ? svc->pool_connections : 5;
     if (want > MAE__GRPC_MAX_POOL) want = MAE__GRPC_MAX_POOL;
     for (mae__gq *q = t->pools.next; q != &t->pools; q = q->next) {
@@ -302,7 +308,9 @@ static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
         if (fixed[i][1]) total += strlen(fixed[i][0]) + strlen(fixed[i][1]) + 2;
     for (size_t i = 0; i < req->n_headers; i++) {
         const mae_header_kv *h = &req->headers[i];
-        if (!h->name || !h->value || !token_ok(h->name) || !value_ok(h->value)) return MAE_EINVAL;
+        if (!h->name || !h->value) return MAE_EINVAL;
+        if (h->name[0] == ':') continue;  /* pseudo-headers are ours: dropped */
+        if (!token_ok(h->name) || !value_ok(h->value)) return MAE_EINVAL;
         total += strlen(h->name) + strlen(h->value) + 2;
     }
     c->nv = calloc(nfixed + req->n_headers, sizeof *c->nv);
@@ -340,7 +348,7 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
     if (t->closing) return MAE_ESTATE;
     if (!req || !req->service || !req->method || !cb) return MAE_EINVAL;
     mae__gpool *p;
-    int rc = pool_get(t, req->service, &p);
+    int rc = mae__pool_get(t, req->service, &p);
     if (rc < 0) return rc;
     mae_call *c = calloc(1, sizeof *c);
     if (!c) return MAE_ENOMEM;
@@ -409,6 +417,10 @@ static void t_close(mae_transport *pub, void (*done)(void *ud), void *ud) {
     uv_close((uv_handle_t *)&t->keepalive, on_handle_closed);
 }
 
+void mae__grpc_transport_set_handshake_ms(mae_transport *pub, uint64_t ms) {
+    T(pub)->handshake_ms = ms ? ms : 1;
+}
+
 static const mae_transport_vtbl grpc_vt = {
     .name = "grpc",
     .start = t_start,
@@ -426,6 +438,7 @@ int mae_grpc_transport_new(uv_loop_t *loop, mae_transport **out) {
     uv_timer_init(loop, &t->keepalive);
     t->keepalive.data = t;
     t->n_handles = 1;
+    t->handshake_ms = MAE__GRPC_HANDSHAKE_MS;
     *out = &t->pub;
     return 0;
 }

@@ -9,7 +9,14 @@
  * MAE_CLASS_GRPC); MAE_CLASS_APP_ERROR for envelope success=false; MAE_CLASS_DECODE for an
  * undecodable reply; MAE_CLASS_CANCELLED after cancel(). not_an_attempt is set for
  * REFUSED_STREAM and streams above a GOAWAY's last-stream-id; retry_after_ms comes from
- * grpc-retry-pushback-ms. */
+ * grpc-retry-pushback-ms.
+ *
+ * Connections: at most service->pool_connections per endpoint ("host:port", names resolved with
+ * uv_getaddrinfo), h2c with prior knowledge, TCP_NODELAY, 8 MiB stream / 32 MiB connection
+ * windows; a connection takes streams once the server's SETTINGS arrived (10 s bound on connect
+ * + SETTINGS), calls go to the least loaded one, and wait in a local queue (still bound by their
+ * deadline) when every connection is at the peer's MAX_CONCURRENT_STREAMS. Failed connects back
+ * off 100 ms doubling to 5 s; a GOAWAY'd connection drains and a new one is opened. */
 #ifndef MAE_GRPC_TRANSPORT_H
 #define MAE_GRPC_TRANSPORT_H
 

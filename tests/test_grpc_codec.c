@@ -202,8 +202,9 @@ static void field(mae_grpc_resp *r, bool tr, const char *n, const char *v) {
 }
 
 TEST(resp_normal_trailers_and_trailers_only) {
-    mae_grpc_resp r;
+    mae_grpc_resp r = {0};
     mae_grpc_outcome o;
+    mae_grpc_resp_free(&r);
     mae_grpc_resp_init(&r);
     field(&r, false, ":status", "200");
     field(&r, false, "content-type", "application/grpc+proto");
@@ -221,6 +222,7 @@ TEST(resp_normal_trailers_and_trailers_only) {
     ASSERT_EQ_INT(o.code, MAE_GRPC_INTERNAL);
 
     /* Trailers-Only: one block with everything, message percent-decoded, pushback read. */
+    mae_grpc_resp_free(&r);
     mae_grpc_resp_init(&r);
     field(&r, true, ":status", "200");
     field(&r, true, "content-type", "application/grpc");
@@ -235,12 +237,14 @@ TEST(resp_normal_trailers_and_trailers_only) {
     /* A reset after complete trailers does not override them. */
     mae_grpc_resp_outcome(&r, 8, 0, false, &o);
     ASSERT_EQ_INT(o.code, MAE_GRPC_UNAVAILABLE);
+    mae_grpc_resp_free(&r);
 }
 
 TEST(resp_error_shapes) {
-    mae_grpc_resp r;
+    mae_grpc_resp r = {0};
     mae_grpc_outcome o;
     /* Non-200 :status wins over everything but a reset. */
+    mae_grpc_resp_free(&r);
     mae_grpc_resp_init(&r);
     field(&r, true, ":status", "503");
     field(&r, true, "content-type", "text/html");
@@ -248,6 +252,7 @@ TEST(resp_error_shapes) {
     mae_grpc_resp_outcome(&r, 0, 0, false, &o);
     ASSERT_EQ_INT(o.code, MAE_GRPC_UNAVAILABLE);
     /* 200 with a non-gRPC content-type. */
+    mae_grpc_resp_free(&r);
     mae_grpc_resp_init(&r);
     field(&r, true, ":status", "200");
     field(&r, true, "content-type", "application/grpcx");
@@ -256,6 +261,7 @@ TEST(resp_error_shapes) {
     mae_grpc_resp_outcome(&r, 0, 1, false, &o);
     ASSERT_EQ_INT(o.code, MAE_GRPC_UNKNOWN);
     /* Missing grpc-status in trailers; no trailers at all. */
+    mae_grpc_resp_free(&r);
     mae_grpc_resp_init(&r);
     field(&r, false, ":status", "200");
     field(&r, false, "content-type", "application/grpc");
@@ -270,6 +276,7 @@ TEST(resp_error_shapes) {
     mae_grpc_resp_outcome(&r, 0, 1, false, &o);
     ASSERT_EQ_INT(o.code, MAE_GRPC_UNKNOWN);
     /* Reset before any status: REFUSED_STREAM is not an attempt. */
+    mae_grpc_resp_free(&r);
     mae_grpc_resp_init(&r);
     mae_grpc_resp_outcome(&r, 7, 0, false, &o);
     ASSERT_EQ_INT(o.code, MAE_GRPC_UNAVAILABLE);
@@ -277,6 +284,7 @@ TEST(resp_error_shapes) {
     mae_grpc_resp_outcome(&r, 0, 0, false, &o);
     ASSERT_EQ_INT(o.code, MAE_GRPC_INTERNAL);
     /* Garbage :status and bad pushback. */
+    mae_grpc_resp_free(&r);
     mae_grpc_resp_init(&r);
     field(&r, true, ":status", "2x0");
     field(&r, true, "grpc-retry-pushback-ms", "-5");
@@ -284,10 +292,12 @@ TEST(resp_error_shapes) {
     mae_grpc_resp_outcome(&r, 0, 0, false, &o);
     ASSERT_EQ_INT(o.code, MAE_GRPC_UNKNOWN);
     ASSERT_EQ_INT(r.pushback_ms, -1);
+    mae_grpc_resp_free(&r);
 }
 
 TEST(resp_header_bytes_bounded_and_long_message_cut) {
-    mae_grpc_resp r;
+    mae_grpc_resp r = {0};
+    mae_grpc_resp_free(&r);
     mae_grpc_resp_init(&r);
     static char big[20000];
     memset(big, 'x', sizeof big - 1);
@@ -298,4 +308,5 @@ TEST(resp_header_bytes_bounded_and_long_message_cut) {
         rc = mae_grpc_resp_field(&r, false, (const uint8_t *)"x-pad", 5, (const uint8_t *)big,
                                  sizeof big - 1);
     ASSERT_EQ_INT(rc, MAE_ELIMIT);
+    mae_grpc_resp_free(&r);
 }

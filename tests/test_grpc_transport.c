@@ -2,6 +2,7 @@
  * (tests/servers/grpc_envelope.py) on loopback: the envelope both ways, statuses, deadlines and
  * cancellation, size limits, stream limits across a pool, and a server restart. Every test
  * counts callbacks, closes the transport and asserts uv_loop_close() == 0. */
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "grpc_h2/grpc_transport.h"
@@ -292,6 +293,31 @@ TEST(grpc_big_reply_and_limit) {
     call1(t, &svc, "Echo", "{}", 5000, NULL, &g);
     ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
     free(g.out);
+    finish(t);
+    th_stop(&srv);
+}
+
+static long maxrss_kb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+TEST(grpc_reply_above_limit_keeps_memory_bounded) {
+    th_proc srv;
+    start_server(&srv, NULL, NULL);
+    mae_transport *t = setup();
+    mae_service svc = svc_for(srv.port);
+    got g;
+    call1(t, &svc, "Echo", "{}", 5000, NULL, &g);  /* connection and buffers warmed up */
+    free(g.out);
+    long before = maxrss_kb();
+    /* 12 MiB announced and sent: refused at the 5-byte prefix, the rest is dropped unread. */
+    call1(t, &svc, "Big", "{\"size\":12582912}", 20000, NULL, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_GRPC);
+    ASSERT_EQ_INT(g.status, MAE_GRPC_RESOURCE_EXHAUSTED);
+    long grown = maxrss_kb() - before;
+    ASSERT_CMP_INT(grown, <, 4096);  /* KiB: far below the 12 MiB a buffering client needs */
     finish(t);
     th_stop(&srv);
 }
