@@ -89,6 +89,8 @@ fuzz: $(FUZZ_BINS)
 	  $$f -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
 	    build/fuzz/corpus-$$n $$( [ -d tests/fuzz/seed-$$n ] && echo tests/fuzz/seed-$$n ) \
 	    2>build/fuzz/$$n.log || { tail -40 build/fuzz/$$n.log; exit 1; }; \
+	  if grep -qE 'runtime error:|ERROR: AddressSanitizer' build/fuzz/$$n.log; then \
+	    grep -E -A20 'runtime error:|ERROR: AddressSanitizer' build/fuzz/$$n.log | head -40; exit 1; fi; \
 	  grep -E 'stat::number_of_executed_units|Done' build/fuzz/$$n.log | tail -2; done
 
 # The one-command demo: deploy_service against its stubs, healthy then failing (saga shown).

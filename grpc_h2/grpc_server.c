@@ -2,7 +2,9 @@
  * connection owns its nghttp2 session and its calls (a list, so a dying connection can abort
  * them: nghttp2_session_del does not report stream closes). A connection's memory is freed in
  * its uv close callback. Replies may come from inside nghttp2 callbacks (on_call runs in
- * on_frame_recv): then the bytes are flushed by the mem_recv caller, never re-entrantly. */
+ * on_frame_recv): then the bytes are flushed by the mem_recv caller, never re-entrantly. So may
+ * closes (a handler calling mae_grpc_server_close): the session is then deleted by the
+ * mem_recv/mem_send caller once nghttp2 has returned, and the callbacks stop it meanwhile. */
 #include "grpc_h2/grpc_server.h"
 
 #include <nghttp2/nghttp2.h>
@@ -71,6 +73,13 @@ struct mae_grpc_server {
 static void conn_close(srv_conn *c);
 static void conn_flush(srv_conn *c);
 
+/* Deletes the session of a closed connection once no nghttp2 call is running on it. */
+static void session_release(srv_conn *c) {
+    if (!c->closing || c->in_recv || !c->ng) return;
+    nghttp2_session_del(c->ng);
+    c->ng = NULL;
+}
+
 static void call_free(mae_grpc_scall *call) {
     mae_grpc_deframer_free(&call->d);
     free(call->hbuf);
@@ -93,6 +102,7 @@ static void call_unlink(mae_grpc_scall *call) {
 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
     srv_conn *c = ud;
+    if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     mae_grpc_scall *call = calloc(1, sizeof *call);
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -202,7 +212,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud) 
         mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
         if (call && !call->dispatched) dispatch(c, call);
     }
-    return 0;
+    /* The handler closed the server: stop nghttp2 before it reads further frames. */
+    return c->closing ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
 
 static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t err, void *ud) {
@@ -214,13 +225,16 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t err, void 
     call_unlink(call);
     if (call->dispatched && !call->out && c->srv->h.on_abort) c->srv->h.on_abort(call, c->srv->h.ud);
     call_free(call);
-    return 0;
+    return c->closing ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
 
 /* ---- replies ------------------------------------------------------------------------------ */
 
 static ssize_t read_reply(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
                           nghttp2_data_source *src, void *ud) {
+    srv_conn *c = ud;
+    /* A close inside this mem_send freed every call, src->ptr included. */
+    if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
     mae_grpc_scall *call = src->ptr;
     size_t left = call->out_len - call->out_off;
     size_t n = left < len ? left : len;
@@ -333,6 +347,11 @@ static void conn_flush(srv_conn *c) {
         c->in_recv = true;
         ssize_t n = nghttp2_session_mem_send(c->ng, &data);
         c->in_recv = false;
+        if (c->closing) {
+            session_release(c);
+            free(w);
+            return;
+        }
         if (n < 0) {
             free(w);
             conn_close(c);
@@ -385,6 +404,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     ssize_t r = nghttp2_session_mem_recv(c->ng, (const uint8_t *)b->base, (size_t)n);
     c->in_recv = false;
     free(b->base);
+    session_release(c);
     if (r < 0) {
         conn_close(c);
         return;
@@ -422,8 +442,8 @@ static void conn_close(srv_conn *c) {
         if (waiting && s->h.on_abort) s->h.on_abort(call, s->h.ud);
         call_free(call);
     }
-    nghttp2_session_del(c->ng);
-    c->ng = NULL;
+    /* Inside nghttp2 (a handler closed us): the mem_recv/mem_send caller deletes it. */
+    session_release(c);
     if (!c->detached) uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
     /* else: freed by mae__grpc_server_feed */
 }
@@ -497,7 +517,8 @@ int mae__grpc_server_feed(mae_grpc_server *s, const uint8_t *p, size_t len) {
             c->in_recv = true;
             ssize_t r = nghttp2_session_mem_recv(c->ng, p, len);
             c->in_recv = false;
-            if (r < 0) rc = MAE_EPROTO;
+            session_release(c);
+            if (r < 0 && !c->closing) rc = MAE_EPROTO;
             else conn_flush(c);
         }
     }

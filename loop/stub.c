@@ -1,7 +1,7 @@
 /* The stub runtime: one h1 server per HTTP service (and one gRPC server per gRPC service, see
  * stub_grpc.c), a route table per service, replies rendered from template trees. A delayed
  * reply owns a small record with a uv_timer; if the client leaves first the record is marked
- * dead and freed in the timer's close callback. */
+ * dead and freed in the timer's close callback. Closing the stub closes those timers too. */
 #include "loop/stub.h"
 
 #include <ctype.h>
@@ -149,8 +149,41 @@ bool mae__stub_should_fail(const mae_stub_route *r) {
     return r->b.fail && (r->b.fail_times == 0 || r->calls <= (unsigned long)r->b.fail_times);
 }
 
+/* ---- delayed replies -------------------------------------------------------------------- */
+
+static void part_closed(void *ud);
+
+static void delay_unlink(mae_stub_delay *d) {
+    mae_stub *s = d->stub;
+    if (d->prev) d->prev->next = d->next; else s->delays = d->next;
+    if (d->next) d->next->prev = d->prev;
+    d->next = d->prev = NULL;
+}
+
+void mae__stub_delay_start(mae_stub *s, mae_stub_delay *d, void *data, uv_timer_cb fire,
+                           uv_close_cb closed, uint64_t ms) {
+    d->stub = s;
+    d->closed = closed;
+    d->prev = NULL;
+    d->next = s->delays;
+    if (s->delays) s->delays->prev = d;
+    s->delays = d;
+    uv_timer_init(s->loop, &d->timer);
+    d->timer.data = data;
+    uv_timer_start(&d->timer, fire, ms, 0);
+}
+
+void mae__stub_delay_close(mae_stub_delay *d) {
+    delay_unlink(d);
+    uv_close((uv_handle_t *)&d->timer, d->closed);
+}
+
+void mae__stub_delay_closed(const mae_stub_delay *d) {
+    if (d->held) part_closed(d->stub);
+}
+
 typedef struct http_pending {
-    uv_timer_t timer;
+    mae_stub_delay d;
     mae_h1_exchange *x;       /* NULL once the client left */
     int status;
     char *body;
@@ -162,8 +195,10 @@ typedef struct http_pending {
 
 static void pending_closed(uv_handle_t *h) {
     http_pending *p = h->data;
+    mae_stub_delay d = p->d;
     free(p->body);
     free(p);
+    mae__stub_delay_closed(&d);
 }
 
 static void pending_fire(uv_timer_t *t) {
@@ -173,7 +208,7 @@ static void pending_fire(uv_timer_t *t) {
         mae_h1_respond(p->x, p->status, NULL, p->hdr, p->n_hdr, p->body, p->len);
     }
     p->x = NULL;
-    uv_close((uv_handle_t *)&p->timer, pending_closed);
+    mae__stub_delay_close(&p->d);
 }
 
 static void http_abort(mae_h1_exchange *x, void *ud) {
@@ -212,10 +247,8 @@ static void http_reply(mae_stub_http *hs, mae_h1_exchange *x, int status, cJSON 
         memcpy(p->retry_after, ra, sizeof ra);
         p->hdr[0] = (mae_header_kv){"Retry-After", p->retry_after};
     }
-    uv_timer_init(hs->stub->loop, &p->timer);
-    p->timer.data = p;
     mae_h1_exchange_set_data(x, p);
-    uv_timer_start(&p->timer, pending_fire, delay_ms, 0);
+    mae__stub_delay_start(hs->stub, &p->d, p, pending_fire, pending_closed, delay_ms);
 }
 
 static const char *header(const mae_h1_request *r, const char *name) {
@@ -357,6 +390,13 @@ void mae_stub_close(mae_stub *s, void (*done)(void *ud), void *ud) {
         } else if (hs->grpc) {
             mae__stub_grpc_close(hs, part_closed, s);
         }
+    }
+    /* The servers aborted every exchange: delayed replies have no one left to answer. */
+    while (s->delays) {
+        mae_stub_delay *d = s->delays;
+        d->held = true;
+        s->open_parts++;
+        mae__stub_delay_close(d);
     }
     part_closed(s);
 }

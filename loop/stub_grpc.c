@@ -13,7 +13,7 @@
 #include "maestro/v1/maestro.pb-c.h"
 
 typedef struct grpc_pending {
-    uv_timer_t timer;
+    mae_stub_delay d;
     mae_grpc_scall *call;     /* NULL once the client left */
     int code;                 /* 0 = reply with msg */
     char *msg;                /* reply bytes, or the error message */
@@ -23,8 +23,10 @@ typedef struct grpc_pending {
 
 static void pending_closed(uv_handle_t *h) {
     grpc_pending *p = h->data;
+    mae_stub_delay d = p->d;
     free(p->msg);
     free(p);
+    mae__stub_delay_closed(&d);
 }
 
 static void send_now(mae_grpc_scall *call, int code, const char *msg, size_t len, const char *pushback) {
@@ -43,7 +45,7 @@ static void pending_fire(uv_timer_t *t) {
         send_now(p->call, p->code, p->msg, p->len, p->pushback);
     }
     p->call = NULL;
-    uv_close((uv_handle_t *)&p->timer, pending_closed);
+    mae__stub_delay_close(&p->d);
 }
 
 static void on_abort(mae_grpc_scall *call, void *ud) {
@@ -72,10 +74,8 @@ static void answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg,
     p->msg = msg;
     p->len = len;
     memcpy(p->pushback, pb, sizeof pb);
-    uv_timer_init(hs->stub->loop, &p->timer);
-    p->timer.data = p;
     mae_grpc_scall_set_data(call, p);
-    uv_timer_start(&p->timer, pending_fire, delay_ms, 0);
+    mae__stub_delay_start(hs->stub, &p->d, p, pending_fire, pending_closed, delay_ms);
 }
 
 /* Packs ServiceResponse; returns malloc'd bytes or NULL. */

@@ -6,6 +6,16 @@
 #include "transports/h1_server.h"
 
 typedef struct mae_stub mae_stub;
+
+/* A delayed reply's timer, listed in its stub so that closing the stub cancels it (a reply
+ * delayed by an hour must not keep a closed stub's loop alive for an hour). */
+typedef struct mae_stub_delay {
+    uv_timer_t timer;
+    mae_stub *stub;
+    struct mae_stub_delay *next, *prev;
+    uv_close_cb closed;      /* the record's close callback: frees it, then calls _closed */
+    bool held;               /* the stub's close waits for this timer */
+} mae_stub_delay;
 typedef struct mae_stub_http {
     mae_stub *stub;
     mae_stub_service *svc;
@@ -19,6 +29,7 @@ struct mae_stub {
     mae_stub_file *file;
     mae_stub_http *http;     /* one per service, same index as file->services */
     int open_parts;
+    mae_stub_delay *delays;  /* delayed replies not yet sent */
     void (*done)(void *);
     void *done_ud;
 };
@@ -29,6 +40,12 @@ void mae__stub_log(mae_stub *s, const char *service, const char *kind, const cha
 cJSON *mae__stub_render(const mae_stub_route *r, const cJSON *request, unsigned long n, char *msg,
                         size_t mlen);
 bool mae__stub_should_fail(const mae_stub_route *r);
+/* Starts d's timer (timer.data = data) and lists it; closing it unlists it. The record's close
+ * callback (closed) calls mae__stub_delay_closed with a copy of d after freeing the record. */
+void mae__stub_delay_start(mae_stub *s, mae_stub_delay *d, void *data, uv_timer_cb fire,
+                           uv_close_cb closed, uint64_t ms);
+void mae__stub_delay_close(mae_stub_delay *d);
+void mae__stub_delay_closed(const mae_stub_delay *d);
 
 int mae__stub_grpc_start(mae_stub *s, mae_stub_http *hs);
 int mae__stub_grpc_port(const mae_stub_http *hs);

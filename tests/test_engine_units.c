@@ -199,3 +199,15 @@ TEST(path_segments_are_percent_encoded) {
     ASSERT_EQ_STR(s, "");
     free(s);
 }
+
+/* "." or ".." as a whole value would be a dot segment (curl sends the path as is, the server
+ * resolves it): the dots are encoded so a value never climbs out of its segment. */
+TEST(path_value_of_dots_is_not_a_dot_segment) {
+    const char *in[] = {".", "..", "...", "a.b", ".hidden", "..x"};
+    const char *want[] = {"%2E", "%2E%2E", "%2E%2E%2E", "a.b", ".hidden", "..x"};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        char *s = mae__path_escape(in[i], strlen(in[i]));
+        ASSERT_EQ_STR(s, want[i]);
+        free(s);
+    }
+}

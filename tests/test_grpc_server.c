@@ -2,6 +2,7 @@
  * a real grpcio client (tests/servers/grpc_client_check.py, started with uv_spawn so our loop
  * keeps serving) and our own client transport talk to it. */
 #include <fcntl.h>
+#include <nghttp2/nghttp2.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -197,4 +198,108 @@ TEST(server_against_our_client) {
     ASSERT_EQ_INT(server_closed, 1);
     ASSERT_EQ_INT(client_closed, 1);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+/* ---- a handler closing the server from inside nghttp2's callbacks ------------------------- */
+
+typedef struct wire {
+    uint8_t *p;
+    size_t len;
+} wire;
+
+static ssize_t wire_send(nghttp2_session *ng, const uint8_t *d, size_t n, int flags, void *ud) {
+    wire *w = ud;
+    w->p = realloc(w->p, w->len + n);
+    memcpy(w->p + w->len, d, n);
+    w->len += n;
+    return (ssize_t)n;
+}
+
+static ssize_t wire_body(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud) {
+    /* One empty gRPC message: a zero prefix. */
+    memset(buf, 0, 5);
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return 5;
+}
+
+/* Client bytes (preface, SETTINGS, then n unary requests, plus RST_STREAM of the first one when
+ * rst) made by a real nghttp2 client session. */
+static wire client_bytes(int n, bool rst) {
+    wire w = {0};
+    nghttp2_session_callbacks *cb;
+    ASSERT_EQ_INT(nghttp2_session_callbacks_new(&cb), 0);
+    nghttp2_session_callbacks_set_send_callback(cb, wire_send);
+    nghttp2_session *ng;
+    ASSERT_EQ_INT(nghttp2_session_client_new(&ng, cb, &w), 0);
+    nghttp2_session_callbacks_del(cb);
+    ASSERT_EQ_INT(nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, NULL, 0), 0);
+    const nghttp2_nv nv[] = {
+        {(uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0},
+        {(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+        {(uint8_t *)":path", (uint8_t *)"/x.Y/Z", 5, 6, 0},
+        {(uint8_t *)":authority", (uint8_t *)"a", 10, 1, 0},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0},
+    };
+    nghttp2_data_provider dp = {.read_callback = wire_body};
+    int32_t first = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t sid = nghttp2_submit_request(ng, NULL, nv, 5, &dp, NULL);
+        ASSERT_CMP_INT(sid, >, 0);
+        if (!first) first = sid;
+    }
+    ASSERT_EQ_INT(nghttp2_session_send(ng), 0);
+    if (rst) {
+        ASSERT_EQ_INT(nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, first, NGHTTP2_CANCEL), 0);
+        ASSERT_EQ_INT(nghttp2_session_send(ng), 0);
+    }
+    nghttp2_session_del(ng);
+    return w;
+}
+
+static mae_grpc_server *closer_srv;
+static int closer_calls, closer_aborts, closer_closed;
+static bool close_in_abort;
+
+static void on_closer_done(void *ud) { closer_closed++; }
+
+static void closer_call(mae_grpc_scall *c, const char *path, const uint8_t *msg, size_t len,
+                        const mae_header_kv *hdrs, size_t n_hdrs, void *ud) {
+    closer_calls++;
+    /* Left unanswered: the close (now, or on the abort) aborts it. */
+    if (!close_in_abort) mae_grpc_server_close(closer_srv, on_closer_done, NULL);
+}
+
+static void closer_abort(mae_grpc_scall *c, void *ud) {
+    closer_aborts++;
+    if (close_in_abort) mae_grpc_server_close(closer_srv, on_closer_done, NULL);
+}
+
+static void run_closer(bool in_abort, int n_requests) {
+    static const mae_grpc_server_handler h = {closer_call, closer_abort, NULL};
+    close_in_abort = in_abort;
+    closer_calls = closer_aborts = closer_closed = 0;
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    ASSERT_EQ_INT(mae_grpc_server_new(&loop, "127.0.0.1", 0, NULL, &h, &closer_srv), 0);
+    wire w = client_bytes(n_requests, in_abort);
+    /* nghttp2 is still parsing when the handler closes: the session must outlive that. */
+    mae__grpc_server_feed(closer_srv, w.p, w.len);
+    free(w.p);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(closer_closed, 1);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+TEST(handler_closes_server_inside_on_call) {
+    run_closer(false, 3);
+    /* The first call closed the server: the requests after it are never dispatched. */
+    ASSERT_EQ_INT(closer_calls, 1);
+    ASSERT_EQ_INT(closer_aborts, 1);
+}
+
+TEST(handler_closes_server_inside_on_abort) {
+    run_closer(true, 2);
+    ASSERT_EQ_INT(closer_calls, 2);
+    /* The reset stream's abort closed the server, which aborted the other call. */
+    ASSERT_EQ_INT(closer_aborts, 2);
 }

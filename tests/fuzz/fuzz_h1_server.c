@@ -1,7 +1,11 @@
 /* Fuzz target: arbitrary client bytes into the stub's HTTP/1.1 server over real loopback TCP.
  * One loop and one server live across iterations (a listener per input would exhaust ports);
- * each input is one client connection, closed with RST so no TIME_WAIT piles up. */
+ * each input is one client connection, closed with RST so no TIME_WAIT piles up. The client
+ * must not half-close (shutdown(SHUT_WR)) first: its FIN makes the server close in turn, which
+ * leaves the client socket in TIME_WAIT despite SO_LINGER, and after ~28k inputs every
+ * ephemeral port is taken and connect() fails. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,14 +45,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) abort();
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        perror("fuzz_h1_server: connect");
+        abort();
+    }
     size_t off = 0;
     while (off < size) {
         ssize_t w = write(fd, data + off, size - off);
         if (w <= 0) break;
         off += (size_t)w;
     }
-    shutdown(fd, SHUT_WR);
     uv_tcp_t client;
     uv_tcp_init(&loop, &client);
     uv_tcp_open(&client, fd);
