@@ -108,7 +108,7 @@ typedef struct bench {
     hist lat;                      /* run latency, µs */
     err_class errs[BENCH_MAX_CLASSES];
     size_t n_errs;
-    uint64_t t0;
+    uint64_t t0, t_end;            /* t_end: when the last run finished */
 } bench;
 
 typedef struct bench_slot {
@@ -200,7 +200,10 @@ static void start_more(bench *b) {
         b->started++;
         b->in_flight++;
     }
-    if (b->in_flight == 0 && (b->started == b->n || b->start_failed)) shutdown_all(b);
+    if (b->in_flight == 0 && (b->started == b->n || b->start_failed)) {
+        if (!b->t_end) b->t_end = uv_hrtime();
+        shutdown_all(b);
+    }
 }
 
 static void on_progress(uv_timer_t *t) {
@@ -445,7 +448,7 @@ int mae_cmd_bench(int argc, char **argv) {
         shutdown_all(b);
     }
     uv_run(&b->loop, UV_RUN_DEFAULT);
-    double wall_s = (double)(uv_hrtime() - b->t0) / 1e9;
+    double wall_s = (double)((b->t_end ? b->t_end : uv_hrtime()) - b->t0) / 1e9;
     getrusage(RUSAGE_SELF, &ru1);
     if (uv_loop_close(&b->loop) != 0) fprintf(stderr, "maestro bench: internal: handles left open at exit\n");
     if (isatty(2) && rc == 0) fprintf(stderr, "\r%*s\r", 70, "");
