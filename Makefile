@@ -91,5 +91,9 @@ fuzz: $(FUZZ_BINS)
 	    2>build/fuzz/$$n.log || { tail -40 build/fuzz/$$n.log; exit 1; }; \
 	  grep -E 'stat::number_of_executed_units|Done' build/fuzz/$$n.log | tail -2; done
 
+# Benchmarks against the stub (bench/run.sh; results in bench/results/). Not part of `test`.
+bench: all
+	@sh bench/run.sh
+
 clean:
 	rm -rf build bin libmaestro.a
