@@ -219,6 +219,10 @@ def b3_fanout(ports, req, node_ok):
             jn = json.loads(out)
             row["http_node_calls_per_s"] = jn["calls"] / jn["wall_s"]
             row["http_node_calls_per_cpu_s"] = jn["calls"] / jn["cpu_s"]
+            out, tn = timed(["node", glue, "http-agent", "http://127.0.0.1:%d" % ports["web"], str(nh), "1000", str(runs)])
+            jn = json.loads(out)
+            row["http_nodeagent_calls_per_s"] = jn["calls"] / jn["wall_s"]
+            row["http_nodeagent_calls_per_cpu_s"] = jn["calls"] / jn["cpu_s"]
         rows.append(row)
         log("  round %d: " % (r + 1) + ", ".join("%s=%.0f" % (k, v) for k, v in row.items()))
     res = {k: med([x[k] for x in rows]) for k in rows[0]}
@@ -227,6 +231,7 @@ def b3_fanout(ports, req, node_ok):
     if node_ok:
         res["grpc_vs_node_per_cpu_s"] = res["grpc_maestro_calls_per_cpu_s"] / res["grpc_node_calls_per_cpu_s"]
         res["http_vs_node_per_cpu_s"] = res["http_maestro_calls_per_cpu_s"] / res["http_node_calls_per_cpu_s"]
+        res["http_vs_nodeagent_per_cpu_s"] = res["http_maestro_calls_per_cpu_s"] / res["http_nodeagent_calls_per_cpu_s"]
     results["b3"] = res
 
 
@@ -444,6 +449,9 @@ def summary():
             lines.append("| b3 HTTP fan-out, calls per CPU second | %.0f | Node glue (fetch): %.0f | %.1fx | >= 1.5x Node: %s |" %
                          (b3["http_maestro_calls_per_cpu_s"], b3["http_node_calls_per_cpu_s"],
                           b3["http_vs_node_per_cpu_s"], goal(b3["http_vs_node_per_cpu_s"] >= 1.5)))
+            lines.append("| b3 HTTP fan-out, calls per CPU second | %.0f | Node http.request, keep-alive agent of 5: %.0f | %.1fx | >= 1.5x Node: %s |" %
+                         (b3["http_maestro_calls_per_cpu_s"], b3["http_nodeagent_calls_per_cpu_s"],
+                          b3["http_vs_nodeagent_per_cpu_s"], goal(b3["http_vs_nodeagent_per_cpu_s"] >= 1.5)))
     if b4:
         big = max(int(k.rsplit("_", 1)[1]) for k in b4 if k.startswith("grpc_bytes_per_call_"))
         lines.append("| b4 memory per in-flight gRPC call | %.0f B (N=1,000), %.0f B (N=%d) | h2load: %.0f B per stream | %.0f B beyond h2load's | <= 2 KB beyond nghttp2's: %s |" %

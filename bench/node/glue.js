@@ -5,6 +5,8 @@
 // (after start-up and proto loading, like `maestro bench`'s cpu_s).
 //   node glue.js grpc 127.0.0.1:PORT ITEMS CONCURRENCY RUNS   (5 HTTP/2 connections, like maestro)
 //   node glue.js http http://127.0.0.1:PORT ITEMS CONCURRENCY RUNS   (global fetch)
+//   node glue.js http-agent http://127.0.0.1:PORT ...   (http.request, keep-alive agent of 5 sockets,
+//                                                        like maestro's pool: a stronger baseline)
 'use strict';
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
@@ -93,8 +95,30 @@ function httpCaller() {
   };
 }
 
+function agentCaller() {
+  const http = require('http');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 5 });
+  const url = new URL(target + '/echo');
+  return (item) => new Promise((resolve, reject) => {
+    const body = JSON.stringify({ id: item });
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        if (res.statusCode < 200 || res.statusCode > 299) return reject(new Error('status ' + res.statusCode));
+        const out = JSON.parse(Buffer.concat(chunks).toString());
+        if (out.id !== item) return reject(new Error('wrong reply'));
+        resolve(out);
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 async function main() {
-  const call = mode === 'grpc' ? grpcCaller() : httpCaller();
+  const call = mode === 'grpc' ? grpcCaller() : mode === 'http-agent' ? agentCaller() : httpCaller();
   const items = Array.from({ length: ITEMS }, (_, i) => 'i' + i);
   await call('warmup');   // connections up, like the stub's first call in maestro's pool
   const cpu0 = process.cpuUsage(), t0 = process.hrtime.bigint();
