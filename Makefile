@@ -69,7 +69,7 @@ deps:
 	@sh tests/deps.sh
 
 # Runs every test binary of both flavours; the last line is the total.
-test: bin/maestro build/asan/bin/maestro $(norm_TESTS) $(asan_TESTS)
+test: deps bin/maestro build/asan/bin/maestro $(norm_TESTS) $(asan_TESTS)
 	@sh tests/run.sh norm asan
 
 test-norm: bin/maestro $(norm_TESTS)
@@ -90,6 +90,10 @@ fuzz: $(FUZZ_BINS)
 	    build/fuzz/corpus-$$n $$( [ -d tests/fuzz/seed-$$n ] && echo tests/fuzz/seed-$$n ) \
 	    2>build/fuzz/$$n.log || { tail -40 build/fuzz/$$n.log; exit 1; }; \
 	  grep -E 'stat::number_of_executed_units|Done' build/fuzz/$$n.log | tail -2; done
+
+# The one-command demo: deploy_service against its stubs, healthy then failing (saga shown).
+demo: deps all
+	@bash examples/demo.sh
 
 # Benchmarks against the stub (bench/run.sh; results in bench/results/). Not part of `test`.
 bench: all

@@ -156,3 +156,40 @@ TEST(port_in_use_is_a_clear_error) {
     free(file);
     free(log);
 }
+
+/* A real grpcio client (tests/servers/grpc_client_check.py) against the stub's gRPC side. */
+TEST(grpcio_client_calls_the_stub_envelope) {
+    const char *yaml =
+        "services:\n"
+        "  svc:\n"
+        "    type: grpc\n"
+        "    listen: 127.0.0.1:0\n"
+        "    methods:\n"
+        "      Echo: {respond: \"{{ .request }}\"}\n"
+        "      Fail: {fail: {status: UNAVAILABLE, message: \"down for 100% maintenance\", retry_after: 2}}\n"
+        "      Never: {hang: true}\n"
+        "      App: {fail: {app_error: true, message: card declined}}\n";
+    char *log;
+    th_proc p = start_stub(yaml, &log);
+    char port[16];
+    snprintf(port, sizeof port, "%d", p.port);
+    char *argv[] = {TH_PYTHON, (char *)th_path("tests/servers/grpc_client_check.py"), port, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = th_run(argv, NULL, &out, &err);
+    if (rc != 0) th_fail(__FILE__, __LINE__, "client exit %d: %s", rc, err);
+    ASSERT_EQ_STR(out,
+        "{\"case\": \"echo\", \"data\": {\"a\": [1.0, {\"b\": null}], \"s\": \"x\"}, \"success\": true}\n"
+        "{\"case\": \"fail\", \"code\": \"UNAVAILABLE\", \"details\": \"down for 100% maintenance\", \"pushback\": \"2000\"}\n"
+        "{\"case\": \"unknown\", \"code\": \"UNIMPLEMENTED\", \"details\": \"the stub serves only the Maestro envelope\", \"pushback\": null}\n"
+        "{\"case\": \"deadline\", \"code\": \"DEADLINE_EXCEEDED\", \"details\": \"Deadline Exceeded\", \"pushback\": null}\n"
+        "{\"case\": \"app\", \"error\": \"card declined\", \"success\": false}\n");
+    ASSERT_EQ_INT(th_stop(&p), 0);
+    char *lines = th_read_file(log, NULL);
+    ASSERT_CONTAINS(lines, "\"method\":\"Echo\",\"n\":1,\"status\":0");
+    ASSERT_CONTAINS(lines, "\"method\":\"Fail\",\"n\":1,\"status\":14");
+    ASSERT_CONTAINS(lines, "\"method\":\"App\",\"n\":1,\"status\":0");
+    free(lines);
+    free(out);
+    free(err);
+    free(log);
+}
