@@ -3,6 +3,8 @@
  * (runs, errors by class, percentile order), that the stub received exactly the calls the bench
  * claims, that -c bounds the runs in flight, and the exit codes. Never speed. */
 #include <cjson/cJSON.h>
+#include <pty.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -249,4 +251,49 @@ TEST(usage_errors_exit_2) {
     free(out);
     free(err);
     free(wf);
+}
+
+/* On a terminal, stderr gets a progress line (every 500 ms) and the text report follows. The
+ * calls take 100 ms each and 14 runs go 2 at a time, so the run lasts at least 700 ms. */
+TEST(progress_line_only_on_a_terminal) {
+    static const char stub[] =
+        "services:\n  web:\n    type: http\n    listen: 127.0.0.1:0\n    routes:\n"
+        "      \"POST /echo\": {respond: {ok: true}}\n"
+        "  rpc:\n    type: grpc\n    listen: 127.0.0.1:0\n    methods:\n      Echo: {respond: {ok: true}, delay: 100ms}\n";
+    char *file = th_write_temp(stub, sizeof stub - 1, ".yaml");
+    backend b;
+    backend_start(&b, file);
+    const char *bin = getenv("MAESTRO_BIN");
+    char *binp = strdup(bin ? bin : th_path("bin/maestro"));
+    char *wf = strdup(th_path("bench/workflows/grpc1.yaml"));
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        execl(binp, binp, "bench", wf, "--input", "{\"id\":\"p\"}", "-n", "14", "-c", "2", "--set", b.rpc_set,
+              (char *)NULL);
+        _exit(127);
+    }
+    char buf[8192];
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(master, buf + len, sizeof buf - 1 - len);
+        if (r <= 0) break;   /* EIO once the child has exited */
+        len += (size_t)r;
+        if (len == sizeof buf - 1) break;
+    }
+    buf[len] = 0;
+    int st = 0;
+    ASSERT_EQ_INT(waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFEXITED(st));
+    ASSERT_EQ_INT(WEXITSTATUS(st), 0);
+    ASSERT_CONTAINS(buf, " runs, ");
+    ASSERT_CONTAINS(buf, " in flight, ");
+    ASSERT_CONTAINS(buf, "14 (14 succeeded, 0 failed)");
+    close(master);
+    free(binp);
+    free(wf);
+    backend_stop(&b);
+    unlink(file);
+    free(file);
 }
