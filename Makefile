@@ -97,5 +97,9 @@ fuzz: $(FUZZ_BINS)
 demo: deps all
 	@bash examples/demo.sh
 
+# Benchmarks against the stub (bench/run.sh; results in bench/results/). Not part of `test`.
+bench: all
+	@sh bench/run.sh
+
 clean:
 	rm -rf build bin libmaestro.a
