@@ -34,6 +34,7 @@ static inline void mae__gq_remove(mae__gq *e) {
 #define MAE__GRPC_MAX_POOL 64
 #define MAE__GRPC_HANDSHAKE_MS 10000
 #define MAE__GRPC_WRITE_HIGH (4 * 1024 * 1024)  /* stop producing frames past this backlog */
+#define MAE__GRPC_WBUF_KEEP (64 * 1024)         /* a write buffer above this is freed when idle */
 
 typedef struct mae__gtransport mae__gtransport;
 typedef struct mae__gpool mae__gpool;
@@ -87,6 +88,17 @@ struct mae__gconn {
     int in_recv;                 /* inside nghttp2 callbacks: closing is deferred */
     bool close_pending;
     size_t write_backlog;        /* bytes handed to uv_write and not yet completed */
+    /* Sending: mae__conn_flush only marks the connection dirty; the transport's prepare handle
+     * flushes every dirty connection once per loop iteration, so the frames of all the calls
+     * started in one tick leave in one write. wbuf is reused between flushes and is owned by
+     * the connection; while a uv_write of it is in flight (writing) nothing more is produced:
+     * on_write marks the connection dirty again. */
+    mae__gq dirty_link;          /* in t->dirty while dirty */
+    bool dirty;
+    bool writing;
+    uint8_t *wbuf;
+    size_t wcap;
+    uv_write_t wreq;
     char err[128];               /* nghttp2's last error message, for results */
     /* Test hook: when no TCP, sent bytes go here (may be NULL = dropped). */
     void (*sink)(void *ud, const uint8_t *p, size_t len);
@@ -116,6 +128,8 @@ struct mae__gtransport {
     bool closing;
     uv_timer_t keepalive;        /* never started: makes close() always finish asynchronously */
     uint64_t handshake_ms;       /* connect + SETTINGS bound; default MAE__GRPC_HANDSHAKE_MS */
+    uv_prepare_t flusher;        /* runs before each poll while t->dirty is not empty */
+    mae__gq dirty;               /* connections with frames to send */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -153,7 +167,15 @@ void mae__conn_fail(mae__gconn *c, mae_class cls, int status, const char *msg);
 void mae__conn_close(mae__gconn *c);
 /* Feeds received bytes (the read path, and tests). Returns 0 or MAE_EPROTO. */
 int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len);
+/* Asks for the connection's pending frames to be sent: a socket connection is marked dirty
+ * and flushed before the loop next polls; a detached one is flushed now. */
 void mae__conn_flush(mae__gconn *c);
+/* Produces and writes the pending frames now (the prepare handle, shutdown, error paths). */
+void mae__conn_flush_now(mae__gconn *c);
+/* The transport's prepare callback: flushes every dirty connection. */
+void mae__conn_flush_dirty(uv_prepare_t *h);
+/* Frees what the connection owns besides its handles (the write buffer). */
+void mae__conn_free(mae__gconn *c);
 uint32_t mae__conn_capacity(const mae__gconn *c);
 
 #endif

@@ -13,28 +13,81 @@
 
 /* ---- Writing ---- */
 
-typedef struct wreq {
-    uv_write_t req;
-    mae__gconn *conn;
-    size_t len;
-    uint8_t data[];
-} wreq;
-
 static void on_write(uv_write_t *req, int status) {
-    wreq *w = (wreq *)req;
-    mae__gconn *c = w->conn;
-    c->write_backlog -= w->len;
-    free(w);
+    mae__gconn *c = req->data;
+    c->write_backlog = 0;
+    c->writing = false;
+    if (c->state == MAE__CONN_CLOSING) return;  /* the buffer is freed with the connection */
+    if (c->wcap > MAE__GRPC_WBUF_KEEP) {
+        /* A burst grew it: give the memory back rather than keep the peak per connection. */
+        free(c->wbuf);
+        c->wbuf = NULL;
+        c->wcap = 0;
+    }
     if (status < 0) return;  /* the read side reports the failure */
-    if (c->state != MAE__CONN_CLOSING) mae__conn_flush(c);
+    mae__conn_flush(c);
+}
+
+void mae__conn_free(mae__gconn *c) {
+    free(c->wbuf);
+    free(c);
 }
 
 void mae__conn_flush(mae__gconn *c) {
-    /* Never from inside nghttp2 callbacks: mem_recv's caller flushes afterwards. */
-    if (!c->ng || c->state == MAE__CONN_CLOSING || c->in_recv) return;
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    while (c->write_backlog + len < MAE__GRPC_WRITE_HIGH) {
+    if (!c->has_tcp) {
+        mae__conn_flush_now(c);
+        return;
+    }
+    if (c->dirty || c->state == MAE__CONN_CLOSING) return;
+    mae__gtransport *t = c->pool->t;
+    if (t->closing) {  /* the prepare handle is closed or closing */
+        mae__conn_flush_now(c);
+        return;
+    }
+    c->dirty = true;
+    if (mae__gq_empty(&t->dirty)) uv_prepare_start(&t->flusher, mae__conn_flush_dirty);
+    mae__gq_push(&t->dirty, &c->dirty_link);
+}
+
+void mae__conn_flush_dirty(uv_prepare_t *h) {
+    mae__gtransport *t = h->data;
+    /* A flush may mark connections dirty again (calls dispatched from nghttp2 callbacks, or a
+     * connection stopped at the write bound): they are flushed in this same pass. */
+    while (!mae__gq_empty(&t->dirty))
+        mae__conn_flush_now(MAE__GQ_ITEM(t->dirty.next, mae__gconn, dirty_link));
+    uv_prepare_stop(&t->flusher);
+}
+
+/* Sends len bytes of c->wbuf: as much as the socket takes now, the rest with one uv_write.
+ * Returns 0 or a negative libuv error (the connection is then failed by the caller). */
+static int write_out(mae__gconn *c, size_t len) {
+    uv_buf_t b = uv_buf_init((char *)c->wbuf, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)len) return 0;
+    if (n > 0) {
+        b.base += n;
+        b.len -= (unsigned)n;
+    }
+    /* Partly written, EAGAIN, or an error uv_write reports to on_write (ignored there: the
+     * read side reports a broken connection, as before). */
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) return rc;
+    c->writing = true;
+    c->write_backlog = b.len;
+    return 0;
+}
+
+void mae__conn_flush_now(mae__gconn *c) {
+    if (c->dirty) {
+        c->dirty = false;
+        mae__gq_remove(&c->dirty_link);
+    }
+    /* Never from inside nghttp2 callbacks: mem_recv's caller flushes afterwards. While a write
+     * is in flight its completion flushes again. */
+    if (!c->ng || c->state == MAE__CONN_CLOSING || c->in_recv || c->writing) return;
+    size_t len = 0;
+    while (len < MAE__GRPC_WRITE_HIGH) {
         const uint8_t *data;
         /* Callbacks run inside mem_send too (a stream closes when its RST goes out): they may
          * submit, but never flush or close re-entrantly; this loop sends what they submit. */
@@ -42,54 +95,39 @@ void mae__conn_flush(mae__gconn *c) {
         ssize_t n = nghttp2_session_mem_send(c->ng, &data);
         c->in_recv--;
         if (c->close_pending) {
-            free(buf);
             mae__conn_close(c);
             return;
         }
         if (n < 0) {
-            free(buf);
             mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, nghttp2_strerror((int)n));
             return;
         }
         if (n == 0) break;
-        if (len + (size_t)n > cap) {
-            size_t ncap = cap ? cap * 2 : 16384;
+        if (len + (size_t)n > c->wcap) {
+            size_t ncap = c->wcap ? c->wcap * 2 : 16384;
             while (ncap < len + (size_t)n) ncap *= 2;
-            uint8_t *nb = realloc(buf, ncap);
+            uint8_t *nb = realloc(c->wbuf, ncap);
             if (!nb) {
-                free(buf);
                 mae__conn_fail(c, MAE_CLASS_CONNECT, 0, "out of memory");
                 return;
             }
-            buf = nb;
-            cap = ncap;
+            c->wbuf = nb;
+            c->wcap = ncap;
         }
-        memcpy(buf + len, data, (size_t)n);
+        memcpy(c->wbuf + len, data, (size_t)n);
         len += (size_t)n;
     }
     if (len && !c->has_tcp) {
-        if (c->sink) c->sink(c->sink_ud, buf, len);
+        if (c->sink) c->sink(c->sink_ud, c->wbuf, len);
     } else if (len) {
-        wreq *w = malloc(sizeof *w + len);
-        if (!w) {
-            free(buf);
-            mae__conn_fail(c, MAE_CLASS_CONNECT, 0, "out of memory");
-            return;
-        }
-        memcpy(w->data, buf, len);
-        w->conn = c;
-        w->len = len;
-        uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
-        int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+        int rc = write_out(c, len);
         if (rc < 0) {
-            free(w);
-            free(buf);
             mae__conn_fail(c, MAE_CLASS_CONNECT, 0, uv_strerror(rc));
             return;
         }
-        c->write_backlog += len;
+        /* Stopped at the bound with more to send: carry on next iteration (or after on_write). */
+        if (len >= MAE__GRPC_WRITE_HIGH && !c->writing) mae__conn_flush(c);
     }
-    free(buf);
     if (c->state == MAE__CONN_DRAINING && c->n_streams == 0) {
         mae__conn_close(c);
     } else if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) {
@@ -331,7 +369,7 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
         char msg[128];
         snprintf(msg, sizeof msg, "HTTP/2 session ended: %s", nghttp2_strerror((int)n));
         /* nghttp2 queued a GOAWAY; send what we can, then fail the calls. */
-        mae__conn_flush(c);
+        mae__conn_flush_now(c);
         mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
         return MAE_EPROTO;
     }
@@ -398,7 +436,7 @@ static void start_connect(mae__gconn *c, const struct sockaddr *sa) {
 /* One of the connection's handles or requests finished closing: the last one frees it. */
 static void conn_unref(mae__gconn *c) {
     mae__gtransport *t = c->pool->t;
-    if (--c->refs == 0) free(c);
+    if (--c->refs == 0) mae__conn_free(c);
     t->n_handles--;
     mae__handle_closed(t);
 }
@@ -441,6 +479,7 @@ int mae__conn_open(mae__gpool *p) {
     if (!c) return MAE_ENOMEM;
     c->pool = p;
     mae__gq_init(&c->calls);
+    mae__gq_init(&c->dirty_link);
     if (uv_tcp_init(p->t->loop, &c->tcp) != 0) {
         free(c);
         return MAE_ENOMEM;
@@ -486,6 +525,7 @@ int mae__conn_new_detached(mae__gpool *p, void (*sink)(void *, const uint8_t *, 
     c->sink = sink;
     c->sink_ud = sink_ud;
     mae__gq_init(&c->calls);
+    mae__gq_init(&c->dirty_link);
     int rc = mae__conn_session_init(c);
     if (rc < 0) {
         free(c);
@@ -516,6 +556,10 @@ void mae__conn_close(mae__gconn *c) {
     }
     c->close_pending = false;
     c->state = MAE__CONN_CLOSING;
+    if (c->dirty) {
+        c->dirty = false;
+        mae__gq_remove(&c->dirty_link);
+    }
     while (!mae__gq_empty(&c->calls)) {
         mae_call *call = MAE__GQ_ITEM(c->calls.next, mae_call, link);
         if (c->ng && call->stream_id > 0)
@@ -533,7 +577,7 @@ void mae__conn_close(mae__gconn *c) {
         uv_close((uv_handle_t *)&c->tcp, on_part_closed);
         uv_close((uv_handle_t *)&c->hs_timer, on_part_closed);
     } else {
-        free(c);  /* detached: no handles */
+        mae__conn_free(c);  /* detached: no handles */
     }
     mae__pool_dispatch(p);
 }

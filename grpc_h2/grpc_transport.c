@@ -398,6 +398,11 @@ static void t_cancel(mae_transport *pub, mae_call *c) {
 static void t_close(mae_transport *pub, void (*done)(void *ud), void *ud) {
     mae__gtransport *t = T(pub);
     if (t->closing) return;
+    /* What was queued this tick (an RST_STREAM for a cancelled call) still goes out. */
+    while (!mae__gq_empty(&t->dirty))
+        mae__conn_flush_now(MAE__GQ_ITEM(t->dirty.next, mae__gconn, dirty_link));
+    uv_prepare_stop(&t->flusher);
+    uv_close((uv_handle_t *)&t->flusher, on_handle_closed);
     t->closing = true;
     t->done = done;
     t->done_ud = ud;
@@ -435,9 +440,12 @@ int mae_grpc_transport_new(uv_loop_t *loop, mae_transport **out) {
     t->pub.data = t;
     t->loop = loop;
     mae__gq_init(&t->pools);
+    mae__gq_init(&t->dirty);
     uv_timer_init(loop, &t->keepalive);
     t->keepalive.data = t;
-    t->n_handles = 1;
+    uv_prepare_init(loop, &t->flusher);
+    t->flusher.data = t;
+    t->n_handles = 2;
     t->handshake_ms = MAE__GRPC_HANDSHAKE_MS;
     *out = &t->pub;
     return 0;
