@@ -406,3 +406,106 @@ TEST(a_host_name_is_resolved_without_blocking_the_loop) {
     fx_end(&f);
 }
 
+
+/* Easy handles are reused (reset) between calls of one service: each call must be sent exactly
+ * as asked, with nothing left over from the previous one (headers, body, verb, NOBODY, the
+ * timeout), and its result must be its own. */
+TEST(consecutive_calls_on_one_reused_handle_are_each_sent_as_asked) {
+    fx f;
+    fx_start(&f);
+    got g;
+    mae_header_kv ha[] = {{"X-A", "1"}};
+    cJSON *in1 = cJSON_Parse("{\"n\":1}");
+    mae_call_req req = fx_req(&f, "POST", "/echo/a", in1);
+    req.headers = ha;
+    req.n_headers = 1;
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(jstr(g.out, "method"), "POST");
+    ASSERT_EQ_STR(jstr(g.out, "target"), "/echo/a");
+    ASSERT_EQ_STR(jstr(g.out, "body"), "{\"n\":1}");
+    cJSON *h = cJSON_GetObjectItem(g.out, "headers");
+    ASSERT_EQ_STR(jstr(h, "x-a"), "1");
+    ASSERT_EQ_STR(jstr(h, "content-type"), "application/json");
+    cJSON_Delete(g.out);
+    cJSON_Delete(in1);
+
+    mae_header_kv hb[] = {{"X-B", "2"}};
+    cJSON *in2 = cJSON_Parse("{\"q\":\"z\"}");
+    req = fx_req(&f, "GET", "/echo/b", in2);
+    req.headers = hb;
+    req.n_headers = 1;
+    req.idempotency_key = "run-1:step-b";
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(jstr(g.out, "method"), "GET");
+    ASSERT_EQ_STR(jstr(g.out, "target"), "/echo/b?q=z");
+    ASSERT_EQ_STR(jstr(g.out, "body"), "");
+    h = cJSON_GetObjectItem(g.out, "headers");
+    ASSERT_NULL(jstr(h, "x-a"));
+    ASSERT_EQ_STR(jstr(h, "x-b"), "2");
+    ASSERT_EQ_STR(jstr(h, "idempotency-key"), "run-1:step-b");
+    ASSERT_NULL(jstr(h, "content-type"));
+    ASSERT_NULL(jstr(h, "content-length"));
+    cJSON_Delete(g.out);
+    cJSON_Delete(in2);
+
+    req = fx_req(&f, "HEAD", "/echo/h", NULL);
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_INT(g.status, 200);
+    ASSERT_NULL(g.out);
+
+    cJSON *in3 = cJSON_Parse("{\"m\":[2]}");
+    req = fx_req(&f, "PUT", "/echo/c", in3);
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(jstr(g.out, "method"), "PUT");  /* neither HEAD's NOBODY nor GET left over */
+    ASSERT_EQ_STR(jstr(g.out, "body"), "{\"m\":[2]}");
+    h = cJSON_GetObjectItem(g.out, "headers");
+    ASSERT_NULL(jstr(h, "x-a"));
+    ASSERT_NULL(jstr(h, "x-b"));
+    cJSON_Delete(g.out);
+    cJSON_Delete(in3);
+
+    req = fx_req(&f, "DELETE", "/echo/d", NULL);
+    call1(&f, &req, &g);
+    ASSERT_EQ_STR(jstr(g.out, "method"), "DELETE");
+    ASSERT_EQ_STR(jstr(g.out, "target"), "/echo/d");
+    ASSERT_EQ_STR(jstr(g.out, "body"), "");
+    cJSON_Delete(g.out);
+
+    req = fx_req(&f, "GET", "/status/404", NULL);
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_HTTP_4XX);
+    ASSERT_EQ_INT(g.status, 404);
+    ASSERT_TRUE(strncmp(g.msg, "HTTP 404", 8) == 0);
+
+    /* A transfer cut by its 10 ms timeout, then a call without any timeout that takes 20 ms:
+     * the old timeout must not cut it. */
+    req = fx_req(&f, "POST", "/hang", NULL);
+    req.timeout_ms = 10;
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_TIMEOUT);
+    f.svc.timeout_ms = 0;
+    req = fx_req(&f, "GET", "/work", NULL);
+    req.timeout_ms = 0;
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_INT(g.status, 200);
+    ASSERT_EQ_STR(g.msg, "");
+    cJSON_Delete(g.out);
+
+    cJSON *in4 = cJSON_Parse("{\"last\":true}");
+    req = fx_req(&f, "POST", "/echo/e", in4);
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(jstr(g.out, "method"), "POST");
+    ASSERT_EQ_STR(jstr(g.out, "body"), "{\"last\":true}");
+    cJSON_Delete(g.out);
+    cJSON_Delete(in4);
+
+    /* One call at a time: every call above ran on the one handle the first call created. */
+    ASSERT_EQ_INT(mae_http_transport_easy_created(f.t), 1);
+    fx_end(&f);
+}

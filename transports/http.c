@@ -22,7 +22,7 @@ static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc);
 
 static mae_http *http_of(mae_transport *t) { return t->data; }
 
-static http_pool *pool_get(mae_http *h, const mae_service *svc) {
+http_pool *mae__http_pool_get(mae_http *h, const mae_service *svc) {
     int conns = svc->pool_connections > 0 ? svc->pool_connections : 5;
     for (http_pool *p = h->pools; p; p = p->next)
         if (p->svc == svc && p->conns == conns && strcmp(p->endpoint, svc->endpoint) == 0)
@@ -76,8 +76,23 @@ static void call_unlink(mae_http *h, mae_call *c) {
     c->next = c->prev = NULL;
 }
 
+/* The easy handle is in no multi handle here. It is kept for the pool's next call when there
+ * is room: curl_easy_reset drops every option (URL, headers list, body, callbacks and their
+ * userdata, error buffer, private pointer) and the last transfer's info, so nothing of this
+ * call can reach the next one; connections stay in the multi handle's cache. */
+static void easy_release(mae_call *c) {
+    http_pool *p = c->pool;
+    if (p && !c->h->shutting_down && p->n_spare < MAE_HTTP_SPARE_MAX) {
+        curl_easy_reset(c->easy);
+        p->spare[p->n_spare++] = c->easy;
+    } else {
+        curl_easy_cleanup(c->easy);
+    }
+    c->easy = NULL;
+}
+
 static void call_free(mae_call *c) {
-    if (c->easy) curl_easy_cleanup(c->easy);
+    if (c->easy) easy_release(c);
     curl_slist_free_all(c->hdrs);
     free(c->url);
     free(c->body);
@@ -266,11 +281,6 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
         *out = c;
         return 0;
     }
-    c->pool = pool_get(h, req->service);
-    if (!c->pool) {
-        call_free(c);
-        return MAE_ENOMEM;
-    }
     if (mae_curl_uv_add(&c->pool->cu, c->easy) != 0) {
         call_free(c);
         return MAE_EINTERNAL;
@@ -343,6 +353,7 @@ static void on_defer(uv_timer_t *t) {
     for (http_pool *p = h->pools, *next; p; p = next) {
         next = p->next;
         h->glue_errors += p->cu.n_multi_errors;
+        while (p->n_spare) curl_easy_cleanup(p->spare[--p->n_spare]);
         h->pending_closes++;
         mae_curl_uv_close(&p->cu, on_pool_closed);
     }
@@ -410,6 +421,10 @@ int mae_http_transport_glue_errors(const mae_transport *t) {
     int n = h->glue_errors;
     for (const http_pool *p = h->pools; p; p = p->next) n += p->cu.n_multi_errors;
     return n;
+}
+
+int mae_http_transport_easy_created(const mae_transport *t) {
+    return ((const mae_http *)t->data)->easy_created;
 }
 
 int mae_http_transport_poll_errors(const mae_transport *t) {

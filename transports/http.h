@@ -36,5 +36,8 @@ int mae_http_transport_glue_errors(const mae_transport *t);
 uint64_t mae_http_call_received(const mae_call *c);
 /* Poll errors (status < 0) handed to curl as CURL_CSELECT_ERR so far. */
 int mae_http_transport_poll_errors(const mae_transport *t);
+/* How many curl easy handles the transport has created: finished calls' handles are reset
+ * and reused by the same service's next calls (up to 64 kept per service). */
+int mae_http_transport_easy_created(const mae_transport *t);
 
 #endif

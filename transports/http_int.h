@@ -16,9 +16,15 @@
 typedef struct mae_http mae_http;
 typedef struct http_pool http_pool;
 
+/* Easy handles kept per pool for reuse (curl_easy_init and the first setup of a handle cost
+ * more than curl_easy_reset): a finished call's handle is reset and kept, up to this many. */
+#define MAE_HTTP_SPARE_MAX 64
+
 /* One service's connections: its own multi handle, so its limits are its own. */
 struct http_pool {
     mae_curl_uv cu;              /* cu.data == this */
+    CURL *spare[MAE_HTTP_SPARE_MAX];  /* reset easy handles, in no multi, owned by the pool */
+    int n_spare;
     mae_http *h;
     const mae_service *svc;      /* key, with endpoint and conns */
     char *endpoint;              /* owned copy */
@@ -43,6 +49,7 @@ struct mae_http {
     bool closing, shutting_down;
     int pending_closes;
     int glue_errors;
+    int easy_created;            /* curl_easy_init calls: a test hook shows handles are reused */
     void (*close_done)(void *ud);
     void *close_ud;
 };
@@ -69,10 +76,13 @@ struct mae_call {
     mae_call *qnext;             /* h->q_head */
 };
 
-/* Builds c->url, c->body, c->hdrs and c->easy from req (which is only borrowed). Returns 0
+/* Builds c->url, c->body, c->hdrs, c->pool and c->easy (a spare of the pool when there is
+ * one) from req (which is only borrowed). Returns 0
  * (c->res.cls set to MAE_CLASS_TEMPLATE when the request is refused before sending) or a
  * negative MAE_E* (no callback will come). */
 int mae__http_call_prepare(mae_call *c, const mae_call_req *req);
+/* The service's pool, created on first use (NULL: out of memory). */
+http_pool *mae__http_pool_get(mae_http *h, const mae_service *svc);
 void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg);
 void mae__http_call_set_msg(mae_call *c, const char *fmt, const char *arg);
 

@@ -68,14 +68,23 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
 }
 
 static int add_header(mae_call *c, const char *name, const char *value) {
-    size_t n = strlen(name) + strlen(value) + 3;
-    char *line = malloc(n);
+    size_t nl = strlen(name), vl = strlen(value), n = nl + vl + 3;
+    char small[256];
+    char *line = n <= sizeof small ? small : malloc(n);
     if (!line) return MAE_ENOMEM;
     /* "Name;" is curl's way to send a header with an empty value ("Name:" would remove it). */
-    if (*value) snprintf(line, n, "%s: %s", name, value);
-    else snprintf(line, n, "%s;", name);
-    struct curl_slist *l = curl_slist_append(c->hdrs, line);
-    free(line);
+    memcpy(line, name, nl);
+    if (vl) {
+        line[nl] = ':';
+        line[nl + 1] = ' ';
+        memcpy(line + nl + 2, value, vl);
+        line[nl + 2 + vl] = 0;
+    } else {
+        line[nl] = ';';
+        line[nl + 1] = 0;
+    }
+    struct curl_slist *l = curl_slist_append(c->hdrs, line);  /* copies the line */
+    if (line != small) free(line);
     if (!l) return MAE_ENOMEM;
     c->hdrs = l;
     return 0;
@@ -172,8 +181,15 @@ static int build_url(mae_call *c, const mae_call_req *req, bool query_verb) {
 
 static int setup_easy(mae_call *c, const mae_call_req *req, bool query_verb) {
     const mae_service *svc = req->service;
-    CURL *e = c->easy = curl_easy_init();
-    if (!e) return MAE_ENOMEM;
+    http_pool *p = c->pool;
+    CURL *e;
+    if (p->n_spare) {
+        e = c->easy = p->spare[--p->n_spare];  /* reset when it was released */
+    } else {
+        e = c->easy = curl_easy_init();
+        if (!e) return MAE_ENOMEM;
+        c->h->easy_created++;
+    }
     SET(CURLOPT_PRIVATE, (void *)c);
     SET(CURLOPT_URL, c->url);
     SET(CURLOPT_NOSIGNAL, 1L);
@@ -242,5 +258,7 @@ int mae__http_call_prepare(mae_call *c, const mae_call_req *req) {
     }
     rc = build_headers(c, req, !query_verb);
     if (rc) return rc < 0 ? rc : 0;
+    c->pool = mae__http_pool_get(c->h, req->service);
+    if (!c->pool) return MAE_ENOMEM;
     return setup_easy(c, req, query_verb);
 }
