@@ -130,6 +130,7 @@ struct mae__gtransport {
     uint64_t handshake_ms;       /* connect + SETTINGS bound; default MAE__GRPC_HANDSHAKE_MS */
     uv_prepare_t flusher;        /* runs before each poll while t->dirty is not empty */
     mae__gq dirty;               /* connections with frames to send */
+    unsigned long n_flush_writes; /* socket flushes (one try_write [+ one uv_write] each) */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -146,6 +147,9 @@ void mae__pool_dispatch(mae__gpool *p);
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why);
 void mae__handle_closed(mae__gtransport *t);
 
+/* Tests: how many times bytes were handed to a socket (each flush of a connection is one
+ * uv_try_write, plus one uv_write for what the socket did not take at once). */
+unsigned long mae__grpc_transport_flush_writes(const mae_transport *t);
 /* Tests: shortens the connect + SETTINGS bound. */
 void mae__grpc_transport_set_handshake_ms(mae_transport *t, uint64_t ms);
 

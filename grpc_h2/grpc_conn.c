@@ -13,17 +13,20 @@
 
 /* ---- Writing ---- */
 
+/* A burst grew the write buffer: give the memory back rather than keep the peak. */
+static void wbuf_shrink(mae__gconn *c) {
+    if (c->wcap <= MAE__GRPC_WBUF_KEEP) return;
+    free(c->wbuf);
+    c->wbuf = NULL;
+    c->wcap = 0;
+}
+
 static void on_write(uv_write_t *req, int status) {
     mae__gconn *c = req->data;
     c->write_backlog = 0;
     c->writing = false;
     if (c->state == MAE__CONN_CLOSING) return;  /* the buffer is freed with the connection */
-    if (c->wcap > MAE__GRPC_WBUF_KEEP) {
-        /* A burst grew it: give the memory back rather than keep the peak per connection. */
-        free(c->wbuf);
-        c->wbuf = NULL;
-        c->wcap = 0;
-    }
+    wbuf_shrink(c);
     if (status < 0) return;  /* the read side reports the failure */
     mae__conn_flush(c);
 }
@@ -61,6 +64,7 @@ void mae__conn_flush_dirty(uv_prepare_t *h) {
 /* Sends len bytes of c->wbuf: as much as the socket takes now, the rest with one uv_write.
  * Returns 0 or a negative libuv error (the connection is then failed by the caller). */
 static int write_out(mae__gconn *c, size_t len) {
+    c->pool->t->n_flush_writes++;
     uv_buf_t b = uv_buf_init((char *)c->wbuf, (unsigned)len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == (int)len) return 0;
@@ -125,8 +129,11 @@ void mae__conn_flush_now(mae__gconn *c) {
             mae__conn_fail(c, MAE_CLASS_CONNECT, 0, uv_strerror(rc));
             return;
         }
-        /* Stopped at the bound with more to send: carry on next iteration (or after on_write). */
-        if (len >= MAE__GRPC_WRITE_HIGH && !c->writing) mae__conn_flush(c);
+        /* Stopped at the bound with more to send: carry on in this pass (or after on_write). */
+        if (!c->writing) {
+            if (len >= MAE__GRPC_WRITE_HIGH) mae__conn_flush(c);
+            else wbuf_shrink(c);
+        }
     }
     if (c->state == MAE__CONN_DRAINING && c->n_streams == 0) {
         mae__conn_close(c);

@@ -422,6 +422,10 @@ static void t_close(mae_transport *pub, void (*done)(void *ud), void *ud) {
     uv_close((uv_handle_t *)&t->keepalive, on_handle_closed);
 }
 
+unsigned long mae__grpc_transport_flush_writes(const mae_transport *pub) {
+    return ((const mae__gtransport *)pub->data)->n_flush_writes;
+}
+
 void mae__grpc_transport_set_handshake_ms(mae_transport *pub, uint64_t ms) {
     T(pub)->handshake_ms = ms ? ms : 1;
 }

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include "grpc_h2/grpc_client_int.h"
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
 #include "maestro.h"
@@ -461,5 +462,48 @@ TEST(grpc_close_cancels_queued_and_active_calls) {
         ASSERT_EQ_INT(gs[i].cls, MAE_CLASS_CANCELLED);
     }
     ASSERT_EQ_INT(uv_loop_close(g_loop), 0);
+    th_stop(&srv);
+}
+
+/* Sending is deferred to one flush per connection per loop iteration: calls started in one tick
+ * write nothing from start(), then all leave in a single write, and every one is answered. */
+#define N_BATCH 50
+TEST(grpc_calls_started_in_one_tick_leave_in_one_write) {
+    th_proc srv;
+    start_server(&srv, NULL, NULL);
+    mae_transport *t = setup();
+    mae_service svc = svc_for(srv.port);
+    svc.pool_connections = 1;
+    got warm;
+    call1(t, &svc, "Echo", "{}", 5000, NULL, &warm);  /* the connection is up and READY */
+    free(warm.out);
+    static got gs[N_BATCH];
+    int done = 0;
+    cJSON *in = cJSON_Parse("{\"k\":1}");
+    unsigned long before = mae__grpc_transport_flush_writes(t);
+    for (int i = 0; i < N_BATCH; i++) {
+        char step[32];
+        snprintf(step, sizeof step, "b%d", i);
+        mae_call_req req = {.service = &svc, .method = "Echo", .input = in, .timeout_ms = 10000,
+                            .run_id = "batch", .step_id = step};
+        mae_call *c;
+        gs[i].counter = &done;
+        ASSERT_EQ_INT(mae_transport_start(t, &req, on_result, &gs[i], &c), 0);
+    }
+    cJSON_Delete(in);
+    ASSERT_EQ_INT(mae__grpc_transport_flush_writes(t), before);  /* nothing sent from start() */
+    uv_run(g_loop, UV_RUN_NOWAIT);  /* one iteration: its prepare phase flushes */
+    ASSERT_EQ_INT(mae__grpc_transport_flush_writes(t), before + 1);
+    while (done < N_BATCH) uv_run(g_loop, UV_RUN_ONCE);
+    for (int i = 0; i < N_BATCH; i++) {
+        ASSERT_EQ_INT(gs[i].called, 1);
+        ASSERT_EQ_INT(gs[i].cls, MAE_CLASS_NONE);
+        char want[48];
+        snprintf(want, sizeof want, "\"correlation_id\":\"batch:b%d\"", i);
+        ASSERT_NOT_NULL(gs[i].out);
+        ASSERT_CONTAINS(gs[i].out, want);
+        free(gs[i].out);
+    }
+    finish(t);
     th_stop(&srv);
 }
