@@ -358,8 +358,14 @@ int mae_h1_respond(mae_h1_exchange *x, int status, const char *content_type,
         conn_close(c);
         return MAE_ENOMEM;
     }
-    size_t off = (size_t)snprintf(head, cap, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
-                                  status, reason(status), content_type ? content_type : "application/json", len);
+    /* No body after a 1xx, 204 or 304 status (nor their Content-Length), nor after a response to
+     * HEAD: the client would read it as the start of the next response (RFC 9112 §6.3). */
+    bool no_body = status < 200 || status == 204 || status == 304;
+    bool head_req = c->parser.method == HTTP_HEAD;
+    size_t off = (size_t)snprintf(head, cap, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status, reason(status),
+                                  content_type ? content_type : "application/json");
+    if (!no_body) off += (size_t)snprintf(head + off, cap - off, "Content-Length: %zu\r\n", len);
+    if (no_body || head_req) len = 0;
     for (size_t i = 0; i < n_extra; i++)
         off += (size_t)snprintf(head + off, cap - off, "%s: %s\r\n", extra[i].name, extra[i].value);
     off += (size_t)snprintf(head + off, cap - off, "%s\r\n", c->keep_alive ? "" : "Connection: close\r\n");
