@@ -7,6 +7,13 @@ int mae_cmd_graph(int argc, char **argv);
 int mae_cmd_run(int argc, char **argv);     /* run and execute */
 int mae_cmd_bench(int argc, char **argv);
 int mae_cmd_stub(int argc, char **argv);
+struct mae_workflow;
+/* --input: inline JSON, @FILE or - (stdin), at most 64 MiB; "{}" when arg is NULL. malloc'd;
+ * NULL with a message on stderr. */
+char *mae_cli_read_input(const char *cmd, const char *arg);
+/* --set service.NAME.endpoint=URL (the workflow keeps a pointer into kv). 0, or 2 with a
+ * message on stderr. */
+int mae_cli_apply_set(const char *cmd, struct mae_workflow *wf, const char *kv);
 /* True when argv holds -h or --help. */
 int mae_cli_wants_help(int argc, char **argv);
 #endif

@@ -31,7 +31,6 @@ static const char bench_usage[] =
     "  --log-level LEVEL        error|warn|info|debug (default: no logs)\n"
     "exit codes: 0 every run succeeded, 1 some run did not, 2 invalid usage/workflow/input\n";
 
-#define BENCH_MAX_INPUT (64u << 20)
 #define BENCH_MAX_SETS 64
 #define BENCH_MAX_CLASSES 32
 
@@ -223,55 +222,6 @@ static int usage_err(const char *fmt, const char *arg) {
     return 2;
 }
 
-static char *read_input(const char *arg) {
-    if (!arg) return strdup("{}");
-    if (arg[0] != '@') return strdup(arg);
-    FILE *f = fopen(arg + 1, "rb");
-    if (!f) {
-        fprintf(stderr, "maestro bench: cannot read input file %s\n", arg + 1);
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *nb = cap >= BENCH_MAX_INPUT ? NULL : realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                fprintf(stderr, "maestro bench: input file %s is too large\n", arg + 1);
-                break;
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        if (r == 0) {
-            buf[n] = 0;
-            break;
-        }
-        n += r;
-    }
-    fclose(f);
-    return buf;
-}
-
-static int apply_set(mae_workflow *wf, const char *kv) {
-    static const char pre[] = "service.", suf[] = ".endpoint";
-    const char *eq = strchr(kv, '=');
-    size_t pl = sizeof pre - 1, sl = sizeof suf - 1;
-    if (!eq || strncmp(kv, pre, pl) != 0 || (size_t)(eq - kv) <= pl + sl || strncmp(eq - sl, suf, sl) != 0)
-        return usage_err("--set expects service.NAME.endpoint=URL, got '%s'", kv);
-    size_t nl = (size_t)(eq - kv) - pl - sl;
-    if (!eq[1]) return usage_err("--set: empty endpoint in '%s'", kv);
-    for (size_t i = 0; i < wf->n_services; i++) {
-        if (strlen(wf->services[i].name) == nl && !strncmp(wf->services[i].name, kv + pl, nl)) {
-            wf->services[i].endpoint = eq + 1;   /* argv outlives the bench */
-            return 0;
-        }
-    }
-    return usage_err("--set: the workflow has no service named in '%s'", kv);
-}
-
 static int parse_count(const char *s, uint64_t *out) {
     char *end;
     if (!s || !*s || *s == '-') return -1;
@@ -399,8 +349,11 @@ int mae_cmd_bench(int argc, char **argv) {
         goto out;
     }
     for (int i = 0; i < n_sets; i++)
-        if (apply_set(wf, sets[i]) != 0) goto out;
-    char *text = read_input(input_arg);
+        if (mae_cli_apply_set("bench", wf, sets[i]) != 0) {
+            fprintf(stderr, "\n%s", bench_usage);
+            goto out;
+        }
+    char *text = mae_cli_read_input("bench", input_arg);
     cJSON *input = text ? cJSON_Parse(text) : NULL;
     free(text);
     if (!input || !cJSON_IsObject(input)) {

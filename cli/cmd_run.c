@@ -29,7 +29,6 @@ static const char run_usage[] =
     "            3 failed and a compensation failed, 130 interrupted\n";
 
 /* Input is bounded: it is read whole before the loop starts. */
-#define RUN_MAX_INPUT (64u << 20)
 
 typedef struct run_ctx {
     uv_loop_t loop;
@@ -43,48 +42,6 @@ typedef struct run_ctx {
     int signals_open;
     int done;
 } run_ctx;
-
-static char *read_stream(FILE *f) {
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) return NULL;
-    for (;;) {
-        if (n + 1 >= cap) {
-            if (cap >= RUN_MAX_INPUT) {
-                free(buf);
-                return NULL;
-            }
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        if (r == 0) break;
-        n += r;
-    }
-    buf[n] = 0;
-    return buf;
-}
-
-static char *read_input(const char *arg) {
-    if (!arg) return strdup("{}");
-    if (strcmp(arg, "-") == 0) return read_stream(stdin);
-    if (arg[0] == '@') {
-        FILE *f = fopen(arg + 1, "rb");
-        if (!f) {
-            fprintf(stderr, "maestro: cannot read input file %s\n", arg + 1);
-            return NULL;
-        }
-        char *s = read_stream(f);
-        fclose(f);
-        if (!s) fprintf(stderr, "maestro: input file %s is too large\n", arg + 1);
-        return s;
-    }
-    return strdup(arg);
-}
 
 static void write_report(const char *path, const cJSON *report) {
     if (!path || !report) return;
@@ -182,31 +139,6 @@ static int usage_err(const char *fmt, const char *arg) {
     return 2;
 }
 
-static int apply_set(mae_workflow *wf, const char *kv) {
-    const char *eq = strchr(kv, '=');
-    const char *pre = "service.";
-    const char *suf = ".endpoint";
-    if (!eq || strncmp(kv, pre, strlen(pre)) != 0) return usage_err("--set expects service.NAME.endpoint=URL, got '%s'", kv);
-    size_t keylen = (size_t)(eq - kv);
-    size_t sl = strlen(suf);
-    if (keylen <= strlen(pre) + sl || strncmp(eq - sl, suf, sl) != 0)
-        return usage_err("--set expects service.NAME.endpoint=URL, got '%s'", kv);
-    char name[256];
-    size_t nl = keylen - strlen(pre) - sl;
-    if (nl >= sizeof name) return usage_err("--set: service name too long in '%s'", kv);
-    memcpy(name, kv + strlen(pre), nl);
-    name[nl] = 0;
-    for (size_t i = 0; i < wf->n_services; i++) {
-        if (strcmp(wf->services[i].name, name) == 0) {
-            if (!eq[1]) return usage_err("--set: empty endpoint in '%s'", kv);
-            wf->services[i].endpoint = eq + 1;   /* argv outlives the run */
-            return 0;
-        }
-    }
-    fprintf(stderr, "maestro run: --set: the workflow has no service '%s'\n", name);
-    return 2;
-}
-
 int mae_cmd_run(int argc, char **argv) {
     if (mae_cli_wants_help(argc, argv)) {
         fputs(run_usage, stdout);
@@ -266,12 +198,13 @@ int mae_cmd_run(int argc, char **argv) {
         return 2;
     }
     for (int i = 0; i < n_sets; i++) {
-        if (apply_set(wf, sets[i]) != 0) {
+        if (mae_cli_apply_set("run", wf, sets[i]) != 0) {
+            fprintf(stderr, "\n%s", run_usage);
             mae_workflow_free(wf);
             return 2;
         }
     }
-    char *text = read_input(input_arg);
+    char *text = mae_cli_read_input("run", input_arg);
     cJSON *input = text ? cJSON_Parse(text) : NULL;
     free(text);
     if (!input || !cJSON_IsObject(input)) {

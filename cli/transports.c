@@ -38,6 +38,13 @@ static double jnum(const cJSON *o, const char *k, double def) {
     return cJSON_IsNumber(v) ? v->valuedouble : def;
 }
 
+/* A number clamped into [lo, hi] before the cast: casting an out-of-range double is undefined. */
+static double jclamp(const cJSON *o, const char *k, double def, double lo, double hi) {
+    double v = jnum(o, k, def);
+    if (!(v >= lo)) return lo;   /* also NaN */
+    return v > hi ? hi : v;
+}
+
 static int open_scripted(uv_loop_t *loop, mae_cli_transports *t, const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -65,12 +72,12 @@ static int open_scripted(uv_loop_t *loop, mae_cli_transports *t, const char *pat
         mae_script_rule *sr = mae_scripted_rule(tr, jstr(r, "service"), jstr(r, "method"));
         if (!sr) break;
         if (jstr(r, "match_input")) sr->match_input = strdup(jstr(r, "match_input"));
-        sr->latency_ms = (uint64_t)jnum(r, "latency_ms", 0);
-        sr->fail_times = (int)jnum(r, "fail_times", 0);
+        sr->latency_ms = (uint64_t)jclamp(r, "latency_ms", 0, 0, 86400000.0);
+        sr->fail_times = (int)jclamp(r, "fail_times", 0, -1, 1e9);
         sr->fail_cls = class_of(jstr(r, "fail_class"));
-        sr->fail_status = (int)jnum(r, "status", 503);
+        sr->fail_status = (int)jclamp(r, "status", 503, 0, 1e6);
         sr->fail_message = jstr(r, "message");   /* rules stay alive until close */
-        sr->retry_after_ms = (int64_t)jnum(r, "retry_after_ms", -1);
+        sr->retry_after_ms = (int64_t)jclamp(r, "retry_after_ms", -1, -1, 1e12);
         sr->hang = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "hang"));
         const cJSON *out = cJSON_GetObjectItemCaseSensitive(r, "output");
         if (out) sr->output = cJSON_Duplicate(out, 1);

@@ -15,6 +15,7 @@
 
 #include "grpc_h2/grpc_codec.h"
 #include "maestro.h"
+#include "transports/listener.h"
 
 #define MAX_CALL_HEADERS 32
 #define MAX_HEADER_BYTES (16 * 1024)
@@ -59,15 +60,11 @@ struct srv_conn {
 
 struct mae_grpc_server {
     uv_loop_t *loop;
-    uv_tcp_t listener;
+    mae_listener listener;
     mae_grpc_server_handler h;
     mae_grpc_server_opts o;
     srv_conn *conns;
     unsigned long accepted;
-    int open_handles;
-    bool closing;
-    void (*done)(void *);
-    void *done_ud;
 };
 
 static void conn_close(srv_conn *c);
@@ -412,20 +409,11 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     conn_flush(c);
 }
 
-static void server_maybe_free(mae_grpc_server *s) {
-    if (s->open_handles > 0) return;
-    void (*done)(void *) = s->done;
-    void *ud = s->done_ud;
-    free(s);
-    if (done) done(ud);
-}
-
 static void conn_closed_cb(uv_handle_t *h) {
     srv_conn *c = h->data;
     mae_grpc_server *s = c->srv;
     free(c);
-    s->open_handles--;
-    if (s->closing) server_maybe_free(s);
+    mae_listener_conn_closed(&s->listener);
 }
 
 static void conn_close(srv_conn *c) {
@@ -478,7 +466,7 @@ static int session_new(srv_conn *c) {
 
 static void on_connection(uv_stream_t *l, int status) {
     mae_grpc_server *s = l->data;
-    if (status < 0 || s->closing) return;
+    if (status < 0 || s->listener.closing) return;
     srv_conn *c = calloc(1, sizeof *c);
     if (!c) return;
     if (uv_tcp_init(s->loop, &c->tcp) < 0) {
@@ -487,7 +475,7 @@ static void on_connection(uv_stream_t *l, int status) {
     }
     c->tcp.data = c;
     c->srv = s;
-    s->open_handles++;
+    mae_listener_conn_opened(&s->listener);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -527,16 +515,8 @@ int mae__grpc_server_feed(mae_grpc_server *s, const uint8_t *p, size_t len) {
     return rc;
 }
 
-static void listener_closed_cb(uv_handle_t *h) {
-    mae_grpc_server *s = h->data;
-    s->open_handles--;
-    server_maybe_free(s);
-}
-
 int mae_grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_grpc_server_opts *o,
                         const mae_grpc_server_handler *h, mae_grpc_server **out) {
-    struct sockaddr_in addr;
-    if (uv_ip4_addr(host, port, &addr) < 0) return MAE_EINVAL;
     mae_grpc_server *s = calloc(1, sizeof *s);
     if (!s) return MAE_ENOMEM;
     s->loop = loop;
@@ -544,38 +524,18 @@ int mae_grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_g
     if (o) s->o = *o;
     if (!s->o.max_message) s->o.max_message = MAE_GRPC_DEFAULT_MAX_MSG;
     if (!s->o.max_concurrent_streams) s->o.max_concurrent_streams = 1000;
-    if (uv_tcp_init(loop, &s->listener) < 0) {
-        free(s);
-        return MAE_EIO;
-    }
-    s->listener.data = s;
-    s->open_handles = 1;
-    int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
-    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
-    if (rc < 0) {
-        /* Freed with s from the listener's close callback, on the next uv_run. */
-        s->closing = true;
-        uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
-        return rc == UV_EADDRINUSE ? MAE_EEXISTS : MAE_EIO;
-    }
+    int rc = mae_listener_start(&s->listener, loop, host, port, s, free, on_connection);
+    if (rc < 0) return rc;   /* s was handed to free() by the listener */
     *out = s;
     return 0;
 }
 
-int mae_grpc_server_port(const mae_grpc_server *s) {
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len) != 0) return -1;
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
+int mae_grpc_server_port(const mae_grpc_server *s) { return mae_listener_port(&s->listener); }
 
 unsigned long mae_grpc_server_connections(const mae_grpc_server *s) { return s->accepted; }
 
 void mae_grpc_server_close(mae_grpc_server *s, void (*done)(void *ud), void *ud) {
-    if (s->closing) return;
-    s->closing = true;
-    s->done = done;
-    s->done_ud = ud;
+    if (s->listener.closing) return;
+    mae_listener_close(&s->listener, done, ud);
     while (s->conns) conn_close(s->conns);
-    uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
 }

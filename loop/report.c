@@ -70,6 +70,30 @@ static const char *jstr(const cJSON *o, const char *k) {
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
+/* Appends " id" for each distinct key value among entries whose status is (or, with
+ * negate, is not) status, in order of first appearance, with "(xN)" when a foreach repeats it.
+ * Distinct ids are bounded by the workflow's size, so the scan is cheap. */
+static void sb_ids(sbuf *b, const cJSON *arr, const char *key, const char *status, bool negate) {
+    const cJSON *c, *d;
+    cJSON_ArrayForEach(c, arr) {
+        if ((strcmp(jstr(c, "status"), status) == 0) == negate) continue;
+        const char *id = jstr(c, key);
+        bool seen = false;
+        int n = 0;
+        cJSON_ArrayForEach(d, arr) {
+            if ((strcmp(jstr(d, "status"), status) == 0) == negate || strcmp(jstr(d, key), id) != 0) continue;
+            if (d == c) break;
+            seen = true;
+            break;
+        }
+        if (seen) continue;
+        for (d = c; d; d = d->next)
+            if ((strcmp(jstr(d, "status"), status) == 0) != negate && strcmp(jstr(d, key), id) == 0) n++;
+        if (n > 1) sb_add(b, " %s (x%d)", id, n);
+        else sb_add(b, " %s", id);
+    }
+}
+
 static void build_summary(mae_run *run, const cJSON *comps) {
     sbuf b = {0};
     const char *what = run->status == MAE_RUN_INTERRUPTED ? "was interrupted" : "failed";
@@ -92,7 +116,7 @@ static void build_summary(mae_run *run, const cJSON *comps) {
     }
     if (ok) {
         sb_add(&b, "compensated:");
-        cJSON_ArrayForEach(c, comps) if (strcmp(jstr(c, "status"), "succeeded") == 0) sb_add(&b, " %s", jstr(c, "step"));
+        sb_ids(&b, comps, "step", "succeeded", false);
         sb_add(&b, "\n");
     } else if (!bad) {
         sb_add(&b, "nothing needed compensating\n");
@@ -113,8 +137,7 @@ static void build_summary(mae_run *run, const cJSON *comps) {
         if (strcmp(jstr(c, "status"), "outcome_unknown") == 0) unknown++;
     if (unknown) {
         sb_add(&b, "outcome unknown (cancelled after being sent):");
-        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(run->report, "steps"))
-            if (strcmp(jstr(c, "status"), "outcome_unknown") == 0) sb_add(&b, " %s", jstr(c, "id"));
+        sb_ids(&b, steps, "id", "outcome_unknown", false);
         sb_add(&b, "\n");
     }
     run->summary = b.buf;

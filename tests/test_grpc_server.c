@@ -303,3 +303,38 @@ TEST(handler_closes_server_inside_on_abort) {
     /* The reset stream's abort closed the server, which aborted the other call. */
     ASSERT_EQ_INT(closer_aborts, 2);
 }
+
+/* The same over a real connection (read_cb's mem_recv): our client sees the connection end. */
+TEST(handler_closes_server_over_tcp) {
+    static const mae_grpc_server_handler h = {closer_call, closer_abort, NULL};
+    close_in_abort = false;
+    closer_calls = closer_aborts = closer_closed = 0;
+    client_closed = 0;
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    ASSERT_EQ_INT(mae_grpc_server_new(&loop, "127.0.0.1", 0, NULL, &h, &closer_srv), 0);
+    mae_transport *t;
+    ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
+    char ep[32];
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", mae_grpc_server_port(closer_srv));
+    mae_service svc = {.name = "x", .type = MAE_SVC_GRPC, .endpoint = ep, .timeout_ms = 10000,
+                       .pool_connections = 1};
+    got g[3];
+    memset(g, 0, sizeof g);
+    for (int i = 0; i < 3; i++) {
+        mae_call_req req = {.service = &svc, .method = "Echo", .run_id = "r", .step_id = "s"};
+        mae_call *c;
+        ASSERT_EQ_INT(mae_transport_start(t, &req, on_result, &g[i], &c), 0);
+    }
+    while (g[0].called + g[1].called + g[2].called < 3) uv_run(&loop, UV_RUN_ONCE);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_NE_INT(g[i].res.cls, MAE_CLASS_NONE);
+        free(g[i].out);
+    }
+    ASSERT_EQ_INT(closer_calls, 1);
+    ASSERT_EQ_INT(closer_aborts, 1);
+    t->vt->close(t, on_client_closed, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(closer_closed, 1);
+    ASSERT_EQ_INT(client_closed, 1);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}

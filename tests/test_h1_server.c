@@ -25,7 +25,8 @@ static void on_request(mae_h1_exchange *x, const mae_h1_request *r, void *ud) {
     char body[128];
     int len = snprintf(body, sizeof body, "{\"n\":%d,\"path\":\"%s\"}", requests_seen, r->path);
     mae_header_kv extra[] = {{"X-Test", "yes"}};
-    ASSERT_EQ_INT(mae_h1_respond(x, 200, NULL, extra, 1, body, (size_t)len), 0);
+    int status = strcmp(r->path, "/204") == 0 ? 204 : 200;
+    ASSERT_EQ_INT(mae_h1_respond(x, status, NULL, extra, 1, body, (size_t)len), 0);
 }
 
 static void on_abort(mae_h1_exchange *x, void *ud) {
@@ -122,6 +123,33 @@ TEST(keep_alive_pipelining_and_bodies) {
                         "GET /p1? [] conn=2\n"
                         "GET /p2? [] conn=2\n");
     ASSERT_EQ_INT(aborts_seen, 0);
+}
+
+/* A response to HEAD, and a 204, end at their blank line: a body there would be read as the
+ * start of the next response on the connection (RFC 9112 §6.3). */
+TEST(head_and_204_responses_carry_no_body) {
+    child c;
+    run_client(
+        "import socket, sys\n"
+        "p = int(sys.argv[1])\n"
+        "s = socket.create_connection(('127.0.0.1', p))\n"
+        "s.sendall(b'HEAD /h HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'\n"
+        "          b'POST /204 HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n'\n"
+        "          b'GET /g HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n"
+        "data = b''\n"
+        "while True:\n"
+        "    d = s.recv(65536)\n"
+        "    if not d: break\n"
+        "    data += d\n"
+        "print(data.decode().replace('\\r\\n', '|'))\n",
+        &c);
+    ASSERT_EQ_INT(c.exit_status, 0);
+    ASSERT_EQ_STR(c.buf,
+                  "HTTP/1.1 200 OK|Content-Type: application/json|Content-Length: 19|X-Test: yes||"
+                  "HTTP/1.1 204 No Content|Content-Type: application/json|X-Test: yes||"
+                  "HTTP/1.1 200 OK|Content-Type: application/json|Content-Length: 19|X-Test: yes|"
+                  "Connection: close||{\"n\":3,\"path\":\"/g\"}\n");
+    ASSERT_EQ_INT(requests_seen, 3);
 }
 
 TEST(delayed_response_and_abort_of_hanging_request) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "maestro.h"
+#include "transports/listener.h"
 
 /* Unparsed bytes kept while a request is in flight: a pipelining client may not push more. */
 #define MAX_BACKLOG (256 * 1024)
@@ -47,27 +48,15 @@ struct h1_conn {
 
 struct mae_h1_server {
     uv_loop_t *loop;
-    uv_tcp_t listener;
+    mae_listener listener;
     mae_h1_handler h;
     h1_conn *conns;
     size_t max_body;
     unsigned long accepted;
-    int open_handles;
-    bool closing;
-    void (*done)(void *);
-    void *done_ud;
 };
 
 static void conn_close(h1_conn *c);
 static void conn_drain(h1_conn *c);
-
-static void server_maybe_free(mae_h1_server *s) {
-    if (s->open_handles > 0) return;
-    void (*done)(void *) = s->done;
-    void *ud = s->done_ud;
-    free(s);
-    if (done) done(ud);
-}
 
 static void reset_request(h1_conn *c) {
     free(c->url);
@@ -244,8 +233,7 @@ static void conn_closed_cb(uv_handle_t *h) {
     reset_request(c);
     free(c->backlog);
     free(c);
-    s->open_handles--;
-    if (s->closing) server_maybe_free(s);
+    mae_listener_conn_closed(&s->listener);
 }
 
 static void conn_close(h1_conn *c) {
@@ -358,8 +346,14 @@ int mae_h1_respond(mae_h1_exchange *x, int status, const char *content_type,
         conn_close(c);
         return MAE_ENOMEM;
     }
-    size_t off = (size_t)snprintf(head, cap, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
-                                  status, reason(status), content_type ? content_type : "application/json", len);
+    /* No body after a 1xx, 204 or 304 status (nor their Content-Length), nor after a response to
+     * HEAD: the client would read it as the start of the next response (RFC 9112 §6.3). */
+    bool no_body = status < 200 || status == 204 || status == 304;
+    bool head_req = c->parser.method == HTTP_HEAD;
+    size_t off = (size_t)snprintf(head, cap, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status, reason(status),
+                                  content_type ? content_type : "application/json");
+    if (!no_body) off += (size_t)snprintf(head + off, cap - off, "Content-Length: %zu\r\n", len);
+    if (no_body || head_req) len = 0;
     for (size_t i = 0; i < n_extra; i++)
         off += (size_t)snprintf(head + off, cap - off, "%s: %s\r\n", extra[i].name, extra[i].value);
     off += (size_t)snprintf(head + off, cap - off, "%s\r\n", c->keep_alive ? "" : "Connection: close\r\n");
@@ -385,7 +379,7 @@ void *mae_h1_exchange_data(const mae_h1_exchange *x) { return x->data; }
 
 static void on_connection(uv_stream_t *l, int status) {
     mae_h1_server *s = l->data;
-    if (status < 0 || s->closing) return;
+    if (status < 0 || s->listener.closing) return;
     h1_conn *c = calloc(1, sizeof *c);
     if (!c) return;
     if (uv_tcp_init(s->loop, &c->tcp) < 0) {
@@ -394,7 +388,7 @@ static void on_connection(uv_stream_t *l, int status) {
     }
     c->tcp.data = c;
     c->srv = s;
-    s->open_handles++;
+    mae_listener_conn_opened(&s->listener);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -418,55 +412,27 @@ static void on_connection(uv_stream_t *l, int status) {
     if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0) conn_close(c);
 }
 
-static void listener_closed_cb(uv_handle_t *h) {
-    mae_h1_server *s = h->data;
-    s->open_handles--;
-    server_maybe_free(s);
-}
-
 int mae_h1_server_new(uv_loop_t *loop, const char *host, int port, const mae_h1_handler *h,
                       mae_h1_server **out) {
-    struct sockaddr_in addr;
-    if (uv_ip4_addr(host, port, &addr) < 0) return MAE_EINVAL;
     mae_h1_server *s = calloc(1, sizeof *s);
     if (!s) return MAE_ENOMEM;
     s->loop = loop;
     s->h = *h;
     s->max_body = MAE_H1_DEFAULT_MAX_BODY;
-    if (uv_tcp_init(loop, &s->listener) < 0) {
-        free(s);
-        return MAE_EIO;
-    }
-    s->listener.data = s;
-    s->open_handles = 1;
-    int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
-    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
-    if (rc < 0) {
-        /* The listener handle is freed with s from its close callback, on the next uv_run. */
-        s->closing = true;
-        uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
-        return rc == UV_EADDRINUSE ? MAE_EEXISTS : MAE_EIO;
-    }
+    int rc = mae_listener_start(&s->listener, loop, host, port, s, free, on_connection);
+    if (rc < 0) return rc;   /* s was handed to free() by the listener */
     *out = s;
     return 0;
 }
 
-int mae_h1_server_port(const mae_h1_server *s) {
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len) != 0) return -1;
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
+int mae_h1_server_port(const mae_h1_server *s) { return mae_listener_port(&s->listener); }
 
 void mae_h1_server_set_max_body(mae_h1_server *s, size_t max) { s->max_body = max; }
 
 unsigned long mae_h1_server_connections(const mae_h1_server *s) { return s->accepted; }
 
 void mae_h1_server_close(mae_h1_server *s, void (*done)(void *ud), void *ud) {
-    if (s->closing) return;
-    s->closing = true;
-    s->done = done;
-    s->done_ud = ud;
+    if (s->listener.closing) return;
+    mae_listener_close(&s->listener, done, ud);
     while (s->conns) conn_close(s->conns);
-    uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
 }

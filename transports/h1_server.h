@@ -51,7 +51,8 @@ void mae_h1_server_close(mae_h1_server *s, void (*done)(void *ud), void *ud);
 unsigned long mae_h1_server_connections(const mae_h1_server *s);  /* accepted so far */
 
 /* Sends the response and frees the exchange. content_type NULL = application/json.
- * extra headers must be free of CR/LF (checked: MAE_EINVAL, and a 500 is sent instead). */
+ * extra headers must be free of CR/LF (checked: MAE_EINVAL, and a 500 is sent instead).
+ * The body is left out after 1xx, 204 and 304 statuses and in answers to HEAD. */
 int mae_h1_respond(mae_h1_exchange *x, int status, const char *content_type,
                    const mae_header_kv *extra, size_t n_extra, const char *body, size_t len);
 /* Closes the connection without a response (a fault to inject); frees the exchange. */

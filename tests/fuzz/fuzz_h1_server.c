@@ -4,6 +4,7 @@
  * must not half-close (shutdown(SHUT_WR)) first: its FIN makes the server close in turn, which
  * leaves the client socket in TIME_WAIT despite SO_LINGER, and after ~28k inputs every
  * ephemeral port is taken and connect() fails. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,13 +46,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    if (fd < 0) abort();
+    /* libFuzzer's SIGALRM (its -timeout watchdog) may interrupt a blocking connect(); the
+     * connection then goes on in the background: wait for it with further connect() calls. */
+    while (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        if (errno == EISCONN) break;
+        if (errno == EINTR || errno == EALREADY) continue;
         perror("fuzz_h1_server: connect");
         abort();
     }
     size_t off = 0;
     while (off < size) {
         ssize_t w = write(fd, data + off, size - off);
+        if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
         off += (size_t)w;
     }
