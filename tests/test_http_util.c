@@ -66,6 +66,8 @@ TEST(retry_after_seconds_and_dates) {
     ASSERT_EQ_INT(mae_http_retry_after_ms(NULL, now), -1);
     /* Absurd values are capped, not overflowed. */
     ASSERT_EQ_INT(mae_http_retry_after_ms("99999999999999999999999999", now), 1000000000000LL);
+    /* A date far in the future (found by fuzz_http_util): capped, no signed overflow. */
+    ASSERT_EQ_INT(mae_http_retry_after_ms("Wed[1 Oct2050722220T", now), 1000000000000LL);
 }
 
 TEST(excerpt_is_bounded_and_printable) {

@@ -100,8 +100,9 @@ date:;
     time_t t = curl_getdate(tmp, NULL);
     if (t == (time_t)-1) return -1;
     if (t <= now) return 0;
-    int64_t ms = ((int64_t)t - (int64_t)now) * 1000;
-    return ms < cap ? ms : cap;
+    /* A date millennia ahead must not overflow the multiplication. */
+    int64_t secs = (int64_t)t - (int64_t)now;
+    return secs < cap / 1000 ? secs * 1000 : cap;
 }
 
 void mae_http_excerpt(const char *body, size_t len, char *out) {
