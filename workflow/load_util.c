@@ -82,7 +82,7 @@ bool mae__ld_keys(mae_loader *ld, const mae_ynode *n, const char *what, const ch
 
 bool mae__ld_str(mae_loader *ld, const mae_ynode *n, const char *what, const char **out) {
     if (!n || n->kind != MAE_YN_SCALAR) {
-        mae__ld_err(ld, n->pos, "'%s' must be a string, not %s", what, mae_yaml_kind_name(n));
+        mae__ld_err(ld, n ? n->pos : (mae_pos){0, 0}, "'%s' must be a string, not %s", what, mae_yaml_kind_name(n));
         return false;
     }
     if (strlen(n->str) != n->len) {
