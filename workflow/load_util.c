@@ -458,30 +458,41 @@ mae_tval *mae__ld_tval(mae_loader *ld, const mae_ynode *n) {
 }
 
 cJSON *mae__ld_json(mae_loader *ld, const mae_ynode *n) {
+    cJSON *out = NULL;
     if (n->kind == MAE_YN_SCALAR) {
         double num = 0;
         bool b = false;
         switch (n->quoted ? MAE_PLAIN_STRING : mae__plain_type(n->str, &num, &b)) {
-        case MAE_PLAIN_NULL: return cJSON_CreateNull();
-        case MAE_PLAIN_BOOL: return cJSON_CreateBool(b);
+        case MAE_PLAIN_NULL: out = cJSON_CreateNull(); break;
+        case MAE_PLAIN_BOOL: out = cJSON_CreateBool(b); break;
         case MAE_PLAIN_INT:
         case MAE_PLAIN_FLOAT:
-            if (isfinite(num)) return cJSON_CreateNumber(num);
-            mae__ld_err(ld, n->pos, "'%s' is not a JSON number", n->str);
-            return NULL;
-        default: return cJSON_CreateString(n->str);
+            if (!isfinite(num)) {
+                mae__ld_err(ld, n->pos, "'%s' is not a JSON number", n->str);
+                return NULL;
+            }
+            out = cJSON_CreateNumber(num);
+            break;
+        default: out = cJSON_CreateString(n->str); break;
         }
+        if (!out) ld->oom = true;
+        return out;
     }
-    cJSON *out = n->kind == MAE_YN_SEQ ? cJSON_CreateArray() : cJSON_CreateObject();
-    if (!out) return NULL;
+    out = n->kind == MAE_YN_SEQ ? cJSON_CreateArray() : cJSON_CreateObject();
+    if (!out) {
+        ld->oom = true;
+        return NULL;
+    }
     for (size_t i = 0; i < n->n; i++) {
         cJSON *c = mae__ld_json(ld, n->kind == MAE_YN_SEQ ? n->items[i] : n->pairs[i].val);
-        if (!c) {
+        bool added = c && (n->kind == MAE_YN_SEQ ? cJSON_AddItemToArray(out, c)
+                                                 : cJSON_AddItemToObject(out, n->pairs[i].key->str, c));
+        if (!added) {
+            if (c) ld->oom = true;
+            cJSON_Delete(c);
             cJSON_Delete(out);
             return NULL;
         }
-        if (n->kind == MAE_YN_SEQ) cJSON_AddItemToArray(out, c);
-        else cJSON_AddItemToObject(out, n->pairs[i].key->str, c);
     }
     return out;
 }
