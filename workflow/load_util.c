@@ -16,6 +16,9 @@ void mae__ld_err(mae_loader *ld, mae_pos pos, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    /* Names in messages come from the file: no control characters reach the terminal. */
+    for (char *c = buf; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     mae_diag_add(ld->d, pos, "%s", buf);
     ld->errors++;
 }
