@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "maestro.h"
+#include "transports/http.h"
 #include "transports/scripted.h"
 
 static mae_class class_of(const char *s) {
@@ -85,9 +86,11 @@ int mae_cli_transports_open(uv_loop_t *loop, mae_cli_transports *t) {
     memset(t, 0, sizeof *t);
     const char *script = getenv("MAESTRO_SCRIPT");
     if (script && *script) return open_scripted(loop, t, script);
-    /* TODO(lead): wire the real transports here once they land:
-     *   mae_http_transport_new(loop, &t->http);
-     *   mae_grpc_transport_new(loop, &t->grpc); */
+    int rc = mae_http_transport_new(loop, &t->http);
+    if (rc != 0) {
+        fprintf(stderr, "maestro: cannot start the HTTP transport: %s\n", mae_strerror(rc));
+        return rc;
+    }
     return 0;
 }
 

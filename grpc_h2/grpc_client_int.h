@@ -1,0 +1,144 @@
+/* Internals shared by the gRPC client's two halves: grpc_conn.c (one HTTP/2 connection: TCP,
+ * the nghttp2 session driven by mem_recv/mem_send, per-stream response handling) and
+ * grpc_transport.c (the transport vtable, calls, per-endpoint pools, the local queue, timers).
+ * Not a public API. */
+#ifndef MAE_GRPC_CLIENT_INT_H
+#define MAE_GRPC_CLIENT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nghttp2/nghttp2.h>
+#include <uv.h>
+
+#include "grpc_h2/grpc_codec.h"
+#include "grpc_h2/grpc_msgcodec.h"
+#include "transports/transport.h"
+
+/* Intrusive doubly linked list. */
+typedef struct mae__gq {
+    struct mae__gq *prev, *next;
+} mae__gq;
+static inline void mae__gq_init(mae__gq *q) { q->prev = q->next = q; }
+static inline bool mae__gq_empty(const mae__gq *q) { return q->next == q; }
+static inline void mae__gq_push(mae__gq *q, mae__gq *e) {
+    e->prev = q->prev; e->next = q; q->prev->next = e; q->prev = e;
+}
+static inline void mae__gq_remove(mae__gq *e) {
+    e->prev->next = e->next; e->next->prev = e->prev; e->prev = e->next = e;
+}
+#define MAE__GQ_ITEM(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
+
+#define MAE__GRPC_STREAM_WINDOW (8 * 1024 * 1024)
+#define MAE__GRPC_CONN_WINDOW (32 * 1024 * 1024)
+#define MAE__GRPC_MAX_POOL 64
+#define MAE__GRPC_WRITE_HIGH (4 * 1024 * 1024)  /* stop producing frames past this backlog */
+
+typedef struct mae__gtransport mae__gtransport;
+typedef struct mae__gpool mae__gpool;
+typedef struct mae__gconn mae__gconn;
+
+typedef enum { MAE__CALL_QUEUED, MAE__CALL_ACTIVE, MAE__CALL_DONE } mae__call_state;
+
+struct mae_call {
+    mae__gtransport *t;
+    mae__gpool *pool;
+    mae__gconn *conn;            /* while ACTIVE */
+    int32_t stream_id;
+    mae__gq link;                /* in pool->queue (QUEUED) or conn->calls (ACTIVE) */
+    mae__call_state state;
+    uv_timer_t timer;            /* the deadline, then the deferred delivery of the result */
+    mae_call_cb cb;
+    void *ud;
+    const mae_grpc_codec *codec;
+    uint64_t deadline;           /* uv_now() value; 0 = none */
+    uint8_t *body;               /* 5-byte prefix + message */
+    size_t body_len, body_off;
+    nghttp2_nv *nv;              /* request headers (strings in hdr_store), until submitted */
+    size_t n_nv;
+    char *hdr_store;
+    mae_grpc_resp resp;
+    mae_grpc_deframer df;
+    uint8_t *reply;              /* the first (only) reply message */
+    size_t reply_len;
+    bool sent;                   /* HEADERS went out: the service may have seen the call */
+    mae_call_result res;
+    char *res_msg;               /* owned text behind res.message */
+};
+
+typedef enum { MAE__CONN_RESOLVING, MAE__CONN_CONNECTING, MAE__CONN_READY, MAE__CONN_DRAINING,
+               MAE__CONN_CLOSING } mae__conn_state;
+
+struct mae__gconn {
+    mae__gpool *pool;
+    mae__gq link;                /* in pool->conns */
+    mae__conn_state state;
+    uv_tcp_t tcp;
+    bool has_tcp;                /* false for sessions fed by tests/fuzzers without a socket */
+    bool gai_pending;
+    uv_getaddrinfo_t gai;
+    uv_connect_t creq;
+    nghttp2_session *ng;
+    mae__gq calls;               /* ACTIVE calls on this connection */
+    uint32_t n_streams;          /* streams nghttp2 has open (incl. ones we reset) */
+    int in_recv;                 /* inside nghttp2 callbacks: closing is deferred */
+    bool close_pending;
+    size_t write_backlog;        /* bytes handed to uv_write and not yet completed */
+    /* Test hook: when no TCP, sent bytes go here (may be NULL = dropped). */
+    void (*sink)(void *ud, const uint8_t *p, size_t len);
+    void *sink_ud;
+};
+
+struct mae__gpool {
+    mae__gtransport *t;
+    mae__gq link;                /* in t->pools */
+    char *endpoint;              /* as configured: the pool's key */
+    char *host, *authority;
+    int port;
+    int max_conns;
+    size_t max_msg;
+    mae__gq conns;
+    mae__gq queue;               /* QUEUED calls, oldest first */
+    uv_timer_t backoff;
+    bool backoff_active;
+    int fails;                   /* consecutive failed connects */
+};
+
+struct mae__gtransport {
+    mae_transport pub;
+    uv_loop_t *loop;
+    mae__gq pools;
+    int n_handles;               /* open handles and pending requests we own */
+    bool closing;
+    uv_timer_t keepalive;        /* never started: makes close() always finish asynchronously */
+    void (*done)(void *ud);
+    void *done_ud;
+};
+
+/* grpc_transport.c */
+void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg);
+void mae__call_complete_stream(mae_call *c, uint32_t h2_error);
+void mae__pool_dispatch(mae__gpool *p);
+/* A connection attempt failed: starts the reconnect backoff and, when no other connection can
+ * take them, fails the queued calls with MAE_CLASS_CONNECT. Call before closing `failed`. */
+void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why);
+void mae__handle_closed(mae__gtransport *t);
+
+/* grpc_conn.c */
+/* Starts a connection for the pool (resolving, then connecting). Returns 0 or MAE_ENOMEM. */
+int mae__conn_open(mae__gpool *p);
+/* Sets up the nghttp2 session (after connect, or directly for tests). */
+int mae__conn_session_init(mae__gconn *c);
+/* Opens a stream for the call. Returns 0 or a negative MAE_E*. */
+int mae__conn_submit(mae__gconn *c, mae_call *call);
+/* Resets the call's stream with CANCEL and detaches the call. */
+void mae__conn_reset_call(mae__gconn *c, mae_call *call);
+/* Fails every call on it with the class and closes it. */
+void mae__conn_fail(mae__gconn *c, mae_class cls, int status, const char *msg);
+void mae__conn_close(mae__gconn *c);
+/* Feeds received bytes (the read path, and tests). Returns 0 or MAE_EPROTO. */
+int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len);
+void mae__conn_flush(mae__gconn *c);
+uint32_t mae__conn_capacity(const mae__gconn *c);
+
+#endif

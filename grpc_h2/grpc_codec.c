@@ -1,0 +1,310 @@
+/* The sans-I/O gRPC codec (see grpc_codec.h): framing, timeouts, statuses, status mappings. */
+#include "grpc_h2/grpc_codec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maestro.h"
+#include "transports/transport.h"
+
+/* ---- Length-prefixed messages ---- */
+
+void mae_grpc_deframer_init(mae_grpc_deframer *d, size_t max) {
+    memset(d, 0, sizeof *d);
+    d->max = max;
+}
+
+void mae_grpc_deframer_free(mae_grpc_deframer *d) {
+    free(d->buf);
+    d->buf = NULL;
+    d->buf_len = d->buf_cap = 0;
+}
+
+bool mae_grpc_deframer_partial(const mae_grpc_deframer *d) {
+    return d->hdr_len > 0 || d->in_body;
+}
+
+static int deliver(mae_grpc_deframer *d, mae_grpc_msg_cb cb, void *ud) {
+    uint8_t *msg = d->buf;
+    size_t len = d->buf_len;
+    d->buf = NULL;
+    d->buf_len = d->buf_cap = 0;
+    d->in_body = false;
+    d->hdr_len = 0;
+    d->n_msgs++;
+    return cb(ud, d->compressed, msg, len);
+}
+
+int mae_grpc_deframer_feed(mae_grpc_deframer *d, const uint8_t *p, size_t len, mae_grpc_msg_cb cb,
+                           void *ud) {
+    while (len > 0 || (d->in_body && d->buf_len == d->msg_len)) {
+        if (!d->in_body) {
+            size_t take = 5 - d->hdr_len;
+            if (take > len) take = len;
+            memcpy(d->hdr + d->hdr_len, p, take);
+            d->hdr_len += take;
+            p += take;
+            len -= take;
+            if (d->hdr_len < 5) return 0;
+            if (d->hdr[0] > 1) return MAE_EPROTO;
+            d->compressed = d->hdr[0] == 1;
+            d->msg_len = (uint32_t)d->hdr[1] << 24 | (uint32_t)d->hdr[2] << 16 |
+                         (uint32_t)d->hdr[3] << 8 | d->hdr[4];
+            /* Checked before any allocation: the peer's prefix must not size our buffers. */
+            if (d->msg_len > d->max) {
+                d->announced = d->msg_len;
+                return MAE_ELIMIT;
+            }
+            d->in_body = true;
+            d->buf_len = 0;
+            continue;
+        }
+        if (d->buf_len == d->msg_len) {
+            int rc = deliver(d, cb, ud);
+            if (rc < 0) return rc;
+            continue;
+        }
+        size_t want = d->msg_len - d->buf_len;
+        size_t take = want < len ? want : len;
+        if (d->buf_len + take > d->buf_cap) {
+            /* Grow with what arrived, not with what was announced. */
+            size_t cap = d->buf_cap ? d->buf_cap * 2 : 256;
+            while (cap < d->buf_len + take) cap *= 2;
+            if (cap > d->msg_len) cap = d->msg_len;
+            uint8_t *nb = realloc(d->buf, cap);
+            if (!nb) return MAE_ENOMEM;
+            d->buf = nb;
+            d->buf_cap = cap;
+        }
+        memcpy(d->buf + d->buf_len, p, take);
+        d->buf_len += take;
+        p += take;
+        len -= take;
+    }
+    return 0;
+}
+
+void mae_grpc_frame_prefix(uint8_t out[5], bool compressed, uint32_t len) {
+    out[0] = compressed ? 1 : 0;
+    out[1] = (uint8_t)(len >> 24);
+    out[2] = (uint8_t)(len >> 16);
+    out[3] = (uint8_t)(len >> 8);
+    out[4] = (uint8_t)len;
+}
+
+/* ---- grpc-timeout ---- */
+
+static const struct { char unit; uint64_t ns; } units[] = {
+    {'n', 1}, {'u', 1000}, {'m', 1000000}, {'S', 1000000000ull},
+    {'M', 60ull * 1000000000ull}, {'H', 3600ull * 1000000000ull},
+};
+
+size_t mae_grpc_timeout_encode(uint64_t ns, char buf[10]) {
+    if (ns == 0) ns = 1;
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+        uint64_t v = ns / units[i].ns + (ns % units[i].ns != 0);
+        if (v <= 99999999u) return (size_t)snprintf(buf, 10, "%llu%c", (unsigned long long)v,
+                                                    units[i].unit);
+    }
+    /* Beyond 99999999 hours: say the maximum. */
+    memcpy(buf, "99999999H", 10);
+    return 9;
+}
+
+int mae_grpc_timeout_parse(const char *s, size_t len, uint64_t *ns) {
+    if (len < 2 || len > 9) return MAE_EPARSE;
+    uint64_t v = 0;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return MAE_EPARSE;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (units[i].unit == s[len - 1]) {
+            *ns = v * units[i].ns;  /* 99999999 H fits in 64 bits */
+            return 0;
+        }
+    return MAE_EPARSE;
+}
+
+/* ---- Status ---- */
+
+int mae_grpc_status_parse(const uint8_t *v, size_t len) {
+    if (len == 0 || len > 9) return MAE_GRPC_UNKNOWN;
+    long n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') return MAE_GRPC_UNKNOWN;
+        n = n * 10 + (v[i] - '0');
+    }
+    return n <= MAE_GRPC_UNAUTHENTICATED ? (int)n : MAE_GRPC_UNKNOWN;
+}
+
+static int hexval(uint8_t c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+size_t mae_grpc_message_decode(const uint8_t *in, size_t len, char *out, size_t cap) {
+    size_t o = 0;
+    if (cap == 0) return 0;
+    for (size_t i = 0; i < len && o + 1 < cap; i++) {
+        int hi, lo;
+        if (in[i] == '%' && i + 2 < len && (hi = hexval(in[i + 1])) >= 0 &&
+            (lo = hexval(in[i + 2])) >= 0) {
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[o++] = (char)in[i];
+        }
+    }
+    out[o] = 0;
+    return o;
+}
+
+char *mae_grpc_message_encode(const char *in, size_t len) {
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = malloc(len * 3 + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = (uint8_t)in[i];
+        if (c < 0x20 || c > 0x7e || c == '%') {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+int mae_grpc_from_http_status(int s) {
+    switch (s) {
+    case 400: return MAE_GRPC_INTERNAL;
+    case 401: return MAE_GRPC_UNAUTHENTICATED;
+    case 403: return MAE_GRPC_PERMISSION_DENIED;
+    case 404: return MAE_GRPC_UNIMPLEMENTED;
+    case 429: case 502: case 503: case 504: return MAE_GRPC_UNAVAILABLE;
+    default: return MAE_GRPC_UNKNOWN;
+    }
+}
+
+int mae_grpc_from_h2_error(uint32_t e, bool *not_an_attempt) {
+    *not_an_attempt = false;
+    switch (e) {
+    case 0x7: *not_an_attempt = true; return MAE_GRPC_UNAVAILABLE;   /* REFUSED_STREAM */
+    case 0x8: return MAE_GRPC_CANCELLED;                             /* CANCEL */
+    case 0xb: return MAE_GRPC_RESOURCE_EXHAUSTED;                    /* ENHANCE_YOUR_CALM */
+    case 0xc: return MAE_GRPC_PERMISSION_DENIED;                     /* INADEQUATE_SECURITY */
+    /* NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR, SETTINGS_TIMEOUT,
+     * STREAM_CLOSED, FRAME_SIZE_ERROR, COMPRESSION_ERROR, CONNECT_ERROR and unknown codes. */
+    default: return MAE_GRPC_INTERNAL;
+    }
+}
+
+/* ---- Response metadata ---- */
+
+void mae_grpc_resp_init(mae_grpc_resp *r) {
+    memset(r, 0, sizeof *r);
+    r->grpc_status = -1;
+    r->pushback_ms = -1;
+    r->encoding_identity = true;
+}
+
+static bool name_is(const uint8_t *n, size_t nlen, const char *lit) {
+    return nlen == strlen(lit) && memcmp(n, lit, nlen) == 0;
+}
+
+static bool grpc_content_type(const uint8_t *v, size_t len) {
+    static const char ct[] = "application/grpc";
+    size_t n = sizeof ct - 1;
+    if (len < n || memcmp(v, ct, n) != 0) return false;
+    return len == n || v[n] == '+' || v[n] == ';';
+}
+
+int mae_grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, size_t nlen,
+                        const uint8_t *value, size_t vlen) {
+    r->header_bytes += nlen + vlen + 32;
+    if (r->header_bytes > MAE_GRPC_MAX_HEADER_BYTES) return MAE_ELIMIT;
+    if (name_is(name, nlen, ":status")) {
+        int s = 0;
+        if (vlen != 3) s = -1;
+        for (size_t i = 0; i < vlen && s >= 0; i++)
+            s = (value[i] >= '0' && value[i] <= '9') ? s * 10 + (value[i] - '0') : -1;
+        r->http_status = s > 0 ? s : 999;
+    } else if (name_is(name, nlen, "content-type")) {
+        r->content_type_seen = true;
+        r->content_type_grpc = grpc_content_type(value, vlen);
+    } else if (name_is(name, nlen, "grpc-encoding")) {
+        r->encoding_identity = name_is(value, vlen, "identity");
+    } else if (name_is(name, nlen, "grpc-status")) {
+        /* Only trailers (or Trailers-Only) carry the status. */
+        if (trailers) r->grpc_status = mae_grpc_status_parse(value, vlen);
+    } else if (name_is(name, nlen, "grpc-message")) {
+        if (trailers)
+            r->message_len = mae_grpc_message_decode(value, vlen, r->message, sizeof r->message);
+    } else if (name_is(name, nlen, "grpc-retry-pushback-ms")) {
+        int64_t v = 0;
+        if (vlen == 0 || vlen > 12) v = -1;
+        for (size_t i = 0; i < vlen && v >= 0; i++)
+            v = (value[i] >= '0' && value[i] <= '9') ? v * 10 + (value[i] - '0') : -1;
+        r->pushback_ms = v;
+    }
+    return 0;
+}
+
+void mae_grpc_resp_outcome(const mae_grpc_resp *r, uint32_t h2_error, uint64_t n_msgs,
+                           bool partial, mae_grpc_outcome *out) {
+    memset(out, 0, sizeof *out);
+    bool have_status = r->saw_trailers && r->grpc_status >= 0 && r->http_status == 200;
+    if (h2_error != 0 && !have_status) {
+        out->code = mae_grpc_from_h2_error(h2_error, &out->not_an_attempt);
+        out->message = out->not_an_attempt ? "stream refused by the server (RST_STREAM)"
+                                           : "stream reset by the server (RST_STREAM)";
+        return;
+    }
+    if (r->http_status == 0) {
+        out->code = MAE_GRPC_INTERNAL;
+        out->message = "stream closed without response headers";
+        return;
+    }
+    if (r->http_status != 200) {
+        out->code = mae_grpc_from_http_status(r->http_status);
+        out->message = "non-200 HTTP status from a gRPC server";
+        return;
+    }
+    if (!r->content_type_grpc) {
+        out->code = MAE_GRPC_UNKNOWN;
+        out->message = r->content_type_seen ? "response content-type is not application/grpc"
+                                            : "response has no content-type";
+        return;
+    }
+    if (!r->saw_trailers) {
+        out->code = MAE_GRPC_INTERNAL;
+        out->message = "server closed the stream without sending trailers";
+        return;
+    }
+    if (r->grpc_status < 0) {
+        out->code = MAE_GRPC_UNKNOWN;
+        out->message = "no grpc-status in trailers";
+        return;
+    }
+    if (r->grpc_status != 0) {
+        out->code = r->grpc_status;
+        out->message = r->message;
+        return;
+    }
+    if (partial) {
+        out->code = MAE_GRPC_INTERNAL;
+        out->message = "reply message cut short by the end of the stream";
+    } else if (n_msgs != 1) {
+        out->code = MAE_GRPC_INTERNAL;
+        out->message = n_msgs == 0 ? "unary reply held no message" : "unary reply held several messages";
+    } else {
+        out->code = MAE_GRPC_OK;
+        out->message = "";
+    }
+}

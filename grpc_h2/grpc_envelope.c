@@ -1,0 +1,89 @@
+/* The envelope message codec (SPEC §3.2): ServiceRequest out, ServiceResponse in. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpc_h2/grpc_msgcodec.h"
+#include "grpc_h2/grpc_struct.h"
+#include "maestro.h"
+#include "maestro/v1/maestro.pb-c.h"
+
+static int env_path(const mae_grpc_codec *c, const mae_call_req *req, char *buf, size_t cap) {
+    if (cap < sizeof MAE_GRPC_ENVELOPE_PATH) return MAE_ETOOBIG;
+    memcpy(buf, MAE_GRPC_ENVELOPE_PATH, sizeof MAE_GRPC_ENVELOPE_PATH);
+    return 0;
+}
+
+static char *nz(const char *s) { return (char *)(s ? s : ""); }
+
+static int env_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t **msg,
+                      size_t *len) {
+    Maestro__V1__ServiceRequest r = MAESTRO__V1__SERVICE_REQUEST__INIT;
+    Google__Protobuf__Any any;
+    int rc = mae_grpc_any_pack_json(req->input, &any);
+    if (rc < 0) return rc;
+    r.method = nz(req->method);
+    r.payload = &any;
+    r.workflow_id = nz(req->run_id);
+    r.step_id = nz(req->step_id);
+    size_t clen = strlen(nz(req->run_id)) + strlen(nz(req->step_id)) + 2;
+    char *corr = malloc(clen);
+    Maestro__V1__ServiceRequest__HeadersEntry *ents = NULL, **eps = NULL;
+    if (req->n_headers) {
+        ents = calloc(req->n_headers, sizeof *ents);
+        eps = calloc(req->n_headers, sizeof *eps);
+    }
+    if (!corr || (req->n_headers && (!ents || !eps))) {
+        rc = MAE_ENOMEM;
+        goto out;
+    }
+    snprintf(corr, clen, "%s:%s", nz(req->run_id), nz(req->step_id));
+    r.correlation_id = corr;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        maestro__v1__service_request__headers_entry__init(&ents[i]);
+        ents[i].key = nz(req->headers[i].name);
+        ents[i].value = nz(req->headers[i].value);
+        eps[i] = &ents[i];
+    }
+    r.n_headers = req->n_headers;
+    r.headers = eps;
+    size_t n = maestro__v1__service_request__get_packed_size(&r);
+    uint8_t *buf = malloc(n + 5);
+    if (!buf) {
+        rc = MAE_ENOMEM;
+        goto out;
+    }
+    *len = maestro__v1__service_request__pack(&r, buf + 5);
+    *msg = buf;
+out:
+    free(corr);
+    free(ents);
+    free(eps);
+    mae_grpc_any_clear(&any);
+    return rc;
+}
+
+static int env_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len,
+                      mae_grpc_reply *out) {
+    memset(out, 0, sizeof *out);
+    Maestro__V1__ServiceResponse *r = maestro__v1__service_response__unpack(NULL, len, msg);
+    if (!r) return MAE_EDECODE;
+    int rc = 0;
+    if (!r->success) {
+        out->app_error = true;
+        out->error = strdup(r->error && *r->error ? r->error : "service reported failure");
+        if (!out->error) rc = MAE_ENOMEM;
+    } else if (r->data) {
+        rc = mae_grpc_any_to_json(r->data->type_url, r->data->value.data, r->data->value.len,
+                                  &out->output);
+    }
+    maestro__v1__service_response__free_unpacked(r, NULL);
+    return rc;
+}
+
+const mae_grpc_codec mae_grpc_envelope_codec = {
+    .name = "envelope",
+    .path = env_path,
+    .encode = env_encode,
+    .decode = env_decode,
+};

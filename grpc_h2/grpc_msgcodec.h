@@ -1,0 +1,40 @@
+/* The message codec a gRPC call uses: which :path to call, how the request's cJSON input becomes
+ * message bytes, and how a reply message becomes cJSON (or an application error). The framer
+ * and connections never look inside messages, so typed calls (from a descriptor set or server
+ * reflection) can be added as another codec without touching them. */
+#ifndef MAE_GRPC_MSGCODEC_H
+#define MAE_GRPC_MSGCODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "transports/transport.h"
+
+typedef struct mae_grpc_reply {
+    cJSON *output;       /* success: the output (caller owns); NULL = null */
+    bool app_error;      /* the service answered but reported failure */
+    char *error;         /* app_error: the service's words (malloc'd, caller frees) */
+} mae_grpc_reply;
+
+typedef struct mae_grpc_codec mae_grpc_codec;
+struct mae_grpc_codec {
+    const char *name;
+    /* Writes the call's :path into buf. Returns 0 or MAE_ETOOBIG/MAE_EINVAL. */
+    int (*path)(const mae_grpc_codec *c, const mae_call_req *req, char *buf, size_t cap);
+    /* Serialises the request. *msg is malloc'd with 5 spare bytes in front (for the gRPC
+     * prefix) followed by *len message bytes. Returns 0 or a negative MAE_E*. */
+    int (*encode)(const mae_grpc_codec *c, const mae_call_req *req, uint8_t **msg, size_t *len);
+    /* Decodes one reply message. Returns 0 (with *out filled) or MAE_EDECODE / MAE_ELIMIT /
+     * MAE_ENOMEM. */
+    int (*decode)(const mae_grpc_codec *c, const uint8_t *msg, size_t len, mae_grpc_reply *out);
+    void *data;
+};
+
+/* The generic envelope of SPEC §3.2: /maestro.v1.MaestroService/Execute. */
+extern const mae_grpc_codec mae_grpc_envelope_codec;
+#define MAE_GRPC_ENVELOPE_PATH "/maestro.v1.MaestroService/Execute"
+
+#endif

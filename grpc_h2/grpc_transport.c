@@ -1,0 +1,431 @@
+/* The gRPC transport (see grpc_transport.h): calls, per-endpoint pools of connections, the local
+ * queue above the peer's stream limit, deadlines, deferred result delivery and shutdown.
+ * Connection and HTTP/2 details live in grpc_conn.c. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "grpc_h2/grpc_client_int.h"
+#include "grpc_h2/grpc_transport.h"
+#include "maestro.h"
+
+#define T(pub) ((mae__gtransport *)(pub))
+
+/* ---- Handles and shutdown ---- */
+
+void mae__handle_closed(mae__gtransport *t) {
+    if (!t->closing || t->n_handles > 0) return;
+    while (!mae__gq_empty(&t->pools)) {
+        mae__gpool *p = MAE__GQ_ITEM(t->pools.next, mae__gpool, link);
+        mae__gq_remove(&p->link);
+        free(p->endpoint);
+        free(p->host);
+        free(p->authority);
+        free(p);
+    }
+    void (*done)(void *) = t->done;
+    void *ud = t->done_ud;
+    free(t);
+    if (done) done(ud);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    mae__gtransport *t = h->data;
+    t->n_handles--;
+    mae__handle_closed(t);
+}
+
+static void on_backoff_closed(uv_handle_t *h) {
+    mae__gtransport *t = ((mae__gpool *)h->data)->t;
+    t->n_handles--;
+    mae__handle_closed(t);
+}
+
+/* ---- Calls ---- */
+
+static void on_call_closed(uv_handle_t *h) {
+    mae_call *c = h->data;
+    mae__gtransport *t = c->t;
+    free(c);
+    t->n_handles--;
+    mae__handle_closed(t);
+}
+
+static void call_release(mae_call *c) {
+    free(c->body);
+    free(c->nv);
+    free(c->hdr_store);
+    free(c->reply);
+    mae_grpc_deframer_free(&c->df);
+    c->body = c->reply = NULL;
+    c->nv = NULL;
+    c->hdr_store = NULL;
+}
+
+static void on_call_timer(uv_timer_t *tm);
+
+void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg) {
+    if (c->state == MAE__CALL_DONE) return;
+    mae__gq_remove(&c->link);
+    c->state = MAE__CALL_DONE;
+    c->conn = NULL;
+    c->res.cls = cls;
+    c->res.status = status;
+    c->res.sent = c->sent;
+    if (msg) {
+        c->res_msg = strdup(msg);
+        c->res.message = c->res_msg ? c->res_msg : "out of memory";
+    }
+    call_release(c);
+    /* Delivered from the timer phase, never from inside start() or cancel(). */
+    uv_timer_stop(&c->timer);
+    uv_timer_start(&c->timer, on_call_timer, 0, 0);
+}
+
+void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
+    if (c->state == MAE__CALL_DONE) return;
+    mae_grpc_outcome o;
+    mae_grpc_resp_outcome(&c->resp, h2_error, c->df.n_msgs, mae_grpc_deframer_partial(&c->df), &o);
+    c->res.retry_after_ms = c->resp.pushback_ms;
+    if (o.code != MAE_GRPC_OK) {
+        c->res.not_an_attempt = o.not_an_attempt;
+        mae__call_finish(c, MAE_CLASS_GRPC, o.code, o.message);
+        return;
+    }
+    mae_grpc_reply rep;
+    int rc = c->codec->decode(c->codec, c->reply, c->reply_len, &rep);
+    if (rc < 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "undecodable reply: %s", mae_strerror(rc));
+        mae__call_finish(c, MAE_CLASS_DECODE, 0, msg);
+    } else if (rep.app_error) {
+        mae__call_finish(c, MAE_CLASS_APP_ERROR, 0, rep.error);
+        free(rep.error);
+    } else {
+        c->res.output = rep.output;
+        mae__call_finish(c, MAE_CLASS_NONE, 0, NULL);
+    }
+}
+
+static void on_call_timer(uv_timer_t *tm) {
+    mae_call *c = tm->data;
+    if (c->state != MAE__CALL_DONE) {
+        /* Our attempt deadline: the server's own DEADLINE_EXCEEDED would be MAE_CLASS_GRPC. */
+        bool queued = c->state == MAE__CALL_QUEUED;
+        if (!queued) mae__conn_reset_call(c->conn, c);
+        mae__call_finish(c, MAE_CLASS_TIMEOUT, 0,
+                         queued ? "attempt deadline passed while waiting for a free stream"
+                                : "attempt deadline passed");
+        return;
+    }
+    c->cb(&c->res, c->ud);  /* the callback owns res.output */
+    free(c->res_msg);
+    c->res_msg = NULL;
+    uv_close((uv_handle_t *)&c->timer, on_call_closed);
+}
+
+/* ---- Pools ---- */
+
+static void on_backoff(uv_timer_t *tm) {
+    mae__gpool *p = tm->data;
+    p->backoff_active = false;
+    mae__pool_dispatch(p);
+}
+
+void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why) {
+    p->fails++;
+    int shift = p->fails - 1 < 6 ? p->fails - 1 : 6;
+    uint64_t delay = 100u << shift;
+    if (delay > 5000) delay = 5000;
+    if (!p->t->closing) {
+        p->backoff_active = true;
+        uv_timer_start(&p->backoff, on_backoff, delay, 0);
+    }
+    for (mae__gq *q = p->conns.next; q != &p->conns; q = q->next) {
+        mae__gconn *c = MAE__GQ_ITEM(q, mae__gconn, link);
+        if (c != failed && c->state <= MAE__CONN_READY) return;  /* another may serve them */
+    }
+    while (!mae__gq_empty(&p->queue)) {
+        mae_call *c = MAE__GQ_ITEM(p->queue.next, mae_call, link);
+        mae__call_finish(c, MAE_CLASS_CONNECT, 0, why);
+    }
+}
+
+void mae__pool_dispatch(mae__gpool *p) {
+    if (p->t->closing) return;
+    mae__gconn *touched[MAE__GRPC_MAX_POOL];
+    int n_touched = 0;
+    while (!mae__gq_empty(&p->queue)) {
+        mae__gconn *best = NULL;
+        for (mae__gq *q = p->conns.next; q != &p->conns; q = q->next) {
+            mae__gconn *c = MAE__GQ_ITEM(q, mae__gconn, link);
+            if (mae__conn_capacity(c) > 0 && (!best || c->n_streams < best->n_streams)) best = c;
+        }
+        if (!best) break;
+        mae_call *call = MAE__GQ_ITEM(p->queue.next, mae_call, link);
+        mae__gq_remove(&call->link);
+        /* grpc-timeout is what is left now, after the wait in the queue. */
+        char tbuf[10];
+        for (size_t i = 0; i < call->n_nv; i++)
+            if (call->nv[i].namelen == 12 && memcmp(call->nv[i].name, "grpc-timeout", 12) == 0) {
+                uint64_t now = uv_now(p->t->loop);
+                uint64_t left = call->deadline > now ? call->deadline - now : 1;
+                call->nv[i].valuelen = mae_grpc_timeout_encode(left * 1000000, tbuf);
+                call->nv[i].value = (uint8_t *)tbuf;
+            }
+        int rc = mae__conn_submit(best, call);
+        if (rc < 0) {
+            mae__call_finish(call, MAE_CLASS_GRPC, MAE_GRPC_UNAVAILABLE, "cannot open a stream");
+            continue;
+        }
+        call->state = MAE__CALL_ACTIVE;
+        mae__gq_push(&best->calls, &call->link);
+        free(call->nv);  /* nghttp2 copied the header list */
+        free(call->hdr_store);
+        call->nv = NULL;
+        call->hdr_store = NULL;
+        int k = 0;
+        while (k < n_touched && touched[k] != best) k++;
+        if (k == n_touched && n_touched < MAE__GRPC_MAX_POOL) touched[n_touched++] = best;
+    }
+    if (!mae__gq_empty(&p->queue) && !p->backoff_active) {
+        int live = 0;
+        for (mae__gq *q = p->conns.next; q != &p->conns; q = q->next)
+            if (MAE__GQ_ITEM(q, mae__gconn, link)->state <= MAE__CONN_READY) live++;
+        if (live < p->max_conns) mae__conn_open(p);
+    }
+    for (int i = 0; i < n_touched; i++) mae__conn_flush(touched[i]);
+}
+
+static int parse_endpoint(const char *ep, char **host, int *port) {
+    const char *colon, *h = ep;
+    size_t hlen;
+    if (!ep || !*ep) return MAE_EINVAL;
+    if (*ep == '[') {
+        const char *close = strchr(ep, ']');
+        if (!close || close[1] != ':') return MAE_EINVAL;
+        h = ep + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(ep, ':');
+        if (!colon) return MAE_EINVAL;
+        hlen = (size_t)(colon - ep);
+    }
+    char *end;
+    long v = strtol(colon + 1, &end, 10);
+    if (hlen == 0 || *end || end == colon + 1 || v < 1 || v > 65535) return MAE_EINVAL;
+    *host = strndup(h, hlen);
+    *port = (int)v;
+    return *host ? 0 : MAE_ENOMEM;
+}
+
+static int pool_get(mae__gtransport *t, const mae_service *svc, mae__gpool **out) {
+    int want = svc->pool_connections > 0 ? svc->pool_connections : 5;
+    if (want > MAE__GRPC_MAX_POOL) want = MAE__GRPC_MAX_POOL;
+    for (mae__gq *q = t->pools.next; q != &t->pools; q = q->next) {
+        mae__gpool *p = MAE__GQ_ITEM(q, mae__gpool, link);
+        if (strcmp(p->endpoint, svc->endpoint) == 0) {
+            if (want > p->max_conns) p->max_conns = want;
+            *out = p;
+            return 0;
+        }
+    }
+    mae__gpool *p = calloc(1, sizeof *p);
+    if (!p) return MAE_ENOMEM;
+    int rc = parse_endpoint(svc->endpoint, &p->host, &p->port);
+    if (rc < 0) {
+        free(p);
+        return rc;
+    }
+    size_t alen = strlen(svc->endpoint) + 1;
+    p->endpoint = strdup(svc->endpoint);
+    p->authority = malloc(alen);
+    if (!p->endpoint || !p->authority) {
+        free(p->endpoint);
+        free(p->authority);
+        free(p->host);
+        free(p);
+        return MAE_ENOMEM;
+    }
+    memcpy(p->authority, svc->endpoint, alen);
+    p->t = t;
+    p->max_conns = want;
+    mae__gq_init(&p->conns);
+    mae__gq_init(&p->queue);
+    uv_timer_init(t->loop, &p->backoff);
+    p->backoff.data = p;
+    t->n_handles++;
+    mae__gq_push(&t->pools, &p->link);
+    *out = p;
+    return 0;
+}
+
+/* ---- Request headers ---- */
+
+static bool reserved_header(const char *n) {
+    static const char *const r[] = {"content-type", "te", "user-agent", "grpc-timeout", "host",
+                                    "connection", "keep-alive", "proxy-connection",
+                                    "transfer-encoding", "upgrade", "idempotency-key",
+                                    "traceparent", "grpc-encoding", "grpc-accept-encoding"};
+    for (size_t i = 0; i < sizeof r / sizeof *r; i++)
+        if (strcasecmp(n, r[i]) == 0) return true;
+    return false;
+}
+
+static bool token_ok(const char *s) {
+    if (!*s) return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s))) return false;
+    return true;
+}
+
+static bool value_ok(const char *s) {
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n') return false;
+    return true;
+}
+
+static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
+                         const char *authority) {
+    const char *fixed[][2] = {
+        {":method", "POST"}, {":scheme", "http"}, {":path", path}, {":authority", authority},
+        {"content-type", "application/grpc"}, {"te", "trailers"},
+        {"user-agent", "maestro/" MAE_VERSION}, {"grpc-timeout", "1n"},
+        {"idempotency-key", req->idempotency_key}, {"traceparent", req->traceparent},
+    };
+    size_t nfixed = sizeof fixed / sizeof *fixed;
+    size_t total = 0, n = 0;
+    for (size_t i = 0; i < nfixed; i++)
+        if (fixed[i][1]) total += strlen(fixed[i][0]) + strlen(fixed[i][1]) + 2;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const mae_header_kv *h = &req->headers[i];
+        if (!h->name || !h->value || !token_ok(h->name) || !value_ok(h->value)) return MAE_EINVAL;
+        total += strlen(h->name) + strlen(h->value) + 2;
+    }
+    c->nv = calloc(nfixed + req->n_headers, sizeof *c->nv);
+    c->hdr_store = malloc(total + 1);
+    if (!c->nv || !c->hdr_store) return MAE_ENOMEM;
+    char *o = c->hdr_store;
+#define ADD(nm, val, lower)                                                          \
+    do {                                                                             \
+        size_t nl = strlen(nm), vl = strlen(val);                                    \
+        for (size_t k = 0; k < nl; k++) o[k] = lower ? (char)tolower((unsigned char)(nm)[k]) : (nm)[k]; \
+        memcpy(o + nl + 1, val, vl);                                                 \
+        c->nv[n++] = (nghttp2_nv){(uint8_t *)o, (uint8_t *)o + nl + 1, nl, vl, NGHTTP2_NV_FLAG_NONE}; \
+        o += nl + vl + 2;                                                            \
+    } while (0)
+    for (size_t i = 0; i < nfixed; i++) {
+        if (!fixed[i][1]) continue;
+        if (strcmp(fixed[i][0], "grpc-timeout") == 0 && !c->deadline) continue;
+        ADD(fixed[i][0], fixed[i][1], false);
+    }
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const mae_header_kv *h = &req->headers[i];
+        if (h->name[0] == ':' || reserved_header(h->name)) continue;
+        ADD(h->name, h->value, true);
+    }
+#undef ADD
+    c->n_nv = n;
+    return 0;
+}
+
+/* ---- The vtable ---- */
+
+static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, void *ud,
+                   mae_call **out) {
+    mae__gtransport *t = T(pub);
+    if (t->closing) return MAE_ESTATE;
+    if (!req || !req->service || !req->method || !cb) return MAE_EINVAL;
+    mae__gpool *p;
+    int rc = pool_get(t, req->service, &p);
+    if (rc < 0) return rc;
+    mae_call *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    c->t = t;
+    c->pool = p;
+    c->cb = cb;
+    c->ud = ud;
+    c->codec = &mae_grpc_envelope_codec;
+    c->res.retry_after_ms = -1;
+    mae__gq_init(&c->link);
+    mae_grpc_resp_init(&c->resp);
+    uint64_t max = req->service->max_response ? req->service->max_response
+                                              : MAE_GRPC_DEFAULT_MAX_MSG;
+    mae_grpc_deframer_init(&c->df, max > UINT32_MAX ? UINT32_MAX : (size_t)max);
+    uint64_t timeout = req->timeout_ms ? req->timeout_ms : req->service->timeout_ms;
+    if (timeout) c->deadline = uv_now(t->loop) + timeout;
+    char path[512];
+    size_t len = 0;
+    rc = c->codec->path(c->codec, req, path, sizeof path);
+    if (rc == 0) rc = c->codec->encode(c->codec, req, &c->body, &len);
+    if (rc == 0 && len > UINT32_MAX) rc = MAE_ETOOBIG;
+    if (rc == 0) rc = build_headers(c, req, path, p->authority);
+    if (rc < 0) {
+        call_release(c);
+        free(c);
+        return rc;
+    }
+    mae_grpc_frame_prefix(c->body, false, (uint32_t)len);
+    c->body_len = len + 5;
+    uv_timer_init(t->loop, &c->timer);
+    c->timer.data = c;
+    t->n_handles++;
+    if (timeout) uv_timer_start(&c->timer, on_call_timer, timeout, 0);
+    c->state = MAE__CALL_QUEUED;
+    mae__gq_push(&p->queue, &c->link);
+    *out = c;
+    mae__pool_dispatch(p);
+    return 0;
+}
+
+static void t_cancel(mae_transport *pub, mae_call *c) {
+    if (!c || c->state == MAE__CALL_DONE) return;
+    if (c->state == MAE__CALL_ACTIVE) mae__conn_reset_call(c->conn, c);
+    mae__call_finish(c, MAE_CLASS_CANCELLED, 0, "cancelled");
+}
+
+static void t_close(mae_transport *pub, void (*done)(void *ud), void *ud) {
+    mae__gtransport *t = T(pub);
+    if (t->closing) return;
+    t->closing = true;
+    t->done = done;
+    t->done_ud = ud;
+    for (mae__gq *q = t->pools.next; q != &t->pools; q = q->next) {
+        mae__gpool *p = MAE__GQ_ITEM(q, mae__gpool, link);
+        while (!mae__gq_empty(&p->queue))
+            mae__call_finish(MAE__GQ_ITEM(p->queue.next, mae_call, link), MAE_CLASS_CANCELLED, 0,
+                             "transport closed");
+        while (!mae__gq_empty(&p->conns)) {
+            mae__gconn *c = MAE__GQ_ITEM(p->conns.next, mae__gconn, link);
+            mae__conn_fail(c, MAE_CLASS_CANCELLED, 0, "transport closed");
+        }
+        uv_timer_stop(&p->backoff);
+        uv_close((uv_handle_t *)&p->backoff, on_backoff_closed);
+    }
+    /* Our own handle guarantees done() runs from a later callback, never from here. */
+    uv_close((uv_handle_t *)&t->keepalive, on_handle_closed);
+}
+
+static const mae_transport_vtbl grpc_vt = {
+    .name = "grpc",
+    .start = t_start,
+    .cancel = t_cancel,
+    .close = t_close,
+};
+
+int mae_grpc_transport_new(uv_loop_t *loop, mae_transport **out) {
+    mae__gtransport *t = calloc(1, sizeof *t);
+    if (!t) return MAE_ENOMEM;
+    t->pub.vt = &grpc_vt;
+    t->pub.data = t;
+    t->loop = loop;
+    mae__gq_init(&t->pools);
+    uv_timer_init(loop, &t->keepalive);
+    t->keepalive.data = t;
+    t->n_handles = 1;
+    *out = &t->pub;
+    return 0;
+}

@@ -1,0 +1,422 @@
+/* The HTTP transport (see http.h): call lifecycle, per-service pools, results. Building the
+ * curl easy handle from a request lives in http_req.c; pure helpers in http_util.c.
+ *
+ * Lifecycle of a call: start() configures an easy handle and adds it to the service's multi
+ * handle (or, when the request is refused before sending, queues a failure). A finished
+ * transfer is turned into a result and delivered from the curl glue's drain (already a later
+ * loop iteration). cancel() removes the easy handle at once and queues the CANCELLED result;
+ * queued results are delivered from the `defer` timer at 0 ms, so never from inside start()
+ * or cancel(). A call is freed right after its callback returns. */
+#include "transports/http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maestro.h"
+#include "transports/curl_uv.h"
+#include "transports/http_int.h"
+#include "transports/http_util.h"
+
+static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc);
+
+static mae_http *http_of(mae_transport *t) { return t->data; }
+
+static http_pool *pool_get(mae_http *h, const mae_service *svc) {
+    int conns = svc->pool_connections > 0 ? svc->pool_connections : 5;
+    for (http_pool *p = h->pools; p; p = p->next)
+        if (p->svc == svc && p->conns == conns && strcmp(p->endpoint, svc->endpoint) == 0)
+            return p;
+    http_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->endpoint = strdup(svc->endpoint);
+    if (!p->endpoint) {
+        free(p);
+        return NULL;
+    }
+    p->h = h;
+    p->svc = svc;
+    p->conns = conns;
+    p->cu.data = p;
+    if (mae_curl_uv_init(&p->cu, h->loop, pool_done) != 0) {
+        free(p->endpoint);
+        free(p);
+        return NULL;
+    }
+    /* One multi per service: these limits are the service's pool.connections. Requests past
+     * them wait in curl's pending queue; HTTP/2 streams share a connection. */
+    CURLM *m = p->cu.multi;
+    if (curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns) != CURLM_OK ||
+        curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)conns) != CURLM_OK ||
+        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conns) != CURLM_OK ||
+        curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK) {
+        /* Nothing was added: closing frees it through the normal path. */
+        p->next = h->pools;
+        h->pools = p;
+        h->n_pools++;
+        return NULL;
+    }
+    p->next = h->pools;
+    h->pools = p;
+    h->n_pools++;
+    return p;
+}
+
+static void call_link(mae_http *h, mae_call *c) {
+    c->next = h->calls;
+    c->prev = NULL;
+    if (h->calls) h->calls->prev = c;
+    h->calls = c;
+}
+
+static void call_unlink(mae_http *h, mae_call *c) {
+    if (c->prev) c->prev->next = c->next;
+    else h->calls = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static void call_free(mae_call *c) {
+    if (c->easy) curl_easy_cleanup(c->easy);
+    curl_slist_free_all(c->hdrs);
+    free(c->url);
+    free(c->body);
+    free(c->msg);
+    mae_hbuf_free(&c->resp);
+    if (c->res.output) cJSON_Delete(c->res.output);
+    free(c);
+}
+
+/* Hands the result to the owner and frees the call. The output becomes the callback's. */
+static void call_deliver(mae_call *c) {
+    mae_http *h = c->h;
+    call_unlink(h, c);
+    /* The result is final: a cancel() from inside the callback is a no-op. */
+    c->queued = true;
+    c->res.message = c->res.cls == MAE_CLASS_NONE ? NULL : (c->msg ? c->msg : "error");
+    cJSON *out = c->res.output;
+    c->res.output = NULL;
+    mae_call_result res = c->res;
+    res.output = out;
+    c->cb(&res, c->ud);
+    call_free(c);
+}
+
+void mae__http_call_set_msg(mae_call *c, const char *fmt, const char *arg) {
+    free(c->msg);
+    int n = snprintf(NULL, 0, fmt, arg);
+    c->msg = malloc((size_t)n + 1);
+    if (c->msg) snprintf(c->msg, (size_t)n + 1, fmt, arg);
+}
+
+static void on_defer(uv_timer_t *t);
+static void call_queue(mae_call *c);
+static bool easy_sent(CURL *easy);
+
+static void on_deadlines(uv_timer_t *t);
+
+/* Arms the deadline timer for `when` (uv_hrtime() ns) unless it already fires sooner. */
+static void deadlines_arm(mae_http *h, uint64_t when) {
+    if (h->closing || (h->armed_ns && h->armed_ns <= when)) return;
+    uint64_t now = uv_hrtime();
+    /* Rounded up; uv's cached clock may still fire it a little early: on_deadlines checks
+     * against uv_hrtime() and re-arms, so no call ever fails before its deadline. */
+    uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
+    h->armed_ns = when;
+    if (uv_timer_start(&h->deadlines, on_deadlines, ms, 0) != 0) h->glue_errors++;
+}
+
+/* A call left its multi handle: with none left, the deadline timer has nothing to watch. */
+static void call_left_multi(mae_call *c) {
+    mae_http *h = c->h;
+    c->in_multi = false;
+    if (--h->n_in_multi == 0) {
+        h->armed_ns = 0;
+        if (uv_timer_stop(&h->deadlines) != 0) h->glue_errors++;
+    }
+}
+
+/* Fails every call past its deadline that curl has not ended, then re-arms. Runs from the
+ * loop, never inside curl; results go through the delivery queue. */
+static void on_deadlines(uv_timer_t *t) {
+    mae_http *h = t->data;
+    uint64_t now = uv_hrtime(), next = 0;
+    h->armed_ns = 0;
+    for (mae_call *c = h->calls; c; c = c->next) {
+        if (!c->in_multi || !c->deadline_ns) continue;
+        if (c->deadline_ns > now) {
+            if (!next || c->deadline_ns < next) next = c->deadline_ns;
+            continue;
+        }
+        c->res.sent = easy_sent(c->easy);
+        if (mae_curl_uv_remove(&c->pool->cu, c->easy) != 0) h->glue_errors++;
+        call_left_multi(c);
+        c->res.cls = MAE_CLASS_TIMEOUT;
+        char m[96];
+        snprintf(m, sizeof m, "timed out after %llu ms%s", (unsigned long long)c->timeout_ms,
+                 c->res.sent ? "" : " waiting for a connection");
+        mae__http_call_set_msg(c, "%s", m);
+        call_queue(c);
+    }
+    if (next) deadlines_arm(h, next);
+}
+
+/* Queues a finished call for delivery from the defer timer (a later loop iteration). */
+static void call_queue(mae_call *c) {
+    mae_http *h = c->h;
+    c->queued = true;
+    c->qnext = NULL;
+    if (h->q_tail) h->q_tail->qnext = c;
+    else h->q_head = c;
+    h->q_tail = c;
+    if (uv_timer_start(&h->defer, on_defer, 0, 0) != 0) h->glue_errors++;
+}
+
+/* May the request have reached the service? Yes once a connection was made or bytes sent. */
+static bool easy_sent(CURL *easy) {
+    curl_off_t t_conn = 0, t_pre = 0;
+    long req_size = 0, code = 0;
+    curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &t_conn);
+    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
+    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &req_size);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    return t_conn > 0 || t_pre > 0 || req_size > 0 || code > 0;
+}
+
+static void result_from_response(mae_call *c) {
+    long code = 0;
+    mae_call_result *r = &c->res;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    r->status = (int)code;
+    if (c->retry_after[0]) r->retry_after_ms = mae_http_retry_after_ms(c->retry_after, time(NULL));
+    const char *body = c->resp.p ? c->resp.p : "";
+    if (code >= 200 && code < 300) {
+        if (mae_http_body_to_output(body, c->resp.len, &r->output) != 0) {
+            r->cls = MAE_CLASS_DECODE;
+            mae__http_call_set_msg(c, "%s", "out of memory decoding the response");
+        }
+        return;
+    }
+    r->cls = mae_http_status_class(code);
+    char ex[MAE_HTTP_EXCERPT_MAX + 4], head[32];
+    /* resp holds at most one byte past the excerpt; received says whether more came. */
+    mae_http_excerpt(body, c->received > c->resp.len ? c->received : c->resp.len, ex);
+    snprintf(head, sizeof head, "HTTP %ld: ", code);
+    size_t n = strlen(head) + strlen(ex) + 1;
+    free(c->msg);
+    c->msg = malloc(n);
+    if (c->msg) snprintf(c->msg, n, "%s%s", head, ex);
+}
+
+static void result_from_error(mae_call *c, CURLcode rc) {
+    mae_call_result *r = &c->res;
+    if (c->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+        char m[96];
+        r->cls = MAE_CLASS_DECODE;
+        snprintf(m, sizeof m, "response exceeds max_response (%llu bytes)",
+                 (unsigned long long)c->max_response);
+        mae__http_call_set_msg(c, "%s", m);
+        return;
+    }
+    r->cls = mae_http_curl_class(rc);
+    mae__http_call_set_msg(c, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+}
+
+/* The glue says a transfer ended (its easy handle is out of the multi already). */
+static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
+    mae_call *c = NULL;
+    if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c) return;
+    call_left_multi(c);
+    c->res.sent = easy_sent(easy);
+    if (rc == CURLE_OK) result_from_response(c);
+    else result_from_error(c, rc);
+    call_deliver(c);
+}
+
+/* Refused before sending: a classified, permanent failure delivered later. */
+void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg) {
+    c->res.cls = MAE_CLASS_TEMPLATE;
+    c->res.sent = false;
+    mae__http_call_set_msg(c, fmt, arg);
+}
+
+static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb, void *ud,
+                      mae_call **out) {
+    mae_http *h = http_of(t);
+    if (!req || !cb || !out || !req->service || !req->service->endpoint ||
+        req->service->type != MAE_SVC_HTTP)
+        return MAE_EINVAL;
+    if (h->closing) return MAE_ESTATE;
+    mae_call *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    c->h = h;
+    c->started_ns = uv_hrtime();
+    c->cb = cb;
+    c->ud = ud;
+    c->res.retry_after_ms = -1;
+    int rc = mae__http_call_prepare(c, req);
+    if (rc < 0) {
+        call_free(c);
+        return rc;
+    }
+    if (c->res.cls != MAE_CLASS_NONE) {
+        /* Refused before sending: delivered from the loop, never from here. */
+        call_link(h, c);
+        call_queue(c);
+        *out = c;
+        return 0;
+    }
+    c->pool = pool_get(h, req->service);
+    if (!c->pool) {
+        call_free(c);
+        return MAE_ENOMEM;
+    }
+    if (mae_curl_uv_add(&c->pool->cu, c->easy) != 0) {
+        call_free(c);
+        return MAE_EINTERNAL;
+    }
+    c->in_multi = true;
+    h->n_in_multi++;
+    call_link(h, c);
+    if (c->timeout_ms) {
+        c->deadline_ns = c->started_ns + c->timeout_ms * 1000000;
+        deadlines_arm(h, c->deadline_ns);
+    }
+    *out = c;
+    return 0;
+}
+
+static void cancel_call(mae_call *c) {
+    if (c->queued) return;  /* its result is already on the way */
+    if (c->in_multi) {
+        c->res.sent = easy_sent(c->easy);
+        if (mae_curl_uv_remove(&c->pool->cu, c->easy) != 0) c->h->glue_errors++;
+        call_left_multi(c);
+    }
+    if (c->res.output) cJSON_Delete(c->res.output);
+    c->res.output = NULL;
+    c->res.cls = MAE_CLASS_CANCELLED;
+    c->res.status = 0;
+    c->res.retry_after_ms = -1;
+    mae__http_call_set_msg(c, "%s", "cancelled");
+    call_queue(c);
+}
+
+static void http_cancel(mae_transport *t, mae_call *c) {
+    if (!c) return;
+    cancel_call(c);
+}
+
+static void finish_close(mae_http *h) {
+    void (*done)(void *) = h->close_done;
+    void *ud = h->close_ud;
+    free(h);
+    curl_global_cleanup();
+    if (done) done(ud);
+}
+
+static void on_pool_closed(mae_curl_uv *cu) {
+    http_pool *p = cu->data;
+    mae_http *h = p->h;
+    free(p->endpoint);
+    free(p);
+    if (--h->pending_closes == 0) finish_close(h);
+}
+
+static void on_defer_closed(uv_handle_t *hd) {
+    mae_http *h = hd->data;
+    if (--h->pending_closes == 0) finish_close(h);
+}
+
+static void on_defer(uv_timer_t *t) {
+    mae_http *h = t->data;
+    while (h->q_head) {
+        mae_call *c = h->q_head;
+        h->q_head = c->qnext;
+        if (!h->q_head) h->q_tail = NULL;
+        call_deliver(c);
+    }
+    if (!h->closing || h->shutting_down) return;
+    /* Every call has had its callback: clean up the multi handles, then close our timers. */
+    h->shutting_down = true;
+    h->pending_closes = 1;
+    for (http_pool *p = h->pools, *next; p; p = next) {
+        next = p->next;
+        h->glue_errors += p->cu.n_multi_errors;
+        h->pending_closes++;
+        mae_curl_uv_close(&p->cu, on_pool_closed);
+    }
+    h->pools = NULL;
+    h->pending_closes++;
+    uv_close((uv_handle_t *)&h->deadlines, on_defer_closed);
+    uv_close((uv_handle_t *)&h->defer, on_defer_closed);
+}
+
+static void http_close(mae_transport *t, void (*done)(void *ud), void *ud) {
+    mae_http *h = http_of(t);
+    if (h->closing) return;
+    h->closing = true;
+    h->close_done = done;
+    h->close_ud = ud;
+    for (mae_call *c = h->calls; c; c = c->next) cancel_call(c);
+    /* Shutdown continues from the defer timer, outside whatever called us. */
+    if (uv_timer_start(&h->defer, on_defer, 0, 0) != 0) h->glue_errors++;
+}
+
+static const mae_transport_vtbl http_vtbl = {
+    .name = "http",
+    .start = http_start,
+    .cancel = http_cancel,
+    .close = http_close,
+};
+
+int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
+    *out = NULL;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return MAE_EINTERNAL;
+    mae_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        curl_global_cleanup();
+        return MAE_ENOMEM;
+    }
+    h->loop = loop;
+    h->base.vt = &http_vtbl;
+    h->base.data = h;
+    if (uv_timer_init(loop, &h->defer) != 0) {
+        free(h);
+        curl_global_cleanup();
+        return MAE_EINTERNAL;
+    }
+    h->defer.data = h;
+    if (uv_timer_init(loop, &h->deadlines) != 0) {
+        /* defer is initialised: it must be closed before h can go. */
+        h->closing = h->shutting_down = true;
+        h->pending_closes = 1;
+        uv_close((uv_handle_t *)&h->defer, on_defer_closed);
+        return MAE_EINTERNAL;
+    }
+    h->deadlines.data = h;
+    /* Calls keep the loop alive through curl's sockets and timer, not through this one. */
+    uv_unref((uv_handle_t *)&h->deadlines);
+    *out = &h->base;
+    return 0;
+}
+
+int mae_http_transport_pools(const mae_transport *t) {
+    return ((const mae_http *)t->data)->n_pools;
+}
+
+int mae_http_transport_glue_errors(const mae_transport *t) {
+    const mae_http *h = t->data;
+    int n = h->glue_errors;
+    for (const http_pool *p = h->pools; p; p = p->next) n += p->cu.n_multi_errors;
+    return n;
+}
+
+int mae_http_transport_poll_errors(const mae_transport *t) {
+    const mae_http *h = t->data;
+    int n = 0;
+    for (const http_pool *p = h->pools; p; p = p->next) n += p->cu.n_poll_errors;
+    return n;
+}
+
+uint64_t mae_http_call_received(const mae_call *c) { return c->received; }

@@ -1,0 +1,40 @@
+/* The HTTP transport: mae_transport calls (transport.h) made with libcurl's multi interface on
+ * the caller's libuv loop (curl_uv.h). One multi handle per service, so each service's
+ * pool.connections bounds its own TCP connections (HTTP/1.1 keep-alive; HTTP/2 multiplexed
+ * over TLS when ALPN offers it); requests past the limit wait inside curl, still bound by
+ * their deadline.
+ *
+ * Request: URL = service endpoint (trailing '/' dropped) + req->path, sent as is. GET, DELETE
+ * and HEAD carry req->input as query parameters (mae_http_query_build); other verbs carry it
+ * as a JSON body with Content-Type: application/json, "{}" when input is NULL. Headers:
+ * req->headers, Idempotency-Key, X-Maestro-Run-Id, X-Maestro-Step-Id, traceparent (when
+ * given), User-Agent: maestro/<version>, Accept: application/json; no Expect: 100-continue.
+ *
+ * Result: 2xx → output (JSON, else a JSON string of the body, empty → NULL); other statuses →
+ * http_4xx/http_5xx with status, a body excerpt and Retry-After; curl failures → connect or
+ * timeout; a body past service->max_response → decode, "response exceeds max_response (N
+ * bytes)". A request refused before sending (CR/LF in a header, a bad path, a GET input that
+ * is not an object, a header maestro sets itself) fails with MAE_CLASS_TEMPLATE, not sent. */
+#ifndef MAE_HTTP_H
+#define MAE_HTTP_H
+
+#include <uv.h>
+
+#include "transports/transport.h"
+
+/* Creates the transport on loop. Returns 0, MAE_ENOMEM or MAE_EINTERNAL (curl could not be
+ * initialised). Destroy with t->vt->close(t, done, ud): every call in flight gets its
+ * callback with MAE_CLASS_CANCELLED, every handle is closed, the transport is freed, then
+ * done(ud) runs; after that the loop has nothing of ours left. */
+int mae_http_transport_new(uv_loop_t *loop, mae_transport **out);
+
+/* Test hooks: how many multi handles (services) the transport holds, and the sum of curl or
+ * poll failures its event glue has seen (0 in a healthy run). */
+int mae_http_transport_pools(const mae_transport *t);
+int mae_http_transport_glue_errors(const mae_transport *t);
+/* Body bytes received so far by a call whose callback has not run yet. */
+uint64_t mae_http_call_received(const mae_call *c);
+/* Poll errors (status < 0) handed to curl as CURL_CSELECT_ERR so far. */
+int mae_http_transport_poll_errors(const mae_transport *t);
+
+#endif

@@ -1,0 +1,79 @@
+/* Internals shared by http.c (lifecycle) and http_req.c (building the request). Not a public
+ * header: only the HTTP transport's own files include it. */
+#ifndef MAE_HTTP_INT_H
+#define MAE_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <uv.h>
+
+#include "transports/curl_uv.h"
+#include "transports/http_util.h"
+#include "transports/transport.h"
+
+typedef struct mae_http mae_http;
+typedef struct http_pool http_pool;
+
+/* One service's connections: its own multi handle, so its limits are its own. */
+struct http_pool {
+    mae_curl_uv cu;              /* cu.data == this */
+    mae_http *h;
+    const mae_service *svc;      /* key, with endpoint and conns */
+    char *endpoint;              /* owned copy */
+    int conns;
+    http_pool *next;
+};
+
+struct mae_http {
+    mae_transport base;          /* base.data == this */
+    uv_loop_t *loop;
+    http_pool *pools;
+    int n_pools;
+    mae_call *calls;             /* every call not yet delivered */
+    mae_call *q_head, *q_tail;   /* finished, waiting for the defer timer */
+    uv_timer_t defer;            /* delivers queued results; drives shutdown */
+    /* Attempt deadlines, for calls curl does not time out itself: curl 7.88 checks no
+     * timeout while a transfer waits for a connection past the pool limit. Armed for the
+     * earliest deadline of any call in a multi handle (armed_ns, 0 = not armed). */
+    uv_timer_t deadlines;
+    uint64_t armed_ns;
+    int n_in_multi;
+    bool closing, shutting_down;
+    int pending_closes;
+    int glue_errors;
+    void (*close_done)(void *ud);
+    void *close_ud;
+};
+
+struct mae_call {
+    mae_http *h;
+    http_pool *pool;
+    CURL *easy;                  /* CURLOPT_PRIVATE == this */
+    struct curl_slist *hdrs;
+    char *url, *body;            /* owned: curl only borrows them */
+    mae_call_cb cb;
+    void *ud;
+    mae_hbuf resp;               /* the body, capped at max_response */
+    uint64_t max_response;
+    uint64_t timeout_ms;
+    uint64_t started_ns, deadline_ns;  /* on uv_hrtime()'s clock; deadline 0 = none */
+    uint64_t received;           /* body bytes seen, stored or not */
+    char retry_after[64];        /* the last response's Retry-After value, "" = none */
+    char errbuf[CURL_ERROR_SIZE];
+    bool too_big, in_multi, queued;
+    mae_call_result res;         /* message is set from msg at delivery */
+    char *msg;
+    mae_call *next, *prev;       /* h->calls */
+    mae_call *qnext;             /* h->q_head */
+};
+
+/* Builds c->url, c->body, c->hdrs and c->easy from req (which is only borrowed). Returns 0
+ * (c->res.cls set to MAE_CLASS_TEMPLATE when the request is refused before sending) or a
+ * negative MAE_E* (no callback will come). */
+int mae__http_call_prepare(mae_call *c, const mae_call_req *req);
+void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg);
+void mae__http_call_set_msg(mae_call *c, const char *fmt, const char *arg);
+
+#endif

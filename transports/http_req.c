@@ -1,0 +1,246 @@
+/* Building one HTTP call: URL, query or JSON body, headers, and the curl easy handle with its
+ * write (bounded by max_response) and header (Retry-After) callbacks. Everything taken from
+ * the request is copied: the request is only borrowed during start(). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "maestro.h"
+#include "transports/http_int.h"
+
+/* Low-speed limit: a transfer averaging under 1 byte/s for LOW_SPEED_SECS is abandoned as a
+ * timeout. It never cuts an attempt before its own deadline (a slow service that answers
+ * within its configured timeout is fine), so it is the backstop for calls without one. */
+#define LOW_SPEED_BYTES 1L
+#define LOW_SPEED_SECS 60L
+
+/* Headers maestro sets itself (or curl must own): a service header cannot replace them. */
+static const char *const reserved_headers[] = {
+    "Idempotency-Key", "X-Maestro-Run-Id", "X-Maestro-Step-Id", "traceparent", "Host",
+    "Content-Length", "Transfer-Encoding", "Expect", "Connection", NULL,
+};
+
+static size_t on_write(char *data, size_t size, size_t n, void *ud) {
+    mae_call *c = ud;
+    size_t len = size * n;
+    /* Returning less than len aborts the transfer (CURLE_WRITE_ERROR). */
+    if (len > c->max_response - c->received) {
+        c->too_big = true;
+        return 0;
+    }
+    c->received += len;
+    long code = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200 || code >= 300) {
+        /* An error's body only feeds the excerpt: keep one byte more than it shows. */
+        size_t keep = MAE_HTTP_EXCERPT_MAX + 1;
+        size_t room = c->resp.len < keep ? keep - c->resp.len : 0;
+        if (len > room) len = room;
+        if (len && mae_hbuf_add(&c->resp, data, len) != 0) return 0;
+        return size * n;
+    }
+    return mae_hbuf_add(&c->resp, data, len) == 0 ? len : 0;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud) {
+    mae_call *c = ud;
+    size_t len = size * n;
+    /* A new status line (after 1xx, or a new response): forget the previous headers. */
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) c->retry_after[0] = 0;
+    static const char name[] = "retry-after:";
+    size_t nl = sizeof name - 1;
+    if (len > nl && strncasecmp(data, name, nl) == 0) {
+        const char *v = data + nl;
+        size_t vl = len - nl;
+        while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
+        /* Longer than any valid value: ignored rather than truncated into a wrong one. */
+        if (vl < sizeof c->retry_after) {
+            memcpy(c->retry_after, v, vl);
+            c->retry_after[vl] = 0;
+        } else {
+            c->retry_after[0] = 0;
+        }
+    }
+    return len;
+}
+
+static int add_header(mae_call *c, const char *name, const char *value) {
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = malloc(n);
+    if (!line) return MAE_ENOMEM;
+    /* "Name;" is curl's way to send a header with an empty value ("Name:" would remove it). */
+    if (*value) snprintf(line, n, "%s: %s", name, value);
+    else snprintf(line, n, "%s;", name);
+    struct curl_slist *l = curl_slist_append(c->hdrs, line);
+    free(line);
+    if (!l) return MAE_ENOMEM;
+    c->hdrs = l;
+    return 0;
+}
+
+static bool user_has(const mae_call_req *req, const char *name) {
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0) return true;
+    return false;
+}
+
+/* Headers: the service's, then maestro's. Returns 0, MAE_ENOMEM, or 1 when refused. */
+static int build_headers(mae_call *c, const mae_call_req *req, bool has_body) {
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const mae_header_kv *kv = &req->headers[i];
+        if (!mae_http_header_name_ok(kv->name)) {
+            mae__http_call_refuse(c, "invalid header name \"%s\"", kv->name ? kv->name : "");
+            return 1;
+        }
+        if (!mae_http_header_value_ok(kv->value)) {
+            mae__http_call_refuse(c, "header %s: value contains CR, LF or NUL", kv->name);
+            return 1;
+        }
+        for (const char *const *r = reserved_headers; *r; r++) {
+            if (strcasecmp(*r, kv->name) == 0) {
+                mae__http_call_refuse(c, "header %s is set by maestro", kv->name);
+                return 1;
+            }
+        }
+        int rc = add_header(c, kv->name, kv->value);
+        if (rc) return rc;
+    }
+    struct { const char *name, *value; } ours[] = {
+        {"Idempotency-Key", req->idempotency_key},
+        {"X-Maestro-Run-Id", req->run_id},
+        {"X-Maestro-Step-Id", req->step_id},
+        {"traceparent", req->traceparent},
+    };
+    for (size_t i = 0; i < sizeof ours / sizeof *ours; i++) {
+        if (!ours[i].value) continue;
+        if (!mae_http_header_value_ok(ours[i].value)) {
+            mae__http_call_refuse(c, "header %s: value contains CR, LF or NUL", ours[i].name);
+            return 1;
+        }
+        int rc = add_header(c, ours[i].name, ours[i].value);
+        if (rc) return rc;
+    }
+    int rc = 0;
+    if (!rc && !user_has(req, "User-Agent")) rc = add_header(c, "User-Agent", "maestro/" MAE_VERSION);
+    if (!rc && !user_has(req, "Accept")) rc = add_header(c, "Accept", "application/json");
+    if (!rc && has_body && !user_has(req, "Content-Type"))
+        rc = add_header(c, "Content-Type", "application/json");
+    /* An empty Expect: stops curl from waiting for 100-continue before large bodies. */
+    if (!rc) {
+        struct curl_slist *l = curl_slist_append(c->hdrs, "Expect:");
+        if (!l) return MAE_ENOMEM;
+        c->hdrs = l;
+    }
+    return rc;
+}
+
+static int build_url(mae_call *c, const mae_call_req *req, bool query_verb) {
+    const char *ep = req->service->endpoint;
+    size_t el = strlen(ep);
+    while (el && ep[el - 1] == '/') el--;
+    if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
+        mae__http_call_refuse(c, "endpoint \"%s\" is not an http:// or https:// URL", ep);
+        return 1;
+    }
+    if (!mae_http_path_ok(req->path)) {
+        mae__http_call_refuse(c, "path \"%s\" is not a percent-encoded absolute path",
+                              req->path ? req->path : "(null)");
+        return 1;
+    }
+    char *q = NULL;
+    if (query_verb) {
+        int rc = mae_http_query_build(req->input, &q);
+        if (rc == MAE_EINVAL) {
+            mae__http_call_refuse(c, "%s input must be a JSON object (sent as query parameters)",
+                                  req->method);
+            return 1;
+        }
+        if (rc) return rc;
+    }
+    const char *sep = q && *q ? (strchr(req->path, '?') ? "&" : "?") : "";
+    size_t n = el + strlen(req->path) + strlen(sep) + (q ? strlen(q) : 0) + 1;
+    c->url = malloc(n);
+    if (c->url) snprintf(c->url, n, "%.*s%s%s%s", (int)el, ep, req->path, sep, q ? q : "");
+    free(q);
+    return c->url ? 0 : MAE_ENOMEM;
+}
+
+#define SET(opt, val) do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) return MAE_EINTERNAL; } while (0)
+
+static int setup_easy(mae_call *c, const mae_call_req *req, bool query_verb) {
+    const mae_service *svc = req->service;
+    CURL *e = c->easy = curl_easy_init();
+    if (!e) return MAE_ENOMEM;
+    SET(CURLOPT_PRIVATE, (void *)c);
+    SET(CURLOPT_URL, c->url);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    /* The engine percent-encoded the path: send it exactly, without dot-segment squashing. */
+    SET(CURLOPT_PATH_AS_IS, 1L);
+    SET(CURLOPT_HTTPHEADER, c->hdrs);
+    SET(CURLOPT_ERRORBUFFER, c->errbuf);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, (void *)c);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, (void *)c);
+    c->max_response = svc->max_response ? svc->max_response : 16u << 20;
+    c->resp.max = c->max_response;
+    /* A declared Content-Length past the cap fails before any byte is stored. */
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
+    uint64_t tmo = req->timeout_ms ? req->timeout_ms : svc->timeout_ms;
+    if (tmo > (uint64_t)LONG_MAX) tmo = (uint64_t)LONG_MAX;
+    if (tmo) SET(CURLOPT_TIMEOUT_MS, (long)tmo);
+    c->timeout_ms = tmo;
+    long low_secs = LOW_SPEED_SECS;
+    if (tmo && (uint64_t)low_secs * 1000 < tmo) low_secs = (long)((tmo + 999) / 1000);
+    SET(CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES);
+    SET(CURLOPT_LOW_SPEED_TIME, low_secs);
+    /* h2 over TLS when ALPN offers it, HTTP/1.1 in clear text (no h2c by default). */
+    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (strncmp(c->url, "https://", 8) == 0) {
+        /* Wait for a connection that may multiplex rather than open one more. */
+        SET(CURLOPT_PIPEWAIT, 1L);
+        if (svc->tls.ca_file) SET(CURLOPT_CAINFO, svc->tls.ca_file);
+        if (svc->tls.cert_file) SET(CURLOPT_SSLCERT, svc->tls.cert_file);
+        if (svc->tls.key_file) SET(CURLOPT_SSLKEY, svc->tls.key_file);
+        if (svc->tls.insecure_skip_verify) {
+            SET(CURLOPT_SSL_VERIFYPEER, 0L);
+            SET(CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+    }
+    const char *verb = req->method;
+    if (query_verb) {
+        if (strcmp(verb, "HEAD") == 0) SET(CURLOPT_NOBODY, 1L);
+        else SET(CURLOPT_HTTPGET, 1L);
+        if (strcmp(verb, "DELETE") == 0) SET(CURLOPT_CUSTOMREQUEST, verb);
+    } else {
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDS, c->body);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->body));
+        if (strcmp(verb, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, verb);
+    }
+    return 0;
+}
+
+int mae__http_call_prepare(mae_call *c, const mae_call_req *req) {
+    const char *verb = req->method;
+    if (!mae_http_verb_ok(verb)) {
+        mae__http_call_refuse(c, "invalid HTTP method \"%s\"", verb ? verb : "(null)");
+        return 0;
+    }
+    bool query_verb = strcmp(verb, "GET") == 0 || strcmp(verb, "DELETE") == 0 ||
+                      strcmp(verb, "HEAD") == 0;
+    int rc = build_url(c, req, query_verb);
+    if (rc) return rc < 0 ? rc : 0;
+    if (!query_verb) {
+        c->body = req->input ? cJSON_PrintUnformatted(req->input) : strdup("{}");
+        if (!c->body) return MAE_ENOMEM;
+    }
+    rc = build_headers(c, req, !query_verb);
+    if (rc) return rc < 0 ? rc : 0;
+    return setup_easy(c, req, query_verb);
+}

@@ -1,0 +1,225 @@
+/* Pure helpers of the HTTP transport (see http_util.h). */
+#include "transports/http_util.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maestro.h"
+
+int mae_hbuf_add(mae_hbuf *b, const char *s, size_t n) {
+    if (b->max && (n > b->max || b->len > b->max - n)) return MAE_ETOOBIG;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        /* Never reserve much past the maximum: memory stays bounded by max. */
+        if (b->max && cap > b->max + 1) cap = b->max + 1;
+        char *p = realloc(b->p, cap);
+        if (!p) return MAE_ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return 0;
+}
+
+void mae_hbuf_free(mae_hbuf *b) {
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+int mae_http_pct_encode(mae_hbuf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int rc;
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            rc = mae_hbuf_add(b, (const char *)&c, 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            rc = mae_hbuf_add(b, e, 3);
+        }
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int mae_http_query_build(const cJSON *input, char **out) {
+    mae_hbuf b = {0};
+    int rc = 0;
+    *out = NULL;
+    if (input && !cJSON_IsObject(input)) return MAE_EINVAL;
+    if ((rc = mae_hbuf_add(&b, "", 0))) return rc;
+    for (const cJSON *it = input ? input->child : NULL; it && !rc; it = it->next) {
+        const char *key = it->string ? it->string : "";
+        if (b.len) rc = mae_hbuf_add(&b, "&", 1);
+        if (!rc) rc = mae_http_pct_encode(&b, key, strlen(key));
+        if (!rc) rc = mae_hbuf_add(&b, "=", 1);
+        if (rc) break;
+        if (cJSON_IsString(it)) {
+            rc = mae_http_pct_encode(&b, it->valuestring, strlen(it->valuestring));
+        } else {
+            char *js = cJSON_PrintUnformatted(it);
+            if (!js) { rc = MAE_ENOMEM; break; }
+            rc = mae_http_pct_encode(&b, js, strlen(js));
+            cJSON_free(js);
+        }
+    }
+    if (rc) {
+        mae_hbuf_free(&b);
+        return rc;
+    }
+    *out = b.p;
+    return 0;
+}
+
+int64_t mae_http_retry_after_ms(const char *value, time_t now) {
+    if (!value) return -1;
+    while (*value == ' ' || *value == '\t') value++;
+    size_t n = strlen(value);
+    while (n && (value[n - 1] == ' ' || value[n - 1] == '\t')) n--;
+    if (n == 0) return -1;
+    const int64_t cap = 1000000000000LL;
+    if (isdigit((unsigned char)value[0])) {
+        int64_t secs = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!isdigit((unsigned char)value[i])) goto date;
+            if (secs < cap) secs = secs * 10 + (value[i] - '0');
+        }
+        return secs * 1000 < cap && secs < cap ? secs * 1000 : cap;
+    }
+date:;
+    /* An HTTP-date is at most "Sunday, 06-Nov-1994 08:49:37 GMT" long: cap before parsing. */
+    char tmp[64];
+    if (n >= sizeof tmp) return -1;
+    memcpy(tmp, value, n);
+    tmp[n] = 0;
+    time_t t = curl_getdate(tmp, NULL);
+    if (t == (time_t)-1) return -1;
+    if (t <= now) return 0;
+    int64_t ms = ((int64_t)t - (int64_t)now) * 1000;
+    return ms < cap ? ms : cap;
+}
+
+void mae_http_excerpt(const char *body, size_t len, char *out) {
+    size_t n = len < MAE_HTTP_EXCERPT_MAX ? len : MAE_HTTP_EXCERPT_MAX;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)body[i];
+        out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '.';
+    }
+    if (n < len) memcpy(out + n, "...", 3), n += 3;
+    out[n] = 0;
+}
+
+/* Length of a valid UTF-8 sequence at s (n bytes left), 0 when invalid or NUL. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    if (c == 0) return 0;
+    if (c < 0x80) return 1;
+    size_t need;
+    unsigned min;
+    unsigned cp;
+    if ((c & 0xe0) == 0xc0) need = 2, min = 0x80, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0) need = 3, min = 0x800, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0) need = 4, min = 0x10000, cp = c & 0x07;
+    else return 0;
+    if (n < need) return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return need;
+}
+
+int mae_http_body_to_output(const char *body, size_t len, cJSON **out) {
+    *out = NULL;
+    if (len == 0) return 0;
+    const char *end = NULL;
+    /* body is NUL-terminated by mae_hbuf; a NUL inside it must not end the JSON early. */
+    cJSON *v = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    if (v) {
+        const char *p = end;
+        while (p < body + len && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+        if (p == body + len) {
+            *out = v;
+            return 0;
+        }
+        cJSON_Delete(v);
+    }
+    mae_hbuf s = {0};
+    const unsigned char *u = (const unsigned char *)body;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_len(u + i, len - i);
+        int rc = k ? mae_hbuf_add(&s, body + i, k) : mae_hbuf_add(&s, "\xef\xbf\xbd", 3);
+        if (rc) {
+            mae_hbuf_free(&s);
+            return MAE_ENOMEM;
+        }
+        i += k ? k : 1;
+    }
+    *out = cJSON_CreateString(s.p);
+    mae_hbuf_free(&s);
+    return *out ? 0 : MAE_ENOMEM;
+}
+
+bool mae_http_header_value_ok(const char *s) {
+    return s && strpbrk(s, "\r\n") == NULL;
+}
+
+bool mae_http_header_name_ok(const char *s) {
+    if (!s || !*s) return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (!(isalnum(c) || strchr("!#$%&'*+-.^_`|~", c))) return false;
+    }
+    return true;
+}
+
+bool mae_http_path_ok(const char *path) {
+    if (!path || path[0] != '/') return false;
+    for (const char *p = path; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f || strchr("#\"<>\\^`{|}", c)) return false;
+    }
+    return true;
+}
+
+bool mae_http_verb_ok(const char *verb) {
+    size_t n = 0;
+    if (!verb) return false;
+    for (; verb[n]; n++)
+        if (verb[n] < 'A' || verb[n] > 'Z' || n >= 16) return false;
+    return n > 0;
+}
+
+mae_class mae_http_status_class(long status) {
+    if (status >= 300 && status < 500) return MAE_CLASS_HTTP_4XX;
+    if (status >= 500 && status < 600) return MAE_CLASS_HTTP_5XX;
+    return MAE_CLASS_DECODE;
+}
+
+mae_class mae_http_curl_class(CURLcode rc) {
+    switch (rc) {
+    case CURLE_OK: return MAE_CLASS_NONE;
+    case CURLE_OPERATION_TIMEDOUT: return MAE_CLASS_TIMEOUT;
+    /* The reply could not be understood, or was bigger than allowed: permanent. */
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_FILESIZE_EXCEEDED:
+    case CURLE_WRITE_ERROR:
+    case CURLE_TOO_MANY_REDIRECTS:
+        return MAE_CLASS_DECODE;
+    /* The URL itself (endpoint + path) is not acceptable: retrying cannot help. */
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return MAE_CLASS_TEMPLATE;
+    /* Refused, unresolvable, reset, closed early, TLS handshake or verification failed, and
+     * anything else the network did: connect. */
+    default:
+        return MAE_CLASS_CONNECT;
+    }
+}
