@@ -139,6 +139,19 @@ TEST(validate_and_graph_usage) {
     ASSERT_EQ_STR(out, "");
     free(out);
     free(err);
+    /* graph of an invalid workflow: the diagnostics, nothing on stdout */
+    const char bad[] = "name: g\nservices: {}\nsteps: [{id: a, service: nope, method: M}]\n";
+    char *bf = th_write_temp(bad, sizeof bad - 1, ".yaml");
+    char *a5[] = {"maestro", "graph", bf, NULL};
+    ASSERT_EQ_INT(th_maestro(a5, NULL, &out, &err), 2);
+    ASSERT_EQ_STR(out, "");
+    char want[512];
+    snprintf(want, sizeof want, "%s:3:26: error: unknown service 'nope'\n", bf);
+    ASSERT_EQ_STR(err, want);
+    free(out);
+    free(err);
+    unlink(bf);
+    free(bf);
     unlink(file);
     free(file);
 }

@@ -54,7 +54,10 @@ int mae_input_check(const mae_workflow *wf, cJSON *input, mae_diags *diags) {
             if (d->default_value) {
                 cJSON *c = cJSON_Duplicate(d->default_value, 1);
                 if (!c) return MAE_ENOMEM;
-                cJSON_AddItemToObject(input, d->name, c);
+                if (!cJSON_AddItemToObject(input, d->name, c)) {
+                    cJSON_Delete(c);
+                    return MAE_ENOMEM;
+                }
             } else if (d->required) {
                 mae_diag_add(diags, nopos, "input.%s: required", d->name);
                 rc = MAE_EINVAL;

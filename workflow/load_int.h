@@ -24,6 +24,10 @@ typedef struct mae_loader {
     /* Where each compiled template came from, for positions of reference errors. malloc'd. */
     struct mae_tmpl_src { const mae_tmpl *t; const mae_ynode *n; size_t skip; } *tsrc;
     size_t n_tsrc, cap_tsrc;
+    /* Byte offset of every 64th line's start, built on the first positioned template error
+     * so that finding a line never rescans a big file. In the arena (nothing to free). */
+    uint32_t *lines64;
+    size_t n_lines64;
 } mae_loader;
 
 void mae__ld_err(mae_loader *ld, mae_pos pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -53,7 +57,7 @@ bool mae__is_ident(const char *s);
  * error is reported at its line:col inside the YAML file. NULL on error. */
 mae_tmpl *mae__ld_tmpl(mae_loader *ld, const mae_ynode *n, size_t skip);
 /* Position of byte offset off of a scalar's value in the source. */
-mae_pos mae__ld_scalar_pos(const mae_loader *ld, const mae_ynode *n, size_t off);
+mae_pos mae__ld_scalar_pos(mae_loader *ld, const mae_ynode *n, size_t off);
 /* A template tree (input:, output:); NULL only when out of memory (errors are reported and the
  * tree kept, a bad template as a node with tmpl NULL). */
 mae_tval *mae__ld_tval(mae_loader *ld, const mae_ynode *n);

@@ -102,6 +102,10 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
 
 /* grpc: host:port; http: http(s)://host[:port][/base]. */
 static void check_endpoint(mae_loader *ld, const mae_ynode *n, mae_svc_type type, const char *ep) {
+    if (mae_tmpl_has_expr(ep, strlen(ep))) {
+        mae__ld_err(ld, n->pos, "'endpoint' cannot hold templates (use --set service.NAME.endpoint=URL)");
+        return;
+    }
     if (type == MAE_SVC_HTTP) {
         const char *rest = !strncmp(ep, "http://", 7) ? ep + 7 : !strncmp(ep, "https://", 8) ? ep + 8 : NULL;
         if (!rest || !*rest || *rest == '/' || *rest == ':')

@@ -66,7 +66,18 @@ static void parse_method(mae_loader *ld, const mae_ynode *n, const mae_service *
         if (strlen(verbs[i]) == vl && strncmp(verbs[i], s, vl) == 0) verb = verbs[i];
     size_t skip = vl;
     while (sp && s[skip] == ' ') skip++;
-    if (!verb || s[skip] != '/') {
+    /* No blanks in the path outside {{ }} ("GET /a b" is a typo, not a path). */
+    bool blank = false;
+    for (const char *p = s + skip; *p && !blank; p++) {
+        if (p[0] == '{' && p[1] == '{') {
+            const char *e = strstr(p + 2, "}}");
+            if (!e) break;
+            p = e + 1;
+            continue;
+        }
+        blank = *p == ' ' || *p == '\t';
+    }
+    if (!verb || s[skip] != '/' || blank) {
         mae__ld_err(ld, n->pos, "invalid HTTP method '%s' (expected 'VERB /path' or a method name)", s);
         return;
     }

@@ -16,6 +16,9 @@ void mae__ld_err(mae_loader *ld, mae_pos pos, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    /* Names in messages come from the file: no control characters reach the terminal. */
+    for (char *c = buf; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     mae_diag_add(ld->d, pos, "%s", buf);
     ld->errors++;
 }
@@ -82,7 +85,7 @@ bool mae__ld_keys(mae_loader *ld, const mae_ynode *n, const char *what, const ch
 
 bool mae__ld_str(mae_loader *ld, const mae_ynode *n, const char *what, const char **out) {
     if (!n || n->kind != MAE_YN_SCALAR) {
-        mae__ld_err(ld, n->pos, "'%s' must be a string, not %s", what, mae_yaml_kind_name(n));
+        mae__ld_err(ld, n ? n->pos : (mae_pos){0, 0}, "'%s' must be a string, not %s", what, mae_yaml_kind_name(n));
         return false;
     }
     if (strlen(n->str) != n->len) {
@@ -246,8 +249,109 @@ mae_plain_kind mae__plain_type(const char *s, double *num, bool *b) {
     return is_float ? MAE_PLAIN_FLOAT : MAE_PLAIN_INT;
 }
 
-mae_pos mae__ld_scalar_pos(const mae_loader *ld, const mae_ynode *n, size_t off) {
+static size_t utf8_len(unsigned char c) {
+    return c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+}
+
+static size_t cp_len(unsigned long cp) {
+    return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+/* Exact position of decoded byte off of a one-line flow scalar, found by walking its source
+ * (past an anchor or tag, through quotes and escapes). False when that is not possible
+ * (the scalar spans lines): the caller approximates. */
+static bool source_pos(mae_loader *ld, const mae_ynode *n, size_t off, mae_pos *out) {
+    const char *b = ld->buf;
+    size_t len = ld->len, i = 0;
+    int line = 1, col = 1;
+    if (!ld->lines64) {
+        size_t cap = len / 64 + 2, k = 0;
+        ld->lines64 = mae_arena_alloc(ld->a, cap * sizeof *ld->lines64);
+        if (!ld->lines64) return false;
+        ld->lines64[k++] = 0;
+        for (size_t x = 0, l = 1; x < len && k < cap; x++)
+            if (b[x] == '\n' && ++l % 64 == 1) ld->lines64[k++] = (uint32_t)(x + 1);
+        ld->n_lines64 = k;
+    }
+    size_t slot = (size_t)(n->pos.line - 1) / 64;
+    if (slot < ld->n_lines64) {
+        i = ld->lines64[slot];
+        line = (int)(slot * 64) + 1;
+    }
+    while (line < n->pos.line && i < len)
+        if (b[i++] == '\n') line++;
+#define ADV() do { i += utf8_len((unsigned char)b[i]); col++; } while (0)
+    while (col < n->pos.col && i < len && b[i] != '\n') ADV();
+    /* Node properties: "&anchor " and "!tag " come before the scalar itself. */
+    while (i < len && (b[i] == '&' || b[i] == '!')) {
+        while (i < len && b[i] != ' ' && b[i] != '\n') ADV();
+        while (i < len && b[i] == ' ') ADV();
+    }
+    char q = 0;
+    if (i < len && (b[i] == '"' || b[i] == '\'')) {
+        q = b[i];
+        ADV();
+    }
+    size_t dec = 0;
+    while (dec < off) {
+        if (i >= len) return false;
+        char c = b[i];
+        /* A line break (with the blanks around it) folds into one space, or into one '\n'
+         * per empty line that follows. */
+        size_t j = i;
+        while (j < len && (b[j] == ' ' || b[j] == '\t')) j++;
+        if (j < len && (b[j] == '\n' || b[j] == '\r')) {
+            size_t breaks = 0;
+            for (;;) {
+                if (j < len && b[j] == '\r') j++;
+                if (j >= len || b[j] != '\n') break;
+                j++;
+                line++;
+                breaks++;
+                col = 1;
+                while (j < len && (b[j] == ' ' || b[j] == '\t')) { j++; col++; }
+            }
+            i = j;
+            dec += breaks > 1 ? breaks - 1 : 1;
+            continue;
+        }
+        if (q == '\'' && c == '\'') {
+            if (i + 1 >= len || b[i + 1] != '\'') return false;
+            i += 2;
+            col += 2;
+            dec++;
+        } else if (q == '"' && c == '\\') {
+            if (i + 1 >= len || b[i + 1] == '\n' || b[i + 1] == '\r') return false;
+            char e = b[i + 1];
+            size_t hex = e == 'x' ? 2 : e == 'u' ? 4 : e == 'U' ? 8 : 0, d;
+            if (hex) {
+                if (i + 2 + hex > len) return false;
+                char digits[9] = {0};
+                memcpy(digits, b + i + 2, hex);
+                unsigned long cp = strtoul(digits, NULL, 16);
+                d = e == 'x' ? 1 : cp_len(cp);
+            } else {
+                d = (e == 'N' || e == '_') ? 2 : (e == 'L' || e == 'P') ? 3 : 1;
+            }
+            i += 2 + hex;
+            col += 2 + (int)hex;
+            dec += d;
+        } else {
+            dec += utf8_len((unsigned char)c);
+            ADV();
+        }
+    }
+#undef ADV
+    *out = (mae_pos){line, col};
+    return true;
+}
+
+mae_pos mae__ld_scalar_pos(mae_loader *ld, const mae_ynode *n, size_t off) {
     if (off > n->len) off = n->len;
+    /* Past the cap the message is dropped anyway: skip the walk through the source. */
+    if (mae__ld_full(ld)) return n->pos;
+    mae_pos exact;
+    if (!n->block && ld->buf && source_pos(ld, n, off, &exact)) return exact;
     size_t nl = 0, col = 0;
     for (size_t i = 0; i < off; i++) {
         unsigned char c = (unsigned char)n->str[i];
@@ -357,30 +461,41 @@ mae_tval *mae__ld_tval(mae_loader *ld, const mae_ynode *n) {
 }
 
 cJSON *mae__ld_json(mae_loader *ld, const mae_ynode *n) {
+    cJSON *out = NULL;
     if (n->kind == MAE_YN_SCALAR) {
         double num = 0;
         bool b = false;
         switch (n->quoted ? MAE_PLAIN_STRING : mae__plain_type(n->str, &num, &b)) {
-        case MAE_PLAIN_NULL: return cJSON_CreateNull();
-        case MAE_PLAIN_BOOL: return cJSON_CreateBool(b);
+        case MAE_PLAIN_NULL: out = cJSON_CreateNull(); break;
+        case MAE_PLAIN_BOOL: out = cJSON_CreateBool(b); break;
         case MAE_PLAIN_INT:
         case MAE_PLAIN_FLOAT:
-            if (isfinite(num)) return cJSON_CreateNumber(num);
-            mae__ld_err(ld, n->pos, "'%s' is not a JSON number", n->str);
-            return NULL;
-        default: return cJSON_CreateString(n->str);
+            if (!isfinite(num)) {
+                mae__ld_err(ld, n->pos, "'%s' is not a JSON number", n->str);
+                return NULL;
+            }
+            out = cJSON_CreateNumber(num);
+            break;
+        default: out = cJSON_CreateString(n->str); break;
         }
+        if (!out) ld->oom = true;
+        return out;
     }
-    cJSON *out = n->kind == MAE_YN_SEQ ? cJSON_CreateArray() : cJSON_CreateObject();
-    if (!out) return NULL;
+    out = n->kind == MAE_YN_SEQ ? cJSON_CreateArray() : cJSON_CreateObject();
+    if (!out) {
+        ld->oom = true;
+        return NULL;
+    }
     for (size_t i = 0; i < n->n; i++) {
         cJSON *c = mae__ld_json(ld, n->kind == MAE_YN_SEQ ? n->items[i] : n->pairs[i].val);
-        if (!c) {
+        bool added = c && (n->kind == MAE_YN_SEQ ? cJSON_AddItemToArray(out, c)
+                                                 : cJSON_AddItemToObject(out, n->pairs[i].key->str, c));
+        if (!added) {
+            if (c) ld->oom = true;
+            cJSON_Delete(c);
             cJSON_Delete(out);
             return NULL;
         }
-        if (n->kind == MAE_YN_SEQ) cJSON_AddItemToArray(out, c);
-        else cJSON_AddItemToObject(out, n->pairs[i].key->str, c);
     }
     return out;
 }

@@ -70,7 +70,7 @@ static int src_cmp(const void *a, const void *b) {
 static void on_ref(void *ud, const char *root, const char *sub, bool has_default, size_t offset) {
     walker *w = ud;
     mae_loader *ld = w->ld;
-    if (has_default || !root || !*root) return;
+    if (has_default || !root || !*root || ld->oom) return;
     mae_pos pos = w->src ? mae__ld_scalar_pos(ld, w->src->n, w->src->skip + offset) : (mae_pos){0, 0};
     const mae_workflow *wf = ld->wf;
     if (strcmp(root, "workflow") == 0) return;
@@ -173,6 +173,8 @@ static void walk(walker *w, const mae_step *s) {
                 memcpy(idx, s->as, l);
                 memcpy(idx + l, "_index", 7);
                 push(w, idx, false);
+            } else {
+                w->ld->oom = true;
             }
         }
         walk_list(w, s->children, s->n_children);
@@ -188,6 +190,6 @@ void mae__validate_refs(mae_loader *ld) {
     if (ld->n_tsrc) qsort(ld->tsrc, ld->n_tsrc, sizeof *ld->tsrc, src_cmp);
     walker w = {.ld = ld};
     walk_list(&w, ld->wf->steps, ld->wf->n_steps);
-    check_tval(&w, ld->wf->output);
+    if (!ld->oom) check_tval(&w, ld->wf->output);
     free(w.v);
 }

@@ -176,6 +176,17 @@ static int keyref_cmp(const void *pa, const void *pb) {
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
+/* A key for a message: at most 100 bytes, control characters shown as '?'. */
+static void key_text(const mae_ynode *k, char out[104]) {
+    size_t n = k->len < 100 ? k->len : 100;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k->str[i];
+        out[i] = (char)(c < 0x20 || c == 0x7f ? '?' : c);
+    }
+    if (k->len > 100) memcpy(out + n, "...", 3), n += 3;
+    out[n] = 0;
+}
+
 /* Reports duplicate keys of a finished mapping (O(n log n): a hostile map can be huge). */
 static int check_dup_keys(builder *b, const mae_ynode *m) {
     if (m->n < 2) return 0;
@@ -187,7 +198,9 @@ static int check_dup_keys(builder *b, const mae_ynode *m) {
     size_t first = 0;
     for (size_t i = 1; i < m->n; i++) {
         if (keyref_cmp(&(keyref){r[i].key, 0}, &(keyref){r[first].key, 0}) == 0) {
-            mae_diag_add(b->d, r[i].key->pos, "duplicate key '%s' (first at line %d)", r[i].key->str,
+            char kt[104];
+            key_text(r[i].key, kt);
+            mae_diag_add(b->d, r[i].key->pos, "duplicate key '%s' (first at line %d)", kt,
                          r[first].key->pos.line);
             rc = MAE_EPARSE;
         } else {
