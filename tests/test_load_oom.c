@@ -10,76 +10,17 @@
 #include "maestro.h"
 #include "workflow/model.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TH_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TH_ASAN 1
-#endif
-#endif
-
-static int armed;
-static long fail_at, n_allocs, outstanding;
-static int failed;
-
-static bool should_fail(void) {
-    if (!armed) return false;
-    n_allocs++;
-    if (fail_at && n_allocs == fail_at) {
-        failed = 1;
-        return true;
-    }
-    return false;
-}
-
-#ifndef TH_ASAN
-void *__libc_malloc(size_t);
-void *__libc_calloc(size_t, size_t);
-void *__libc_realloc(void *, size_t);
-void __libc_free(void *);
-
-void *malloc(size_t n) {
-    if (should_fail()) return NULL;
-    void *p = __libc_malloc(n);
-    if (p && armed) outstanding++;
-    return p;
-}
-void *calloc(size_t n, size_t m) {
-    if (should_fail()) return NULL;
-    void *p = __libc_calloc(n, m);
-    if (p && armed) outstanding++;
-    return p;
-}
-void *realloc(void *q, size_t n) {
-    if (should_fail()) return NULL;
-    void *p = __libc_realloc(q, n);
-    if (p && !q && armed) outstanding++;
-    return p;
-}
-void free(void *p) {
-    if (p && armed) outstanding--;
-    __libc_free(p);
-}
-#else
-static void *hook_malloc(size_t n) {
-    if (should_fail()) return NULL;
-    return malloc(n);
-}
-#endif
+#include "oom.h"
 
 /* Loads text with each allocation failing in turn; every run gives 0 or ENOMEM. */
 static void exhaust(const char *text, int want_ok_rc) {
 #ifdef TH_ASAN
-    cJSON_InitHooks(&(cJSON_Hooks){hook_malloc, free});
+    cJSON_InitHooks(&(cJSON_Hooks){oom_hook_malloc, free});
 #endif
     long ok_runs = 0, oom_runs = 0;
     for (long at = 1; at < 100000; at++) {
         /* Counting starts before the diagnostics list so that freeing it balances. */
-        fail_at = 0;
-        n_allocs = 0;
-        outstanding = 0;
-        failed = 0;
-        armed = 1;
+        arm(0);
         mae_diags d;
         mae_diags_init(&d, "oom.yaml");
         n_allocs = 0;

@@ -9,73 +9,7 @@
 #include "maestro.h"
 #include "workflow/template.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TH_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TH_ASAN 1
-#endif
-#endif
-
-static int armed;          /* counting and failing only between arm() and disarm() */
-static long fail_at;       /* the allocation number that fails (1-based); 0 = none */
-static long n_allocs;      /* allocations while armed */
-static long outstanding;   /* blocks allocated while armed and not yet freed */
-static int failed;         /* the injected failure happened */
-
-static bool should_fail(void) {
-    if (!armed) return false;
-    n_allocs++;
-    if (fail_at && n_allocs == fail_at) {
-        failed = 1;
-        return true;
-    }
-    return false;
-}
-
-#ifndef TH_ASAN
-void *__libc_malloc(size_t);
-void *__libc_calloc(size_t, size_t);
-void *__libc_realloc(void *, size_t);
-void __libc_free(void *);
-
-void *malloc(size_t n) {
-    if (should_fail()) return NULL;
-    void *p = __libc_malloc(n);
-    if (p && armed) outstanding++;
-    return p;
-}
-void *calloc(size_t n, size_t m) {
-    if (should_fail()) return NULL;
-    void *p = __libc_calloc(n, m);
-    if (p && armed) outstanding++;
-    return p;
-}
-void *realloc(void *q, size_t n) {
-    if (should_fail()) return NULL;
-    void *p = __libc_realloc(q, n);
-    if (p && !q && armed) outstanding++;
-    return p;
-}
-void free(void *p) {
-    if (p && armed) outstanding--;
-    __libc_free(p);
-}
-#else
-static void *hook_malloc(size_t n) {
-    if (should_fail()) return NULL;
-    return malloc(n);
-}
-#endif
-
-static void arm(long at) {
-    fail_at = at;
-    n_allocs = 0;
-    outstanding = 0;
-    failed = 0;
-    armed = 1;
-}
-static void disarm(void) { armed = 0; }
+#include "oom.h"
 
 typedef enum { DO_EVAL, DO_RENDER, DO_TVAL } op;
 
@@ -101,7 +35,7 @@ static void exhaust(const char *src, op what, const char *expect) {
     mae_tval kid = {.kind = MAE_TV_TEMPLATE, .key = "k", .tmpl = t};
     mae_tval tree = {.kind = MAE_TV_OBJECT, .items = &kid, .n = 1};
 #ifdef TH_ASAN
-    cJSON_InitHooks(&(cJSON_Hooks){hook_malloc, free});
+    cJSON_InitHooks(&(cJSON_Hooks){oom_hook_malloc, free});
 #endif
     long ok_runs = 0;
     for (long at = 1; at < 10000; at++) {
