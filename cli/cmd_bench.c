@@ -16,7 +16,7 @@
 
 #include "cli/cli.h"
 #include "cli/transports.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/model.h"
 #include "workflow/template.h"
 

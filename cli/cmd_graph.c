@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/model.h"
 
 static const char help[] =

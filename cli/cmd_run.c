@@ -12,7 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/transports.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/template.h"
 #include "workflow/model.h"
 

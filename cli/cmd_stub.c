@@ -9,7 +9,7 @@
 
 #include "cli/cli.h"
 #include "loop/stub.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 static const char help[] =
     "usage: maestro stub STUBS.yaml [--log FILE]\n"

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 static const char usage[] =
     "maestro " MAE_VERSION " - glue services into workflows that survive failure\n"

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "grpc_h2/grpc_transport.h"
 #include "transports/http.h"
 #include "transports/scripted.h"

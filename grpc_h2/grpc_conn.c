@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "grpc_h2/grpc_client_int.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 /* ---- Writing ---- */
 

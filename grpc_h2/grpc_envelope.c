@@ -5,7 +5,7 @@
 
 #include "grpc_h2/grpc_msgcodec.h"
 #include "grpc_h2/grpc_struct.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "maestro/v1/maestro.pb-c.h"
 
 static int env_path(const mae_grpc_codec *c, const mae_call_req *req, char *buf, size_t cap) {

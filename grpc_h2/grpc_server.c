@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "grpc_h2/grpc_codec.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/listener.h"
 
 #define MAX_CALL_HEADERS 32

@@ -9,7 +9,7 @@
 
 #include "grpc_h2/grpc_client_int.h"
 #include "grpc_h2/grpc_transport.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 #define T(pub) ((mae__gtransport *)(pub))
 #define MSG_QUEUED_TIMEOUT "attempt deadline passed while waiting for a free stream"

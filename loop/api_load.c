@@ -2,7 +2,7 @@
  * programs that build models another way do not pull in the YAML loader. */
 #include <stdio.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/model.h"
 
 int mae_workflow_load(const char *path, mae_workflow **out, FILE *diag_out) {

@@ -16,7 +16,7 @@
 #include <uv.h>
 
 #include "loop/breaker.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/transport.h"
 #include "workflow/model.h"
 

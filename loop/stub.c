@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "loop/stub_internal.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 /* ---- pure helpers -------------------------------------------------------------------- */
 

@@ -12,7 +12,7 @@
 
 #include "harness.h"
 #include "loop/engine_int.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/scripted.h"
 #include "workflow/model.h"
 

@@ -1,6 +1,6 @@
 /* Unit tests: the arena, diagnostics and error table the other modules stand on. */
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/arena.h"
 #include "workflow/diag.h"
 

@@ -2,7 +2,7 @@
  * response header/trailer interpretation, fed from byte arrays. */
 #include "grpc_h2/grpc_codec.h"
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/transport.h"
 
 typedef struct {

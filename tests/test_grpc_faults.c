@@ -6,7 +6,7 @@
 #include "grpc_h2/grpc_client_int.h"
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 typedef struct got {
     int called;

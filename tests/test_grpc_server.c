@@ -11,7 +11,7 @@
 #include "grpc_h2/grpc_server.h"
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 static uv_loop_t loop;
 static mae_grpc_scall *never_call;

@@ -3,7 +3,7 @@
 #include "grpc_h2/grpc_msgcodec.h"
 #include "grpc_h2/grpc_struct.h"
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "maestro/v1/maestro.pb-c.h"
 
 static char *roundtrip(const char *json) {

@@ -3,7 +3,7 @@
 #include <uv.h>
 
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/h1_server.h"
 
 static int requests_seen, aborts_seen, closed_called;

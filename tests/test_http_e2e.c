@@ -7,7 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/http.h"
 
 static const char *WF =

@@ -6,7 +6,7 @@
 #include <uv.h>
 
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/http.h"
 
 typedef struct nx {

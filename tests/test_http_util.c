@@ -1,7 +1,7 @@
 /* Unit tests of the HTTP transport's pure helpers: percent-encoding, query strings,
  * Retry-After, excerpts, body → output, header/path/verb checks, failure classes. */
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/http_util.h"
 
 static char *enc(const char *s, size_t n) {

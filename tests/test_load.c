@@ -4,7 +4,7 @@
 #include <math.h>
 
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/model.h"
 #include "workflow/yaml.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/template.h"
 
 #include "oom.h"

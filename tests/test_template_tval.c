@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/template.h"
 
 static mae_tmpl *compile(mae_arena *a, const char *src) {

@@ -8,7 +8,7 @@
 
 #include <stdlib.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 struct mae_curl_sock {
     uv_poll_t poll;              /* poll.data == this */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/listener.h"
 
 /* Unparsed bytes kept while a request is in flight: a pipelining client may not push more. */

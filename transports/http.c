@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/curl_uv.h"
 #include "transports/http_int.h"
 #include "transports/http_util.h"

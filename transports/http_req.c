@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/http_int.h"
 
 /* Low-speed limit: a transfer averaging under 1 byte/s for LOW_SPEED_SECS is abandoned as a

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 int mae_hbuf_add(mae_hbuf *b, const char *s, size_t n) {
     if (b->max && (n > b->max || b->len > b->max - n)) return MAE_ETOOBIG;

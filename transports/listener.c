@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 static void maybe_free(mae_listener *l) {
     if (l->open_handles > 0) return;

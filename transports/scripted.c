@@ -2,7 +2,7 @@
  * result is prepared and a timer delivers it; cancel() swaps it for a cancelled result. */
 #include "transports/scripted.h"
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/model.h"
 
 /* Longest accepted value: 10 years is far past any sensible timeout and far from overflow. */

@@ -1,5 +1,5 @@
 /* mae_strerror and mae_err_name from the one X-macro table in maestro.h. */
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 const char *mae_strerror(int err) {
     switch (err) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/expr.h"
 
 void mae__val_free(mae_val *v) {

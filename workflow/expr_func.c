@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/expr.h"
 
 int mae__val_text(mae_ectx *cx, const cJSON *v, char **text, size_t *len) {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/template.h"
 
 typedef struct jbuf {

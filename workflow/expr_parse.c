@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/expr.h"
 
 typedef struct parser {

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/model.h"
 
 const char *mae__input_type_name(mae_input_type t) {

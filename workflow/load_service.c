@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/load_int.h"
 
 static const char *const service_keys[] = {"type", "endpoint", "timeout", "retry", "circuit_breaker",

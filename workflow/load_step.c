@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/load_int.h"
 
 static const char *const step_keys[] = {"id", "service", "method", "input", "output", "when", "compensate",

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/load_int.h"
 
 void mae__ld_err(mae_loader *ld, mae_pos pos, const char *fmt, ...) {

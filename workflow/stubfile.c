@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "transports/transport.h"
 #include "workflow/load_int.h"
 #include "workflow/yaml.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/expr.h"
 #include "workflow/template.h"
 

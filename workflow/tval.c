@@ -3,7 +3,7 @@
  * templates they hold. The tree's depth is bounded by the YAML loader. */
 #include <string.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 #include "workflow/template.h"
 
 static int render(const mae_tval *v, const mae_scope *scope, cJSON **out, mae_eval_err *err) {

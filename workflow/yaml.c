@@ -9,7 +9,7 @@
 
 #include <yaml.h>
 
-#include "maestro.h"
+#include "maestro/maestro.h"
 
 #define ANCHOR_BUCKETS 1024
 
