@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "maestro/maestro.h"
 #include "workflow/model.h"
 
 #define MAX_INPUT (64u << 20)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "loop/engine_int.h"
+#include "workflow/template.h"
 
 mae_transport *mae__api_transport(mae_engine *e, int grpc) {
     mae_api_state *a = &e->api;
@@ -24,6 +25,14 @@ mae_transport *mae__api_transport(mae_engine *e, int grpc) {
         return NULL;
     }
     return *slot;
+}
+
+int mae_json_format(const cJSON *v, char **out) {
+    if (!out) return MAE_EINVAL;
+    *out = NULL;
+    if (!v) return MAE_EINVAL;
+    size_t len;
+    return mae_json_print(v, (size_t)1 << 30, out, &len);
 }
 
 void mae_transport_close(mae_transport *t, void (*done)(void *ud), void *ud) {

@@ -65,6 +65,13 @@ typedef struct mae_diagnostic {
 /* Receives diagnostics one at a time, in source order, from inside the call that found them. */
 typedef void (*mae_diag_cb)(const mae_diagnostic *d, void *ud);
 
+struct cJSON;
+/* Compact JSON text of v (a run's output, an event's input/output/error), with every integer up
+ * to 2^53 printed exactly: no need to link cJSON just to print results. *out is malloc'd and
+ * NUL-terminated; free it with free(). Returns 0, MAE_EINVAL (v or out NULL), MAE_ELIMIT (text
+ * over 1 GiB) or MAE_ENOMEM; *out is NULL on error. */
+MAE_API int mae_json_format(const struct cJSON *v, char **out);
+
 #ifdef __cplusplus
 }
 #endif
