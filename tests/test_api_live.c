@@ -324,3 +324,23 @@ TEST_T(embed_example_compiles_against_include_and_the_library_and_runs_the_demo,
     unlink(bin);
     free(bin);
 }
+
+TEST(readme_embedding_example_is_examples_embed_embed_c) {
+    char *readme = th_read_file(th_path("README.md"), NULL);
+    char *code = th_read_file(th_path("examples/embed/embed.c"), NULL);
+    ASSERT_NOT_NULL(readme);
+    ASSERT_NOT_NULL(code);
+    const char *sec = strstr(readme, "\n## Embedding\n");
+    ASSERT_NOT_NULL(sec);
+    const char *block = strstr(sec, "\n```c\n");
+    ASSERT_NOT_NULL(block);
+    block += strlen("\n```c\n");
+    const char *end = strstr(block, "```\n");
+    ASSERT_NOT_NULL(end);
+    ASSERT_EQ_INT(end - block, strlen(code));
+    ASSERT_EQ_INT(memcmp(block, code, strlen(code)), 0);
+    /* and the compile line beside it uses only pkg-config */
+    ASSERT_CONTAINS(sec, "cc examples/embed/embed.c $(pkg-config --cflags --libs maestro) -o embed\n");
+    free(readme);
+    free(code);
+}
