@@ -10,11 +10,15 @@ DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(WERROR) \
               -Iinclude -I. -Ibuild/gen $(DEP_CFLAGS)
 
-MODULES  = workflow loop transports grpc_h2 proto
+MODULES  = workflow loop transports grpc_h2 proto stub
+# stub/ (the `maestro stub` runtime) is not part of the embedding library: it has its own
+# archive, linked into bin/maestro and the tests only.
+LIB_MODULES = $(filter-out stub,$(MODULES))
 PROTOS   = $(shell find proto -name '*.proto' 2>/dev/null)
 GEN_C    = $(patsubst proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
 GEN_H    = $(GEN_C:.c=.h)
-LIB_SRC  = $(foreach m,$(MODULES),$(wildcard $(m)/*.c)) $(GEN_C)
+LIB_SRC  = $(foreach m,$(LIB_MODULES),$(wildcard $(m)/*.c)) $(GEN_C)
+STUB_SRC = $(wildcard stub/*.c)
 CLI_SRC  = $(wildcard cli/*.c)
 TEST_SRC = $(wildcard tests/test_*.c)
 TH_SRC   = tests/harness.c
@@ -30,7 +34,10 @@ build/$(1)/libmaestro.a: $$($(1)_OBJ)
 	@rm -f $$@
 	@# P: members keep their paths, so loop/x.o and workflow/x.o cannot replace each other.
 	ar rcsP $$@ $$^
-build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/tests/harness.o build/$(1)/libmaestro.a
+build/$(1)/libmaestro_stub.a: $$(patsubst %.c,build/$(1)/%.o,$$(STUB_SRC))
+	@rm -f $$@
+	ar rcsP $$@ $$^
+build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/tests/harness.o build/$(1)/libmaestro_stub.a build/$(1)/libmaestro.a
 	$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$^ $$(DEP_LIBS)
 $(1)_TESTS = $$(patsubst tests/%.c,build/$(1)/tests/%,$$(TEST_SRC))
 -include $$(shell find build/$(1) -name '*.d' 2>/dev/null)
@@ -51,12 +58,12 @@ $(eval $(call flavour,fuzz))
 all: bin/maestro libmaestro.a
 build: all
 
-bin/maestro: $(patsubst %.c,build/norm/%.o,$(CLI_SRC)) build/norm/libmaestro.a
+bin/maestro: $(patsubst %.c,build/norm/%.o,$(CLI_SRC)) build/norm/libmaestro_stub.a build/norm/libmaestro.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(DEP_LIBS)
 libmaestro.a: build/norm/libmaestro.a
 	cp $< $@
-build/asan/bin/maestro: $(patsubst %.c,build/asan/%.o,$(CLI_SRC)) build/asan/libmaestro.a
+build/asan/bin/maestro: $(patsubst %.c,build/asan/%.o,$(CLI_SRC)) build/asan/libmaestro_stub.a build/asan/libmaestro.a
 	@mkdir -p $(dir $@)
 	$(CC_ASAN) $(asan_CFLAGS) -o $@ $^ $(DEP_LIBS)
 

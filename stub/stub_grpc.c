@@ -8,7 +8,7 @@
 #include "grpc_h2/grpc_msgcodec.h"
 #include "grpc_h2/grpc_server.h"
 #include "grpc_h2/grpc_struct.h"
-#include "loop/stub_internal.h"
+#include "stub/stub_internal.h"
 #include "maestro/maestro.h"
 #include "maestro/v1/maestro.pb-c.h"
 
