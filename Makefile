@@ -22,6 +22,9 @@ STUB_SRC = $(wildcard stub/*.c)
 CLI_SRC  = $(wildcard cli/*.c)
 TEST_SRC = $(wildcard tests/test_*.c)
 TH_SRC   = tests/harness.c
+# Code only tests use (the scripted transport, the CLI's MAESTRO_SCRIPT wiring): linked into the
+# test binaries and build/<flavour>/tests/maestro-test, never into libmaestro.a or bin/maestro.
+SUPPORT_SRC = $(wildcard tests/support/*.c)
 FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
 
 # One tree per flavour: build/norm (plain) and build/asan (ASan+UBSan).
@@ -37,9 +40,18 @@ build/$(1)/libmaestro.a: $$($(1)_OBJ)
 build/$(1)/libmaestro_stub.a: $$(patsubst %.c,build/$(1)/%.o,$$(STUB_SRC))
 	@rm -f $$@
 	ar rcsP $$@ $$^
-build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/tests/harness.o build/$(1)/libmaestro_stub.a build/$(1)/libmaestro.a
+build/$(1)/tests/libsupport.a: $$(patsubst %.c,build/$(1)/%.o,$$(SUPPORT_SRC))
+	@rm -f $$@
+	ar rcsP $$@ $$^
+build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/tests/harness.o build/$(1)/tests/libsupport.a build/$(1)/libmaestro_stub.a build/$(1)/libmaestro.a
 	$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$^ $$(DEP_LIBS)
-$(1)_TESTS = $$(patsubst tests/%.c,build/$(1)/tests/%,$$(TEST_SRC))
+# The CLI's test build: the CLI compiled with -DMAE_TEST_BUILD, plus tests/support.
+build/$(1)/tests/cli/%.o: cli/%.c $$(GEN_H) | build/gen
+	@mkdir -p $$(dir $$@)
+	$$($(1)_CC) $$(BASE_CFLAGS) $$($(1)_CFLAGS) -DMAE_TEST_BUILD -MMD -MP -c $$< -o $$@
+build/$(1)/tests/maestro-test: $$(patsubst cli/%.c,build/$(1)/tests/cli/%.o,$$(CLI_SRC)) build/$(1)/tests/libsupport.a build/$(1)/libmaestro_stub.a build/$(1)/libmaestro.a
+	$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$^ $$(DEP_LIBS)
+$(1)_TESTS = $$(patsubst tests/%.c,build/$(1)/tests/%,$$(TEST_SRC)) build/$(1)/tests/maestro-test
 -include $$(shell find build/$(1) -name '*.d' 2>/dev/null)
 endef
 norm_CC = $(CC)
