@@ -131,6 +131,10 @@ struct mae__gtransport {
     uv_prepare_t flusher;        /* runs before each poll while t->dirty is not empty */
     mae__gq dirty;               /* connections with frames to send */
     unsigned long n_flush_writes; /* socket flushes (one try_write [+ one uv_write] each) */
+    /* The read buffer of every connection of this transport: libuv calls alloc_cb then read_cb
+     * before the next alloc_cb, and read_cb consumes the bytes, so one buffer per transport
+     * (per loop) is enough; connections do not each pay 64 KiB. */
+    char rbuf[65536];
     void (*done)(void *ud);
     void *done_ud;
 };

@@ -113,13 +113,13 @@ int mae_grpc_struct_from_json(const cJSON *obj, Google__Protobuf__Struct **out) 
 
 static int value_to(const Google__Protobuf__Value *v, int depth, cJSON **out);
 
-static const Google__Protobuf__Struct__FieldsEntry *const *sort_base;
+/* A key with its entry's position: sorting these needs no state outside the array (qsort's
+ * comparator gets no user pointer, and a static one would be shared by every thread). */
+typedef struct { const char *key; size_t i; } key_at;
 static int cmp_entry(const void *a, const void *b) {
-    size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-    const char *ka = sort_base[ia]->key ? sort_base[ia]->key : "";
-    const char *kb = sort_base[ib]->key ? sort_base[ib]->key : "";
-    int c = strcmp(ka, kb);
-    return c ? c : (ia < ib ? -1 : ia > ib);
+    const key_at *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->i < y->i ? -1 : x->i > y->i);
 }
 
 static int struct_to(const Google__Protobuf__Struct *s, int depth, cJSON **out) {
@@ -130,17 +130,13 @@ static int struct_to(const Google__Protobuf__Struct *s, int depth, cJSON **out) 
     /* Protobuf maps: the last entry of a key wins. Mark the earlier ones by sorting indices. */
     bool *skip = NULL;
     if (n > 1) {
-        size_t *idx = malloc(n * sizeof *idx);
+        key_at *idx = malloc(n * sizeof *idx);
         skip = calloc(n, sizeof *skip);
         if (!idx || !skip) { free(idx); free(skip); cJSON_Delete(o); return MAE_ENOMEM; }
-        for (size_t i = 0; i < n; i++) idx[i] = i;
-        sort_base = (const Google__Protobuf__Struct__FieldsEntry *const *)s->fields;
+        for (size_t i = 0; i < n; i++) idx[i] = (key_at){s->fields[i]->key ? s->fields[i]->key : "", i};
         qsort(idx, n, sizeof *idx, cmp_entry);
-        for (size_t i = 0; i + 1 < n; i++) {
-            const char *a = s->fields[idx[i]]->key ? s->fields[idx[i]]->key : "";
-            const char *b = s->fields[idx[i + 1]]->key ? s->fields[idx[i + 1]]->key : "";
-            if (strcmp(a, b) == 0) skip[idx[i]] = true;
-        }
+        for (size_t i = 0; i + 1 < n; i++)
+            if (strcmp(idx[i].key, idx[i + 1].key) == 0) skip[idx[i].i] = true;
         free(idx);
     }
     int rc = 0;
