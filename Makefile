@@ -14,7 +14,10 @@ MODULES  = workflow loop transports grpc_h2 proto stub
 # stub/ (the `maestro stub` runtime) is not part of the embedding library: it has its own
 # archive, linked into bin/maestro and the tests only.
 LIB_MODULES = $(filter-out stub,$(MODULES))
-PROTOS   = $(shell find proto -name '*.proto' 2>/dev/null)
+# Only Maestro's private copies are compiled to C (package mae.pb, so no google__protobuf__ or
+# maestro__v1__ symbol clashes with an embedder's); proto/maestro/v1/maestro.proto is the
+# published contract that peers compile.
+PROTOS   = $(shell find proto/maestro/internal -name '*.proto' 2>/dev/null)
 GEN_C    = $(patsubst proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
 GEN_H    = $(GEN_C:.c=.h)
 LIB_SRC  = $(foreach m,$(LIB_MODULES),$(wildcard $(m)/*.c)) $(GEN_C)
@@ -81,8 +84,12 @@ build/asan/bin/maestro: $(patsubst %.c,build/asan/%.o,$(CLI_SRC)) build/asan/lib
 
 build/gen:
 	@mkdir -p build/gen
-build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto | build/gen
+# Static patterns (only the listed protos): a stale dependency file naming a header of a proto
+# that no longer exists must not make make try to generate it.
+$(GEN_C): build/gen/%.pb-c.c: proto/%.proto | build/gen
 	protoc-c --proto_path=proto --c_out=build/gen $<
+$(GEN_H): build/gen/%.pb-c.h: build/gen/%.pb-c.c
+	@test -f $@ || protoc-c --proto_path=proto --c_out=build/gen proto/$*.proto
 
 deps:
 	@sh tests/deps.sh

@@ -144,3 +144,19 @@ TEST(test_only_code_stays_out_of_library_and_binary) {
     ASSERT_CMP_INT(lines_with(tb, (const char *const[]){"mae_scripted_new", NULL}), ==, 1);
     free(tb);
 }
+
+/* Our generated protobuf code is package mae.pb (proto/maestro/internal/): an embedder's own
+ * generated google.protobuf or maestro.v1 code must link beside libmaestro.a. */
+TEST(no_generated_symbol_an_embedder_could_also_define) {
+    static const char *const clash[] = {"google__protobuf__", "maestro__v1__", NULL};
+    const char *files[] = {fl_path("libmaestro.a"), fl_path("libmaestro_stub.a"), bin_path()};
+    for (size_t i = 0; i < 3; i++) {
+        char *syms = run_tool("nm", "-A", files[i]);
+        ASSERT_EQ_INT(lines_with(syms, clash), 0);
+        free(syms);
+    }
+    /* the scan sees the renamed descriptors */
+    char *syms = run_tool("nm", "-A", fl_path("libmaestro.a"));
+    ASSERT_CMP_INT(lines_with(syms, (const char *const[]){"mae__pb__struct__descriptor", NULL}), ==, 1);
+    free(syms);
+}
