@@ -151,12 +151,6 @@ void mae__pool_dispatch(mae__gpool *p);
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why);
 void mae__handle_closed(mae__gtransport *t);
 
-/* Tests: how many times bytes were handed to a socket (each flush of a connection is one
- * uv_try_write, plus one uv_write for what the socket did not take at once). */
-unsigned long mae__grpc_transport_flush_writes(const mae_transport *t);
-/* Tests: shortens the connect + SETTINGS bound. */
-void mae__grpc_transport_set_handshake_ms(mae_transport *t, uint64_t ms);
-
 /* grpc_conn.c */
 /* Starts a connection for the pool (resolving, then connecting). Returns 0 or MAE_ENOMEM. */
 int mae__conn_open(mae__gpool *p);
