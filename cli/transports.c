@@ -1,4 +1,5 @@
-/* Wiring of the transports for the CLI (see transports.h). */
+/* Wiring of the transports for the CLI (see transports.h). The MAE_TEST_BUILD blocks exist only
+ * in the CLI's test build (build/<flavour>/tests/maestro-test), linked with tests/support/. */
 #include "cli/transports.h"
 
 #include <stdio.h>

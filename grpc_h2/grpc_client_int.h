@@ -100,7 +100,8 @@ struct mae__gconn {
     size_t wcap;
     uv_write_t wreq;
     char err[128];               /* nghttp2's last error message, for results */
-    /* Test hook: when no TCP, sent bytes go here (may be NULL = dropped). */
+    /* A socketless (sans-I/O) connection's output, see mae__conn_new_detached: the session
+     * tests read the frames here, the fuzzer passes NULL (dropped). */
     void (*sink)(void *ud, const uint8_t *p, size_t len);
     void *sink_ud;
 };
