@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "maestro/maestro.h"
+#include "transports/wire.h"
 #include "workflow/load_int.h"
 
 static const char *const service_keys[] = {"type", "endpoint", "timeout", "retry", "circuit_breaker",
@@ -100,50 +101,28 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
     }
 }
 
-/* grpc: host:port; http: http(s)://host[:port][/base]. */
-static void check_endpoint(mae_loader *ld, const mae_ynode *n, mae_svc_type type, const char *ep) {
+/* The endpoint, as the service's type accepts it (no templates: it is fixed for every run). */
+static void check_endpoint(mae_loader *ld, const mae_ynode *n, const mae_target_type *type, const char *ep) {
     if (mae_tmpl_has_expr(ep, strlen(ep))) {
         mae__ld_err(ld, n->pos, "'endpoint' cannot hold templates (use --set service.NAME.endpoint=URL)");
         return;
     }
-    if (type == MAE_SVC_HTTP) {
-        const char *rest = !strncmp(ep, "http://", 7) ? ep + 7 : !strncmp(ep, "https://", 8) ? ep + 8 : NULL;
-        if (!rest || !*rest || *rest == '/' || *rest == ':')
-            mae__ld_err(ld, n->pos, "invalid http endpoint '%s' (expected http(s)://host:port[/base])", ep);
-        return;
-    }
-    const char *colon = strrchr(ep, ':');
-    bool ok = colon && colon != ep && colon[1] && strlen(colon + 1) <= 5 && !strchr(ep, '/');
-    for (const char *p = colon ? colon + 1 : ""; ok && *p; p++) ok = isdigit((unsigned char)*p);
-    if (ok) {
-        long port = strtol(colon + 1, NULL, 10);
-        ok = port > 0 && port < 65536;
-    }
-    if (!ok) mae__ld_err(ld, n->pos, "invalid grpc endpoint '%s' (expected host:port)", ep);
+    mae_target_err err;
+    memset(&err, 0, sizeof err);
+    if (type->check_endpoint(ep, &err) != 0) mae__ld_err(ld, n->pos, "%s", err.msg);
 }
 
-/* The active probe: "VERB /path" for HTTP (no templates: nothing to render it with), a method
- * name for gRPC. */
-static void check_probe(mae_loader *ld, const mae_ynode *n, const mae_service *s) {
-    const char *p = s->breaker.probe;
-    if (s->type == MAE_SVC_GRPC) {
-        if (!mae__is_ident(p)) mae__ld_err(ld, n->pos, "invalid probe '%s' (expected a method name)", p);
-        return;
+/* "http or grpc": the known types, for a message. */
+static void type_names(char *buf, size_t len) {
+    size_t n = 0, k = 0;
+    while (mae_target_types[n]) n++;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && k < len; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+        int w = snprintf(buf + k, len - k, "%s%s", sep, mae_target_types[i]->name);
+        if (w < 0) break;
+        k += (size_t)w;
     }
-    static const char *const verbs[] = {"GET ", "HEAD ", "POST ", "OPTIONS ", NULL};
-    bool ok = false;
-    for (size_t i = 0; verbs[i] && !ok; i++) {
-        size_t l = strlen(verbs[i]);
-        ok = strncmp(p, verbs[i], l) == 0 && p[l] == '/' && !strchr(p + l, ' ') && !mae_tmpl_has_expr(p, strlen(p));
-    }
-    if (!ok) mae__ld_err(ld, n->pos, "invalid probe '%s' (expected e.g. \"GET /health\")", p);
-}
-
-static bool header_name_ok(const char *s) {
-    if (!*s) return false;
-    for (; *s; s++)
-        if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s))) return false;
-    return true;
 }
 
 static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
@@ -158,13 +137,13 @@ static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
     }
     for (size_t i = 0; i < n->n; i++) {
         const mae_ynode *k = n->pairs[i].key, *v = n->pairs[i].val;
-        if (!header_name_ok(k->str)) {
+        if (!mae_header_name_ok(k->str)) {
             mae__ld_err(ld, k->pos, "invalid header name '%s'", k->str);
             continue;
         }
         const char *text;
         if (!mae__ld_str(ld, v, "header value", &text)) continue;
-        if (strpbrk(text, "\r\n")) {
+        if (!mae_header_value_ok(text)) {
             mae__ld_err(ld, v->pos, "header value of '%s' must not contain CR or LF", k->str);
             continue;
         }
@@ -182,20 +161,19 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
     s->pool_connections = 5;
     if (!mae__ld_keys(ld, n, "service", service_keys)) return;
     const mae_ynode *v;
-    bool typed = false;
     if ((v = mae_yaml_get(n, "type"))) {
         const char *t;
-        if (mae__ld_str(ld, v, "type", &t)) {
-            if (!strcmp(t, "http")) { s->type = MAE_SVC_HTTP; typed = true; }
-            else if (!strcmp(t, "grpc")) { s->type = MAE_SVC_GRPC; typed = true; }
-            else mae__ld_err(ld, v->pos, "invalid service type '%s' (expected http or grpc)", t);
+        if (mae__ld_str(ld, v, "type", &t) && !(s->type = mae_target_type_find(t))) {
+            char names[128];
+            type_names(names, sizeof names);
+            mae__ld_err(ld, v->pos, "invalid service type '%s' (expected %s)", t, names);
         }
     } else {
         mae__ld_err(ld, n->pos, "service '%s': missing required key 'type'", s->name);
     }
-    s->max_response = s->type == MAE_SVC_GRPC ? 4u << 20 : 16u << 20;
+    s->max_response = s->type ? s->type->default_max_response : 16u << 20;
     if ((v = mae_yaml_get(n, "endpoint"))) {
-        if (mae__ld_str(ld, v, "endpoint", &s->endpoint) && typed) check_endpoint(ld, v, s->type, s->endpoint);
+        if (mae__ld_str(ld, v, "endpoint", &s->endpoint) && s->type) check_endpoint(ld, v, s->type, s->endpoint);
     } else {
         mae__ld_err(ld, n->pos, "service '%s': missing required key 'endpoint'", s->name);
     }
@@ -207,8 +185,9 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
         if ((w = mae_yaml_get(v, "open_for"))) mae__ld_duration(ld, w, "open_for", true, &s->breaker.open_for_ms);
         if ((w = mae_yaml_get(v, "half_open_probes")))
             mae__ld_int(ld, w, "half_open_probes", 1, 1000, &s->breaker.half_open_probes);
-        if ((w = mae_yaml_get(v, "probe")) && mae__ld_str(ld, w, "probe", &s->breaker.probe) && typed)
-            check_probe(ld, w, s);
+        /* Checked here; the engine compiles its own copy (it outlives the workflow). */
+        if ((w = mae_yaml_get(v, "probe")) && mae__ld_str(ld, w, "probe", &s->breaker.probe) && s->type)
+            mae__ld_target(ld, w, s->type, MAE_TARGET_PROBE);
     }
     if ((v = mae_yaml_get(n, "pool")) && mae__ld_keys(ld, v, "pool", pool_keys)) {
         const mae_ynode *w = mae_yaml_get(v, "connections");
