@@ -111,6 +111,7 @@ struct mae_run {
     bool failed, interrupted, timed_out;
     char *fail_step;
     char fail_class[64];
+    mae_class fail_cls;
     int fail_status;
     int fail_attempts;
     char *fail_msg;

@@ -100,11 +100,36 @@ TEST(delete_uses_query_and_head_has_no_output) {
     fx_end(&f);
 }
 
+/* The engine hands the transport the target and the scope; the transport renders the path,
+ * each substituted value percent-encoded as one segment ("a/b" stays one, ".." is no dot
+ * segment), and a value that cannot render refuses the call as a template error, unsent. */
+TEST(the_transport_renders_a_templated_path_in_the_given_scope) {
+    fx f;
+    fx_start(&f);
+    cJSON *vars = cJSON_Parse("{\"input\":{\"id\":\"a/b c\",\"up\":\"..\"}}");
+    mae_scope scope = {.vars = vars};
+    mae_call_req req = fx_req(&f, "GET", "/echo/{{ .input.id }}/{{ .input.up }}/x", NULL);
+    req.scope = &scope;
+    got g;
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(jstr(g.out, "target"), "/echo/a%2Fb%20c/%2E%2E/x");
+    cJSON_Delete(g.out);
+    req = fx_req(&f, "GET", "/echo/{{ .input.missing }}", NULL);
+    req.scope = &scope;
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_TEMPLATE);
+    ASSERT_FALSE(g.sent);
+    ASSERT_CONTAINS(g.msg, "path: ");
+    cJSON_Delete(vars);
+    fx_end(&f);
+}
+
 TEST(encoded_path_arrives_verbatim_under_the_base_path) {
     fx f;
     fx_start(&f);
     /* The endpoint has a base path and a trailing slash; a value holding "/ ? # %" and a
-     * ".." segment were percent-encoded by the engine and must arrive exactly so. */
+     * ".." segment, already percent-encoded in the method, must arrive exactly so. */
     snprintf(f.ep, sizeof f.ep, "http://127.0.0.1:%d/echo/base/", f.srv.port);
     mae_call_req req = fx_req(&f, "GET", "/items/a%2Fb%3Fc%23d%25e/%2E%2E/x", NULL);
     got g;

@@ -1,9 +1,9 @@
 /* services: (SPEC §2.1) → mae_service with every default filled in; retry policies. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "maestro/maestro.h"
+#include "transports/transport.h"
 #include "transports/wire.h"
 #include "workflow/load_int.h"
 
@@ -15,13 +15,6 @@ static const char *const breaker_keys[] = {"failures", "open_for", "half_open_pr
 static const char *const pool_keys[] = {"connections", NULL};
 static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", "insecure_skip_verify", NULL};
 
-static const char *const classes[] = {"connect", "timeout", "http_4xx", "http_5xx", "app_error",
-    "circuit_open", "template", "decode", "cancelled", NULL};
-static const char *const grpc_codes[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED", NULL};
-
 void mae__retry_default(mae_retry_policy *p) {
     memset(p, 0, sizeof *p);
     p->attempts = 3;
@@ -30,26 +23,6 @@ void mae__retry_default(mae_retry_policy *p) {
     p->max_ms = 10000;
     p->multiplier = 2;
     p->jitter = true;
-}
-
-static bool in_list(const char *s, const char *const *list) {
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0) return true;
-    return false;
-}
-
-static bool retry_on_valid(const char *s) {
-    if (in_list(s, classes)) return true;
-    if (strncmp(s, "grpc:", 5) == 0) return in_list(s + 5, grpc_codes);
-    if (strncmp(s, "http:", 5) == 0) {
-        const char *d = s + 5;
-        if (strlen(d) != 3 || !isdigit((unsigned char)d[0]) || !isdigit((unsigned char)d[1]) ||
-            !isdigit((unsigned char)d[2]))
-            return false;
-        int code = atoi(d);
-        return code >= 100 && code <= 599;
-    }
-    return false;
 }
 
 /* Applies the keys present in n over *p (which holds the defaults to inherit). */
@@ -91,7 +64,7 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
         for (size_t i = 0; i < v->n; i++) {
             const char *s;
             if (!mae__ld_str(ld, v->items[i], "on", &s)) continue;
-            if (!retry_on_valid(s)) {
+            if (!mae_class_entry_valid(s)) {
                 mae__ld_err(ld, v->items[i]->pos,
                             "invalid retry.on entry '%s' (expected a class name, http:NNN or grpc:CODE)", s);
                 continue;
