@@ -1,9 +1,16 @@
 /* Unit tests of the shared byte-level rules (transports/wire.h): the one percent codec and the
- * header name/value checks used by the loader, the HTTP transport and gRPC metadata. */
+ * header name/value checks used by the loader, the HTTP transport and gRPC metadata; and the
+ * one translation of library errors into MAE_E* (transports/errmap.h). */
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+#include <nghttp2/nghttp2.h>
+#include <uv.h>
+
 #include "harness.h"
+#include "maestro/maestro.h"
+#include "transports/errmap.h"
 #include "transports/wire.h"
 
 TEST(path_segments_are_percent_encoded) {
@@ -63,4 +70,32 @@ TEST(header_checks_are_one_rule_for_every_user) {
     ASSERT_FALSE(mae_header_name_ok("\xc3\xa9"));
     ASSERT_FALSE(mae_header_name_ok(""));
     ASSERT_FALSE(mae_header_name_ok(NULL));
+}
+
+/* One translation of library errors: the same library error is always the same MAE_E*. */
+TEST(library_errors_translate_in_one_place) {
+    ASSERT_EQ_INT(mae_err_from_uv(0), 0);
+    ASSERT_EQ_INT(mae_err_from_uv(UV_ENOMEM), MAE_ENOMEM);
+    ASSERT_EQ_INT(mae_err_from_uv(UV_ECONNREFUSED), MAE_ECONNREFUSED);
+    ASSERT_EQ_INT(mae_err_from_uv(UV_ECONNRESET), MAE_ECONNRESET);
+    ASSERT_EQ_INT(mae_err_from_uv(UV_EADDRINUSE), MAE_EEXISTS);
+    ASSERT_EQ_INT(mae_err_from_uv(UV_EAI_NONAME), MAE_EDNS);
+    ASSERT_EQ_INT(mae_err_from_uv(UV_EACCES), MAE_EIO);
+    ASSERT_EQ_INT(mae_err_from_curl(CURLE_OK), 0);
+    ASSERT_EQ_INT(mae_err_from_curl(CURLE_OUT_OF_MEMORY), MAE_ENOMEM);
+    ASSERT_EQ_INT(mae_err_from_curl(CURLE_COULDNT_RESOLVE_HOST), MAE_EDNS);
+    ASSERT_EQ_INT(mae_err_from_curl(CURLE_OPERATION_TIMEDOUT), MAE_ETIMEDOUT);
+    ASSERT_EQ_INT(mae_err_from_curl(CURLE_UNKNOWN_OPTION), MAE_EINTERNAL);
+    ASSERT_EQ_INT(mae_err_from_curlm(CURLM_OK), 0);
+    ASSERT_EQ_INT(mae_err_from_curlm(CURLM_OUT_OF_MEMORY), MAE_ENOMEM);
+    ASSERT_EQ_INT(mae_err_from_curlm(CURLM_INTERNAL_ERROR), MAE_EINTERNAL);
+    ASSERT_EQ_INT(mae_err_from_nghttp2(0), 0);
+    ASSERT_EQ_INT(mae_err_from_nghttp2(NGHTTP2_ERR_NOMEM), MAE_ENOMEM);
+    ASSERT_EQ_INT(mae_err_from_nghttp2(NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE), MAE_ESTATE);
+    ASSERT_EQ_INT(mae_err_from_nghttp2(NGHTTP2_ERR_PROTO), MAE_EPROTO);
+    /* Every result is 0 or one of ours. */
+    for (int e = -4100; e < 0; e++) {
+        int m = mae_err_from_uv(e);
+        ASSERT_TRUE(m == 0 || (m < 0 && strcmp(mae_strerror(m), "unknown error") != 0));
+    }
 }

@@ -18,6 +18,7 @@
 #include "transports/http_int.h"
 #include "transports/http_target.h"
 #include "transports/http_util.h"
+#include "transports/errmap.h"
 
 static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc);
 
@@ -405,7 +406,8 @@ static const mae_transport_vtbl http_vtbl = {
 
 int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
     *out = NULL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return MAE_EINTERNAL;
+    int grc = mae_err_from_curl(curl_global_init(CURL_GLOBAL_DEFAULT));
+    if (grc) return grc;
     mae_http *h = calloc(1, sizeof *h);
     if (!h) {
         curl_global_cleanup();

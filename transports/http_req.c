@@ -11,6 +11,7 @@
 #include "transports/http_int.h"
 #include "transports/http_target.h"
 #include "transports/wire.h"
+#include "transports/errmap.h"
 
 /* Low-speed limit: a transfer averaging under 1 byte/s for LOW_SPEED_SECS is abandoned as a
  * timeout. It never cuts an attempt before its own deadline (a slow service that answers
@@ -178,7 +179,11 @@ static int build_url(mae_call *c, const mae_call_req *req, const char *verb, con
     return c->url ? 0 : MAE_ENOMEM;
 }
 
-#define SET(opt, val) do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) return MAE_EINTERNAL; } while (0)
+#define SET(opt, val)                                                          \
+    do {                                                                       \
+        int rc_ = mae_err_from_curl(curl_easy_setopt(e, opt, val));            \
+        if (rc_) return rc_;                                                   \
+    } while (0)
 
 static int setup_easy(mae_call *c, const mae_call_req *req, const char *verb, bool query_verb) {
     const mae_svc_cfg *svc = req->service;
