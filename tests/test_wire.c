@@ -40,7 +40,7 @@ TEST(path_value_of_dots_is_not_a_dot_segment) {
 TEST(pct_decode_reverses_encode_and_keeps_malformed_escapes) {
     const char *in = "a b/c?d#e%f~g\x01\xff";
     char enc[64];
-    mae_pct_encode(in, strlen(in), false, enc);
+    mae_pct_encode(in, strlen(in), MAE_PCT_UNRESERVED, enc);
     size_t n = 0;
     char *dec = mae_pct_decode(enc, strlen(enc), false, &n);
     ASSERT_EQ_INT(n, strlen(in));
@@ -70,6 +70,15 @@ TEST(header_checks_are_one_rule_for_every_user) {
     ASSERT_FALSE(mae_header_name_ok("\xc3\xa9"));
     ASSERT_FALSE(mae_header_name_ok(""));
     ASSERT_FALSE(mae_header_name_ok(NULL));
+}
+
+TEST(grpc_message_set_keeps_printable_ascii_but_percent) {
+    char out[64];
+    mae_pct_encode("a b%c\n\xc3\xa9~", 9, MAE_PCT_PRINTABLE, out);
+    ASSERT_EQ_STR(out, "a b%25c%0A%C3%A9~");
+    char small[4];
+    ASSERT_EQ_INT(mae_pct_decode_to("%41%42%43%44", 12, false, small, sizeof small), 3);
+    ASSERT_EQ_STR(small, "ABC");
 }
 
 /* One translation of library errors: the same library error is always the same MAE_E*. */

@@ -36,7 +36,7 @@ int mae_http_pct_encode(mae_hbuf *b, const char *s, size_t n) {
     char out[3 * 256 + 1];
     for (size_t i = 0; i < n; i += 256) {
         size_t k = n - i < 256 ? n - i : 256;
-        int rc = mae_hbuf_add(b, out, mae_pct_encode(s + i, k, false, out));
+        int rc = mae_hbuf_add(b, out, mae_pct_encode(s + i, k, MAE_PCT_UNRESERVED, out));
         if (rc) return rc;
     }
     return 0;

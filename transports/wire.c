@@ -9,14 +9,19 @@ static bool unreserved(unsigned char c) {
            c == '.' || c == '_' || c == '~';
 }
 
-size_t mae_pct_encode(const char *s, size_t n, bool segment, char *out) {
+static bool keep_byte(unsigned char c, mae_pct_set keep, bool dots) {
+    if (keep == MAE_PCT_PRINTABLE) return c >= 0x20 && c <= 0x7e && c != '%';
+    return unreserved(c) && !(c == '.' && dots);
+}
+
+size_t mae_pct_encode(const char *s, size_t n, mae_pct_set keep, char *out) {
     static const char hx[] = "0123456789ABCDEF";
-    bool dots = segment && n > 0;
+    bool dots = keep == MAE_PCT_SEGMENT && n > 0;
     for (size_t i = 0; i < n && dots; i++) dots = s[i] == '.';
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (unreserved(c) && !(c == '.' && dots)) {
+        if (keep_byte(c, keep, dots)) {
             out[k++] = (char)c;
         } else {
             out[k++] = '%';
@@ -30,7 +35,7 @@ size_t mae_pct_encode(const char *s, size_t n, bool segment, char *out) {
 
 char *mae_pct_encode_segment(const char *s, size_t n) {
     char *o = malloc(n * 3 + 1);
-    if (o) mae_pct_encode(s, n, true, o);
+    if (o) mae_pct_encode(s, n, MAE_PCT_SEGMENT, o);
     return o;
 }
 
@@ -41,23 +46,28 @@ static int hexval(unsigned char c) {
     return -1;
 }
 
-char *mae_pct_decode(const char *s, size_t n, bool plus_is_space, size_t *out_len) {
-    char *o = malloc(n + 1);
-    if (!o) return NULL;
+size_t mae_pct_decode_to(const char *s, size_t n, bool plus_is_space, char *out, size_t cap) {
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && k + 1 < cap; i++) {
         int h, l;
         if (s[i] == '%' && i + 2 < n && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
             (l = hexval((unsigned char)s[i + 2])) >= 0) {
-            o[k++] = (char)(h << 4 | l);
+            out[k++] = (char)(h << 4 | l);
             i += 2;
         } else if (plus_is_space && s[i] == '+') {
-            o[k++] = ' ';
+            out[k++] = ' ';
         } else {
-            o[k++] = s[i];
+            out[k++] = s[i];
         }
     }
-    o[k] = 0;
+    out[k] = 0;
+    return k;
+}
+
+char *mae_pct_decode(const char *s, size_t n, bool plus_is_space, size_t *out_len) {
+    char *o = malloc(n + 1);
+    if (!o) return NULL;
+    size_t k = mae_pct_decode_to(s, n, plus_is_space, o, n + 1);
     if (out_len) *out_len = k;
     return o;
 }
