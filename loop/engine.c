@@ -57,9 +57,7 @@ int mae_engine_new(uv_loop_t *loop, const mae_engine_opts *opts, mae_engine **ou
     else mae_engine_opts_init(&e->opts);
     if (!e->opts.log_stream) e->opts.log_stream = stderr;
     /* Every transport given is found by its own type name when a service of that type calls. */
-    mae_transport *given[] = {e->opts.http, e->opts.grpc};
-    for (size_t i = 0; i < sizeof given / sizeof *given; i++)
-        if (given[i] && e->n_tr < MAE_MAX_TRANSPORTS) e->tr[e->n_tr++] = given[i];
+    e->n_tr = mae__opts_transports(&e->opts, e->tr, MAE_MAX_TRANSPORTS);
     uint64_t seed = 0;
     /* synchronous (no loop): read once at creation */
     if (uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL) != 0)

@@ -62,6 +62,13 @@ extern const mae_target_type *const mae_target_types[];
 /* The type named name, NULL when there is none. */
 const mae_target_type *mae_target_type_find(const char *name);
 
+/* The transports an embedder put in the engine options (each serves the services whose type
+ * is its vtable's name). Fills at most max, returns how many. Kept next to the type table so
+ * that a new transport type and its option are added in one place. */
+struct mae_engine_opts;
+struct mae_transport;
+size_t mae__opts_transports(const struct mae_engine_opts *o, struct mae_transport **out, size_t max);
+
 /* A method name: [A-Za-z_][A-Za-z0-9_]*, at most 128 bytes (the bare form of every type). */
 bool mae_target_ident(const char *s);
 

@@ -1,6 +1,8 @@
 /* The table of transport types, keyed by the service `type` string (see target.h). */
 #include <string.h>
 
+#include "maestro/maestro.h"
+
 #include "grpc_h2/grpc_target.h"
 #include "transports/http_target.h"
 #include "transports/target.h"
@@ -10,6 +12,14 @@ const mae_target_type *const mae_target_types[] = {
     &mae_grpc_target_type,
     NULL,
 };
+
+size_t mae__opts_transports(const mae_engine_opts *o, mae_transport **out, size_t max) {
+    mae_transport *given[] = {o->http, o->grpc};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof given / sizeof *given; i++)
+        if (given[i] && n < max) out[n++] = given[i];
+    return n;
+}
 
 const mae_target_type *mae_target_type_find(const char *name) {
     for (size_t i = 0; name && mae_target_types[i]; i++)
