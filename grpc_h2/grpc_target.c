@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grpc_h2/grpc_transport.h"
 #include "maestro/maestro.h"
 
 /* host:port, the port 1 to 65535, no path. */
@@ -61,4 +62,5 @@ const mae_target_type mae_grpc_target_type = {
     .compile = grpc_compile,
     .templates = grpc_templates,
     .describe = grpc_describe,
+    .transport_new = mae_grpc_transport_new,
 };

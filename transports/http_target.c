@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "maestro/maestro.h"
+#include "transports/http.h"
 #include "transports/wire.h"
 
 typedef struct http_target {
@@ -148,4 +149,5 @@ const mae_target_type mae_http_target_type = {
     .compile = http_compile,
     .templates = http_templates,
     .describe = http_describe,
+    .transport_new = mae_http_transport_new,
 };

@@ -18,6 +18,8 @@
 #include "workflow/template.h"
 
 typedef struct mae_target_type mae_target_type;
+struct uv_loop_s;
+struct mae_transport;
 
 /* Every target starts with this; the rest is the type's own. Lives in the arena it was
  * compiled into (a workflow's, or the engine's per-service state for a probe). */
@@ -55,6 +57,9 @@ struct mae_target_type {
      * "CreateUser". *out is malloc'd. Returns 0, MAE_ETEMPLATE (err: what failed to render) or
      * MAE_ENOMEM. */
     int (*describe)(const mae_target *t, const mae_scope *scope, char **out, mae_eval_err *err);
+    /* Creates this type's transport on loop (the one an engine makes for itself when the
+     * embedder gave none). Not pure: only the engine calls it. Returns 0 or a negative MAE_E*. */
+    int (*transport_new)(struct uv_loop_s *loop, struct mae_transport **out);
 };
 
 /* Every known type, NULL-terminated (transports/targets.c). */
@@ -62,12 +67,12 @@ extern const mae_target_type *const mae_target_types[];
 /* The type named name, NULL when there is none. */
 const mae_target_type *mae_target_type_find(const char *name);
 
-/* The transports an embedder put in the engine options (each serves the services whose type
- * is its vtable's name). Fills at most max, returns how many. Kept next to the type table so
- * that a new transport type and its option are added in one place. */
+/* The transports an embedder put in the engine options, each with the service type it is for
+ * (types[i] is a static string). Fills at most max, returns how many. Kept next to the type
+ * table so that a new transport type and its option are added in one place. */
 struct mae_engine_opts;
-struct mae_transport;
-size_t mae__opts_transports(const struct mae_engine_opts *o, struct mae_transport **out, size_t max);
+size_t mae__opts_transports(const struct mae_engine_opts *o, const char **types,
+                            struct mae_transport **out, size_t max);
 
 /* A method name: [A-Za-z_][A-Za-z0-9_]*, at most 128 bytes (the bare form of every type). */
 bool mae_target_ident(const char *s);

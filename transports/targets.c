@@ -13,11 +13,15 @@ const mae_target_type *const mae_target_types[] = {
     NULL,
 };
 
-size_t mae__opts_transports(const mae_engine_opts *o, mae_transport **out, size_t max) {
-    mae_transport *given[] = {o->http, o->grpc};
+size_t mae__opts_transports(const mae_engine_opts *o, const char **types, mae_transport **out,
+                            size_t max) {
+    struct { const char *type; mae_transport *t; } given[] = {{"http", o->http}, {"grpc", o->grpc}};
     size_t n = 0;
-    for (size_t i = 0; i < sizeof given / sizeof *given; i++)
-        if (given[i] && n < max) out[n++] = given[i];
+    for (size_t i = 0; i < sizeof given / sizeof *given; i++) {
+        if (!given[i].t || n >= max) continue;
+        types[n] = given[i].type;
+        out[n++] = given[i].t;
+    }
     return n;
 }
 

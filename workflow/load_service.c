@@ -1,4 +1,5 @@
 /* services: (SPEC §2.1) → mae_service with every default filled in; retry policies. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,15 +75,23 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
     }
 }
 
-/* The endpoint, as the service's type accepts it (no templates: it is fixed for every run). */
-static void check_endpoint(mae_loader *ld, const mae_ynode *n, const mae_target_type *type, const char *ep) {
+/* The endpoint, as the service's type accepts it (no templates: it is fixed for every run).
+ * Shared with mae_workflow_set_endpoint, so an override is held to what the file is. */
+int mae__endpoint_check(const mae_target_type *type, const char *ep, char *err, size_t errlen) {
     if (mae_tmpl_has_expr(ep, strlen(ep))) {
-        mae__ld_err(ld, n->pos, "'endpoint' cannot hold templates (use --set service.NAME.endpoint=URL)");
-        return;
+        snprintf(err, errlen, "'endpoint' cannot hold templates (use --set service.NAME.endpoint=URL)");
+        return MAE_EINVAL;
     }
-    mae_target_err err;
-    memset(&err, 0, sizeof err);
-    if (type->check_endpoint(ep, &err) != 0) mae__ld_err(ld, n->pos, "%s", err.msg);
+    mae_target_err te;
+    memset(&te, 0, sizeof te);
+    if (type->check_endpoint(ep, &te) == 0) return 0;
+    snprintf(err, errlen, "%s", te.msg);
+    return MAE_EINVAL;
+}
+
+static void check_endpoint(mae_loader *ld, const mae_ynode *n, const mae_target_type *type, const char *ep) {
+    char err[600];
+    if (mae__endpoint_check(type, ep, err, sizeof err) != 0) mae__ld_err(ld, n->pos, "%s", err);
 }
 
 /* "http or grpc": the known types, for a message. */

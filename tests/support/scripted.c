@@ -277,7 +277,7 @@ void mae_scripted_close(mae_transport *t, void (*done)(void *ud), void *ud) {
 }
 
 static const mae_transport_vtbl scripted_vt = {
-    .name = "*", .start = s_start, .cancel = s_cancel, .close = mae_scripted_close,
+    .name = "scripted", .start = s_start, .cancel = s_cancel, .close = mae_scripted_close,
 };
 
 int mae_scripted_new(uv_loop_t *loop, mae_transport **out) {

@@ -1,5 +1,4 @@
-/* A scripted in-process transport for tests (its vtable name "*" makes the engine use it for
- * every service type): each rule (per method, or per service+method)
+/* A scripted in-process transport for tests (give it to an engine for any service type): each rule (per method, or per service+method)
  * gives a latency (a uv timer), N failures with a class/status/message/Retry-After before
  * success, a fixed output or the request's input echoed back, or a call that hangs until
  * cancelled. Every call, cancel and result is recorded in order. Follows transport.h: the
