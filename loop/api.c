@@ -1,5 +1,6 @@
 /* The engine's embedding API beyond the run machinery: transports the engine creates for itself
- * (lazily, on the first call of each type, so a gRPC-only program never starts libcurl), and
+ * (lazily, on the first call of each type, through the type table of transports/target.h, so a
+ * program never starts a transport it does not call), and
  * mae_engine_close, which takes the whole engine down from the loop in four steps:
  *   1. runs still going are cancelled (they compensate) and awaited; unfreed runs are freed
  *   2. per-service state closes (engine.c: breaker timers, an active probe)

@@ -241,6 +241,8 @@ static void on_result(mae_call_result *res, void *ud);
 static void dispatch(mae_callnode *c) {
     mae_run *run = c->base.run;
     mae_engine *e = run->eng;
+    /* found (or created) on first use; a failed creation is tried again by the next call */
+    if (!c->svc->tr) c->svc->tr = mae__transport_for(e, c->svc->cfg.type);
     mae_transport *t = c->svc->tr;
     if (!t) {
         set_msg(c, "no %s transport configured for service %s", c->svc->cfg.type, c->svc->cfg.name);

@@ -122,6 +122,7 @@ static void probe_cb(mae_call_result *res, void *ud) {
 /* The active probe of a half-open breaker, a target compiled by the service's type. It takes
  * every half-open slot, so regular calls keep failing fast until it has answered. */
 static void send_probe(mae_svc_state *s) {
+    if (!s->tr) s->tr = mae__transport_for(s->eng, s->cfg.type);
     if (!s->tr || !s->probe || s->probe_call) return;
     mae_call_req req = {
         .service = &s->cfg,
@@ -211,7 +212,6 @@ mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc) {
         free(s);
         return NULL;
     }
-    s->tr = mae__transport_for(e, s->cfg.type);
     s->brk_timer.data = s;
     /* the breaker timer alone must not keep a loop alive */
     uv_unref((uv_handle_t *)&s->brk_timer);

@@ -49,7 +49,7 @@ struct mae_svc_state {
     mae_retry_policy retry;     /* classifies results for the breaker */
     int max_in_flight;          /* 0 = unlimited */
     const mae_target *probe;    /* compiled from a copy of the probe text; NULL = none */
-    mae_transport *tr;          /* the engine's transport for cfg.type; NULL = none */
+    mae_transport *tr;          /* the transport for cfg.type, found on first use; NULL = none yet */
     mae_breaker brk;
     uv_timer_t brk_timer;       /* open_for; closed with the engine */
     int in_flight;              /* calls sent and not answered */
