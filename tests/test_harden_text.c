@@ -185,3 +185,59 @@ TEST(template_failure_says_before_sending) {
     unlink(wf);
     free(wf);
 }
+
+/* The same through a real grpcio server (tests/servers/grpc_envelope.py, method Status aborts
+ * with the given message): grpcio percent-encodes CR LF and ESC, Maestro decodes them, and the
+ * text log and the summary show them escaped. */
+TEST(grpcio_abort_message_is_escaped) {
+    th_proc srv;
+    char *sargv[] = {TH_PYTHON, (char *)th_path("tests/servers/grpc_envelope.py"), "--port", "0", NULL};
+    ASSERT_EQ_INT(th_spawn(&srv, sargv, 30), 0);
+    char y[768];
+    int n = snprintf(y, sizeof y,
+                     "name: grpcio_hostile\n"
+                     "services:\n"
+                     "  env: {type: grpc, endpoint: \"127.0.0.1:%d\", retry: {attempts: 1}}\n"
+                     "steps:\n"
+                     "  - {id: ask, service: env, method: Status,\n"
+                     "     input: {code: FAILED_PRECONDITION, message: \"denied\\r\\n2026-01-01T00:00:00Z error forged\\e[2J\"}}\n",
+                     srv.port);
+    char *wf = th_write_temp(y, (size_t)n, ".yaml"), *out, *err;
+    char *argv[] = {"maestro", "run", wf, NULL};
+    ASSERT_EQ_INT(th_maestro(argv, NULL, &out, &err), 1);
+    ASSERT_TRUE(valid_utf8((const unsigned char *)err, strlen(err)));
+    ASSERT_TRUE(terminal_safe(err));
+    ASSERT_FALSE(strstr(err, "\n2026-01-01T00:00:00Z error forged"));
+    ASSERT_CONTAINS(err, "failed after 1 attempt: grpc:FAILED_PRECONDITION: denied\\r\\n2026-01-01T00:00:00Z error forged\\x1B[2J\n");
+    free(out);
+    free(err);
+    unlink(wf);
+    free(wf);
+    th_stop(&srv);
+}
+
+/* An HTTP error body with the same bytes (tests/servers/http_hostile.py): the excerpt in the log
+ * and the summary cannot forge a line or reach the terminal raw. */
+TEST(http_error_body_cannot_reach_the_terminal_raw) {
+    th_proc srv;
+    char *sargv[] = {TH_PYTHON, (char *)th_path("tests/servers/http_hostile.py"), NULL};
+    ASSERT_EQ_INT(th_spawn(&srv, sargv, 20), 0);
+    char y[512];
+    int n = snprintf(y, sizeof y,
+                     "name: http_hostile\n"
+                     "services:\n  h: {type: http, endpoint: \"http://127.0.0.1:%d\"}\n"
+                     "steps:\n  - {id: get, service: h, method: \"GET /error\"}\n",
+                     srv.port);
+    char *wf = th_write_temp(y, (size_t)n, ".yaml"), *out, *err;
+    char *argv[] = {"maestro", "run", wf, "--log-level", "debug", NULL};
+    ASSERT_EQ_INT(th_maestro(argv, NULL, &out, &err), 1);
+    ASSERT_TRUE(valid_utf8((const unsigned char *)err, strlen(err)));
+    ASSERT_TRUE(terminal_safe(err));
+    ASSERT_FALSE(strstr(err, "\n2026-01-01T00:00:00Z error forged"));
+    ASSERT_CONTAINS(err, "step 'get' failed after 1 attempt: http_4xx (HTTP 400): HTTP 400: denied");
+    free(out);
+    free(err);
+    unlink(wf);
+    free(wf);
+    th_stop(&srv);
+}
