@@ -35,7 +35,8 @@ static bool entry_matches(const char *e, mae_class cls, int status, const char *
 }
 
 bool mae_retry_is_retryable(const mae_retry_policy *p, mae_class cls, int status) {
-    if (cls == MAE_CLASS_NONE || cls == MAE_CLASS_CANCELLED) return false;
+    /* internal: our own failure (out of memory); trying again would not reach the service */
+    if (cls == MAE_CLASS_NONE || cls == MAE_CLASS_CANCELLED || cls == MAE_CLASS_INTERNAL) return false;
     if (!p || !p->on) return default_retryable(cls, status);
     char name[64];
     mae_class_format(cls, status, name, sizeof name);

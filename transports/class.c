@@ -35,5 +35,6 @@ void mae_class_format(mae_class cls, int status, char *buf, size_t len) {
     case MAE_CLASS_TEMPLATE: snprintf(buf, len, "template"); break;
     case MAE_CLASS_DECODE: snprintf(buf, len, "decode"); break;
     case MAE_CLASS_CANCELLED: snprintf(buf, len, "cancelled"); break;
+    case MAE_CLASS_INTERNAL: snprintf(buf, len, "internal"); break;
     }
 }
