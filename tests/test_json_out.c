@@ -301,3 +301,23 @@ TEST(property_random_integers_print_as_integers) {
         if (back != d) th_fail(__FILE__, __LINE__, "case %d: %s read back %.17g", i, s, back);
     }
 }
+
+/* The reading side: cJSON_Parse (strtod underneath) gives exactly the doubles, even for a
+ * number longer than any buffer, and valueint is not to be trusted past INT_MAX (it saturates). */
+TEST(parsing_is_exact_and_valueint_saturates) {
+    cJSON *v = cJSON_Parse("[9007199254740991,-9007199254740991,8999999999999999,123456789012,0.1,1e300,5e-324]");
+    ASSERT_NOT_NULL(v);
+    const double want[] = {9007199254740991.0, -9007199254740991.0, 8999999999999999.0, 123456789012.0,
+                           0.1, 1e300, 5e-324};
+    for (int i = 0; i < 7; i++) ASSERT_TRUE(cJSON_GetArrayItem(v, i)->valuedouble == want[i]);
+    ASSERT_EQ_INT(cJSON_GetArrayItem(v, 0)->valueint, 2147483647);   /* never use valueint */
+    char *s = compact(v);
+    ASSERT_EQ_STR(s, "[9007199254740991,-9007199254740991,8999999999999999,123456789012,0.1,1e+300,5e-324]");
+    free(s);
+    cJSON_Delete(v);
+    /* 2^53+1 is halfway between two doubles: only the last of 80 digits says round up */
+    v = cJSON_Parse("[9007199254740993.00000000000000000000000000000000000000000000000000000000000001]");
+    ASSERT_NOT_NULL(v);
+    ASSERT_TRUE(cJSON_GetArrayItem(v, 0)->valuedouble == 9007199254740994.0);
+    cJSON_Delete(v);
+}

@@ -57,7 +57,8 @@ static const char wf_yaml[] =
     "    when: \"{{ .input.fail }}\"\n"
     "    method: \"POST /status/409\"\n"
     "output: {body: \"{{ .body.body }}\", target: \"{{ .query.target }}\", n: \"{{ .query.headers['x-n'] }}\",\n"
-    "         created: \"{{ .created }}\"}\n";
+    "         created: \"{{ .created }}\", lit: [9007199254740991, 1e300],\n"
+    "         expr: \"{{ 8999999999999999 + 0 }}\", neg: \"{{ -9007199254740991 }}\"}\n";
 
 typedef struct {
     th_proc srv;
@@ -116,6 +117,10 @@ TEST(http_body_query_path_header_stdout_and_report_are_exact) {
     ASSERT_EQ_STR(str_of(o, "n"), "8999999999999999");
     /* what the service returned, on stdout: text written by Python, read and printed by us */
     ASSERT_CONTAINS(h.out, "\"created\":" OUT_NUMS);
+    /* numbers written in the workflow: YAML scalars and expression literals */
+    ASSERT_CONTAINS(h.out, "\"lit\":[9007199254740991,1e+300]");
+    ASSERT_CONTAINS(h.out, "\"expr\":8999999999999999");
+    ASSERT_CONTAINS(h.out, "\"neg\":-9007199254740991");
     /* the report file (pretty) carries the same output */
     char *rep = th_read_file(h.rep, NULL);
     ASSERT_NOT_NULL(rep);
