@@ -141,8 +141,10 @@ static bool succeed(mae_callnode *c, bool sync) {
         mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
         c->output = NULL;
         /* unrecorded, it could never be compensated: stop the run rather than go on */
-        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index) != 0)
+        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index) != 0) {
+            mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its compensation");
             mae__run_fail(run, st->id, MAE_CLASS_INTERNAL, 0, c->attempts, "out of memory recording its compensation");
+        }
     }
     return finish(c, sync);
 }

@@ -155,8 +155,10 @@ void mae__run_root_done(mae_run *run, mae_node *root) {
         mae_eval_err err;
         int rc = 0;
         if (!run->wf->output) {
-            if (!(out = cJSON_CreateObject())) rc = MAE_ENOMEM;
-            snprintf(err.msg, sizeof err.msg, "out of memory");
+            if (!(out = cJSON_CreateObject())) {
+                rc = MAE_ENOMEM;
+                snprintf(err.msg, sizeof err.msg, "out of memory");
+            }
         } else {
             rc = mae_tval_render(run->wf->output, &run->vars->scope, &out, &err);
         }
