@@ -58,8 +58,7 @@ mae_node *mae__node_new(mae_run *run, mae_node *parent, const mae_step *step, ma
         }
         c->timer.data = c;
         c->service = step->service;
-        c->method = step->method;
-        c->http = &step->http;
+        c->target = step->target;
         c->in_tmpl = step->input;
         c->policy = &step->retry;
         c->timeout_ms = step->timeout_ms;

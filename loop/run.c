@@ -30,6 +30,7 @@ void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, in
     run->failed = true;
     free(run->fail_step);
     run->fail_step = step ? strdup(step) : NULL;
+    run->fail_cls = cls;
     mae_class_format(cls, status, run->fail_class, sizeof run->fail_class);
     run->fail_status = status;
     run->fail_attempts = attempts;
