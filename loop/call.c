@@ -143,7 +143,7 @@ static bool succeed(mae_callnode *c, bool sync) {
         mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
         c->output = NULL;
         /* unrecorded, it could never be compensated: stop the run rather than go on */
-        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index) != 0) {
+        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key) != 0) {
             mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its compensation");
             mae__run_fail(run, st->id, MAE_CLASS_INTERNAL, 0, c->attempts, "out of memory recording its compensation");
         }
@@ -516,7 +516,7 @@ mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec) {
     if (!c) return NULL;
     size_t il = strlen(st->id) + 16;
     char *sid = malloc(il);
-    size_t kl = strlen(run->id) + strlen(st->id) + 16;
+    size_t kl = strlen(rec->key) + sizeof ":compensate";
     c->idem_key = malloc(kl);
     if (!sid || !c->idem_key || uv_timer_init(run->eng->loop, &c->timer) != 0) {
         free(sid);
@@ -525,7 +525,7 @@ mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec) {
         return NULL;
     }
     snprintf(sid, il, "%s.compensate", st->id);
-    snprintf(c->idem_key, kl, "%s:%s:compensate", run->id, st->id);
+    snprintf(c->idem_key, kl, "%s:compensate", rec->key);
     c->timer.data = c;
     c->base.kind = NODE_CALL;
     c->base.step = st;

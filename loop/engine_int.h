@@ -90,6 +90,8 @@ typedef struct mae_comprec {
     const mae_step *step;
     mae_vars *vars;             /* a ref: the scope the step completed in */
     int index;                  /* foreach item index, -1 when none */
+    char *key;                  /* owned: the step's idempotency key; its compensation sends
+                                   key + ":compensate" */
 } mae_comprec;
 
 struct mae_run {
@@ -249,7 +251,8 @@ void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, in
                    const char *msg);
 void mae__run_root_done(mae_run *run, mae_node *n);
 void mae__run_comp_done(mae_run *run, mae_callnode *c);
-int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index);
+int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index,
+                       const char *key);
 bool mae__run_going(const mae_run *run);  /* RUNNING: new work may start */
 uint64_t mae__run_deadline(const mae_run *run, bool comp);  /* absolute, 0 = none */
 
