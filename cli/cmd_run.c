@@ -45,7 +45,8 @@ typedef struct run_ctx {
 
 static void write_report(const char *path, const cJSON *report) {
     if (!path || !report) return;
-    char *txt = cJSON_Print(report);
+    char *txt = NULL;
+    mae_json_print_pretty(report, MAE_JSON_UNBOUNDED, &txt, NULL);
     FILE *f = txt ? fopen(path, "wb") : NULL;
     if (!f || fputs(txt, f) < 0 || fputc('\n', f) == EOF) fprintf(stderr, "maestro: cannot write report %s\n", path);
     if (f) fclose(f);
@@ -227,7 +228,7 @@ int mae_cmd_run(int argc, char **argv) {
         return 2;
     }
     mae_diags_free(&d);
-    char *checked = cJSON_PrintUnformatted(input);
+    char *checked = mae_json_text(input);
     cJSON_Delete(input);
 
     /* a closed stdout (maestro run ... | head) must not kill the run before it compensates */
