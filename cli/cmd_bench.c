@@ -264,7 +264,7 @@ static void print_results(const bench *b, double wall_s, double cpu_s, long maxr
         cJSON_AddNumberToObject(o, "cpu_s", cpu_s);
         cJSON_AddNumberToObject(o, "cpu_s_per_step", cps);
         cJSON_AddNumberToObject(o, "peak_rss_kb", (double)maxrss_kb);
-        char *txt = cJSON_PrintUnformatted(o);
+        char *txt = mae_json_text(o);
         if (txt) printf("%s\n", txt);
         free(txt);
         cJSON_Delete(o);
@@ -367,7 +367,7 @@ int mae_cmd_bench(int argc, char **argv) {
     int bad = mae_input_check(wf, input, &d) != 0;
     for (size_t i = 0; bad && i < d.n; i++) fprintf(stderr, "maestro bench: invalid input: %s\n", d.items[i].message);
     mae_diags_free(&d);
-    checked = bad ? NULL : cJSON_PrintUnformatted(input);
+    checked = bad ? NULL : mae_json_text(input);
     cJSON_Delete(input);
     if (bad) goto out;
     exit_code = 1;

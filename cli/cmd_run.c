@@ -52,7 +52,8 @@ typedef struct run_ctx {
 static int write_report(mae_cli_file *rep, const cJSON *report) {
     if (!rep || !rep->path) return 0;
     char *path = strdup(rep->path);
-    char *txt = report ? cJSON_Print(report) : NULL;
+    char *txt = NULL;
+    if (report) mae_json_print_pretty(report, MAE_JSON_UNBOUNDED, &txt, NULL);
     int e = txt ? mae_cli_file_commit(rep, txt, strlen(txt)) : ENOMEM;
     if (!txt) mae_cli_file_abandon(rep);
     free(txt);
@@ -257,7 +258,7 @@ int mae_cmd_run(int argc, char **argv) {
         return 2;
     }
     mae_diags_free(&d);
-    char *checked = cJSON_PrintUnformatted(input);
+    char *checked = mae_json_text(input);
     cJSON_Delete(input);
 
     /* a closed stdout (maestro run ... | head) must not kill the run before it compensates */

@@ -10,6 +10,7 @@
 
 #include "loop/engine_int.h"
 #include "loop/text.h"
+#include "workflow/json_out.h"
 
 static const char *lvl_name(mae_log_level l) {
     switch (l) {
@@ -60,9 +61,9 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
         if (dur_ms >= 0) cJSON_AddNumberToObject(o, "duration_ms", (double)dur_ms);
         if (cls) cJSON_AddStringToObject(o, "class", cls);
         cJSON_AddStringToObject(o, "msg", msg);
-        char *txt = cJSON_PrintUnformatted(o);
+        char *txt = mae_json_text(o);
         if (txt) out(e, lvl, txt);
-        cJSON_free(txt);
+        free(txt);
         cJSON_Delete(o);
     } else {
         char extra[256];

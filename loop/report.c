@@ -145,16 +145,17 @@ static void build_summary(mae_run *run, const cJSON *comps) {
                 continue;
             }
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, "error");
+            /* valuedouble, not valueint: cJSON saturates valueint at INT_MAX */
             const cJSON *at = cJSON_GetObjectItemCaseSensitive(c, "attempts");
-            int attempts = cJSON_IsNumber(at) ? at->valueint : 0;
+            double attempts = cJSON_IsNumber(at) ? at->valuedouble : 0;
             char *m = esc(jstr(e, "message"), SUMMARY_MSG_MAX);
             const cJSON *ix = cJSON_GetObjectItemCaseSensitive(c, "index");
             char idx[32] = "";
-            if (cJSON_IsNumber(ix)) snprintf(idx, sizeof idx, "[%d]", ix->valueint);
+            if (cJSON_IsNumber(ix)) snprintf(idx, sizeof idx, "[%.0f]", ix->valuedouble);
             if (attempts == 0)
                 sb_add(&b, "  %s%s: %s: %s (before sending)\n", jstr(c, "step"), idx, jstr(e, "class"), m);
             else
-                sb_add(&b, "  %s%s: %s: %s (after %d attempt%s)\n", jstr(c, "step"), idx, jstr(e, "class"), m,
+                sb_add(&b, "  %s%s: %s: %s (after %.0f attempt%s)\n", jstr(c, "step"), idx, jstr(e, "class"), m,
                        attempts, attempts == 1 ? "" : "s");
             free(m);
         }
