@@ -241,3 +241,43 @@ TEST(http_error_body_cannot_reach_the_terminal_raw) {
     free(wf);
     th_stop(&srv);
 }
+
+/* Invalid UTF-8 inside a JSON reply's string (0xFF, a cut E2 82): stdout and the report stay
+ * valid UTF-8 JSON (the printer writes each invalid byte as \ufffd). */
+TEST(invalid_utf8_in_a_json_reply_leaves_output_and_report_valid) {
+    th_proc srv;
+    char *sargv[] = {TH_PYTHON, (char *)th_path("tests/servers/http_hostile.py"), NULL};
+    ASSERT_EQ_INT(th_spawn(&srv, sargv, 20), 0);
+    char y[512];
+    int n = snprintf(y, sizeof y,
+                     "name: http_badjson\n"
+                     "services:\n  h: {type: http, endpoint: \"http://127.0.0.1:%d\"}\n"
+                     "steps:\n  - {id: get, service: h, method: \"GET /badjson\", output: g}\n"
+                     "output: {g: \"{{ .g }}\"}\n",
+                     srv.port);
+    char *wf = th_write_temp(y, (size_t)n, ".yaml"), *rep = th_write_temp("", 0, ".json"), *out, *err;
+    char *argv[] = {"maestro", "run", wf, "--report", rep, NULL};
+    ASSERT_EQ_INT(th_maestro(argv, NULL, &out, &err), 0);
+    ASSERT_TRUE(valid_utf8((const unsigned char *)out, strlen(out)));
+    cJSON *o = cJSON_Parse(out);
+    ASSERT_NOT_NULL(o);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "g"), "name");
+    ASSERT_TRUE(cJSON_IsString(name));
+    ASSERT_EQ_STR(name->valuestring, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD");
+    cJSON_Delete(o);
+    size_t len = 0;
+    char *r = th_read_file(rep, &len);
+    ASSERT_NOT_NULL(r);
+    ASSERT_TRUE(valid_utf8((const unsigned char *)r, len));
+    cJSON *j = cJSON_Parse(r);
+    ASSERT_NOT_NULL(j);
+    cJSON_Delete(j);
+    free(r);
+    free(out);
+    free(err);
+    unlink(wf);
+    unlink(rep);
+    free(wf);
+    free(rep);
+    th_stop(&srv);
+}
