@@ -49,7 +49,9 @@ int mae_cli_file_open(mae_cli_file *o, const char *path) {
     const char *slash = strrchr(path, '/');
     size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
     const char *base = slash ? slash + 1 : path;
-    if (!*base) return EISDIR;
+    struct stat st;
+    /* rename(2) cannot replace a directory: say so before anything is called */
+    if (!*base || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) return EISDIR;
     o->path = strdup(path);
     o->tmp = malloc(dl + strlen(base) + 10);
     if (!o->path || !o->tmp) {

@@ -319,6 +319,12 @@ TEST(unwritable_report_destination_stops_before_any_call) {
     ASSERT_EQ_STR(out, "");
     free(out);
     free(err);
+    /* a directory cannot be replaced by the report */
+    char *argv2[] = {"maestro", "run", wf, "--input", items(3), "--report", "/tmp", NULL};
+    ASSERT_EQ_INT(spawn(argv2, &plain, &out, &err), 2);
+    ASSERT_CONTAINS(err, "cannot write the report to /tmp: Is a directory; nothing was called");
+    free(out);
+    free(err);
     unlink(wf);
     free(wf);
     stub_stop();
