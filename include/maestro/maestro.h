@@ -12,6 +12,15 @@ extern "C" {
 
 #define MAE_VERSION "0.1.0"
 
+/* Marks the functions libmaestro.so exports; the library is built with -fvisibility=hidden. */
+#ifndef MAE_API
+#if defined(__GNUC__) || defined(__clang__)
+#define MAE_API __attribute__((visibility("default")))
+#else
+#define MAE_API
+#endif
+#endif
+
 /* Every function returning int returns 0 or one of these (negative). */
 #define MAE_ERRNO_MAP(XX)                                         \
     XX(NOMEM, "out of memory")                                    \
@@ -41,9 +50,9 @@ typedef enum {
 #undef MAE_XX
 } mae_errno;
 
-const char *mae_strerror(int err);
+MAE_API const char *mae_strerror(int err);
 /* The error's symbolic name without the MAE_E prefix, e.g. "TIMEDOUT". */
-const char *mae_err_name(int err);
+MAE_API const char *mae_err_name(int err);
 
 /* ------------------------------------------------------------------------------------------
  * The engine (loop/): workflows run on a caller-supplied uv_loop_t. No global state, no
@@ -78,25 +87,25 @@ typedef struct mae_engine_opts {
     FILE *log_stream;          /* default stderr */
 } mae_engine_opts;
 
-void mae_engine_opts_init(mae_engine_opts *o);
+MAE_API void mae_engine_opts_init(mae_engine_opts *o);
 /* Creates an engine on loop (opts NULL = defaults). Reads the random seed once (uv_random)
  * here, never during runs. Returns 0, MAE_EINVAL or MAE_ENOMEM. */
-int mae_engine_new(struct uv_loop_s *loop, const mae_engine_opts *opts, mae_engine **out);
+MAE_API int mae_engine_new(struct uv_loop_s *loop, const mae_engine_opts *opts, mae_engine **out);
 /* Closes the per-service timers (cancelling an active breaker probe) and frees the engine once
  * they are closed (during uv_run; at once when there is nothing to close); done(ud) then runs if
  * given. Every run must be finished and freed first, else MAE_ESTATE. Close the engine before
  * the transports it was given. Returns 0 or MAE_ESTATE. */
-int mae_engine_close(mae_engine *e, void (*done)(void *ud), void *ud);
+MAE_API int mae_engine_close(mae_engine *e, void (*done)(void *ud), void *ud);
 
 /* Loads and validates a workflow file; problems are printed to diag_out (may be NULL) as
  * FILE:LINE:COL: error: MESSAGE. Returns 0, MAE_EPARSE, MAE_EIO or MAE_ETOOBIG. */
-int mae_workflow_load(const char *path, mae_workflow **out, FILE *diag_out);
-void mae_workflow_free(mae_workflow *wf);
+MAE_API int mae_workflow_load(const char *path, mae_workflow **out, FILE *diag_out);
+MAE_API void mae_workflow_free(mae_workflow *wf);
 
 typedef enum {
     MAE_RUN_SUCCEEDED, MAE_RUN_FAILED, MAE_RUN_COMPENSATION_FAILED, MAE_RUN_INTERRUPTED
 } mae_run_status;
-const char *mae_run_status_name(mae_run_status s);   /* "succeeded", "failed", ... */
+MAE_API const char *mae_run_status_name(mae_run_status s);   /* "succeeded", "failed", ... */
 
 typedef struct mae_run_result {
     mae_run_status status;
@@ -119,15 +128,15 @@ typedef struct mae_run_opts {
  * opts NULL = defaults. The workflow must outlive the run. Returns 0, or (nothing called, cb
  * never runs) MAE_EPARSE (input is not JSON), MAE_EINVAL (bad argument, input not an object or
  * not matching the declaration), MAE_ESTATE (engine closing), MAE_ENOMEM. */
-int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
+MAE_API int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
                   const mae_run_opts *opts, mae_run_cb cb, void *ud, mae_run **out);
 /* Interrupts: in-flight calls are cancelled, completed steps compensated, status interrupted.
  * No-op once the run is compensating or over. */
-void mae_run_cancel(mae_run *run);
+MAE_API void mae_run_cancel(mae_run *run);
 /* Frees a finished run (may be called inside its callback). On a run still going it cancels
  * the run and frees it when it is over, without calling its callback. NULL is a no-op. */
-void mae_run_free(mae_run *run);
-const char *mae_run_id(const mae_run *run);
+MAE_API void mae_run_free(mae_run *run);
+MAE_API const char *mae_run_id(const mae_run *run);
 
 #ifdef __cplusplus
 }
