@@ -106,7 +106,7 @@ deps-test: deps-demo
 deps: deps-test
 
 # Runs every test binary of both flavours; the last line is the total.
-test: deps-test bin/maestro build/asan/bin/maestro build/pic/libmaestro.so $(norm_TESTS) $(asan_TESTS)
+test: deps-test all build/asan/bin/maestro build/pic/libmaestro.so $(norm_TESTS) $(asan_TESTS)
 	@sh tests/run.sh norm asan
 
 test-norm: deps-test bin/maestro build/pic/libmaestro.so $(norm_TESTS)

@@ -94,6 +94,7 @@ TEST_T(install_puts_every_file_in_place_and_uninstall_removes_only_them, 300) {
     char *got = listing(dir);
     ASSERT_EQ_STR(got, sorted);
     free(got);
+    free(sorted);
     unlink(exp_file);
     free(exp_file);
 
