@@ -164,7 +164,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libmaestro.so.$(VERSION) $(DESTDIR)$(PCDIR)/maestro.pc \
 	      $(addprefix $(DESTDIR)$(INCDIR)/,$(notdir $(PUB_H))) \
 	      $(DESTDIR)$(MAN1DIR)/maestro.1
-	-rmdir $(DESTDIR)$(INCDIR) 2>/dev/null
+	rmdir $(DESTDIR)$(INCDIR) 2>/dev/null || true
 
 # A fresh Debian 12 root (debootstrap), a clone of this commit, then the README's `make demo`
 # and `make test` inside it. Slow (a few minutes plus a full test run); not part of `test`.
