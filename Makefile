@@ -18,14 +18,24 @@ DEP_LIBS   = $(eval DEP_LIBS := $(call pkg_check,--libs,$(call pkg_run,--libs)) 
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(WERROR) \
               -Iinclude -I. -Ibuild/gen $(DEP_CFLAGS)
 
-MODULES  = workflow loop transports grpc_h2 proto
-PROTOS   = $(shell find proto -name '*.proto' 2>/dev/null)
+MODULES  = workflow loop transports grpc_h2 proto stub
+# stub/ (the `maestro stub` runtime) is not part of the embedding library: it has its own
+# archive, linked into bin/maestro and the tests only.
+LIB_MODULES = $(filter-out stub,$(MODULES))
+# Only Maestro's private copies are compiled to C (package mae.pb, so no google__protobuf__ or
+# maestro__v1__ symbol clashes with an embedder's); proto/maestro/v1/maestro.proto is the
+# published contract that peers compile.
+PROTOS   = $(shell find proto/maestro/internal -name '*.proto' 2>/dev/null)
 GEN_C    = $(patsubst proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
 GEN_H    = $(GEN_C:.c=.h)
-LIB_SRC  = $(foreach m,$(MODULES),$(wildcard $(m)/*.c)) $(GEN_C)
+LIB_SRC  = $(foreach m,$(LIB_MODULES),$(wildcard $(m)/*.c)) $(GEN_C)
+STUB_SRC = $(wildcard stub/*.c)
 CLI_SRC  = $(wildcard cli/*.c)
 TEST_SRC = $(wildcard tests/test_*.c)
 TH_SRC   = tests/harness.c
+# Code only tests use (the scripted transport, the CLI's MAESTRO_SCRIPT wiring): linked into the
+# test binaries and build/<flavour>/tests/maestro-test, never into libmaestro.a or bin/maestro.
+SUPPORT_SRC = $(wildcard tests/support/*.c)
 FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
 
 # One tree per flavour: build/norm (plain), build/asan (ASan+UBSan), build/fuzz, and build/pic
@@ -40,9 +50,21 @@ build/$(1)/libmaestro.a: $$($(1)_OBJ)
 	@rm -f $$@
 	@# P: members keep their paths, so loop/x.o and workflow/x.o cannot replace each other.
 	ar rcsP $$@ $$^
-build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/tests/harness.o build/$(1)/libmaestro.a
+build/$(1)/libmaestro_stub.a: $$(patsubst %.c,build/$(1)/%.o,$$(STUB_SRC))
+	@rm -f $$@
+	ar rcsP $$@ $$^
+build/$(1)/tests/libsupport.a: $$(patsubst %.c,build/$(1)/%.o,$$(SUPPORT_SRC))
+	@rm -f $$@
+	ar rcsP $$@ $$^
+build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/tests/harness.o build/$(1)/tests/libsupport.a build/$(1)/libmaestro_stub.a build/$(1)/libmaestro.a
 	$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$^ $$(DEP_LIBS)
-$(1)_TESTS = $$(patsubst tests/%.c,build/$(1)/tests/%,$$(TEST_SRC))
+# The CLI's test build: the CLI compiled with -DMAE_TEST_BUILD, plus tests/support.
+build/$(1)/tests/cli/%.o: cli/%.c $$(GEN_H) | build/gen $$($(1)_DEPS)
+	@mkdir -p $$(dir $$@)
+	$$($(1)_CC) $$(BASE_CFLAGS) $$($(1)_CFLAGS) -DMAE_TEST_BUILD -MMD -MP -c $$< -o $$@
+build/$(1)/tests/maestro-test: $$(patsubst cli/%.c,build/$(1)/tests/cli/%.o,$$(CLI_SRC)) build/$(1)/tests/libsupport.a build/$(1)/libmaestro_stub.a build/$(1)/libmaestro.a
+	$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$^ $$(DEP_LIBS)
+$(1)_TESTS = $$(patsubst tests/%.c,build/$(1)/tests/%,$$(TEST_SRC)) build/$(1)/tests/maestro-test
 -include $$(shell find build/$(1) -name '*.d' 2>/dev/null)
 endef
 norm_CC = $(CC)
@@ -69,12 +91,12 @@ $(eval $(call flavour,pic))
 all: bin/maestro libmaestro.a
 build: all
 
-bin/maestro: $(patsubst %.c,build/norm/%.o,$(CLI_SRC)) build/norm/libmaestro.a
+bin/maestro: $(patsubst %.c,build/norm/%.o,$(CLI_SRC)) build/norm/libmaestro_stub.a build/norm/libmaestro.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(DEP_LIBS)
 libmaestro.a: build/norm/libmaestro.a
 	cp $< $@
-build/asan/bin/maestro: $(patsubst %.c,build/asan/%.o,$(CLI_SRC)) build/asan/libmaestro.a
+build/asan/bin/maestro: $(patsubst %.c,build/asan/%.o,$(CLI_SRC)) build/asan/libmaestro_stub.a build/asan/libmaestro.a
 	@mkdir -p $(dir $@)
 	$(CC_ASAN) $(asan_CFLAGS) -o $@ $^ $(DEP_LIBS)
 
@@ -92,8 +114,12 @@ shared: build/pic/libmaestro.so
 
 build/gen:
 	@mkdir -p build/gen
-build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto | build/gen deps-build
+# Static patterns (only the listed protos): a stale dependency file naming a header of a proto
+# that no longer exists must not make make try to generate it.
+$(GEN_C): build/gen/%.pb-c.c: proto/%.proto | build/gen deps-build
 	protoc-c --proto_path=proto --c_out=build/gen $<
+$(GEN_H): build/gen/%.pb-c.h: build/gen/%.pb-c.c
+	@test -f $@ || protoc-c --proto_path=proto --c_out=build/gen proto/$*.proto
 
 # What each target needs, installed when missing (as root; else the apt-get line is printed).
 # Each level runs after the one before, so two apt-get never run at once under -j.

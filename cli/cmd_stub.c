@@ -8,7 +8,7 @@
 #include <uv.h>
 
 #include "cli/cli.h"
-#include "loop/stub.h"
+#include "stub/stub.h"
 #include "maestro/maestro.h"
 
 static const char help[] =

@@ -3,8 +3,9 @@
  * transports/http.h and mae_grpc_transport_new from grpc_h2/grpc_transport.h. A type left
  * NULL makes its calls fail with a clear "no transport" error.
  *
- * Test hook: when MAESTRO_SCRIPT names a JSON file, both types use the scripted transport with
- * the rules in that file (see cli/transports.c), so the CLI can be tested end to end. */
+ * Only the test build (compiled with -DMAE_TEST_BUILD into build/<flavour>/tests/maestro-test)
+ * can use the scripted transport instead, when MAESTRO_SCRIPT names a rules file: see
+ * tests/support/cli_script.h. bin/maestro has no such path. */
 #ifndef MAE_CLI_TRANSPORTS_H
 #define MAE_CLI_TRANSPORTS_H
 
@@ -14,7 +15,9 @@
 
 typedef struct mae_cli_transports {
     mae_transport *http, *grpc;
-    cJSON *script;          /* MAESTRO_SCRIPT rules, alive as long as the transport */
+#ifdef MAE_TEST_BUILD
+    cJSON *test_script;     /* test build: the MAESTRO_SCRIPT rules, alive as long as the transport */
+#endif
     int closing;
     void (*done)(void *ud);
     void *ud;

@@ -100,7 +100,8 @@ struct mae__gconn {
     size_t wcap;
     uv_write_t wreq;
     char err[128];               /* nghttp2's last error message, for results */
-    /* Test hook: when no TCP, sent bytes go here (may be NULL = dropped). */
+    /* A socketless (sans-I/O) connection's output, see mae__conn_new_detached: the session
+     * tests read the frames here, the fuzzer passes NULL (dropped). */
     void (*sink)(void *ud, const uint8_t *p, size_t len);
     void *sink_ud;
 };
@@ -131,6 +132,10 @@ struct mae__gtransport {
     uv_prepare_t flusher;        /* runs before each poll while t->dirty is not empty */
     mae__gq dirty;               /* connections with frames to send */
     unsigned long n_flush_writes; /* socket flushes (one try_write [+ one uv_write] each) */
+    /* The read buffer of every connection of this transport: libuv calls alloc_cb then read_cb
+     * before the next alloc_cb, and read_cb consumes the bytes, so one buffer per transport
+     * (per loop) is enough; connections do not each pay 64 KiB. */
+    char rbuf[65536];
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -146,12 +151,6 @@ void mae__pool_dispatch(mae__gpool *p);
  * take them, fails the queued calls with MAE_CLASS_CONNECT. Call before closing `failed`. */
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why);
 void mae__handle_closed(mae__gtransport *t);
-
-/* Tests: how many times bytes were handed to a socket (each flush of a connection is one
- * uv_try_write, plus one uv_write for what the socket did not take at once). */
-unsigned long mae__grpc_transport_flush_writes(const mae_transport *t);
-/* Tests: shortens the connect + SETTINGS bound. */
-void mae__grpc_transport_set_handshake_ms(mae_transport *t, uint64_t ms);
 
 /* grpc_conn.c */
 /* Starts a connection for the pool (resolving, then connecting). Returns 0 or MAE_ENOMEM. */

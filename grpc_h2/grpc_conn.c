@@ -391,9 +391,9 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
 /* ---- TCP ---- */
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-    static char slab[65536];  /* one loop thread; consumed before the next read */
-    buf->base = slab;
-    buf->len = sizeof slab;
+    mae__gtransport *t = ((mae__gconn *)h->data)->pool->t;
+    buf->base = t->rbuf;
+    buf->len = sizeof t->rbuf;
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {

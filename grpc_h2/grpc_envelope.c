@@ -6,7 +6,7 @@
 #include "grpc_h2/grpc_msgcodec.h"
 #include "grpc_h2/grpc_struct.h"
 #include "maestro/maestro.h"
-#include "maestro/v1/maestro.pb-c.h"
+#include "maestro/internal/envelope.pb-c.h"
 
 static int env_path(const mae_grpc_codec *c, const mae_call_req *req, char *buf, size_t cap) {
     if (cap < sizeof MAE_GRPC_ENVELOPE_PATH) return MAE_ETOOBIG;
@@ -18,8 +18,8 @@ static char *nz(const char *s) { return (char *)(s ? s : ""); }
 
 static int env_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t **msg,
                       size_t *len) {
-    Maestro__V1__ServiceRequest r = MAESTRO__V1__SERVICE_REQUEST__INIT;
-    Google__Protobuf__Any any;
+    Mae__Pb__ServiceRequest r = MAE__PB__SERVICE_REQUEST__INIT;
+    Mae__Pb__Any any;
     int rc = mae_grpc_any_pack_json(req->input, &any);
     if (rc < 0) return rc;
     r.method = nz(req->method);
@@ -28,7 +28,7 @@ static int env_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t 
     r.step_id = nz(req->step_id);
     size_t clen = strlen(nz(req->run_id)) + strlen(nz(req->step_id)) + 2;
     char *corr = malloc(clen);
-    Maestro__V1__ServiceRequest__HeadersEntry *ents = NULL, **eps = NULL;
+    Mae__Pb__ServiceRequest__HeadersEntry *ents = NULL, **eps = NULL;
     if (req->n_headers) {
         ents = calloc(req->n_headers, sizeof *ents);
         eps = calloc(req->n_headers, sizeof *eps);
@@ -40,20 +40,20 @@ static int env_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t 
     snprintf(corr, clen, "%s:%s", nz(req->run_id), nz(req->step_id));
     r.correlation_id = corr;
     for (size_t i = 0; i < req->n_headers; i++) {
-        maestro__v1__service_request__headers_entry__init(&ents[i]);
+        mae__pb__service_request__headers_entry__init(&ents[i]);
         ents[i].key = nz(req->headers[i].name);
         ents[i].value = nz(req->headers[i].value);
         eps[i] = &ents[i];
     }
     r.n_headers = req->n_headers;
     r.headers = eps;
-    size_t n = maestro__v1__service_request__get_packed_size(&r);
+    size_t n = mae__pb__service_request__get_packed_size(&r);
     uint8_t *buf = malloc(n + 5);
     if (!buf) {
         rc = MAE_ENOMEM;
         goto out;
     }
-    *len = maestro__v1__service_request__pack(&r, buf + 5);
+    *len = mae__pb__service_request__pack(&r, buf + 5);
     *msg = buf;
 out:
     free(corr);
@@ -66,7 +66,7 @@ out:
 static int env_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len,
                       mae_grpc_reply *out) {
     memset(out, 0, sizeof *out);
-    Maestro__V1__ServiceResponse *r = maestro__v1__service_response__unpack(NULL, len, msg);
+    Mae__Pb__ServiceResponse *r = mae__pb__service_response__unpack(NULL, len, msg);
     if (!r) return MAE_EDECODE;
     int rc = 0;
     if (!r->success) {
@@ -77,7 +77,7 @@ static int env_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len,
         rc = mae_grpc_any_to_json(r->data->type_url, r->data->value.data, r->data->value.len,
                                   &out->output);
     }
-    maestro__v1__service_response__free_unpacked(r, NULL);
+    mae__pb__service_response__free_unpacked(r, NULL);
     return rc;
 }
 
@@ -93,7 +93,7 @@ void mae_grpc_env_request_free(mae_grpc_env_request *r) {
 
 int mae_grpc_env_request_decode(const uint8_t *p, size_t len, mae_grpc_env_request *out) {
     memset(out, 0, sizeof *out);
-    Maestro__V1__ServiceRequest *r = maestro__v1__service_request__unpack(NULL, len, p);
+    Mae__Pb__ServiceRequest *r = mae__pb__service_request__unpack(NULL, len, p);
     if (!r) return MAE_EDECODE;
     int rc = 0;
     out->method = strdup(nz(r->method));
@@ -113,15 +113,15 @@ int mae_grpc_env_request_decode(const uint8_t *p, size_t len, mae_grpc_env_reque
         rc = mae_grpc_any_to_json(r->payload->type_url, r->payload->value.data,
                                   r->payload->value.len, &out->input);
     if (rc == 0 && !out->input && !(out->input = cJSON_CreateNull())) rc = MAE_ENOMEM;
-    maestro__v1__service_request__free_unpacked(r, NULL);
+    mae__pb__service_request__free_unpacked(r, NULL);
     if (rc < 0) mae_grpc_env_request_free(out);
     return rc;
 }
 
 int mae_grpc_env_reply_encode(bool success, const cJSON *data, const char *error, uint8_t **out,
                               size_t *len) {
-    Maestro__V1__ServiceResponse r = MAESTRO__V1__SERVICE_RESPONSE__INIT;
-    Google__Protobuf__Any any;
+    Mae__Pb__ServiceResponse r = MAE__PB__SERVICE_RESPONSE__INIT;
+    Mae__Pb__Any any;
     bool packed = false;
     r.success = success;
     if (error) r.error = (char *)error;
@@ -131,9 +131,9 @@ int mae_grpc_env_reply_encode(bool success, const cJSON *data, const char *error
         r.data = &any;
         packed = true;
     }
-    size_t n = maestro__v1__service_response__get_packed_size(&r);
+    size_t n = mae__pb__service_response__get_packed_size(&r);
     uint8_t *buf = malloc(n ? n : 1);
-    if (buf) *len = maestro__v1__service_response__pack(&r, buf);
+    if (buf) *len = mae__pb__service_response__pack(&r, buf);
     if (packed) mae_grpc_any_clear(&any);
     if (!buf) return MAE_ENOMEM;
     *out = buf;

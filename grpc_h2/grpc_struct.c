@@ -10,13 +10,13 @@
 
 /* ---- cJSON → protobuf ---- */
 
-static int value_from(const cJSON *j, int depth, Google__Protobuf__Value **out);
+static int value_from(const cJSON *j, int depth, Mae__Pb__Value **out);
 
-static int struct_from(const cJSON *obj, int depth, Google__Protobuf__Struct **out) {
+static int struct_from(const cJSON *obj, int depth, Mae__Pb__Struct **out) {
     if (depth > MAE_GRPC_MAX_DEPTH) return MAE_ELIMIT;
-    Google__Protobuf__Struct *s = malloc(sizeof *s);
+    Mae__Pb__Struct *s = malloc(sizeof *s);
     if (!s) return MAE_ENOMEM;
-    google__protobuf__struct__init(s);
+    mae__pb__struct__init(s);
     size_t n = 0;
     for (const cJSON *c = obj ? obj->child : NULL; c; c = c->next) n++;
     int rc = 0;
@@ -25,27 +25,27 @@ static int struct_from(const cJSON *obj, int depth, Google__Protobuf__Struct **o
         if (!s->fields) rc = MAE_ENOMEM;
     }
     for (const cJSON *c = obj ? obj->child : NULL; c && rc == 0; c = c->next) {
-        Google__Protobuf__Struct__FieldsEntry *e = malloc(sizeof *e);
+        Mae__Pb__Struct__FieldsEntry *e = malloc(sizeof *e);
         if (!e) { rc = MAE_ENOMEM; break; }
-        google__protobuf__struct__fields_entry__init(e);
+        mae__pb__struct__fields_entry__init(e);
         s->fields[s->n_fields++] = e;
         e->key = strdup(c->string ? c->string : "");
         if (!e->key) { rc = MAE_ENOMEM; break; }
         rc = value_from(c, depth, &e->value);
     }
     if (rc < 0) {
-        google__protobuf__struct__free_unpacked(s, NULL);
+        mae__pb__struct__free_unpacked(s, NULL);
         return rc;
     }
     *out = s;
     return 0;
 }
 
-static int list_from(const cJSON *arr, int depth, Google__Protobuf__ListValue **out) {
+static int list_from(const cJSON *arr, int depth, Mae__Pb__ListValue **out) {
     if (depth > MAE_GRPC_MAX_DEPTH) return MAE_ELIMIT;
-    Google__Protobuf__ListValue *l = malloc(sizeof *l);
+    Mae__Pb__ListValue *l = malloc(sizeof *l);
     if (!l) return MAE_ENOMEM;
-    google__protobuf__list_value__init(l);
+    mae__pb__list_value__init(l);
     size_t n = 0;
     for (const cJSON *c = arr->child; c; c = c->next) n++;
     int rc = 0;
@@ -58,71 +58,71 @@ static int list_from(const cJSON *arr, int depth, Google__Protobuf__ListValue **
         if (rc == 0) l->n_values++;
     }
     if (rc < 0) {
-        google__protobuf__list_value__free_unpacked(l, NULL);
+        mae__pb__list_value__free_unpacked(l, NULL);
         return rc;
     }
     *out = l;
     return 0;
 }
 
-static int value_from(const cJSON *j, int depth, Google__Protobuf__Value **out) {
-    Google__Protobuf__Value *v = malloc(sizeof *v);
+static int value_from(const cJSON *j, int depth, Mae__Pb__Value **out) {
+    Mae__Pb__Value *v = malloc(sizeof *v);
     if (!v) return MAE_ENOMEM;
-    google__protobuf__value__init(v);
+    mae__pb__value__init(v);
     int rc = 0;
     if (!j || cJSON_IsNull(j)) {
-        v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NULL_VALUE;
-        v->null_value = GOOGLE__PROTOBUF__NULL_VALUE__NULL_VALUE;
+        v->kind_case = MAE__PB__VALUE__KIND_NULL_VALUE;
+        v->null_value = MAE__PB__NULL_VALUE__NULL_VALUE;
     } else if (cJSON_IsBool(j)) {
-        v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE;
+        v->kind_case = MAE__PB__VALUE__KIND_BOOL_VALUE;
         v->bool_value = cJSON_IsTrue(j);
     } else if (cJSON_IsNumber(j)) {
-        v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE;
+        v->kind_case = MAE__PB__VALUE__KIND_NUMBER_VALUE;
         v->number_value = j->valuedouble;
     } else if (cJSON_IsString(j)) {
-        v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+        v->kind_case = MAE__PB__VALUE__KIND_STRING_VALUE;
         v->string_value = strdup(j->valuestring);
         if (!v->string_value) rc = MAE_ENOMEM;
     } else if (cJSON_IsObject(j)) {
         rc = struct_from(j, depth + 1, &v->struct_value);
-        if (rc == 0) v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE;
+        if (rc == 0) v->kind_case = MAE__PB__VALUE__KIND_STRUCT_VALUE;
     } else if (cJSON_IsArray(j)) {
         rc = list_from(j, depth + 1, &v->list_value);
-        if (rc == 0) v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE;
+        if (rc == 0) v->kind_case = MAE__PB__VALUE__KIND_LIST_VALUE;
     } else {
         rc = MAE_EINVAL;
     }
     if (rc < 0) {
-        google__protobuf__value__free_unpacked(v, NULL);
+        mae__pb__value__free_unpacked(v, NULL);
         return rc;
     }
     *out = v;
     return 0;
 }
 
-int mae_grpc_value_from_json(const cJSON *j, Google__Protobuf__Value **out) {
+int mae_grpc_value_from_json(const cJSON *j, Mae__Pb__Value **out) {
     return value_from(j, 0, out);
 }
 
-int mae_grpc_struct_from_json(const cJSON *obj, Google__Protobuf__Struct **out) {
+int mae_grpc_struct_from_json(const cJSON *obj, Mae__Pb__Struct **out) {
     if (obj && !cJSON_IsObject(obj)) return MAE_EINVAL;
     return struct_from(obj, 1, out);
 }
 
 /* ---- protobuf → cJSON ---- */
 
-static int value_to(const Google__Protobuf__Value *v, int depth, cJSON **out);
+static int value_to(const Mae__Pb__Value *v, int depth, cJSON **out);
 
-static const Google__Protobuf__Struct__FieldsEntry *const *sort_base;
+/* A key with its entry's position: sorting these needs no state outside the array (qsort's
+ * comparator gets no user pointer, and a static one would be shared by every thread). */
+typedef struct { const char *key; size_t i; } key_at;
 static int cmp_entry(const void *a, const void *b) {
-    size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-    const char *ka = sort_base[ia]->key ? sort_base[ia]->key : "";
-    const char *kb = sort_base[ib]->key ? sort_base[ib]->key : "";
-    int c = strcmp(ka, kb);
-    return c ? c : (ia < ib ? -1 : ia > ib);
+    const key_at *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->i < y->i ? -1 : x->i > y->i);
 }
 
-static int struct_to(const Google__Protobuf__Struct *s, int depth, cJSON **out) {
+static int struct_to(const Mae__Pb__Struct *s, int depth, cJSON **out) {
     if (depth > MAE_GRPC_MAX_DEPTH) return MAE_ELIMIT;
     cJSON *o = cJSON_CreateObject();
     if (!o) return MAE_ENOMEM;
@@ -130,23 +130,19 @@ static int struct_to(const Google__Protobuf__Struct *s, int depth, cJSON **out) 
     /* Protobuf maps: the last entry of a key wins. Mark the earlier ones by sorting indices. */
     bool *skip = NULL;
     if (n > 1) {
-        size_t *idx = malloc(n * sizeof *idx);
+        key_at *idx = malloc(n * sizeof *idx);
         skip = calloc(n, sizeof *skip);
         if (!idx || !skip) { free(idx); free(skip); cJSON_Delete(o); return MAE_ENOMEM; }
-        for (size_t i = 0; i < n; i++) idx[i] = i;
-        sort_base = (const Google__Protobuf__Struct__FieldsEntry *const *)s->fields;
+        for (size_t i = 0; i < n; i++) idx[i] = (key_at){s->fields[i]->key ? s->fields[i]->key : "", i};
         qsort(idx, n, sizeof *idx, cmp_entry);
-        for (size_t i = 0; i + 1 < n; i++) {
-            const char *a = s->fields[idx[i]]->key ? s->fields[idx[i]]->key : "";
-            const char *b = s->fields[idx[i + 1]]->key ? s->fields[idx[i + 1]]->key : "";
-            if (strcmp(a, b) == 0) skip[idx[i]] = true;
-        }
+        for (size_t i = 0; i + 1 < n; i++)
+            if (strcmp(idx[i].key, idx[i + 1].key) == 0) skip[idx[i].i] = true;
         free(idx);
     }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (skip && skip[i]) continue;
-        const Google__Protobuf__Struct__FieldsEntry *e = s->fields[i];
+        const Mae__Pb__Struct__FieldsEntry *e = s->fields[i];
         cJSON *c = NULL;
         if (e->value) rc = value_to(e->value, depth, &c);
         else if (!(c = cJSON_CreateNull())) rc = MAE_ENOMEM;
@@ -158,7 +154,7 @@ static int struct_to(const Google__Protobuf__Struct *s, int depth, cJSON **out) 
     return 0;
 }
 
-static int list_to(const Google__Protobuf__ListValue *l, int depth, cJSON **out) {
+static int list_to(const Mae__Pb__ListValue *l, int depth, cJSON **out) {
     if (depth > MAE_GRPC_MAX_DEPTH) return MAE_ELIMIT;
     cJSON *a = cJSON_CreateArray();
     if (!a) return MAE_ENOMEM;
@@ -173,21 +169,21 @@ static int list_to(const Google__Protobuf__ListValue *l, int depth, cJSON **out)
     return 0;
 }
 
-static int value_to(const Google__Protobuf__Value *v, int depth, cJSON **out) {
+static int value_to(const Mae__Pb__Value *v, int depth, cJSON **out) {
     cJSON *c = NULL;
     switch (v->kind_case) {
-    case GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE:
+    case MAE__PB__VALUE__KIND_NUMBER_VALUE:
         c = isfinite(v->number_value) ? cJSON_CreateNumber(v->number_value) : cJSON_CreateNull();
         break;
-    case GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE:
+    case MAE__PB__VALUE__KIND_STRING_VALUE:
         c = cJSON_CreateString(v->string_value ? v->string_value : "");
         break;
-    case GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE: c = cJSON_CreateBool(v->bool_value); break;
-    case GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE:
+    case MAE__PB__VALUE__KIND_BOOL_VALUE: c = cJSON_CreateBool(v->bool_value); break;
+    case MAE__PB__VALUE__KIND_STRUCT_VALUE:
         if (v->struct_value) return struct_to(v->struct_value, depth + 1, out);
         c = cJSON_CreateObject();
         break;
-    case GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE:
+    case MAE__PB__VALUE__KIND_LIST_VALUE:
         if (v->list_value) return list_to(v->list_value, depth + 1, out);
         c = cJSON_CreateArray();
         break;
@@ -198,17 +194,17 @@ static int value_to(const Google__Protobuf__Value *v, int depth, cJSON **out) {
     return 0;
 }
 
-int mae_grpc_value_to_json(const Google__Protobuf__Value *v, cJSON **out) {
+int mae_grpc_value_to_json(const Mae__Pb__Value *v, cJSON **out) {
     return value_to(v, 0, out);
 }
 
-int mae_grpc_struct_to_json(const Google__Protobuf__Struct *s, cJSON **out) {
+int mae_grpc_struct_to_json(const Mae__Pb__Struct *s, cJSON **out) {
     return struct_to(s, 1, out);
 }
 
 /* ---- Any ---- */
 
-void mae_grpc_any_clear(Google__Protobuf__Any *any) {
+void mae_grpc_any_clear(Mae__Pb__Any *any) {
     free(any->type_url);
     free(any->value.data);
     any->type_url = NULL;
@@ -216,18 +212,18 @@ void mae_grpc_any_clear(Google__Protobuf__Any *any) {
     any->value.len = 0;
 }
 
-int mae_grpc_any_pack_json(const cJSON *j, Google__Protobuf__Any *any) {
-    google__protobuf__any__init(any);
+int mae_grpc_any_pack_json(const cJSON *j, Mae__Pb__Any *any) {
+    mae__pb__any__init(any);
     ProtobufCMessage *m = NULL;
     const char *url;
     int rc;
     if (j && cJSON_IsObject(j)) {
-        Google__Protobuf__Struct *s = NULL;
+        Mae__Pb__Struct *s = NULL;
         rc = mae_grpc_struct_from_json(j, &s);
         m = s ? &s->base : NULL;
         url = MAE_GRPC_TYPE_STRUCT;
     } else {
-        Google__Protobuf__Value *v = NULL;
+        Mae__Pb__Value *v = NULL;
         rc = mae_grpc_value_from_json(j, &v);
         m = v ? &v->base : NULL;
         url = MAE_GRPC_TYPE_VALUE;
@@ -261,20 +257,20 @@ int mae_grpc_any_to_json(const char *type_url, const uint8_t *p, size_t len, cJS
     int rc = mae_grpc_wire_depth_check(p, len, kind, MAE_GRPC_MAX_DEPTH);
     if (rc < 0) return rc;
     if (kind == 's') {
-        Google__Protobuf__Struct *s = google__protobuf__struct__unpack(NULL, len, p);
+        Mae__Pb__Struct *s = mae__pb__struct__unpack(NULL, len, p);
         if (!s) return MAE_EDECODE;
         rc = mae_grpc_struct_to_json(s, out);
-        google__protobuf__struct__free_unpacked(s, NULL);
+        mae__pb__struct__free_unpacked(s, NULL);
     } else if (kind == 'v') {
-        Google__Protobuf__Value *v = google__protobuf__value__unpack(NULL, len, p);
+        Mae__Pb__Value *v = mae__pb__value__unpack(NULL, len, p);
         if (!v) return MAE_EDECODE;
         rc = mae_grpc_value_to_json(v, out);
-        google__protobuf__value__free_unpacked(v, NULL);
+        mae__pb__value__free_unpacked(v, NULL);
     } else {
-        Google__Protobuf__ListValue *l = google__protobuf__list_value__unpack(NULL, len, p);
+        Mae__Pb__ListValue *l = mae__pb__list_value__unpack(NULL, len, p);
         if (!l) return MAE_EDECODE;
         rc = list_to(l, 1, out);
-        google__protobuf__list_value__free_unpacked(l, NULL);
+        mae__pb__list_value__free_unpacked(l, NULL);
     }
     return rc;
 }

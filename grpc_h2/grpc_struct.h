@@ -9,8 +9,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "google/protobuf/any.pb-c.h"
-#include "google/protobuf/struct.pb-c.h"
+#include "maestro/internal/any.pb-c.h"
+#include "maestro/internal/struct.pb-c.h"
 
 /* Deepest nesting of objects/arrays accepted either way. */
 #define MAE_GRPC_MAX_DEPTH 64
@@ -21,18 +21,18 @@
 
 /* cJSON → protobuf-c trees (every node malloc'd; free with the matching __free_unpacked(x, NULL)).
  * Return 0, MAE_ELIMIT past MAE_GRPC_MAX_DEPTH, MAE_EINVAL for raw/invalid cJSON, MAE_ENOMEM. */
-int mae_grpc_value_from_json(const cJSON *j, Google__Protobuf__Value **out);
-int mae_grpc_struct_from_json(const cJSON *obj, Google__Protobuf__Struct **out);
+int mae_grpc_value_from_json(const cJSON *j, Mae__Pb__Value **out);
+int mae_grpc_struct_from_json(const cJSON *obj, Mae__Pb__Struct **out);
 
 /* protobuf-c trees → cJSON (caller owns *out). Struct map keys: the last duplicate wins.
  * Non-finite numbers become null (JSON has none). Returns 0, MAE_ELIMIT or MAE_ENOMEM. */
-int mae_grpc_value_to_json(const Google__Protobuf__Value *v, cJSON **out);
-int mae_grpc_struct_to_json(const Google__Protobuf__Struct *s, cJSON **out);
+int mae_grpc_value_to_json(const Mae__Pb__Value *v, cJSON **out);
+int mae_grpc_struct_to_json(const Mae__Pb__Struct *s, cJSON **out);
 
 /* Fills any (type_url and value malloc'd; free them with mae_grpc_any_clear): an object becomes a
  * Struct, anything else (or NULL = null) a Value. */
-int mae_grpc_any_pack_json(const cJSON *j, Google__Protobuf__Any *any);
-void mae_grpc_any_clear(Google__Protobuf__Any *any);
+int mae_grpc_any_pack_json(const cJSON *j, Mae__Pb__Any *any);
+void mae_grpc_any_clear(Mae__Pb__Any *any);
 
 /* Decodes Any bytes of type Struct, Value or ListValue (any type-URL host) to cJSON.
  * Returns 0, MAE_EDECODE (unknown type, bad bytes), MAE_ELIMIT (too deep) or MAE_ENOMEM. */

@@ -422,11 +422,17 @@ static void t_close(mae_transport *pub, void (*done)(void *ud), void *ud) {
     uv_close((uv_handle_t *)&t->keepalive, on_handle_closed);
 }
 
-unsigned long mae__grpc_transport_flush_writes(const mae_transport *pub) {
-    return ((const mae__gtransport *)pub->data)->n_flush_writes;
+void mae_grpc_transport_stats(const mae_transport *pub, mae_grpc_stats *out) {
+    const mae__gtransport *t = pub->data;
+    *out = (mae_grpc_stats){.socket_writes = t->n_flush_writes};
+    for (const mae__gq *q = t->pools.next; q != &t->pools; q = q->next) {
+        const mae__gpool *p = MAE__GQ_ITEM(q, mae__gpool, link);
+        out->pools++;
+        for (const mae__gq *c = p->conns.next; c != &p->conns; c = c->next) out->connections++;
+    }
 }
 
-void mae__grpc_transport_set_handshake_ms(mae_transport *pub, uint64_t ms) {
+void mae_grpc_transport_set_handshake_timeout(mae_transport *pub, uint64_t ms) {
     T(pub)->handshake_ms = ms ? ms : 1;
 }
 

@@ -29,4 +29,18 @@
  * Returns 0 or MAE_ENOMEM. */
 int mae_grpc_transport_new(uv_loop_t *loop, mae_transport **out);
 
+/* Bounds connect + the server's first SETTINGS of every connection opened from now on
+ * (default 10 s); 0 is taken as 1 ms. A connection past it fails with MAE_CLASS_CONNECT. */
+void mae_grpc_transport_set_handshake_timeout(mae_transport *t, uint64_t ms);
+
+/* Counters of the transport, for monitoring. */
+typedef struct mae_grpc_stats {
+    int pools;                   /* one per endpoint */
+    int connections;             /* open or opening now, over every pool */
+    unsigned long socket_writes; /* flushes of frames to a socket so far: calls started in one
+                                    loop iteration leave together, in one write per connection
+                                    (plus one uv_write for what the socket did not take) */
+} mae_grpc_stats;
+void mae_grpc_transport_stats(const mae_transport *t, mae_grpc_stats *out);
+
 #endif

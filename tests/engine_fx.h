@@ -13,7 +13,7 @@
 #include "harness.h"
 #include "loop/engine_int.h"
 #include "maestro/maestro.h"
-#include "transports/scripted.h"
+#include "tests/support/scripted.h"
 #include "workflow/model.h"
 
 typedef struct fx {

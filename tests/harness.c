@@ -169,16 +169,29 @@ int th_run(char *const argv[], const char *stdin_text, char **out, char **err) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
 
-int th_maestro(char *const argv[], const char *stdin_text, char **out, char **err) {
+static int run_bin(const char *bin, char *const argv[], const char *stdin_text, char **out, char **err) {
     int n = 0;
     while (argv[n]) n++;
     char **a = calloc((size_t)n + 2, sizeof *a);
-    const char *bin = getenv("MAESTRO_BIN");
-    a[0] = (char *)(bin ? bin : th_path("bin/maestro"));
+    a[0] = (char *)bin;
     for (int i = 1; i < n; i++) a[i] = argv[i];
     int rc = th_run(a, stdin_text, out, err);
     free(a);
     return rc;
+}
+
+int th_maestro(char *const argv[], const char *stdin_text, char **out, char **err) {
+    const char *bin = getenv("MAESTRO_BIN");
+    return run_bin(bin ? bin : th_path("bin/maestro"), argv, stdin_text, out, err);
+}
+
+const char *th_maestro_test_bin(void) {
+    const char *bin = getenv("MAESTRO_TEST_BIN");
+    return bin ? bin : th_path("build/norm/tests/maestro-test");
+}
+
+int th_maestro_test(char *const argv[], const char *stdin_text, char **out, char **err) {
+    return run_bin(th_maestro_test_bin(), argv, stdin_text, out, err);
 }
 
 int main(int argc, char **argv) {

@@ -68,6 +68,11 @@ int th_stop(th_proc *p);
 /* Runs the maestro binary ($MAESTRO_BIN, else bin/maestro) with argv (argv[0] ignored), optional
  * stdin text; collects stdout and stderr (caller frees) and returns the exit code (-signal if killed). */
 int th_maestro(char *const argv[], const char *stdin_text, char **out, char **err);
+/* Same with the CLI's test build ($MAESTRO_TEST_BIN, else build/norm/tests/maestro-test), which
+ * uses the scripted transport when MAESTRO_SCRIPT names a rules file (tests/support/cli_script.h). */
+int th_maestro_test(char *const argv[], const char *stdin_text, char **out, char **err);
+/* The path th_maestro_test runs. */
+const char *th_maestro_test_bin(void);
 /* Same for any command. */
 int th_run(char *const argv[], const char *stdin_text, char **out, char **err);
 

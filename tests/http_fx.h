@@ -76,6 +76,13 @@ static inline void wait_for(fx *f, const int *counter, int n) {
     while (*counter < n) uv_run(&f->loop, UV_RUN_ONCE);
 }
 
+/* The transport's counters (mae_http_transport_stats). */
+static inline mae_http_stats fx_stats(const mae_transport *t) {
+    mae_http_stats st;
+    mae_http_transport_stats(t, &st);
+    return st;
+}
+
 static inline void on_closed(void *ud) { ((fx *)ud)->closed++; }
 
 static inline void fx_end(fx *f) {

@@ -11,7 +11,9 @@ for fl in "$@"; do
     [ -x "$t" ] || continue
     case "$t" in *.o|*.d) continue;; esac
     log="build/$fl/tests/$(basename "$t").log"
+    # MAESTRO_TEST_BIN: the CLI's test build (scripted transport under MAESTRO_SCRIPT).
     MAESTRO_BIN="$PWD/$( [ "$fl" = asan ] && echo build/asan/bin/maestro || echo bin/maestro )" \
+    MAESTRO_TEST_BIN="$PWD/build/$fl/tests/maestro-test" \
       timeout 600 "$t" >"$log" 2>&1
     rc=$?
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)

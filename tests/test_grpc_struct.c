@@ -4,12 +4,12 @@
 #include "grpc_h2/grpc_struct.h"
 #include "harness.h"
 #include "maestro/maestro.h"
-#include "maestro/v1/maestro.pb-c.h"
+#include "maestro/internal/envelope.pb-c.h"
 
 static char *roundtrip(const char *json) {
     cJSON *in = cJSON_Parse(json);
     ASSERT_NOT_NULL(in);
-    Google__Protobuf__Any any;
+    Mae__Pb__Any any;
     ASSERT_EQ_INT(mae_grpc_any_pack_json(in, &any), 0);
     cJSON *out = NULL;
     ASSERT_EQ_INT(mae_grpc_any_to_json(any.type_url, any.value.data, any.value.len, &out), 0);
@@ -47,7 +47,7 @@ TEST(struct_roundtrip_exact) {
 
 TEST(struct_type_urls) {
     cJSON *obj = cJSON_Parse("{\"a\":1}"), *arr = cJSON_Parse("[1]");
-    Google__Protobuf__Any any;
+    Mae__Pb__Any any;
     ASSERT_EQ_INT(mae_grpc_any_pack_json(obj, &any), 0);
     ASSERT_EQ_STR(any.type_url, "type.googleapis.com/google.protobuf.Struct");
     cJSON *out = NULL;
@@ -62,11 +62,11 @@ TEST(struct_type_urls) {
     ASSERT_EQ_STR(any.type_url, "type.googleapis.com/google.protobuf.Value");
     mae_grpc_any_clear(&any);
     /* A ListValue reply decodes to an array. */
-    Google__Protobuf__Value *v = NULL;
+    Mae__Pb__Value *v = NULL;
     ASSERT_EQ_INT(mae_grpc_value_from_json(arr, &v), 0);
     uint8_t buf[64];
-    size_t n = google__protobuf__list_value__pack(v->list_value, buf);
-    google__protobuf__value__free_unpacked(v, NULL);
+    size_t n = mae__pb__list_value__pack(v->list_value, buf);
+    mae__pb__value__free_unpacked(v, NULL);
     ASSERT_EQ_INT(mae_grpc_any_to_json(MAE_GRPC_TYPE_LIST, buf, n, &out), 0);
     ASSERT_TRUE(cJSON_IsArray(out));
     ASSERT_EQ_INT(cJSON_GetArraySize(out), 1);
@@ -87,7 +87,7 @@ static cJSON *nest(int depth) {
 
 TEST(struct_depth_bounded_both_ways) {
     cJSON *ok = nest(MAE_GRPC_MAX_DEPTH), *deep = nest(MAE_GRPC_MAX_DEPTH + 1);
-    Google__Protobuf__Any any;
+    Mae__Pb__Any any;
     ASSERT_EQ_INT(mae_grpc_any_pack_json(ok, &any), 0);
     cJSON *out = NULL;
     ASSERT_EQ_INT(mae_grpc_any_to_json(any.type_url, any.value.data, any.value.len, &out), 0);
@@ -171,7 +171,7 @@ TEST(envelope_encode_fields) {
     ASSERT_EQ_INT(mae_grpc_envelope_codec.path(&mae_grpc_envelope_codec, &req, path, sizeof path), 0);
     ASSERT_EQ_STR(path, "/maestro.v1.MaestroService/Execute");
     ASSERT_EQ_INT(mae_grpc_envelope_codec.encode(&mae_grpc_envelope_codec, &req, &msg, &len), 0);
-    Maestro__V1__ServiceRequest *r = maestro__v1__service_request__unpack(NULL, len, msg + 5);
+    Mae__Pb__ServiceRequest *r = mae__pb__service_request__unpack(NULL, len, msg + 5);
     ASSERT_NOT_NULL(r);
     ASSERT_EQ_STR(r->method, "Deploy");
     ASSERT_EQ_STR(r->workflow_id, "run1");
@@ -186,22 +186,22 @@ TEST(envelope_encode_fields) {
                                        r->payload->value.len, &back), 0);
     ASSERT_TRUE(cJSON_Compare(back, input, true));
     cJSON_Delete(back);
-    maestro__v1__service_request__free_unpacked(r, NULL);
+    mae__pb__service_request__free_unpacked(r, NULL);
     free(msg);
     cJSON_Delete(input);
 }
 
 static uint8_t *pack_resp(bool success, const char *err, const cJSON *data, size_t *len) {
-    Maestro__V1__ServiceResponse r = MAESTRO__V1__SERVICE_RESPONSE__INIT;
-    Google__Protobuf__Any any;
+    Mae__Pb__ServiceResponse r = MAE__PB__SERVICE_RESPONSE__INIT;
+    Mae__Pb__Any any;
     r.success = success;
     if (err) r.error = (char *)err;
     if (data) {
         ASSERT_EQ_INT(mae_grpc_any_pack_json(data, &any), 0);
         r.data = &any;
     }
-    uint8_t *buf = malloc(maestro__v1__service_response__get_packed_size(&r) + 1);
-    *len = maestro__v1__service_response__pack(&r, buf);
+    uint8_t *buf = malloc(mae__pb__service_response__get_packed_size(&r) + 1);
+    *len = mae__pb__service_response__pack(&r, buf);
     if (data) mae_grpc_any_clear(&any);
     return buf;
 }

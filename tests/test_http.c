@@ -226,8 +226,8 @@ TEST(connection_refused_is_connect_and_not_sent) {
     ASSERT_EQ_INT(g.status, 0);
     ASSERT_FALSE(g.sent);
     ASSERT_TRUE(g.msg[0] != 0);
-    ASSERT_EQ_INT(mae_http_transport_glue_errors(f.t), 0);
-    printf("  poll errors passed to curl: %d\n", mae_http_transport_poll_errors(f.t));
+    ASSERT_EQ_INT(fx_stats(f.t).internal_errors, 0);
+    printf("  poll errors passed to curl: %d\n", fx_stats(f.t).poll_errors);
     fx_end(&f);
 }
 
@@ -351,8 +351,8 @@ TEST(two_hundred_concurrent_calls_share_five_connections) {
     ASSERT_CMP_INT(conns, <=, 5);
     ASSERT_CMP_INT(cJSON_GetObjectItem(g.out, "accepted")->valueint, <=, 5);
     cJSON_Delete(g.out);
-    ASSERT_EQ_INT(mae_http_transport_pools(f.t), 1);
-    ASSERT_EQ_INT(mae_http_transport_glue_errors(f.t), 0);
+    ASSERT_EQ_INT(fx_stats(f.t).pools, 1);
+    ASSERT_EQ_INT(fx_stats(f.t).internal_errors, 0);
     fx_end(&f);
 }
 
@@ -367,7 +367,7 @@ TEST(one_pool_per_service) {
     req.service = &other;
     call1(&f, &req, &g);
     call1(&f, &req, &g);
-    ASSERT_EQ_INT(mae_http_transport_pools(f.t), 2);
+    ASSERT_EQ_INT(fx_stats(f.t).pools, 2);
     fx_end(&f);
 }
 
@@ -506,6 +506,6 @@ TEST(consecutive_calls_on_one_reused_handle_are_each_sent_as_asked) {
     cJSON_Delete(in4);
 
     /* One call at a time: every call above ran on the one handle the first call created. */
-    ASSERT_EQ_INT(mae_http_transport_easy_created(f.t), 1);
+    ASSERT_EQ_INT(fx_stats(f.t).handles_created, 1);
     fx_end(&f);
 }

@@ -1,6 +1,7 @@
 /* `maestro run` end to end: exit codes 0/1/2/3/130, stdout holding only the output JSON, the
  * failure summary on stderr, --report, --input forms, --set, --timeout, and signals. Calls go
- * to the scripted transport through the MAESTRO_SCRIPT test hook (cli/transports.c). */
+ * to the scripted transport: these run the CLI's test build (th_maestro_test), which reads the
+ * rules file named by MAESTRO_SCRIPT (tests/support/cli_script.h). */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -41,7 +42,7 @@ static int mrun(char *const argv[], const char *stdin_text) {
     free(out);
     free(err);
     out = err = NULL;
-    return th_maestro(argv, stdin_text, &out, &err);
+    return th_maestro_test(argv, stdin_text, &out, &err);
 }
 
 static void teardown(void) {
@@ -185,7 +186,7 @@ static int run_with_signals(int nsig, char **err_out) {
         close(ep[0]);
         int dn = open("/dev/null", 1);
         dup2(dn, 1);
-        const char *bin = getenv("MAESTRO_BIN") ? getenv("MAESTRO_BIN") : "bin/maestro";
+        const char *bin = th_maestro_test_bin();
         execl(bin, "maestro", "run", wf_path, "--input", "{\"who\":\"g\"}", "--log-level", "info", (char *)NULL);
         _exit(127);
     }

@@ -41,7 +41,6 @@ static void start(grpc_fx *g) {
     snprintf(g->endpoint, sizeof g->endpoint, "service.env.endpoint=127.0.0.1:%d", g->srv.port);
     g->wf = th_write_temp(wf_yaml, strlen(wf_yaml), ".yaml");
     g->rep = th_write_temp("", 0, ".json");
-    unsetenv("MAESTRO_SCRIPT");
 }
 
 static int run(grpc_fx *g, const char *input) {

@@ -54,7 +54,6 @@ static void start(http_fx *h) {
     snprintf(h->endpoint, sizeof h->endpoint, "service.api.endpoint=http://127.0.0.1:%d", h->srv.port);
     h->wf = th_write_temp(wf_yaml, strlen(wf_yaml), ".yaml");
     h->rep = th_write_temp("", 0, ".json");
-    unsetenv("MAESTRO_SCRIPT");
 }
 
 static int run(http_fx *h, const char *input) {

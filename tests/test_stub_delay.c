@@ -5,7 +5,7 @@
 
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
-#include "loop/stub.h"
+#include "stub/stub.h"
 #include "maestro/maestro.h"
 
 static const char stub_text[] =

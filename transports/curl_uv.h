@@ -42,7 +42,8 @@ struct mae_curl_uv {
      * callback): finished from the timer with CURLE_COULDNT_CONNECT. */
     CURL *broken[MAE_CURL_UV_MAX_BROKEN];
     int n_broken;
-    /* Counters a test can read: curl_multi_* calls that failed, polls reporting errors. */
+    /* Counters (summed into mae_http_transport_stats): curl_multi_* calls that failed, polls
+     * reporting errors. */
     int n_multi_errors;
     int n_poll_errors;
     int n_socks_live;            /* socket contexts currently watched */

@@ -412,26 +412,12 @@ int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
     return 0;
 }
 
-int mae_http_transport_pools(const mae_transport *t) {
-    return ((const mae_http *)t->data)->n_pools;
-}
-
-int mae_http_transport_glue_errors(const mae_transport *t) {
+void mae_http_transport_stats(const mae_transport *t, mae_http_stats *out) {
     const mae_http *h = t->data;
-    int n = h->glue_errors;
-    for (const http_pool *p = h->pools; p; p = p->next) n += p->cu.n_multi_errors;
-    return n;
+    *out = (mae_http_stats){.pools = h->n_pools, .handles_created = h->easy_created,
+                            .internal_errors = h->glue_errors, .body_bytes = h->body_bytes};
+    for (const http_pool *p = h->pools; p; p = p->next) {
+        out->internal_errors += p->cu.n_multi_errors;
+        out->poll_errors += p->cu.n_poll_errors;
+    }
 }
-
-int mae_http_transport_easy_created(const mae_transport *t) {
-    return ((const mae_http *)t->data)->easy_created;
-}
-
-int mae_http_transport_poll_errors(const mae_transport *t) {
-    const mae_http *h = t->data;
-    int n = 0;
-    for (const http_pool *p = h->pools; p; p = p->next) n += p->cu.n_poll_errors;
-    return n;
-}
-
-uint64_t mae_http_call_received(const mae_call *c) { return c->received; }

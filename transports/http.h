@@ -28,16 +28,17 @@
  * done(ud) runs; after that the loop has nothing of ours left. */
 int mae_http_transport_new(uv_loop_t *loop, mae_transport **out);
 
-/* Test hooks: how many multi handles (services) the transport holds, and the sum of curl or
- * poll failures its event glue has seen (0 in a healthy run). */
-int mae_http_transport_pools(const mae_transport *t);
-int mae_http_transport_glue_errors(const mae_transport *t);
-/* Body bytes received so far by a call whose callback has not run yet. */
-uint64_t mae_http_call_received(const mae_call *c);
-/* Poll errors (status < 0) handed to curl as CURL_CSELECT_ERR so far. */
-int mae_http_transport_poll_errors(const mae_transport *t);
-/* How many curl easy handles the transport has created: finished calls' handles are reset
- * and reused by the same service's next calls (up to 64 kept per service). */
-int mae_http_transport_easy_created(const mae_transport *t);
+/* Counters of the transport's life so far, for monitoring: a healthy transport has
+ * internal_errors == 0; handles_created stays far below the number of calls because a
+ * finished call's curl handle is reset and reused by its service's next calls (up to 64
+ * kept per service). */
+typedef struct mae_http_stats {
+    int pools;                   /* connection pools: one per service */
+    int handles_created;         /* curl easy handles created */
+    int internal_errors;         /* libuv and curl-multi calls of the event glue that failed */
+    int poll_errors;             /* socket polls that reported an error (handed to curl) */
+    uint64_t body_bytes;         /* response body bytes received, over every call */
+} mae_http_stats;
+void mae_http_transport_stats(const mae_transport *t, mae_http_stats *out);
 
 #endif

@@ -48,8 +48,10 @@ struct mae_http {
     int n_in_multi;
     bool closing, shutting_down;
     int pending_closes;
-    int glue_errors;
-    int easy_created;            /* curl_easy_init calls: a test hook shows handles are reused */
+    /* counters of mae_http_transport_stats */
+    int glue_errors;             /* libuv/curl-multi calls that failed in this file */
+    int easy_created;            /* curl_easy_init calls */
+    uint64_t body_bytes;         /* response body bytes received */
     void (*close_done)(void *ud);
     void *close_ud;
 };

@@ -31,6 +31,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud) {
         return 0;
     }
     c->received += len;
+    c->h->body_bytes += len;
     long code = 0;
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
     if (code < 200 || code >= 300) {

@@ -200,7 +200,7 @@ static int num_result(mae_ectx *cx, double d, mae_val *out) {
 }
 
 static const char *op_text(int op) {
-    static const char *t[] = {"==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%"};
+    static const char *const t[] = {"==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%"};
     return t[op];
 }
 

@@ -19,7 +19,7 @@ static int on_msg(void *ud, bool compressed, uint8_t *msg, size_t len) {
     j = NULL;
     if (mae_grpc_any_to_json(MAE_GRPC_TYPE_VALUE, msg, len, &j) == 0) {
         /* What we decoded must encode and decode to the same thing. */
-        Google__Protobuf__Any any;
+        Mae__Pb__Any any;
         if (mae_grpc_any_pack_json(j, &any) == 0) {
             cJSON *k = NULL;
             if (mae_grpc_any_to_json(any.type_url, any.value.data, any.value.len, &k) != 0)

@@ -8,9 +8,9 @@
 #include "grpc_h2/grpc_msgcodec.h"
 #include "grpc_h2/grpc_server.h"
 #include "grpc_h2/grpc_struct.h"
-#include "loop/stub_internal.h"
+#include "stub/stub_internal.h"
 #include "maestro/maestro.h"
-#include "maestro/v1/maestro.pb-c.h"
+#include "maestro/internal/envelope.pb-c.h"
 
 typedef struct grpc_pending {
     mae_stub_delay d;
@@ -80,17 +80,17 @@ static void answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg,
 
 /* Packs ServiceResponse; returns malloc'd bytes or NULL. */
 static char *pack_response(bool success, const cJSON *data, const char *error, size_t *len) {
-    Maestro__V1__ServiceResponse resp = MAESTRO__V1__SERVICE_RESPONSE__INIT;
-    Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+    Mae__Pb__ServiceResponse resp = MAE__PB__SERVICE_RESPONSE__INIT;
+    Mae__Pb__Any any = MAE__PB__ANY__INIT;
     resp.success = success;
     if (error) resp.error = (char *)error;
     if (success) {
         if (mae_grpc_any_pack_json(data, &any) != 0) return NULL;
         resp.data = &any;
     }
-    *len = maestro__v1__service_response__get_packed_size(&resp);
+    *len = mae__pb__service_response__get_packed_size(&resp);
     char *buf = malloc(*len ? *len : 1);
-    if (buf) maestro__v1__service_response__pack(&resp, (uint8_t *)buf);
+    if (buf) mae__pb__service_response__pack(&resp, (uint8_t *)buf);
     if (success) mae_grpc_any_clear(&any);
     return buf;
 }
@@ -110,7 +110,7 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
         mae_grpc_server_fail(call, MAE_GRPC_UNIMPLEMENTED, "the stub serves only the Maestro envelope", NULL, 0);
         return;
     }
-    Maestro__V1__ServiceRequest *req = maestro__v1__service_request__unpack(NULL, len, msg);
+    Mae__Pb__ServiceRequest *req = mae__pb__service_request__unpack(NULL, len, msg);
     if (!req) {
         mae_grpc_server_fail(call, MAE_GRPC_INTERNAL, "cannot decode ServiceRequest", NULL, 0);
         return;
@@ -118,7 +118,7 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
     cJSON *input = NULL;
     if (req->payload && mae_grpc_any_to_json(req->payload->type_url, req->payload->value.data,
                                              req->payload->value.len, &input) != 0) {
-        maestro__v1__service_request__free_unpacked(req, NULL);
+        mae__pb__service_request__free_unpacked(req, NULL);
         mae_grpc_server_fail(call, MAE_GRPC_INVALID_ARGUMENT, "payload is not a Struct or Value", NULL, 0);
         return;
     }
@@ -174,7 +174,7 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
     else answer(hs, call, 0, bytes, n, -1, b->delay_ms);
 out:
     cJSON_Delete(input);
-    maestro__v1__service_request__free_unpacked(req, NULL);
+    mae__pb__service_request__free_unpacked(req, NULL);
 }
 
 int mae__stub_grpc_start(mae_stub *s, mae_stub_http *hs) {

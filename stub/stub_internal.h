@@ -2,7 +2,7 @@
 #ifndef MAE_STUB_INTERNAL_H
 #define MAE_STUB_INTERNAL_H
 
-#include "loop/stub.h"
+#include "stub/stub.h"
 #include "transports/h1_server.h"
 
 typedef struct mae_stub mae_stub;

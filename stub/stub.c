@@ -2,14 +2,14 @@
  * stub_grpc.c), a route table per service, replies rendered from template trees. A delayed
  * reply owns a small record with a uv_timer; if the client leaves first the record is marked
  * dead and freed in the timer's close callback. Closing the stub closes those timers too. */
-#include "loop/stub.h"
+#include "stub/stub.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "loop/stub_internal.h"
+#include "stub/stub_internal.h"
 #include "maestro/maestro.h"
 
 /* ---- pure helpers -------------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /* The scripted transport (see scripted.h). Everything it needs is decided in start(): the
  * result is prepared and a timer delivers it; cancel() swaps it for a cancelled result. */
-#include "transports/scripted.h"
+#include "tests/support/scripted.h"
 
 #include "maestro/maestro.h"
 
