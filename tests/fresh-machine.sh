@@ -109,7 +109,9 @@ step() {
     local name=$1 log=$DIR/$2.log t rc=0
     say "running '$name' in /root/maestro (log: $log)"
     t=$(date +%s)
-    in_root "cd /root/maestro && $name" > "$log" 2>&1 || rc=$?
+    # In the background so that a signal runs the traps at once, not after the command ends.
+    in_root "cd /root/maestro && $name" > "$log" 2>&1 &
+    wait $! || rc=$?
     t=$(( $(date +%s) - t ))
     printf '=== %s: exit %d after %dm%02ds; last %d lines:\n' "$name" "$rc" $((t / 60)) $((t % 60)) "$TAIL"
     tail -n "$TAIL" "$log" | sed 's/\x1b\[[0-9;]*m//g'
