@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "maestro/maestro.h"
 #include "workflow/model.h"
 
 #define MAX_INPUT (64u << 20)
@@ -62,12 +63,9 @@ int mae_cli_apply_set(const char *cmd, mae_workflow *wf, const char *kv) {
         return 2;
     }
     size_t nl = (size_t)(eq - kv) - pl - sl;
-    for (size_t i = 0; i < wf->n_services; i++) {
-        if (strlen(wf->services[i].name) == nl && strncmp(wf->services[i].name, kv + pl, nl) == 0) {
-            wf->services[i].endpoint = eq + 1;   /* argv outlives the run */
-            return 0;
-        }
-    }
-    fprintf(stderr, "maestro %s: --set: the workflow has no service '%.*s'\n", cmd, (int)nl, kv + pl);
+    char name[256], err[600];
+    snprintf(name, sizeof name, "%.*s", (int)nl, kv + pl);
+    if (mae_workflow_set_endpoint(wf, name, eq + 1, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "maestro %s: --set: %s\n", cmd, err);
     return 2;
 }

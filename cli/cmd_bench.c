@@ -133,15 +133,16 @@ static void count_error(bench *b, const char *cls) {
 
 static void closed_nothing(uv_handle_t *h) { (void)h; }
 static void tr_closed(void *ud) { (void)ud; }
+static void engine_closed(void *ud) { mae_cli_transports_close(ud, tr_closed, NULL); }
 
 static void shutdown_all(bench *b) {
     if (b->shut) return;
     b->shut = 1;
     if (b->progress_on) uv_close((uv_handle_t *)&b->progress, closed_nothing);
     b->progress_on = 0;
-    if (b->eng) mae_engine_close(b->eng, NULL, NULL);
+    /* the transports outlive the engine: closed once it is */
+    if (!b->eng || mae_engine_close(b->eng, engine_closed, &b->tr) != 0) mae_cli_transports_close(&b->tr, tr_closed, NULL);
     b->eng = NULL;
-    mae_cli_transports_close(&b->tr, tr_closed, NULL);
 }
 
 static void start_more(bench *b);

@@ -93,6 +93,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 static void closed_nothing(uv_handle_t *h) { (void)h; }
 static void tr_closed(void *ud) { (void)ud; }
+static void engine_closed(void *ud) { mae_cli_transports_close(ud, tr_closed, NULL); }
 
 /* Closes everything on the loop so uv_run returns: pooled connections of the transports would
  * otherwise keep it alive after the run is over. */
@@ -102,9 +103,9 @@ static void shutdown_all(run_ctx *c) {
         uv_close((uv_handle_t *)&c->sigterm, closed_nothing);
         c->signals_open = 0;
     }
-    if (c->eng) mae_engine_close(c->eng, NULL, NULL);
+    /* the transports outlive the engine: closed once it is */
+    if (!c->eng || mae_engine_close(c->eng, engine_closed, &c->tr) != 0) mae_cli_transports_close(&c->tr, tr_closed, NULL);
     c->eng = NULL;
-    mae_cli_transports_close(&c->tr, tr_closed, NULL);
 }
 
 static void on_done(mae_run *run, const mae_run_result *res, void *ud) {

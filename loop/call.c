@@ -130,6 +130,7 @@ static void report(mae_callnode *c, const char *status, mae_class cls, int code)
 
 static bool succeed(mae_callnode *c, bool sync) {
     mae_run *run = c->base.run;
+    mae__ev_call_end(c);
     char cn[8] = "ok";
     mae__log(run, MAE_LOG_INFO, c->step_id, c->attempts, dur(c), cn, "%s", c->is_comp ? "compensated" : "succeeded");
     if (!c->is_comp) {
@@ -149,6 +150,7 @@ static bool succeed(mae_callnode *c, bool sync) {
 /* The step failed for good (retries exhausted, permanent, template, or cancelled). */
 static bool give_up(mae_callnode *c, bool sync) {
     mae_run *run = c->base.run;
+    mae__ev_call_end(c);
     char cn[64];
     mae_class_format(c->cls, c->status, cn, sizeof cn);
     if (c->is_comp) {
@@ -339,6 +341,7 @@ static bool attempt_begin(mae_callnode *c, bool sync) {
     snprintf(c->traceparent, sizeof c->traceparent, "00-%s-%016llx-01", run->trace_id,
              (unsigned long long)(mae__rand(run->eng) | 1));
     c->attempt_timeout_ms = attempt_timeout(c);
+    mae__ev_attempt_start(c);
     arm(c, TM_ATTEMPT, c->attempt_timeout_ms);
     int max = c->service->max_in_flight;
     if (max > 0 && (c->svc->in_flight >= max || c->svc->q_head)) enqueue(c);
@@ -392,6 +395,7 @@ static void on_result(mae_call_result *res, void *ud) {
     bool naa = res->not_an_attempt;
     mae__svc_pump(c->svc);
     if (c->cls != MAE_CLASS_NONE && naa && c->free_retries < MAX_FREE_RETRIES && going(c)) {
+        mae__ev_attempt_end(c, 0);
         c->free_retries++;
         c->attempts--;
         arm(c, TM_BACKOFF, 0);
@@ -437,6 +441,7 @@ static void process_result(mae_callnode *c) {
         mae__log(run, MAE_LOG_WARN, c->step_id, c->attempts, dur(c), cn, "attempt failed: %s; retrying in %llums",
                  c->msg ? c->msg : "", (unsigned long long)delay);
         if (c->n_delays < MAE_MAX_DELAYS) c->delays[c->n_delays++] = delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
+        mae__ev_attempt_end(c, (int64_t)delay);
         arm(c, TM_BACKOFF, delay);
         return;
     }

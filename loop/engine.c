@@ -55,7 +55,6 @@ int mae_engine_new(uv_loop_t *loop, const mae_engine_opts *opts, mae_engine **ou
     e->loop = loop;
     if (opts) e->opts = *opts;
     else mae_engine_opts_init(&e->opts);
-    if (!e->opts.log_stream) e->opts.log_stream = stderr;
     uint64_t seed = 0;
     /* synchronous (no loop): read once at creation */
     if (uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL) != 0)
@@ -67,10 +66,7 @@ int mae_engine_new(uv_loop_t *loop, const mae_engine_opts *opts, mae_engine **ou
 
 static void engine_maybe_done(mae_engine *e) {
     if (!e->closing || e->pending_closes > 0) return;
-    void (*done)(void *) = e->close_done;
-    void *ud = e->close_ud;
-    free(e);
-    if (done) done(ud);
+    mae__api_svcs_closed(e);
 }
 
 static void svc_closed(uv_handle_t *h) {
@@ -81,18 +77,14 @@ static void svc_closed(uv_handle_t *h) {
     engine_maybe_done(e);
 }
 
-int mae_engine_close(mae_engine *e, void (*done)(void *ud), void *ud) {
-    if (!e) return 0;
-    if (e->runs || e->closing) return MAE_ESTATE;
-    e->closing = true;
-    e->close_done = done;
-    e->close_ud = ud;
+/* Step 2 of mae_engine_close (loop/api.c): every run is over and freed. */
+void mae__engine_close_svcs(mae_engine *e) {
     mae_svc_state *s = e->svcs;
     e->svcs = NULL;
     if (!s) {
         /* nothing to close: finish now; the contract allows completion inside this call */
         engine_maybe_done(e);
-        return 0;
+        return;
     }
     while (s) {
         mae_svc_state *n = s->next;
@@ -103,7 +95,6 @@ int mae_engine_close(mae_engine *e, void (*done)(void *ud), void *ud) {
         else uv_close((uv_handle_t *)&s->brk_timer, svc_closed);
         s = n;
     }
-    return 0;
 }
 
 static void probe_cb(mae_call_result *res, void *ud) {
@@ -199,7 +190,8 @@ void mae__svc_breaker_record(mae_svc_state *s, uint64_t gen, mae_brk_outcome o) 
 }
 
 mae_transport *mae__transport_for(mae_engine *e, const mae_service *svc) {
-    return svc->type == MAE_SVC_GRPC ? e->opts.grpc : e->opts.http;
+    mae_transport *t = svc->type == MAE_SVC_GRPC ? e->opts.grpc : e->opts.http;
+    return t ? t : mae__api_transport(e, svc->type == MAE_SVC_GRPC);
 }
 
 mae_vars *mae__vars_new(mae_vars *parent) {

@@ -15,7 +15,9 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
+#include "loop/api.h"
 #include "loop/breaker.h"
+#include "loop/events.h"
 #include "maestro/maestro.h"
 #include "transports/transport.h"
 #include "workflow/model.h"
@@ -49,8 +51,7 @@ struct mae_engine {
     mae_run *runs;              /* active and not yet freed */
     int pending_closes;
     bool closing;
-    void (*close_done)(void *ud);
-    void *close_ud;
+    mae_api_state api;          /* owned transports and the close sequence (api.c) */
 };
 
 /* Refcounted variables of one scope: the run's (input, workflow, steps, outputs) or one foreach
@@ -161,6 +162,7 @@ struct mae_callnode {
     bool brk_admitted;
     int attempts;               /* counted attempts started */
     int free_retries;           /* not_an_attempt retries */
+    bool ev_open;               /* an ATTEMPT_START was emitted, its ATTEMPT_RESULT not yet */
     uint64_t started_ms, attempt_started_ms;
     uint64_t attempt_timeout_ms;   /* of the current attempt, fixed when it begins */
     cJSON *req_input;
@@ -190,6 +192,7 @@ uint64_t mae__rand(mae_engine *e);
 void mae__hex_id(mae_engine *e, char *out, size_t nbytes);   /* out holds 2*nbytes+1 */
 mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc);  /* NULL on OOM */
 mae_transport *mae__transport_for(mae_engine *e, const mae_service *svc);
+void mae__engine_close_svcs(mae_engine *e);   /* closing: then mae__api_svcs_closed */
 void mae__svc_breaker_record(mae_svc_state *s, uint64_t gen, mae_brk_outcome o);
 
 /* log.c */

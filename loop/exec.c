@@ -192,6 +192,7 @@ static bool launch(mae_node *n, const mae_step *kid, mae_vars *vars, int index) 
 static void group_done(mae_node *n) {
     if (n->step && n->step->id && (n->kind == NODE_SEQ || n->kind == NODE_PAR))
         mae__set_step(n->run, n->step->id, n->failed ? "failed" : "succeeded", NULL, MAE_CLASS_NONE, 0, NULL);
+    if (n->kind == NODE_SEQ || n->kind == NODE_PAR) mae__ev_group_end(n);
 }
 
 static bool seq_pump(mae_node *n) {
@@ -238,6 +239,7 @@ static bool foreach_pump(mae_node *n) {
     }
     if (n->pending) return false;
     foreach_complete(n);
+    mae__ev_group_end(n);
     return true;
 }
 
@@ -255,6 +257,7 @@ static bool pump(mae_node *n) {
 /* A step failed before any call (`when` or `foreach` would not evaluate). */
 static bool fail_early(mae_node *n, const char *msg) {
     const mae_step *st = n->step;
+    mae__ev_step_early_end(n, "failed", msg);
     mae__report_step(n->run, st->id, n->index, "failed", 0, 0, MAE_CLASS_TEMPLATE, 0, msg);
     mae__set_step(n->run, st->id, "failed", NULL, MAE_CLASS_TEMPLATE, 0, msg);
     if (st->continue_on_error) {
@@ -292,6 +295,7 @@ static bool foreach_begin(mae_node *n) {
 
 bool mae__node_start(mae_node *n) {
     const mae_step *st = n->step;
+    mae__ev_step_start(n);
     if (n->kind != NODE_ITEM && st && st->when) {
         cJSON *v = NULL;
         mae_eval_err err;
@@ -305,6 +309,7 @@ bool mae__node_start(mae_node *n) {
                 mae__report_step(n->run, st->id, n->index, "skipped", 0, 0, MAE_CLASS_NONE, 0, NULL);
             }
             mae__log(n->run, MAE_LOG_INFO, st->id, 0, -1, NULL, "skipped (when is false)");
+            mae__ev_step_early_end(n, "skipped", NULL);
             return true;
         }
     }

@@ -1,5 +1,6 @@
-/* Logs to a stream (stderr by default), text or JSON lines, with run id, step, attempt,
- * duration and class. Levels error|warn|info|debug; below the engine's level nothing is built. */
+/* Logs text or JSON lines, with run id, step, attempt, duration and class, to a stream (stderr
+ * by default) and/or the embedder's on_log callback. Levels error|warn|info|debug; below the
+ * engine's level nothing is built. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,16 @@ static const char *lvl_name(mae_log_level l) {
     }
 }
 
+/* The line goes to the stream (stderr when none is set and there is no callback) and to on_log. */
+static void out(mae_engine *e, mae_log_level lvl, const char *line) {
+    FILE *f = e->opts.log_stream ? e->opts.log_stream : e->opts.on_log ? NULL : stderr;
+    if (f) {
+        fprintf(f, "%s\n", line);
+        fflush(f);
+    }
+    if (e->opts.on_log) e->opts.on_log(lvl, line, e->opts.log_ud);
+}
+
 static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const char *step,
                  int attempt, int64_t dur_ms, const char *cls, const char *fmt, va_list ap) {
     char msg[1024];
@@ -26,7 +37,6 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
     struct tm tm;
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    FILE *f = e->opts.log_stream;
     if (e->opts.log_format == MAE_LOG_JSON) {
         cJSON *o = cJSON_CreateObject();
         if (!o) return;
@@ -41,7 +51,7 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
         if (cls) cJSON_AddStringToObject(o, "class", cls);
         cJSON_AddStringToObject(o, "msg", msg);
         char *txt = cJSON_PrintUnformatted(o);
-        if (txt) fprintf(f, "%s\n", txt);
+        if (txt) out(e, lvl, txt);
         cJSON_free(txt);
         cJSON_Delete(o);
     } else {
@@ -53,9 +63,10 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
         if (attempt > 0 && n < (int)sizeof extra) n += snprintf(extra + n, sizeof extra - (size_t)n, " attempt=%d", attempt);
         if (dur_ms >= 0 && n < (int)sizeof extra) n += snprintf(extra + n, sizeof extra - (size_t)n, " duration_ms=%lld", (long long)dur_ms);
         if (cls && n < (int)sizeof extra) snprintf(extra + n, sizeof extra - (size_t)n, " class=%s", cls);
-        fprintf(f, "%sZ %-5s%s: %s\n", ts, lvl_name(lvl), extra, msg);
+        char line[1400];
+        snprintf(line, sizeof line, "%sZ %-5s%s: %s", ts, lvl_name(lvl), extra, msg);
+        out(e, lvl, line);
     }
-    fflush(f);
 }
 
 void mae__log(mae_run *run, mae_log_level lvl, const char *step, int attempt, int64_t dur_ms,

@@ -97,6 +97,7 @@ static void finish(mae_run *run) {
     else if (run->comp_failed) run->status = MAE_RUN_COMPENSATION_FAILED;
     else run->status = MAE_RUN_FAILED;
     mae__report_build(run);
+    mae__ev_run_end(run);
     mae__log(run, run->failed ? MAE_LOG_WARN : MAE_LOG_INFO, NULL, 0,
              (int64_t)(uv_now(run->eng->loop) - run->started_ms), NULL, "run %s", mae_run_status_name(run->status));
     uv_close((uv_handle_t *)&run->deadline, handle_closed);
@@ -121,15 +122,18 @@ static void comp_step(mae_run *run) {
             run->comp_failed++;
             mae__report_comp(run, rec->step->id, rec->index, "failed", 0, MAE_CLASS_TIMEOUT, 0,
                              "not attempted: compensation budget exhausted");
+            mae__ev_comp_skipped(run, rec, MAE_CLASS_TIMEOUT, "not attempted: compensation budget exhausted");
             continue;
         }
         mae_callnode *c = mae__comp_call_new(run, rec);
         if (!c) {
             run->comp_failed++;
             mae__report_comp(run, rec->step->id, rec->index, "failed", 0, MAE_CLASS_NONE, 0, "out of memory");
+            mae__ev_comp_skipped(run, rec, MAE_CLASS_NONE, "out of memory");
             continue;
         }
         mae__log(run, MAE_LOG_INFO, c->step_id, 0, -1, NULL, "compensating");
+        mae__ev_comp_start(c);
         if (mae__call_start(c)) {
             comp_record(run, c);
             mae__node_free(&c->base);
@@ -183,6 +187,7 @@ void mae__run_root_done(mae_run *run, mae_node *root) {
 static void kick_cb(uv_timer_t *t) {
     mae_run *run = t->data;
     mae__log(run, MAE_LOG_INFO, NULL, 0, -1, NULL, "run started: workflow %s", run->wf->name);
+    mae__ev_run_start(run);
     mae_node *root = run->root;
     if (mae__node_start(root)) mae__run_root_done(run, root);
 }
@@ -206,8 +211,10 @@ static void run_free_now(mae_run *run) {
 }
 
 static void deliver(mae_run *run) {
+    mae_engine *e = run->eng;
     if (run->free_on_done) {
         run_free_now(run);
+        if (e->closing) mae__api_run_settled(e);
         return;
     }
     static const int codes[] = {0, 1, 3, 130};
@@ -220,27 +227,16 @@ static void deliver(mae_run *run) {
         .summary = run->summary,
     };
     run->cb(run, &res, run->ud);
+    if (e->closing) mae__api_run_settled(e);
 }
 
 int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
                   const mae_run_opts *opts, mae_run_cb cb, void *ud, mae_run **out) {
     if (!e || !wf || !cb || !out) return MAE_EINVAL;
     if (e->closing) return MAE_ESTATE;
-    cJSON *input = cJSON_Parse(input_json ? input_json : "{}");
-    if (!input) return MAE_EPARSE;
-    if (!cJSON_IsObject(input)) {
-        cJSON_Delete(input);
-        return MAE_EINVAL;
-    }
-    mae_diags d;
-    mae_diags_init(&d, wf->file ? wf->file : "input");
-    int rc = mae_input_check(wf, input, &d);
-    if (rc != 0 && e->opts.log_level != MAE_LOG_OFF) mae_diags_print(&d, e->opts.log_stream);
-    mae_diags_free(&d);
-    if (rc != 0) {
-        cJSON_Delete(input);
-        return MAE_EINVAL;
-    }
+    cJSON *input = NULL;
+    int rc = mae__api_input(e, wf, input_json, opts, &input);
+    if (rc != 0) return rc;
     mae_run *run = calloc(1, sizeof *run);
     if (!run) {
         cJSON_Delete(input);

@@ -1,5 +1,6 @@
 /* services: (SPEC §2.1) → mae_service with every default filled in; retry policies. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,17 +101,18 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
     }
 }
 
-/* grpc: host:port; http: http(s)://host[:port][/base]. */
-static void check_endpoint(mae_loader *ld, const mae_ynode *n, mae_svc_type type, const char *ep) {
+/* grpc: host:port; http: http(s)://host[:port][/base]. Shared with mae_workflow_set_endpoint,
+ * so an override is held to what the file is. */
+int mae__endpoint_check(mae_svc_type type, const char *ep, char *err, size_t errlen) {
     if (mae_tmpl_has_expr(ep, strlen(ep))) {
-        mae__ld_err(ld, n->pos, "'endpoint' cannot hold templates (use --set service.NAME.endpoint=URL)");
-        return;
+        snprintf(err, errlen, "'endpoint' cannot hold templates (use --set service.NAME.endpoint=URL)");
+        return MAE_EINVAL;
     }
     if (type == MAE_SVC_HTTP) {
         const char *rest = !strncmp(ep, "http://", 7) ? ep + 7 : !strncmp(ep, "https://", 8) ? ep + 8 : NULL;
-        if (!rest || !*rest || *rest == '/' || *rest == ':')
-            mae__ld_err(ld, n->pos, "invalid http endpoint '%s' (expected http(s)://host:port[/base])", ep);
-        return;
+        if (rest && *rest && *rest != '/' && *rest != ':') return 0;
+        snprintf(err, errlen, "invalid http endpoint '%s' (expected http(s)://host:port[/base])", ep);
+        return MAE_EINVAL;
     }
     const char *colon = strrchr(ep, ':');
     bool ok = colon && colon != ep && colon[1] && strlen(colon + 1) <= 5 && !strchr(ep, '/');
@@ -119,7 +121,14 @@ static void check_endpoint(mae_loader *ld, const mae_ynode *n, mae_svc_type type
         long port = strtol(colon + 1, NULL, 10);
         ok = port > 0 && port < 65536;
     }
-    if (!ok) mae__ld_err(ld, n->pos, "invalid grpc endpoint '%s' (expected host:port)", ep);
+    if (ok) return 0;
+    snprintf(err, errlen, "invalid grpc endpoint '%s' (expected host:port)", ep);
+    return MAE_EINVAL;
+}
+
+static void check_endpoint(mae_loader *ld, const mae_ynode *n, mae_svc_type type, const char *ep) {
+    char err[600];
+    if (mae__endpoint_check(type, ep, err, sizeof err) != 0) mae__ld_err(ld, n->pos, "%s", err);
 }
 
 /* The active probe: "VERB /path" for HTTP (no templates: nothing to render it with), a method

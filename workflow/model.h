@@ -147,6 +147,8 @@ int mae_workflow_load_buf(const char *name, const char *buf, size_t len, mae_wor
                           mae_diags *diags);
 void mae_workflow_free(mae_workflow *wf);  /* NULL is a no-op */
 const mae_service *mae_workflow_service(const mae_workflow *wf, const char *name);
+/* The loader's check of an endpoint for a service type: 0, or MAE_EINVAL with the reason in err. */
+int mae__endpoint_check(mae_svc_type type, const char *ep, char *err, size_t errlen);
 
 /* Checks and completes a run's input against the declaration: types, required fields, and
  * defaults filled in (in place). Every problem goes to diags (no positions: "input.image:
