@@ -169,6 +169,8 @@ INCDIR      = $(PREFIX)/include/maestro
 PCDIR       = $(LIBDIR)/pkgconfig
 MAN1DIR     = $(PREFIX)/share/man/man1
 PUB_H       = $(wildcard include/maestro/*.h)
+# The dynamic linker finds a library new in /usr/local/lib only after ldconfig (not for DESTDIR).
+LDCONFIG    = $(if $(DESTDIR),,@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi)
 MAN1        = $(firstword $(wildcard docs/maestro.1 docs/man/maestro.1 man/maestro.1))
 build/maestro.pc: maestro.pc.in include/maestro/maestro.h
 	@mkdir -p build
@@ -184,6 +186,7 @@ install: all build/pic/libmaestro.so build/maestro.pc
 	install -m 644 $(PUB_H) $(DESTDIR)$(INCDIR)/
 	install -m 644 build/maestro.pc $(DESTDIR)$(PCDIR)/maestro.pc
 	$(if $(MAN1),install -d $(DESTDIR)$(MAN1DIR) && install -m 644 $(MAN1) $(DESTDIR)$(MAN1DIR)/maestro.1)
+	$(LDCONFIG)
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/maestro $(DESTDIR)$(LIBDIR)/libmaestro.a \
 	      $(DESTDIR)$(LIBDIR)/libmaestro.so $(DESTDIR)$(LIBDIR)/$(SONAME) \
@@ -191,6 +194,7 @@ uninstall:
 	      $(addprefix $(DESTDIR)$(INCDIR)/,$(notdir $(PUB_H))) \
 	      $(DESTDIR)$(MAN1DIR)/maestro.1
 	rmdir $(DESTDIR)$(INCDIR) 2>/dev/null || true
+	$(LDCONFIG)
 
 # A fresh Debian 12 root (debootstrap), a clone of this commit, then the README's `make demo`
 # and `make test` inside it. Slow (a few minutes plus a full test run); not part of `test`.
