@@ -143,7 +143,7 @@ struct mae__gtransport {
 /* grpc_transport.c */
 /* The pool for the service's endpoint, created on first use. Returns 0, MAE_EINVAL (bad
  * endpoint) or MAE_ENOMEM. */
-int mae__pool_get(mae__gtransport *t, const mae_service *svc, mae__gpool **out);
+int mae__pool_get(mae__gtransport *t, const mae_svc_cfg *svc, mae__gpool **out);
 void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg);
 void mae__call_complete_stream(mae_call *c, uint32_t h2_error);
 void mae__pool_dispatch(mae__gpool *p);

@@ -7,6 +7,7 @@
 
 #include "maestro/maestro.h"
 #include "transports/transport.h"
+#include "transports/wire.h"
 
 /* ---- Length-prefixed messages ---- */
 
@@ -139,45 +140,15 @@ int mae_grpc_status_parse(const uint8_t *v, size_t len) {
     return n <= MAE_GRPC_UNAUTHENTICATED ? (int)n : MAE_GRPC_UNKNOWN;
 }
 
-static int hexval(uint8_t c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
+/* grpc-message is percent-encoded (printable ASCII but '%' kept): the one codec of wire.h. */
 size_t mae_grpc_message_decode(const uint8_t *in, size_t len, char *out, size_t cap) {
-    size_t o = 0;
     if (cap == 0) return 0;
-    for (size_t i = 0; i < len && o + 1 < cap; i++) {
-        int hi, lo;
-        if (in[i] == '%' && i + 2 < len && (hi = hexval(in[i + 1])) >= 0 &&
-            (lo = hexval(in[i + 2])) >= 0) {
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = (char)in[i];
-        }
-    }
-    out[o] = 0;
-    return o;
+    return mae_pct_decode_to((const char *)in, len, false, out, cap);
 }
 
 char *mae_grpc_message_encode(const char *in, size_t len) {
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = malloc(len * 3 + 1), *o = out;
-    if (!out) return NULL;
-    for (size_t i = 0; i < len; i++) {
-        uint8_t c = (uint8_t)in[i];
-        if (c < 0x20 || c > 0x7e || c == '%') {
-            *o++ = '%';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        } else {
-            *o++ = (char)c;
-        }
-    }
-    *o = 0;
+    char *out = malloc(len * 3 + 1);
+    if (out) mae_pct_encode(in, len, MAE_PCT_PRINTABLE, out);
     return out;
 }
 

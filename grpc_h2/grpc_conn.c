@@ -10,6 +10,7 @@
 
 #include "grpc_h2/grpc_client_int.h"
 #include "maestro/maestro.h"
+#include "transports/errmap.h"
 
 /* ---- Writing ---- */
 
@@ -308,10 +309,11 @@ static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, v
 int mae__conn_session_init(mae__gconn *c) {
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
-    if (nghttp2_session_callbacks_new(&cbs) != 0) return MAE_ENOMEM;
-    if (nghttp2_option_new(&opt) != 0) {
+    int rc = nghttp2_session_callbacks_new(&cbs);
+    if (rc != 0) return mae_err_from_nghttp2(rc);
+    if ((rc = nghttp2_option_new(&opt)) != 0) {
         nghttp2_session_callbacks_del(cbs);
-        return MAE_ENOMEM;
+        return mae_err_from_nghttp2(rc);
     }
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -323,21 +325,22 @@ int mae__conn_session_init(mae__gconn *c) {
     /* Closed streams are not kept for priority bookkeeping; the peer's SETTINGS flood and
      * outbound ACK queues are bounded by nghttp2's defaults. */
     nghttp2_option_set_no_closed_streams(opt, 1);
-    int rc = nghttp2_session_client_new2(&c->ng, cbs, c, opt);
+    rc = nghttp2_session_client_new2(&c->ng, cbs, c, opt);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
-    if (rc != 0) return MAE_ENOMEM;
+    if (rc != 0) return mae_err_from_nghttp2(rc);
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, MAE__GRPC_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAE_GRPC_MAX_HEADER_BYTES},
     };
-    if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof *iv) != 0 ||
-        nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0,
-                                              MAE__GRPC_CONN_WINDOW) != 0) {
+    rc = nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof *iv);
+    if (rc == 0)
+        rc = nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, MAE__GRPC_CONN_WINDOW);
+    if (rc != 0) {
         nghttp2_session_del(c->ng);
         c->ng = NULL;
-        return MAE_ENOMEM;
+        return mae_err_from_nghttp2(rc);
     }
     c->state = MAE__CONN_CONNECTING;  /* READY when the server's SETTINGS arrive */
     return 0;
@@ -354,7 +357,7 @@ uint32_t mae__conn_capacity(const mae__gconn *c) {
 int mae__conn_submit(mae__gconn *c, mae_call *call) {
     nghttp2_data_provider dp = {.source.ptr = call, .read_callback = read_body};
     int32_t id = nghttp2_submit_request(c->ng, NULL, call->nv, call->n_nv, &dp, call);
-    if (id < 0) return id == NGHTTP2_ERR_NOMEM ? MAE_ENOMEM : MAE_ESTATE;
+    if (id < 0) return mae_err_from_nghttp2(id);
     call->stream_id = id;
     call->conn = c;
     c->n_streams++;
@@ -487,9 +490,10 @@ int mae__conn_open(mae__gpool *p) {
     c->pool = p;
     mae__gq_init(&c->calls);
     mae__gq_init(&c->dirty_link);
-    if (uv_tcp_init(p->t->loop, &c->tcp) != 0) {
+    int trc = uv_tcp_init(p->t->loop, &c->tcp);
+    if (trc != 0) {
         free(c);
-        return MAE_ENOMEM;
+        return mae_err_from_uv(trc);
     }
     uv_timer_init(p->t->loop, &c->hs_timer);
     c->tcp.data = c->hs_timer.data = c;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "grpc_h2/grpc_msgcodec.h"
+#include "grpc_h2/grpc_target.h"
 #include "grpc_h2/grpc_struct.h"
 #include "maestro/maestro.h"
 #include "maestro/internal/envelope.pb-c.h"
@@ -22,7 +23,7 @@ static int env_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t 
     Mae__Pb__Any any;
     int rc = mae_grpc_any_pack_json(req->input, &any);
     if (rc < 0) return rc;
-    r.method = nz(req->method);
+    r.method = nz(mae_grpc_target_method(req->target));
     r.payload = &any;
     r.workflow_id = nz(req->run_id);
     r.step_id = nz(req->step_id);

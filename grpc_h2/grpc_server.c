@@ -16,6 +16,7 @@
 #include "grpc_h2/grpc_codec.h"
 #include "maestro/maestro.h"
 #include "transports/listener.h"
+#include "transports/errmap.h"
 
 #define MAX_CALL_HEADERS 32
 #define MAX_HEADER_BYTES (16 * 1024)
@@ -440,7 +441,8 @@ static void conn_close(srv_conn *c) {
 
 static int session_new(srv_conn *c) {
     nghttp2_session_callbacks *cb;
-    if (nghttp2_session_callbacks_new(&cb) != 0) return MAE_ENOMEM;
+    int rc = nghttp2_session_callbacks_new(&cb);
+    if (rc != 0) return mae_err_from_nghttp2(rc);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
@@ -449,18 +451,18 @@ static int session_new(srv_conn *c) {
     nghttp2_option *opt;
     nghttp2_option_new(&opt);
     nghttp2_option_set_no_closed_streams(opt, 1);
-    int rc = nghttp2_session_server_new2(&c->ng, cb, c, opt);
+    rc = nghttp2_session_server_new2(&c->ng, cb, c, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
-    if (rc != 0) return MAE_ENOMEM;
+    if (rc != 0) return mae_err_from_nghttp2(rc);
     /* Windows sized for multi-megabyte messages; streams as advertised in the options. */
     const nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->srv->o.max_concurrent_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 8u << 20},
     };
-    if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
-        nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, 32 << 20) != 0)
-        return MAE_EPROTO;
+    rc = nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 2);
+    if (rc == 0) rc = nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, 32 << 20);
+    return mae_err_from_nghttp2(rc);
     return 0;
 }
 

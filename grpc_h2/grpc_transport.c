@@ -8,8 +8,10 @@
 #include <strings.h>
 
 #include "grpc_h2/grpc_client_int.h"
+#include "grpc_h2/grpc_target.h"
 #include "grpc_h2/grpc_transport.h"
 #include "maestro/maestro.h"
+#include "transports/wire.h"
 
 #define T(pub) ((mae__gtransport *)(pub))
 #define MSG_QUEUED_TIMEOUT "attempt deadline passed while waiting for a free stream"
@@ -228,7 +230,7 @@ static int parse_endpoint(const char *ep, char **host, int *port) {
     return *host ? 0 : MAE_ENOMEM;
 }
 
-int mae__pool_get(mae__gtransport *t, const mae_service *svc, mae__gpool **out) {
+int mae__pool_get(mae__gtransport *t, const mae_svc_cfg *svc, mae__gpool **out) {
     int want = svc->pool_connections > 0 ? svc->pool_connections : 5;
     if (want > MAE__GRPC_MAX_POOL) want = MAE__GRPC_MAX_POOL;
     for (mae__gq *q = t->pools.next; q != &t->pools; q = q->next) {
@@ -281,19 +283,6 @@ static bool reserved_header(const char *n) {
     return false;
 }
 
-static bool token_ok(const char *s) {
-    if (!*s) return false;
-    for (; *s; s++)
-        if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s))) return false;
-    return true;
-}
-
-static bool value_ok(const char *s) {
-    for (; *s; s++)
-        if (*s == '\r' || *s == '\n') return false;
-    return true;
-}
-
 static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
                          const char *authority) {
     const char *fixed[][2] = {
@@ -310,7 +299,7 @@ static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
         const mae_header_kv *h = &req->headers[i];
         if (!h->name || !h->value) return MAE_EINVAL;
         if (h->name[0] == ':') continue;  /* pseudo-headers are ours: dropped */
-        if (!token_ok(h->name) || !value_ok(h->value)) return MAE_EINVAL;
+        if (!mae_header_name_ok(h->name) || !mae_header_value_ok(h->value)) return MAE_EINVAL;
         total += strlen(h->name) + strlen(h->value) + 2;
     }
     c->nv = calloc(nfixed + req->n_headers, sizeof *c->nv);
@@ -346,7 +335,7 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
                    mae_call **out) {
     mae__gtransport *t = T(pub);
     if (t->closing) return MAE_ESTATE;
-    if (!req || !req->service || !req->method || !cb) return MAE_EINVAL;
+    if (!req || !req->service || !mae_grpc_target_method(req->target) || !cb) return MAE_EINVAL;
     mae__gpool *p;
     int rc = mae__pool_get(t, req->service, &p);
     if (rc < 0) return rc;

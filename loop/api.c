@@ -1,5 +1,6 @@
 /* The engine's embedding API beyond the run machinery: transports the engine creates for itself
- * (lazily, on the first call of each type, so a gRPC-only program never starts libcurl), and
+ * (lazily, on the first call of each type, through the type table of transports/target.h, so a
+ * program never starts a transport it does not call), and
  * mae_engine_close, which takes the whole engine down from the loop in four steps:
  *   1. runs still going are cancelled (they compensate) and awaited; unfreed runs are freed
  *   2. per-service state closes (engine.c: breaker timers, an active probe)
@@ -8,20 +9,24 @@
  * Steps run from a timer callback, never from inside mae_engine_close, so closing from a run
  * callback cannot free the run the caller is still holding. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "loop/engine_int.h"
 #include "workflow/template.h"
 
-mae_transport *mae__api_transport(mae_engine *e, int grpc) {
+mae_transport *mae__api_transport(mae_engine *e, const char *type) {
     mae_api_state *a = &e->api;
-    mae_transport **slot = grpc ? &a->own_grpc : &a->own_http;
+    size_t i = 0;
+    while (mae_target_types[i] && (!type || strcmp(mae_target_types[i]->name, type) != 0)) i++;
+    if (!mae_target_types[i] || i >= MAE_API_MAX_TYPES) return NULL;
+    mae_transport **slot = &a->own[i];
     if (*slot) return *slot;
     /* not once the transports were closed: a late call then fails as "no transport" */
     if (a->phase == API_TRANSPORTS) return NULL;
-    int rc = grpc ? mae_grpc_transport_new(e->loop, slot) : mae_http_transport_new(e->loop, slot);
+    int rc = mae_target_types[i]->transport_new(e->loop, slot);
     if (rc != 0) {
         *slot = NULL;
-        mae__elog(e, MAE_LOG_ERROR, "cannot start the %s transport: %s", grpc ? "gRPC" : "HTTP", mae_strerror(rc));
+        mae__elog(e, MAE_LOG_ERROR, "cannot start the %s transport: %s", type, mae_strerror(rc));
         return NULL;
     }
     return *slot;
@@ -57,14 +62,15 @@ static void timer_closed(uv_handle_t *h) { one_closed(h->data); }
 void mae__api_svcs_closed(mae_engine *e) {
     mae_api_state *a = &e->api;
     a->phase = API_TRANSPORTS;
-    mae_transport *list[4] = {a->own_http, a->own_grpc, NULL, NULL};
-    if (e->opts.close_transports) {
-        list[2] = e->opts.http;
-        list[3] = e->opts.grpc;
+    mae_transport *list[MAE_API_MAX_TYPES + MAE_MAX_TRANSPORTS] = {0};
+    int n = 0;
+    for (size_t i = 0; i < MAE_API_MAX_TYPES; i++) {
+        list[n++] = a->own[i];
+        a->own[i] = NULL;
     }
-    a->own_http = a->own_grpc = NULL;
+    for (size_t i = 0; e->opts.close_transports && i < e->n_tr; i++) list[n++] = e->tr[i];
     a->pending = 1;   /* the timer's close */
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n; i++) {
         bool dup = false;
         for (int j = 0; j < i; j++) dup = dup || list[j] == list[i];
         if (!list[i] || dup) continue;

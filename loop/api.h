@@ -10,10 +10,14 @@
 
 #include "maestro/maestro.h"
 
+/* Transport types the engine can own one of (entries of the table of transports/target.h). */
+#define MAE_API_MAX_TYPES 8
+
 typedef enum { API_OPEN, API_RUNS, API_SVCS, API_TRANSPORTS } mae_api_phase;
 
 typedef struct mae_api_state {
-    mae_transport *own_http, *own_grpc;   /* created on the first call of that type */
+    mae_transport *own[MAE_API_MAX_TYPES];  /* by index in the type table: created on the first
+                                               call of that type */
     mae_api_phase phase;
     uv_timer_t close_timer;               /* drives the close from the loop; inited at close */
     int pending;                          /* closes awaited in API_TRANSPORTS */
@@ -24,8 +28,8 @@ typedef struct mae_api_state {
 struct mae_engine;
 struct mae_run;
 /* engine.c → api.c: the transport for a service type the embedder gave none for (lazily
- * created, owned by the engine); NULL when it cannot be created. grpc: 0 = http, 1 = grpc. */
-mae_transport *mae__api_transport(struct mae_engine *e, int grpc);
+ * created through the type table, owned by the engine); NULL when it cannot be created. */
+mae_transport *mae__api_transport(struct mae_engine *e, const char *type);
 /* engine.c → api.c: every per-service handle is closed (the close continues). */
 void mae__api_svcs_closed(struct mae_engine *e);
 /* run.c → api_input.c: parses and checks a run's input (defaults filled in); each problem goes

@@ -18,7 +18,7 @@ typedef enum { MAE_BRK_CLOSED, MAE_BRK_OPEN, MAE_BRK_HALF_OPEN } mae_brk_state;
 typedef enum {
     MAE_BRK_SUCCESS,    /* the service answered well */
     MAE_BRK_FAILURE,    /* a retryable failure: counts */
-    MAE_BRK_PERMANENT,  /* a permanent error (HTTP 400...): the service is up, does not count */
+    MAE_BRK_PERMANENT,  /* a permanent error (a bad request): the service is up, does not count */
     MAE_BRK_IGNORE,     /* cancelled by us: says nothing about the service */
 } mae_brk_outcome;
 

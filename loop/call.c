@@ -1,5 +1,5 @@
-/* One call step (or compensation) through its attempts: render input/path/headers, take a
- * max_in_flight slot, ask the breaker, send, time the attempt out, classify the result, back off
+/* One call step (or compensation) through its attempts: render input and headers (the target is
+ * rendered by its transport, in the scope passed along), take a max_in_flight slot, ask the breaker, send, time the attempt out, classify the result, back off
  * and retry per SPEC §4.1. Every asynchronous event arrives through the node's one timer or the
  * transport's callback; the node is freed only in its timer's close callback. */
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 
 #include "loop/engine_int.h"
 #include "loop/retry.h"
+#include "transports/wire.h"
 
 enum { TM_NONE, TM_ATTEMPT, TM_BACKOFF, TM_DEFER };
 
@@ -21,8 +22,8 @@ static void process_result(mae_callnode *c);
 static void clear_req(mae_callnode *c) {
     cJSON_Delete(c->req_input);
     c->req_input = NULL;
-    free(c->req_path);
-    c->req_path = NULL;
+    free(c->req_desc);
+    c->req_desc = NULL;
     for (size_t i = 0; i < c->n_req_hdrs; i++) free((char *)c->req_hdrs[i].value);
     free(c->req_hdrs);
     c->req_hdrs = NULL;
@@ -141,7 +142,7 @@ static bool succeed(mae_callnode *c, bool sync) {
             c->base.result = c->output ? cJSON_Duplicate(c->output, 1) : cJSON_CreateNull();
         mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
         c->output = NULL;
-        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index) != 0)
+        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key) != 0)
             mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, NULL, "out of memory recording its compensation");
     }
     return finish(c, sync);
@@ -181,8 +182,6 @@ static bool give_up(mae_callnode *c, bool sync) {
     return finish(c, sync);
 }
 
-static bool bad_header(const char *v) { return strpbrk(v, "\r\n") != NULL; }
-
 /* Renders what this attempt sends. Returns 0 or -1 with c->msg set (class template). */
 static int render(mae_callnode *c) {
     const mae_scope *scope = &c->base.vars->scope;
@@ -192,9 +191,11 @@ static int render(mae_callnode *c) {
         set_msg(c, "input: %s", err.msg);
         return -1;
     }
-    if (c->service->type == MAE_SVC_HTTP && c->http && c->http->path &&
-        mae_tmpl_render(c->http->path, scope, mae__path_escape, &c->req_path, &err) != 0) {
-        set_msg(c, "path: %s", err.msg);
+    /* The target's own text for the log; a template in it that cannot render fails here, before
+     * an attempt is counted, exactly as the transport would refuse it. */
+    int rc = mae_target_describe(c->target, scope, &c->req_desc, &err);
+    if (rc != 0) {
+        set_msg(c, "%s", rc == MAE_ENOMEM ? "out of memory" : err.msg);
         return -1;
     }
     if (c->service->n_headers) {
@@ -212,7 +213,7 @@ static int render(mae_callnode *c) {
             }
             c->req_hdrs[c->n_req_hdrs].name = h->name;
             c->req_hdrs[c->n_req_hdrs++].value = v;
-            if (bad_header(v)) {
+            if (!mae_header_value_ok(v)) {
                 set_msg(c, "header %s: value contains CR or LF", h->name);
                 return -1;
             }
@@ -240,10 +241,11 @@ static void on_result(mae_call_result *res, void *ud);
 static void dispatch(mae_callnode *c) {
     mae_run *run = c->base.run;
     mae_engine *e = run->eng;
-    mae_transport *t = mae__transport_for(e, c->service);
+    /* found (or created) on first use; a failed creation is tried again by the next call */
+    if (!c->svc->tr) c->svc->tr = mae__transport_for(e, c->svc->cfg.type);
+    mae_transport *t = c->svc->tr;
     if (!t) {
-        set_msg(c, "no %s transport configured for service %s", c->service->type == MAE_SVC_GRPC ? "gRPC" : "HTTP",
-                c->service->name);
+        set_msg(c, "no %s transport configured for service %s", c->svc->cfg.type, c->svc->cfg.name);
         c->no_retry = true;
         defer(c, MAE_CLASS_CONNECT, 0);
         return;
@@ -259,9 +261,9 @@ static void dispatch(mae_callnode *c) {
     uint64_t elapsed = uv_now(e->loop) - c->attempt_started_ms;
     uint64_t to = c->attempt_timeout_ms;
     mae_call_req req = {
-        .service = c->service,
-        .method = c->service->type == MAE_SVC_HTTP && c->http && c->http->verb ? c->http->verb : c->method,
-        .path = c->req_path,
+        .service = &c->svc->cfg,
+        .target = c->target,
+        .scope = &c->base.vars->scope,
         .input = c->req_input,
         .timeout_ms = to > elapsed ? to - elapsed : 1,
         .run_id = run->id,
@@ -284,8 +286,7 @@ static void dispatch(mae_callnode *c) {
     c->in_flight = true;
     c->sent = false;
     c->svc->in_flight++;
-    mae__log(run, MAE_LOG_DEBUG, c->step_id, c->attempts, -1, NULL, "sent %s%s%s", req.method ? req.method : "",
-             c->req_path ? " " : "", c->req_path ? c->req_path : "");
+    mae__log(run, MAE_LOG_DEBUG, c->step_id, c->attempts, -1, NULL, "sent %s", c->req_desc ? c->req_desc : "");
 }
 
 static void enqueue(mae_callnode *c) {
@@ -312,7 +313,7 @@ static void dequeue(mae_callnode *c) {
 }
 
 void mae__svc_pump(mae_svc_state *s) {
-    int max = s->svc->max_in_flight;
+    int max = s->max_in_flight;
     while (s->q_head && (max <= 0 || s->in_flight < max)) {
         mae_callnode *c = s->q_head;
         dequeue(c);
@@ -343,7 +344,7 @@ static bool attempt_begin(mae_callnode *c, bool sync) {
     c->attempt_timeout_ms = attempt_timeout(c);
     mae__ev_attempt_start(c);
     arm(c, TM_ATTEMPT, c->attempt_timeout_ms);
-    int max = c->service->max_in_flight;
+    int max = c->svc->max_in_flight;
     if (max > 0 && (c->svc->in_flight >= max || c->svc->q_head)) enqueue(c);
     else dispatch(c);
     return false;
@@ -366,7 +367,7 @@ static mae_brk_outcome brk_outcome(mae_callnode *c, const mae_call_result *res) 
     if (res->cls == MAE_CLASS_NONE) return MAE_BRK_SUCCESS;
     if (res->cls == MAE_CLASS_CANCELLED) return c->cancel_why == CANCEL_TIMEOUT ? MAE_BRK_FAILURE : MAE_BRK_IGNORE;
     if (res->not_an_attempt) return MAE_BRK_IGNORE;
-    return mae_retry_is_retryable(&c->service->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
+    return mae_retry_is_retryable(&c->svc->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
 }
 
 static void on_result(mae_call_result *res, void *ud) {
@@ -464,13 +465,13 @@ static void timer_cb(uv_timer_t *t) {
         if (c->cancel_why == CANCEL_ABORT) return;   /* already cancelled, its callback is coming */
         if (c->in_flight) {
             c->cancel_why = CANCEL_TIMEOUT;
-            mae_transport_cancel(mae__transport_for(run->eng, c->service), c->call);
+            mae_transport_cancel(c->svc->tr, c->call);
         } else if (c->queued) {
             dequeue(c);
             c->cls = MAE_CLASS_TIMEOUT;
             c->status = 0;
             c->sent = false;
-            set_msg(c, "timed out waiting for a free slot (max_in_flight %d)", c->service->max_in_flight);
+            set_msg(c, "timed out waiting for a free slot (max_in_flight %d)", c->svc->max_in_flight);
             process_result(c);
         }
         return;
@@ -489,7 +490,7 @@ void mae__call_abort(mae_callnode *c) {
         /* cancel once per call: a timed-out attempt is already being cancelled */
         bool asked = c->cancel_why != CANCEL_NONE;
         c->cancel_why = CANCEL_ABORT;
-        if (!asked) mae_transport_cancel(mae__transport_for(c->base.run->eng, c->service), c->call);
+        if (!asked) mae_transport_cancel(c->svc->tr, c->call);
         return;
     }
     if (c->queued) dequeue(c);
@@ -508,7 +509,7 @@ mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec) {
     if (!c) return NULL;
     size_t il = strlen(st->id) + 16;
     char *sid = malloc(il);
-    size_t kl = strlen(run->id) + strlen(st->id) + 16;
+    size_t kl = strlen(rec->key) + sizeof ":compensate";
     c->idem_key = malloc(kl);
     if (!sid || !c->idem_key || uv_timer_init(run->eng->loop, &c->timer) != 0) {
         free(sid);
@@ -517,7 +518,7 @@ mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec) {
         return NULL;
     }
     snprintf(sid, il, "%s.compensate", st->id);
-    snprintf(c->idem_key, kl, "%s:%s:compensate", run->id, st->id);
+    snprintf(c->idem_key, kl, "%s:compensate", rec->key);
     c->timer.data = c;
     c->base.kind = NODE_CALL;
     c->base.step = st;
@@ -528,8 +529,7 @@ mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec) {
     c->is_comp = true;
     c->comp = rec;
     c->service = cp->service ? cp->service : st->service;
-    c->method = cp->method;
-    c->http = &cp->http;
+    c->target = cp->target;
     c->in_tmpl = cp->input;
     c->policy = &cp->retry;
     c->timeout_ms = cp->timeout_ms;

@@ -1,5 +1,5 @@
-/* The engine object: options, random source, per-service state (breaker + its timer,
- * max_in_flight count and queue), refcounted variable scopes, and engine shutdown. */
+/* The engine object: options, random source, per-service state (breaker + its timer and
+ * probe, max_in_flight count and queue), refcounted variable scopes, and engine shutdown. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +55,8 @@ int mae_engine_new(uv_loop_t *loop, const mae_engine_opts *opts, mae_engine **ou
     e->loop = loop;
     if (opts) e->opts = *opts;
     else mae_engine_opts_init(&e->opts);
+    /* The transports the embedder gave, each with the service type it is for. */
+    e->n_tr = mae__opts_transports(&e->opts, e->tr_type, e->tr, MAE_MAX_TRANSPORTS);
     uint64_t seed = 0;
     /* synchronous (no loop): read once at creation */
     if (uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL) != 0)
@@ -72,6 +74,7 @@ static void engine_maybe_done(mae_engine *e) {
 static void svc_closed(uv_handle_t *h) {
     mae_svc_state *s = h->data;
     mae_engine *e = s->eng;
+    mae_arena_free(&s->arena);
     free(s);
     e->pending_closes--;
     engine_maybe_done(e);
@@ -91,7 +94,7 @@ void mae__engine_close_svcs(mae_engine *e) {
         e->pending_closes++;
         s->closing = true;
         /* an active probe in flight: its callback closes the timer */
-        if (s->probe_call) mae_transport_cancel(mae__transport_for(e, s->svc), s->probe_call);
+        if (s->probe_call) mae_transport_cancel(s->tr, s->probe_call);
         else uv_close((uv_handle_t *)&s->brk_timer, svc_closed);
         s = n;
     }
@@ -109,42 +112,28 @@ static void probe_cb(mae_call_result *res, void *ud) {
     mae_brk_outcome o;
     if (res->cls == MAE_CLASS_NONE) o = MAE_BRK_SUCCESS;
     else if (res->cls == MAE_CLASS_CANCELLED) o = MAE_BRK_IGNORE;
-    else o = mae_retry_is_retryable(&s->svc->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
-    mae__elog(s->eng, MAE_LOG_INFO, "service %s: probe %s", s->svc->name, o == MAE_BRK_SUCCESS ? "succeeded" : "failed");
+    else o = mae_retry_is_retryable(&s->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
+    mae__elog(s->eng, MAE_LOG_INFO, "service %s: probe %s", s->cfg.name, o == MAE_BRK_SUCCESS ? "succeeded" : "failed");
     /* a cancelled probe proves nothing, and its slot must not be given to a regular call */
     if (o == MAE_BRK_IGNORE) o = MAE_BRK_FAILURE;
     mae__svc_breaker_record(s, s->probe_gen, o);
 }
 
-/* The active probe of a half-open breaker ("GET /health", or a gRPC method name). It takes
+/* The active probe of a half-open breaker, a target compiled by the service's type. It takes
  * every half-open slot, so regular calls keep failing fast until it has answered. */
 static void send_probe(mae_svc_state *s) {
-    mae_transport *t = mae__transport_for(s->eng, s->svc);
-    const char *p = s->svc->breaker.probe;
-    if (!t || !p || s->probe_call) return;
-    char verb[16] = "GET", path[512] = "";
-    const char *sp = strchr(p, ' ');
-    if (sp && (size_t)(sp - p) < sizeof verb) {
-        memcpy(verb, p, (size_t)(sp - p));
-        verb[sp - p] = 0;
-        snprintf(path, sizeof path, "%s", sp + 1);
-    } else if (p[0] == '/') {
-        snprintf(path, sizeof path, "%s", p);
-    } else {
-        snprintf(verb, sizeof verb, "%.15s", p);
-    }
-    bool http = s->svc->type == MAE_SVC_HTTP;
+    if (!s->tr) s->tr = mae__transport_for(s->eng, s->cfg.type);
+    if (!s->tr || !s->probe || s->probe_call) return;
     mae_call_req req = {
-        .service = s->svc,
-        .method = http || path[0] ? verb : p,
-        .path = path[0] ? path : NULL,
-        .timeout_ms = s->svc->timeout_ms ? s->svc->timeout_ms : 30000,
+        .service = &s->cfg,
+        .target = s->probe,
+        .timeout_ms = s->cfg.timeout_ms ? s->cfg.timeout_ms : 30000,
         .run_id = "probe",
         .step_id = "probe",
     };
     s->brk.probes_used = s->brk.cfg.half_open_probes;
     s->probe_gen = s->brk.gen;
-    if (mae_transport_start(t, &req, probe_cb, s, &s->probe_call) != 0) {
+    if (mae_transport_start(s->tr, &req, probe_cb, s, &s->probe_call) != 0) {
         s->probe_call = NULL;
         mae__svc_breaker_record(s, s->probe_gen, MAE_BRK_FAILURE);
     }
@@ -153,19 +142,73 @@ static void send_probe(mae_svc_state *s) {
 static void brk_timer_cb(uv_timer_t *t) {
     mae_svc_state *s = t->data;
     mae_breaker_timer(&s->brk);
-    mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker half-open", s->svc->name);
-    if (s->svc->breaker.probe) send_probe(s);
+    mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker half-open", s->cfg.name);
+    if (s->probe) send_probe(s);
+}
+
+static const char *nz(const char *s) { return s ? s : ""; }
+
+static bool same_service(const mae_svc_state *s, const mae_service *svc) {
+    return strcmp(s->cfg.type, svc->type->name) == 0 && strcmp(s->cfg.endpoint, nz(svc->endpoint)) == 0 &&
+           strcmp(s->cfg.name, nz(svc->name)) == 0;
+}
+
+static const char *keep(mae_svc_state *s, const char *str, bool *oom) {
+    if (!str) return NULL;
+    char *c = mae_arena_strdup(&s->arena, str);
+    if (!c) *oom = true;
+    return c;
+}
+
+/* Copies every setting the state uses out of the workflow. False when out of memory. */
+static bool svc_copy(mae_svc_state *s, const mae_service *svc) {
+    bool oom = false;
+    s->cfg = (mae_svc_cfg){
+        .type = keep(s, svc->type->name, &oom),
+        .name = keep(s, nz(svc->name), &oom),
+        .endpoint = keep(s, nz(svc->endpoint), &oom),
+        .timeout_ms = svc->timeout_ms,
+        .pool_connections = svc->pool_connections,
+        .max_response = svc->max_response,
+        .tls = {
+            .ca_file = keep(s, svc->tls.ca_file, &oom),
+            .cert_file = keep(s, svc->tls.cert_file, &oom),
+            .key_file = keep(s, svc->tls.key_file, &oom),
+            .insecure_skip_verify = svc->tls.insecure_skip_verify,
+        },
+    };
+    s->retry = svc->retry;
+    if (svc->retry.on) {
+        const char **on = mae_arena_alloc(&s->arena, (svc->retry.n_on ? svc->retry.n_on : 1) * sizeof *on);
+        if (!on) return false;
+        for (size_t i = 0; i < svc->retry.n_on; i++) on[i] = keep(s, svc->retry.on[i], &oom);
+        s->retry.on = on;
+    }
+    s->max_in_flight = svc->max_in_flight;
+    mae_breaker_cfg bc = svc->breaker;
+    bc.probe = keep(s, svc->breaker.probe, &oom);
+    if (oom) return false;
+    if (bc.probe) {
+        /* Checked when the workflow was loaded; compiled again into our own arena. */
+        mae_target *t = NULL;
+        mae_target_err err;
+        int rc = svc->type->compile(&s->arena, bc.probe, MAE_TARGET_PROBE, &t, &err);
+        if (rc == MAE_ENOMEM) return false;
+        s->probe = rc == 0 ? t : NULL;
+    }
+    mae_breaker_init(&s->brk, &bc);
+    return true;
 }
 
 mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc) {
     for (mae_svc_state *s = e->svcs; s; s = s->next)
-        if (s->svc == svc) return s;
+        if (same_service(s, svc)) return s;
     mae_svc_state *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    s->svc = svc;
     s->eng = e;
-    mae_breaker_init(&s->brk, &svc->breaker);
-    if (uv_timer_init(e->loop, &s->brk_timer) != 0) {
+    mae_arena_init(&s->arena, 0);
+    if (!svc_copy(s, svc) || uv_timer_init(e->loop, &s->brk_timer) != 0) {
+        mae_arena_free(&s->arena);
         free(s);
         return NULL;
     }
@@ -181,17 +224,19 @@ void mae__svc_breaker_record(mae_svc_state *s, uint64_t gen, mae_brk_outcome o) 
     mae_brk_state before = s->brk.state;
     if (mae_breaker_record(&s->brk, gen, o) == MAE_BRK_START_TIMER) {
         uv_timer_start(&s->brk_timer, brk_timer_cb, s->brk.cfg.open_for_ms, 0);
-        mae__elog(s->eng, MAE_LOG_WARN, "service %s: circuit breaker open for %llums", s->svc->name,
+        mae__elog(s->eng, MAE_LOG_WARN, "service %s: circuit breaker open for %llums", s->cfg.name,
                   (unsigned long long)s->brk.cfg.open_for_ms);
     } else if (before != s->brk.state) {
-        mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker %s", s->svc->name,
+        mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker %s", s->cfg.name,
                   mae_breaker_state_name(s->brk.state));
     }
 }
 
-mae_transport *mae__transport_for(mae_engine *e, const mae_service *svc) {
-    mae_transport *t = svc->type == MAE_SVC_GRPC ? e->opts.grpc : e->opts.http;
-    return t ? t : mae__api_transport(e, svc->type == MAE_SVC_GRPC);
+/* The embedder's transport for this service type, else the engine's own (loop/api.c). */
+mae_transport *mae__transport_for(mae_engine *e, const char *type) {
+    for (size_t i = 0; type && i < e->n_tr; i++)
+        if (strcmp(e->tr_type[i], type) == 0) return e->tr[i];
+    return mae__api_transport(e, type);
 }
 
 mae_vars *mae__vars_new(mae_vars *parent) {

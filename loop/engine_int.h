@@ -22,6 +22,9 @@
 #include "transports/transport.h"
 #include "workflow/model.h"
 
+/* Transports an engine is given (one per service type). */
+#define MAE_MAX_TRANSPORTS 8
+
 /* Retry delays kept per call for the report (the rest are not listed). */
 #define MAE_MAX_DELAYS 32
 
@@ -29,10 +32,24 @@ typedef struct mae_svc_state mae_svc_state;
 typedef struct mae_node mae_node;
 typedef struct mae_callnode mae_callnode;
 
-/* Per-service state shared by every run of the engine, keyed by the mae_service pointer. */
+/* Per-service state of the engine: breaker, its timer and probe, the max_in_flight count and
+ * queue. Keyed by the service's identity (type, endpoint, name), shared by every workflow that
+ * names the same service, kept until the engine closes, and never pointing into a workflow:
+ * every setting it needs is copied into its own arena when it is created.
+ *
+ * Two workflows naming the same service (same type, endpoint and name) with different
+ * settings: the first call creates the state and its settings win (breaker thresholds,
+ * open_for, probe, the retry policy that classifies probe results and breaker outcomes,
+ * max_in_flight, timeout); later workflows share that breaker and queue as they are. A service
+ * whose endpoint differs (e.g. --set) is another service with its own state. */
 struct mae_svc_state {
-    const mae_service *svc;
     mae_engine *eng;
+    mae_arena arena;            /* the copies below */
+    mae_svc_cfg cfg;            /* what transports get: type, name, endpoint, timeout, ... */
+    mae_retry_policy retry;     /* classifies results for the breaker */
+    int max_in_flight;          /* 0 = unlimited */
+    const mae_target *probe;    /* compiled from a copy of the probe text; NULL = none */
+    mae_transport *tr;          /* the transport for cfg.type, found on first use; NULL = none yet */
     mae_breaker brk;
     uv_timer_t brk_timer;       /* open_for; closed with the engine */
     int in_flight;              /* calls sent and not answered */
@@ -47,6 +64,9 @@ struct mae_engine {
     uv_loop_t *loop;
     mae_engine_opts opts;
     uint64_t rng[4];            /* xoshiro256** seeded once from uv_random at creation */
+    mae_transport *tr[MAE_MAX_TRANSPORTS];  /* from the options (borrowed unless close_transports) */
+    const char *tr_type[MAE_MAX_TRANSPORTS]; /* the service type each is for (static strings) */
+    size_t n_tr;
     mae_svc_state *svcs;
     mae_run *runs;              /* active and not yet freed */
     int pending_closes;
@@ -70,6 +90,8 @@ typedef struct mae_comprec {
     const mae_step *step;
     mae_vars *vars;             /* a ref: the scope the step completed in */
     int index;                  /* foreach item index, -1 when none */
+    char *key;                  /* owned: the step's idempotency key; its compensation sends
+                                   key + ":compensate" */
 } mae_comprec;
 
 struct mae_run {
@@ -93,6 +115,7 @@ struct mae_run {
     bool failed, interrupted, timed_out;
     char *fail_step;
     char fail_class[64];
+    mae_class fail_cls;
     int fail_status;
     int fail_attempts;
     char *fail_msg;
@@ -146,8 +169,7 @@ struct mae_callnode {
     bool is_comp;
     mae_comprec *comp;          /* when is_comp */
     const mae_service *service;
-    const char *method;
-    const mae_http_method *http;
+    const mae_target *target;   /* compiled by the service's type; opaque here */
     const mae_tval *in_tmpl;
     const mae_retry_policy *policy;
     uint64_t timeout_ms;        /* 0 = the service's */
@@ -166,7 +188,7 @@ struct mae_callnode {
     uint64_t started_ms, attempt_started_ms;
     uint64_t attempt_timeout_ms;   /* of the current attempt, fixed when it begins */
     cJSON *req_input;
-    char *req_path;
+    char *req_desc;             /* the target as the transport describes it ("POST /x/1") */
     mae_header_kv *req_hdrs;
     size_t n_req_hdrs;
     char traceparent[64];
@@ -190,8 +212,11 @@ enum { CANCEL_NONE, CANCEL_TIMEOUT, CANCEL_ABORT };
 /* engine.c */
 uint64_t mae__rand(mae_engine *e);
 void mae__hex_id(mae_engine *e, char *out, size_t nbytes);   /* out holds 2*nbytes+1 */
-mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc);  /* NULL on OOM */
-mae_transport *mae__transport_for(mae_engine *e, const mae_service *svc);
+/* The state of svc's identity, created (with copies of its settings) on first use. NULL on OOM. */
+mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc);
+/* The transport for services of type `type`: the embedder's, else the engine's own (created on
+ * first use through the type table); NULL when there is none. */
+mae_transport *mae__transport_for(mae_engine *e, const char *type);
 void mae__engine_close_svcs(mae_engine *e);   /* closing: then mae__api_svcs_closed */
 void mae__svc_breaker_record(mae_svc_state *s, uint64_t gen, mae_brk_outcome o);
 
@@ -219,7 +244,6 @@ mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec);
 void mae__call_abort(mae_callnode *c);   /* run failing: cancel or drop whatever it waits for */
 void mae__call_free(mae_callnode *c);    /* closes the timer, frees in the close callback */
 void mae__svc_pump(mae_svc_state *s);    /* a max_in_flight slot freed: start the next waiter */
-char *mae__path_escape(const char *s, size_t len);
 
 /* run.c */
 void mae__run_deadline_hit(mae_run *run, bool comp);  /* the run's / compensation's deadline passed */
@@ -227,7 +251,8 @@ void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, in
                    const char *msg);
 void mae__run_root_done(mae_run *run, mae_node *n);
 void mae__run_comp_done(mae_run *run, mae_callnode *c);
-int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index);
+int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index,
+                       const char *key);
 bool mae__run_going(const mae_run *run);  /* RUNNING: new work may start */
 uint64_t mae__run_deadline(const mae_run *run, bool comp);  /* absolute, 0 = none */
 

@@ -117,7 +117,7 @@ static void call_fields(mae_event *ev, const mae_callnode *c) {
     ev->index = c->base.index;
     ev->compensation = c->is_comp;
     ev->service = c->service ? c->service->name : NULL;
-    ev->method = c->method;
+    ev->method = c->target ? c->target->text : NULL;   /* as written */
 }
 
 void mae__ev_attempt_start(mae_callnode *c) {

@@ -47,6 +47,22 @@ void mae__set_step(mae_run *run, const char *id, const char *status, cJSON *outp
     set_var(run->steps, id, s);
 }
 
+/* "<run>:<step>", and inside foreach items "<run>:<step>[i]" ("[i][j]" when nested, outermost
+ * first): every item is its own request, so a service that deduplicates on the key must not
+ * take item 2 for a repeat of item 1. */
+static char *idem_key(const mae_run *run, const mae_node *parent, const char *step_id) {
+    int idx[32];
+    size_t n = 0;
+    for (const mae_node *p = parent; p && n < 32; p = p->parent)
+        if (p->kind == NODE_ITEM && p->index >= 0) idx[n++] = p->index;
+    size_t kl = strlen(run->id) + strlen(step_id) + 2 + n * 13;
+    char *k = malloc(kl);
+    if (!k) return NULL;
+    int w = snprintf(k, kl, "%s:%s", run->id, step_id);
+    while (n > 0) w += snprintf(k + w, kl - (size_t)w, "[%d]", idx[--n]);
+    return k;
+}
+
 mae_node *mae__node_new(mae_run *run, mae_node *parent, const mae_step *step, mae_vars *vars, int index) {
     mae_node *n;
     if (step && step->kind == MAE_STEP_CALL && !(parent && parent->kind == NODE_FOREACH)) {
@@ -58,22 +74,19 @@ mae_node *mae__node_new(mae_run *run, mae_node *parent, const mae_step *step, ma
         }
         c->timer.data = c;
         c->service = step->service;
-        c->method = step->method;
-        c->http = &step->http;
+        c->target = step->target;
         c->in_tmpl = step->input;
         c->policy = &step->retry;
         c->timeout_ms = step->timeout_ms;
         c->step_id = step->id;
         c->retry_after_ms = -1;
-        size_t kl = strlen(run->id) + strlen(step->id) + 2;
-        c->idem_key = malloc(kl);
+        c->idem_key = idem_key(run, parent, step->id);
         if (!c->idem_key) {
             c->base.kind = NODE_CALL;
             c->base.index = -1;
             mae__call_free(c);
             return NULL;
         }
-        snprintf(c->idem_key, kl, "%s:%s", run->id, step->id);
         n = &c->base;
         n->kind = NODE_CALL;
     } else {

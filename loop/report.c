@@ -99,10 +99,7 @@ static void build_summary(mae_run *run, const cJSON *comps) {
     const char *what = run->status == MAE_RUN_INTERRUPTED ? "was interrupted" : "failed";
     sb_add(&b, "workflow %s (run %s) %s", run->wf->name ? run->wf->name : "?", run->id, what);
     char cls[96];
-    if (run->fail_status && strncmp(run->fail_class, "http", 4) == 0)
-        snprintf(cls, sizeof cls, "%s (HTTP %d)", run->fail_class, run->fail_status);
-    else
-        snprintf(cls, sizeof cls, "%s", run->fail_class);
+    mae_class_describe(run->fail_cls, run->fail_status, cls, sizeof cls);
     if (run->fail_step)
         sb_add(&b, ": step '%s' failed after %d attempt%s: %s: %s\n", run->fail_step, run->fail_attempts,
                run->fail_attempts == 1 ? "" : "s", cls, run->fail_msg ? run->fail_msg : "");

@@ -5,42 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool default_retryable(mae_class cls, int status) {
-    switch (cls) {
-    case MAE_CLASS_CONNECT:
-    case MAE_CLASS_TIMEOUT:
-        return true;
-    case MAE_CLASS_HTTP_4XX:
-        return status == 408 || status == 429;
-    case MAE_CLASS_HTTP_5XX:
-        return status == 500 || status == 502 || status == 503 || status == 504;
-    case MAE_CLASS_GRPC:
-        return status == MAE_GRPC_UNAVAILABLE || status == MAE_GRPC_DEADLINE_EXCEEDED ||
-               status == MAE_GRPC_RESOURCE_EXHAUSTED || status == MAE_GRPC_ABORTED;
-    default:
-        return false;
-    }
-}
-
-/* One retry.on entry: a class name ("connect", "http_5xx", "grpc:UNAVAILABLE") or one HTTP
- * status ("http:503"). */
-static bool entry_matches(const char *e, mae_class cls, int status, const char *clsname) {
-    if (strncmp(e, "http:", 5) == 0) {
-        if (cls != MAE_CLASS_HTTP_4XX && cls != MAE_CLASS_HTTP_5XX) return false;
-        char *end = NULL;
-        long v = strtol(e + 5, &end, 10);
-        return end && *end == 0 && v == status;
-    }
-    return strcmp(e, clsname) == 0;
-}
-
 bool mae_retry_is_retryable(const mae_retry_policy *p, mae_class cls, int status) {
     if (cls == MAE_CLASS_NONE || cls == MAE_CLASS_CANCELLED) return false;
-    if (!p || !p->on) return default_retryable(cls, status);
-    char name[64];
-    mae_class_format(cls, status, name, sizeof name);
+    if (!p || !p->on) return mae_class_default_retryable(cls, status);
     for (size_t i = 0; i < p->n_on; i++)
-        if (p->on[i] && entry_matches(p->on[i], cls, status, name)) return true;
+        if (p->on[i] && mae_class_entry_matches(p->on[i], cls, status)) return true;
     return false;
 }
 

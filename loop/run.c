@@ -30,6 +30,7 @@ void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, in
     run->failed = true;
     free(run->fail_step);
     run->fail_step = step ? strdup(step) : NULL;
+    run->fail_cls = cls;
     mae_class_format(cls, status, run->fail_class, sizeof run->fail_class);
     run->fail_status = status;
     run->fail_attempts = attempts;
@@ -67,11 +68,17 @@ void mae__run_deadline_hit(mae_run *run, bool comp) {
 static void deadline_cb(uv_timer_t *t) { mae__run_deadline_hit(t->data, false); }
 static void budget_cb(uv_timer_t *t) { mae__run_deadline_hit(t->data, true); }
 
-int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index) {
+int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index,
+                       const char *key) {
+    char *k = strdup(key);
+    if (!k) return MAE_ENOMEM;
     if (run->n_comps == run->cap_comps) {
         size_t cap = run->cap_comps ? run->cap_comps * 2 : 16;
         mae_comprec *n = realloc(run->comps, cap * sizeof *n);
-        if (!n) return MAE_ENOMEM;
+        if (!n) {
+            free(k);
+            return MAE_ENOMEM;
+        }
         run->comps = n;
         run->cap_comps = cap;
     }
@@ -80,6 +87,7 @@ int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int i
     r->vars = vars;
     mae__vars_ref(vars);
     r->index = index;
+    r->key = k;
     return 0;
 }
 
@@ -197,7 +205,10 @@ static void run_free_now(mae_run *run) {
     if (run->prev) run->prev->next = run->next;
     else if (e->runs == run) e->runs = run->next;
     if (run->next) run->next->prev = run->prev;
-    for (size_t i = 0; i < run->n_comps; i++) mae__vars_unref(run->comps[i].vars);
+    for (size_t i = 0; i < run->n_comps; i++) {
+        mae__vars_unref(run->comps[i].vars);
+        free(run->comps[i].key);
+    }
     free(run->comps);
     mae__vars_unref(run->vars);
     cJSON_Delete(run->rep_steps);

@@ -11,34 +11,13 @@
 
 #include "stub/stub_internal.h"
 #include "maestro/maestro.h"
+#include "transports/wire.h"
 
 /* ---- pure helpers -------------------------------------------------------------------- */
 
-static int hexval(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
+/* The one percent codec (transports/wire.h). */
 char *mae__stub_pct_decode(const char *s, size_t len, bool plus_is_space) {
-    char *out = malloc(len + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int h, l;
-        if (s[i] == '%' && i + 2 < len && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
-            (l = hexval((unsigned char)s[i + 2])) >= 0) {
-            out[o++] = (char)(h * 16 + l);
-            i += 2;
-        } else if (plus_is_space && s[i] == '+') {
-            out[o++] = ' ';
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = 0;
-    return out;
+    return mae_pct_decode(s, len, plus_is_space, NULL);
 }
 
 bool mae_stub_route_match(const mae_stub_route *r, const char *verb, const char *path, cJSON *params) {

@@ -14,6 +14,7 @@
 
 #include "harness.h"
 #include "maestro/maestro.h"
+#include "target_fx.h"
 #include "transports/http.h"
 
 typedef struct got {
@@ -43,7 +44,8 @@ typedef struct fx {
     uv_loop_t loop;
     mae_transport *t;
     th_proc srv;
-    mae_service svc;
+    mae_svc_cfg svc;
+    mae_arena arena;         /* the targets of fx_req */
     char ep[128];
     int closed;
 } fx;
@@ -56,16 +58,25 @@ static inline void fx_start(fx *f) {
     ASSERT_EQ_INT(uv_loop_init(&f->loop), 0);
     ASSERT_EQ_INT(mae_http_transport_new(&f->loop, &f->t), 0);
     f->svc.name = "svc";
-    f->svc.type = MAE_SVC_HTTP;
+    f->svc.type = "http";
     f->svc.endpoint = f->ep;
     f->svc.timeout_ms = 20000;
     f->svc.pool_connections = 5;
     f->svc.max_response = 16u << 20;
 }
 
+/* The target "VERB path" as the HTTP type compiles it (NULL when it does not compile). */
+static inline const mae_target *fx_http_target(fx *f, const char *verb, const char *path) {
+    char text[10000];
+    snprintf(text, sizeof text, "%s %s", verb, path);
+    return fx_target(&f->arena, "http", text);
+}
+
 static inline mae_call_req fx_req(fx *f, const char *verb, const char *path, const cJSON *input) {
+    const mae_target *t = fx_http_target(f, verb, path);
+    ASSERT_NOT_NULL(t);
     return (mae_call_req){
-        .service = &f->svc, .method = verb, .path = path, .input = input,
+        .service = &f->svc, .target = t, .input = input,
         .timeout_ms = 20000, .run_id = "run-1", .step_id = "step-a",
         .idempotency_key = "run-1:step-a",
         .traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
@@ -91,6 +102,7 @@ static inline void fx_end(fx *f) {
     uv_run(&f->loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(f->closed, 1);
     ASSERT_EQ_INT(uv_loop_close(&f->loop), 0);
+    mae_arena_free(&f->arena);
     if (f->srv.pid) th_stop(&f->srv);
 }
 

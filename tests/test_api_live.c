@@ -118,6 +118,13 @@ typedef struct host {
 
 static void host_closed(void *ud) { ((host *)ud)->closed++; }
 
+/* The transport the engine made for itself for a service type (NULL: none yet). */
+static mae_transport *own_transport(const mae_engine *e, const char *type) {
+    for (size_t i = 0; mae_target_types[i] && i < MAE_API_MAX_TYPES; i++)
+        if (strcmp(mae_target_types[i]->name, type) == 0) return e->api.own[i];
+    return NULL;
+}
+
 static void host_done(mae_run *run, const mae_run_result *res, void *ud) {
     host *h = ud;
     h->done++;
@@ -126,8 +133,8 @@ static void host_done(mae_run *run, const mae_run_result *res, void *ud) {
     if (res->output && mae_json_format(res->output, &t) == 0) snprintf(h->output, sizeof h->output, "%s", t);
     free(t);
     if (res->summary) printf("%s", res->summary);
-    h->had_http = h->eng->api.own_http != NULL;
-    h->had_grpc = h->eng->api.own_grpc != NULL;
+    h->had_http = own_transport(h->eng, "http") != NULL;
+    h->had_grpc = own_transport(h->eng, "grpc") != NULL;
     mae_run_free(run);
     /* everything goes with one call, from inside the run's callback */
     ASSERT_EQ_INT(mae_engine_close(h->eng, host_closed, h), 0);
@@ -235,7 +242,7 @@ TEST(engine_close_with_a_call_in_flight_cancels_it_and_leaves_nothing_open) {
     ASSERT_EQ_INT(mae_run_start(h.eng, wf, NULL, NULL, kept_run_done, &h, &run), 0);
     /* run until the call is on the wire (the stub holds Slow for 30 s) */
     uint64_t t0 = uv_hrtime();
-    while (!(h.eng->api.own_grpc && h.eng->runs && h.eng->runs->active && h.eng->runs->active->in_flight))
+    while (!(own_transport(h.eng, "grpc") && h.eng->runs && h.eng->runs->active && h.eng->runs->active->in_flight))
         uv_run(&h.loop, UV_RUN_ONCE);
     ASSERT_EQ_INT(mae_engine_close(h.eng, closed_after_cancel, &h), 0);
     uv_run(&h.loop, UV_RUN_DEFAULT);

@@ -94,7 +94,7 @@ TEST(video_processing_publish_failure_deletes_both_transcodes) {
     for (size_t i = 0; i < n; i++) {
         if (e[i].ev != MAE_SCRIPT_CALL) continue;
         if (!strcmp(e[i].method, "DeleteFile") && k < 3) del[k++] = e[i].input;
-        if (e[i].path && !strcmp(e[i].path, "/publish")) pub = e[i].input;
+        if (e[i].desc && !strcmp(e[i].desc, "POST /publish")) pub = e[i].input;
     }
     ASSERT_EQ_STR(pub, "{\"assets\":[\"/out/720.mp4\",\"/out/1080.mp4\"],\"thumbnails\":[\"/t/1.jpg\"],"
                        "\"metadata\":{\"duration\":61,\"title\":\"T\"}}");

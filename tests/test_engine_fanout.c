@@ -312,3 +312,50 @@ TEST(several_runs_share_one_engine_concurrently) {
     ASSERT_EQ_INT(mae_scripted_max_in_flight(f.tr), 2);
     fx_close(&f);
 }
+
+/* Every foreach item is its own request: its idempotency key names the item ("[i]", nested
+ * "[i][j]"), and so does its compensation's, so a service that deduplicates on the key never
+ * takes item 2 for a repeat of item 1. */
+static const char fe_keys[] =
+    "name: fekeys\n"
+    "services:\n  s:\n    type: grpc\n    endpoint: \"127.0.0.1:1\"\n    retry: {attempts: 1}\n"
+    "steps:\n"
+    "  - id: outer\n"
+    "    foreach: \"{{ .input.rows }}\"\n"
+    "    as: row\n"
+    "    concurrency: 1\n"
+    "    do:\n"
+    "      id: inner\n"
+    "      foreach: \"{{ .row }}\"\n"
+    "      as: x\n"
+    "      concurrency: 1\n"
+    "      do: {id: mk, service: s, method: Make, input: {x: \"{{ .x }}\"},\n"
+    "           compensate: {method: Unmake, input: {x: \"{{ .x }}\"}}}\n"
+    "  - {id: boom, service: s, method: Boom}\n";
+
+TEST(foreach_items_send_their_own_idempotency_keys) {
+    fx f;
+    fx_init(&f, fe_keys);
+    fx_rule(&f, "Make", "{}", 0, 0);
+    fx_rule(&f, "Unmake", "{}", 0, 0);
+    mae_script_rule *b = fx_rule(&f, "Boom", NULL, 0, -1);
+    b->fail_cls = MAE_CLASS_GRPC;
+    b->fail_status = MAE_GRPC_INVALID_ARGUMENT;
+    ASSERT_EQ_INT(fx_run(&f, "{\"rows\":[[1,2],[3]]}"), 0);
+    ASSERT_EQ_INT(f.exit_code, 1);
+    const char *id = fx_str(f.report, "run_id");
+    static const char *const want[] = {"mk[0][0]", "mk[0][1]", "mk[1][0]", "boom",
+                                       "mk[1][0]:compensate", "mk[0][1]:compensate",
+                                       "mk[0][0]:compensate"};
+    size_t n, k = 0;
+    const mae_script_entry *e = mae_scripted_log(f.tr, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].ev != MAE_SCRIPT_CALL) continue;
+        ASSERT_CMP_INT(k, <, sizeof want / sizeof *want);
+        char key[160];
+        snprintf(key, sizeof key, "%s:%s", id, want[k++]);
+        ASSERT_EQ_STR(e[i].idempotency_key, key);
+    }
+    ASSERT_EQ_INT(k, sizeof want / sizeof *want);
+    fx_close(&f);
+}

@@ -378,7 +378,7 @@ static const char probe_brk_wf[] =
 
 static bool opened_twice(fx *f) { return brk_of(f)->opened == 2; }
 static bool is_closed(fx *f) { return brk_of(f)->state == MAE_BRK_CLOSED; }
-static bool probe_sent(fx *f) { return mae_scripted_count(f->tr, MAE_SCRIPT_CALL, "GET") == 1; }
+static bool probe_sent(fx *f) { return mae_scripted_count(f->tr, MAE_SCRIPT_CALL, "GET /health") == 1; }
 
 TEST(breaker_active_probe_reopens_then_closes) {
     fx f;
@@ -400,8 +400,8 @@ TEST(breaker_active_probe_reopens_then_closes) {
     const mae_script_entry *e = mae_scripted_log(f.tr, &n);
     int probes = 0;
     for (size_t i = 0; i < n; i++)
-        if (e[i].ev == MAE_SCRIPT_CALL && e[i].path && !strcmp(e[i].path, "/health")) {
-            ASSERT_EQ_STR(e[i].method, "GET");
+        if (e[i].ev == MAE_SCRIPT_CALL && e[i].desc && !strcmp(e[i].desc, "GET /health")) {
+            ASSERT_EQ_STR(e[i].method, "GET /health");
             ASSERT_EQ_STR(e[i].step_id, "probe");
             probes++;
         }

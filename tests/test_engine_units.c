@@ -188,26 +188,3 @@ TEST(breaker_cancelled_probe_gives_its_slot_back) {
     ASSERT_TRUE(mae_breaker_allow(&b, &g));
 }
 
-TEST(path_segments_are_percent_encoded) {
-    char *s = mae__path_escape("a b/c?d#e%f~g.h-i_j", 19);
-    ASSERT_EQ_STR(s, "a%20b%2Fc%3Fd%23e%25f~g.h-i_j");
-    free(s);
-    s = mae__path_escape("\xc3\xa9", 2);
-    ASSERT_EQ_STR(s, "%C3%A9");
-    free(s);
-    s = mae__path_escape("", 0);
-    ASSERT_EQ_STR(s, "");
-    free(s);
-}
-
-/* "." or ".." as a whole value would be a dot segment (curl sends the path as is, the server
- * resolves it): the dots are encoded so a value never climbs out of its segment. */
-TEST(path_value_of_dots_is_not_a_dot_segment) {
-    const char *in[] = {".", "..", "...", "a.b", ".hidden", "..x"};
-    const char *want[] = {"%2E", "%2E%2E", "%2E%2E%2E", "a.b", ".hidden", "..x"};
-    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
-        char *s = mae__path_escape(in[i], strlen(in[i]));
-        ASSERT_EQ_STR(s, want[i]);
-        free(s);
-    }
-}

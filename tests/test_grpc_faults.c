@@ -6,6 +6,7 @@
 #include "grpc_h2/grpc_client_int.h"
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
+#include "target_fx.h"
 #include "maestro/maestro.h"
 
 typedef struct got {
@@ -36,10 +37,10 @@ static void on_result(mae_call_result *r, void *ud) {
 
 static void on_closed(void *ud) { closed_called++; }
 
-static void call_fault(mae_transport *t, const mae_service *svc, const char *fault,
+static void call_fault(mae_transport *t, const mae_svc_cfg *svc, const char *fault,
                        uint64_t timeout_ms, got *g) {
     mae_header_kv h[] = {{"x-fault", fault}};
-    mae_call_req req = {.service = svc, .method = "M", .timeout_ms = timeout_ms, .run_id = "r",
+    mae_call_req req = {.service = svc, .target = FX_GRPC_TARGET("M"), .timeout_ms = timeout_ms, .run_id = "r",
                         .step_id = "s", .headers = h, .n_headers = 1};
     mae_call *c;
     memset(g, 0, sizeof *g);
@@ -50,7 +51,7 @@ static void call_fault(mae_transport *t, const mae_service *svc, const char *fau
 
 static const char *server_arg1, *server_arg2;
 
-static mae_transport *setup(th_proc *srv, mae_service *svc, char *ep) {
+static mae_transport *setup(th_proc *srv, mae_svc_cfg *svc, char *ep) {
     char *argv[] = {TH_PYTHON, (char *)th_path("tests/servers/h2_fault.py"),
                     (char *)server_arg1, (char *)server_arg2, NULL};
     ASSERT_EQ_INT(th_spawn(srv, argv, 20), 0);
@@ -58,7 +59,7 @@ static mae_transport *setup(th_proc *srv, mae_service *svc, char *ep) {
     mae_transport *t;
     ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
     snprintf(ep, 64, "127.0.0.1:%d", srv->port);
-    *svc = (mae_service){.name = "f", .type = MAE_SVC_GRPC, .endpoint = ep, .timeout_ms = 10000,
+    *svc = (mae_svc_cfg){.name = "f", .type = "grpc", .endpoint = ep, .timeout_ms = 10000,
                          .pool_connections = 2};
     return t;
 }
@@ -73,7 +74,7 @@ static void teardown(mae_transport *t, th_proc *srv) {
 
 TEST(fault_table_each_ends_in_its_status) {
     th_proc srv;
-    mae_service svc;
+    mae_svc_cfg svc;
     char ep[64];
     mae_transport *t = setup(&srv, &svc, ep);
     static const struct {
@@ -113,7 +114,7 @@ TEST(fault_table_each_ends_in_its_status) {
 
 TEST(fault_pushback_is_reported) {
     th_proc srv;
-    mae_service svc;
+    mae_svc_cfg svc;
     char ep[64];
     mae_transport *t = setup(&srv, &svc, ep);
     got g;
@@ -130,7 +131,7 @@ TEST(fault_pushback_is_reported) {
 
 TEST(fault_goaway_below_stream_is_not_an_attempt_then_new_connection) {
     th_proc srv;
-    mae_service svc;
+    mae_svc_cfg svc;
     char ep[64];
     mae_transport *t = setup(&srv, &svc, ep);
     got g;
@@ -149,7 +150,7 @@ TEST(fault_goaway_below_stream_is_not_an_attempt_then_new_connection) {
 
 TEST(fault_silent_server_times_out_on_our_deadline) {
     th_proc srv;
-    mae_service svc;
+    mae_svc_cfg svc;
     char ep[64];
     mae_transport *t = setup(&srv, &svc, ep);
     got g;
@@ -168,7 +169,7 @@ TEST(fault_silent_server_times_out_on_our_deadline) {
 
 TEST(fault_connection_closed_mid_call_is_connect) {
     th_proc srv;
-    mae_service svc;
+    mae_svc_cfg svc;
     char ep[64];
     mae_transport *t = setup(&srv, &svc, ep);
     got g;
@@ -188,7 +189,7 @@ TEST(fault_queue_above_stream_limit_honours_deadline) {
     server_arg1 = "--max-streams";
     server_arg2 = "2";
     th_proc srv;
-    mae_service svc;
+    mae_svc_cfg svc;
     char ep[64];
     mae_transport *t = setup(&srv, &svc, ep);
     svc.pool_connections = 1;
@@ -196,7 +197,7 @@ TEST(fault_queue_above_stream_limit_honours_deadline) {
     int n = 20;
     mae_header_kv h[] = {{"x-fault", "silent"}};
     for (int i = 0; i < n; i++) {
-        mae_call_req req = {.service = &svc, .method = "M", .timeout_ms = 300,
+        mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("M"), .timeout_ms = 300,
                             .run_id = "r", .step_id = "s", .headers = h, .n_headers = 1};
         mae_call *c;
         memset(&gs[i], 0, sizeof gs[i]);
@@ -235,7 +236,7 @@ TEST(fault_cancel_queued_call_then_close_from_its_callback) {
     server_arg1 = "--max-streams";
     server_arg2 = "2";
     th_proc srv;
-    mae_service svc;
+    mae_svc_cfg svc;
     char ep[64];
     mae_transport *t = setup(&srv, &svc, ep);
     closing_t = t;
@@ -244,7 +245,7 @@ TEST(fault_cancel_queued_call_then_close_from_its_callback) {
     mae_call *calls[3];
     memset(inner, 0, sizeof inner);
     for (int i = 0; i < 3; i++) {
-        mae_call_req req = {.service = &svc, .method = "M", .timeout_ms = 20000, .run_id = "r",
+        mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("M"), .timeout_ms = 20000, .run_id = "r",
                             .step_id = "s", .headers = h, .n_headers = 1};
         ASSERT_EQ_INT(mae_transport_start(t, &req, i == 2 ? on_result_then_close : on_result,
                                           &inner[i], &calls[i]), 0);
@@ -286,7 +287,7 @@ TEST(fault_silent_peer_fails_the_handshake_and_frees_the_slot) {
     uv_tcp_getsockname(&silent_listener, (struct sockaddr *)&a, &alen);
     char ep[64];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", ntohs(a.sin_port));
-    mae_service svc = {.name = "s", .type = MAE_SVC_GRPC, .endpoint = ep, .timeout_ms = 10000,
+    mae_svc_cfg svc = {.name = "s", .type = "grpc", .endpoint = ep, .timeout_ms = 10000,
                        .pool_connections = 1};
     mae_transport *t;
     ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
@@ -319,7 +320,7 @@ TEST(fault_queued_call_takes_the_stream_a_timed_out_call_frees) {
     server_arg1 = "--max-streams";
     server_arg2 = "1";
     th_proc srv;
-    mae_service svc;
+    mae_svc_cfg svc;
     char ep[64];
     mae_transport *t = setup(&srv, &svc, ep);
     svc.pool_connections = 1;
@@ -327,9 +328,9 @@ TEST(fault_queued_call_takes_the_stream_a_timed_out_call_frees) {
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
     mae_header_kv ha[] = {{"x-fault", "silent"}}, hb[] = {{"x-fault", "ok"}};
-    mae_call_req ra = {.service = &svc, .method = "M", .timeout_ms = 300, .run_id = "r",
+    mae_call_req ra = {.service = &svc, .target = FX_GRPC_TARGET("M"), .timeout_ms = 300, .run_id = "r",
                        .step_id = "a", .headers = ha, .n_headers = 1};
-    mae_call_req rb = {.service = &svc, .method = "M", .timeout_ms = 10000, .run_id = "r",
+    mae_call_req rb = {.service = &svc, .target = FX_GRPC_TARGET("M"), .timeout_ms = 10000, .run_id = "r",
                        .step_id = "b", .headers = hb, .n_headers = 1};
     mae_call *ca, *cb;
     ASSERT_EQ_INT(mae_transport_start(t, &ra, on_result, &a, &ca), 0);

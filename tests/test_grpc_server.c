@@ -11,6 +11,7 @@
 #include "grpc_h2/grpc_server.h"
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
+#include "target_fx.h"
 #include "maestro/maestro.h"
 
 static uv_loop_t loop;
@@ -156,14 +157,14 @@ TEST(server_against_our_client) {
     ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
     char ep[32];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", mae_grpc_server_port(s));
-    mae_service svc = {.name = "x", .type = MAE_SVC_GRPC, .endpoint = ep, .timeout_ms = 5000,
+    mae_svc_cfg svc = {.name = "x", .type = "grpc", .endpoint = ep, .timeout_ms = 5000,
                        .pool_connections = 2};
     static const char *methods[] = {"Echo", "Fail", "App", "Never", "Other"};
     got g[5];
     memset(g, 0, sizeof g);
     cJSON *in = cJSON_Parse("{\"deep\":{\"l\":[true,null,\"s\"]}}");
     for (int i = 0; i < 5; i++) {
-        mae_call_req req = {.service = &svc, .method = methods[i], .input = in,
+        mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET(methods[i]), .input = in,
                             .timeout_ms = i == 3 ? 200 : 5000, .run_id = "run", .step_id = "st"};
         mae_call *c;
         ASSERT_EQ_INT(mae_transport_start(t, &req, on_result, &g[i], &c), 0);
@@ -316,12 +317,12 @@ TEST(handler_closes_server_over_tcp) {
     ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
     char ep[32];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", mae_grpc_server_port(closer_srv));
-    mae_service svc = {.name = "x", .type = MAE_SVC_GRPC, .endpoint = ep, .timeout_ms = 10000,
+    mae_svc_cfg svc = {.name = "x", .type = "grpc", .endpoint = ep, .timeout_ms = 10000,
                        .pool_connections = 1};
     got g[3];
     memset(g, 0, sizeof g);
     for (int i = 0; i < 3; i++) {
-        mae_call_req req = {.service = &svc, .method = "Echo", .run_id = "r", .step_id = "s"};
+        mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("Echo"), .run_id = "r", .step_id = "s"};
         mae_call *c;
         ASSERT_EQ_INT(mae_transport_start(t, &req, on_result, &g[i], &c), 0);
     }

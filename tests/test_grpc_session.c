@@ -8,6 +8,7 @@
 #include "grpc_h2/grpc_client_int.h"
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
+#include "target_fx.h"
 #include "maestro/maestro.h"
 
 typedef struct sess {
@@ -44,7 +45,7 @@ static void on_closed(void *ud) { ((sess *)ud)->closed++; }
 static const uint8_t settings[] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
 
 /* Opens a session, starts one call, feeds the server's SETTINGS so the request goes out. */
-static void open_session(sess *s, mae_service *svc, uint64_t timeout_ms) {
+static void open_session(sess *s, mae_svc_cfg *svc, uint64_t timeout_ms) {
     memset(s, 0, sizeof *s);
     ASSERT_EQ_INT(uv_loop_init(&s->loop), 0);
     ASSERT_EQ_INT(mae_grpc_transport_new(&s->loop, &s->t), 0);
@@ -52,7 +53,7 @@ static void open_session(sess *s, mae_service *svc, uint64_t timeout_ms) {
     ASSERT_EQ_INT(mae__conn_new_detached(s->pool, sink, s, &s->conn), 0);
     cJSON *in = cJSON_Parse("{\"x\":1}");
     mae_header_kv h[] = {{"X-Custom", "v1"}, {"content-type", "text/evil"}, {":path", "/evil"}};
-    mae_call_req req = {.service = svc, .method = "M", .input = in, .timeout_ms = timeout_ms,
+    mae_call_req req = {.service = svc, .target = FX_GRPC_TARGET("M"), .input = in, .timeout_ms = timeout_ms,
                         .run_id = "r", .step_id = "s", .idempotency_key = "r:s",
                         .traceparent = "00-abc-def-01", .headers = h, .n_headers = 3};
     mae_call *c;
@@ -84,13 +85,13 @@ static void feed_seed(sess *s, const char *name) {
     while (!s->called) uv_run(&s->loop, UV_RUN_ONCE);
 }
 
-static mae_service svc1(void) {
-    return (mae_service){.name = "s", .type = MAE_SVC_GRPC, .endpoint = "localhost:50051",
+static mae_svc_cfg svc1(void) {
+    return (mae_svc_cfg){.name = "s", .type = "grpc", .endpoint = "localhost:50051",
                          .pool_connections = 1, .timeout_ms = 30000};
 }
 
 TEST(session_request_header_list) {
-    mae_service svc = svc1();
+    mae_svc_cfg svc = svc1();
     sess s;
     open_session(&s, &svc, 1500);
     /* Skip the preface, walk the frames, inflate the HEADERS of stream 1. */
@@ -178,7 +179,7 @@ static const struct {
 
 TEST(session_recorded_server_replies_map_to_statuses) {
     for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
-        mae_service svc = svc1();
+        mae_svc_cfg svc = svc1();
         sess s;
         open_session(&s, &svc, 0);
         feed_seed(&s, seeds[i].seed);
@@ -196,7 +197,7 @@ TEST(session_recorded_server_replies_map_to_statuses) {
 }
 
 TEST(session_garbage_from_server_fails_the_call_once) {
-    mae_service svc = svc1();
+    mae_svc_cfg svc = svc1();
     sess s;
     open_session(&s, &svc, 0);
     const uint8_t junk[] = "HTTP/1.1 400 Bad Request\r\n\r\n";

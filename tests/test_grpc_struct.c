@@ -3,6 +3,7 @@
 #include "grpc_h2/grpc_msgcodec.h"
 #include "grpc_h2/grpc_struct.h"
 #include "harness.h"
+#include "target_fx.h"
 #include "maestro/maestro.h"
 #include "maestro/internal/envelope.pb-c.h"
 
@@ -163,7 +164,7 @@ TEST(struct_duplicate_keys_last_wins) {
 TEST(envelope_encode_fields) {
     cJSON *input = cJSON_Parse("{\"image\":\"nginx\",\"n\":[1,2]}");
     mae_header_kv hdrs[] = {{"authorization", "Bearer x"}};
-    mae_call_req req = {.method = "Deploy", .input = input, .run_id = "run1", .step_id = "s1",
+    mae_call_req req = {.target = FX_GRPC_TARGET("Deploy"), .input = input, .run_id = "run1", .step_id = "s1",
                         .headers = hdrs, .n_headers = 1};
     uint8_t *msg = NULL;
     size_t len = 0;

@@ -8,6 +8,7 @@
 #include "grpc_h2/grpc_client_int.h"
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
+#include "target_fx.h"
 #include "maestro/maestro.h"
 
 typedef struct got {
@@ -50,10 +51,10 @@ static void finish(mae_transport *t) {
     ASSERT_EQ_INT(uv_loop_close(g_loop), 0);
 }
 
-static mae_service svc_for(int port) {
+static mae_svc_cfg svc_for(int port) {
     static char ep[64];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", port);
-    mae_service s = {.name = "svc", .type = MAE_SVC_GRPC, .endpoint = ep, .timeout_ms = 10000,
+    mae_svc_cfg s = {.name = "svc", .type = "grpc", .endpoint = ep, .timeout_ms = 10000,
                      .pool_connections = 5};
     return s;
 }
@@ -74,12 +75,12 @@ static void start_server(th_proc *p, const char *extra, const char *extra2) {
 }
 
 /* Starts one call and runs the loop until its callback. */
-static void call1(mae_transport *t, const mae_service *svc, const char *method, const char *input,
+static void call1(mae_transport *t, const mae_svc_cfg *svc, const char *method, const char *input,
                   uint64_t timeout_ms, const char *step, got *g) {
     cJSON *in = input ? cJSON_Parse(input) : NULL;
     if (input) ASSERT_NOT_NULL(in);
     mae_header_kv hdrs[] = {{"X-Tenant", "acme"}};
-    mae_call_req req = {.service = svc, .method = method, .input = in, .timeout_ms = timeout_ms,
+    mae_call_req req = {.service = svc, .target = FX_GRPC_TARGET(method), .input = in, .timeout_ms = timeout_ms,
                         .run_id = "run-1", .step_id = step ? step : "step-a",
                         .idempotency_key = "run-1:step-a",
                         .traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
@@ -97,7 +98,7 @@ TEST(grpc_envelope_roundtrip_nested_both_ways) {
     th_proc srv;
     start_server(&srv, NULL, NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     got g;
     const char *in = "{\"image\":\"nginx\",\"n\":3.5,\"ok\":true,\"none\":null,"
                      "\"deep\":{\"list\":[1,\"two\",[3],{\"four\":{}}],\"empty\":[]}}";
@@ -140,7 +141,7 @@ TEST(grpc_app_error_invalid_argument_and_unknown_method) {
     th_proc srv;
     start_server(&srv, NULL, NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     got g;
     call1(t, &svc, "Fail", "{}", 5000, NULL, &g);
     ASSERT_EQ_INT(g.cls, MAE_CLASS_APP_ERROR);
@@ -161,7 +162,7 @@ TEST(grpc_server_without_the_service_is_unimplemented) {
     th_proc srv;
     start_server(&srv, "--bare", NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     got g;
     call1(t, &svc, "Echo", "{}", 5000, NULL, &g);
     ASSERT_EQ_INT(g.cls, MAE_CLASS_GRPC);
@@ -174,7 +175,7 @@ TEST(grpc_unavailable_twice_then_ok) {
     th_proc srv;
     start_server(&srv, NULL, NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     got g;
     int expect[] = {MAE_GRPC_UNAVAILABLE, MAE_GRPC_UNAVAILABLE};
     for (int i = 0; i < 2; i++) {
@@ -195,7 +196,7 @@ TEST(grpc_message_bytes_exact) {
     th_proc srv;
     start_server(&srv, NULL, NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     got g;
     /* '%', CR/LF, a non-BMP character (U+1F600) and a literal "%41" that must stay as is. */
     call1(t, &svc, "Status",
@@ -212,7 +213,7 @@ TEST(grpc_deadline_our_timeout_and_server_sees_cancel) {
     th_proc srv;
     start_server(&srv, NULL, NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     got g;
     uv_update_time(g_loop);
     uint64_t t0 = uv_now(g_loop);
@@ -239,12 +240,12 @@ TEST(grpc_cancel_yields_cancelled_and_server_sees_it) {
     th_proc srv;
     start_server(&srv, NULL, NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     got g, warm;
     call1(t, &svc, "Echo", "{}", 5000, NULL, &warm);  /* connection up first */
     free(warm.out);
     cJSON *in = cJSON_Parse("{\"seconds\":5}");
-    mae_call_req req = {.service = &svc, .method = "Sleep", .input = in, .timeout_ms = 0,
+    mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("Sleep"), .input = in, .timeout_ms = 0,
                         .run_id = "r", .step_id = "s"};
     mae_call *c;
     memset(&g, 0, sizeof g);
@@ -276,7 +277,7 @@ TEST(grpc_big_reply_and_limit) {
     th_proc srv;
     start_server(&srv, NULL, NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     got g;
     call1(t, &svc, "Big", "{\"size\":3145728}", 20000, NULL, &g);
     ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
@@ -308,7 +309,7 @@ TEST(grpc_reply_above_limit_keeps_memory_bounded) {
     th_proc srv;
     start_server(&srv, NULL, NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     got g;
     call1(t, &svc, "Echo", "{}", 5000, NULL, &g);  /* connection and buffers warmed up */
     free(g.out);
@@ -328,14 +329,14 @@ TEST_T(grpc_2000_calls_over_5_connections_100_streams, 120) {
     th_proc srv;
     start_server(&srv, "--max-streams", "100");
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     static got gs[N_MANY];
     int done = 0;
     cJSON *in = cJSON_Parse("{\"k\":1}");
     for (int i = 0; i < N_MANY; i++) {
         char step[32];
         snprintf(step, sizeof step, "s%d", i);
-        mae_call_req req = {.service = &svc, .method = "Echo", .input = in, .timeout_ms = 60000,
+        mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("Echo"), .input = in, .timeout_ms = 60000,
                             .run_id = "many", .step_id = step};
         mae_call *c;
         gs[i].counter = &done;
@@ -374,7 +375,7 @@ TEST(grpc_server_restart_recovers_on_new_connection) {
     start_server(&srv, NULL, NULL);
     int port = srv.port;
     mae_transport *t = setup();
-    mae_service svc = svc_for(port);
+    mae_svc_cfg svc = svc_for(port);
     got g;
     call1(t, &svc, "Echo", "{}", 5000, NULL, &g);
     ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
@@ -411,7 +412,7 @@ TEST(grpc_connection_refused_is_connect_class) {
     uv_tcp_getsockname(&s, (struct sockaddr *)&a, &len);
     uv_close((uv_handle_t *)&s, NULL);
     uv_run(g_loop, UV_RUN_NOWAIT);
-    mae_service svc = svc_for(ntohs(a.sin_port));
+    mae_svc_cfg svc = svc_for(ntohs(a.sin_port));
     got g;
     call1(t, &svc, "Echo", "{}", 5000, NULL, &g);
     ASSERT_EQ_INT(g.cls, MAE_CLASS_CONNECT);
@@ -422,15 +423,15 @@ TEST(grpc_connection_refused_is_connect_class) {
 
 TEST(grpc_start_rejects_bad_input_synchronously) {
     mae_transport *t = setup();
-    mae_service svc = svc_for(1);
+    mae_svc_cfg svc = svc_for(1);
     svc.endpoint = "no-port";
-    mae_call_req req = {.service = &svc, .method = "Echo"};
+    mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("Echo")};
     mae_call *c;
     got g = {0};
     ASSERT_EQ_INT(mae_transport_start(t, &req, on_result, &g, &c), MAE_EINVAL);
-    mae_service ok = svc_for(1);
+    mae_svc_cfg ok = svc_for(1);
     mae_header_kv bad[] = {{"x-bad", "a\r\nb"}};
-    mae_call_req r2 = {.service = &ok, .method = "Echo", .headers = bad, .n_headers = 1};
+    mae_call_req r2 = {.service = &ok, .target = FX_GRPC_TARGET("Echo"), .headers = bad, .n_headers = 1};
     ASSERT_EQ_INT(mae_transport_start(t, &r2, on_result, &g, &c), MAE_EINVAL);
     ASSERT_EQ_INT(g.called, 0);
     finish(t);
@@ -441,12 +442,12 @@ TEST(grpc_close_cancels_queued_and_active_calls) {
     th_proc srv;
     start_server(&srv, NULL, NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     cJSON *in = cJSON_Parse("{\"seconds\":5}");
     got gs[3];
     memset(gs, 0, sizeof gs);
     for (int i = 0; i < 3; i++) {
-        mae_call_req req = {.service = &svc, .method = "Sleep", .input = in, .run_id = "r",
+        mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("Sleep"), .input = in, .run_id = "r",
                             .step_id = "s"};
         mae_call *c;
         ASSERT_EQ_INT(mae_transport_start(t, &req, on_result, &gs[i], &c), 0);
@@ -478,7 +479,7 @@ TEST(grpc_calls_started_in_one_tick_leave_in_one_write) {
     th_proc srv;
     start_server(&srv, NULL, NULL);
     mae_transport *t = setup();
-    mae_service svc = svc_for(srv.port);
+    mae_svc_cfg svc = svc_for(srv.port);
     svc.pool_connections = 1;
     got warm;
     call1(t, &svc, "Echo", "{}", 5000, NULL, &warm);  /* the connection is up and READY */
@@ -494,7 +495,7 @@ TEST(grpc_calls_started_in_one_tick_leave_in_one_write) {
     for (int i = 0; i < N_BATCH; i++) {
         char step[32];
         snprintf(step, sizeof step, "b%d", i);
-        mae_call_req req = {.service = &svc, .method = "Echo", .input = in, .timeout_ms = 10000,
+        mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("Echo"), .input = in, .timeout_ms = 10000,
                             .run_id = "batch", .step_id = step};
         mae_call *c;
         gs[i].counter = &done;

@@ -100,11 +100,36 @@ TEST(delete_uses_query_and_head_has_no_output) {
     fx_end(&f);
 }
 
+/* The engine hands the transport the target and the scope; the transport renders the path,
+ * each substituted value percent-encoded as one segment ("a/b" stays one, ".." is no dot
+ * segment), and a value that cannot render refuses the call as a template error, unsent. */
+TEST(the_transport_renders_a_templated_path_in_the_given_scope) {
+    fx f;
+    fx_start(&f);
+    cJSON *vars = cJSON_Parse("{\"input\":{\"id\":\"a/b c\",\"up\":\"..\"}}");
+    mae_scope scope = {.vars = vars};
+    mae_call_req req = fx_req(&f, "GET", "/echo/{{ .input.id }}/{{ .input.up }}/x", NULL);
+    req.scope = &scope;
+    got g;
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(jstr(g.out, "target"), "/echo/a%2Fb%20c/%2E%2E/x");
+    cJSON_Delete(g.out);
+    req = fx_req(&f, "GET", "/echo/{{ .input.missing }}", NULL);
+    req.scope = &scope;
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_TEMPLATE);
+    ASSERT_FALSE(g.sent);
+    ASSERT_CONTAINS(g.msg, "path: ");
+    cJSON_Delete(vars);
+    fx_end(&f);
+}
+
 TEST(encoded_path_arrives_verbatim_under_the_base_path) {
     fx f;
     fx_start(&f);
     /* The endpoint has a base path and a trailing slash; a value holding "/ ? # %" and a
-     * ".." segment were percent-encoded by the engine and must arrive exactly so. */
+     * ".." segment, already percent-encoded in the method, must arrive exactly so. */
     snprintf(f.ep, sizeof f.ep, "http://127.0.0.1:%d/echo/base/", f.srv.port);
     mae_call_req req = fx_req(&f, "GET", "/items/a%2Fb%3Fc%23d%25e/%2E%2E/x", NULL);
     got g;
@@ -217,7 +242,7 @@ TEST(connection_refused_is_connect_and_not_sent) {
     ASSERT_EQ_INT(uv_loop_init(&f.loop), 0);
     ASSERT_EQ_INT(mae_http_transport_new(&f.loop, &f.t), 0);
     snprintf(f.ep, sizeof f.ep, "http://127.0.0.1:%d", free_port());
-    f.svc = (mae_service){.name = "gone", .type = MAE_SVC_HTTP, .endpoint = f.ep,
+    f.svc = (mae_svc_cfg){.name = "gone", .type = "http", .endpoint = f.ep,
                           .pool_connections = 2};
     got g;
     mae_call_req req = fx_req(&f, "POST", "/x", NULL);
@@ -303,12 +328,9 @@ TEST(refused_before_sending_is_classified_and_async) {
     cJSON_Delete(arr);
     ASSERT_EQ_INT(g.cls, MAE_CLASS_TEMPLATE);
     ASSERT_CONTAINS(g.msg, "JSON object");
-    req = fx_req(&f, "GET", "/a b", NULL);
-    call1(&f, &req, &g);
-    ASSERT_EQ_INT(g.cls, MAE_CLASS_TEMPLATE);
-    req = fx_req(&f, "get", "/echo", NULL);
-    call1(&f, &req, &g);
-    ASSERT_EQ_INT(g.cls, MAE_CLASS_TEMPLATE);
+    /* A blank in the path or a lower-case verb never becomes a target. */
+    ASSERT_NULL(fx_http_target(&f, "GET", "/a b"));
+    ASSERT_NULL(fx_http_target(&f, "get", "/echo"));
     /* None of them reached the server: it has seen no connection at all. */
     req = fx_req(&f, "GET", "/stats", NULL);
     call1(&f, &req, &g);
@@ -359,7 +381,7 @@ TEST(two_hundred_concurrent_calls_share_five_connections) {
 TEST(one_pool_per_service) {
     fx f;
     fx_start(&f);
-    mae_service other = f.svc;
+    mae_svc_cfg other = f.svc;
     other.name = "other";
     got g;
     mae_call_req req = fx_req(&f, "GET", "/empty", NULL);

@@ -7,13 +7,16 @@
 
 #include "harness.h"
 #include "maestro/maestro.h"
+#include "target_fx.h"
 #include "transports/http.h"
 
 typedef struct nx {
     uv_loop_t loop;
     mae_transport *t;
     th_proc srv;
-    mae_service svc;
+    mae_svc_cfg svc;
+    mae_arena arena;
+    const mae_target *get_json, *get_slow;
     char dir[64], ep[128], ca[128];
     int closed, done;
     int n_ok, n_fail;
@@ -33,7 +36,11 @@ static void nx_start(nx *n, const char *mode) {
     snprintf(n->ca, sizeof n->ca, "%s/cert.pem", n->dir);
     ASSERT_EQ_INT(uv_loop_init(&n->loop), 0);
     ASSERT_EQ_INT(mae_http_transport_new(&n->loop, &n->t), 0);
-    n->svc = (mae_service){.name = "nginx", .type = MAE_SVC_HTTP, .endpoint = n->ep,
+    n->get_json = fx_target(&n->arena, "http", "GET /json");
+    n->get_slow = fx_target(&n->arena, "http", "GET /slow");
+    ASSERT_NOT_NULL(n->get_json);
+    ASSERT_NOT_NULL(n->get_slow);
+    n->svc = (mae_svc_cfg){.name = "nginx", .type = "http", .endpoint = n->ep,
                            .timeout_ms = 20000, .pool_connections = 5,
                            .max_response = 1 << 20};
     if (tls) n->svc.tls.ca_file = n->ca;
@@ -53,7 +60,7 @@ static void on_res(mae_call_result *r, void *ud) {
 }
 
 static void run_calls(nx *n, int count, bool concurrent) {
-    mae_call_req req = {.service = &n->svc, .method = "GET", .path = "/json",
+    mae_call_req req = {.service = &n->svc, .target = n->get_json,
                         .timeout_ms = 20000, .run_id = "r", .step_id = "s",
                         .idempotency_key = "r:s"};
     int base = n->done;
@@ -74,6 +81,7 @@ static void nx_end(nx *n, int *lines, int *conns, int *h2_lines) {
     uv_run(&n->loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(n->closed, 1);
     ASSERT_EQ_INT(uv_loop_close(&n->loop), 0);
+    mae_arena_free(&n->arena);
     th_stop(&n->srv);
     char path[128];
     snprintf(path, sizeof path, "%s/access.log", n->dir);
@@ -144,10 +152,10 @@ TEST(https_checks_the_certificate_unless_told_not_to) {
     ASSERT_EQ_INT(n.last_cls, MAE_CLASS_CONNECT);
     ASSERT_CONTAINS(n.last_msg, "certificate");
     /* A different service (its own pool) that skips verification gets through. */
-    mae_service insecure = n.svc;
+    mae_svc_cfg insecure = n.svc;
     insecure.name = "insecure";
     insecure.tls.insecure_skip_verify = true;
-    mae_call_req req = {.service = &insecure, .method = "GET", .path = "/json",
+    mae_call_req req = {.service = &insecure, .target = n.get_json,
                         .timeout_ms = 20000};
     mae_call *c;
     ASSERT_EQ_INT(mae_transport_start(n.t, &req, on_res, &n, &c), 0);
@@ -190,7 +198,7 @@ TEST(cancelling_h2_streams_leaves_the_connection_to_the_others) {
     memset(&h, 0, sizeof h);
     h.n = &n;
     h2_ctx = &h;
-    mae_call_req req = {.service = &n.svc, .method = "GET", .path = "/slow",
+    mae_call_req req = {.service = &n.svc, .target = n.get_slow,
                         .timeout_ms = 20000};
     for (int i = 0; i < 10; i++)
         ASSERT_EQ_INT(mae_transport_start(n.t, &req, on_h2_i, (void *)(intptr_t)i, &h.calls[i]), 0);

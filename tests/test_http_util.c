@@ -3,6 +3,7 @@
 #include "harness.h"
 #include "maestro/maestro.h"
 #include "transports/http_util.h"
+#include "transports/wire.h"
 
 static char *enc(const char *s, size_t n) {
     mae_hbuf b = {0};
@@ -118,14 +119,14 @@ TEST(body_to_output_json_string_or_null) {
 }
 
 TEST(header_path_and_verb_checks) {
-    ASSERT_TRUE(mae_http_header_value_ok("plain value; with stuff"));
-    ASSERT_FALSE(mae_http_header_value_ok("a\r\nX-Evil: 1"));
-    ASSERT_FALSE(mae_http_header_value_ok("a\nb"));
-    ASSERT_FALSE(mae_http_header_value_ok(NULL));
-    ASSERT_TRUE(mae_http_header_name_ok("X-Tenant_1"));
-    ASSERT_FALSE(mae_http_header_name_ok("X Tenant"));
-    ASSERT_FALSE(mae_http_header_name_ok("X:T"));
-    ASSERT_FALSE(mae_http_header_name_ok(""));
+    ASSERT_TRUE(mae_header_value_ok("plain value; with stuff"));
+    ASSERT_FALSE(mae_header_value_ok("a\r\nX-Evil: 1"));
+    ASSERT_FALSE(mae_header_value_ok("a\nb"));
+    ASSERT_FALSE(mae_header_value_ok(NULL));
+    ASSERT_TRUE(mae_header_name_ok("X-Tenant_1"));
+    ASSERT_FALSE(mae_header_name_ok("X Tenant"));
+    ASSERT_FALSE(mae_header_name_ok("X:T"));
+    ASSERT_FALSE(mae_header_name_ok(""));
     ASSERT_TRUE(mae_http_path_ok("/a/b%2Fc?x=1&y=%20"));
     ASSERT_FALSE(mae_http_path_ok("a/b"));
     ASSERT_FALSE(mae_http_path_ok("/a b"));

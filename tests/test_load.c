@@ -74,6 +74,15 @@ static const char svc_wf[] =
     "    continue_on_error: true\n"
     "    compensate: {service: rpc, method: Undo, timeout: 3s}\n";
 
+/* The target, described as written (no scope), says want. */
+static bool target_says(const mae_target *t, const char *want) {
+    char *d = NULL;
+    mae_eval_err err;
+    bool ok = t && mae_target_describe(t, NULL, &d, &err) == 0 && strcmp(d, want) == 0;
+    free(d);
+    return ok;
+}
+
 TEST(service_defaults_and_settings) {
     mae_workflow *wf = load_ok(svc_wf);
     ASSERT_EQ_STR(wf->name, "t");
@@ -82,7 +91,7 @@ TEST(service_defaults_and_settings) {
     ASSERT_EQ_INT(wf->n_services, 2);
     const mae_service *p = mae_workflow_service(wf, "plain");
     ASSERT_NOT_NULL(p);
-    ASSERT_EQ_INT(p->type, MAE_SVC_HTTP);
+    ASSERT_EQ_STR(p->type->name, "http");
     ASSERT_EQ_INT(p->timeout_ms, 30000);
     ASSERT_EQ_INT(p->retry.attempts, 3);
     ASSERT_EQ_INT(p->retry.backoff, MAE_BACKOFF_EXPONENTIAL);
@@ -100,7 +109,7 @@ TEST(service_defaults_and_settings) {
     ASSERT_EQ_INT(p->max_response, 16u << 20);
     ASSERT_EQ_INT(p->n_headers, 0);
     const mae_service *r = mae_workflow_service(wf, "rpc");
-    ASSERT_EQ_INT(r->type, MAE_SVC_GRPC);
+    ASSERT_EQ_STR(r->type->name, "grpc");
     ASSERT_EQ_STR(r->endpoint, "127.0.0.1:50051");
     ASSERT_EQ_INT(r->timeout_ms, 1500);
     ASSERT_EQ_INT(r->retry.attempts, 4);
@@ -136,7 +145,8 @@ TEST(step_and_compensate_policies_merge_over_service) {
     ASSERT_EQ_INT(a->pos.col, 5);
     ASSERT_TRUE(a->service == rpc);
     ASSERT_EQ_STR(a->method, "Create");
-    ASSERT_NULL(a->http.verb);
+    ASSERT_TRUE(a->target->type == rpc->type);
+    ASSERT_EQ_STR(a->target->text, "Create");
     ASSERT_EQ_STR(a->output, "made");
     ASSERT_EQ_INT(a->timeout_ms, 250);
     /* attempts from the step, everything else from the service */
@@ -162,8 +172,8 @@ TEST(step_and_compensate_policies_merge_over_service) {
     ASSERT_EQ_INT(b->timeout_ms, 0);
     ASSERT_EQ_INT(b->retry.attempts, 3);
     ASSERT_TRUE(b->continue_on_error);
-    ASSERT_EQ_STR(b->http.verb, "POST");
-    ASSERT_EQ_STR(mae_tmpl_source(b->http.path), "/api/sendtemplate");
+    ASSERT_TRUE(b->target->type == plain->type);
+    ASSERT_TRUE(target_says(b->target, "POST /api/sendtemplate"));
     ASSERT_TRUE(b->compensate->service == rpc);
     ASSERT_EQ_INT(b->compensate->retry.attempts, 5);
     ASSERT_EQ_INT(b->compensate->retry.initial_ms, 50);
@@ -195,8 +205,7 @@ TEST(template_tree_typing) {
         "      list: [1, two, {k: v}]\n"
         "output: {done: true}\n");
     const mae_step *a = &wf->steps[0];
-    ASSERT_EQ_STR(a->http.verb, "GET");
-    ASSERT_EQ_STR(mae_tmpl_source(a->http.path), "/companies/{{ .input.domain }}");
+    ASSERT_TRUE(target_says(a->target, "GET /companies/{{ .input.domain }}"));
     const mae_tval *in = a->input;
     ASSERT_EQ_INT(in->kind, MAE_TV_OBJECT);
     ASSERT_EQ_INT(in->n, 12);
@@ -568,11 +577,11 @@ TEST(merge_keys_and_extension_fields) {
         "  - {id: s, service: a, method: M}\n"
         "  - {id: t, service: b, method: N}\n");
     const mae_service *a = mae_workflow_service(wf, "a"), *b = mae_workflow_service(wf, "b");
-    ASSERT_EQ_INT(a->type, MAE_SVC_GRPC);
+    ASSERT_EQ_STR(a->type->name, "grpc");
     ASSERT_EQ_INT(a->timeout_ms, 5000);
     ASSERT_EQ_INT(a->retry.attempts, 4);
     /* explicit keys win, then the first merged mapping */
-    ASSERT_EQ_INT(b->type, MAE_SVC_HTTP);
+    ASSERT_EQ_STR(b->type->name, "http");
     ASSERT_EQ_INT(b->timeout_ms, 2000);
     ASSERT_EQ_INT(b->retry.attempts, 4);
     mae_workflow_free(wf);

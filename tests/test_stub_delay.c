@@ -5,6 +5,7 @@
 
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
+#include "target_fx.h"
 #include "stub/stub.h"
 #include "maestro/maestro.h"
 
@@ -86,9 +87,9 @@ TEST(stub_close_cancels_delayed_replies) {
     ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
     char ep[32];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", mae_stub_port(s, "rpc"));
-    mae_service svc = {.name = "rpc", .type = MAE_SVC_GRPC, .endpoint = ep, .timeout_ms = 600000};
+    mae_svc_cfg svc = {.name = "rpc", .type = "grpc", .endpoint = ep, .timeout_ms = 600000};
     cJSON *in = cJSON_CreateObject();
-    mae_call_req req = {.service = &svc, .method = "Slow", .input = in, .run_id = "r", .step_id = "s"};
+    mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("Slow"), .input = in, .run_id = "r", .step_id = "s"};
     mae_call *call;
     ASSERT_EQ_INT(mae_transport_start(t, &req, on_result, NULL, &call), 0);
     cJSON_Delete(in);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "maestro/maestro.h"
+#include "transports/errmap.h"
 
 struct mae_curl_sock {
     uv_poll_t poll;              /* poll.data == this */
@@ -188,18 +189,15 @@ int mae_curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, mae_curl_uv_done_fn done)
 int mae_curl_uv_add(mae_curl_uv *cu, CURL *easy) {
     if (cu->closing) return MAE_ESTATE;
     /* add_handle arms the timer through on_curl_timer; the transfer starts from the loop. */
-    if (curl_multi_add_handle(cu->multi, easy) != CURLM_OK) return MAE_EINTERNAL;
-    return 0;
+    return mae_err_from_curlm(curl_multi_add_handle(cu->multi, easy));
 }
 
 int mae_curl_uv_remove(mae_curl_uv *cu, CURL *easy) {
     for (int i = 0; i < cu->n_broken; i++)
         if (cu->broken[i] == easy) cu->broken[i] = cu->broken[--cu->n_broken];
-    if (curl_multi_remove_handle(cu->multi, easy) != CURLM_OK) {
-        cu->n_multi_errors++;
-        return MAE_EINTERNAL;
-    }
-    return 0;
+    int rc = mae_err_from_curlm(curl_multi_remove_handle(cu->multi, easy));
+    if (rc) cu->n_multi_errors++;
+    return rc;
 }
 
 void mae_curl_uv_close(mae_curl_uv *cu, mae_curl_uv_closed_fn closed) {

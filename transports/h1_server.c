@@ -13,6 +13,7 @@
 
 #include "maestro/maestro.h"
 #include "transports/listener.h"
+#include "transports/wire.h"
 
 /* Unparsed bytes kept while a request is in flight: a pipelining client may not push more. */
 #define MAX_BACKLOG (256 * 1024)
@@ -314,12 +315,6 @@ static void send_error_and_close(h1_conn *c, int status, const char *msg) {
     uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
-static bool header_ok(const char *s) {
-    for (; *s; s++)
-        if (*s == '\r' || *s == '\n') return false;
-    return true;
-}
-
 int mae_h1_respond(mae_h1_exchange *x, int status, const char *content_type,
                    const mae_header_kv *extra, size_t n_extra, const char *body, size_t len) {
     h1_conn *c = x->conn;
@@ -331,7 +326,7 @@ int mae_h1_respond(mae_h1_exchange *x, int status, const char *content_type,
     free(x);
     int rc = 0;
     for (size_t i = 0; i < n_extra; i++)
-        if (!header_ok(extra[i].name) || !header_ok(extra[i].value)) rc = MAE_EINVAL;
+        if (!mae_header_value_ok(extra[i].name) || !mae_header_value_ok(extra[i].value)) rc = MAE_EINVAL;
     if (rc < 0) {
         status = 500;
         n_extra = 0;

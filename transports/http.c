@@ -16,30 +16,53 @@
 #include "maestro/maestro.h"
 #include "transports/curl_uv.h"
 #include "transports/http_int.h"
+#include "transports/http_target.h"
 #include "transports/http_util.h"
+#include "transports/errmap.h"
 
 static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc);
 
 static mae_http *http_of(mae_transport *t) { return t->data; }
 
-http_pool *mae__http_pool_get(mae_http *h, const mae_service *svc) {
+static bool str_eq(const char *a, const char *b) {
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static void pool_free_strings(http_pool *p) {
+    free(p->name);
+    free(p->endpoint);
+    free(p->ca_file);
+    free(p->cert_file);
+    free(p->key_file);
+}
+
+static bool dup_opt(const char *s, char **out) {
+    *out = s ? strdup(s) : NULL;
+    return !s || *out;
+}
+
+http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc) {
     int conns = svc->pool_connections > 0 ? svc->pool_connections : 5;
     for (http_pool *p = h->pools; p; p = p->next)
-        if (p->svc == svc && p->conns == conns && strcmp(p->endpoint, svc->endpoint) == 0)
+        if (p->conns == conns && p->insecure == svc->tls.insecure_skip_verify && str_eq(p->name, svc->name) &&
+            str_eq(p->endpoint, svc->endpoint) && str_eq(p->ca_file, svc->tls.ca_file) &&
+            str_eq(p->cert_file, svc->tls.cert_file) && str_eq(p->key_file, svc->tls.key_file))
             return p;
     http_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
-    p->endpoint = strdup(svc->endpoint);
-    if (!p->endpoint) {
+    if (!dup_opt(svc->name, &p->name) || !dup_opt(svc->endpoint, &p->endpoint) ||
+        !dup_opt(svc->tls.ca_file, &p->ca_file) || !dup_opt(svc->tls.cert_file, &p->cert_file) ||
+        !dup_opt(svc->tls.key_file, &p->key_file)) {
+        pool_free_strings(p);
         free(p);
         return NULL;
     }
+    p->insecure = svc->tls.insecure_skip_verify;
     p->h = h;
-    p->svc = svc;
     p->conns = conns;
     p->cu.data = p;
     if (mae_curl_uv_init(&p->cu, h->loop, pool_done) != 0) {
-        free(p->endpoint);
+        pool_free_strings(p);
         free(p);
         return NULL;
     }
@@ -258,8 +281,8 @@ void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg) {
 static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb, void *ud,
                       mae_call **out) {
     mae_http *h = http_of(t);
-    if (!req || !cb || !out || !req->service || !req->service->endpoint ||
-        req->service->type != MAE_SVC_HTTP)
+    if (!req || !cb || !out || !req->service || !req->service->endpoint || !req->target ||
+        req->target->type != &mae_http_target_type)
         return MAE_EINVAL;
     if (h->closing) return MAE_ESTATE;
     mae_call *c = calloc(1, sizeof *c);
@@ -328,7 +351,7 @@ static void finish_close(mae_http *h) {
 static void on_pool_closed(mae_curl_uv *cu) {
     http_pool *p = cu->data;
     mae_http *h = p->h;
-    free(p->endpoint);
+    pool_free_strings(p);
     free(p);
     if (--h->pending_closes == 0) finish_close(h);
 }
@@ -383,7 +406,8 @@ static const mae_transport_vtbl http_vtbl = {
 
 int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
     *out = NULL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return MAE_EINTERNAL;
+    int grc = mae_err_from_curl(curl_global_init(CURL_GLOBAL_DEFAULT));
+    if (grc) return grc;
     mae_http *h = calloc(1, sizeof *h);
     if (!h) {
         curl_global_cleanup();

@@ -1,10 +1,12 @@
 /* The HTTP transport: mae_transport calls (transport.h) made with libcurl's multi interface on
- * the caller's libuv loop (curl_uv.h). One multi handle per service, so each service's
- * pool.connections bounds its own TCP connections (HTTP/1.1 keep-alive; HTTP/2 multiplexed
+ * the caller's libuv loop (curl_uv.h). One multi handle per service (keyed by the values of
+ * its mae_svc_cfg, copied), so each service's pool.connections bounds its own TCP connections (HTTP/1.1 keep-alive; HTTP/2 multiplexed
  * over TLS when ALPN offers it); requests past the limit wait inside curl, still bound by
  * their deadline.
  *
- * Request: URL = service endpoint (trailing '/' dropped) + req->path, sent as is. GET, DELETE
+ * Request: req->target is an HTTP target (http_target.h), rendered here in req->scope: its verb,
+ * and its path with every substituted value percent-encoded as one segment. URL = service
+ * endpoint (trailing '/' dropped) + that path, sent as is. GET, DELETE
  * and HEAD carry req->input as query parameters (mae_http_query_build); other verbs carry it
  * as a JSON body with Content-Type: application/json, "{}" when input is NULL. Headers:
  * req->headers, Idempotency-Key, X-Maestro-Run-Id, X-Maestro-Step-Id, traceparent (when
@@ -13,8 +15,9 @@
  * Result: 2xx → output (JSON, else a JSON string of the body, empty → NULL); other statuses →
  * http_4xx/http_5xx with status, a body excerpt and Retry-After; curl failures → connect or
  * timeout; a body past service->max_response → decode, "response exceeds max_response (N
- * bytes)". A request refused before sending (CR/LF in a header, a bad path, a GET input that
- * is not an object, a header maestro sets itself) fails with MAE_CLASS_TEMPLATE, not sent. */
+ * bytes)". A request refused before sending (a path that does not render, CR/LF in a header, a
+ * bad path, a GET input that is not an object, a header maestro sets itself) fails with
+ * MAE_CLASS_TEMPLATE, not sent. start() returns MAE_EINVAL for a target of another type. */
 #ifndef MAE_HTTP_H
 #define MAE_HTTP_H
 

@@ -20,14 +20,17 @@ typedef struct http_pool http_pool;
  * more than curl_easy_reset): a finished call's handle is reset and kept, up to this many. */
 #define MAE_HTTP_SPARE_MAX 64
 
-/* One service's connections: its own multi handle, so its limits are its own. */
+/* One service's connections: its own multi handle, so its limits are its own. Keyed by value
+ * on the service's name, endpoint, pool size and TLS files (owned copies): nothing points
+ * into a workflow or into the caller's configuration. */
 struct http_pool {
     mae_curl_uv cu;              /* cu.data == this */
     CURL *spare[MAE_HTTP_SPARE_MAX];  /* reset easy handles, in no multi, owned by the pool */
     int n_spare;
     mae_http *h;
-    const mae_service *svc;      /* key, with endpoint and conns */
-    char *endpoint;              /* owned copy */
+    char *name, *endpoint;       /* owned copies: the key */
+    char *ca_file, *cert_file, *key_file;  /* owned copies (NULL = none): the key */
+    bool insecure;
     int conns;
     http_pool *next;
 };
@@ -84,7 +87,7 @@ struct mae_call {
  * negative MAE_E* (no callback will come). */
 int mae__http_call_prepare(mae_call *c, const mae_call_req *req);
 /* The service's pool, created on first use (NULL: out of memory). */
-http_pool *mae__http_pool_get(mae_http *h, const mae_service *svc);
+http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc);
 void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg);
 void mae__http_call_set_msg(mae_call *c, const char *fmt, const char *arg);
 

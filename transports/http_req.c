@@ -9,6 +9,9 @@
 
 #include "maestro/maestro.h"
 #include "transports/http_int.h"
+#include "transports/http_target.h"
+#include "transports/wire.h"
+#include "transports/errmap.h"
 
 /* Low-speed limit: a transfer averaging under 1 byte/s for LOW_SPEED_SECS is abandoned as a
  * timeout. It never cuts an attempt before its own deadline (a slow service that answers
@@ -101,11 +104,11 @@ static bool user_has(const mae_call_req *req, const char *name) {
 static int build_headers(mae_call *c, const mae_call_req *req, bool has_body) {
     for (size_t i = 0; i < req->n_headers; i++) {
         const mae_header_kv *kv = &req->headers[i];
-        if (!mae_http_header_name_ok(kv->name)) {
+        if (!mae_header_name_ok(kv->name)) {
             mae__http_call_refuse(c, "invalid header name \"%s\"", kv->name ? kv->name : "");
             return 1;
         }
-        if (!mae_http_header_value_ok(kv->value)) {
+        if (!mae_header_value_ok(kv->value)) {
             mae__http_call_refuse(c, "header %s: value contains CR, LF or NUL", kv->name);
             return 1;
         }
@@ -126,7 +129,7 @@ static int build_headers(mae_call *c, const mae_call_req *req, bool has_body) {
     };
     for (size_t i = 0; i < sizeof ours / sizeof *ours; i++) {
         if (!ours[i].value) continue;
-        if (!mae_http_header_value_ok(ours[i].value)) {
+        if (!mae_header_value_ok(ours[i].value)) {
             mae__http_call_refuse(c, "header %s: value contains CR, LF or NUL", ours[i].name);
             return 1;
         }
@@ -147,7 +150,8 @@ static int build_headers(mae_call *c, const mae_call_req *req, bool has_body) {
     return rc;
 }
 
-static int build_url(mae_call *c, const mae_call_req *req, bool query_verb) {
+static int build_url(mae_call *c, const mae_call_req *req, const char *verb, const char *path,
+                     bool query_verb) {
     const char *ep = req->service->endpoint;
     size_t el = strlen(ep);
     while (el && ep[el - 1] == '/') el--;
@@ -155,33 +159,35 @@ static int build_url(mae_call *c, const mae_call_req *req, bool query_verb) {
         mae__http_call_refuse(c, "endpoint \"%s\" is not an http:// or https:// URL", ep);
         return 1;
     }
-    if (!mae_http_path_ok(req->path)) {
-        mae__http_call_refuse(c, "path \"%s\" is not a percent-encoded absolute path",
-                              req->path ? req->path : "(null)");
+    if (!mae_http_path_ok(path)) {
+        mae__http_call_refuse(c, "path \"%s\" is not a percent-encoded absolute path", path);
         return 1;
     }
     char *q = NULL;
     if (query_verb) {
         int rc = mae_http_query_build(req->input, &q);
         if (rc == MAE_EINVAL) {
-            mae__http_call_refuse(c, "%s input must be a JSON object (sent as query parameters)",
-                                  req->method);
+            mae__http_call_refuse(c, "%s input must be a JSON object (sent as query parameters)", verb);
             return 1;
         }
         if (rc) return rc;
     }
-    const char *sep = q && *q ? (strchr(req->path, '?') ? "&" : "?") : "";
-    size_t n = el + strlen(req->path) + strlen(sep) + (q ? strlen(q) : 0) + 1;
+    const char *sep = q && *q ? (strchr(path, '?') ? "&" : "?") : "";
+    size_t n = el + strlen(path) + strlen(sep) + (q ? strlen(q) : 0) + 1;
     c->url = malloc(n);
-    if (c->url) snprintf(c->url, n, "%.*s%s%s%s", (int)el, ep, req->path, sep, q ? q : "");
+    if (c->url) snprintf(c->url, n, "%.*s%s%s%s", (int)el, ep, path, sep, q ? q : "");
     free(q);
     return c->url ? 0 : MAE_ENOMEM;
 }
 
-#define SET(opt, val) do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) return MAE_EINTERNAL; } while (0)
+#define SET(opt, val)                                                          \
+    do {                                                                       \
+        int rc_ = mae_err_from_curl(curl_easy_setopt(e, opt, val));            \
+        if (rc_) return rc_;                                                   \
+    } while (0)
 
-static int setup_easy(mae_call *c, const mae_call_req *req, bool query_verb) {
-    const mae_service *svc = req->service;
+static int setup_easy(mae_call *c, const mae_call_req *req, const char *verb, bool query_verb) {
+    const mae_svc_cfg *svc = req->service;
     http_pool *p = c->pool;
     CURL *e;
     if (p->n_spare) {
@@ -196,7 +202,7 @@ static int setup_easy(mae_call *c, const mae_call_req *req, bool query_verb) {
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
-    /* The engine percent-encoded the path: send it exactly, without dot-segment squashing. */
+    /* The path was percent-encoded when rendered: send it exactly, without dot-segment squashing. */
     SET(CURLOPT_PATH_AS_IS, 1L);
     SET(CURLOPT_HTTPHEADER, c->hdrs);
     SET(CURLOPT_ERRORBUFFER, c->errbuf);
@@ -229,7 +235,6 @@ static int setup_easy(mae_call *c, const mae_call_req *req, bool query_verb) {
             SET(CURLOPT_SSL_VERIFYHOST, 0L);
         }
     }
-    const char *verb = req->method;
     if (query_verb) {
         if (strcmp(verb, "HEAD") == 0) SET(CURLOPT_NOBODY, 1L);
         else SET(CURLOPT_HTTPGET, 1L);
@@ -244,14 +249,24 @@ static int setup_easy(mae_call *c, const mae_call_req *req, bool query_verb) {
 }
 
 int mae__http_call_prepare(mae_call *c, const mae_call_req *req) {
-    const char *verb = req->method;
+    const char *verb = NULL;
+    char *path = NULL;
+    mae_eval_err err;
+    int rc = mae_http_target_render(req->target, req->scope, &verb, &path, &err);
+    if (rc == MAE_ETEMPLATE) {
+        mae__http_call_refuse(c, "%s", err.msg);
+        return 0;
+    }
+    if (rc) return rc;
     if (!mae_http_verb_ok(verb)) {
         mae__http_call_refuse(c, "invalid HTTP method \"%s\"", verb ? verb : "(null)");
+        free(path);
         return 0;
     }
     bool query_verb = strcmp(verb, "GET") == 0 || strcmp(verb, "DELETE") == 0 ||
                       strcmp(verb, "HEAD") == 0;
-    int rc = build_url(c, req, query_verb);
+    rc = build_url(c, req, verb, path, query_verb);
+    free(path);
     if (rc) return rc < 0 ? rc : 0;
     if (!query_verb) {
         c->body = req->input ? cJSON_PrintUnformatted(req->input) : strdup("{}");
@@ -261,5 +276,5 @@ int mae__http_call_prepare(mae_call *c, const mae_call_req *req) {
     if (rc) return rc < 0 ? rc : 0;
     c->pool = mae__http_pool_get(c->h, req->service);
     if (!c->pool) return MAE_ENOMEM;
-    return setup_easy(c, req, query_verb);
+    return setup_easy(c, req, verb, query_verb);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "maestro/maestro.h"
+#include "transports/wire.h"
 
 int mae_hbuf_add(mae_hbuf *b, const char *s, size_t n) {
     if (b->max && (n > b->max || b->len > b->max - n)) return MAE_ETOOBIG;
@@ -32,16 +33,10 @@ void mae_hbuf_free(mae_hbuf *b) {
 }
 
 int mae_http_pct_encode(mae_hbuf *b, const char *s, size_t n) {
-    static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int rc;
-        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            rc = mae_hbuf_add(b, (const char *)&c, 1);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            rc = mae_hbuf_add(b, e, 3);
-        }
+    char out[3 * 256 + 1];
+    for (size_t i = 0; i < n; i += 256) {
+        size_t k = n - i < 256 ? n - i : 256;
+        int rc = mae_hbuf_add(b, out, mae_pct_encode(s + i, k, MAE_PCT_UNRESERVED, out));
         if (rc) return rc;
     }
     return 0;
@@ -165,19 +160,6 @@ int mae_http_body_to_output(const char *body, size_t len, cJSON **out) {
     *out = cJSON_CreateString(s.p);
     mae_hbuf_free(&s);
     return *out ? 0 : MAE_ENOMEM;
-}
-
-bool mae_http_header_value_ok(const char *s) {
-    return s && strpbrk(s, "\r\n") == NULL;
-}
-
-bool mae_http_header_name_ok(const char *s) {
-    if (!s || !*s) return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (!(isalnum(c) || strchr("!#$%&'*+-.^_`|~", c))) return false;
-    }
-    return true;
 }
 
 bool mae_http_path_ok(const char *path) {

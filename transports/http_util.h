@@ -28,8 +28,9 @@ typedef struct mae_hbuf {
 int mae_hbuf_add(mae_hbuf *b, const char *s, size_t n);
 void mae_hbuf_free(mae_hbuf *b);
 
-/* Appends s percent-encoded: RFC 3986 unreserved characters (ALPHA DIGIT - . _ ~) stay, every
- * other byte becomes %XX (upper-case hex). Returns 0 or MAE_ENOMEM / MAE_ETOOBIG. */
+/* Appends s percent-encoded with the one codec (transports/wire.h): RFC 3986 unreserved
+ * characters (ALPHA DIGIT - . _ ~) stay, every other byte becomes %XX (upper-case hex).
+ * Returns 0 or MAE_ENOMEM / MAE_ETOOBIG. */
 int mae_http_pct_encode(mae_hbuf *b, const char *s, size_t n);
 
 /* The query string for GET/DELETE/HEAD: "k=v&k2=v2" from the members of a JSON object in
@@ -52,10 +53,6 @@ void mae_http_excerpt(const char *body, size_t len, char *out);
  * and invalid UTF-8 bytes replaced by U+FFFD. Returns 0 or MAE_ENOMEM. */
 int mae_http_body_to_output(const char *body, size_t len, cJSON **out);
 
-/* True when s holds no CR, LF or NUL (a C string cannot hold NUL: len says where it ends). */
-bool mae_http_header_value_ok(const char *s);
-/* A header name: a non-empty RFC 9110 token. */
-bool mae_http_header_name_ok(const char *s);
 /* A request path as the engine renders it: starts with '/', printable ASCII without space,
  * '#', '"', '<', '>', '\\', '^', '`', '{', '|', '}'. */
 bool mae_http_path_ok(const char *path);

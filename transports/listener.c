@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "maestro/maestro.h"
+#include "transports/errmap.h"
 
 static void maybe_free(mae_listener *l) {
     if (l->open_handles > 0) return;
@@ -41,7 +42,7 @@ int mae_listener_start(mae_listener *l, uv_loop_t *loop, const char *host, int p
     if (rc < 0) {
         l->closing = true;
         uv_close((uv_handle_t *)&l->tcp, listener_closed);
-        return rc == UV_EADDRINUSE ? MAE_EEXISTS : MAE_EIO;
+        return mae_err_from_uv(rc);
     }
     return 0;
 }

@@ -1,5 +1,7 @@
 /* The call interface between the engine and a transport (HTTP, gRPC, or a scripted one in
- * tests). The engine knows nothing of HTTP or gRPC; a transport knows nothing of workflows.
+ * tests). The engine knows nothing of HTTP or gRPC; a transport knows nothing of workflows: it
+ * gets its own copy of a service's settings (mae_svc_cfg) and a call target its type compiled
+ * when the workflow was loaded (target.h), and keeps nothing that points into a workflow.
  *
  * Contract:
  * - start() either fails synchronously (returns < 0, no callback ever) or returns 0 and then
@@ -20,7 +22,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "workflow/model.h"
+#include "transports/target.h"
 
 /* Failure classes of SPEC §4.1. */
 typedef enum {
@@ -50,15 +52,43 @@ const char *mae_grpc_code_name(int code);     /* "UNAVAILABLE"; "UNKNOWN" when o
 int mae_grpc_code_from_name(const char *name); /* -1 when not a code name */
 /* "connect", "timeout", "http_4xx", "http_5xx", "grpc:UNAVAILABLE", "app_error", ... */
 void mae_class_format(mae_class cls, int status, char *buf, size_t len);
+/* The class with its status for a person: "http_5xx (HTTP 503)", "grpc:UNAVAILABLE". */
+void mae_class_describe(mae_class cls, int status, char *buf, size_t len);
+/* The default retryable failures of SPEC §4.1 (connect, timeout, 408/429, 500/502/503/504, the
+ * transient gRPC codes). */
+bool mae_class_default_retryable(mae_class cls, int status);
+/* A retry.on entry: a class name ("connect", "http_5xx", "grpc:UNAVAILABLE") or one status
+ * ("http:503"). valid: the entry names something; matches: a failure is what it names. */
+bool mae_class_entry_valid(const char *entry);
+bool mae_class_entry_matches(const char *entry, mae_class cls, int status);
 
 typedef struct mae_header_kv {
     const char *name, *value;
 } mae_header_kv;
 
+/* TLS settings of a service (file names are copied by whoever keeps them). */
+typedef struct mae_svc_tls {
+    const char *ca_file, *cert_file, *key_file;
+    bool insecure_skip_verify;     /* tests only */
+} mae_svc_tls;
+
+/* What a transport knows of a service: copied settings, nothing of the workflow. Transports key
+ * their pools on these values (never on the struct's address). */
+typedef struct mae_svc_cfg {
+    const char *type;              /* the service `type`: "http", "grpc" */
+    const char *name;
+    const char *endpoint;          /* as the type's check_endpoint accepts it */
+    uint64_t timeout_ms;           /* per attempt, when the request gives none */
+    int pool_connections;          /* <= 0: the transport's default (5) */
+    uint64_t max_response;         /* bytes; 0: the type's default */
+    mae_svc_tls tls;
+} mae_svc_cfg;
+
 typedef struct mae_call_req {
-    const mae_service *service;
-    const char *method;            /* gRPC: method name. HTTP: the verb */
-    const char *path;              /* HTTP: rendered, already percent-encoded path; else NULL */
+    const mae_svc_cfg *service;
+    const mae_target *target;      /* compiled by this transport's type (target.h) */
+    const mae_scope *scope;        /* what the target is rendered in (an HTTP path); may be NULL
+                                      for a target without templates (a probe) */
     const cJSON *input;            /* rendered input, may be NULL */
     uint64_t timeout_ms;           /* attempt deadline from now (already min'd with the run's) */
     const char *run_id;

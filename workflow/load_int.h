@@ -56,6 +56,11 @@ bool mae__is_ident(const char *s);
 /* Compiles text (the whole scalar, or a slice starting at byte skip) as a template; a compile
  * error is reported at its line:col inside the YAML file. NULL on error. */
 mae_tmpl *mae__ld_tmpl(mae_loader *ld, const mae_ynode *n, size_t skip);
+/* Compiles a method (or probe) scalar with type's compile; problems are reported at the
+ * scalar (template errors at their own line:col) and its templates registered for the
+ * reference checks. NULL on error. */
+const mae_target *mae__ld_target(mae_loader *ld, const mae_ynode *n, const mae_target_type *type,
+                                 mae_target_use use);
 /* Position of byte offset off of a scalar's value in the source. */
 mae_pos mae__ld_scalar_pos(mae_loader *ld, const mae_ynode *n, size_t off);
 /* A template tree (input:, output:); NULL only when out of memory (errors are reported and the

@@ -1,10 +1,11 @@
 /* services: (SPEC §2.1) → mae_service with every default filled in; retry policies. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "maestro/maestro.h"
+#include "transports/transport.h"
+#include "transports/wire.h"
 #include "workflow/load_int.h"
 
 static const char *const service_keys[] = {"type", "endpoint", "timeout", "retry", "circuit_breaker",
@@ -15,13 +16,6 @@ static const char *const breaker_keys[] = {"failures", "open_for", "half_open_pr
 static const char *const pool_keys[] = {"connections", NULL};
 static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", "insecure_skip_verify", NULL};
 
-static const char *const classes[] = {"connect", "timeout", "http_4xx", "http_5xx", "app_error",
-    "circuit_open", "template", "decode", "cancelled", NULL};
-static const char *const grpc_codes[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED", NULL};
-
 void mae__retry_default(mae_retry_policy *p) {
     memset(p, 0, sizeof *p);
     p->attempts = 3;
@@ -30,26 +24,6 @@ void mae__retry_default(mae_retry_policy *p) {
     p->max_ms = 10000;
     p->multiplier = 2;
     p->jitter = true;
-}
-
-static bool in_list(const char *s, const char *const *list) {
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0) return true;
-    return false;
-}
-
-static bool retry_on_valid(const char *s) {
-    if (in_list(s, classes)) return true;
-    if (strncmp(s, "grpc:", 5) == 0) return in_list(s + 5, grpc_codes);
-    if (strncmp(s, "http:", 5) == 0) {
-        const char *d = s + 5;
-        if (strlen(d) != 3 || !isdigit((unsigned char)d[0]) || !isdigit((unsigned char)d[1]) ||
-            !isdigit((unsigned char)d[2]))
-            return false;
-        int code = atoi(d);
-        return code >= 100 && code <= 599;
-    }
-    return false;
 }
 
 /* Applies the keys present in n over *p (which holds the defaults to inherit). */
@@ -91,7 +65,7 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
         for (size_t i = 0; i < v->n; i++) {
             const char *s;
             if (!mae__ld_str(ld, v->items[i], "on", &s)) continue;
-            if (!retry_on_valid(s)) {
+            if (!mae_class_entry_valid(s)) {
                 mae__ld_err(ld, v->items[i]->pos,
                             "invalid retry.on entry '%s' (expected a class name, http:NNN or grpc:CODE)", s);
                 continue;
@@ -101,58 +75,36 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
     }
 }
 
-/* grpc: host:port; http: http(s)://host[:port][/base]. Shared with mae_workflow_set_endpoint,
- * so an override is held to what the file is. */
-int mae__endpoint_check(mae_svc_type type, const char *ep, char *err, size_t errlen) {
+/* The endpoint, as the service's type accepts it (no templates: it is fixed for every run).
+ * Shared with mae_workflow_set_endpoint, so an override is held to what the file is. */
+int mae__endpoint_check(const mae_target_type *type, const char *ep, char *err, size_t errlen) {
     if (mae_tmpl_has_expr(ep, strlen(ep))) {
         snprintf(err, errlen, "'endpoint' cannot hold templates (use --set service.NAME.endpoint=URL)");
         return MAE_EINVAL;
     }
-    if (type == MAE_SVC_HTTP) {
-        const char *rest = !strncmp(ep, "http://", 7) ? ep + 7 : !strncmp(ep, "https://", 8) ? ep + 8 : NULL;
-        if (rest && *rest && *rest != '/' && *rest != ':') return 0;
-        snprintf(err, errlen, "invalid http endpoint '%s' (expected http(s)://host:port[/base])", ep);
-        return MAE_EINVAL;
-    }
-    const char *colon = strrchr(ep, ':');
-    bool ok = colon && colon != ep && colon[1] && strlen(colon + 1) <= 5 && !strchr(ep, '/');
-    for (const char *p = colon ? colon + 1 : ""; ok && *p; p++) ok = isdigit((unsigned char)*p);
-    if (ok) {
-        long port = strtol(colon + 1, NULL, 10);
-        ok = port > 0 && port < 65536;
-    }
-    if (ok) return 0;
-    snprintf(err, errlen, "invalid grpc endpoint '%s' (expected host:port)", ep);
+    mae_target_err te;
+    memset(&te, 0, sizeof te);
+    if (type->check_endpoint(ep, &te) == 0) return 0;
+    snprintf(err, errlen, "%s", te.msg);
     return MAE_EINVAL;
 }
 
-static void check_endpoint(mae_loader *ld, const mae_ynode *n, mae_svc_type type, const char *ep) {
+static void check_endpoint(mae_loader *ld, const mae_ynode *n, const mae_target_type *type, const char *ep) {
     char err[600];
     if (mae__endpoint_check(type, ep, err, sizeof err) != 0) mae__ld_err(ld, n->pos, "%s", err);
 }
 
-/* The active probe: "VERB /path" for HTTP (no templates: nothing to render it with), a method
- * name for gRPC. */
-static void check_probe(mae_loader *ld, const mae_ynode *n, const mae_service *s) {
-    const char *p = s->breaker.probe;
-    if (s->type == MAE_SVC_GRPC) {
-        if (!mae__is_ident(p)) mae__ld_err(ld, n->pos, "invalid probe '%s' (expected a method name)", p);
-        return;
+/* "http or grpc": the known types, for a message. */
+static void type_names(char *buf, size_t len) {
+    size_t n = 0, k = 0;
+    while (mae_target_types[n]) n++;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && k < len; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+        int w = snprintf(buf + k, len - k, "%s%s", sep, mae_target_types[i]->name);
+        if (w < 0) break;
+        k += (size_t)w;
     }
-    static const char *const verbs[] = {"GET ", "HEAD ", "POST ", "OPTIONS ", NULL};
-    bool ok = false;
-    for (size_t i = 0; verbs[i] && !ok; i++) {
-        size_t l = strlen(verbs[i]);
-        ok = strncmp(p, verbs[i], l) == 0 && p[l] == '/' && !strchr(p + l, ' ') && !mae_tmpl_has_expr(p, strlen(p));
-    }
-    if (!ok) mae__ld_err(ld, n->pos, "invalid probe '%s' (expected e.g. \"GET /health\")", p);
-}
-
-static bool header_name_ok(const char *s) {
-    if (!*s) return false;
-    for (; *s; s++)
-        if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s))) return false;
-    return true;
 }
 
 static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
@@ -167,13 +119,13 @@ static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
     }
     for (size_t i = 0; i < n->n; i++) {
         const mae_ynode *k = n->pairs[i].key, *v = n->pairs[i].val;
-        if (!header_name_ok(k->str)) {
+        if (!mae_header_name_ok(k->str)) {
             mae__ld_err(ld, k->pos, "invalid header name '%s'", k->str);
             continue;
         }
         const char *text;
         if (!mae__ld_str(ld, v, "header value", &text)) continue;
-        if (strpbrk(text, "\r\n")) {
+        if (!mae_header_value_ok(text)) {
             mae__ld_err(ld, v->pos, "header value of '%s' must not contain CR or LF", k->str);
             continue;
         }
@@ -191,20 +143,19 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
     s->pool_connections = 5;
     if (!mae__ld_keys(ld, n, "service", service_keys)) return;
     const mae_ynode *v;
-    bool typed = false;
     if ((v = mae_yaml_get(n, "type"))) {
         const char *t;
-        if (mae__ld_str(ld, v, "type", &t)) {
-            if (!strcmp(t, "http")) { s->type = MAE_SVC_HTTP; typed = true; }
-            else if (!strcmp(t, "grpc")) { s->type = MAE_SVC_GRPC; typed = true; }
-            else mae__ld_err(ld, v->pos, "invalid service type '%s' (expected http or grpc)", t);
+        if (mae__ld_str(ld, v, "type", &t) && !(s->type = mae_target_type_find(t))) {
+            char names[128];
+            type_names(names, sizeof names);
+            mae__ld_err(ld, v->pos, "invalid service type '%s' (expected %s)", t, names);
         }
     } else {
         mae__ld_err(ld, n->pos, "service '%s': missing required key 'type'", s->name);
     }
-    s->max_response = s->type == MAE_SVC_GRPC ? 4u << 20 : 16u << 20;
+    s->max_response = s->type ? s->type->default_max_response : 16u << 20;
     if ((v = mae_yaml_get(n, "endpoint"))) {
-        if (mae__ld_str(ld, v, "endpoint", &s->endpoint) && typed) check_endpoint(ld, v, s->type, s->endpoint);
+        if (mae__ld_str(ld, v, "endpoint", &s->endpoint) && s->type) check_endpoint(ld, v, s->type, s->endpoint);
     } else {
         mae__ld_err(ld, n->pos, "service '%s': missing required key 'endpoint'", s->name);
     }
@@ -216,8 +167,9 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
         if ((w = mae_yaml_get(v, "open_for"))) mae__ld_duration(ld, w, "open_for", true, &s->breaker.open_for_ms);
         if ((w = mae_yaml_get(v, "half_open_probes")))
             mae__ld_int(ld, w, "half_open_probes", 1, 1000, &s->breaker.half_open_probes);
-        if ((w = mae_yaml_get(v, "probe")) && mae__ld_str(ld, w, "probe", &s->breaker.probe) && typed)
-            check_probe(ld, w, s);
+        /* Checked here; the engine compiles its own copy (it outlives the workflow). */
+        if ((w = mae_yaml_get(v, "probe")) && mae__ld_str(ld, w, "probe", &s->breaker.probe) && s->type)
+            mae__ld_target(ld, w, s->type, MAE_TARGET_PROBE);
     }
     if ((v = mae_yaml_get(n, "pool")) && mae__ld_keys(ld, v, "pool", pool_keys)) {
         const mae_ynode *w = mae_yaml_get(v, "connections");

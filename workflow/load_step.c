@@ -1,6 +1,5 @@
-/* steps: (SPEC §2.2) → mae_step trees: call, parallel, sequence, foreach; compensations; HTTP
- * methods; retry policies merged over the service's at load. */
-#include <ctype.h>
+/* steps: (SPEC §2.2) → mae_step trees: call, parallel, sequence, foreach; compensations; methods
+ * compiled into call targets by the service's type; retry policies merged over the service's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +14,6 @@ static const char *const group_keys[] = {"id", "parallel", "sequence", "when", "
 static const char *const foreach_keys[] = {"id", "foreach", "as", "concurrency", "do", "output", "when",
     "continue_on_error", NULL};
 static const char *const compensate_keys[] = {"service", "method", "input", "retry", "timeout", NULL};
-static const char *const verbs[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
 
 static const char *const kind_names[] = {"call", "parallel", "sequence", "foreach"};
 
@@ -35,54 +33,11 @@ static const mae_service *find_service(mae_loader *ld, const mae_ynode *n) {
     return NULL;
 }
 
-/* "VERB /path" or a bare name (→ POST /api/<lowercase name>) for HTTP; a name for gRPC. */
+/* The method as written, compiled by the service's type (transports/target.h). */
 static void parse_method(mae_loader *ld, const mae_ynode *n, const mae_service *svc, const char **method,
-                         mae_http_method *http) {
-    if (!mae__ld_str(ld, n, "method", method) || !svc) return;
-    const char *s = *method;
-    if (svc->type == MAE_SVC_GRPC) {
-        if (!mae__is_ident(s))
-            mae__ld_err(ld, n->pos, "invalid gRPC method '%s' (expected a method name such as CreateUser)", s);
-        return;
-    }
-    if (mae__is_ident(s)) {
-        size_t l = strlen(s);
-        char *path = mae_arena_alloc(ld->a, l + 6);
-        if (!path) {
-            ld->oom = true;
-            return;
-        }
-        memcpy(path, "/api/", 5);
-        for (size_t i = 0; i < l; i++) path[5 + i] = (char)tolower((unsigned char)s[i]);
-        mae_tmpl_err err;
-        http->verb = "POST";
-        if (mae_tmpl_compile(ld->a, path, l + 5, &http->path, &err) != 0) ld->oom = true;
-        return;
-    }
-    const char *sp = strchr(s, ' ');
-    size_t vl = sp ? (size_t)(sp - s) : 0;
-    const char *verb = NULL;
-    for (size_t i = 0; sp && verbs[i]; i++)
-        if (strlen(verbs[i]) == vl && strncmp(verbs[i], s, vl) == 0) verb = verbs[i];
-    size_t skip = vl;
-    while (sp && s[skip] == ' ') skip++;
-    /* No blanks in the path outside {{ }} ("GET /a b" is a typo, not a path). */
-    bool blank = false;
-    for (const char *p = s + skip; *p && !blank; p++) {
-        if (p[0] == '{' && p[1] == '{') {
-            const char *e = strstr(p + 2, "}}");
-            if (!e) break;
-            p = e + 1;
-            continue;
-        }
-        blank = *p == ' ' || *p == '\t';
-    }
-    if (!verb || s[skip] != '/' || blank) {
-        mae__ld_err(ld, n->pos, "invalid HTTP method '%s' (expected 'VERB /path' or a method name)", s);
-        return;
-    }
-    http->verb = verb;
-    http->path = mae__ld_tmpl(ld, n, skip);
+                         const mae_target **target) {
+    if (!mae__ld_str(ld, n, "method", method) || !svc || !svc->type) return;
+    *target = mae__ld_target(ld, n, svc->type, MAE_TARGET_CALL);
 }
 
 static void load_compensate(mae_loader *ld, const mae_ynode *n, mae_step *st) {
@@ -103,7 +58,7 @@ static void load_compensate(mae_loader *ld, const mae_ynode *n, mae_step *st) {
         mae__retry_default(&c->retry);
         c->retry.attempts = 5;
     }
-    if ((v = mae_yaml_get(n, "method"))) parse_method(ld, v, c->service, &c->method, &c->http);
+    if ((v = mae_yaml_get(n, "method"))) parse_method(ld, v, c->service, &c->method, &c->target);
     else mae__ld_err(ld, n->pos, "compensate: missing required key 'method'");
     if ((v = mae_yaml_get(n, "input"))) c->input = mae__ld_tval(ld, v);
     if ((v = mae_yaml_get(n, "retry"))) mae__ld_retry(ld, v, &c->retry);
@@ -146,7 +101,7 @@ static void load_call(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     const mae_ynode *v;
     if ((v = mae_yaml_get(n, "service"))) st->service = find_service(ld, v);
     else missing(ld, n, st, "service");
-    if ((v = mae_yaml_get(n, "method"))) parse_method(ld, v, st->service, &st->method, &st->http);
+    if ((v = mae_yaml_get(n, "method"))) parse_method(ld, v, st->service, &st->method, &st->target);
     else missing(ld, n, st, "method");
     if ((v = mae_yaml_get(n, "input"))) st->input = mae__ld_tval(ld, v);
     if ((v = mae_yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);

@@ -372,6 +372,8 @@ mae_pos mae__ld_scalar_pos(mae_loader *ld, const mae_ynode *n, size_t off) {
     return (mae_pos){line, indent + (int)col + 1};
 }
 
+static bool tsrc_add(mae_loader *ld, const mae_tmpl *t, const mae_ynode *n, size_t skip);
+
 mae_tmpl *mae__ld_tmpl(mae_loader *ld, const mae_ynode *n, size_t skip) {
     mae_tmpl *t = NULL;
     mae_tmpl_err err;
@@ -385,17 +387,44 @@ mae_tmpl *mae__ld_tmpl(mae_loader *ld, const mae_ynode *n, size_t skip) {
         mae__ld_err(ld, mae__ld_scalar_pos(ld, n, skip + err.offset), "template: %s", err.msg);
         return NULL;
     }
+    return tsrc_add(ld, t, n, skip) ? t : NULL;
+}
+
+/* Remembers where template t came from (n, from byte skip) for positions of reference errors. */
+static bool tsrc_add(mae_loader *ld, const mae_tmpl *t, const mae_ynode *n, size_t skip) {
     if (ld->n_tsrc == ld->cap_tsrc) {
         size_t cap = ld->cap_tsrc ? ld->cap_tsrc * 2 : 64;
         void *p = realloc(ld->tsrc, cap * sizeof *ld->tsrc);
         if (!p) {
             ld->oom = true;
-            return NULL;
+            return false;
         }
         ld->tsrc = p;
         ld->cap_tsrc = cap;
     }
     ld->tsrc[ld->n_tsrc++] = (struct mae_tmpl_src){t, n, skip};
+    return true;
+}
+
+const mae_target *mae__ld_target(mae_loader *ld, const mae_ynode *n, const mae_target_type *type,
+                                 mae_target_use use) {
+    mae_target *t = NULL;
+    mae_target_err err;
+    memset(&err, 0, sizeof err);
+    int rc = type->compile(ld->a, n->str, use, &t, &err);
+    if (rc == MAE_ENOMEM) {
+        ld->oom = true;
+        return NULL;
+    }
+    if (rc != 0) {
+        mae__ld_err(ld, err.at_offset ? mae__ld_scalar_pos(ld, n, err.offset) : n->pos, "%s", err.msg);
+        return NULL;
+    }
+    const mae_tmpl *tm[8];
+    size_t off[8];
+    size_t k = type->templates(t, tm, off, 8);
+    for (size_t i = 0; i < k && i < 8; i++)
+        if (!tsrc_add(ld, tm[i], n, off[i])) return NULL;
     return t;
 }
 

@@ -14,7 +14,10 @@
 #include "workflow/arena.h"
 #include "workflow/diag.h"
 #include "workflow/template.h"
+#include "transports/target.h"
 
+/* The stub file's service kinds (workflow/stubfile.h). A workflow's service names its type by
+ * the transport type table instead (transports/target.h). */
 typedef enum { MAE_SVC_HTTP, MAE_SVC_GRPC } mae_svc_type;
 typedef enum { MAE_BACKOFF_CONSTANT, MAE_BACKOFF_LINEAR, MAE_BACKOFF_EXPONENTIAL } mae_backoff;
 
@@ -34,7 +37,8 @@ typedef struct mae_breaker_cfg {
     int failures;            /* consecutive retryable failures that open it; default 5 */
     uint64_t open_for_ms;    /* default 30000 */
     int half_open_probes;    /* default 1 */
-    const char *probe;       /* optional active probe, e.g. "GET /health"; NULL = none */
+    const char *probe;       /* optional active probe as written, e.g. "GET /health" (checked at
+                                load by the type's compile; the engine compiles its own copy) */
 } mae_breaker_cfg;
 
 typedef struct mae_tls_cfg {
@@ -51,7 +55,7 @@ typedef struct mae_header_tmpl {
 typedef struct mae_service {
     const char *name;
     mae_pos pos;
-    mae_svc_type type;
+    const mae_target_type *type;  /* from the const table of transports/target.h: never freed */
     const char *endpoint;     /* grpc: host:port; http: http(s)://host:port[/base]. May be
                                  replaced before a run (--set) with a string the caller owns. */
     uint64_t timeout_ms;      /* per attempt; default 30000 */
@@ -65,17 +69,11 @@ typedef struct mae_service {
     mae_tls_cfg tls;
 } mae_service;
 
-/* HTTP method of a call: "POST /verify" or the seed's bare name (→ POST /api/<lowercase>). */
-typedef struct mae_http_method {
-    const char *verb;         /* upper case: GET POST PUT PATCH DELETE HEAD OPTIONS */
-    mae_tmpl *path;           /* starts with '/'; substituted values get percent-encoded */
-} mae_http_method;
-
 typedef struct mae_compensate {
     mae_pos pos;
     const mae_service *service;  /* default: the step's */
-    const char *method;
-    mae_http_method http;        /* when service->type == MAE_SVC_HTTP */
+    const char *method;          /* as written */
+    const mae_target *target;    /* method compiled by the service's type */
     mae_tval *input;             /* NULL = no input */
     mae_retry_policy retry;      /* the service's, attempts 5, then the compensate's overrides */
     uint64_t timeout_ms;         /* 0 = the service's */
@@ -94,7 +92,7 @@ struct mae_step {
     /* MAE_STEP_CALL */
     const mae_service *service;
     const char *method;       /* as written */
-    mae_http_method http;     /* when service->type == MAE_SVC_HTTP */
+    const mae_target *target; /* method compiled by the service's type (opaque to the engine) */
     mae_tval *input;          /* NULL = none */
     const char *output;       /* variable name, NULL = none */
     mae_compensate *compensate;
@@ -148,7 +146,7 @@ int mae_workflow_load_buf(const char *name, const char *buf, size_t len, mae_wor
 void mae_workflow_free(mae_workflow *wf);  /* NULL is a no-op */
 const mae_service *mae_workflow_service(const mae_workflow *wf, const char *name);
 /* The loader's check of an endpoint for a service type: 0, or MAE_EINVAL with the reason in err. */
-int mae__endpoint_check(mae_svc_type type, const char *ep, char *err, size_t errlen);
+int mae__endpoint_check(const mae_target_type *type, const char *ep, char *err, size_t errlen);
 
 /* Checks and completes a run's input against the declaration: types, required fields, and
  * defaults filled in (in place). Every problem goes to diags (no positions: "input.image:

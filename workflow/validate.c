@@ -111,6 +111,15 @@ static void check_tmpl(walker *w, const mae_tmpl *t) {
     w->src = NULL;
 }
 
+/* The templates a call target renders (an HTTP path). */
+static void check_target(walker *w, const mae_target *t) {
+    if (!t) return;
+    const mae_tmpl *tm[8];
+    size_t off[8];
+    size_t k = t->type->templates(t, tm, off, 8);
+    for (size_t i = 0; i < k && i < 8; i++) check_tmpl(w, tm[i]);
+}
+
 static void check_tval(walker *w, const mae_tval *v) {
     if (!v) return;
     if (v->kind == MAE_TV_TEMPLATE) check_tmpl(w, v->tmpl);
@@ -128,12 +137,12 @@ static void walk(walker *w, const mae_step *s) {
     check_tmpl(w, s->when);
     switch (s->kind) {
     case MAE_STEP_CALL:
-        check_tmpl(w, s->http.verb ? s->http.path : NULL);
+        check_target(w, s->target);
         check_tval(w, s->input);
         push(w, s->output, false);
         push(w, s->id, true);
         if (s->compensate) {
-            check_tmpl(w, s->compensate->http.verb ? s->compensate->http.path : NULL);
+            check_target(w, s->compensate->target);
             check_tval(w, s->compensate->input);
         }
         return;

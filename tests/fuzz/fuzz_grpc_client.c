@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "../target_fx.h"
 #include "grpc_h2/grpc_client_int.h"
 #include "grpc_h2/grpc_transport.h"
 
@@ -21,14 +22,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uv_loop_t loop;
     mae_transport *t;
     if (uv_loop_init(&loop) != 0 || mae_grpc_transport_new(&loop, &t) != 0) abort();
-    mae_service svc = {.name = "f", .type = MAE_SVC_GRPC, .endpoint = "127.0.0.1:1",
+    mae_svc_cfg svc = {.name = "f", .type = "grpc", .endpoint = "127.0.0.1:1",
                        .pool_connections = 1, .max_response = 65536};
     mae__gpool *p;
     mae__gconn *c;
     if (mae__pool_get((mae__gtransport *)t, &svc, &p) != 0) abort();
     if (mae__conn_new_detached(p, NULL, NULL, &c) != 0) abort();
     cJSON *in = cJSON_Parse("{\"a\":[1,{\"b\":null}]}");
-    mae_call_req req = {.service = &svc, .method = "M", .input = in, .run_id = "r",
+    mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("M"), .input = in, .run_id = "r",
                         .step_id = "s"};
     mae_call *call;
     called = closed = 0;

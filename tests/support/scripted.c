@@ -40,6 +40,8 @@ struct scripted {
     void *done_ud;
 };
 
+static char *describe(const mae_call_req *req);
+
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 static int log_add(scripted *s, mae_script_ev ev, const mae_call_req *req, const mae_call *c,
@@ -60,8 +62,8 @@ static int log_add(scripted *s, mae_script_ev ev, const mae_call_req *req, const
     e->call_no = c ? c->call_no : 0;
     if (req) {
         e->service = dup_or_null(req->service ? req->service->name : NULL);
-        e->method = dup_or_null(req->method);
-        e->path = dup_or_null(req->path);
+        e->method = dup_or_null(req->target ? req->target->text : NULL);
+        e->desc = describe(req);
         e->step_id = dup_or_null(req->step_id);
         e->idempotency_key = dup_or_null(req->idempotency_key);
         e->traceparent = dup_or_null(req->traceparent);
@@ -79,18 +81,25 @@ static bool str_match(const char *want, const char *have) {
     return !want || (have && strcmp(want, have) == 0);
 }
 
+/* The target as its transport would show it, rendered in the request's scope ("GET /u/a%2Fb"). */
+static char *describe(const mae_call_req *req) {
+    char *d = NULL;
+    mae_eval_err err;
+    if (!req->target || mae_target_describe(req->target, req->scope, &d, &err) != 0) return NULL;
+    return d;
+}
+
+/* A rule matches on the service name and the method as written, or on the call as described
+ * ("POST /api/sendorderconfirmation" for a bare HTTP name). */
 static mae_script_rule *find_rule(scripted *s, const mae_call_req *req) {
-    char vp[512];
     char *in = NULL;
+    char *desc = describe(req);
+    const char *text = req->target ? req->target->text : NULL;
     mae_script_rule *found = NULL;
-    vp[0] = 0;
-    if (req->path) snprintf(vp, sizeof vp, "%s %s", req->method ? req->method : "", req->path);
     for (size_t i = 0; i < s->n_rules; i++) {
         mae_script_rule *r = s->rules[i];
         if (r->service && (!req->service || !str_match(r->service, req->service->name))) continue;
-        if (!str_match(r->method, req->method) &&
-            !(req->path && (str_match(r->method, vp) || str_match(r->method, req->path))))
-            continue;
+        if (!str_match(r->method, text) && !(desc && str_match(r->method, desc))) continue;
         if (r->match_input) {
             if (!in) in = req->input ? cJSON_PrintUnformatted(req->input) : strdup("null");
             if (!in || !strstr(in, r->match_input)) continue;
@@ -99,6 +108,7 @@ static mae_script_rule *find_rule(scripted *s, const mae_call_req *req) {
         break;
     }
     free(in);
+    free(desc);
     return found;
 }
 
@@ -155,7 +165,7 @@ static int s_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb, vo
     c->ud = ud;
     c->call_no = ++s->n_calls;
     c->service = dup_or_null(req->service ? req->service->name : NULL);
-    c->method = dup_or_null(req->method);
+    c->method = dup_or_null(req->target ? req->target->text : NULL);
     c->res.retry_after_ms = -1;
     mae_script_rule *r = find_rule(s, req);
     uint64_t latency = 0;
@@ -235,7 +245,7 @@ static void free_all(void *ud) {
     free(s->rules);
     for (size_t i = 0; i < s->n_log; i++) {
         mae_script_entry *e = &s->log[i];
-        free(e->service); free(e->method); free(e->path); free(e->step_id);
+        free(e->service); free(e->method); free(e->desc); free(e->step_id);
         free(e->idempotency_key); free(e->traceparent); free(e->input);
     }
     free(s->log);

@@ -1,4 +1,4 @@
-/* A scripted in-process transport for tests: each rule (per method, or per service+method)
+/* A scripted in-process transport for tests (give it to an engine for any service type): each rule (per method, or per service+method)
  * gives a latency (a uv timer), N failures with a class/status/message/Retry-After before
  * success, a fixed output or the request's input echoed back, or a call that hangs until
  * cancelled. Every call, cancel and result is recorded in order. Follows transport.h: the
@@ -14,8 +14,8 @@
 #include "transports/transport.h"
 
 typedef struct mae_script_rule {
-    /* matching: service name (NULL = any) and method (NULL = any). For HTTP calls the method
-     * is matched against the verb, "VERB /path" and the path alone. */
+    /* matching: service name (NULL = any) and method (NULL = any): the method as written in the
+     * workflow, or the call as its target describes it ("POST /api/x", "GET /u/a%2Fb"). */
     const char *service, *method;
     const char *match_input;   /* when set, also requires this substring in the input's JSON;
                                   malloc'd, owned by the rule */
@@ -36,7 +36,8 @@ typedef enum { MAE_SCRIPT_CALL, MAE_SCRIPT_CANCEL, MAE_SCRIPT_RESULT } mae_scrip
 
 typedef struct mae_script_entry {
     mae_script_ev ev;
-    char *service, *method, *path, *step_id, *idempotency_key, *traceparent;
+    char *service, *method, *step_id, *idempotency_key, *traceparent;
+    char *desc;                /* the call as its target describes it, rendered: "GET /u/a%2Fb" */
     char *input;               /* compact JSON text of the input ("null" when none) */
     uint64_t at_ms;            /* uv_now at the event */
     uint64_t timeout_ms;       /* the attempt timeout the engine passed */

@@ -1,0 +1,13 @@
+/* gRPC call targets (see transports/target.h): a method name ("CreateUser"), sent in the
+ * envelope's `method` field. Pure: compiled by the loader, read by the gRPC transport. */
+#ifndef MAE_GRPC_TARGET_H
+#define MAE_GRPC_TARGET_H
+
+#include "transports/target.h"
+
+extern const mae_target_type mae_grpc_target_type;
+
+/* The method name of a gRPC target; NULL when t is not one. */
+const char *mae_grpc_target_method(const mae_target *t);
+
+#endif

@@ -1,0 +1,166 @@
+/* Unit tests of call targets (transports/target.h): what each transport type accepts as a
+ * method, a probe and an endpoint, the text it describes a call with, and the type table. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpc_h2/grpc_target.h"
+#include "harness.h"
+#include "maestro/maestro.h"
+#include "transports/http_target.h"
+#include "transports/target.h"
+
+static int compile(mae_arena *a, const char *type, const char *text, mae_target_use use,
+                   mae_target **out, mae_target_err *err) {
+    const mae_target_type *ty = mae_target_type_find(type);
+    ASSERT_NOT_NULL(ty);
+    memset(err, 0, sizeof *err);
+    return ty->compile(a, mae_arena_strdup(a, text), use, out, err);
+}
+
+static char *describe(const mae_target *t, const char *vars_json) {
+    cJSON *vars = vars_json ? cJSON_Parse(vars_json) : NULL;
+    mae_scope scope = {.vars = vars};
+    char *out = NULL;
+    mae_eval_err err;
+    int rc = mae_target_describe(t, vars ? &scope : NULL, &out, &err);
+    cJSON_Delete(vars);
+    if (rc != 0) {
+        char *m = malloc(strlen(err.msg) + 8);
+        strcpy(m, "ERROR ");
+        strcat(m, err.msg);
+        return m;
+    }
+    return out;
+}
+
+#define ASSERT_DESCRIBES(t, vars, want)      \
+    do {                                     \
+        char *d_ = describe((t), (vars));    \
+        ASSERT_EQ_STR(d_, (want));           \
+        free(d_);                            \
+    } while (0)
+
+TEST(the_table_is_keyed_by_the_service_type) {
+    ASSERT_TRUE(mae_target_type_find("http") == &mae_http_target_type);
+    ASSERT_TRUE(mae_target_type_find("grpc") == &mae_grpc_target_type);
+    ASSERT_NULL(mae_target_type_find("HTTP"));
+    ASSERT_NULL(mae_target_type_find(""));
+    ASSERT_NULL(mae_target_type_find(NULL));
+    /* Every entry brings every function: the loader and engine call them unchecked. */
+    for (size_t i = 0; mae_target_types[i]; i++) {
+        const mae_target_type *t = mae_target_types[i];
+        ASSERT_NOT_NULL(t->name);
+        ASSERT_TRUE(t->compile && t->describe && t->templates && t->check_endpoint);
+        ASSERT_TRUE(t->default_max_response > 0);
+    }
+}
+
+TEST(http_methods_compile_render_and_describe) {
+    mae_arena a;
+    mae_arena_init(&a, 0);
+    mae_target *t;
+    mae_target_err err;
+    ASSERT_EQ_INT(compile(&a, "http", "GET /users/{{ .input.id }}/x", MAE_TARGET_CALL, &t, &err), 0);
+    ASSERT_EQ_STR(t->text, "GET /users/{{ .input.id }}/x");
+    ASSERT_DESCRIBES(t, NULL, "GET /users/{{ .input.id }}/x");
+    ASSERT_DESCRIBES(t, "{\"input\":{\"id\":\"a/b ?\"}}", "GET /users/a%2Fb%20%3F/x");
+    ASSERT_DESCRIBES(t, "{\"input\":{\"id\":\".\"}}", "GET /users/%2E/x");
+    ASSERT_DESCRIBES(t, "{\"input\":{}}", "ERROR path: {{ .input.id }}: no field 'id' in .input");
+    const mae_tmpl *tm[2];
+    size_t off[2];
+    ASSERT_EQ_INT(t->type->templates(t, tm, off, 2), 1);
+    ASSERT_EQ_INT(off[0], 4);
+    ASSERT_EQ_STR(mae_tmpl_source(tm[0]), "/users/{{ .input.id }}/x");
+    const char *verb;
+    char *path;
+    mae_eval_err ee;
+    ASSERT_EQ_INT(mae_http_target_render(t, NULL, &verb, &path, &ee), MAE_ETEMPLATE);
+    /* The seed's bare name: POST /api/<lowercase>, nothing to render. */
+    ASSERT_EQ_INT(compile(&a, "http", "SendOrderConfirmation", MAE_TARGET_CALL, &t, &err), 0);
+    ASSERT_DESCRIBES(t, NULL, "POST /api/sendorderconfirmation");
+    ASSERT_EQ_INT(t->type->templates(t, tm, off, 2), 0);
+    ASSERT_EQ_INT(mae_http_target_render(t, NULL, &verb, &path, &ee), 0);
+    ASSERT_EQ_STR(verb, "POST");
+    ASSERT_EQ_STR(path, "/api/sendorderconfirmation");
+    free(path);
+    mae_arena_free(&a);
+}
+
+TEST(http_method_errors_say_what_was_expected) {
+    mae_arena a;
+    mae_arena_init(&a, 0);
+    mae_target *t;
+    mae_target_err err;
+    const char *bad[] = {"get /x", "FETCH /x", "GET x", "GET /a b", "POST  ", "Send-It"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ASSERT_EQ_INT(compile(&a, "http", bad[i], MAE_TARGET_CALL, &t, &err), MAE_EPARSE);
+        ASSERT_NULL(t);
+        ASSERT_FALSE(err.at_offset);
+        ASSERT_CONTAINS(err.msg, "invalid HTTP method '");
+        ASSERT_CONTAINS(err.msg, "(expected 'VERB /path' or a method name)");
+    }
+    /* A template error points into the text. */
+    ASSERT_EQ_INT(compile(&a, "http", "GET  /x/{{ .a +}}", MAE_TARGET_CALL, &t, &err), MAE_EPARSE);
+    ASSERT_TRUE(err.at_offset);
+    ASSERT_CMP_INT(err.offset, >=, 8);
+    ASSERT_CONTAINS(err.msg, "template: ");
+    mae_arena_free(&a);
+}
+
+TEST(probes_are_fixed_calls) {
+    mae_arena a;
+    mae_arena_init(&a, 0);
+    mae_target *t;
+    mae_target_err err;
+    ASSERT_EQ_INT(compile(&a, "http", "GET /health", MAE_TARGET_PROBE, &t, &err), 0);
+    ASSERT_DESCRIBES(t, NULL, "GET /health");
+    const char *bad[] = {"GET /h/{{ .x }}", "PUT /x", "Health", "GET  /x", "GET /a b"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ASSERT_EQ_INT(compile(&a, "http", bad[i], MAE_TARGET_PROBE, &t, &err), MAE_EPARSE);
+        ASSERT_CONTAINS(err.msg, "(expected e.g. \"GET /health\")");
+    }
+    ASSERT_EQ_INT(compile(&a, "grpc", "Health", MAE_TARGET_PROBE, &t, &err), 0);
+    ASSERT_EQ_INT(compile(&a, "grpc", "GET /health", MAE_TARGET_PROBE, &t, &err), MAE_EPARSE);
+    ASSERT_EQ_STR(err.msg, "invalid probe 'GET /health' (expected a method name)");
+    mae_arena_free(&a);
+}
+
+TEST(grpc_methods_are_names) {
+    mae_arena a;
+    mae_arena_init(&a, 0);
+    mae_target *t;
+    mae_target_err err;
+    ASSERT_EQ_INT(compile(&a, "grpc", "CreateUser", MAE_TARGET_CALL, &t, &err), 0);
+    ASSERT_EQ_STR(mae_grpc_target_method(t), "CreateUser");
+    ASSERT_DESCRIBES(t, "{}", "CreateUser");
+    const mae_tmpl *tm[1];
+    size_t off[1];
+    ASSERT_EQ_INT(t->type->templates(t, tm, off, 1), 0);
+    /* A gRPC target is not an HTTP one, and the other way round. */
+    const char *verb;
+    char *path;
+    mae_eval_err ee;
+    ASSERT_EQ_INT(mae_http_target_render(t, NULL, &verb, &path, &ee), MAE_EINVAL);
+    ASSERT_EQ_INT(compile(&a, "http", "CreateUser", MAE_TARGET_CALL, &t, &err), 0);
+    ASSERT_NULL(mae_grpc_target_method(t));
+    ASSERT_EQ_INT(compile(&a, "grpc", "POST /x", MAE_TARGET_CALL, &t, &err), MAE_EPARSE);
+    ASSERT_EQ_STR(err.msg, "invalid gRPC method 'POST /x' (expected a method name such as CreateUser)");
+    mae_arena_free(&a);
+}
+
+TEST(endpoints_are_checked_by_their_type) {
+    mae_target_err err;
+    const mae_target_type *h = mae_target_type_find("http"), *g = mae_target_type_find("grpc");
+    ASSERT_EQ_INT(h->check_endpoint("http://127.0.0.1:8080/base", &err), 0);
+    ASSERT_EQ_INT(h->check_endpoint("https://svc", &err), 0);
+    ASSERT_EQ_INT(h->check_endpoint("127.0.0.1:8080", &err), MAE_EINVAL);
+    ASSERT_EQ_STR(err.msg, "invalid http endpoint '127.0.0.1:8080' (expected http(s)://host:port[/base])");
+    ASSERT_EQ_INT(h->check_endpoint("http://:80", &err), MAE_EINVAL);
+    ASSERT_EQ_INT(g->check_endpoint("127.0.0.1:50051", &err), 0);
+    ASSERT_EQ_INT(g->check_endpoint("localhost:65535", &err), 0);
+    ASSERT_EQ_INT(g->check_endpoint("localhost:65536", &err), MAE_EINVAL);
+    ASSERT_EQ_INT(g->check_endpoint("http://x:1", &err), MAE_EINVAL);
+    ASSERT_EQ_STR(err.msg, "invalid grpc endpoint 'http://x:1' (expected host:port)");
+    ASSERT_EQ_INT(h->default_max_response, 16u << 20);
+    ASSERT_EQ_INT(g->default_max_response, 4u << 20);
+}

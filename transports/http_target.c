@@ -1,0 +1,153 @@
+/* HTTP call targets (see http_target.h): parsing "VERB /path", the bare-name form, probes, the
+ * endpoint check, and rendering a path with its substituted values percent-encoded. */
+#include "transports/http_target.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maestro/maestro.h"
+#include "transports/http.h"
+#include "transports/wire.h"
+
+typedef struct http_target {
+    mae_target base;
+    const char *verb;      /* static, upper case */
+    mae_tmpl *path;        /* starts with '/' */
+    size_t path_off;       /* byte of base.text where the path starts; 0 = synthesised */
+} http_target;
+
+static const char *const verbs[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
+static const char *const probe_verbs[] = {"GET", "HEAD", "POST", "OPTIONS", NULL};
+
+static const char *find_verb(const char *s, size_t n, const char *const *list) {
+    for (size_t i = 0; list[i]; i++)
+        if (strlen(list[i]) == n && strncmp(list[i], s, n) == 0) return list[i];
+    return NULL;
+}
+
+static int http_check_endpoint(const char *ep, mae_target_err *err) {
+    const char *rest = !strncmp(ep, "http://", 7) ? ep + 7 : !strncmp(ep, "https://", 8) ? ep + 8 : NULL;
+    if (rest && *rest && *rest != '/' && *rest != ':') return 0;
+    snprintf(err->msg, sizeof err->msg, "invalid http endpoint '%s' (expected http(s)://host:port[/base])", ep);
+    err->at_offset = false;
+    return MAE_EINVAL;
+}
+
+static int fail(mae_target_err *err, const char *fmt, const char *text) {
+    snprintf(err->msg, sizeof err->msg, fmt, text);
+    err->at_offset = false;
+    return MAE_EPARSE;
+}
+
+/* "VERB /path" (no blanks in the path outside {{ }}: "GET /a b" is a typo, not a path) or a bare
+ * name (→ POST /api/<lowercase name>); a probe is "VERB /path" without templates. */
+static int http_compile(mae_arena *a, const char *s, mae_target_use use, mae_target **out,
+                        mae_target_err *err) {
+    *out = NULL;
+    http_target *t = mae_arena_alloc(a, sizeof *t);
+    if (!t) return MAE_ENOMEM;
+    t->base.type = &mae_http_target_type;
+    t->base.text = s;
+    mae_tmpl_err te;
+    memset(&te, 0, sizeof te);
+    if (use == MAE_TARGET_CALL && mae_target_ident(s)) {
+        size_t l = strlen(s);
+        char *path = mae_arena_alloc(a, l + 6);
+        if (!path) return MAE_ENOMEM;
+        memcpy(path, "/api/", 5);
+        for (size_t i = 0; i < l; i++)
+            path[5 + i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+        t->verb = "POST";
+        if (mae_tmpl_compile(a, path, l + 5, &t->path, &te) != 0) return MAE_ENOMEM;
+        *out = &t->base;
+        return 0;
+    }
+    const char *sp = strchr(s, ' ');
+    size_t vl = sp ? (size_t)(sp - s) : 0;
+    t->verb = sp ? find_verb(s, vl, use == MAE_TARGET_PROBE ? probe_verbs : verbs) : NULL;
+    size_t skip = vl;
+    if (use == MAE_TARGET_CALL)
+        while (sp && s[skip] == ' ') skip++;
+    else if (sp)
+        skip++;
+    bool blank = false;
+    for (const char *p = s + skip; *p && !blank; p++) {
+        if (use == MAE_TARGET_CALL && p[0] == '{' && p[1] == '{') {
+            const char *e = strstr(p + 2, "}}");
+            if (!e) break;
+            p = e + 1;
+            continue;
+        }
+        blank = *p == ' ' || *p == '\t';
+    }
+    if (use == MAE_TARGET_PROBE) {
+        if (!t->verb || s[skip] != '/' || blank || mae_tmpl_has_expr(s, strlen(s)))
+            return fail(err, "invalid probe '%s' (expected e.g. \"GET /health\")", s);
+    } else if (!t->verb || s[skip] != '/' || blank) {
+        return fail(err, "invalid HTTP method '%s' (expected 'VERB /path' or a method name)", s);
+    }
+    int rc = mae_tmpl_compile(a, s + skip, strlen(s + skip), &t->path, &te);
+    if (rc == MAE_ENOMEM) return rc;
+    if (rc != 0) {
+        snprintf(err->msg, sizeof err->msg, "template: %s", te.msg);
+        err->offset = skip + te.offset;
+        err->at_offset = true;
+        return MAE_EPARSE;
+    }
+    t->path_off = skip;
+    *out = &t->base;
+    return 0;
+}
+
+static size_t http_templates(const mae_target *bt, const mae_tmpl **out, size_t *offsets, size_t max) {
+    const http_target *t = (const http_target *)bt;
+    if (!t->path_off) return 0;
+    if (max) {
+        out[0] = t->path;
+        offsets[0] = t->path_off;
+    }
+    return 1;
+}
+
+int mae_http_target_render(const mae_target *bt, const mae_scope *scope, const char **verb,
+                           char **path, mae_eval_err *err) {
+    *path = NULL;
+    if (!bt || bt->type != &mae_http_target_type) return MAE_EINVAL;
+    const http_target *t = (const http_target *)bt;
+    *verb = t->verb;
+    mae_eval_err e;
+    int rc = mae_tmpl_render(t->path, scope, mae_pct_encode_segment, path, &e);
+    if (rc == MAE_ETEMPLATE) snprintf(err->msg, sizeof err->msg, "path: %.500s", e.msg);
+    return rc;
+}
+
+static int http_describe(const mae_target *bt, const mae_scope *scope, char **out, mae_eval_err *err) {
+    const http_target *t = (const http_target *)bt;
+    const char *verb;
+    char *path = NULL;
+    int rc;
+    if (scope) {
+        rc = mae_http_target_render(bt, scope, &verb, &path, err);
+        if (rc) return rc;
+    } else {
+        verb = t->verb;
+        path = strdup(mae_tmpl_source(t->path));
+        if (!path) return MAE_ENOMEM;
+    }
+    size_t n = strlen(verb) + strlen(path) + 2;
+    *out = malloc(n);
+    if (*out) snprintf(*out, n, "%s %s", verb, path);
+    free(path);
+    return *out ? 0 : MAE_ENOMEM;
+}
+
+const mae_target_type mae_http_target_type = {
+    .name = "http",
+    .default_max_response = 16u << 20,
+    .check_endpoint = http_check_endpoint,
+    .compile = http_compile,
+    .templates = http_templates,
+    .describe = http_describe,
+    .transport_new = mae_http_transport_new,
+};
