@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "cli/cli.h"
+#include "workflow/json_out.h"
 #include "cli/transports.h"
 #include "maestro/maestro.h"
 #include "workflow/model.h"
@@ -355,10 +356,14 @@ int mae_cmd_bench(int argc, char **argv) {
             goto out;
         }
     char *text = mae_cli_read_input("bench", input_arg);
-    cJSON *input = text ? cJSON_Parse(text) : NULL;
+    cJSON *input = NULL;
+    char perr[96] = "";
+    if (text && mae_json_parse_doc(text, &input, perr, sizeof perr) != 0)
+        fprintf(stderr, "maestro bench: --input: %s; nothing was called\n", perr);
     free(text);
     if (!input || !cJSON_IsObject(input)) {
-        fprintf(stderr, "maestro bench: the input is not a JSON object; nothing was called\n");
+        if (input || !perr[0])
+            fprintf(stderr, "maestro bench: the input is not a JSON object; nothing was called\n");
         cJSON_Delete(input);
         goto out;
     }

@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/out.h"
+#include "workflow/json_out.h"
 #include "cli/transports.h"
 #include "maestro/maestro.h"
 #include "workflow/template.h"
@@ -237,11 +238,18 @@ int mae_cmd_run(int argc, char **argv) {
         }
     }
     char *text = mae_cli_read_input("run", input_arg);
-    cJSON *input = text ? cJSON_Parse(text) : NULL;
+    cJSON *input = NULL;
+    char perr[96] = "";
+    if (text && mae_json_parse_doc(text, &input, perr, sizeof perr) != 0) {
+        fprintf(stderr, "maestro: --input: %s; nothing was called\n", perr);
+        write_invalid_report(&rep, wf->name, "invalid_input", perr);
+    }
     free(text);
     if (!input || !cJSON_IsObject(input)) {
-        fprintf(stderr, "maestro: the input is not a JSON object; nothing was called\n");
-        write_invalid_report(&rep, wf->name, "invalid_input", "the input is not a JSON object");
+        if (input || !perr[0]) {
+            fprintf(stderr, "maestro: the input is not a JSON object; nothing was called\n");
+            write_invalid_report(&rep, wf->name, "invalid_input", "the input is not a JSON object");
+        }
         cJSON_Delete(input);
         mae_workflow_free(wf);
         return 2;

@@ -322,3 +322,21 @@ TEST(parsing_is_exact_and_valueint_saturates) {
     ASSERT_TRUE(cJSON_GetArrayItem(v, 0)->valuedouble == 9007199254740994.0);
     cJSON_Delete(v);
 }
+
+/* The strict document parser used for run input: the whole text must be one value. */
+TEST(parse_doc_refuses_trailing_text_and_says_where) {
+    cJSON *v;
+    char err[96];
+    ASSERT_EQ_INT(mae_json_parse_doc(" {\"n\": 8999999999999999} \n\t", &v, err, sizeof err), 0);
+    ASSERT_EQ_INT((int64_t)cJSON_GetObjectItem(v, "n")->valuedouble, 8999999999999999LL);
+    cJSON_Delete(v);
+    ASSERT_EQ_INT(mae_json_parse_doc("{\"a\":1} junk", &v, err, sizeof err), MAE_EPARSE);
+    ASSERT_NULL(v);
+    ASSERT_EQ_STR(err, "line 1, column 9: unexpected text after the JSON value");
+    ASSERT_EQ_INT(mae_json_parse_doc("[1]\n\n  ]", &v, err, sizeof err), MAE_EPARSE);
+    ASSERT_EQ_STR(err, "line 3, column 3: unexpected text after the JSON value");
+    ASSERT_EQ_INT(mae_json_parse_doc("{\"a\":\n  tru}", &v, err, sizeof err), MAE_EPARSE);
+    ASSERT_EQ_STR(err, "line 2, column 3: not valid JSON");
+    ASSERT_EQ_INT(mae_json_parse_doc("", &v, err, sizeof err), MAE_EPARSE);
+    ASSERT_CONTAINS(err, "not valid JSON");
+}

@@ -244,3 +244,39 @@ char *mae_json_text(const cJSON *v) {
     char *s = NULL;
     return print(v, MAE_JSON_UNBOUNDED, false, &s, NULL) == 0 ? s : NULL;
 }
+
+static void text_pos(const char *text, const char *at, int *line, int *col) {
+    *line = 1;
+    *col = 1;
+    for (const char *p = text; p < at && *p; p++) {
+        if (*p == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+int mae_json_parse_doc(const char *text, cJSON **out, char *err, size_t errlen) {
+    const char *end = NULL;
+    *out = NULL;
+    if (errlen) err[0] = 0;
+    /* parse the value alone first, so "valid value, then junk" is told apart from bad JSON */
+    cJSON *v = cJSON_ParseWithOpts(text, &end, false);
+    int line, col;
+    if (!v) {
+        text_pos(text, end ? end : text, &line, &col);
+        snprintf(err, errlen, "line %d, column %d: not valid JSON", line, col);
+        return MAE_EPARSE;
+    }
+    while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r') end++;
+    if (*end) {
+        text_pos(text, end, &line, &col);
+        snprintf(err, errlen, "line %d, column %d: unexpected text after the JSON value", line, col);
+        cJSON_Delete(v);
+        return MAE_EPARSE;
+    }
+    *out = v;
+    return 0;
+}

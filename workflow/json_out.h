@@ -44,4 +44,10 @@ int mae_json_print_pretty(const cJSON *v, size_t max, char **out, size_t *len);
  * A drop-in for cJSON_PrintUnformatted (but free the result with free()). */
 char *mae_json_text(const cJSON *v);
 
+/* Parses one JSON document that must fill the whole text (whitespace aside): trailing bytes
+ * after the value are an error, unlike cJSON_Parse. On failure returns MAE_EPARSE with *out
+ * NULL and a message in err such as "line 1, column 9: unexpected text after the JSON value"
+ * or "line 2, column 4: not valid JSON" (columns count bytes from 1). */
+int mae_json_parse_doc(const char *text, cJSON **out, char *err, size_t errlen);
+
 #endif
