@@ -2,6 +2,7 @@
  * input (exit 2, nothing called), runs it on a fresh loop, prints only the output JSON on stdout,
  * a failure summary on stderr, writes --report, and handles SIGINT/SIGTERM (first: cancel and
  * compensate, exit 130; second: exit at once). */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <uv.h>
 
 #include "cli/cli.h"
+#include "cli/out.h"
 #include "workflow/json_out.h"
 #include "cli/transports.h"
 #include "maestro/maestro.h"
@@ -27,7 +29,8 @@ static const char run_usage[] =
     "  --timeout DURATION       override the workflow timeout (e.g. 30s, 5m)\n"
     "  --quiet                  no logs; only the output and the failure summary\n"
     "exit codes: 0 succeeded, 1 failed and compensated, 2 invalid usage/workflow/input,\n"
-    "            3 failed and a compensation failed, 130 interrupted\n";
+    "            3 failed and a compensation failed, 4 succeeded but the output or the report\n"
+    "            could not be written, 130 interrupted\n";
 
 /* Input is bounded: it is read whole before the loop starts. */
 
@@ -37,28 +40,37 @@ typedef struct run_ctx {
     mae_run *run;
     mae_engine *eng;
     mae_cli_transports tr;
-    const char *report_path;
+    mae_cli_file *report;   /* the report's temporary file, opened before the run */
+    int write_failed;       /* the output or the report was not written */
     int exit_code;
     int signals;
     int signals_open;
     int done;
 } run_ctx;
 
-static void write_report(const char *path, const cJSON *report) {
-    if (!path || !report) return;
+/* Replaces the report file with report (the previous one stays when anything fails). 0, or -1
+ * with a message on stderr. No report asked for: 0. */
+static int write_report(mae_cli_file *rep, const cJSON *report) {
+    if (!rep || !rep->path) return 0;
+    char *path = strdup(rep->path);
     char *txt = NULL;
-    mae_json_print_pretty(report, MAE_JSON_UNBOUNDED, &txt, NULL);
-    FILE *f = txt ? fopen(path, "wb") : NULL;
-    if (!f || fputs(txt, f) < 0 || fputc('\n', f) == EOF) fprintf(stderr, "maestro: cannot write report %s\n", path);
-    if (f) fclose(f);
+    if (report) mae_json_print_pretty(report, MAE_JSON_UNBOUNDED, &txt, NULL);
+    int e = txt ? mae_cli_file_commit(rep, txt, strlen(txt)) : ENOMEM;
+    if (!txt) mae_cli_file_abandon(rep);
     free(txt);
+    if (e) fprintf(stderr, "maestro: the report could not be written to %s: %s\n", path ? path : "?", strerror(e));
+    free(path);
+    return e ? -1 : 0;
 }
 
 /* Exit 2 still leaves a report when one was asked for: status failed, nothing called. */
-static void write_invalid_report(const char *path, const char *wf_name, const char *cls, const char *msg) {
-    if (!path) return;
+static void write_invalid_report(mae_cli_file *rep, const char *wf_name, const char *cls, const char *msg) {
+    if (!rep->path) return;
     cJSON *r = cJSON_CreateObject();
-    if (!r) return;
+    if (!r) {
+        write_report(rep, NULL);
+        return;
+    }
     cJSON_AddNullToObject(r, "run_id");
     if (wf_name) cJSON_AddStringToObject(r, "workflow", wf_name);
     else cJSON_AddNullToObject(r, "workflow");
@@ -77,7 +89,7 @@ static void write_invalid_report(const char *path, const char *wf_name, const ch
     cJSON_AddArrayToObject(r, "steps");
     cJSON_AddArrayToObject(r, "compensations");
     cJSON_AddArrayToObject(r, "uncompensated");
-    write_report(path, r);
+    write_report(rep, r);
     cJSON_Delete(r);
 }
 
@@ -86,6 +98,7 @@ static void on_signal(uv_signal_t *s, int signum) {
     if (++c->signals >= 2) {
         fprintf(stderr, "maestro: second signal, exiting now without waiting for compensation\n");
         fflush(stderr);
+        mae_cli_file_abandon(c->report);
         _exit(130);
     }
     fprintf(stderr, "maestro: %s received: cancelling and compensating (send again to exit at once)\n",
@@ -118,18 +131,23 @@ static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
         /* One compact line, integers exact (cJSON's printer rounds past 2^53). */
         char *txt = NULL;
         size_t len = 0;
-        if (mae_json_print((const cJSON *)res->output, (size_t)1 << 30, &txt, &len) == 0)
-            printf("%s\n", txt);
-        else
-            fprintf(stderr, "maestro: the output could not be printed\n");
+        int e = mae_json_print((const cJSON *)res->output, (size_t)1 << 30, &txt, &len) == 0 ? 0 : ENOMEM;
+        if (!e && (e = mae_cli_stdout_write(txt, len)) == 0) e = mae_cli_stdout_write("\n", 1);
+        if (e) {
+            fprintf(stderr, "maestro: the output could not be written: %s\n", mae_cli_stdout_strerror(e));
+            c->write_failed = 1;
+        }
         free(txt);
-        fflush(stdout);
     }
-    write_report(c->report_path, (const cJSON *)res->report);
+    char *path = c->report->path ? strdup(c->report->path) : NULL;
+    int rep_ok = write_report(c->report, (const cJSON *)res->report) == 0;
+    if (!rep_ok) c->write_failed = 1;
     if (res->summary) {
         fputs(res->summary, stderr);
-        if (c->report_path) fprintf(stderr, "full report: %s\n", c->report_path);
+        if (path && rep_ok) fprintf(stderr, "full report: %s\n", path);
+        else if (path) fprintf(stderr, "the report %s was NOT written (see above)\n", path);
     }
+    free(path);
     mae_run_free(run);
     c->run = NULL;
     shutdown_all(c);
@@ -189,6 +207,17 @@ int mae_cmd_run(int argc, char **argv) {
         wf_path = a;
     }
     if (!wf_path) return usage_err("no workflow file given%s", "");
+    /* The report's file is created before anything else, so the run's connections cannot take
+     * the last descriptor, and a destination that cannot be written stops the run before any
+     * call. */
+    mae_cli_file rep = {0};
+    if (report) {
+        int e = mae_cli_file_open(&rep, report);
+        if (e) {
+            fprintf(stderr, "maestro run: cannot write the report to %s: %s; nothing was called\n", report, strerror(e));
+            return 2;
+        }
+    }
     if (quiet) eo.log_level = MAE_LOG_OFF;
     mae_run_opts ro = {0};
     if (timeout_s && (mae_parse_duration_ms(timeout_s, &ro.timeout_ms) != 0 || ro.timeout_ms == 0))
@@ -197,12 +226,13 @@ int mae_cmd_run(int argc, char **argv) {
     mae_workflow *wf = NULL;
     if (mae_workflow_load(wf_path, &wf, stderr) != 0) {
         if (!wf) fprintf(stderr, "maestro: %s: workflow not loaded, nothing was called\n", wf_path);
-        write_invalid_report(report, NULL, "invalid_workflow", "the workflow file is invalid (see the diagnostics)");
+        write_invalid_report(&rep, NULL, "invalid_workflow", "the workflow file is invalid (see the diagnostics)");
         return 2;
     }
     for (int i = 0; i < n_sets; i++) {
         if (mae_cli_apply_set("run", wf, sets[i]) != 0) {
             fprintf(stderr, "\n%s", run_usage);
+            mae_cli_file_abandon(&rep);
             mae_workflow_free(wf);
             return 2;
         }
@@ -212,13 +242,13 @@ int mae_cmd_run(int argc, char **argv) {
     char perr[96] = "";
     if (text && mae_json_parse_doc(text, &input, perr, sizeof perr) != 0) {
         fprintf(stderr, "maestro: --input: %s; nothing was called\n", perr);
-        write_invalid_report(report, wf->name, "invalid_input", perr);
+        write_invalid_report(&rep, wf->name, "invalid_input", perr);
     }
     free(text);
     if (!input || !cJSON_IsObject(input)) {
         if (input || !perr[0]) {
             fprintf(stderr, "maestro: the input is not a JSON object; nothing was called\n");
-            write_invalid_report(report, wf->name, "invalid_input", "the input is not a JSON object");
+            write_invalid_report(&rep, wf->name, "invalid_input", "the input is not a JSON object");
         }
         cJSON_Delete(input);
         mae_workflow_free(wf);
@@ -229,7 +259,7 @@ int mae_cmd_run(int argc, char **argv) {
     if (mae_input_check(wf, input, &d) != 0) {
         for (size_t i = 0; i < d.n; i++) fprintf(stderr, "maestro: invalid input: %s\n", d.items[i].message);
         fprintf(stderr, "maestro: nothing was called\n");
-        write_invalid_report(report, wf->name, "invalid_input", d.n ? d.items[0].message : "invalid input");
+        write_invalid_report(&rep, wf->name, "invalid_input", d.n ? d.items[0].message : "invalid input");
         mae_diags_free(&d);
         cJSON_Delete(input);
         mae_workflow_free(wf);
@@ -243,16 +273,18 @@ int mae_cmd_run(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     run_ctx c;
     memset(&c, 0, sizeof c);
-    c.report_path = report;
+    c.report = &rep;
     c.exit_code = 1;
     if (uv_loop_init(&c.loop) != 0) {
         fprintf(stderr, "maestro: cannot create the event loop\n");
+        mae_cli_file_abandon(&rep);
         free(checked);
         mae_workflow_free(wf);
         return 1;
     }
     int rc = mae_cli_transports_open(&c.loop, &c.tr);
     if (rc != 0) {
+        mae_cli_file_abandon(&rep);
         free(checked);
         mae_workflow_free(wf);
         uv_run(&c.loop, UV_RUN_DEFAULT);
@@ -280,5 +312,9 @@ int mae_cmd_run(int argc, char **argv) {
     uv_run(&c.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&c.loop) != 0) fprintf(stderr, "maestro: internal: handles left open at exit\n");
     mae_workflow_free(wf);
+    /* the run did not finish (it could not start): the old report stays */
+    mae_cli_file_abandon(&rep);
+    /* A failed run keeps its code (1, 3, 130): it says more than the lost output. */
+    if (c.exit_code == 0 && c.write_failed) return MAE_CLI_EXIT_WRITE;
     return c.exit_code;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/out.h"
 #include "maestro/maestro.h"
 
 static const char usage[] =
@@ -18,7 +19,8 @@ static const char usage[] =
     "  maestro version | help | <command> --help\n"
     "\n"
     "exit codes: 0 succeeded, 1 failed and compensated, 2 invalid usage/workflow/input,\n"
-    "            3 failed with a compensation failing, 130 interrupted\n";
+    "            3 failed with a compensation failing, 4 succeeded but the output or the\n"
+    "            report could not be written, 130 interrupted\n";
 
 int mae_cli_wants_help(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
@@ -26,7 +28,7 @@ int mae_cli_wants_help(int argc, char **argv) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
@@ -47,4 +49,17 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "maestro: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    /* Before anything opens a descriptor: a closed 0, 1 or 2 would otherwise be taken by the
+     * loop's epoll or a socket, and the output written into it. */
+    mae_cli_std_init();
+    int rc = dispatch(argc, argv);
+    int e = mae_cli_stdout_finish();
+    if (e && rc == 0) {
+        fprintf(stderr, "maestro: the output could not be written: %s\n", mae_cli_stdout_strerror(e));
+        rc = MAE_CLI_EXIT_WRITE;
+    }
+    return rc;
 }

@@ -1,12 +1,15 @@
 /* Logs text or JSON lines, with run id, step, attempt, duration and class, to a stream (stderr
  * by default) and/or the embedder's on_log callback. Levels error|warn|info|debug; below the
- * engine's level nothing is built. */
+ * engine's level nothing is built. Messages carry bytes from services (grpc-message, error
+ * bodies): text lines show control characters and invalid UTF-8 escaped, JSON lines hold
+ * valid UTF-8 only, so neither can forge a line or drive the terminal. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "loop/engine_int.h"
+#include "loop/text.h"
 #include "workflow/json_out.h"
 
 static const char *lvl_name(mae_log_level l) {
@@ -31,8 +34,11 @@ static void out(mae_engine *e, mae_log_level lvl, const char *line) {
 
 static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const char *step,
                  int attempt, int64_t dur_ms, const char *cls, const char *fmt, va_list ap) {
-    char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    char raw[1024];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    char *msg = e->opts.log_format == MAE_LOG_JSON ? mae__utf8_scrub(raw, strlen(raw))
+                                                   : mae__text_escape(raw, strlen(raw), 0);
+    if (!msg) return;
     char ts[32];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -41,7 +47,10 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     if (e->opts.log_format == MAE_LOG_JSON) {
         cJSON *o = cJSON_CreateObject();
-        if (!o) return;
+        if (!o) {
+            free(msg);
+            return;
+        }
         char tsm[48];
         snprintf(tsm, sizeof tsm, "%s.%03ldZ", ts, now.tv_nsec / 1000000);
         cJSON_AddStringToObject(o, "ts", tsm);
@@ -65,10 +74,11 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
         if (attempt > 0 && n < (int)sizeof extra) n += snprintf(extra + n, sizeof extra - (size_t)n, " attempt=%d", attempt);
         if (dur_ms >= 0 && n < (int)sizeof extra) n += snprintf(extra + n, sizeof extra - (size_t)n, " duration_ms=%lld", (long long)dur_ms);
         if (cls && n < (int)sizeof extra) snprintf(extra + n, sizeof extra - (size_t)n, " class=%s", cls);
-        char line[1400];
-        snprintf(line, sizeof line, "%sZ %-5s%s: %s", ts, lvl_name(lvl), extra, msg);
-        out(e, lvl, line);
+        char *line = NULL;
+        if (asprintf(&line, "%sZ %-5s%s: %s", ts, lvl_name(lvl), extra, msg) >= 0) out(e, lvl, line);
+        free(line);
     }
+    free(msg);
 }
 
 void mae__log(mae_run *run, mae_log_level lvl, const char *step, int attempt, int64_t dur_ms,

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "loop/engine_int.h"
+#include "loop/text.h"
 
 cJSON *mae__report_step(mae_run *run, const char *id, int index, const char *status, int attempts,
                         int64_t dur_ms, mae_class cls, int status_code, const char *msg) {
@@ -37,7 +38,14 @@ void mae__report_comp(mae_run *run, const char *step, int index, const char *sta
     cJSON_AddItemToArray(run->rep_comps, s);
 }
 
-/* Appends to a growing summary string; bounded so a huge run cannot make it unbounded. */
+/* The summary is for a person: past this many bytes the "NOT compensated" list stops and says
+ * how many entries it left out (the report has them all). A whole entry is added or none, so
+ * nothing is cut inside a character. */
+#define SUMMARY_MAX (64u * 1024)
+/* Each message from a service is shown escaped, at most this long. */
+#define SUMMARY_MSG_MAX 512u
+
+/* A growing summary string. */
 typedef struct {
     char *buf;
     size_t len, cap;
@@ -45,14 +53,11 @@ typedef struct {
 
 static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_add(sbuf *b, const char *fmt, ...) {
-    if (b->len > 64 * 1024) return;
-    char tmp[1024];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0) return;
-    if ((size_t)n >= sizeof tmp) n = sizeof tmp - 1;
     if (b->len + (size_t)n + 1 > b->cap) {
         size_t cap = (b->cap ? b->cap * 2 : 512) + (size_t)n;
         char *nb = realloc(b->buf, cap);
@@ -60,9 +65,16 @@ static void sb_add(sbuf *b, const char *fmt, ...) {
         b->buf = nb;
         b->cap = cap;
     }
-    memcpy(b->buf + b->len, tmp, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
     b->len += (size_t)n;
-    b->buf[b->len] = 0;
+}
+
+/* Text from a service (a grpc-message, an error body), escaped for a terminal. Never NULL. */
+static char *esc(const char *s, size_t max) {
+    char *e = mae__text_escape(s ? s : "", s ? strlen(s) : 0, max);
+    return e ? e : strdup("");
 }
 
 static const char *jstr(const cJSON *o, const char *k) {
@@ -100,11 +112,16 @@ static void build_summary(mae_run *run, const cJSON *comps) {
     sb_add(&b, "workflow %s (run %s) %s", run->wf->name ? run->wf->name : "?", run->id, what);
     char cls[96];
     mae_class_describe(run->fail_cls, run->fail_status, cls, sizeof cls);
-    if (run->fail_step)
+    char *msg = esc(run->fail_msg ? run->fail_msg : run->fail_step ? "" : run->fail_class, 4 * SUMMARY_MSG_MAX);
+    /* nothing was sent (a template failed, the breaker was open): no attempt to count */
+    if (run->fail_step && run->fail_attempts == 0)
+        sb_add(&b, ": step '%s' failed before sending: %s: %s\n", run->fail_step, cls, msg);
+    else if (run->fail_step)
         sb_add(&b, ": step '%s' failed after %d attempt%s: %s: %s\n", run->fail_step, run->fail_attempts,
-               run->fail_attempts == 1 ? "" : "s", cls, run->fail_msg ? run->fail_msg : "");
+               run->fail_attempts == 1 ? "" : "s", cls, msg);
     else
-        sb_add(&b, ": %s\n", run->fail_msg ? run->fail_msg : run->fail_class);
+        sb_add(&b, ": %s\n", msg);
+    free(msg);
     int ok = 0, bad = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, comps) {
@@ -120,15 +137,30 @@ static void build_summary(mae_run *run, const cJSON *comps) {
     }
     if (bad) {
         sb_add(&b, "NOT compensated, manual clean-up needed:\n");
+        int omitted = 0;
         cJSON_ArrayForEach(c, comps) {
             if (strcmp(jstr(c, "status"), "succeeded") == 0) continue;
+            if (b.len >= SUMMARY_MAX) {
+                omitted++;
+                continue;
+            }
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, "error");
             /* valuedouble, not valueint: cJSON saturates valueint at INT_MAX */
             const cJSON *at = cJSON_GetObjectItemCaseSensitive(c, "attempts");
-            double n = cJSON_IsNumber(at) ? at->valuedouble : 0;
-            sb_add(&b, "  %s: %s: %s (after %.0f attempt%s)\n", jstr(c, "step"), jstr(e, "class"), jstr(e, "message"),
-                   n, n == 1 ? "" : "s");
+            double attempts = cJSON_IsNumber(at) ? at->valuedouble : 0;
+            char *m = esc(jstr(e, "message"), SUMMARY_MSG_MAX);
+            const cJSON *ix = cJSON_GetObjectItemCaseSensitive(c, "index");
+            char idx[32] = "";
+            if (cJSON_IsNumber(ix)) snprintf(idx, sizeof idx, "[%.0f]", ix->valuedouble);
+            if (attempts == 0)
+                sb_add(&b, "  %s%s: %s: %s (before sending)\n", jstr(c, "step"), idx, jstr(e, "class"), m);
+            else
+                sb_add(&b, "  %s%s: %s: %s (after %.0f attempt%s)\n", jstr(c, "step"), idx, jstr(e, "class"), m,
+                       attempts, attempts == 1 ? "" : "s");
+            free(m);
         }
+        if (omitted)
+            sb_add(&b, "  ... and %d more not shown here: the report's \"uncompensated\" lists every one\n", omitted);
     }
     int unknown = 0;
     const cJSON *steps = run->report ? cJSON_GetObjectItemCaseSensitive(run->report, "steps") : NULL;

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,6 +85,8 @@ int th_spawn(th_proc *p, char *const argv[], int timeout_s) {
         close(pipefd[0]);
         close(pipefd[1]);
         setpgid(0, 0);
+        /* a failed assertion _exits the test: the server must not outlive it */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execvp(argv[0], argv);
         _exit(127);
     }

@@ -67,40 +67,45 @@ static int src_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* A reference's line:col costs a walk through its scalar, so it is computed only when a
+ * diagnostic is emitted: a string holding 100k references validates in linear time. */
+static mae_pos ref_pos(walker *w, size_t offset) {
+    return w->src ? mae__ld_scalar_pos(w->ld, w->src->n, w->src->skip + offset) : (mae_pos){0, 0};
+}
+
 static void on_ref(void *ud, const char *root, const char *sub, bool has_default, size_t offset) {
     walker *w = ud;
     mae_loader *ld = w->ld;
     if (has_default || !root || !*root || ld->oom) return;
-    mae_pos pos = w->src ? mae__ld_scalar_pos(ld, w->src->n, w->src->skip + offset) : (mae_pos){0, 0};
     const mae_workflow *wf = ld->wf;
     if (strcmp(root, "workflow") == 0) return;
     if (strcmp(root, "input") == 0) {
         if (!sub || wf->n_inputs == 0) return;
         for (size_t i = 0; i < wf->n_inputs; i++)
             if (strcmp(wf->inputs[i].name, sub) == 0) return;
-        mae__ld_err(ld, pos, "'.input.%s' is not declared in the workflow's input", sub);
+        mae__ld_err(ld, ref_pos(w, offset), "'.input.%s' is not declared in the workflow's input", sub);
         return;
     }
     if (strcmp(root, "steps") == 0) {
-        if (sub && !visible(w, sub, true)) mae__ld_err(ld, pos, "'.steps.%s' does not name an earlier step", sub);
+        if (sub && !visible(w, sub, true)) mae__ld_err(ld, ref_pos(w, offset), "'.steps.%s' does not name an earlier step", sub);
         return;
     }
     if (visible(w, root, false)) return;
     if (mae__ld_full(ld)) {
-        mae__ld_err(ld, pos, "unknown variable '.%s'", root);
+        mae__ld_err(ld, ref_pos(w, offset), "unknown variable '.%s'", root);
         return;
     }
     const mae_step *fe = NULL;
     const mae_step *p = producer(wf->steps, wf->n_steps, root, &fe);
     if (fe)
-        mae__ld_err(ld, pos, "'.%s' belongs to the items of foreach '%s' and is only visible inside it", root,
+        mae__ld_err(ld, ref_pos(w, offset), "'.%s' belongs to the items of foreach '%s' and is only visible inside it", root,
                     fe->id ? fe->id : "?");
     else if (p && p->id)
-        mae__ld_err(ld, pos, "'.%s' is set by step '%s', which does not run before this point", root, p->id);
+        mae__ld_err(ld, ref_pos(w, offset), "'.%s' is set by step '%s', which does not run before this point", root, p->id);
     else if (p)
-        mae__ld_err(ld, pos, "'.%s' is not set before this point", root);
+        mae__ld_err(ld, ref_pos(w, offset), "'.%s' is not set before this point", root);
     else
-        mae__ld_err(ld, pos, "unknown variable '.%s' (no step has output '%s')", root, root);
+        mae__ld_err(ld, ref_pos(w, offset), "unknown variable '.%s' (no step has output '%s')", root, root);
 }
 
 static void check_tmpl(walker *w, const mae_tmpl *t) {

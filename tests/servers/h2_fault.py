@@ -18,6 +18,8 @@ never sends. The behaviour is chosen per request by the `x-fault` request header
   no_message     grpc-status 0 without any message
   compressed     compressed flag set without grpc-encoding
   pushback       Trailers-Only UNAVAILABLE with grpc-retry-pushback-ms: 1500
+  hostile_message  Trailers-Only FAILED_PRECONDITION whose grpc-message decodes to CR LF, a
+                 forged log line, ESC [2J (clear screen), a 0xFF byte and a cut UTF-8 sequence
   silent         never answers
   close          closes the TCP connection
 Option: --max-streams N advertises SETTINGS_MAX_CONCURRENT_STREAMS = N.
@@ -132,6 +134,10 @@ class Handler(socketserver.BaseRequestHandler):
         elif fault == "pushback":
             c.send_headers(sid, GRPC_HDRS + [("grpc-status", "14"), ("grpc-message", "busy"),
                                              ("grpc-retry-pushback-ms", "1500")],
+                           end_stream=True)
+        elif fault == "hostile_message":
+            c.send_headers(sid, GRPC_HDRS + [("grpc-status", "9"),
+                                             ("grpc-message", "denied%0D%0A2026-01-01T00:00:00Z error forged%1B[2J%FF tail%E2%82")],
                            end_stream=True)
         elif fault == "silent":
             return
