@@ -265,7 +265,7 @@ static void print_results(const bench *b, double wall_s, double cpu_s, long maxr
         cJSON_AddNumberToObject(o, "cpu_s", cpu_s);
         cJSON_AddNumberToObject(o, "cpu_s_per_step", cps);
         cJSON_AddNumberToObject(o, "peak_rss_kb", (double)maxrss_kb);
-        char *txt = mae_json_text(o);
+        char *txt = mae__json_text(o);
         if (txt) printf("%s\n", txt);
         free(txt);
         cJSON_Delete(o);
@@ -338,7 +338,7 @@ int mae_cmd_bench(int argc, char **argv) {
     if (!b) return 1;
     b->n = n;
     b->c = c;
-    if (timeout_s && (mae_parse_duration_ms(timeout_s, &b->ro.timeout_ms) != 0 || b->ro.timeout_ms == 0)) {
+    if (timeout_s && (mae__parse_duration_ms(timeout_s, &b->ro.timeout_ms) != 0 || b->ro.timeout_ms == 0)) {
         free(b);
         return usage_err("--timeout: not a duration: '%s'", timeout_s);
     }
@@ -358,7 +358,7 @@ int mae_cmd_bench(int argc, char **argv) {
     char *text = mae_cli_read_input("bench", input_arg);
     cJSON *input = NULL;
     char perr[96] = "";
-    if (text && mae_json_parse_doc(text, &input, perr, sizeof perr) != 0)
+    if (text && mae__json_parse_doc(text, &input, perr, sizeof perr) != 0)
         fprintf(stderr, "maestro bench: --input: %s; nothing was called\n", perr);
     free(text);
     if (!input || !cJSON_IsObject(input)) {
@@ -368,11 +368,11 @@ int mae_cmd_bench(int argc, char **argv) {
         goto out;
     }
     mae_diags d;
-    mae_diags_init(&d, "input");
-    int bad = mae_input_check(wf, input, &d) != 0;
+    mae__diags_init(&d, "input");
+    int bad = mae__input_check(wf, input, &d) != 0;
     for (size_t i = 0; bad && i < d.n; i++) fprintf(stderr, "maestro bench: invalid input: %s\n", d.items[i].message);
-    mae_diags_free(&d);
-    checked = bad ? NULL : mae_json_text(input);
+    mae__diags_free(&d);
+    checked = bad ? NULL : mae__json_text(input);
     cJSON_Delete(input);
     if (bad) goto out;
     exit_code = 1;

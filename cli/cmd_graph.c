@@ -54,19 +54,19 @@ int mae_cmd_graph(int argc, char **argv) {
         return 2;
     }
     mae_diags d;
-    mae_diags_init(&d, file);
+    mae__diags_init(&d, file);
     mae_workflow *wf = NULL;
-    int rc = mae_workflow_load_file(file, &wf, &d);
+    int rc = mae__workflow_load_file(file, &wf, &d);
     if (rc != 0) {
-        if (d.n == 0 && d.dropped == 0) mae_diag_add(&d, (mae_pos){0, 0}, "%s", mae_strerror(rc));
-        mae_diags_sort(&d);
-        mae_diags_print(&d, stderr);
-        mae_diags_free(&d);
+        if (d.n == 0 && d.dropped == 0) mae__diag_add(&d, (mae_pos){0, 0}, "%s", mae_strerror(rc));
+        mae__diags_sort(&d);
+        mae__diags_print(&d, stderr);
+        mae__diags_free(&d);
         return 2;
     }
-    rc = mae_workflow_graph(wf, fmt, stdout);
+    rc = mae__workflow_graph(wf, fmt, stdout);
     mae_workflow_free(wf);
-    mae_diags_free(&d);
+    mae__diags_free(&d);
     if (rc != 0) {
         fprintf(stderr, "maestro graph: %s\n", mae_strerror(rc));
         return 2;

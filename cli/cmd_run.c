@@ -54,7 +54,7 @@ static int write_report(mae_cli_file *rep, const cJSON *report) {
     if (!rep || !rep->path) return 0;
     char *path = strdup(rep->path);
     char *txt = NULL;
-    if (report) mae_json_print_pretty(report, MAE_JSON_UNBOUNDED, &txt, NULL);
+    if (report) mae__json_print_pretty(report, MAE_JSON_UNBOUNDED, &txt, NULL);
     int e = txt ? mae_cli_file_commit(rep, txt, strlen(txt)) : ENOMEM;
     if (!txt) mae_cli_file_abandon(rep);
     free(txt);
@@ -131,7 +131,7 @@ static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
         /* One compact line, integers exact (cJSON's printer rounds past 2^53). */
         char *txt = NULL;
         size_t len = 0;
-        int e = mae_json_print((const cJSON *)res->output, (size_t)1 << 30, &txt, &len) == 0 ? 0 : ENOMEM;
+        int e = mae__json_print((const cJSON *)res->output, (size_t)1 << 30, &txt, &len) == 0 ? 0 : ENOMEM;
         if (!e && (e = mae_cli_stdout_write(txt, len)) == 0) e = mae_cli_stdout_write("\n", 1);
         if (e) {
             fprintf(stderr, "maestro: the output could not be written: %s\n", mae_cli_stdout_strerror(e));
@@ -220,7 +220,7 @@ int mae_cmd_run(int argc, char **argv) {
     }
     if (quiet) eo.log_level = MAE_LOG_OFF;
     mae_run_opts ro = {0};
-    if (timeout_s && (mae_parse_duration_ms(timeout_s, &ro.timeout_ms) != 0 || ro.timeout_ms == 0))
+    if (timeout_s && (mae__parse_duration_ms(timeout_s, &ro.timeout_ms) != 0 || ro.timeout_ms == 0))
         return usage_err("--timeout: not a duration: '%s'", timeout_s);
 
     mae_workflow *wf = NULL;
@@ -240,7 +240,7 @@ int mae_cmd_run(int argc, char **argv) {
     char *text = mae_cli_read_input("run", input_arg);
     cJSON *input = NULL;
     char perr[96] = "";
-    if (text && mae_json_parse_doc(text, &input, perr, sizeof perr) != 0) {
+    if (text && mae__json_parse_doc(text, &input, perr, sizeof perr) != 0) {
         fprintf(stderr, "maestro: --input: %s; nothing was called\n", perr);
         write_invalid_report(&rep, wf->name, "invalid_input", perr);
     }
@@ -255,18 +255,18 @@ int mae_cmd_run(int argc, char **argv) {
         return 2;
     }
     mae_diags d;
-    mae_diags_init(&d, "input");
-    if (mae_input_check(wf, input, &d) != 0) {
+    mae__diags_init(&d, "input");
+    if (mae__input_check(wf, input, &d) != 0) {
         for (size_t i = 0; i < d.n; i++) fprintf(stderr, "maestro: invalid input: %s\n", d.items[i].message);
         fprintf(stderr, "maestro: nothing was called\n");
         write_invalid_report(&rep, wf->name, "invalid_input", d.n ? d.items[0].message : "invalid input");
-        mae_diags_free(&d);
+        mae__diags_free(&d);
         cJSON_Delete(input);
         mae_workflow_free(wf);
         return 2;
     }
-    mae_diags_free(&d);
-    char *checked = mae_json_text(input);
+    mae__diags_free(&d);
+    char *checked = mae__json_text(input);
     cJSON_Delete(input);
 
     /* a closed stdout (maestro run ... | head) must not kill the run before it compensates */

@@ -35,7 +35,7 @@ static void stub_closed(void *ud) {
 
 static void on_signal(uv_signal_t *h, int sig) {
     stub_cli *c = h->data;
-    if (c->stub) mae_stub_close(c->stub, stub_closed, c);
+    if (c->stub) mae__stub_close(c->stub, stub_closed, c);
     c->stub = NULL;
 }
 
@@ -61,39 +61,39 @@ int mae_cmd_stub(int argc, char **argv) {
         return 2;
     }
     mae_diags d;
-    mae_diags_init(&d, file);
+    mae__diags_init(&d, file);
     mae_stub_file *f = NULL;
-    int rc = mae_stub_file_load(file, &f, &d);
+    int rc = mae__stub_file_load(file, &f, &d);
     if (rc != 0) {
-        mae_diags_sort(&d);
-        mae_diags_print(&d, stderr);
+        mae__diags_sort(&d);
+        mae__diags_print(&d, stderr);
         if (d.n == 0) fprintf(stderr, "maestro stub: %s: %s\n", file, mae_strerror(rc));
-        mae_diags_free(&d);
+        mae__diags_free(&d);
         return 2;
     }
-    mae_diags_free(&d);
+    mae__diags_free(&d);
     FILE *log = NULL;
     if (log_path && !(log = fopen(log_path, "a"))) {
         perror(log_path);
-        mae_stub_file_free(f);
+        mae__stub_file_free(f);
         return 2;
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
     stub_cli c = {0};
     char err[512] = "";
-    rc = mae_stub_start(&loop, f, log, &c.stub, err, sizeof err);
+    rc = mae__stub_start(&loop, f, log, &c.stub, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "maestro stub: %s\n", err);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
-        mae_stub_file_free(f);
+        mae__stub_file_free(f);
         if (log) fclose(log);
         return 2;
     }
     for (size_t i = 0; i < f->n_services; i++) {
         const mae_stub_service *s = &f->services[i];
-        int port = mae_stub_port(c.stub, s->name);
+        int port = mae__stub_port(c.stub, s->name);
         printf("PORT %d %s\n", port, s->name);
         fprintf(stderr, "stub: %-16s %-4s %s:%d  (%zu %s)\n", s->name, s->type == MAE_SVC_GRPC ? "grpc" : "http",
                 s->host, port, s->n_routes, s->type == MAE_SVC_GRPC ? "methods" : "routes");
@@ -116,7 +116,7 @@ int mae_cmd_stub(int argc, char **argv) {
     uv_close((uv_handle_t *)&c.sigterm, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&loop);
-    mae_stub_file_free(f);
+    mae__stub_file_free(f);
     if (log) fclose(log);
     return rc == 0 && c.closed ? 0 : 1;
 }

@@ -27,19 +27,19 @@ int mae_cmd_validate(int argc, char **argv) {
     int bad = 0;
     for (int i = 1; i < argc; i++) {
         mae_diags d;
-        mae_diags_init(&d, argv[i]);
+        mae__diags_init(&d, argv[i]);
         mae_workflow *wf = NULL;
-        int rc = mae_workflow_load_file(argv[i], &wf, &d);
+        int rc = mae__workflow_load_file(argv[i], &wf, &d);
         if (rc == 0) {
             fprintf(stderr, "%s: ok\n", argv[i]);
         } else {
             bad = 1;
-            if (d.n == 0 && d.dropped == 0) mae_diag_add(&d, (mae_pos){0, 0}, "%s", mae_strerror(rc));
-            mae_diags_sort(&d);
-            mae_diags_print(&d, stderr);
+            if (d.n == 0 && d.dropped == 0) mae__diag_add(&d, (mae_pos){0, 0}, "%s", mae_strerror(rc));
+            mae__diags_sort(&d);
+            mae__diags_print(&d, stderr);
         }
         mae_workflow_free(wf);
-        mae_diags_free(&d);
+        mae__diags_free(&d);
     }
     return bad ? 2 : 0;
 }

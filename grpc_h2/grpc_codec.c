@@ -11,18 +11,18 @@
 
 /* ---- Length-prefixed messages ---- */
 
-void mae_grpc_deframer_init(mae_grpc_deframer *d, size_t max) {
+void mae__grpc_deframer_init(mae_grpc_deframer *d, size_t max) {
     memset(d, 0, sizeof *d);
     d->max = max;
 }
 
-void mae_grpc_deframer_free(mae_grpc_deframer *d) {
+void mae__grpc_deframer_free(mae_grpc_deframer *d) {
     free(d->buf);
     d->buf = NULL;
     d->buf_len = d->buf_cap = 0;
 }
 
-bool mae_grpc_deframer_partial(const mae_grpc_deframer *d) {
+bool mae__grpc_deframer_partial(const mae_grpc_deframer *d) {
     return d->hdr_len > 0 || d->in_body;
 }
 
@@ -37,7 +37,7 @@ static int deliver(mae_grpc_deframer *d, mae_grpc_msg_cb cb, void *ud) {
     return cb(ud, d->compressed, msg, len);
 }
 
-int mae_grpc_deframer_feed(mae_grpc_deframer *d, const uint8_t *p, size_t len, mae_grpc_msg_cb cb,
+int mae__grpc_deframer_feed(mae_grpc_deframer *d, const uint8_t *p, size_t len, mae_grpc_msg_cb cb,
                            void *ud) {
     while (len > 0 || (d->in_body && d->buf_len == d->msg_len)) {
         if (!d->in_body) {
@@ -86,7 +86,7 @@ int mae_grpc_deframer_feed(mae_grpc_deframer *d, const uint8_t *p, size_t len, m
     return 0;
 }
 
-void mae_grpc_frame_prefix(uint8_t out[5], bool compressed, uint32_t len) {
+void mae__grpc_frame_prefix(uint8_t out[5], bool compressed, uint32_t len) {
     out[0] = compressed ? 1 : 0;
     out[1] = (uint8_t)(len >> 24);
     out[2] = (uint8_t)(len >> 16);
@@ -101,7 +101,7 @@ static const struct { char unit; uint64_t ns; } units[] = {
     {'M', 60ull * 1000000000ull}, {'H', 3600ull * 1000000000ull},
 };
 
-size_t mae_grpc_timeout_encode(uint64_t ns, char buf[10]) {
+size_t mae__grpc_timeout_encode(uint64_t ns, char buf[10]) {
     if (ns == 0) ns = 1;
     for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
         uint64_t v = ns / units[i].ns + (ns % units[i].ns != 0);
@@ -113,7 +113,7 @@ size_t mae_grpc_timeout_encode(uint64_t ns, char buf[10]) {
     return 9;
 }
 
-int mae_grpc_timeout_parse(const char *s, size_t len, uint64_t *ns) {
+int mae__grpc_timeout_parse(const char *s, size_t len, uint64_t *ns) {
     if (len < 2 || len > 9) return MAE_EPARSE;
     uint64_t v = 0;
     for (size_t i = 0; i + 1 < len; i++) {
@@ -130,7 +130,7 @@ int mae_grpc_timeout_parse(const char *s, size_t len, uint64_t *ns) {
 
 /* ---- Status ---- */
 
-int mae_grpc_status_parse(const uint8_t *v, size_t len) {
+int mae__grpc_status_parse(const uint8_t *v, size_t len) {
     if (len == 0 || len > 9) return MAE_GRPC_UNKNOWN;
     long n = 0;
     for (size_t i = 0; i < len; i++) {
@@ -141,18 +141,18 @@ int mae_grpc_status_parse(const uint8_t *v, size_t len) {
 }
 
 /* grpc-message is percent-encoded (printable ASCII but '%' kept): the one codec of wire.h. */
-size_t mae_grpc_message_decode(const uint8_t *in, size_t len, char *out, size_t cap) {
+size_t mae__grpc_message_decode(const uint8_t *in, size_t len, char *out, size_t cap) {
     if (cap == 0) return 0;
-    return mae_pct_decode_to((const char *)in, len, false, out, cap);
+    return mae__pct_decode_to((const char *)in, len, false, out, cap);
 }
 
-char *mae_grpc_message_encode(const char *in, size_t len) {
+char *mae__grpc_message_encode(const char *in, size_t len) {
     char *out = malloc(len * 3 + 1);
-    if (out) mae_pct_encode(in, len, MAE_PCT_PRINTABLE, out);
+    if (out) mae__pct_encode(in, len, MAE_PCT_PRINTABLE, out);
     return out;
 }
 
-int mae_grpc_from_http_status(int s) {
+int mae__grpc_from_http_status(int s) {
     switch (s) {
     case 400: return MAE_GRPC_INTERNAL;
     case 401: return MAE_GRPC_UNAUTHENTICATED;
@@ -163,7 +163,7 @@ int mae_grpc_from_http_status(int s) {
     }
 }
 
-int mae_grpc_from_h2_error(uint32_t e, bool *not_an_attempt) {
+int mae__grpc_from_h2_error(uint32_t e, bool *not_an_attempt) {
     *not_an_attempt = false;
     switch (e) {
     case 0x7: *not_an_attempt = true; return MAE_GRPC_UNAVAILABLE;   /* REFUSED_STREAM */
@@ -178,13 +178,13 @@ int mae_grpc_from_h2_error(uint32_t e, bool *not_an_attempt) {
 
 /* ---- Response metadata ---- */
 
-void mae_grpc_resp_free(mae_grpc_resp *r) {
+void mae__grpc_resp_free(mae_grpc_resp *r) {
     free(r->message);
     r->message = NULL;
     r->message_len = 0;
 }
 
-void mae_grpc_resp_init(mae_grpc_resp *r) {
+void mae__grpc_resp_init(mae_grpc_resp *r) {
     memset(r, 0, sizeof *r);
     r->grpc_status = -1;
     r->pushback_ms = -1;
@@ -202,7 +202,7 @@ static bool grpc_content_type(const uint8_t *v, size_t len) {
     return len == n || v[n] == '+' || v[n] == ';';
 }
 
-int mae_grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, size_t nlen,
+int mae__grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, size_t nlen,
                         const uint8_t *value, size_t vlen) {
     r->header_bytes += nlen + vlen + 32;
     if (r->header_bytes > MAE_GRPC_MAX_HEADER_BYTES) return MAE_ELIMIT;
@@ -219,7 +219,7 @@ int mae_grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, si
         r->encoding_identity = name_is(value, vlen, "identity");
     } else if (name_is(name, nlen, "grpc-status")) {
         /* Only trailers (or Trailers-Only) carry the status. */
-        if (trailers) r->grpc_status = mae_grpc_status_parse(value, vlen);
+        if (trailers) r->grpc_status = mae__grpc_status_parse(value, vlen);
     } else if (name_is(name, nlen, "grpc-message")) {
         if (!trailers) return 0;
         /* Decoding never grows the text: vlen + 1 bytes (capped) always suffice. */
@@ -228,7 +228,7 @@ int mae_grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, si
         if (!m) return MAE_ENOMEM;
         free(r->message);
         r->message = m;
-        r->message_len = mae_grpc_message_decode(value, vlen, m, cap);
+        r->message_len = mae__grpc_message_decode(value, vlen, m, cap);
     } else if (name_is(name, nlen, "grpc-retry-pushback-ms")) {
         int64_t v = 0;
         if (vlen == 0 || vlen > 12) v = -1;
@@ -239,12 +239,12 @@ int mae_grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, si
     return 0;
 }
 
-void mae_grpc_resp_outcome(const mae_grpc_resp *r, uint32_t h2_error, uint64_t n_msgs,
+void mae__grpc_resp_outcome(const mae_grpc_resp *r, uint32_t h2_error, uint64_t n_msgs,
                            bool partial, mae_grpc_outcome *out) {
     memset(out, 0, sizeof *out);
     bool have_status = r->saw_trailers && r->grpc_status >= 0 && r->http_status == 200;
     if (h2_error != 0 && !have_status) {
-        out->code = mae_grpc_from_h2_error(h2_error, &out->not_an_attempt);
+        out->code = mae__grpc_from_h2_error(h2_error, &out->not_an_attempt);
         out->message = out->not_an_attempt ? "stream refused by the server (RST_STREAM)"
                                            : "stream reset by the server (RST_STREAM)";
         return;
@@ -255,7 +255,7 @@ void mae_grpc_resp_outcome(const mae_grpc_resp *r, uint32_t h2_error, uint64_t n
         return;
     }
     if (r->http_status != 200) {
-        out->code = mae_grpc_from_http_status(r->http_status);
+        out->code = mae__grpc_from_http_status(r->http_status);
         out->message = "non-200 HTTP status from a gRPC server";
         return;
     }

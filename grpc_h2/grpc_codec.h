@@ -34,42 +34,42 @@ typedef struct mae_grpc_deframer {
     uint64_t announced;      /* length the last rejected prefix announced (for messages) */
 } mae_grpc_deframer;
 
-void mae_grpc_deframer_init(mae_grpc_deframer *d, size_t max);
+void mae__grpc_deframer_init(mae_grpc_deframer *d, size_t max);
 /* Feeds bytes (any split). Returns 0, MAE_ELIMIT when a prefix announces more than max (checked
  * before any allocation; d->announced holds the length), MAE_EPROTO for a flag byte other than
  * 0/1, MAE_ENOMEM, or the callback's error. After an error the deframer must not be fed again. */
-int mae_grpc_deframer_feed(mae_grpc_deframer *d, const uint8_t *p, size_t len, mae_grpc_msg_cb cb,
+int mae__grpc_deframer_feed(mae_grpc_deframer *d, const uint8_t *p, size_t len, mae_grpc_msg_cb cb,
                            void *ud);
 /* True when a message is partly received (the stream ended mid-message). */
-bool mae_grpc_deframer_partial(const mae_grpc_deframer *d);
-void mae_grpc_deframer_free(mae_grpc_deframer *d);
+bool mae__grpc_deframer_partial(const mae_grpc_deframer *d);
+void mae__grpc_deframer_free(mae_grpc_deframer *d);
 
 /* Writes the 5-byte prefix for a message of len bytes. */
-void mae_grpc_frame_prefix(uint8_t out[5], bool compressed, uint32_t len);
+void mae__grpc_frame_prefix(uint8_t out[5], bool compressed, uint32_t len);
 
 /* ---- grpc-timeout ---- */
 
 /* Encodes a timeout in at most 8 digits with the finest unit that fits (n u m S M H), rounding
  * up. buf needs 10 bytes. Returns the length. A zero timeout encodes as "1n". */
-size_t mae_grpc_timeout_encode(uint64_t ns, char buf[10]);
+size_t mae__grpc_timeout_encode(uint64_t ns, char buf[10]);
 /* Strict parse: 1-8 digits then one unit. Returns 0 or MAE_EPARSE. */
-int mae_grpc_timeout_parse(const char *s, size_t len, uint64_t *ns);
+int mae__grpc_timeout_parse(const char *s, size_t len, uint64_t *ns);
 
 /* ---- Status ---- */
 
 /* grpc-status: digits only (1..9 of them) in 0..16, anything else is UNKNOWN (2). */
-int mae_grpc_status_parse(const uint8_t *v, size_t len);
+int mae__grpc_status_parse(const uint8_t *v, size_t len);
 /* Percent-decodes grpc-message into out (capacity cap, NUL-terminated, cut at cap-1 bytes).
  * Never fails: a malformed %XX is kept literally. Returns the decoded length. */
-size_t mae_grpc_message_decode(const uint8_t *in, size_t len, char *out, size_t cap);
+size_t mae__grpc_message_decode(const uint8_t *in, size_t len, char *out, size_t cap);
 /* Percent-encodes for sending (bytes outside 0x20..0x7e and '%'). Returns malloc'd string. */
-char *mae_grpc_message_encode(const char *in, size_t len);
+char *mae__grpc_message_encode(const char *in, size_t len);
 
 /* HTTP status of a response without grpc-status → gRPC code (gRPC's http-grpc-status-mapping). */
-int mae_grpc_from_http_status(int http_status);
+int mae__grpc_from_http_status(int http_status);
 /* RST_STREAM / stream-close error code → gRPC code, per PROTOCOL-HTTP2.md. *not_an_attempt is
  * set for REFUSED_STREAM (no processing happened). */
-int mae_grpc_from_h2_error(uint32_t h2_error, bool *not_an_attempt);
+int mae__grpc_from_h2_error(uint32_t h2_error, bool *not_an_attempt);
 
 /* ---- Response metadata of one unary call ---- */
 
@@ -87,11 +87,11 @@ typedef struct mae_grpc_resp {
     size_t header_bytes;      /* total, bounded by MAE_GRPC_MAX_HEADER_BYTES */
 } mae_grpc_resp;
 
-void mae_grpc_resp_init(mae_grpc_resp *r);
-void mae_grpc_resp_free(mae_grpc_resp *r);
+void mae__grpc_resp_init(mae_grpc_resp *r);
+void mae__grpc_resp_free(mae_grpc_resp *r);
 /* One received field. trailers: the field belongs to the trailing block (or a Trailers-Only
  * response). Returns 0, MAE_ELIMIT once header bytes pass the bound, or MAE_ENOMEM. */
-int mae_grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, size_t nlen,
+int mae__grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, size_t nlen,
                         const uint8_t *value, size_t vlen);
 
 /* How a unary call ended, from the codec's point of view. */
@@ -105,7 +105,7 @@ typedef struct mae_grpc_outcome {
  * (0 = closed cleanly with END_STREAM), n_msgs the messages received, partial whether one was
  * cut short. Order: complete trailers with grpc-status win; then RST_STREAM; then a non-200
  * :status; a non-gRPC content-type; a missing grpc-status; then the message count. */
-void mae_grpc_resp_outcome(const mae_grpc_resp *r, uint32_t h2_error, uint64_t n_msgs,
+void mae__grpc_resp_outcome(const mae_grpc_resp *r, uint32_t h2_error, uint64_t n_msgs,
                            bool partial, mae_grpc_outcome *out);
 
 #endif

@@ -161,7 +161,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     if (!call) return 0;
     bool trailers = f->headers.cat == NGHTTP2_HCAT_HEADERS ||
                     (f->hd.flags & NGHTTP2_FLAG_END_STREAM);
-    if (mae_grpc_resp_field(&call->resp, trailers, name, nlen, value, vlen) < 0) {
+    if (mae__grpc_resp_field(&call->resp, trailers, name, nlen, value, vlen) < 0) {
         mae__conn_reset_call(c, call);
         mae__call_finish(call, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, "response headers too large");
     }
@@ -221,7 +221,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     if (!call) return 0;
     /* A non-gRPC response's body (an error page) is not framed: drop it, the status says it. */
     if (call->resp.http_status != 200 || !call->resp.content_type_grpc) return 0;
-    int rc = mae_grpc_deframer_feed(&call->df, data, len, on_message, call);
+    int rc = mae__grpc_deframer_feed(&call->df, data, len, on_message, call);
     if (rc == 0) return 0;
     char buf[160];
     int code = MAE_GRPC_INTERNAL;
@@ -310,10 +310,10 @@ int mae__conn_session_init(mae__gconn *c) {
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
     int rc = nghttp2_session_callbacks_new(&cbs);
-    if (rc != 0) return mae_err_from_nghttp2(rc);
+    if (rc != 0) return mae__err_from_nghttp2(rc);
     if ((rc = nghttp2_option_new(&opt)) != 0) {
         nghttp2_session_callbacks_del(cbs);
-        return mae_err_from_nghttp2(rc);
+        return mae__err_from_nghttp2(rc);
     }
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -328,7 +328,7 @@ int mae__conn_session_init(mae__gconn *c) {
     rc = nghttp2_session_client_new2(&c->ng, cbs, c, opt);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
-    if (rc != 0) return mae_err_from_nghttp2(rc);
+    if (rc != 0) return mae__err_from_nghttp2(rc);
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, MAE__GRPC_STREAM_WINDOW},
@@ -340,7 +340,7 @@ int mae__conn_session_init(mae__gconn *c) {
     if (rc != 0) {
         nghttp2_session_del(c->ng);
         c->ng = NULL;
-        return mae_err_from_nghttp2(rc);
+        return mae__err_from_nghttp2(rc);
     }
     c->state = MAE__CONN_CONNECTING;  /* READY when the server's SETTINGS arrive */
     return 0;
@@ -357,7 +357,7 @@ uint32_t mae__conn_capacity(const mae__gconn *c) {
 int mae__conn_submit(mae__gconn *c, mae_call *call) {
     nghttp2_data_provider dp = {.source.ptr = call, .read_callback = read_body};
     int32_t id = nghttp2_submit_request(c->ng, NULL, call->nv, call->n_nv, &dp, call);
-    if (id < 0) return mae_err_from_nghttp2(id);
+    if (id < 0) return mae__err_from_nghttp2(id);
     call->stream_id = id;
     call->conn = c;
     c->n_streams++;
@@ -493,7 +493,7 @@ int mae__conn_open(mae__gpool *p) {
     int trc = uv_tcp_init(p->t->loop, &c->tcp);
     if (trc != 0) {
         free(c);
-        return mae_err_from_uv(trc);
+        return mae__err_from_uv(trc);
     }
     uv_timer_init(p->t->loop, &c->hs_timer);
     c->tcp.data = c->hs_timer.data = c;

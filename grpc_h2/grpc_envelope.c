@@ -25,10 +25,10 @@ static int env_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t 
      * as a Struct unconditionally (an explicit `input: null` still sends a null Value). */
     cJSON *none = req->input ? NULL : cJSON_CreateObject();
     if (!req->input && !none) return MAE_ENOMEM;
-    int rc = mae_grpc_any_pack_json(req->input ? req->input : none, &any);
+    int rc = mae__grpc_any_pack_json(req->input ? req->input : none, &any);
     cJSON_Delete(none);
     if (rc < 0) return rc;
-    r.method = nz(mae_grpc_target_method(req->target));
+    r.method = nz(mae__grpc_target_method(req->target));
     r.payload = &any;
     r.workflow_id = nz(req->run_id);
     r.step_id = nz(req->step_id);
@@ -65,7 +65,7 @@ out:
     free(corr);
     free(ents);
     free(eps);
-    mae_grpc_any_clear(&any);
+    mae__grpc_any_clear(&any);
     return rc;
 }
 
@@ -80,14 +80,14 @@ static int env_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len,
         out->error = strdup(r->error && *r->error ? r->error : "service reported failure");
         if (!out->error) rc = MAE_ENOMEM;
     } else if (r->data) {
-        rc = mae_grpc_any_to_json(r->data->type_url, r->data->value.data, r->data->value.len,
+        rc = mae__grpc_any_to_json(r->data->type_url, r->data->value.data, r->data->value.len,
                                   &out->output);
     }
     mae__pb__service_response__free_unpacked(r, NULL);
     return rc;
 }
 
-void mae_grpc_env_request_free(mae_grpc_env_request *r) {
+void mae__grpc_env_request_free(mae_grpc_env_request *r) {
     free(r->method);
     free(r->workflow_id);
     free(r->step_id);
@@ -97,7 +97,7 @@ void mae_grpc_env_request_free(mae_grpc_env_request *r) {
     memset(r, 0, sizeof *r);
 }
 
-int mae_grpc_env_request_decode(const uint8_t *p, size_t len, mae_grpc_env_request *out) {
+int mae__grpc_env_request_decode(const uint8_t *p, size_t len, mae_grpc_env_request *out) {
     memset(out, 0, sizeof *out);
     Mae__Pb__ServiceRequest *r = mae__pb__service_request__unpack(NULL, len, p);
     if (!r) return MAE_EDECODE;
@@ -116,15 +116,15 @@ int mae_grpc_env_request_decode(const uint8_t *p, size_t len, mae_grpc_env_reque
         else cJSON_AddItemToObject(out->headers, nz(r->headers[i]->key), v);
     }
     if (rc == 0 && r->payload)
-        rc = mae_grpc_any_to_json(r->payload->type_url, r->payload->value.data,
+        rc = mae__grpc_any_to_json(r->payload->type_url, r->payload->value.data,
                                   r->payload->value.len, &out->input);
     if (rc == 0 && !out->input && !(out->input = cJSON_CreateNull())) rc = MAE_ENOMEM;
     mae__pb__service_request__free_unpacked(r, NULL);
-    if (rc < 0) mae_grpc_env_request_free(out);
+    if (rc < 0) mae__grpc_env_request_free(out);
     return rc;
 }
 
-int mae_grpc_env_reply_encode(bool success, const cJSON *data, const char *error, uint8_t **out,
+int mae__grpc_env_reply_encode(bool success, const cJSON *data, const char *error, uint8_t **out,
                               size_t *len) {
     Mae__Pb__ServiceResponse r = MAE__PB__SERVICE_RESPONSE__INIT;
     Mae__Pb__Any any;
@@ -132,7 +132,7 @@ int mae_grpc_env_reply_encode(bool success, const cJSON *data, const char *error
     r.success = success;
     if (error) r.error = (char *)error;
     if (success && data) {
-        int rc = mae_grpc_any_pack_json(data, &any);
+        int rc = mae__grpc_any_pack_json(data, &any);
         if (rc < 0) return rc;
         r.data = &any;
         packed = true;
@@ -140,13 +140,13 @@ int mae_grpc_env_reply_encode(bool success, const cJSON *data, const char *error
     size_t n = mae__pb__service_response__get_packed_size(&r);
     uint8_t *buf = malloc(n ? n : 1);
     if (buf) *len = mae__pb__service_response__pack(&r, buf);
-    if (packed) mae_grpc_any_clear(&any);
+    if (packed) mae__grpc_any_clear(&any);
     if (!buf) return MAE_ENOMEM;
     *out = buf;
     return 0;
 }
 
-const mae_grpc_codec mae_grpc_envelope_codec = {
+const mae_grpc_codec mae__grpc_envelope_codec = {
     .name = "envelope",
     .path = env_path,
     .encode = env_encode,

@@ -34,7 +34,7 @@ struct mae_grpc_codec {
 };
 
 /* The generic envelope of SPEC §3.2: /maestro.v1.MaestroService/Execute. */
-extern const mae_grpc_codec mae_grpc_envelope_codec;
+extern const mae_grpc_codec mae__grpc_envelope_codec;
 #define MAE_GRPC_ENVELOPE_PATH "/maestro.v1.MaestroService/Execute"
 
 /* Server side of the envelope (for `maestro stub`). */
@@ -44,11 +44,11 @@ typedef struct mae_grpc_env_request {
     cJSON *headers;   /* object of the envelope's headers map */
 } mae_grpc_env_request;
 /* Returns 0, MAE_EDECODE, MAE_ELIMIT (too deep) or MAE_ENOMEM. Free with the function below. */
-int mae_grpc_env_request_decode(const uint8_t *p, size_t len, mae_grpc_env_request *out);
-void mae_grpc_env_request_free(mae_grpc_env_request *r);
+int mae__grpc_env_request_decode(const uint8_t *p, size_t len, mae_grpc_env_request *out);
+void mae__grpc_env_request_free(mae_grpc_env_request *r);
 /* A ServiceResponse: success with data (packed as Struct for objects, Value otherwise), or
  * success=false with error. *out is malloc'd (no gRPC prefix). Returns 0 or a negative MAE_E*. */
-int mae_grpc_env_reply_encode(bool success, const cJSON *data, const char *error, uint8_t **out,
+int mae__grpc_env_reply_encode(bool success, const cJSON *data, const char *error, uint8_t **out,
                               size_t *len);
 
 #endif

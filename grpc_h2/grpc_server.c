@@ -3,7 +3,7 @@
  * them: nghttp2_session_del does not report stream closes). A connection's memory is freed in
  * its uv close callback. Replies may come from inside nghttp2 callbacks (on_call runs in
  * on_frame_recv): then the bytes are flushed by the mem_recv caller, never re-entrantly. So may
- * closes (a handler calling mae_grpc_server_close): the session is then deleted by the
+ * closes (a handler calling mae__grpc_server_close): the session is then deleted by the
  * mem_recv/mem_send caller once nghttp2 has returned, and the callbacks stop it meanwhile. */
 #include "grpc_h2/grpc_server.h"
 
@@ -79,7 +79,7 @@ static void session_release(srv_conn *c) {
 }
 
 static void call_free(mae_grpc_scall *call) {
-    mae_grpc_deframer_free(&call->d);
+    mae__grpc_deframer_free(&call->d);
     free(call->hbuf);
     free(call->msg);
     free(call->out);
@@ -107,7 +107,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     call->conn = c;
     call->stream_id = f->hd.stream_id;
     size_t max = c->srv->o.max_message;
-    mae_grpc_deframer_init(&call->d, max);
+    mae__grpc_deframer_init(&call->d, max);
     call->next = c->calls;
     if (c->calls) c->calls->prev = call;
     c->calls = call;
@@ -171,7 +171,7 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_
                    void *ud) {
     mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, sid);
     if (!call || call->error) return 0;
-    int rc = mae_grpc_deframer_feed(&call->d, p, len, on_msg, call);
+    int rc = mae__grpc_deframer_feed(&call->d, p, len, on_msg, call);
     if (rc < 0) call->error = rc;
     return 0;
 }
@@ -179,18 +179,18 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_
 static void dispatch(srv_conn *c, mae_grpc_scall *call) {
     call->dispatched = true;
     if (call->bad_request) {
-        mae_grpc_server_fail(call, MAE_GRPC_INTERNAL, "malformed gRPC request", NULL, 0);
+        mae__grpc_server_fail(call, MAE_GRPC_INTERNAL, "malformed gRPC request", NULL, 0);
         return;
     }
     if (call->error == MAE_ELIMIT) {
         char m[128];
         snprintf(m, sizeof m, "request message of %llu bytes exceeds the limit of %zu",
                  (unsigned long long)call->d.announced, c->srv->o.max_message);
-        mae_grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, m, NULL, 0);
+        mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, m, NULL, 0);
         return;
     }
-    if (call->error || call->n_msgs != 1 || mae_grpc_deframer_partial(&call->d)) {
-        mae_grpc_server_fail(call, MAE_GRPC_INTERNAL,
+    if (call->error || call->n_msgs != 1 || mae__grpc_deframer_partial(&call->d)) {
+        mae__grpc_server_fail(call, MAE_GRPC_INTERNAL,
                              call->n_msgs > 1 ? "unary call with more than one request message"
                                               : "unary call without a complete request message",
                              NULL, 0);
@@ -248,16 +248,16 @@ static ssize_t read_reply(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t
 
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
 
-int mae_grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len) {
+int mae__grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len) {
     srv_conn *c = call->conn;
     if (!c) {
         call_free(call);
         return MAE_ECANCELED;
     }
-    if (len > UINT32_MAX) return mae_grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "reply too large", NULL, 0);
+    if (len > UINT32_MAX) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "reply too large", NULL, 0);
     call->out = malloc(len + 5);
-    if (!call->out) return mae_grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
-    mae_grpc_frame_prefix(call->out, false, (uint32_t)len);
+    if (!call->out) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+    mae__grpc_frame_prefix(call->out, false, (uint32_t)len);
     if (len) memcpy(call->out + 5, msg, len);
     call->out_len = len + 5;
     const nghttp2_nv hdrs[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
@@ -274,7 +274,7 @@ int mae_grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len) 
     return 0;
 }
 
-int mae_grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
+int mae__grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
                          const mae_header_kv *extra, size_t n_extra) {
     srv_conn *c = call->conn;
     if (!c) {
@@ -283,7 +283,7 @@ int mae_grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
     }
     char st[16];
     snprintf(st, sizeof st, "%d", code);
-    char *enc = mae_grpc_message_encode(message ? message : "", message ? strlen(message) : 0);
+    char *enc = mae__grpc_message_encode(message ? message : "", message ? strlen(message) : 0);
     nghttp2_nv nv[8] = {NV(":status", "200"), NV("content-type", "application/grpc"), NV("grpc-status", st)};
     size_t n = 3;
     if (enc && *enc) nv[n++] = (nghttp2_nv)NV("grpc-message", enc);
@@ -299,8 +299,8 @@ int mae_grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
     return rc == 0 ? 0 : MAE_EPROTO;
 }
 
-void mae_grpc_scall_set_data(mae_grpc_scall *call, void *data) { call->data = data; }
-void *mae_grpc_scall_data(const mae_grpc_scall *call) { return call->data; }
+void mae__grpc_scall_set_data(mae_grpc_scall *call, void *data) { call->data = data; }
+void *mae__grpc_scall_data(const mae_grpc_scall *call) { return call->data; }
 
 /* ---- connection I/O ----------------------------------------------------------------------- */
 
@@ -414,7 +414,7 @@ static void conn_closed_cb(uv_handle_t *h) {
     srv_conn *c = h->data;
     mae_grpc_server *s = c->srv;
     free(c);
-    mae_listener_conn_closed(&s->listener);
+    mae__listener_conn_closed(&s->listener);
 }
 
 static void conn_close(srv_conn *c) {
@@ -442,7 +442,7 @@ static void conn_close(srv_conn *c) {
 static int session_new(srv_conn *c) {
     nghttp2_session_callbacks *cb;
     int rc = nghttp2_session_callbacks_new(&cb);
-    if (rc != 0) return mae_err_from_nghttp2(rc);
+    if (rc != 0) return mae__err_from_nghttp2(rc);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
@@ -454,7 +454,7 @@ static int session_new(srv_conn *c) {
     rc = nghttp2_session_server_new2(&c->ng, cb, c, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
-    if (rc != 0) return mae_err_from_nghttp2(rc);
+    if (rc != 0) return mae__err_from_nghttp2(rc);
     /* Windows sized for multi-megabyte messages; streams as advertised in the options. */
     const nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->srv->o.max_concurrent_streams},
@@ -462,7 +462,7 @@ static int session_new(srv_conn *c) {
     };
     rc = nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 2);
     if (rc == 0) rc = nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, 32 << 20);
-    return mae_err_from_nghttp2(rc);
+    return mae__err_from_nghttp2(rc);
     return 0;
 }
 
@@ -477,7 +477,7 @@ static void on_connection(uv_stream_t *l, int status) {
     }
     c->tcp.data = c;
     c->srv = s;
-    mae_listener_conn_opened(&s->listener);
+    mae__listener_conn_opened(&s->listener);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -517,7 +517,7 @@ int mae__grpc_server_feed(mae_grpc_server *s, const uint8_t *p, size_t len) {
     return rc;
 }
 
-int mae_grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_grpc_server_opts *o,
+int mae__grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_grpc_server_opts *o,
                         const mae_grpc_server_handler *h, mae_grpc_server **out) {
     mae_grpc_server *s = calloc(1, sizeof *s);
     if (!s) return MAE_ENOMEM;
@@ -526,18 +526,18 @@ int mae_grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_g
     if (o) s->o = *o;
     if (!s->o.max_message) s->o.max_message = MAE_GRPC_DEFAULT_MAX_MSG;
     if (!s->o.max_concurrent_streams) s->o.max_concurrent_streams = 1000;
-    int rc = mae_listener_start(&s->listener, loop, host, port, s, free, on_connection);
+    int rc = mae__listener_start(&s->listener, loop, host, port, s, free, on_connection);
     if (rc < 0) return rc;   /* s was handed to free() by the listener */
     *out = s;
     return 0;
 }
 
-int mae_grpc_server_port(const mae_grpc_server *s) { return mae_listener_port(&s->listener); }
+int mae__grpc_server_port(const mae_grpc_server *s) { return mae__listener_port(&s->listener); }
 
-unsigned long mae_grpc_server_connections(const mae_grpc_server *s) { return s->accepted; }
+unsigned long mae__grpc_server_connections(const mae_grpc_server *s) { return s->accepted; }
 
-void mae_grpc_server_close(mae_grpc_server *s, void (*done)(void *ud), void *ud) {
+void mae__grpc_server_close(mae_grpc_server *s, void (*done)(void *ud), void *ud) {
     if (s->listener.closing) return;
-    mae_listener_close(&s->listener, done, ud);
+    mae__listener_close(&s->listener, done, ud);
     while (s->conns) conn_close(s->conns);
 }

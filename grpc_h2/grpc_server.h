@@ -1,7 +1,7 @@
 /* The server side of our gRPC framer: h2c on a uv_tcp listener, one nghttp2 server session per
  * connection, unary calls only. A complete request (headers + exactly one message + END_STREAM)
- * is handed to on_call; the handler answers with mae_grpc_server_reply (one message, then
- * grpc-status 0 in trailers) or mae_grpc_server_fail (Trailers-Only), now or later. If the
+ * is handed to on_call; the handler answers with mae__grpc_server_reply (one message, then
+ * grpc-status 0 in trailers) or mae__grpc_server_fail (Trailers-Only), now or later. If the
  * client resets the stream or the connection dies first, on_abort runs and the call is freed
  * when it returns. Used by `maestro stub`; not a general gRPC server (no streaming, no TLS). */
 #ifndef MAE_GRPC_SERVER_H
@@ -30,22 +30,22 @@ typedef struct mae_grpc_server_opts {
 } mae_grpc_server_opts;
 
 /* Returns 0, MAE_EINVAL (bad host), MAE_EEXISTS (address in use) or MAE_EIO. */
-int mae_grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_grpc_server_opts *o,
+int mae__grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_grpc_server_opts *o,
                         const mae_grpc_server_handler *h, mae_grpc_server **out);
-int mae_grpc_server_port(const mae_grpc_server *s);
-unsigned long mae_grpc_server_connections(const mae_grpc_server *s);
+int mae__grpc_server_port(const mae_grpc_server *s);
+unsigned long mae__grpc_server_connections(const mae_grpc_server *s);
 /* Closes the listener and every connection (pending calls get on_abort); done runs once all
  * handles are closed and the server is freed. */
-void mae_grpc_server_close(mae_grpc_server *s, void (*done)(void *ud), void *ud);
+void mae__grpc_server_close(mae_grpc_server *s, void (*done)(void *ud), void *ud);
 
 /* Replies with one message (copied) and status OK; extra trailers may be given. Frees call. */
-int mae_grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len);
+int mae__grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len);
 /* Replies Trailers-Only with code and message (percent-encoded on the wire) and optional extra
  * trailers (e.g. grpc-retry-pushback-ms). Frees call. */
-int mae_grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
+int mae__grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
                          const mae_header_kv *extra, size_t n_extra);
-void mae_grpc_scall_set_data(mae_grpc_scall *call, void *data);
-void *mae_grpc_scall_data(const mae_grpc_scall *call);
+void mae__grpc_scall_set_data(mae_grpc_scall *call, void *data);
+void *mae__grpc_scall_data(const mae_grpc_scall *call);
 
 /* Tests and fuzzers: feeds bytes to a new socketless connection of s (its output is dropped),
  * then closes it, aborting unanswered calls. Returns 0, MAE_EPROTO or MAE_ENOMEM. */

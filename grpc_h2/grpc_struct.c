@@ -100,11 +100,11 @@ static int value_from(const cJSON *j, int depth, Mae__Pb__Value **out) {
     return 0;
 }
 
-int mae_grpc_value_from_json(const cJSON *j, Mae__Pb__Value **out) {
+int mae__grpc_value_from_json(const cJSON *j, Mae__Pb__Value **out) {
     return value_from(j, 0, out);
 }
 
-int mae_grpc_struct_from_json(const cJSON *obj, Mae__Pb__Struct **out) {
+int mae__grpc_struct_from_json(const cJSON *obj, Mae__Pb__Struct **out) {
     if (obj && !cJSON_IsObject(obj)) return MAE_EINVAL;
     return struct_from(obj, 1, out);
 }
@@ -194,17 +194,17 @@ static int value_to(const Mae__Pb__Value *v, int depth, cJSON **out) {
     return 0;
 }
 
-int mae_grpc_value_to_json(const Mae__Pb__Value *v, cJSON **out) {
+int mae__grpc_value_to_json(const Mae__Pb__Value *v, cJSON **out) {
     return value_to(v, 0, out);
 }
 
-int mae_grpc_struct_to_json(const Mae__Pb__Struct *s, cJSON **out) {
+int mae__grpc_struct_to_json(const Mae__Pb__Struct *s, cJSON **out) {
     return struct_to(s, 1, out);
 }
 
 /* ---- Any ---- */
 
-void mae_grpc_any_clear(Mae__Pb__Any *any) {
+void mae__grpc_any_clear(Mae__Pb__Any *any) {
     free(any->type_url);
     free(any->value.data);
     any->type_url = NULL;
@@ -212,19 +212,19 @@ void mae_grpc_any_clear(Mae__Pb__Any *any) {
     any->value.len = 0;
 }
 
-int mae_grpc_any_pack_json(const cJSON *j, Mae__Pb__Any *any) {
+int mae__grpc_any_pack_json(const cJSON *j, Mae__Pb__Any *any) {
     mae__pb__any__init(any);
     ProtobufCMessage *m = NULL;
     const char *url;
     int rc;
     if (j && cJSON_IsObject(j)) {
         Mae__Pb__Struct *s = NULL;
-        rc = mae_grpc_struct_from_json(j, &s);
+        rc = mae__grpc_struct_from_json(j, &s);
         m = s ? &s->base : NULL;
         url = MAE_GRPC_TYPE_STRUCT;
     } else {
         Mae__Pb__Value *v = NULL;
-        rc = mae_grpc_value_from_json(j, &v);
+        rc = mae__grpc_value_from_json(j, &v);
         m = v ? &v->base : NULL;
         url = MAE_GRPC_TYPE_VALUE;
     }
@@ -234,7 +234,7 @@ int mae_grpc_any_pack_json(const cJSON *j, Mae__Pb__Any *any) {
     any->type_url = strdup(url);
     if (!any->value.data || !any->type_url) {
         protobuf_c_message_free_unpacked(m, NULL);
-        mae_grpc_any_clear(any);
+        mae__grpc_any_clear(any);
         return MAE_ENOMEM;
     }
     any->value.len = protobuf_c_message_pack(m, any->value.data);
@@ -249,22 +249,22 @@ static bool url_is(const char *url, const char *full) {
     return slash && strcmp(slash + 1, name) == 0;
 }
 
-int mae_grpc_any_to_json(const char *type_url, const uint8_t *p, size_t len, cJSON **out) {
+int mae__grpc_any_to_json(const char *type_url, const uint8_t *p, size_t len, cJSON **out) {
     char kind = url_is(type_url, MAE_GRPC_TYPE_STRUCT) ? 's'
               : url_is(type_url, MAE_GRPC_TYPE_VALUE)  ? 'v'
               : url_is(type_url, MAE_GRPC_TYPE_LIST)   ? 'l' : 0;
     if (!kind) return MAE_EDECODE;
-    int rc = mae_grpc_wire_depth_check(p, len, kind, MAE_GRPC_MAX_DEPTH);
+    int rc = mae__grpc_wire_depth_check(p, len, kind, MAE_GRPC_MAX_DEPTH);
     if (rc < 0) return rc;
     if (kind == 's') {
         Mae__Pb__Struct *s = mae__pb__struct__unpack(NULL, len, p);
         if (!s) return MAE_EDECODE;
-        rc = mae_grpc_struct_to_json(s, out);
+        rc = mae__grpc_struct_to_json(s, out);
         mae__pb__struct__free_unpacked(s, NULL);
     } else if (kind == 'v') {
         Mae__Pb__Value *v = mae__pb__value__unpack(NULL, len, p);
         if (!v) return MAE_EDECODE;
-        rc = mae_grpc_value_to_json(v, out);
+        rc = mae__grpc_value_to_json(v, out);
         mae__pb__value__free_unpacked(v, NULL);
     } else {
         Mae__Pb__ListValue *l = mae__pb__list_value__unpack(NULL, len, p);
@@ -319,7 +319,7 @@ static int walk(const uint8_t *p, const uint8_t *end, char kind, int depth, int 
     return 0;
 }
 
-int mae_grpc_wire_depth_check(const uint8_t *p, size_t len, char kind, int max_depth) {
+int mae__grpc_wire_depth_check(const uint8_t *p, size_t len, char kind, int max_depth) {
     if (len == 0) return max_depth >= 1 ? 0 : MAE_ELIMIT;
     if (!p) return MAE_EDECODE;
     return walk(p, p + len, kind, 0, max_depth);

@@ -26,7 +26,7 @@ static int grpc_check_endpoint(const char *ep, mae_target_err *err) {
 static int grpc_compile(mae_arena *a, const char *s, mae_target_use use, mae_target **out,
                         mae_target_err *err) {
     *out = NULL;
-    if (!mae_target_ident(s)) {
+    if (!mae__target_ident(s)) {
         snprintf(err->msg, sizeof err->msg,
                  use == MAE_TARGET_PROBE ? "invalid probe '%s' (expected a method name)"
                                          : "invalid gRPC method '%s' (expected a method name such as CreateUser)",
@@ -34,9 +34,9 @@ static int grpc_compile(mae_arena *a, const char *s, mae_target_use use, mae_tar
         err->at_offset = false;
         return MAE_EPARSE;
     }
-    mae_target *t = mae_arena_alloc(a, sizeof *t);
+    mae_target *t = mae__arena_alloc(a, sizeof *t);
     if (!t) return MAE_ENOMEM;
-    t->type = &mae_grpc_target_type;
+    t->type = &mae__grpc_target_type;
     t->text = s;
     *out = t;
     return 0;
@@ -51,11 +51,11 @@ static int grpc_describe(const mae_target *t, const mae_scope *scope, char **out
     return *out ? 0 : MAE_ENOMEM;
 }
 
-const char *mae_grpc_target_method(const mae_target *t) {
-    return t && t->type == &mae_grpc_target_type ? t->text : NULL;
+const char *mae__grpc_target_method(const mae_target *t) {
+    return t && t->type == &mae__grpc_target_type ? t->text : NULL;
 }
 
-const mae_target_type mae_grpc_target_type = {
+const mae_target_type mae__grpc_target_type = {
     .name = "grpc",
     .default_max_response = 4u << 20,
     .check_endpoint = grpc_check_endpoint,

@@ -5,9 +5,9 @@
 
 #include "transports/target.h"
 
-extern const mae_target_type mae_grpc_target_type;
+extern const mae_target_type mae__grpc_target_type;
 
 /* The method name of a gRPC target; NULL when t is not one. */
-const char *mae_grpc_target_method(const mae_target *t);
+const char *mae__grpc_target_method(const mae_target *t);
 
 #endif

@@ -61,8 +61,8 @@ static void call_release(mae_call *c) {
     free(c->nv);
     free(c->hdr_store);
     free(c->reply);
-    mae_grpc_deframer_free(&c->df);
-    mae_grpc_resp_free(&c->resp);
+    mae__grpc_deframer_free(&c->df);
+    mae__grpc_resp_free(&c->resp);
     c->body = c->reply = NULL;
     c->nv = NULL;
     c->hdr_store = NULL;
@@ -91,7 +91,7 @@ void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg) {
 void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
     if (c->state == MAE__CALL_DONE) return;
     mae_grpc_outcome o;
-    mae_grpc_resp_outcome(&c->resp, h2_error, c->df.n_msgs, mae_grpc_deframer_partial(&c->df), &o);
+    mae__grpc_resp_outcome(&c->resp, h2_error, c->df.n_msgs, mae__grpc_deframer_partial(&c->df), &o);
     c->res.retry_after_ms = c->resp.pushback_ms;
     if (o.code != MAE_GRPC_OK) {
         c->res.not_an_attempt = o.not_an_attempt;
@@ -180,7 +180,7 @@ void mae__pool_dispatch(mae__gpool *p) {
         for (size_t i = 0; i < call->n_nv; i++)
             if (call->nv[i].namelen == 12 && memcmp(call->nv[i].name, "grpc-timeout", 12) == 0) {
                 uint64_t left = call->deadline - now;
-                call->nv[i].valuelen = mae_grpc_timeout_encode(left * 1000000, tbuf);
+                call->nv[i].valuelen = mae__grpc_timeout_encode(left * 1000000, tbuf);
                 call->nv[i].value = (uint8_t *)tbuf;
             }
         int rc = mae__conn_submit(best, call);
@@ -299,7 +299,7 @@ static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
         const mae_header_kv *h = &req->headers[i];
         if (!h->name || !h->value) return MAE_EINVAL;
         if (h->name[0] == ':') continue;  /* pseudo-headers are ours: dropped */
-        if (!mae_header_name_ok(h->name) || !mae_header_value_ok(h->value)) return MAE_EINVAL;
+        if (!mae__header_name_ok(h->name) || !mae__header_value_ok(h->value)) return MAE_EINVAL;
         total += strlen(h->name) + strlen(h->value) + 2;
     }
     c->nv = calloc(nfixed + req->n_headers, sizeof *c->nv);
@@ -335,7 +335,7 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
                    mae_call **out) {
     mae__gtransport *t = T(pub);
     if (t->closing) return MAE_ESTATE;
-    if (!req || !req->service || !mae_grpc_target_method(req->target) || !cb) return MAE_EINVAL;
+    if (!req || !req->service || !mae__grpc_target_method(req->target) || !cb) return MAE_EINVAL;
     mae__gpool *p;
     int rc = mae__pool_get(t, req->service, &p);
     if (rc < 0) return rc;
@@ -345,13 +345,13 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
     c->pool = p;
     c->cb = cb;
     c->ud = ud;
-    c->codec = &mae_grpc_envelope_codec;
+    c->codec = &mae__grpc_envelope_codec;
     c->res.retry_after_ms = -1;
     mae__gq_init(&c->link);
-    mae_grpc_resp_init(&c->resp);
+    mae__grpc_resp_init(&c->resp);
     uint64_t max = req->service->max_response ? req->service->max_response
                                               : MAE_GRPC_DEFAULT_MAX_MSG;
-    mae_grpc_deframer_init(&c->df, max > UINT32_MAX ? UINT32_MAX : (size_t)max);
+    mae__grpc_deframer_init(&c->df, max > UINT32_MAX ? UINT32_MAX : (size_t)max);
     uint64_t timeout = req->timeout_ms ? req->timeout_ms : req->service->timeout_ms;
     if (timeout) c->deadline = uv_now(t->loop) + timeout;
     char path[512];
@@ -365,7 +365,7 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
         free(c);
         return rc;
     }
-    mae_grpc_frame_prefix(c->body, false, (uint32_t)len);
+    mae__grpc_frame_prefix(c->body, false, (uint32_t)len);
     c->body_len = len + 5;
     uv_timer_init(t->loop, &c->timer);
     c->timer.data = c;
@@ -411,7 +411,7 @@ static void t_close(mae_transport *pub, void (*done)(void *ud), void *ud) {
     uv_close((uv_handle_t *)&t->keepalive, on_handle_closed);
 }
 
-void mae_grpc_transport_stats(const mae_transport *pub, mae_grpc_stats *out) {
+void mae__grpc_transport_stats(const mae_transport *pub, mae_grpc_stats *out) {
     const mae__gtransport *t = pub->data;
     *out = (mae_grpc_stats){.socket_writes = t->n_flush_writes};
     for (const mae__gq *q = t->pools.next; q != &t->pools; q = q->next) {
@@ -421,7 +421,7 @@ void mae_grpc_transport_stats(const mae_transport *pub, mae_grpc_stats *out) {
     }
 }
 
-void mae_grpc_transport_set_handshake_timeout(mae_transport *pub, uint64_t ms) {
+void mae__grpc_transport_set_handshake_timeout(mae_transport *pub, uint64_t ms) {
     T(pub)->handshake_ms = ms ? ms : 1;
 }
 

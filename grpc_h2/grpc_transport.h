@@ -33,7 +33,7 @@ int mae_grpc_transport_new(uv_loop_t *loop, mae_transport **out);
 
 /* Bounds connect + the server's first SETTINGS of every connection opened from now on
  * (default 10 s); 0 is taken as 1 ms. A connection past it fails with MAE_CLASS_CONNECT. */
-void mae_grpc_transport_set_handshake_timeout(mae_transport *t, uint64_t ms);
+void mae__grpc_transport_set_handshake_timeout(mae_transport *t, uint64_t ms);
 
 /* Counters of the transport, for monitoring. */
 typedef struct mae_grpc_stats {
@@ -43,6 +43,6 @@ typedef struct mae_grpc_stats {
                                     loop iteration leave together, in one write per connection
                                     (plus one uv_write for what the socket did not take) */
 } mae_grpc_stats;
-void mae_grpc_transport_stats(const mae_transport *t, mae_grpc_stats *out);
+void mae__grpc_transport_stats(const mae_transport *t, mae_grpc_stats *out);
 
 #endif

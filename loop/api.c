@@ -17,13 +17,13 @@
 mae_transport *mae__api_transport(mae_engine *e, const char *type) {
     mae_api_state *a = &e->api;
     size_t i = 0;
-    while (mae_target_types[i] && (!type || strcmp(mae_target_types[i]->name, type) != 0)) i++;
-    if (!mae_target_types[i] || i >= MAE_API_MAX_TYPES) return NULL;
+    while (mae__target_types[i] && (!type || strcmp(mae__target_types[i]->name, type) != 0)) i++;
+    if (!mae__target_types[i] || i >= MAE_API_MAX_TYPES) return NULL;
     mae_transport **slot = &a->own[i];
     if (*slot) return *slot;
     /* not once the transports were closed: a late call then fails as "no transport" */
     if (a->phase == API_TRANSPORTS) return NULL;
-    int rc = mae_target_types[i]->transport_new(e->loop, slot);
+    int rc = mae__target_types[i]->transport_new(e->loop, slot);
     if (rc != 0) {
         *slot = NULL;
         mae__elog(e, MAE_LOG_ERROR, "cannot start the %s transport: %s", type, mae_strerror(rc));
@@ -37,7 +37,7 @@ int mae_json_format(const cJSON *v, char **out) {
     *out = NULL;
     if (!v) return MAE_EINVAL;
     size_t len;
-    return mae_json_print(v, (size_t)1 << 30, out, &len);
+    return mae__json_print(v, (size_t)1 << 30, out, &len);
 }
 
 void mae_transport_close(mae_transport *t, void (*done)(void *ud), void *ud) {

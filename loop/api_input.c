@@ -6,7 +6,7 @@
 #include "loop/engine_int.h"
 
 static void report(mae_engine *e, const mae_run_opts *opts, mae_diags *d) {
-    mae_diags_sort(d);
+    mae__diags_sort(d);
     if (opts && opts->on_input_error) {
         mae__diags_emit(d, opts->on_input_error, opts->input_ud);
         return;
@@ -18,23 +18,23 @@ int mae__api_input(mae_engine *e, const mae_workflow *wf, const char *json, cons
                    cJSON **out) {
     const mae_pos nopos = {0, 0};
     mae_diags d;
-    mae_diags_init(&d, "input");
+    mae__diags_init(&d, "input");
     cJSON *input = NULL;
     char perr[96], msg[128];
-    int rc = mae_json_parse_doc(json ? json : "{}", &input, perr, sizeof perr);
+    int rc = mae__json_parse_doc(json ? json : "{}", &input, perr, sizeof perr);
     if (rc != 0) {
         snprintf(msg, sizeof msg, "input: %s", perr);
-        mae_diag_add(&d, nopos, msg);
+        mae__diag_add(&d, nopos, msg);
     } else {
-        rc = mae_input_check(wf, input, &d);
+        rc = mae__input_check(wf, input, &d);
     }
-    if (rc == MAE_ENOMEM && d.n == 0) mae_diag_add(&d, nopos, "input: out of memory");
+    if (rc == MAE_ENOMEM && d.n == 0) mae__diag_add(&d, nopos, "input: out of memory");
     if (rc != 0) {
         report(e, opts, &d);
         cJSON_Delete(input);
         input = NULL;
     }
-    mae_diags_free(&d);
+    mae__diags_free(&d);
     *out = input;
     return rc;
 }

@@ -27,15 +27,15 @@ int mae_workflow_load_opts(const char *path, const mae_load_opts *opts, mae_work
     *out = NULL;
     if (!path) return MAE_EINVAL;
     mae_diags d;
-    mae_diags_init(&d, path);
-    int rc = opts && opts->text ? mae_workflow_load_buf(path, opts->text, opts->len, out, &d)
-                                : mae_workflow_load_file(path, out, &d);
+    mae__diags_init(&d, path);
+    int rc = opts && opts->text ? mae__workflow_load_buf(path, opts->text, opts->len, out, &d)
+                                : mae__workflow_load_file(path, out, &d);
     if (rc != 0 && opts) {
-        mae_diags_sort(&d);
-        if (opts->diag_out) mae_diags_print(&d, opts->diag_out);
+        mae__diags_sort(&d);
+        if (opts->diag_out) mae__diags_print(&d, opts->diag_out);
         if (opts->on_diag) mae__diags_emit(&d, opts->on_diag, opts->diag_ud);
     }
-    mae_diags_free(&d);
+    mae__diags_free(&d);
     return rc;
 }
 
@@ -75,7 +75,7 @@ int mae_workflow_set_endpoint(mae_workflow *wf, const char *service, const char 
         return MAE_ENOTFOUND;
     }
     if (mae__endpoint_check(s->type, endpoint, errbuf, errlen) != 0) return MAE_EINVAL;
-    char *copy = mae_arena_strdup(&wf->arena, endpoint);
+    char *copy = mae__arena_strdup(&wf->arena, endpoint);
     if (!copy) {
         snprintf(errbuf, errlen, "out of memory");
         return MAE_ENOMEM;

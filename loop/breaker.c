@@ -1,7 +1,7 @@
 /* Circuit breaker transitions (SPEC §4.2). Pure: the timer lives with the caller. */
 #include "loop/breaker.h"
 
-void mae_breaker_init(mae_breaker *b, const mae_breaker_cfg *cfg) {
+void mae__breaker_init(mae_breaker *b, const mae_breaker_cfg *cfg) {
     b->cfg = *cfg;
     if (b->cfg.failures < 1) b->cfg.failures = 1;
     if (b->cfg.half_open_probes < 1) b->cfg.half_open_probes = 1;
@@ -12,7 +12,7 @@ void mae_breaker_init(mae_breaker *b, const mae_breaker_cfg *cfg) {
     b->opened = 0;
 }
 
-bool mae_breaker_allow(mae_breaker *b, uint64_t *gen) {
+bool mae__breaker_allow(mae_breaker *b, uint64_t *gen) {
     switch (b->state) {
     case MAE_BRK_CLOSED:
         *gen = b->gen;
@@ -37,7 +37,7 @@ static mae_brk_action open_it(mae_breaker *b) {
     return MAE_BRK_START_TIMER;
 }
 
-mae_brk_action mae_breaker_record(mae_breaker *b, uint64_t gen, mae_brk_outcome o) {
+mae_brk_action mae__breaker_record(mae_breaker *b, uint64_t gen, mae_brk_outcome o) {
     if (gen != b->gen) return MAE_BRK_NOTHING;  /* stale: started before a state change */
     switch (b->state) {
     case MAE_BRK_CLOSED:
@@ -63,14 +63,14 @@ mae_brk_action mae_breaker_record(mae_breaker *b, uint64_t gen, mae_brk_outcome 
     return MAE_BRK_NOTHING;
 }
 
-void mae_breaker_timer(mae_breaker *b) {
+void mae__breaker_timer(mae_breaker *b) {
     if (b->state != MAE_BRK_OPEN) return;
     b->state = MAE_BRK_HALF_OPEN;
     b->gen++;
     b->probes_used = 0;
 }
 
-const char *mae_breaker_state_name(mae_brk_state s) {
+const char *mae__breaker_state_name(mae_brk_state s) {
     switch (s) {
     case MAE_BRK_CLOSED: return "closed";
     case MAE_BRK_OPEN: return "open";

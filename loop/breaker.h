@@ -1,6 +1,6 @@
 /* The circuit breaker of SPEC §4.2 as a pure state machine. The engine owns one per service
  * (shared by every run) and drives its timer: when a transition returns MAE_BRK_START_TIMER it
- * arms a uv timer for open_for_ms and calls mae_breaker_timer() when it fires.
+ * arms a uv timer for open_for_ms and calls mae__breaker_timer() when it fires.
  *
  * Each admitted call gets the breaker's generation; a result reported with an older generation
  * (the call started before a state change) is ignored. */
@@ -33,14 +33,14 @@ typedef struct mae_breaker {
     uint64_t opened;      /* times it opened (for logs and tests) */
 } mae_breaker;
 
-void mae_breaker_init(mae_breaker *b, const mae_breaker_cfg *cfg);
+void mae__breaker_init(mae_breaker *b, const mae_breaker_cfg *cfg);
 /* Asks to send one call. Returns true and sets *gen when admitted, false when the call must
  * fail at once with circuit_open. */
-bool mae_breaker_allow(mae_breaker *b, uint64_t *gen);
+bool mae__breaker_allow(mae_breaker *b, uint64_t *gen);
 /* Reports the end of an admitted call. */
-mae_brk_action mae_breaker_record(mae_breaker *b, uint64_t gen, mae_brk_outcome o);
+mae_brk_action mae__breaker_record(mae_breaker *b, uint64_t gen, mae_brk_outcome o);
 /* The open_for timer fired: open -> half-open. */
-void mae_breaker_timer(mae_breaker *b);
-const char *mae_breaker_state_name(mae_brk_state s);
+void mae__breaker_timer(mae_breaker *b);
+const char *mae__breaker_state_name(mae_brk_state s);
 
 #endif

@@ -156,7 +156,7 @@ static bool give_up(mae_callnode *c, bool sync) {
     mae_run *run = c->base.run;
     mae__ev_call_end(c);
     char cn[64];
-    mae_class_format(c->cls, c->status, cn, sizeof cn);
+    mae__class_format(c->cls, c->status, cn, sizeof cn);
     if (c->is_comp) {
         mae__log(run, MAE_LOG_ERROR, c->step_id, c->attempts, dur(c), cn, "compensation failed: %s", c->msg ? c->msg : "");
         return finish(c, sync);
@@ -192,7 +192,7 @@ static int render(mae_callnode *c) {
     mae_eval_err err;
     int rc;
     clear_req(c);
-    if (c->in_tmpl && (rc = mae_tval_render(c->in_tmpl, scope, &c->req_input, &err)) != 0) {
+    if (c->in_tmpl && (rc = mae__tval_render(c->in_tmpl, scope, &c->req_input, &err)) != 0) {
         set_msg(c, "input: %s", err.msg);
         return rc == MAE_ENOMEM ? rc : -1;
     }
@@ -212,13 +212,13 @@ static int render(mae_callnode *c) {
         for (size_t i = 0; i < c->service->n_headers; i++) {
             const mae_header_tmpl *h = &c->service->headers[i];
             char *v = NULL;
-            if ((rc = mae_tmpl_render(h->value, scope, NULL, &v, &err)) != 0) {
+            if ((rc = mae__tmpl_render(h->value, scope, NULL, &v, &err)) != 0) {
                 set_msg(c, "header %s: %s", h->name, err.msg);
                 return rc == MAE_ENOMEM ? rc : -1;
             }
             c->req_hdrs[c->n_req_hdrs].name = h->name;
             c->req_hdrs[c->n_req_hdrs++].value = v;
-            if (!mae_header_value_ok(v)) {
+            if (!mae__header_value_ok(v)) {
                 set_msg(c, "header %s: value contains CR or LF", h->name);
                 return -1;
             }
@@ -256,8 +256,8 @@ static void dispatch(mae_callnode *c) {
         return;
     }
     uint64_t gen = 0;
-    if (!mae_breaker_allow(&c->svc->brk, &gen)) {
-        set_msg(c, "circuit breaker for service %s is %s", c->service->name, mae_breaker_state_name(c->svc->brk.state));
+    if (!mae__breaker_allow(&c->svc->brk, &gen)) {
+        set_msg(c, "circuit breaker for service %s is %s", c->service->name, mae__breaker_state_name(c->svc->brk.state));
         defer(c, MAE_CLASS_CIRCUIT_OPEN, 0);
         return;
     }
@@ -374,7 +374,7 @@ static mae_brk_outcome brk_outcome(mae_callnode *c, const mae_call_result *res) 
     if (res->cls == MAE_CLASS_INTERNAL) return MAE_BRK_IGNORE;  /* says nothing about the service */
     if (res->cls == MAE_CLASS_CANCELLED) return c->cancel_why == CANCEL_TIMEOUT ? MAE_BRK_FAILURE : MAE_BRK_IGNORE;
     if (res->not_an_attempt) return MAE_BRK_IGNORE;
-    return mae_retry_is_retryable(&c->svc->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
+    return mae__retry_is_retryable(&c->svc->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
 }
 
 static void on_result(mae_call_result *res, void *ud) {
@@ -427,9 +427,9 @@ static void process_result(mae_callnode *c) {
         return;
     }
     char cn[64];
-    mae_class_format(c->cls, c->status, cn, sizeof cn);
-    if (mae_retry_is_retryable(c->policy, c->cls, c->status) && c->attempts < c->policy->attempts) {
-        uint64_t delay = mae_retry_delay(c->policy, c->attempts, mae__rand(run->eng), ra);
+    mae__class_format(c->cls, c->status, cn, sizeof cn);
+    if (mae__retry_is_retryable(c->policy, c->cls, c->status) && c->attempts < c->policy->attempts) {
+        uint64_t delay = mae__retry_delay(c->policy, c->attempts, mae__rand(run->eng), ra);
         uint64_t dl = mae__run_deadline(run, c->is_comp);
         uint64_t now = uv_now(run->eng->loop);
         if (dl && now + delay >= dl) {

@@ -74,7 +74,7 @@ static void engine_maybe_done(mae_engine *e) {
 static void svc_closed(uv_handle_t *h) {
     mae_svc_state *s = h->data;
     mae_engine *e = s->eng;
-    mae_arena_free(&s->arena);
+    mae__arena_free(&s->arena);
     free(s);
     e->pending_closes--;
     engine_maybe_done(e);
@@ -112,7 +112,7 @@ static void probe_cb(mae_call_result *res, void *ud) {
     mae_brk_outcome o;
     if (res->cls == MAE_CLASS_NONE) o = MAE_BRK_SUCCESS;
     else if (res->cls == MAE_CLASS_CANCELLED) o = MAE_BRK_IGNORE;
-    else o = mae_retry_is_retryable(&s->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
+    else o = mae__retry_is_retryable(&s->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;
     mae__elog(s->eng, MAE_LOG_INFO, "service %s: probe %s", s->cfg.name, o == MAE_BRK_SUCCESS ? "succeeded" : "failed");
     /* a cancelled probe proves nothing, and its slot must not be given to a regular call */
     if (o == MAE_BRK_IGNORE) o = MAE_BRK_FAILURE;
@@ -141,7 +141,7 @@ static void send_probe(mae_svc_state *s) {
 
 static void brk_timer_cb(uv_timer_t *t) {
     mae_svc_state *s = t->data;
-    mae_breaker_timer(&s->brk);
+    mae__breaker_timer(&s->brk);
     mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker half-open", s->cfg.name);
     if (s->probe) send_probe(s);
 }
@@ -155,7 +155,7 @@ static bool same_service(const mae_svc_state *s, const mae_service *svc) {
 
 static const char *keep(mae_svc_state *s, const char *str, bool *oom) {
     if (!str) return NULL;
-    char *c = mae_arena_strdup(&s->arena, str);
+    char *c = mae__arena_strdup(&s->arena, str);
     if (!c) *oom = true;
     return c;
 }
@@ -179,7 +179,7 @@ static bool svc_copy(mae_svc_state *s, const mae_service *svc) {
     };
     s->retry = svc->retry;
     if (svc->retry.on) {
-        const char **on = mae_arena_alloc(&s->arena, (svc->retry.n_on ? svc->retry.n_on : 1) * sizeof *on);
+        const char **on = mae__arena_alloc(&s->arena, (svc->retry.n_on ? svc->retry.n_on : 1) * sizeof *on);
         if (!on) return false;
         for (size_t i = 0; i < svc->retry.n_on; i++) on[i] = keep(s, svc->retry.on[i], &oom);
         s->retry.on = on;
@@ -196,7 +196,7 @@ static bool svc_copy(mae_svc_state *s, const mae_service *svc) {
         if (rc == MAE_ENOMEM) return false;
         s->probe = rc == 0 ? t : NULL;
     }
-    mae_breaker_init(&s->brk, &bc);
+    mae__breaker_init(&s->brk, &bc);
     return true;
 }
 
@@ -206,9 +206,9 @@ mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc) {
     mae_svc_state *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->eng = e;
-    mae_arena_init(&s->arena, 0);
+    mae__arena_init(&s->arena, 0);
     if (!svc_copy(s, svc) || uv_timer_init(e->loop, &s->brk_timer) != 0) {
-        mae_arena_free(&s->arena);
+        mae__arena_free(&s->arena);
         free(s);
         return NULL;
     }
@@ -222,13 +222,13 @@ mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc) {
 
 void mae__svc_breaker_record(mae_svc_state *s, uint64_t gen, mae_brk_outcome o) {
     mae_brk_state before = s->brk.state;
-    if (mae_breaker_record(&s->brk, gen, o) == MAE_BRK_START_TIMER) {
+    if (mae__breaker_record(&s->brk, gen, o) == MAE_BRK_START_TIMER) {
         uv_timer_start(&s->brk_timer, brk_timer_cb, s->brk.cfg.open_for_ms, 0);
         mae__elog(s->eng, MAE_LOG_WARN, "service %s: circuit breaker open for %llums", s->cfg.name,
                   (unsigned long long)s->brk.cfg.open_for_ms);
     } else if (before != s->brk.state) {
         mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker %s", s->cfg.name,
-                  mae_breaker_state_name(s->brk.state));
+                  mae__breaker_state_name(s->brk.state));
     }
 }
 

@@ -104,7 +104,7 @@ void mae__ev_step_early_end(mae_node *n, const char *outcome, int cls, const cha
     cJSON *err = NULL;
     char cn[64];
     if (msg) {
-        mae_class_format(cls, 0, cn, sizeof cn);
+        mae__class_format(cls, 0, cn, sizeof cn);
         ev.class_name = cn;
         ev.message = msg;
         ev.error = err = mae__error_json(cls, 0, msg);
@@ -137,7 +137,7 @@ void mae__ev_attempt_start(mae_callnode *c) {
 /* Class, status, message and output/error of the call's last result. The error object is the
  * caller's to free after emitting. */
 static cJSON *result_fields(mae_event *ev, const mae_callnode *c, char *cn, size_t cn_len) {
-    mae_class_format(c->cls, c->status, cn, cn_len);
+    mae__class_format(c->cls, c->status, cn, cn_len);
     ev->class_name = cn;
     ev->status = c->status;
     if (c->cls == MAE_CLASS_NONE) {
@@ -207,7 +207,7 @@ void mae__ev_comp_skipped(mae_run *run, const mae_comprec *rec, int cls, const c
     ev.method = cp->method;
     ev.outcome = "failed";
     char cn[64];
-    mae_class_format(cls, 0, cn, sizeof cn);
+    mae__class_format(cls, 0, cn, sizeof cn);
     ev.class_name = cn;
     ev.message = msg;
     cJSON *err = mae__error_json(cls, 0, msg);

@@ -20,7 +20,7 @@ cJSON *mae__error_json(mae_class cls, int status, const char *msg) {
     cJSON *e = cJSON_CreateObject();
     if (!e) return NULL;
     char cn[64];
-    mae_class_format(cls, status, cn, sizeof cn);
+    mae__class_format(cls, status, cn, sizeof cn);
     cJSON_AddStringToObject(e, "class", cn);
     cJSON_AddStringToObject(e, "message", msg ? msg : "");
     if (status) cJSON_AddNumberToObject(e, "status", status);
@@ -277,7 +277,7 @@ static bool fail_early(mae_node *n, int eval_rc, const char *msg) {
     mae__set_step(n->run, st->id, "failed", NULL, cls, 0, msg);
     if (st->continue_on_error) {
         char cn[32];
-        mae_class_format(cls, 0, cn, sizeof cn);
+        mae__class_format(cls, 0, cn, sizeof cn);
         if (st->output) set_var(n->vars->obj, st->output, NULL);
         mae__log(n->run, MAE_LOG_WARN, st->id, 0, -1, cn, "failed (continue_on_error): %s", msg);
         return true;
@@ -291,12 +291,12 @@ static bool foreach_begin(mae_node *n) {
     const mae_step *st = n->step;
     cJSON *v = NULL;
     mae_eval_err err;
-    int rc = mae_tmpl_eval(st->foreach, &n->vars->scope, &v, &err);
+    int rc = mae__tmpl_eval(st->foreach, &n->vars->scope, &v, &err);
     if (rc != 0) return fail_early(n, rc, err.msg);
     if (!cJSON_IsArray(v)) {
         cJSON_Delete(v);
         char msg[600];
-        snprintf(msg, sizeof msg, "%s: foreach needs an array", mae_tmpl_source(st->foreach));
+        snprintf(msg, sizeof msg, "%s: foreach needs an array", mae__tmpl_source(st->foreach));
         return fail_early(n, MAE_ETEMPLATE, msg);
     }
     n->items = v;
@@ -317,9 +317,9 @@ bool mae__node_start(mae_node *n) {
     if (n->kind != NODE_ITEM && st && st->when) {
         cJSON *v = NULL;
         mae_eval_err err;
-        int rc = mae_tmpl_eval(st->when, &n->vars->scope, &v, &err);
+        int rc = mae__tmpl_eval(st->when, &n->vars->scope, &v, &err);
         if (rc != 0) return fail_early(n, rc, err.msg);
-        bool go = mae_json_truthy(v);
+        bool go = mae__json_truthy(v);
         cJSON_Delete(v);
         if (!go) {
             if (st->output) set_var(n->vars->obj, st->output, NULL);

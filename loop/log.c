@@ -61,7 +61,7 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
         if (dur_ms >= 0) cJSON_AddNumberToObject(o, "duration_ms", (double)dur_ms);
         if (cls) cJSON_AddStringToObject(o, "class", cls);
         cJSON_AddStringToObject(o, "msg", msg);
-        char *txt = mae_json_text(o);
+        char *txt = mae__json_text(o);
         if (txt) out(e, lvl, txt);
         free(txt);
         cJSON_Delete(o);

@@ -111,7 +111,7 @@ static void build_summary(mae_run *run, const cJSON *comps) {
     const char *what = run->status == MAE_RUN_INTERRUPTED ? "was interrupted" : "failed";
     sb_add(&b, "workflow %s (run %s) %s", run->wf->name ? run->wf->name : "?", run->id, what);
     char cls[96];
-    mae_class_describe(run->fail_cls, run->fail_status, cls, sizeof cls);
+    mae__class_describe(run->fail_cls, run->fail_status, cls, sizeof cls);
     char *msg = esc(run->fail_msg ? run->fail_msg : run->fail_step ? "" : run->fail_class, 4 * SUMMARY_MSG_MAX);
     /* nothing was sent (a template failed, the breaker was open): no attempt to count */
     if (run->fail_step && run->fail_attempts == 0)

@@ -5,16 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool mae_retry_is_retryable(const mae_retry_policy *p, mae_class cls, int status) {
+bool mae__retry_is_retryable(const mae_retry_policy *p, mae_class cls, int status) {
     /* internal: our own failure (out of memory); trying again would not reach the service */
     if (cls == MAE_CLASS_NONE || cls == MAE_CLASS_CANCELLED || cls == MAE_CLASS_INTERNAL) return false;
-    if (!p || !p->on) return mae_class_default_retryable(cls, status);
+    if (!p || !p->on) return mae__class_default_retryable(cls, status);
     for (size_t i = 0; i < p->n_on; i++)
-        if (p->on[i] && mae_class_entry_matches(p->on[i], cls, status)) return true;
+        if (p->on[i] && mae__class_entry_matches(p->on[i], cls, status)) return true;
     return false;
 }
 
-uint64_t mae_retry_base_delay(const mae_retry_policy *p, int n) {
+uint64_t mae__retry_base_delay(const mae_retry_policy *p, int n) {
     if (n < 1) n = 1;
     double d = (double)p->initial_ms;
     switch (p->backoff) {
@@ -29,8 +29,8 @@ uint64_t mae_retry_base_delay(const mae_retry_policy *p, int n) {
     return (uint64_t)d;
 }
 
-uint64_t mae_retry_delay(const mae_retry_policy *p, int n, uint64_t rnd, int64_t retry_after_ms) {
-    uint64_t d = mae_retry_base_delay(p, n);
+uint64_t mae__retry_delay(const mae_retry_policy *p, int n, uint64_t rnd, int64_t retry_after_ms) {
+    uint64_t d = mae__retry_base_delay(p, n);
     if (p->jitter) d = d == UINT64_MAX ? rnd : rnd % (d + 1);
     if (retry_after_ms >= 0 && (uint64_t)retry_after_ms > d) d = (uint64_t)retry_after_ms;
     return d;

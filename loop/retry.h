@@ -13,14 +13,14 @@
 /* True when a failed attempt of class cls (status: the transport's status code) may be retried
  * under policy p: p->on when set, else the default list of §4.1 (transports/class.c). Success, cancelled, template
  * and circuit_open are never retryable unless named in p->on (cancelled never). */
-bool mae_retry_is_retryable(const mae_retry_policy *p, mae_class cls, int status);
+bool mae__retry_is_retryable(const mae_retry_policy *p, mae_class cls, int status);
 
 /* The delay before retry number n (n = 1 for the first retry) before jitter: initial *
  * multiplier^(n-1), initial * n or initial, capped at max_ms. Saturates instead of overflowing. */
-uint64_t mae_retry_base_delay(const mae_retry_policy *p, int n);
+uint64_t mae__retry_base_delay(const mae_retry_policy *p, int n);
 
 /* The delay to wait: the base delay, then with full jitter a uniform draw in [0, base] taken
  * from rnd. retry_after_ms >= 0 (the service's own retry hint, from the transport) is a floor. */
-uint64_t mae_retry_delay(const mae_retry_policy *p, int n, uint64_t rnd, int64_t retry_after_ms);
+uint64_t mae__retry_delay(const mae_retry_policy *p, int n, uint64_t rnd, int64_t retry_after_ms);
 
 #endif

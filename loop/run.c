@@ -31,7 +31,7 @@ void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, in
     free(run->fail_step);
     run->fail_step = step ? strdup(step) : NULL;
     run->fail_cls = cls;
-    mae_class_format(cls, status, run->fail_class, sizeof run->fail_class);
+    mae__class_format(cls, status, run->fail_class, sizeof run->fail_class);
     run->fail_status = status;
     run->fail_attempts = attempts;
     free(run->fail_msg);
@@ -172,7 +172,7 @@ void mae__run_root_done(mae_run *run, mae_node *root) {
                 snprintf(err.msg, sizeof err.msg, "out of memory");
             }
         } else {
-            rc = mae_tval_render(run->wf->output, &run->vars->scope, &out, &err);
+            rc = mae__tval_render(run->wf->output, &run->vars->scope, &out, &err);
         }
         if (rc != 0) {
             char msg[600];

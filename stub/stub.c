@@ -17,10 +17,10 @@
 
 /* The one percent codec (transports/wire.h). */
 char *mae__stub_pct_decode(const char *s, size_t len, bool plus_is_space) {
-    return mae_pct_decode(s, len, plus_is_space, NULL);
+    return mae__pct_decode(s, len, plus_is_space, NULL);
 }
 
-bool mae_stub_route_match(const mae_stub_route *r, const char *verb, const char *path, cJSON *params) {
+bool mae__stub_route_match(const mae_stub_route *r, const char *verb, const char *path, cJSON *params) {
     if (!r->verb || strcmp(r->verb, verb) != 0) return false;
     const char *p = r->path, *q = path;
     while (*p && *q) {
@@ -97,7 +97,7 @@ void mae__stub_log(mae_stub *s, const char *service, const char *kind, const cha
     cJSON_AddNumberToObject(o, "status", status);
     if (key) cJSON_AddStringToObject(o, "idempotency_key", key);
     cJSON_AddItemToObject(o, "request", request ? cJSON_Duplicate(request, 1) : cJSON_CreateNull());
-    char *line = mae_json_text(o);
+    char *line = mae__json_text(o);
     if (line) {
         fputs(line, s->log);
         fputc('\n', s->log);
@@ -116,7 +116,7 @@ cJSON *mae__stub_render(const mae_stub_route *r, const cJSON *request, unsigned 
     mae_scope scope = {vars, NULL};
     cJSON *out = NULL;
     mae_eval_err err = {{0}};
-    if (mae_tval_render(r->b.respond, &scope, &out, &err) != 0) {
+    if (mae__tval_render(r->b.respond, &scope, &out, &err) != 0) {
         snprintf(msg, mlen, "stub reply template failed: %s", err.msg);
         out = NULL;
     }
@@ -183,21 +183,21 @@ static void pending_closed(uv_handle_t *h) {
 static void pending_fire(uv_timer_t *t) {
     http_pending *p = t->data;
     if (p->x) {
-        mae_h1_exchange_set_data(p->x, NULL);
-        mae_h1_respond(p->x, p->status, NULL, p->hdr, p->n_hdr, p->body, p->len);
+        mae__h1_exchange_set_data(p->x, NULL);
+        mae__h1_respond(p->x, p->status, NULL, p->hdr, p->n_hdr, p->body, p->len);
     }
     p->x = NULL;
     mae__stub_delay_close(&p->d);
 }
 
 static void http_abort(mae_h1_exchange *x, void *ud) {
-    http_pending *p = mae_h1_exchange_data(x);
+    http_pending *p = mae__h1_exchange_data(x);
     if (p) p->x = NULL;   /* the timer still fires and frees the record */
 }
 
 static void http_reply(mae_stub_http *hs, mae_h1_exchange *x, int status, cJSON *body_json,
                        int64_t retry_after_s, uint64_t delay_ms) {
-    char *body = body_json ? mae_json_text(body_json) : strdup("{}");
+    char *body = body_json ? mae__json_text(body_json) : strdup("{}");
     size_t len = body ? strlen(body) : 0;
     mae_header_kv hdr[1];
     size_t n_hdr = 0;
@@ -207,14 +207,14 @@ static void http_reply(mae_stub_http *hs, mae_h1_exchange *x, int status, cJSON 
         hdr[n_hdr++] = (mae_header_kv){"Retry-After", ra};
     }
     if (delay_ms == 0) {
-        mae_h1_respond(x, status, NULL, hdr, n_hdr, body, len);
+        mae__h1_respond(x, status, NULL, hdr, n_hdr, body, len);
         free(body);
         return;
     }
     http_pending *p = calloc(1, sizeof *p);
     if (!p) {
         free(body);
-        mae_h1_drop(x);
+        mae__h1_drop(x);
         return;
     }
     p->x = x;
@@ -226,7 +226,7 @@ static void http_reply(mae_stub_http *hs, mae_h1_exchange *x, int status, cJSON 
         memcpy(p->retry_after, ra, sizeof ra);
         p->hdr[0] = (mae_header_kv){"Retry-After", p->retry_after};
     }
-    mae_h1_exchange_set_data(x, p);
+    mae__h1_exchange_set_data(x, p);
     mae__stub_delay_start(hs->stub, &p->d, p, pending_fire, pending_closed, delay_ms);
 }
 
@@ -252,7 +252,7 @@ static void http_request(mae_h1_exchange *x, const mae_h1_request *r, void *ud) 
     add_query(req, r->query);
     mae_stub_route *route = NULL;
     for (size_t i = 0; i < svc->n_routes && !route; i++)
-        if (mae_stub_route_match(&svc->routes[i], r->method, r->path, req)) route = &svc->routes[i];
+        if (mae__stub_route_match(&svc->routes[i], r->method, r->path, req)) route = &svc->routes[i];
     char method[512];
     snprintf(method, sizeof method, "%s %s", r->method, r->path);
     if (!route) {
@@ -308,7 +308,7 @@ static void part_closed(void *ud) {
     }
 }
 
-int mae_stub_start(uv_loop_t *loop, mae_stub_file *f, FILE *log, mae_stub **out, char *errbuf,
+int mae__stub_start(uv_loop_t *loop, mae_stub_file *f, FILE *log, mae_stub **out, char *errbuf,
                    size_t errlen) {
     mae_stub *s = calloc(1, sizeof *s);
     if (!s) return MAE_ENOMEM;
@@ -328,7 +328,7 @@ int mae_stub_start(uv_loop_t *loop, mae_stub_file *f, FILE *log, mae_stub **out,
         hs->svc = svc;
         if (svc->type == MAE_SVC_HTTP) {
             mae_h1_handler h = {http_request, http_abort, hs};
-            rc = mae_h1_server_new(loop, svc->host, svc->port, &h, &hs->h1);
+            rc = mae__h1_server_new(loop, svc->host, svc->port, &h, &hs->h1);
         } else {
             rc = mae__stub_grpc_start(s, hs);
         }
@@ -340,23 +340,23 @@ int mae_stub_start(uv_loop_t *loop, mae_stub_file *f, FILE *log, mae_stub **out,
         }
     }
     if (rc < 0) {
-        mae_stub_close(s, NULL, NULL);
+        mae__stub_close(s, NULL, NULL);
         return rc;
     }
     *out = s;
     return 0;
 }
 
-int mae_stub_port(const mae_stub *s, const char *service) {
+int mae__stub_port(const mae_stub *s, const char *service) {
     for (size_t i = 0; i < s->file->n_services; i++) {
         if (strcmp(s->file->services[i].name, service) != 0) continue;
-        if (s->http[i].h1) return mae_h1_server_port(s->http[i].h1);
+        if (s->http[i].h1) return mae__h1_server_port(s->http[i].h1);
         return mae__stub_grpc_port(&s->http[i]);
     }
     return -1;
 }
 
-void mae_stub_close(mae_stub *s, void (*done)(void *ud), void *ud) {
+void mae__stub_close(mae_stub *s, void (*done)(void *ud), void *ud) {
     s->done = done;
     s->done_ud = ud;
     /* One extra part held while closing, so done cannot run before every part was asked. */
@@ -364,7 +364,7 @@ void mae_stub_close(mae_stub *s, void (*done)(void *ud), void *ud) {
     for (size_t i = 0; i < s->file->n_services; i++) {
         mae_stub_http *hs = &s->http[i];
         if (hs->h1) {
-            mae_h1_server_close(hs->h1, part_closed, s);
+            mae__h1_server_close(hs->h1, part_closed, s);
             hs->h1 = NULL;
         } else if (hs->grpc) {
             mae__stub_grpc_close(hs, part_closed, s);

@@ -31,17 +31,17 @@ static void pending_closed(uv_handle_t *h) {
 
 static void send_now(mae_grpc_scall *call, int code, const char *msg, size_t len, const char *pushback) {
     if (code == 0) {
-        mae_grpc_server_reply(call, (const uint8_t *)msg, len);
+        mae__grpc_server_reply(call, (const uint8_t *)msg, len);
         return;
     }
     mae_header_kv extra[1] = {{"grpc-retry-pushback-ms", pushback}};
-    mae_grpc_server_fail(call, code, msg, extra, pushback && *pushback ? 1 : 0);
+    mae__grpc_server_fail(call, code, msg, extra, pushback && *pushback ? 1 : 0);
 }
 
 static void pending_fire(uv_timer_t *t) {
     grpc_pending *p = t->data;
     if (p->call) {
-        mae_grpc_scall_set_data(p->call, NULL);
+        mae__grpc_scall_set_data(p->call, NULL);
         send_now(p->call, p->code, p->msg, p->len, p->pushback);
     }
     p->call = NULL;
@@ -49,7 +49,7 @@ static void pending_fire(uv_timer_t *t) {
 }
 
 static void on_abort(mae_grpc_scall *call, void *ud) {
-    grpc_pending *p = mae_grpc_scall_data(call);
+    grpc_pending *p = mae__grpc_scall_data(call);
     if (p) p->call = NULL;   /* the timer still fires and frees the record */
 }
 
@@ -66,7 +66,7 @@ static void answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg,
     grpc_pending *p = calloc(1, sizeof *p);
     if (!p) {
         free(msg);
-        mae_grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "stub out of memory", NULL, 0);
+        mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "stub out of memory", NULL, 0);
         return;
     }
     p->call = call;
@@ -74,7 +74,7 @@ static void answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg,
     p->msg = msg;
     p->len = len;
     memcpy(p->pushback, pb, sizeof pb);
-    mae_grpc_scall_set_data(call, p);
+    mae__grpc_scall_set_data(call, p);
     mae__stub_delay_start(hs->stub, &p->d, p, pending_fire, pending_closed, delay_ms);
 }
 
@@ -85,13 +85,13 @@ static char *pack_response(bool success, const cJSON *data, const char *error, s
     resp.success = success;
     if (error) resp.error = (char *)error;
     if (success) {
-        if (mae_grpc_any_pack_json(data, &any) != 0) return NULL;
+        if (mae__grpc_any_pack_json(data, &any) != 0) return NULL;
         resp.data = &any;
     }
     *len = mae__pb__service_response__get_packed_size(&resp);
     char *buf = malloc(*len ? *len : 1);
     if (buf) mae__pb__service_response__pack(&resp, (uint8_t *)buf);
-    if (success) mae_grpc_any_clear(&any);
+    if (success) mae__grpc_any_clear(&any);
     return buf;
 }
 
@@ -107,19 +107,19 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
     mae_stub_service *svc = hs->svc;
     if (strcmp(path, MAE_GRPC_ENVELOPE_PATH) != 0) {
         mae__stub_log(hs->stub, svc->name, "grpc", path, 0, NULL, MAE_GRPC_UNIMPLEMENTED, NULL);
-        mae_grpc_server_fail(call, MAE_GRPC_UNIMPLEMENTED, "the stub serves only the Maestro envelope", NULL, 0);
+        mae__grpc_server_fail(call, MAE_GRPC_UNIMPLEMENTED, "the stub serves only the Maestro envelope", NULL, 0);
         return;
     }
     Mae__Pb__ServiceRequest *req = mae__pb__service_request__unpack(NULL, len, msg);
     if (!req) {
-        mae_grpc_server_fail(call, MAE_GRPC_INTERNAL, "cannot decode ServiceRequest", NULL, 0);
+        mae__grpc_server_fail(call, MAE_GRPC_INTERNAL, "cannot decode ServiceRequest", NULL, 0);
         return;
     }
     cJSON *input = NULL;
-    if (req->payload && mae_grpc_any_to_json(req->payload->type_url, req->payload->value.data,
+    if (req->payload && mae__grpc_any_to_json(req->payload->type_url, req->payload->value.data,
                                              req->payload->value.len, &input) != 0) {
         mae__pb__service_request__free_unpacked(req, NULL);
-        mae_grpc_server_fail(call, MAE_GRPC_INVALID_ARGUMENT, "payload is not a Struct or Value", NULL, 0);
+        mae__grpc_server_fail(call, MAE_GRPC_INVALID_ARGUMENT, "payload is not a Struct or Value", NULL, 0);
         return;
     }
     if (!cJSON_IsObject(input)) {   /* a non-object payload is .request.value */
@@ -135,7 +135,7 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
         char m[300];
         snprintf(m, sizeof m, "stub service '%s' has no method '%.200s'", svc->name, req->method);
         mae__stub_log(hs->stub, svc->name, "grpc", req->method, 0, input, MAE_GRPC_UNIMPLEMENTED, key);
-        mae_grpc_server_fail(call, MAE_GRPC_UNIMPLEMENTED, m, NULL, 0);
+        mae__grpc_server_fail(call, MAE_GRPC_UNIMPLEMENTED, m, NULL, 0);
         goto out;
     }
     route->calls++;
@@ -180,17 +180,17 @@ out:
 int mae__stub_grpc_start(mae_stub *s, mae_stub_http *hs) {
     mae_grpc_server_handler h = {on_call, on_abort, hs};
     mae_grpc_server *srv = NULL;
-    int rc = mae_grpc_server_new(s->loop, hs->svc->host, hs->svc->port, NULL, &h, &srv);
+    int rc = mae__grpc_server_new(s->loop, hs->svc->host, hs->svc->port, NULL, &h, &srv);
     hs->grpc = srv;
     return rc;
 }
 
 int mae__stub_grpc_port(const mae_stub_http *hs) {
-    return hs->grpc ? mae_grpc_server_port(hs->grpc) : -1;
+    return hs->grpc ? mae__grpc_server_port(hs->grpc) : -1;
 }
 
 void mae__stub_grpc_close(mae_stub_http *hs, void (*done)(void *), void *ud) {
     mae_grpc_server *srv = hs->grpc;
     hs->grpc = NULL;
-    mae_grpc_server_close(srv, done, ud);
+    mae__grpc_server_close(srv, done, ud);
 }

@@ -32,10 +32,10 @@ typedef struct fx {
 
 static inline void fx_load(fx *f, const char *yaml) {
     mae_diags d;
-    mae_diags_init(&d, "test.yaml");
-    int rc = mae_workflow_load_buf("test.yaml", yaml, strlen(yaml), &f->wf, &d);
-    if (rc != 0) mae_diags_print(&d, stdout);
-    mae_diags_free(&d);
+    mae__diags_init(&d, "test.yaml");
+    int rc = mae__workflow_load_buf("test.yaml", yaml, strlen(yaml), &f->wf, &d);
+    if (rc != 0) mae__diags_print(&d, stdout);
+    mae__diags_free(&d);
     ASSERT_EQ_INT(rc, 0);
 }
 

@@ -87,10 +87,10 @@ static inline void wait_for(fx *f, const int *counter, int n) {
     while (*counter < n) uv_run(&f->loop, UV_RUN_ONCE);
 }
 
-/* The transport's counters (mae_http_transport_stats). */
+/* The transport's counters (mae__http_transport_stats). */
 static inline mae_http_stats fx_stats(const mae_transport *t) {
     mae_http_stats st;
-    mae_http_transport_stats(t, &st);
+    mae__http_transport_stats(t, &st);
     return st;
 }
 
@@ -102,7 +102,7 @@ static inline void fx_end(fx *f) {
     uv_run(&f->loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(f->closed, 1);
     ASSERT_EQ_INT(uv_loop_close(&f->loop), 0);
-    mae_arena_free(&f->arena);
+    mae__arena_free(&f->arena);
     if (f->srv.pid) th_stop(&f->srv);
 }
 

@@ -11,8 +11,8 @@
 
 /* NULL when text does not compile (or the type is unknown). */
 static inline const mae_target *fx_target(mae_arena *a, const char *type, const char *text) {
-    const mae_target_type *ty = mae_target_type_find(type);
-    char *copy = mae_arena_strdup(a, text);
+    const mae_target_type *ty = mae__target_type_find(type);
+    char *copy = mae__arena_strdup(a, text);
     mae_target *t = NULL;
     mae_target_err err;
     if (!ty || !copy || ty->compile(a, copy, MAE_TARGET_CALL, &t, &err) != 0) return NULL;
@@ -20,6 +20,6 @@ static inline const mae_target *fx_target(mae_arena *a, const char *type, const 
 }
 
 /* A gRPC target is its method name and nothing else: built in place, valid in its scope. */
-#define FX_GRPC_TARGET(m) (&(mae_target){.type = &mae_grpc_target_type, .text = (m)})
+#define FX_GRPC_TARGET(m) (&(mae_target){.type = &mae__grpc_target_type, .text = (m)})
 
 #endif

@@ -409,9 +409,9 @@ TEST(endpoint_override_accepts_what_the_loader_accepts_and_rejects_the_rest_alik
     ASSERT_EQ_INT(mae_workflow_set_endpoint(wf, "web", "https://api.example.com:8443/base", err, sizeof err), 0);
     ASSERT_EQ_STR(err, "");
     ASSERT_EQ_INT(mae_workflow_set_endpoint(wf, "rpc", "localhost:50051", err, sizeof err), 0);
-    const mae_service *s = mae_workflow_service(wf, "web");
+    const mae_service *s = mae__workflow_service(wf, "web");
     ASSERT_EQ_STR(s->endpoint, "https://api.example.com:8443/base");
-    ASSERT_EQ_STR(mae_workflow_service(wf, "rpc")->endpoint, "localhost:50051");
+    ASSERT_EQ_STR(mae__workflow_service(wf, "rpc")->endpoint, "localhost:50051");
 
     static const struct { const char *svc, *type, *ep; } bad[] = {
         {"web", "http", "127.0.0.1:9"},        {"web", "http", "http://"},
@@ -426,7 +426,7 @@ TEST(endpoint_override_accepts_what_the_loader_accepts_and_rejects_the_rest_alik
         ASSERT_EQ_STR(err, want);
     }
     /* a rejected override left the last good one */
-    ASSERT_EQ_STR(mae_workflow_service(wf, "rpc")->endpoint, "localhost:50051");
+    ASSERT_EQ_STR(mae__workflow_service(wf, "rpc")->endpoint, "localhost:50051");
     ASSERT_EQ_INT(mae_workflow_set_endpoint(wf, "nosuch", "h:1", err, sizeof err), MAE_ENOTFOUND);
     ASSERT_EQ_STR(err, "the workflow has no service 'nosuch'");
     ASSERT_EQ_INT(mae_workflow_set_endpoint(wf, "rpc", NULL, NULL, 0), MAE_EINVAL);

@@ -120,8 +120,8 @@ static void host_closed(void *ud) { ((host *)ud)->closed++; }
 
 /* The transport the engine made for itself for a service type (NULL: none yet). */
 static mae_transport *own_transport(const mae_engine *e, const char *type) {
-    for (size_t i = 0; mae_target_types[i] && i < MAE_API_MAX_TYPES; i++)
-        if (strcmp(mae_target_types[i]->name, type) == 0) return e->api.own[i];
+    for (size_t i = 0; mae__target_types[i] && i < MAE_API_MAX_TYPES; i++)
+        if (strcmp(mae__target_types[i]->name, type) == 0) return e->api.own[i];
     return NULL;
 }
 

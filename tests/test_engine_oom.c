@@ -142,13 +142,13 @@ TEST_T(run_failing_and_compensating_never_reports_ok_for_a_failure, 300) {
 
 TEST(internal_is_named_and_never_retried) {
     char buf[32];
-    mae_class_format(MAE_CLASS_INTERNAL, 0, buf, sizeof buf);
+    mae__class_format(MAE_CLASS_INTERNAL, 0, buf, sizeof buf);
     ASSERT_EQ_STR(buf, "internal");
     mae_retry_policy p = {0};
     p.attempts = 5;
-    ASSERT_FALSE(mae_retry_is_retryable(&p, MAE_CLASS_INTERNAL, 0));
+    ASSERT_FALSE(mae__retry_is_retryable(&p, MAE_CLASS_INTERNAL, 0));
     const char *on[] = {"internal"};
     p.on = on;
     p.n_on = 1;
-    ASSERT_FALSE(mae_retry_is_retryable(&p, MAE_CLASS_INTERNAL, 0));
+    ASSERT_FALSE(mae__retry_is_retryable(&p, MAE_CLASS_INTERNAL, 0));
 }

@@ -344,9 +344,9 @@ TEST(breaker_result_of_a_call_started_before_a_state_change_is_ignored) {
     fx_init(&f, stale_wf);
     stale_ctx c = {.f = &f};
     mae_diags d;
-    mae_diags_init(&d, "probe.yaml");
-    ASSERT_EQ_INT(mae_workflow_load_buf("probe.yaml", probe_wf, strlen(probe_wf), &c.probe, &d), 0);
-    mae_diags_free(&d);
+    mae__diags_init(&d, "probe.yaml");
+    ASSERT_EQ_INT(mae__workflow_load_buf("probe.yaml", probe_wf, strlen(probe_wf), &c.probe, &d), 0);
+    mae__diags_free(&d);
     /* both workflows must share the breaker: point the probe's step at the first's service */
     c.probe->steps[0].service = &f.wf->services[0];
     fx_rule(&f, "Slow", NULL, 300, -1);      /* started while closed, fails late */

@@ -291,7 +291,7 @@ TEST(fault_silent_peer_fails_the_handshake_and_frees_the_slot) {
                        .pool_connections = 1};
     mae_transport *t;
     ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
-    mae_grpc_transport_set_handshake_timeout(t, 300);
+    mae__grpc_transport_set_handshake_timeout(t, 300);
     got g;
     uv_update_time(&loop);
     uint64_t t0 = uv_now(&loop);

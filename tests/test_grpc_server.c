@@ -22,8 +22,8 @@ static char seen_timeout[32];
 static void reply_env(mae_grpc_scall *c, bool ok, cJSON *data, const char *err) {
     uint8_t *msg;
     size_t len;
-    ASSERT_EQ_INT(mae_grpc_env_reply_encode(ok, data, err, &msg, &len), 0);
-    ASSERT_EQ_INT(mae_grpc_server_reply(c, msg, len), 0);
+    ASSERT_EQ_INT(mae__grpc_env_reply_encode(ok, data, err, &msg, &len), 0);
+    ASSERT_EQ_INT(mae__grpc_server_reply(c, msg, len), 0);
     free(msg);
 }
 
@@ -31,12 +31,12 @@ static void on_call(mae_grpc_scall *c, const char *path, const uint8_t *msg, siz
                     const mae_header_kv *hdrs, size_t n_hdrs, void *ud) {
     handled++;
     if (strcmp(path, MAE_GRPC_ENVELOPE_PATH) != 0) {
-        ASSERT_EQ_INT(mae_grpc_server_fail(c, MAE_GRPC_UNIMPLEMENTED, "no such path", NULL, 0), 0);
+        ASSERT_EQ_INT(mae__grpc_server_fail(c, MAE_GRPC_UNIMPLEMENTED, "no such path", NULL, 0), 0);
         return;
     }
     mae_grpc_env_request r;
-    if (mae_grpc_env_request_decode(msg, len, &r) != 0) {
-        mae_grpc_server_fail(c, MAE_GRPC_INVALID_ARGUMENT, "bad envelope", NULL, 0);
+    if (mae__grpc_env_request_decode(msg, len, &r) != 0) {
+        mae__grpc_server_fail(c, MAE_GRPC_INVALID_ARGUMENT, "bad envelope", NULL, 0);
         return;
     }
     for (size_t i = 0; i < n_hdrs; i++)
@@ -53,15 +53,15 @@ static void on_call(mae_grpc_scall *c, const char *path, const uint8_t *msg, siz
         cJSON_Delete(d);
     } else if (strcmp(r.method, "Fail") == 0) {
         mae_header_kv pb[] = {{"grpc-retry-pushback-ms", "700"}};
-        mae_grpc_server_fail(c, MAE_GRPC_UNAVAILABLE, "busy 100%\r\n\xF0\x9F\x98\x80", pb, 1);
+        mae__grpc_server_fail(c, MAE_GRPC_UNAVAILABLE, "busy 100%\r\n\xF0\x9F\x98\x80", pb, 1);
     } else if (strcmp(r.method, "App") == 0) {
         reply_env(c, false, NULL, "nope");
     } else if (strcmp(r.method, "Never") == 0) {
         never_call = c;  /* never answered: the client gives up */
     } else {
-        mae_grpc_server_fail(c, MAE_GRPC_UNIMPLEMENTED, "unknown method", NULL, 0);
+        mae__grpc_server_fail(c, MAE_GRPC_UNIMPLEMENTED, "unknown method", NULL, 0);
     }
-    mae_grpc_env_request_free(&r);
+    mae__grpc_env_request_free(&r);
 }
 
 static void on_abort(mae_grpc_scall *c, void *ud) {
@@ -85,10 +85,10 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
 TEST_T(server_against_grpcio_client, 90) {
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
     mae_grpc_server *s;
-    ASSERT_EQ_INT(mae_grpc_server_new(&loop, "127.0.0.1", 0, NULL, &handler, &s), 0);
+    ASSERT_EQ_INT(mae__grpc_server_new(&loop, "127.0.0.1", 0, NULL, &handler, &s), 0);
     char port[16];
-    snprintf(port, sizeof port, "%d", mae_grpc_server_port(s));
-    ASSERT_CMP_INT(mae_grpc_server_port(s), >, 0);
+    snprintf(port, sizeof port, "%d", mae__grpc_server_port(s));
+    ASSERT_CMP_INT(mae__grpc_server_port(s), >, 0);
     char *outpath = th_write_temp("", 0, ".jsonl");
     int fd = open(outpath, O_WRONLY | O_TRUNC);
     ASSERT_CMP_INT(fd, >=, 0);
@@ -105,7 +105,7 @@ TEST_T(server_against_grpcio_client, 90) {
     ASSERT_EQ_INT(child_status, 0);
     ASSERT_EQ_INT(aborted, 1);  /* the client reset that stream at its deadline */
     ASSERT_NULL(never_call);
-    mae_grpc_server_close(s, on_server_closed, NULL);
+    mae__grpc_server_close(s, on_server_closed, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(server_closed, 1);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
@@ -121,7 +121,7 @@ TEST_T(server_against_grpcio_client, 90) {
     ASSERT_CONTAINS(out, "{\"case\": \"app\", \"error\": \"nope\", \"success\": false}");
     /* grpcio's grpc-timeout (e.g. "10100m" for its 10 s calls) parses with our strict parser. */
     uint64_t ns = 0;
-    ASSERT_EQ_INT(mae_grpc_timeout_parse(seen_timeout, strlen(seen_timeout), &ns), 0);
+    ASSERT_EQ_INT(mae__grpc_timeout_parse(seen_timeout, strlen(seen_timeout), &ns), 0);
     ASSERT_CMP_INT(ns, >, 9000000000ull);
     ASSERT_CMP_INT(ns, <=, 11000000000ull);
     ASSERT_EQ_INT(handled, 5);
@@ -152,11 +152,11 @@ static void on_client_closed(void *ud) { client_closed++; }
 TEST(server_against_our_client) {
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
     mae_grpc_server *s;
-    ASSERT_EQ_INT(mae_grpc_server_new(&loop, "127.0.0.1", 0, NULL, &handler, &s), 0);
+    ASSERT_EQ_INT(mae__grpc_server_new(&loop, "127.0.0.1", 0, NULL, &handler, &s), 0);
     mae_transport *t;
     ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
     char ep[32];
-    snprintf(ep, sizeof ep, "127.0.0.1:%d", mae_grpc_server_port(s));
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", mae__grpc_server_port(s));
     mae_svc_cfg svc = {.name = "x", .type = "grpc", .endpoint = ep, .timeout_ms = 5000,
                        .pool_connections = 2};
     static const char *methods[] = {"Echo", "Fail", "App", "Never", "Other"};
@@ -193,7 +193,7 @@ TEST(server_against_our_client) {
     /* Our timeout reset the "Never" stream: the handler heard of it. */
     while (aborted == 0) uv_run(&loop, UV_RUN_ONCE);
     ASSERT_EQ_INT(aborted, 1);
-    mae_grpc_server_close(s, on_server_closed, NULL);
+    mae__grpc_server_close(s, on_server_closed, NULL);
     t->vt->close(t, on_client_closed, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(server_closed, 1);
@@ -268,12 +268,12 @@ static void closer_call(mae_grpc_scall *c, const char *path, const uint8_t *msg,
                         const mae_header_kv *hdrs, size_t n_hdrs, void *ud) {
     closer_calls++;
     /* Left unanswered: the close (now, or on the abort) aborts it. */
-    if (!close_in_abort) mae_grpc_server_close(closer_srv, on_closer_done, NULL);
+    if (!close_in_abort) mae__grpc_server_close(closer_srv, on_closer_done, NULL);
 }
 
 static void closer_abort(mae_grpc_scall *c, void *ud) {
     closer_aborts++;
-    if (close_in_abort) mae_grpc_server_close(closer_srv, on_closer_done, NULL);
+    if (close_in_abort) mae__grpc_server_close(closer_srv, on_closer_done, NULL);
 }
 
 static void run_closer(bool in_abort, int n_requests) {
@@ -281,7 +281,7 @@ static void run_closer(bool in_abort, int n_requests) {
     close_in_abort = in_abort;
     closer_calls = closer_aborts = closer_closed = 0;
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    ASSERT_EQ_INT(mae_grpc_server_new(&loop, "127.0.0.1", 0, NULL, &h, &closer_srv), 0);
+    ASSERT_EQ_INT(mae__grpc_server_new(&loop, "127.0.0.1", 0, NULL, &h, &closer_srv), 0);
     wire w = client_bytes(n_requests, in_abort);
     /* nghttp2 is still parsing when the handler closes: the session must outlive that. */
     mae__grpc_server_feed(closer_srv, w.p, w.len);
@@ -312,11 +312,11 @@ TEST(handler_closes_server_over_tcp) {
     closer_calls = closer_aborts = closer_closed = 0;
     client_closed = 0;
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
-    ASSERT_EQ_INT(mae_grpc_server_new(&loop, "127.0.0.1", 0, NULL, &h, &closer_srv), 0);
+    ASSERT_EQ_INT(mae__grpc_server_new(&loop, "127.0.0.1", 0, NULL, &h, &closer_srv), 0);
     mae_transport *t;
     ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
     char ep[32];
-    snprintf(ep, sizeof ep, "127.0.0.1:%d", mae_grpc_server_port(closer_srv));
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", mae__grpc_server_port(closer_srv));
     mae_svc_cfg svc = {.name = "x", .type = "grpc", .endpoint = ep, .timeout_ms = 10000,
                        .pool_connections = 1};
     got g[3];

@@ -11,13 +11,13 @@ static char *roundtrip(const char *json) {
     cJSON *in = cJSON_Parse(json);
     ASSERT_NOT_NULL(in);
     Mae__Pb__Any any;
-    ASSERT_EQ_INT(mae_grpc_any_pack_json(in, &any), 0);
+    ASSERT_EQ_INT(mae__grpc_any_pack_json(in, &any), 0);
     cJSON *out = NULL;
-    ASSERT_EQ_INT(mae_grpc_any_to_json(any.type_url, any.value.data, any.value.len, &out), 0);
+    ASSERT_EQ_INT(mae__grpc_any_to_json(any.type_url, any.value.data, any.value.len, &out), 0);
     char *s = cJSON_PrintUnformatted(out);
     cJSON_Delete(in);
     cJSON_Delete(out);
-    mae_grpc_any_clear(&any);
+    mae__grpc_any_clear(&any);
     return s;
 }
 
@@ -49,26 +49,26 @@ TEST(struct_roundtrip_exact) {
 TEST(struct_type_urls) {
     cJSON *obj = cJSON_Parse("{\"a\":1}"), *arr = cJSON_Parse("[1]");
     Mae__Pb__Any any;
-    ASSERT_EQ_INT(mae_grpc_any_pack_json(obj, &any), 0);
+    ASSERT_EQ_INT(mae__grpc_any_pack_json(obj, &any), 0);
     ASSERT_EQ_STR(any.type_url, "type.googleapis.com/google.protobuf.Struct");
     cJSON *out = NULL;
-    ASSERT_EQ_INT(mae_grpc_any_to_json("example.com/google.protobuf.Struct", any.value.data,
+    ASSERT_EQ_INT(mae__grpc_any_to_json("example.com/google.protobuf.Struct", any.value.data,
                                        any.value.len, &out), 0);
     cJSON_Delete(out);
-    ASSERT_EQ_INT(mae_grpc_any_to_json("type.googleapis.com/foo.Bar", any.value.data,
+    ASSERT_EQ_INT(mae__grpc_any_to_json("type.googleapis.com/foo.Bar", any.value.data,
                                        any.value.len, &out), MAE_EDECODE);
-    ASSERT_EQ_INT(mae_grpc_any_to_json(NULL, any.value.data, any.value.len, &out), MAE_EDECODE);
-    mae_grpc_any_clear(&any);
-    ASSERT_EQ_INT(mae_grpc_any_pack_json(arr, &any), 0);
+    ASSERT_EQ_INT(mae__grpc_any_to_json(NULL, any.value.data, any.value.len, &out), MAE_EDECODE);
+    mae__grpc_any_clear(&any);
+    ASSERT_EQ_INT(mae__grpc_any_pack_json(arr, &any), 0);
     ASSERT_EQ_STR(any.type_url, "type.googleapis.com/google.protobuf.Value");
-    mae_grpc_any_clear(&any);
+    mae__grpc_any_clear(&any);
     /* A ListValue reply decodes to an array. */
     Mae__Pb__Value *v = NULL;
-    ASSERT_EQ_INT(mae_grpc_value_from_json(arr, &v), 0);
+    ASSERT_EQ_INT(mae__grpc_value_from_json(arr, &v), 0);
     uint8_t buf[64];
     size_t n = mae__pb__list_value__pack(v->list_value, buf);
     mae__pb__value__free_unpacked(v, NULL);
-    ASSERT_EQ_INT(mae_grpc_any_to_json(MAE_GRPC_TYPE_LIST, buf, n, &out), 0);
+    ASSERT_EQ_INT(mae__grpc_any_to_json(MAE_GRPC_TYPE_LIST, buf, n, &out), 0);
     ASSERT_TRUE(cJSON_IsArray(out));
     ASSERT_EQ_INT(cJSON_GetArraySize(out), 1);
     cJSON_Delete(out);
@@ -89,17 +89,17 @@ static cJSON *nest(int depth) {
 TEST(struct_depth_bounded_both_ways) {
     cJSON *ok = nest(MAE_GRPC_MAX_DEPTH), *deep = nest(MAE_GRPC_MAX_DEPTH + 1);
     Mae__Pb__Any any;
-    ASSERT_EQ_INT(mae_grpc_any_pack_json(ok, &any), 0);
+    ASSERT_EQ_INT(mae__grpc_any_pack_json(ok, &any), 0);
     cJSON *out = NULL;
-    ASSERT_EQ_INT(mae_grpc_any_to_json(any.type_url, any.value.data, any.value.len, &out), 0);
+    ASSERT_EQ_INT(mae__grpc_any_to_json(any.type_url, any.value.data, any.value.len, &out), 0);
     /* (cJSON_Compare is exponential on nested objects: compare the printed forms.) */
     char *p1 = cJSON_PrintUnformatted(ok), *p2 = cJSON_PrintUnformatted(out);
     ASSERT_EQ_STR(p2, p1);
     free(p1);
     free(p2);
     cJSON_Delete(out);
-    mae_grpc_any_clear(&any);
-    ASSERT_EQ_INT(mae_grpc_any_pack_json(deep, &any), MAE_ELIMIT);
+    mae__grpc_any_clear(&any);
+    ASSERT_EQ_INT(mae__grpc_any_pack_json(deep, &any), MAE_ELIMIT);
     /* A peer's over-deep Struct is refused on the wire, before protobuf-c unpacks it:
      * Struct{fields{key:"k", value:Value{struct_value: ...}}} built by hand, 200 deep. */
     size_t levels = 200;
@@ -133,15 +133,15 @@ TEST(struct_depth_bounded_both_ways) {
         len = n;
         if (len > levels * 16 - 64) break;
     }
-    ASSERT_EQ_INT(mae_grpc_wire_depth_check(w, len, 's', MAE_GRPC_MAX_DEPTH), MAE_ELIMIT);
-    ASSERT_EQ_INT(mae_grpc_any_to_json(MAE_GRPC_TYPE_STRUCT, w, len, &out), MAE_ELIMIT);
+    ASSERT_EQ_INT(mae__grpc_wire_depth_check(w, len, 's', MAE_GRPC_MAX_DEPTH), MAE_ELIMIT);
+    ASSERT_EQ_INT(mae__grpc_any_to_json(MAE_GRPC_TYPE_STRUCT, w, len, &out), MAE_ELIMIT);
     free(w);
     free(tmp);
     /* Malformed wire bytes are a decode error, not a crash. */
     const uint8_t bad[] = {0x0a, 0x7f, 0x01};
-    ASSERT_EQ_INT(mae_grpc_any_to_json(MAE_GRPC_TYPE_STRUCT, bad, sizeof bad, &out), MAE_EDECODE);
+    ASSERT_EQ_INT(mae__grpc_any_to_json(MAE_GRPC_TYPE_STRUCT, bad, sizeof bad, &out), MAE_EDECODE);
     const uint8_t grp[] = {0x0b};
-    ASSERT_EQ_INT(mae_grpc_wire_depth_check(grp, 1, 's', 8), MAE_EDECODE);
+    ASSERT_EQ_INT(mae__grpc_wire_depth_check(grp, 1, 's', 8), MAE_EDECODE);
     cJSON_Delete(ok);
     cJSON_Delete(deep);
 }
@@ -154,7 +154,7 @@ TEST(struct_duplicate_keys_last_wins) {
         0x0a, 0x0e, 0x0a, 0x01, 'a', 0x12, 0x09, 0x11, 0, 0, 0, 0, 0, 0, 0x08, 0x40,
     };
     cJSON *out = NULL;
-    ASSERT_EQ_INT(mae_grpc_any_to_json(MAE_GRPC_TYPE_STRUCT, w, sizeof w, &out), 0);
+    ASSERT_EQ_INT(mae__grpc_any_to_json(MAE_GRPC_TYPE_STRUCT, w, sizeof w, &out), 0);
     char *s = cJSON_PrintUnformatted(out);
     ASSERT_EQ_STR(s, "{\"b\":2,\"a\":3}");
     free(s);
@@ -169,9 +169,9 @@ TEST(envelope_encode_fields) {
     uint8_t *msg = NULL;
     size_t len = 0;
     char path[128];
-    ASSERT_EQ_INT(mae_grpc_envelope_codec.path(&mae_grpc_envelope_codec, &req, path, sizeof path), 0);
+    ASSERT_EQ_INT(mae__grpc_envelope_codec.path(&mae__grpc_envelope_codec, &req, path, sizeof path), 0);
     ASSERT_EQ_STR(path, "/maestro.v1.MaestroService/Execute");
-    ASSERT_EQ_INT(mae_grpc_envelope_codec.encode(&mae_grpc_envelope_codec, &req, &msg, &len), 0);
+    ASSERT_EQ_INT(mae__grpc_envelope_codec.encode(&mae__grpc_envelope_codec, &req, &msg, &len), 0);
     Mae__Pb__ServiceRequest *r = mae__pb__service_request__unpack(NULL, len, msg + 5);
     ASSERT_NOT_NULL(r);
     ASSERT_EQ_STR(r->method, "Deploy");
@@ -183,7 +183,7 @@ TEST(envelope_encode_fields) {
     ASSERT_EQ_STR(r->headers[0]->value, "Bearer x");
     ASSERT_EQ_STR(r->payload->type_url, MAE_GRPC_TYPE_STRUCT);
     cJSON *back = NULL;
-    ASSERT_EQ_INT(mae_grpc_any_to_json(r->payload->type_url, r->payload->value.data,
+    ASSERT_EQ_INT(mae__grpc_any_to_json(r->payload->type_url, r->payload->value.data,
                                        r->payload->value.len, &back), 0);
     ASSERT_TRUE(cJSON_Compare(back, input, true));
     cJSON_Delete(back);
@@ -198,12 +198,12 @@ static uint8_t *pack_resp(bool success, const char *err, const cJSON *data, size
     r.success = success;
     if (err) r.error = (char *)err;
     if (data) {
-        ASSERT_EQ_INT(mae_grpc_any_pack_json(data, &any), 0);
+        ASSERT_EQ_INT(mae__grpc_any_pack_json(data, &any), 0);
         r.data = &any;
     }
     uint8_t *buf = malloc(mae__pb__service_response__get_packed_size(&r) + 1);
     *len = mae__pb__service_response__pack(&r, buf);
-    if (data) mae_grpc_any_clear(&any);
+    if (data) mae__grpc_any_clear(&any);
     return buf;
 }
 
@@ -212,23 +212,23 @@ TEST(envelope_decode_success_app_error_and_garbage) {
     size_t len;
     uint8_t *b = pack_resp(true, NULL, data, &len);
     mae_grpc_reply rep;
-    ASSERT_EQ_INT(mae_grpc_envelope_codec.decode(&mae_grpc_envelope_codec, b, len, &rep), 0);
+    ASSERT_EQ_INT(mae__grpc_envelope_codec.decode(&mae__grpc_envelope_codec, b, len, &rep), 0);
     ASSERT_FALSE(rep.app_error);
     ASSERT_TRUE(cJSON_Compare(rep.output, data, true));
     cJSON_Delete(rep.output);
     free(b);
     b = pack_resp(false, "quota exceeded", NULL, &len);
-    ASSERT_EQ_INT(mae_grpc_envelope_codec.decode(&mae_grpc_envelope_codec, b, len, &rep), 0);
+    ASSERT_EQ_INT(mae__grpc_envelope_codec.decode(&mae__grpc_envelope_codec, b, len, &rep), 0);
     ASSERT_TRUE(rep.app_error);
     ASSERT_EQ_STR(rep.error, "quota exceeded");
     free(rep.error);
     free(b);
     b = pack_resp(true, NULL, NULL, &len);  /* success without data: null output */
-    ASSERT_EQ_INT(mae_grpc_envelope_codec.decode(&mae_grpc_envelope_codec, b, len, &rep), 0);
+    ASSERT_EQ_INT(mae__grpc_envelope_codec.decode(&mae__grpc_envelope_codec, b, len, &rep), 0);
     ASSERT_NULL(rep.output);
     free(b);
     const uint8_t junk[] = {0xff, 0xff, 0xff};
-    ASSERT_EQ_INT(mae_grpc_envelope_codec.decode(&mae_grpc_envelope_codec, junk, 3, &rep),
+    ASSERT_EQ_INT(mae__grpc_envelope_codec.decode(&mae__grpc_envelope_codec, junk, 3, &rep),
                   MAE_EDECODE);
     cJSON_Delete(data);
 }

@@ -470,7 +470,7 @@ TEST(grpc_close_cancels_queued_and_active_calls) {
  * write nothing from start(), then all leave in a single write, and every one is answered. */
 static unsigned long socket_writes(const mae_transport *t) {
     mae_grpc_stats st;
-    mae_grpc_transport_stats(t, &st);
+    mae__grpc_transport_stats(t, &st);
     return st.socket_writes;
 }
 
@@ -485,7 +485,7 @@ TEST(grpc_calls_started_in_one_tick_leave_in_one_write) {
     call1(t, &svc, "Echo", "{}", 5000, NULL, &warm);  /* the connection is up and READY */
     free(warm.out);
     mae_grpc_stats st;
-    mae_grpc_transport_stats(t, &st);
+    mae__grpc_transport_stats(t, &st);
     ASSERT_EQ_INT(st.pools, 1);
     ASSERT_EQ_INT(st.connections, 1);
     static got gs[N_BATCH];

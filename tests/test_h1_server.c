@@ -26,7 +26,7 @@ static void on_request(mae_h1_exchange *x, const mae_h1_request *r, void *ud) {
     int len = snprintf(body, sizeof body, "{\"n\":%d,\"path\":\"%s\"}", requests_seen, r->path);
     mae_header_kv extra[] = {{"X-Test", "yes"}};
     int status = strcmp(r->path, "/204") == 0 ? 204 : 200;
-    ASSERT_EQ_INT(mae_h1_respond(x, status, NULL, extra, 1, body, (size_t)len), 0);
+    ASSERT_EQ_INT(mae__h1_respond(x, status, NULL, extra, 1, body, (size_t)len), 0);
 }
 
 static void on_abort(mae_h1_exchange *x, void *ud) {
@@ -35,7 +35,7 @@ static void on_abort(mae_h1_exchange *x, void *ud) {
 }
 
 static void delay_fire(uv_timer_t *t) {
-    if (delayed) mae_h1_respond(delayed, 201, "text/plain", NULL, 0, "late", 4);
+    if (delayed) mae__h1_respond(delayed, 201, "text/plain", NULL, 0, "late", 4);
     delayed = NULL;
 }
 
@@ -64,7 +64,7 @@ static void on_exit_cb(uv_process_t *p, int64_t st, int sig) {
     child *c = p->data;
     c->exit_status = st;
     uv_close((uv_handle_t *)p, NULL);
-    mae_h1_server_close(c->srv, srv_closed, NULL);
+    mae__h1_server_close(c->srv, srv_closed, NULL);
     uv_close((uv_handle_t *)&delay_timer, NULL);
 }
 
@@ -75,9 +75,9 @@ static void run_client(const char *script, child *c) {
     uv_timer_init(&loop, &delay_timer);
     mae_h1_handler h = {on_request, on_abort, (void *)delay_fire};
     memset(c, 0, sizeof *c);
-    ASSERT_EQ_INT(mae_h1_server_new(&loop, "127.0.0.1", 0, &h, &c->srv), 0);
+    ASSERT_EQ_INT(mae__h1_server_new(&loop, "127.0.0.1", 0, &h, &c->srv), 0);
     char port[16];
-    snprintf(port, sizeof port, "%d", mae_h1_server_port(c->srv));
+    snprintf(port, sizeof port, "%d", mae__h1_server_port(c->srv));
     char *args[] = {TH_PYTHON, "-c", (char *)script, port, NULL};
     uv_pipe_init(&loop, &c->out, 0);
     c->out.data = c;
@@ -196,17 +196,17 @@ TEST(malformed_and_oversized_requests_get_4xx_and_close) {
     ASSERT_EQ_INT(requests_seen, 0);
 }
 
-static void never(mae_h1_exchange *x, const mae_h1_request *r, void *ud) { mae_h1_respond(x, 200, NULL, NULL, 0, "", 0); }
+static void never(mae_h1_exchange *x, const mae_h1_request *r, void *ud) { mae__h1_respond(x, 200, NULL, NULL, 0, "", 0); }
 
 TEST(port_in_use_is_reported) {
     uv_loop_t loop;
     uv_loop_init(&loop);
     mae_h1_handler h = {never, NULL, NULL};
     mae_h1_server *a, *b = NULL;
-    ASSERT_EQ_INT(mae_h1_server_new(&loop, "127.0.0.1", 0, &h, &a), 0);
-    ASSERT_EQ_INT(mae_h1_server_new(&loop, "127.0.0.1", mae_h1_server_port(a), &h, &b), MAE_EEXISTS);
-    ASSERT_EQ_INT(mae_h1_server_new(&loop, "not-an-ip", 0, &h, &b), MAE_EINVAL);
-    mae_h1_server_close(a, srv_closed, NULL);
+    ASSERT_EQ_INT(mae__h1_server_new(&loop, "127.0.0.1", 0, &h, &a), 0);
+    ASSERT_EQ_INT(mae__h1_server_new(&loop, "127.0.0.1", mae__h1_server_port(a), &h, &b), MAE_EEXISTS);
+    ASSERT_EQ_INT(mae__h1_server_new(&loop, "not-an-ip", 0, &h, &b), MAE_EINVAL);
+    mae__h1_server_close(a, srv_closed, NULL);
     ASSERT_EQ_INT(uv_run(&loop, UV_RUN_DEFAULT), 0);
     ASSERT_EQ_INT(closed_called, 1);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);

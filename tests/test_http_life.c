@@ -84,7 +84,7 @@ TEST(close_cancels_calls_in_flight_once_each) {
     }
     ASSERT_EQ_INT(f.closed, 1);
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
-    mae_arena_free(&f.arena);
+    mae__arena_free(&f.arena);
     th_stop(&f.srv);
 }
 
@@ -130,7 +130,7 @@ TEST(callbacks_may_start_calls_and_close_the_transport) {
     ASSERT_EQ_INT(slow.cls, MAE_CLASS_CANCELLED);
     ASSERT_EQ_INT(f.closed, 1);
     ASSERT_EQ_INT(uv_loop_close(&f.loop), 0);
-    mae_arena_free(&f.arena);
+    mae__arena_free(&f.arena);
     th_stop(&f.srv);
 }
 

@@ -81,7 +81,7 @@ static void nx_end(nx *n, int *lines, int *conns, int *h2_lines) {
     uv_run(&n->loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(n->closed, 1);
     ASSERT_EQ_INT(uv_loop_close(&n->loop), 0);
-    mae_arena_free(&n->arena);
+    mae__arena_free(&n->arena);
     th_stop(&n->srv);
     char path[128];
     snprintf(path, sizeof path, "%s/access.log", n->dir);

@@ -7,8 +7,8 @@
 
 static char *enc(const char *s, size_t n) {
     mae_hbuf b = {0};
-    ASSERT_EQ_INT(mae_hbuf_add(&b, "", 0), 0);
-    ASSERT_EQ_INT(mae_http_pct_encode(&b, s, n), 0);
+    ASSERT_EQ_INT(mae__hbuf_add(&b, "", 0), 0);
+    ASSERT_EQ_INT(mae__http_pct_encode(&b, s, n), 0);
     return b.p;
 }
 
@@ -23,70 +23,70 @@ TEST(pct_encode_keeps_only_unreserved) {
 
 TEST(hbuf_respects_its_maximum) {
     mae_hbuf b = {.max = 10};
-    ASSERT_EQ_INT(mae_hbuf_add(&b, "0123456789", 10), 0);
-    ASSERT_EQ_INT(mae_hbuf_add(&b, "x", 1), MAE_ETOOBIG);
+    ASSERT_EQ_INT(mae__hbuf_add(&b, "0123456789", 10), 0);
+    ASSERT_EQ_INT(mae__hbuf_add(&b, "x", 1), MAE_ETOOBIG);
     ASSERT_EQ_INT(b.len, 10);
     ASSERT_CMP_INT(b.cap, <=, 11);
     ASSERT_EQ_STR(b.p, "0123456789");
-    mae_hbuf_free(&b);
+    mae__hbuf_free(&b);
     mae_hbuf c = {.max = 4};
-    ASSERT_EQ_INT(mae_hbuf_add(&c, "12345", 5), MAE_ETOOBIG);
+    ASSERT_EQ_INT(mae__hbuf_add(&c, "12345", 5), MAE_ETOOBIG);
     ASSERT_NULL(c.p);
-    mae_hbuf_free(&c);
+    mae__hbuf_free(&c);
 }
 
 TEST(query_from_object_scalars_as_text_others_as_json) {
     cJSON *in = cJSON_Parse("{\"q\":\"a b&c=d\",\"n\":3,\"x\":1.5,\"f\":true,\"z\":null,"
                             "\"o\":{\"k\":[1,\"/\"]},\"\xc3\xa9 k\":\"\"}");
     char *q = NULL;
-    ASSERT_EQ_INT(mae_http_query_build(in, &q), 0);
+    ASSERT_EQ_INT(mae__http_query_build(in, &q), 0);
     ASSERT_EQ_STR(q, "q=a%20b%26c%3Dd&n=3&x=1.5&f=true&z=null&"
                      "o=%7B%22k%22%3A%5B1%2C%22%2F%22%5D%7D&%C3%A9%20k=");
     free(q);
     cJSON_Delete(in);
-    ASSERT_EQ_INT(mae_http_query_build(NULL, &q), 0);
+    ASSERT_EQ_INT(mae__http_query_build(NULL, &q), 0);
     ASSERT_EQ_STR(q, "");
     free(q);
     cJSON *arr = cJSON_Parse("[1,2]");
-    ASSERT_EQ_INT(mae_http_query_build(arr, &q), MAE_EINVAL);
+    ASSERT_EQ_INT(mae__http_query_build(arr, &q), MAE_EINVAL);
     ASSERT_NULL(q);
     cJSON_Delete(arr);
 }
 
 TEST(retry_after_seconds_and_dates) {
     time_t now = 1700000000;  /* Tue, 14 Nov 2023 22:13:20 GMT */
-    ASSERT_EQ_INT(mae_http_retry_after_ms("1", now), 1000);
-    ASSERT_EQ_INT(mae_http_retry_after_ms(" 120 ", now), 120000);
-    ASSERT_EQ_INT(mae_http_retry_after_ms("0", now), 0);
-    ASSERT_EQ_INT(mae_http_retry_after_ms("Tue, 14 Nov 2023 22:13:25 GMT", now), 5000);
-    ASSERT_EQ_INT(mae_http_retry_after_ms("Tuesday, 14-Nov-23 22:13:30 GMT", now), 10000);
-    ASSERT_EQ_INT(mae_http_retry_after_ms("Tue, 14 Nov 2023 22:00:00 GMT", now), 0);  /* past */
-    ASSERT_EQ_INT(mae_http_retry_after_ms("soon", now), -1);
-    ASSERT_EQ_INT(mae_http_retry_after_ms("", now), -1);
-    ASSERT_EQ_INT(mae_http_retry_after_ms("-5", now), -1);
-    ASSERT_EQ_INT(mae_http_retry_after_ms(NULL, now), -1);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("1", now), 1000);
+    ASSERT_EQ_INT(mae__http_retry_after_ms(" 120 ", now), 120000);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("0", now), 0);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("Tue, 14 Nov 2023 22:13:25 GMT", now), 5000);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("Tuesday, 14-Nov-23 22:13:30 GMT", now), 10000);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("Tue, 14 Nov 2023 22:00:00 GMT", now), 0);  /* past */
+    ASSERT_EQ_INT(mae__http_retry_after_ms("soon", now), -1);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("", now), -1);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("-5", now), -1);
+    ASSERT_EQ_INT(mae__http_retry_after_ms(NULL, now), -1);
     /* Absurd values are capped, not overflowed. */
-    ASSERT_EQ_INT(mae_http_retry_after_ms("99999999999999999999999999", now), 1000000000000LL);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("99999999999999999999999999", now), 1000000000000LL);
     /* A date far in the future (found by fuzz_http_util): capped, no signed overflow. */
-    ASSERT_EQ_INT(mae_http_retry_after_ms("Wed[1 Oct2050722220T", now), 1000000000000LL);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("Wed[1 Oct2050722220T", now), 1000000000000LL);
 }
 
 TEST(excerpt_is_bounded_and_printable) {
     char out[MAE_HTTP_EXCERPT_MAX + 4];
-    mae_http_excerpt("bad\r\n\x01\xff", 7, out);
+    mae__http_excerpt("bad\r\n\x01\xff", 7, out);
     ASSERT_EQ_STR(out, "bad....");
     char big[2000];
     memset(big, 'a', sizeof big);
-    mae_http_excerpt(big, sizeof big, out);
+    mae__http_excerpt(big, sizeof big, out);
     ASSERT_EQ_INT(strlen(out), MAE_HTTP_EXCERPT_MAX + 3);
     ASSERT_EQ_STR(out + MAE_HTTP_EXCERPT_MAX, "...");
-    mae_http_excerpt("", 0, out);
+    mae__http_excerpt("", 0, out);
     ASSERT_EQ_STR(out, "");
 }
 
 static char *out_text(const char *body, size_t len) {
     cJSON *v = NULL;
-    ASSERT_EQ_INT(mae_http_body_to_output(body, len, &v), 0);
+    ASSERT_EQ_INT(mae__http_body_to_output(body, len, &v), 0);
     if (!v) return strdup("(null)");
     char *s = cJSON_PrintUnformatted(v);
     cJSON_Delete(v);
@@ -119,40 +119,40 @@ TEST(body_to_output_json_string_or_null) {
 }
 
 TEST(header_path_and_verb_checks) {
-    ASSERT_TRUE(mae_header_value_ok("plain value; with stuff"));
-    ASSERT_FALSE(mae_header_value_ok("a\r\nX-Evil: 1"));
-    ASSERT_FALSE(mae_header_value_ok("a\nb"));
-    ASSERT_FALSE(mae_header_value_ok(NULL));
-    ASSERT_TRUE(mae_header_name_ok("X-Tenant_1"));
-    ASSERT_FALSE(mae_header_name_ok("X Tenant"));
-    ASSERT_FALSE(mae_header_name_ok("X:T"));
-    ASSERT_FALSE(mae_header_name_ok(""));
-    ASSERT_TRUE(mae_http_path_ok("/a/b%2Fc?x=1&y=%20"));
-    ASSERT_FALSE(mae_http_path_ok("a/b"));
-    ASSERT_FALSE(mae_http_path_ok("/a b"));
-    ASSERT_FALSE(mae_http_path_ok("/a#frag"));
-    ASSERT_FALSE(mae_http_path_ok("/a\r\n"));
-    ASSERT_FALSE(mae_http_path_ok("/\xc3\xa9"));
-    ASSERT_TRUE(mae_http_verb_ok("PATCH"));
-    ASSERT_FALSE(mae_http_verb_ok("get"));
-    ASSERT_FALSE(mae_http_verb_ok("GET /x"));
-    ASSERT_FALSE(mae_http_verb_ok(""));
+    ASSERT_TRUE(mae__header_value_ok("plain value; with stuff"));
+    ASSERT_FALSE(mae__header_value_ok("a\r\nX-Evil: 1"));
+    ASSERT_FALSE(mae__header_value_ok("a\nb"));
+    ASSERT_FALSE(mae__header_value_ok(NULL));
+    ASSERT_TRUE(mae__header_name_ok("X-Tenant_1"));
+    ASSERT_FALSE(mae__header_name_ok("X Tenant"));
+    ASSERT_FALSE(mae__header_name_ok("X:T"));
+    ASSERT_FALSE(mae__header_name_ok(""));
+    ASSERT_TRUE(mae__http_path_ok("/a/b%2Fc?x=1&y=%20"));
+    ASSERT_FALSE(mae__http_path_ok("a/b"));
+    ASSERT_FALSE(mae__http_path_ok("/a b"));
+    ASSERT_FALSE(mae__http_path_ok("/a#frag"));
+    ASSERT_FALSE(mae__http_path_ok("/a\r\n"));
+    ASSERT_FALSE(mae__http_path_ok("/\xc3\xa9"));
+    ASSERT_TRUE(mae__http_verb_ok("PATCH"));
+    ASSERT_FALSE(mae__http_verb_ok("get"));
+    ASSERT_FALSE(mae__http_verb_ok("GET /x"));
+    ASSERT_FALSE(mae__http_verb_ok(""));
 }
 
 TEST(failure_classes) {
-    ASSERT_EQ_INT(mae_http_status_class(400), MAE_CLASS_HTTP_4XX);
-    ASSERT_EQ_INT(mae_http_status_class(429), MAE_CLASS_HTTP_4XX);
-    ASSERT_EQ_INT(mae_http_status_class(302), MAE_CLASS_HTTP_4XX);
-    ASSERT_EQ_INT(mae_http_status_class(503), MAE_CLASS_HTTP_5XX);
-    ASSERT_EQ_INT(mae_http_status_class(600), MAE_CLASS_DECODE);
-    ASSERT_EQ_INT(mae_http_curl_class(CURLE_COULDNT_CONNECT), MAE_CLASS_CONNECT);
-    ASSERT_EQ_INT(mae_http_curl_class(CURLE_COULDNT_RESOLVE_HOST), MAE_CLASS_CONNECT);
-    ASSERT_EQ_INT(mae_http_curl_class(CURLE_RECV_ERROR), MAE_CLASS_CONNECT);
-    ASSERT_EQ_INT(mae_http_curl_class(CURLE_GOT_NOTHING), MAE_CLASS_CONNECT);
-    ASSERT_EQ_INT(mae_http_curl_class(CURLE_PARTIAL_FILE), MAE_CLASS_CONNECT);
-    ASSERT_EQ_INT(mae_http_curl_class(CURLE_OPERATION_TIMEDOUT), MAE_CLASS_TIMEOUT);
-    ASSERT_EQ_INT(mae_http_curl_class(CURLE_WRITE_ERROR), MAE_CLASS_DECODE);
-    ASSERT_EQ_INT(mae_http_curl_class(CURLE_URL_MALFORMAT), MAE_CLASS_TEMPLATE);
+    ASSERT_EQ_INT(mae__http_status_class(400), MAE_CLASS_HTTP_4XX);
+    ASSERT_EQ_INT(mae__http_status_class(429), MAE_CLASS_HTTP_4XX);
+    ASSERT_EQ_INT(mae__http_status_class(302), MAE_CLASS_HTTP_4XX);
+    ASSERT_EQ_INT(mae__http_status_class(503), MAE_CLASS_HTTP_5XX);
+    ASSERT_EQ_INT(mae__http_status_class(600), MAE_CLASS_DECODE);
+    ASSERT_EQ_INT(mae__http_curl_class(CURLE_COULDNT_CONNECT), MAE_CLASS_CONNECT);
+    ASSERT_EQ_INT(mae__http_curl_class(CURLE_COULDNT_RESOLVE_HOST), MAE_CLASS_CONNECT);
+    ASSERT_EQ_INT(mae__http_curl_class(CURLE_RECV_ERROR), MAE_CLASS_CONNECT);
+    ASSERT_EQ_INT(mae__http_curl_class(CURLE_GOT_NOTHING), MAE_CLASS_CONNECT);
+    ASSERT_EQ_INT(mae__http_curl_class(CURLE_PARTIAL_FILE), MAE_CLASS_CONNECT);
+    ASSERT_EQ_INT(mae__http_curl_class(CURLE_OPERATION_TIMEDOUT), MAE_CLASS_TIMEOUT);
+    ASSERT_EQ_INT(mae__http_curl_class(CURLE_WRITE_ERROR), MAE_CLASS_DECODE);
+    ASSERT_EQ_INT(mae__http_curl_class(CURLE_URL_MALFORMAT), MAE_CLASS_TEMPLATE);
 }
 
 TEST(curl_resolves_names_off_the_loop_thread) {

@@ -17,14 +17,14 @@
 
 static const char *num(double d) {
     static char buf[MAE_JSON_NUM_MAX];
-    size_t n = mae_json_num(d, buf);
+    size_t n = mae__json_num(d, buf);
     ASSERT_EQ_INT(n, strlen(buf));
     return buf;
 }
 
 static char *compact(const cJSON *v) {
     char *s = NULL;
-    ASSERT_EQ_INT(mae_json_print(v, MAE_JSON_UNBOUNDED, &s, NULL), 0);
+    ASSERT_EQ_INT(mae__json_print(v, MAE_JSON_UNBOUNDED, &s, NULL), 0);
     return s;
 }
 
@@ -75,7 +75,7 @@ TEST(documents_keep_every_digit_where_cjson_does_not) {
     char *s = compact(v);
     ASSERT_EQ_STR(s, "{\"id\":9007199254740991,\"neg\":-9007199254740991,\"n\":8999999999999999,"
                      "\"big\":123456789012,\"f\":0.1,\"e\":1e+300,\"t\":[5e-324,-0,true,null]}");
-    char *t = mae_json_text(v);
+    char *t = mae__json_text(v);
     ASSERT_EQ_STR(t, s);
     free(t);
     free(s);
@@ -110,7 +110,7 @@ TEST(strings_are_valid_json) {
 TEST(pretty_form) {
     cJSON *v = cJSON_Parse("{\"a\":1,\"b\":[2,{\"c\":null},[],{}],\"d\":{\"e\":\"x\"},\"n\":8999999999999999}");
     char *s = NULL;
-    ASSERT_EQ_INT(mae_json_print_pretty(v, MAE_JSON_UNBOUNDED, &s, NULL), 0);
+    ASSERT_EQ_INT(mae__json_print_pretty(v, MAE_JSON_UNBOUNDED, &s, NULL), 0);
     ASSERT_EQ_STR(s, "{\n"
                      "  \"a\": 1,\n"
                      "  \"b\": [\n"
@@ -135,11 +135,11 @@ TEST(pretty_form) {
     cJSON_Delete(back);
     cJSON_Delete(v);
     cJSON *e = cJSON_CreateObject();
-    ASSERT_EQ_INT(mae_json_print_pretty(e, 100, &s, NULL), 0);
+    ASSERT_EQ_INT(mae__json_print_pretty(e, 100, &s, NULL), 0);
     ASSERT_EQ_STR(s, "{}");
     free(s);
     cJSON_Delete(e);
-    ASSERT_EQ_INT(mae_json_print_pretty(NULL, 100, &s, NULL), 0);
+    ASSERT_EQ_INT(mae__json_print_pretty(NULL, 100, &s, NULL), 0);
     ASSERT_EQ_STR(s, "null");
     free(s);
 }
@@ -148,19 +148,19 @@ TEST(output_is_capped) {
     cJSON *v = cJSON_Parse("{\"a\":[1,2,3],\"b\":\"text\"}");
     char *s = NULL;
     size_t len = 0, plen = 0;
-    ASSERT_EQ_INT(mae_json_print(v, 1000, &s, &len), 0);
+    ASSERT_EQ_INT(mae__json_print(v, 1000, &s, &len), 0);
     ASSERT_EQ_INT(len, strlen(s));
     free(s);
-    ASSERT_EQ_INT(mae_json_print(v, len, &s, NULL), 0);
+    ASSERT_EQ_INT(mae__json_print(v, len, &s, NULL), 0);
     free(s);
     s = (char *)1;
-    ASSERT_EQ_INT(mae_json_print(v, len - 1, &s, NULL), MAE_ELIMIT);
+    ASSERT_EQ_INT(mae__json_print(v, len - 1, &s, NULL), MAE_ELIMIT);
     ASSERT_NULL(s);
-    ASSERT_EQ_INT(mae_json_print_pretty(v, 1000, &s, &plen), 0);
+    ASSERT_EQ_INT(mae__json_print_pretty(v, 1000, &s, &plen), 0);
     free(s);
     ASSERT_CMP_INT(plen, >, len);
-    ASSERT_EQ_INT(mae_json_print_pretty(v, plen - 1, &s, NULL), MAE_ELIMIT);
-    ASSERT_EQ_INT(mae_json_print(v, 0, &s, NULL), MAE_ELIMIT);
+    ASSERT_EQ_INT(mae__json_print_pretty(v, plen - 1, &s, NULL), MAE_ELIMIT);
+    ASSERT_EQ_INT(mae__json_print(v, 0, &s, NULL), MAE_ELIMIT);
     cJSON_Delete(v);
 }
 
@@ -177,7 +177,7 @@ TEST(deep_nesting_needs_no_recursion) {
     cJSON_AddItemToArray(nodes[DEPTH - 1], cJSON_CreateNumber(8999999999999999.0));
     char *s = NULL;
     size_t len = 0;
-    ASSERT_EQ_INT(mae_json_print(nodes[0], MAE_JSON_UNBOUNDED, &s, &len), 0);
+    ASSERT_EQ_INT(mae__json_print(nodes[0], MAE_JSON_UNBOUNDED, &s, &len), 0);
     ASSERT_EQ_INT(len, 2 * DEPTH + 16);
     ASSERT_EQ_INT(memcmp(s + DEPTH - 1, "[8999999999999999]", 18), 0);
     ASSERT_EQ_INT(s[0], '[');
@@ -232,7 +232,7 @@ TEST(allocation_failure) {
     for (long at = 1; at < 100 && !ok; at++) {
         char *s = (char *)1;
         arm(at);
-        int rc = mae_json_print_pretty(v, MAE_JSON_UNBOUNDED, &s, NULL);
+        int rc = mae__json_print_pretty(v, MAE_JSON_UNBOUNDED, &s, NULL);
         disarm();
         if (rc == 0) {
             ASSERT_FALSE(failed);
@@ -246,7 +246,7 @@ TEST(allocation_failure) {
     }
     ASSERT_TRUE(ok);
     arm(1);
-    char *t = mae_json_text(v);
+    char *t = mae__json_text(v);
     disarm();
     ASSERT_NULL(t);
     cJSON_Delete(v);
@@ -327,16 +327,16 @@ TEST(parsing_is_exact_and_valueint_saturates) {
 TEST(parse_doc_refuses_trailing_text_and_says_where) {
     cJSON *v;
     char err[96];
-    ASSERT_EQ_INT(mae_json_parse_doc(" {\"n\": 8999999999999999} \n\t", &v, err, sizeof err), 0);
+    ASSERT_EQ_INT(mae__json_parse_doc(" {\"n\": 8999999999999999} \n\t", &v, err, sizeof err), 0);
     ASSERT_EQ_INT((int64_t)cJSON_GetObjectItem(v, "n")->valuedouble, 8999999999999999LL);
     cJSON_Delete(v);
-    ASSERT_EQ_INT(mae_json_parse_doc("{\"a\":1} junk", &v, err, sizeof err), MAE_EPARSE);
+    ASSERT_EQ_INT(mae__json_parse_doc("{\"a\":1} junk", &v, err, sizeof err), MAE_EPARSE);
     ASSERT_NULL(v);
     ASSERT_EQ_STR(err, "line 1, column 9: unexpected text after the JSON value");
-    ASSERT_EQ_INT(mae_json_parse_doc("[1]\n\n  ]", &v, err, sizeof err), MAE_EPARSE);
+    ASSERT_EQ_INT(mae__json_parse_doc("[1]\n\n  ]", &v, err, sizeof err), MAE_EPARSE);
     ASSERT_EQ_STR(err, "line 3, column 3: unexpected text after the JSON value");
-    ASSERT_EQ_INT(mae_json_parse_doc("{\"a\":\n  tru}", &v, err, sizeof err), MAE_EPARSE);
+    ASSERT_EQ_INT(mae__json_parse_doc("{\"a\":\n  tru}", &v, err, sizeof err), MAE_EPARSE);
     ASSERT_EQ_STR(err, "line 2, column 3: not valid JSON");
-    ASSERT_EQ_INT(mae_json_parse_doc("", &v, err, sizeof err), MAE_EPARSE);
+    ASSERT_EQ_INT(mae__json_parse_doc("", &v, err, sizeof err), MAE_EPARSE);
     ASSERT_CONTAINS(err, "not valid JSON");
 }

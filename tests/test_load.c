@@ -10,34 +10,34 @@
 
 static mae_workflow *load_ok(const char *text) {
     mae_diags d;
-    mae_diags_init(&d, "t.yaml");
+    mae__diags_init(&d, "t.yaml");
     mae_workflow *wf = NULL;
-    int rc = mae_workflow_load_buf("t.yaml", text, strlen(text), &wf, &d);
+    int rc = mae__workflow_load_buf("t.yaml", text, strlen(text), &wf, &d);
     if (rc != 0) {
-        mae_diags_sort(&d);
-        mae_diags_print(&d, stderr);
+        mae__diags_sort(&d);
+        mae__diags_print(&d, stderr);
         th_fail(__FILE__, __LINE__, "load failed: %d", rc);
     }
     ASSERT_EQ_INT(d.n, 0);
-    mae_diags_free(&d);
+    mae__diags_free(&d);
     return wf;
 }
 
 /* Loads text that must fail; returns the sorted diagnostics as "L:C: msg\n" lines. */
 static char *load_err(const char *text, size_t len, int want_rc) {
     mae_diags d;
-    mae_diags_init(&d, "t.yaml");
+    mae__diags_init(&d, "t.yaml");
     mae_workflow *wf = NULL;
-    int rc = mae_workflow_load_buf("t.yaml", text, len, &wf, &d);
+    int rc = mae__workflow_load_buf("t.yaml", text, len, &wf, &d);
     ASSERT_EQ_INT(rc, want_rc);
     ASSERT_NULL(wf);
-    mae_diags_sort(&d);
+    mae__diags_sort(&d);
     size_t cap = 1 << 16, n = 0;
     char *out = malloc(cap);
     out[0] = 0;
     for (size_t i = 0; i < d.n && n < cap - 1024; i++)
         n += (size_t)snprintf(out + n, cap - n, "%d:%d: %s\n", d.items[i].line, d.items[i].col, d.items[i].message);
-    mae_diags_free(&d);
+    mae__diags_free(&d);
     return out;
 }
 
@@ -89,7 +89,7 @@ TEST(service_defaults_and_settings) {
     ASSERT_EQ_INT(wf->timeout_ms, 0);
     ASSERT_EQ_INT(wf->compensation_timeout_ms, 120000);
     ASSERT_EQ_INT(wf->n_services, 2);
-    const mae_service *p = mae_workflow_service(wf, "plain");
+    const mae_service *p = mae__workflow_service(wf, "plain");
     ASSERT_NOT_NULL(p);
     ASSERT_EQ_STR(p->type->name, "http");
     ASSERT_EQ_INT(p->timeout_ms, 30000);
@@ -108,7 +108,7 @@ TEST(service_defaults_and_settings) {
     ASSERT_EQ_INT(p->max_in_flight, 0);
     ASSERT_EQ_INT(p->max_response, 16u << 20);
     ASSERT_EQ_INT(p->n_headers, 0);
-    const mae_service *r = mae_workflow_service(wf, "rpc");
+    const mae_service *r = mae__workflow_service(wf, "rpc");
     ASSERT_EQ_STR(r->type->name, "grpc");
     ASSERT_EQ_STR(r->endpoint, "127.0.0.1:50051");
     ASSERT_EQ_INT(r->timeout_ms, 1500);
@@ -130,14 +130,14 @@ TEST(service_defaults_and_settings) {
     ASSERT_EQ_INT(r->max_response, 1u << 20);
     ASSERT_EQ_INT(r->n_headers, 2);
     ASSERT_EQ_STR(r->headers[0].name, "Authorization");
-    ASSERT_EQ_STR(mae_tmpl_source(r->headers[0].value), "Bearer {{ env \"TOKEN\" }}");
-    ASSERT_EQ_STR(mae_tmpl_source(r->headers[1].value), "fixed");
+    ASSERT_EQ_STR(mae__tmpl_source(r->headers[0].value), "Bearer {{ env \"TOKEN\" }}");
+    ASSERT_EQ_STR(mae__tmpl_source(r->headers[1].value), "fixed");
     mae_workflow_free(wf);
 }
 
 TEST(step_and_compensate_policies_merge_over_service) {
     mae_workflow *wf = load_ok(svc_wf);
-    const mae_service *rpc = mae_workflow_service(wf, "rpc"), *plain = mae_workflow_service(wf, "plain");
+    const mae_service *rpc = mae__workflow_service(wf, "rpc"), *plain = mae__workflow_service(wf, "plain");
     ASSERT_EQ_INT(wf->n_steps, 2);
     const mae_step *a = &wf->steps[0];
     ASSERT_EQ_INT(a->kind, MAE_STEP_CALL);
@@ -230,7 +230,7 @@ TEST(template_tree_typing) {
     ASSERT_EQ_INT(v[8].kind, MAE_TV_STRING);
     ASSERT_EQ_STR(v[8].str, "null");
     ASSERT_EQ_INT(v[9].kind, MAE_TV_TEMPLATE);
-    ASSERT_EQ_STR(mae_tmpl_source(v[9].tmpl), "{{ .input.x }}");
+    ASSERT_EQ_STR(mae__tmpl_source(v[9].tmpl), "{{ .input.x }}");
     ASSERT_EQ_INT(v[10].kind, MAE_TV_TEMPLATE);
     ASSERT_EQ_INT(v[11].kind, MAE_TV_ARRAY);
     ASSERT_EQ_INT(v[11].n, 3);
@@ -326,43 +326,43 @@ TEST(reference_errors_positions) {
 
 TEST(durations) {
     uint64_t ms = 0;
-    ASSERT_EQ_INT(mae_parse_duration_ms("250ms", &ms), 0);
+    ASSERT_EQ_INT(mae__parse_duration_ms("250ms", &ms), 0);
     ASSERT_EQ_INT(ms, 250);
-    ASSERT_EQ_INT(mae_parse_duration_ms("1h30m", &ms), 0);
+    ASSERT_EQ_INT(mae__parse_duration_ms("1h30m", &ms), 0);
     ASSERT_EQ_INT(ms, 5400000);
-    ASSERT_EQ_INT(mae_parse_duration_ms("1.5s", &ms), 0);
+    ASSERT_EQ_INT(mae__parse_duration_ms("1.5s", &ms), 0);
     ASSERT_EQ_INT(ms, 1500);
-    ASSERT_EQ_INT(mae_parse_duration_ms("2m3s4ms", &ms), 0);
+    ASSERT_EQ_INT(mae__parse_duration_ms("2m3s4ms", &ms), 0);
     ASSERT_EQ_INT(ms, 123004);
-    ASSERT_EQ_INT(mae_parse_duration_ms("0", &ms), 0);
+    ASSERT_EQ_INT(mae__parse_duration_ms("0", &ms), 0);
     ASSERT_EQ_INT(ms, 0);
-    ASSERT_EQ_INT(mae_parse_duration_ms("500us", &ms), 0);
+    ASSERT_EQ_INT(mae__parse_duration_ms("500us", &ms), 0);
     ASSERT_EQ_INT(ms, 1);                          /* never rounds a positive wait to 0 */
-    ASSERT_EQ_INT(mae_parse_duration_ms(".5h", &ms), 0);
+    ASSERT_EQ_INT(mae__parse_duration_ms(".5h", &ms), 0);
     ASSERT_EQ_INT(ms, 1800000);
     const char *bad[] = {"", "5", "1h30", "-1s", "s", "10d", "1.5.s", "1 s", "1e3s", "ms5", "99999999999h", NULL};
     for (int i = 0; bad[i]; i++) {
         ms = 77;
-        if (mae_parse_duration_ms(bad[i], &ms) != MAE_EINVAL) th_fail(__FILE__, __LINE__, "accepted '%s'", bad[i]);
+        if (mae__parse_duration_ms(bad[i], &ms) != MAE_EINVAL) th_fail(__FILE__, __LINE__, "accepted '%s'", bad[i]);
         ASSERT_EQ_INT(ms, 77);
     }
 }
 
 TEST(sizes) {
     uint64_t b = 0;
-    ASSERT_EQ_INT(mae_parse_size("16MiB", &b), 0);
+    ASSERT_EQ_INT(mae__parse_size("16MiB", &b), 0);
     ASSERT_EQ_INT(b, 16u << 20);
-    ASSERT_EQ_INT(mae_parse_size("512KB", &b), 0);
+    ASSERT_EQ_INT(mae__parse_size("512KB", &b), 0);
     ASSERT_EQ_INT(b, 512000);
-    ASSERT_EQ_INT(mae_parse_size("1024", &b), 0);
+    ASSERT_EQ_INT(mae__parse_size("1024", &b), 0);
     ASSERT_EQ_INT(b, 1024);
-    ASSERT_EQ_INT(mae_parse_size("1.5KiB", &b), 0);
+    ASSERT_EQ_INT(mae__parse_size("1.5KiB", &b), 0);
     ASSERT_EQ_INT(b, 1536);
-    ASSERT_EQ_INT(mae_parse_size("2GiB", &b), 0);
+    ASSERT_EQ_INT(mae__parse_size("2GiB", &b), 0);
     ASSERT_EQ_INT(b, 2ull << 30);
     const char *bad[] = {"", "16 MB", "MiB", "-1", "1.3B", "16mib", "4TiB", "2000GiB", NULL};
     for (int i = 0; bad[i]; i++)
-        if (mae_parse_size(bad[i], &b) != MAE_EINVAL) th_fail(__FILE__, __LINE__, "accepted '%s'", bad[i]);
+        if (mae__parse_size(bad[i], &b) != MAE_EINVAL) th_fail(__FILE__, __LINE__, "accepted '%s'", bad[i]);
 }
 
 static const char input_wf[] =
@@ -383,9 +383,9 @@ static const char input_wf[] =
 TEST(input_check_types_required_defaults) {
     mae_workflow *wf = load_ok(input_wf);
     mae_diags d;
-    mae_diags_init(&d, "input");
+    mae__diags_init(&d, "input");
     cJSON *in = cJSON_Parse("{\"image\":\"nginx\",\"extra\":1,\"ratio\":0.5,\"any\":[1]}");
-    ASSERT_EQ_INT(mae_input_check(wf, in, &d), 0);
+    ASSERT_EQ_INT(mae__input_check(wf, in, &d), 0);
     ASSERT_EQ_INT(d.n, 0);
     char *s = cJSON_PrintUnformatted(in);
     ASSERT_EQ_STR(s, "{\"image\":\"nginx\",\"extra\":1,\"ratio\":0.5,\"any\":[1],\"region\":\"eu-west-1\","
@@ -394,7 +394,7 @@ TEST(input_check_types_required_defaults) {
     cJSON_Delete(in);
 
     in = cJSON_Parse("{\"region\":5,\"count\":1.5,\"tags\":{},\"on\":\"yes\",\"flags\":[]}");
-    ASSERT_EQ_INT(mae_input_check(wf, in, &d), MAE_EINVAL);
+    ASSERT_EQ_INT(mae__input_check(wf, in, &d), MAE_EINVAL);
     ASSERT_EQ_INT(d.n, 6);
     ASSERT_EQ_STR(d.items[0].message, "input.image: required");
     ASSERT_EQ_STR(d.items[1].message, "input.region: expected string, got number");
@@ -403,34 +403,34 @@ TEST(input_check_types_required_defaults) {
     ASSERT_EQ_STR(d.items[4].message, "input.tags: expected array, got object");
     ASSERT_EQ_STR(d.items[5].message, "input.on: expected boolean, got string");
     cJSON_Delete(in);
-    mae_diags_free(&d);
+    mae__diags_free(&d);
 
-    mae_diags_init(&d, "input");
+    mae__diags_init(&d, "input");
     in = cJSON_Parse("[1]");
-    ASSERT_EQ_INT(mae_input_check(wf, in, &d), MAE_EINVAL);
+    ASSERT_EQ_INT(mae__input_check(wf, in, &d), MAE_EINVAL);
     ASSERT_EQ_STR(d.items[0].message, "input: must be a JSON object, not array");
     cJSON_Delete(in);
-    mae_diags_free(&d);
+    mae__diags_free(&d);
     mae_workflow_free(wf);
 }
 
 TEST(yaml_tree_positions_styles_aliases) {
     mae_arena a;
-    mae_arena_init(&a, 0);
+    mae__arena_init(&a, 0);
     mae_diags d;
-    mae_diags_init(&d, "y");
+    mae__diags_init(&d, "y");
     const char text[] = "k: &v {x: 'q', y: plain}\nl:\n  - *v\n  - *v\n  - |\n    block\n";
     mae_ynode *root = NULL;
-    ASSERT_EQ_INT(mae_yaml_parse(&a, text, sizeof text - 1, &root, &d), 0);
+    ASSERT_EQ_INT(mae__yaml_parse(&a, text, sizeof text - 1, &root, &d), 0);
     ASSERT_EQ_INT(root->kind, MAE_YN_MAP);
     ASSERT_EQ_INT(root->n, 2);
-    const mae_ynode *k = mae_yaml_get(root, "k");
+    const mae_ynode *k = mae__yaml_get(root, "k");
     ASSERT_EQ_INT(k->pos.line, 1);
     ASSERT_EQ_INT(k->pos.col, 4);                 /* a node starts at its anchor */
-    ASSERT_TRUE(mae_yaml_get(k, "x")->quoted);
-    ASSERT_FALSE(mae_yaml_get(k, "y")->quoted);
-    ASSERT_EQ_INT(mae_yaml_get(k, "x")->pos.col, 11);
-    const mae_ynode *l = mae_yaml_get(root, "l");
+    ASSERT_TRUE(mae__yaml_get(k, "x")->quoted);
+    ASSERT_FALSE(mae__yaml_get(k, "y")->quoted);
+    ASSERT_EQ_INT(mae__yaml_get(k, "x")->pos.col, 11);
+    const mae_ynode *l = mae__yaml_get(root, "l");
     ASSERT_EQ_INT(l->n, 3);
     ASSERT_TRUE(l->items[0] == k);                 /* an alias shares, never copies */
     ASSERT_TRUE(l->items[2]->block);
@@ -438,8 +438,8 @@ TEST(yaml_tree_positions_styles_aliases) {
     ASSERT_EQ_INT(k->weight, 5);
     ASSERT_EQ_INT(l->weight, 12);
     ASSERT_EQ_INT(d.n, 0);
-    mae_diags_free(&d);
-    mae_arena_free(&a);
+    mae__diags_free(&d);
+    mae__arena_free(&a);
 }
 
 TEST(hostile_inputs_in_process) {
@@ -521,7 +521,7 @@ TEST(graph_nesting_and_foreach) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    ASSERT_EQ_INT(mae_workflow_graph(wf, MAE_GRAPH_DOT, f), 0);
+    ASSERT_EQ_INT(mae__workflow_graph(wf, MAE_GRAPH_DOT, f), 0);
     fclose(f);
     ASSERT_EQ_STR(buf,
         "digraph \"g\" {\n"
@@ -543,7 +543,7 @@ TEST(graph_nesting_and_foreach) {
     free(buf);
     buf = NULL;
     f = open_memstream(&buf, &len);
-    ASSERT_EQ_INT(mae_workflow_graph(wf, MAE_GRAPH_MERMAID, f), 0);
+    ASSERT_EQ_INT(mae__workflow_graph(wf, MAE_GRAPH_MERMAID, f), 0);
     fclose(f);
     ASSERT_EQ_STR(buf,
         "flowchart TD\n"
@@ -576,7 +576,7 @@ TEST(merge_keys_and_extension_fields) {
         "steps:\n"
         "  - {id: s, service: a, method: M}\n"
         "  - {id: t, service: b, method: N}\n");
-    const mae_service *a = mae_workflow_service(wf, "a"), *b = mae_workflow_service(wf, "b");
+    const mae_service *a = mae__workflow_service(wf, "a"), *b = mae__workflow_service(wf, "b");
     ASSERT_EQ_STR(a->type->name, "grpc");
     ASSERT_EQ_INT(a->timeout_ms, 5000);
     ASSERT_EQ_INT(a->retry.attempts, 4);

@@ -22,15 +22,15 @@ static void exhaust(const char *text, int want_ok_rc) {
         /* Counting starts before the diagnostics list so that freeing it balances. */
         arm(0);
         mae_diags d;
-        mae_diags_init(&d, "oom.yaml");
+        mae__diags_init(&d, "oom.yaml");
         n_allocs = 0;
         fail_at = at;
         mae_workflow *wf = NULL;
-        int rc = mae_workflow_load_buf("oom.yaml", text, strlen(text), &wf, &d);
+        int rc = mae__workflow_load_buf("oom.yaml", text, strlen(text), &wf, &d);
         if (rc == 0) {
             /* the loaded model must be whole: input defaults present */
             cJSON *in = cJSON_Parse("{\"items\": [1]}");
-            int irc = in ? mae_input_check(wf, in, &d) : MAE_ENOMEM;
+            int irc = in ? mae__input_check(wf, in, &d) : MAE_ENOMEM;
             if (irc == 0) ASSERT_NOT_NULL(cJSON_GetObjectItem(in, "region"));
             else ASSERT_EQ_INT(irc, MAE_ENOMEM);
             cJSON_Delete(in);
@@ -45,11 +45,11 @@ static void exhaust(const char *text, int want_ok_rc) {
             ASSERT_NULL(wf);
         } else {
             armed = 0;
-            mae_diags_print(&d, stderr);
+            mae__diags_print(&d, stderr);
             th_fail(__FILE__, __LINE__, "allocation %ld failing: rc %d", at, rc);
         }
         mae_workflow_free(wf);
-        mae_diags_free(&d);
+        mae__diags_free(&d);
         armed = 0;
 #ifndef TH_ASAN
         if (outstanding != 0) th_fail(__FILE__, __LINE__, "allocation %ld failing: %ld blocks leaked", at, outstanding);

@@ -66,27 +66,27 @@ static int log_lines(FILE *f) {
 TEST(stub_close_cancels_delayed_replies) {
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
     mae_diags d;
-    mae_diags_init(&d, "stub.yaml");
+    mae__diags_init(&d, "stub.yaml");
     mae_stub_file *f = NULL;
-    ASSERT_EQ_INT(mae_stub_file_load_buf("stub.yaml", stub_text, sizeof stub_text - 1, &f, &d), 0);
-    mae_diags_free(&d);
+    ASSERT_EQ_INT(mae__stub_file_load_buf("stub.yaml", stub_text, sizeof stub_text - 1, &f, &d), 0);
+    mae__diags_free(&d);
     FILE *log = tmpfile();
     ASSERT_NOT_NULL(log);
     mae_stub *s;
     char err[256];
-    ASSERT_EQ_INT(mae_stub_start(&loop, f, log, &s, err, sizeof err), 0);
+    ASSERT_EQ_INT(mae__stub_start(&loop, f, log, &s, err, sizeof err), 0);
 
     /* One HTTP request and one gRPC call, both answered in an hour. */
     uv_tcp_t tcp;
     uv_connect_t conn;
     struct sockaddr_in a;
-    uv_ip4_addr("127.0.0.1", mae_stub_port(s, "web"), &a);
+    uv_ip4_addr("127.0.0.1", mae__stub_port(s, "web"), &a);
     ASSERT_EQ_INT(uv_tcp_init(&loop, &tcp), 0);
     ASSERT_EQ_INT(uv_tcp_connect(&conn, &tcp, (const struct sockaddr *)&a, on_connect), 0);
     mae_transport *t;
     ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
     char ep[32];
-    snprintf(ep, sizeof ep, "127.0.0.1:%d", mae_stub_port(s, "rpc"));
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", mae__stub_port(s, "rpc"));
     mae_svc_cfg svc = {.name = "rpc", .type = "grpc", .endpoint = ep, .timeout_ms = 600000};
     cJSON *in = cJSON_CreateObject();
     mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("Slow"), .input = in, .run_id = "r", .step_id = "s"};
@@ -96,7 +96,7 @@ TEST(stub_close_cancels_delayed_replies) {
     /* The stub logs each call when it has received it, before the delay. */
     while (log_lines(log) < 2) uv_run(&loop, UV_RUN_ONCE);
 
-    mae_stub_close(s, on_stub_done, NULL);
+    mae__stub_close(s, on_stub_done, NULL);
     uv_close((uv_handle_t *)&tcp, on_tcp_closed);
     t->vt->close(t, on_transport_closed, NULL);
     /* Unref'd: it stops the loop only if something else (an hour's timer) keeps it alive. */
@@ -113,6 +113,6 @@ TEST(stub_close_cancels_delayed_replies) {
     uv_close((uv_handle_t *)&watchdog, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-    mae_stub_file_free(f);
+    mae__stub_file_free(f);
     fclose(log);
 }

@@ -160,3 +160,43 @@ TEST(no_generated_symbol_an_embedder_could_also_define) {
     ASSERT_CMP_INT(lines_with(syms, (const char *const[]){"mae__pb__struct__descriptor", NULL}), ==, 1);
     free(syms);
 }
+
+/* Names: a global symbol of the archives that starts with mae_ is public, so some header under
+ * include/maestro/ declares it; everything else internal is mae__* or static. (The .so's export
+ * list is checked against the installed headers in test_install; this covers static linking.) */
+TEST(every_global_mae_symbol_of_the_archives_is_declared_in_a_public_header) {
+    char *hdr_out = NULL, *hdr_err = NULL;
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof cmd, "cat %s/*.h | grep -oE '\\bmae_[a-z0-9_]+[[:space:]]*\\(' | tr -d '( \\t'",
+             th_path("include/maestro"));
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    ASSERT_EQ_INT(th_run(argv, NULL, &hdr_out, &hdr_err), 0);
+    free(hdr_err);
+    ASSERT_CONTAINS(hdr_out, "mae_run_start\n");
+    const char *libs[] = {fl_path("libmaestro.a"), fl_path("libmaestro_stub.a")};
+    int publics = 0;
+    for (size_t i = 0; i < 2; i++) {
+        char *syms = run_tool("nm", "-g", libs[i]);
+        for (char *line = strtok(syms, "\n"); line; line = strtok(NULL, "\n")) {
+            char type, name[256];
+            if (sscanf(line, "%*s %c %255s", &type, name) != 2 || type == 'U') continue;
+            if (strncmp(name, "mae_", 4) != 0 || name[4] == '_') continue;
+            char want[260];
+            snprintf(want, sizeof want, "%s\n", name);
+            /* the declared list holds whole names, one a line */
+            const char *p = hdr_out;
+            int found = 0;
+            while ((p = strstr(p, want)) != NULL) {
+                if (p == hdr_out || p[-1] == '\n') { found = 1; break; }
+                p++;
+            }
+            if (!found) th_fail(__FILE__, __LINE__, "%s: global %s is not in include/maestro/ (make it mae__ or static)",
+                                libs[i], name);
+            publics++;
+        }
+        free(syms);
+    }
+    /* and the scan did see the public API */
+    ASSERT_CMP_INT(publics, >=, 20);
+    free(hdr_out);
+}

@@ -11,10 +11,10 @@
 
 static int compile(mae_arena *a, const char *type, const char *text, mae_target_use use,
                    mae_target **out, mae_target_err *err) {
-    const mae_target_type *ty = mae_target_type_find(type);
+    const mae_target_type *ty = mae__target_type_find(type);
     ASSERT_NOT_NULL(ty);
     memset(err, 0, sizeof *err);
-    return ty->compile(a, mae_arena_strdup(a, text), use, out, err);
+    return ty->compile(a, mae__arena_strdup(a, text), use, out, err);
 }
 
 static char *describe(const mae_target *t, const char *vars_json) {
@@ -41,14 +41,14 @@ static char *describe(const mae_target *t, const char *vars_json) {
     } while (0)
 
 TEST(the_table_is_keyed_by_the_service_type) {
-    ASSERT_TRUE(mae_target_type_find("http") == &mae_http_target_type);
-    ASSERT_TRUE(mae_target_type_find("grpc") == &mae_grpc_target_type);
-    ASSERT_NULL(mae_target_type_find("HTTP"));
-    ASSERT_NULL(mae_target_type_find(""));
-    ASSERT_NULL(mae_target_type_find(NULL));
+    ASSERT_TRUE(mae__target_type_find("http") == &mae__http_target_type);
+    ASSERT_TRUE(mae__target_type_find("grpc") == &mae__grpc_target_type);
+    ASSERT_NULL(mae__target_type_find("HTTP"));
+    ASSERT_NULL(mae__target_type_find(""));
+    ASSERT_NULL(mae__target_type_find(NULL));
     /* Every entry brings every function: the loader and engine call them unchecked. */
-    for (size_t i = 0; mae_target_types[i]; i++) {
-        const mae_target_type *t = mae_target_types[i];
+    for (size_t i = 0; mae__target_types[i]; i++) {
+        const mae_target_type *t = mae__target_types[i];
         ASSERT_NOT_NULL(t->name);
         ASSERT_TRUE(t->compile && t->describe && t->templates && t->check_endpoint);
         ASSERT_TRUE(t->default_max_response > 0);
@@ -57,7 +57,7 @@ TEST(the_table_is_keyed_by_the_service_type) {
 
 TEST(http_methods_compile_render_and_describe) {
     mae_arena a;
-    mae_arena_init(&a, 0);
+    mae__arena_init(&a, 0);
     mae_target *t;
     mae_target_err err;
     ASSERT_EQ_INT(compile(&a, "http", "GET /users/{{ .input.id }}/x", MAE_TARGET_CALL, &t, &err), 0);
@@ -70,25 +70,25 @@ TEST(http_methods_compile_render_and_describe) {
     size_t off[2];
     ASSERT_EQ_INT(t->type->templates(t, tm, off, 2), 1);
     ASSERT_EQ_INT(off[0], 4);
-    ASSERT_EQ_STR(mae_tmpl_source(tm[0]), "/users/{{ .input.id }}/x");
+    ASSERT_EQ_STR(mae__tmpl_source(tm[0]), "/users/{{ .input.id }}/x");
     const char *verb;
     char *path;
     mae_eval_err ee;
-    ASSERT_EQ_INT(mae_http_target_render(t, NULL, &verb, &path, &ee), MAE_ETEMPLATE);
+    ASSERT_EQ_INT(mae__http_target_render(t, NULL, &verb, &path, &ee), MAE_ETEMPLATE);
     /* The seed's bare name: POST /api/<lowercase>, nothing to render. */
     ASSERT_EQ_INT(compile(&a, "http", "SendOrderConfirmation", MAE_TARGET_CALL, &t, &err), 0);
     ASSERT_DESCRIBES(t, NULL, "POST /api/sendorderconfirmation");
     ASSERT_EQ_INT(t->type->templates(t, tm, off, 2), 0);
-    ASSERT_EQ_INT(mae_http_target_render(t, NULL, &verb, &path, &ee), 0);
+    ASSERT_EQ_INT(mae__http_target_render(t, NULL, &verb, &path, &ee), 0);
     ASSERT_EQ_STR(verb, "POST");
     ASSERT_EQ_STR(path, "/api/sendorderconfirmation");
     free(path);
-    mae_arena_free(&a);
+    mae__arena_free(&a);
 }
 
 TEST(http_method_errors_say_what_was_expected) {
     mae_arena a;
-    mae_arena_init(&a, 0);
+    mae__arena_init(&a, 0);
     mae_target *t;
     mae_target_err err;
     const char *bad[] = {"get /x", "FETCH /x", "GET x", "GET /a b", "POST  ", "Send-It"};
@@ -104,12 +104,12 @@ TEST(http_method_errors_say_what_was_expected) {
     ASSERT_TRUE(err.at_offset);
     ASSERT_CMP_INT(err.offset, >=, 8);
     ASSERT_CONTAINS(err.msg, "template: ");
-    mae_arena_free(&a);
+    mae__arena_free(&a);
 }
 
 TEST(probes_are_fixed_calls) {
     mae_arena a;
-    mae_arena_init(&a, 0);
+    mae__arena_init(&a, 0);
     mae_target *t;
     mae_target_err err;
     ASSERT_EQ_INT(compile(&a, "http", "GET /health", MAE_TARGET_PROBE, &t, &err), 0);
@@ -122,16 +122,16 @@ TEST(probes_are_fixed_calls) {
     ASSERT_EQ_INT(compile(&a, "grpc", "Health", MAE_TARGET_PROBE, &t, &err), 0);
     ASSERT_EQ_INT(compile(&a, "grpc", "GET /health", MAE_TARGET_PROBE, &t, &err), MAE_EPARSE);
     ASSERT_EQ_STR(err.msg, "invalid probe 'GET /health' (expected a method name)");
-    mae_arena_free(&a);
+    mae__arena_free(&a);
 }
 
 TEST(grpc_methods_are_names) {
     mae_arena a;
-    mae_arena_init(&a, 0);
+    mae__arena_init(&a, 0);
     mae_target *t;
     mae_target_err err;
     ASSERT_EQ_INT(compile(&a, "grpc", "CreateUser", MAE_TARGET_CALL, &t, &err), 0);
-    ASSERT_EQ_STR(mae_grpc_target_method(t), "CreateUser");
+    ASSERT_EQ_STR(mae__grpc_target_method(t), "CreateUser");
     ASSERT_DESCRIBES(t, "{}", "CreateUser");
     const mae_tmpl *tm[1];
     size_t off[1];
@@ -140,17 +140,17 @@ TEST(grpc_methods_are_names) {
     const char *verb;
     char *path;
     mae_eval_err ee;
-    ASSERT_EQ_INT(mae_http_target_render(t, NULL, &verb, &path, &ee), MAE_EINVAL);
+    ASSERT_EQ_INT(mae__http_target_render(t, NULL, &verb, &path, &ee), MAE_EINVAL);
     ASSERT_EQ_INT(compile(&a, "http", "CreateUser", MAE_TARGET_CALL, &t, &err), 0);
-    ASSERT_NULL(mae_grpc_target_method(t));
+    ASSERT_NULL(mae__grpc_target_method(t));
     ASSERT_EQ_INT(compile(&a, "grpc", "POST /x", MAE_TARGET_CALL, &t, &err), MAE_EPARSE);
     ASSERT_EQ_STR(err.msg, "invalid gRPC method 'POST /x' (expected a method name such as CreateUser)");
-    mae_arena_free(&a);
+    mae__arena_free(&a);
 }
 
 TEST(endpoints_are_checked_by_their_type) {
     mae_target_err err;
-    const mae_target_type *h = mae_target_type_find("http"), *g = mae_target_type_find("grpc");
+    const mae_target_type *h = mae__target_type_find("http"), *g = mae__target_type_find("grpc");
     ASSERT_EQ_INT(h->check_endpoint("http://127.0.0.1:8080/base", &err), 0);
     ASSERT_EQ_INT(h->check_endpoint("https://svc", &err), 0);
     ASSERT_EQ_INT(h->check_endpoint("127.0.0.1:8080", &err), MAE_EINVAL);

@@ -26,7 +26,7 @@ typedef struct fx {
 } fx;
 
 static void fx_init(fx *f) {
-    mae_arena_init(&f->arena, 0);
+    mae__arena_init(&f->arena, 0);
     f->root = cJSON_Parse(DATA);
     f->item = cJSON_Parse(ITEM);
     ASSERT_NOT_NULL(f->root);
@@ -38,7 +38,7 @@ static void fx_init(fx *f) {
 static void fx_free(fx *f) {
     cJSON_Delete(f->root);
     cJSON_Delete(f->item);
-    mae_arena_free(&f->arena);
+    mae__arena_free(&f->arena);
 }
 
 /* Compiles and evaluates src in the inner scope; the result as text kept in the arena:
@@ -47,27 +47,27 @@ static const char *ev(fx *f, const char *src) {
     mae_tmpl *t;
     mae_tmpl_err ce;
     char buf[700];
-    int rc = mae_tmpl_compile(&f->arena, src, strlen(src), &t, &ce);
+    int rc = mae__tmpl_compile(&f->arena, src, strlen(src), &t, &ce);
     if (rc) {
         ASSERT_EQ_INT(rc, MAE_EPARSE);
         snprintf(buf, sizeof buf, "compile error at %zu: %s", ce.offset, ce.msg);
-        return mae_arena_strdup(&f->arena, buf);
+        return mae__arena_strdup(&f->arena, buf);
     }
-    ASSERT_EQ_STR(mae_tmpl_source(t), src);
+    ASSERT_EQ_STR(mae__tmpl_source(t), src);
     cJSON *v = NULL;
     mae_eval_err ee;
-    rc = mae_tmpl_eval(t, &f->inner, &v, &ee);
+    rc = mae__tmpl_eval(t, &f->inner, &v, &ee);
     if (rc) {
         ASSERT_EQ_INT(rc, MAE_ETEMPLATE);
         ASSERT_NULL(v);
         snprintf(buf, sizeof buf, "error: %s", ee.msg);
-        return mae_arena_strdup(&f->arena, buf);
+        return mae__arena_strdup(&f->arena, buf);
     }
     ASSERT_NOT_NULL(v);
     char *s = NULL;
-    ASSERT_EQ_INT(mae_json_print(v, MAE_TMPL_MAX_OUTPUT, &s, NULL), 0);
+    ASSERT_EQ_INT(mae__json_print(v, MAE_TMPL_MAX_OUTPUT, &s, NULL), 0);
     cJSON_Delete(v);
-    const char *r = mae_arena_strdup(&f->arena, s);
+    const char *r = mae__arena_strdup(&f->arena, s);
     free(s);
     return r;
 }
@@ -76,16 +76,16 @@ static const char *ev(fx *f, const char *src) {
 static const char *rd(fx *f, const char *src, mae_escape_fn esc) {
     mae_tmpl *t;
     mae_tmpl_err ce;
-    ASSERT_EQ_INT(mae_tmpl_compile(&f->arena, src, strlen(src), &t, &ce), 0);
+    ASSERT_EQ_INT(mae__tmpl_compile(&f->arena, src, strlen(src), &t, &ce), 0);
     char *s = NULL;
     mae_eval_err ee;
-    int rc = mae_tmpl_render(t, &f->inner, esc, &s, &ee);
+    int rc = mae__tmpl_render(t, &f->inner, esc, &s, &ee);
     if (rc) {
         char buf[600];
         snprintf(buf, sizeof buf, "error: %s", ee.msg);
-        return mae_arena_strdup(&f->arena, buf);
+        return mae__arena_strdup(&f->arena, buf);
     }
-    const char *r = mae_arena_strdup(&f->arena, s);
+    const char *r = mae__arena_strdup(&f->arena, s);
     free(s);
     return r;
 }
@@ -124,21 +124,21 @@ TEST(interpolation_text_of_values) {
 
 TEST(whole_detection) {
     mae_arena a;
-    mae_arena_init(&a, 0);
+    mae__arena_init(&a, 0);
     mae_tmpl *t;
     mae_tmpl_err e;
-    ASSERT_EQ_INT(mae_tmpl_compile(&a, "{{ .x }}", 8, &t, &e), 0);
-    ASSERT_TRUE(mae_tmpl_is_whole(t));
-    ASSERT_EQ_INT(mae_tmpl_compile(&a, "{{ .x }} ", 9, &t, &e), 0);
-    ASSERT_FALSE(mae_tmpl_is_whole(t));
-    ASSERT_EQ_INT(mae_tmpl_compile(&a, "{{ .x }}{{ .y }}", 16, &t, &e), 0);
-    ASSERT_FALSE(mae_tmpl_is_whole(t));
-    ASSERT_EQ_INT(mae_tmpl_compile(&a, "plain", 5, &t, &e), 0);
-    ASSERT_FALSE(mae_tmpl_is_whole(t));
-    ASSERT_TRUE(mae_tmpl_has_expr("a {{ b", 6));
-    ASSERT_FALSE(mae_tmpl_has_expr("a { { b }}", 10));
-    ASSERT_FALSE(mae_tmpl_has_expr("{{", 1));  /* length respected */
-    mae_arena_free(&a);
+    ASSERT_EQ_INT(mae__tmpl_compile(&a, "{{ .x }}", 8, &t, &e), 0);
+    ASSERT_TRUE(mae__tmpl_is_whole(t));
+    ASSERT_EQ_INT(mae__tmpl_compile(&a, "{{ .x }} ", 9, &t, &e), 0);
+    ASSERT_FALSE(mae__tmpl_is_whole(t));
+    ASSERT_EQ_INT(mae__tmpl_compile(&a, "{{ .x }}{{ .y }}", 16, &t, &e), 0);
+    ASSERT_FALSE(mae__tmpl_is_whole(t));
+    ASSERT_EQ_INT(mae__tmpl_compile(&a, "plain", 5, &t, &e), 0);
+    ASSERT_FALSE(mae__tmpl_is_whole(t));
+    ASSERT_TRUE(mae__tmpl_has_expr("a {{ b", 6));
+    ASSERT_FALSE(mae__tmpl_has_expr("a { { b }}", 10));
+    ASSERT_FALSE(mae__tmpl_has_expr("{{", 1));  /* length respected */
+    mae__arena_free(&a);
 }
 
 TEST(data_holding_braces_is_not_evaluated) {
@@ -297,12 +297,12 @@ TEST(logic_short_circuit_and_truthiness) {
     const char *truthy[] = {"true", "1", "-0.5", "\"0\"", "[0]", "{\"a\":null}"};
     for (int i = 0; i < 6; i++) {
         cJSON *a = cJSON_Parse(falsy[i]), *b = cJSON_Parse(truthy[i]);
-        ASSERT_FALSE(mae_json_truthy(a));
-        ASSERT_TRUE(mae_json_truthy(b));
+        ASSERT_FALSE(mae__json_truthy(a));
+        ASSERT_TRUE(mae__json_truthy(b));
         cJSON_Delete(a);
         cJSON_Delete(b);
     }
-    ASSERT_FALSE(mae_json_truthy(NULL));
+    ASSERT_FALSE(mae__json_truthy(NULL));
     fx_free(&f);
 }
 
@@ -400,7 +400,7 @@ TEST(compile_errors_with_offsets) {
     ASSERT_EQ_STR(ev(&f, "{{ .a | 3 }}"), "compile error at 8: expected a function name after '|', found '3'");
     mae_tmpl *t;
     mae_tmpl_err e;
-    ASSERT_EQ_INT(mae_tmpl_compile(&f.arena, "ab\0{{ .x }}", 11, &t, &e), MAE_EPARSE);
+    ASSERT_EQ_INT(mae__tmpl_compile(&f.arena, "ab\0{{ .x }}", 11, &t, &e), MAE_EPARSE);
     ASSERT_EQ_INT(e.offset, 2);
     ASSERT_NULL(t);
     fx_free(&f);
@@ -484,15 +484,15 @@ static void ref_cb(void *ud, const char *root, const char *sub, bool has_default
 static const char *refs_of(mae_arena *a, const char *src) {
     mae_tmpl *t;
     mae_tmpl_err e;
-    ASSERT_EQ_INT(mae_tmpl_compile(a, src, strlen(src), &t, &e), 0);
+    ASSERT_EQ_INT(mae__tmpl_compile(a, src, strlen(src), &t, &e), 0);
     refs r = {""};
-    mae_tmpl_refs(t, ref_cb, &r);
-    return mae_arena_strdup(a, r.buf);
+    mae__tmpl_refs(t, ref_cb, &r);
+    return mae__arena_strdup(a, r.buf);
 }
 
 TEST(refs_report_roots_subs_defaults_offsets) {
     mae_arena a;
-    mae_arena_init(&a, 0);
+    mae__arena_init(&a, 0);
     ASSERT_EQ_STR(refs_of(&a, "{{ .user.id }}"), "user/id@3");
     ASSERT_EQ_STR(refs_of(&a, "x {{ .steps.fetch.output }} {{ .input }}"), "steps/fetch@5 input/-@31");
     ASSERT_EQ_STR(refs_of(&a, "{{ .a.b | default .c.d }}"), "c/d@18 a/b(d)@3");
@@ -502,7 +502,7 @@ TEST(refs_report_roots_subs_defaults_offsets) {
                   "s/t@3 v/w@17 y/-@38");
     ASSERT_EQ_STR(refs_of(&a, "plain text"), "");
     ASSERT_EQ_STR(refs_of(&a, "{{ env 'HOME' }}"), "");
-    mae_arena_free(&a);
+    mae__arena_free(&a);
 }
 
 TEST(arena_exhaustion_is_enomem_at_every_step) {
@@ -511,17 +511,17 @@ TEST(arena_exhaustion_is_enomem_at_every_step) {
     int ok = 0, oom = 0;
     for (size_t limit = 16; limit <= 8192; limit += 16) {
         mae_arena a;
-        mae_arena_init(&a, limit);
+        mae__arena_init(&a, limit);
         mae_tmpl *t = NULL;
         mae_tmpl_err e;
-        int rc = mae_tmpl_compile(&a, src, strlen(src), &t, &e);
+        int rc = mae__tmpl_compile(&a, src, strlen(src), &t, &e);
         if (rc == 0) {
             ok++;
             cJSON *data = cJSON_Parse("{\"c\": 0}");
             mae_scope sc = {data, NULL};
             char *out = NULL;
             mae_eval_err ee;
-            ASSERT_EQ_INT(mae_tmpl_render(t, &sc, NULL, &out, &ee), 0);
+            ASSERT_EQ_INT(mae__tmpl_render(t, &sc, NULL, &out, &ee), 0);
             ASSERT_EQ_STR(out, "a 3 b true c");
             free(out);
             cJSON_Delete(data);
@@ -531,7 +531,7 @@ TEST(arena_exhaustion_is_enomem_at_every_step) {
             ASSERT_EQ_INT(ok, 0);  /* once it fits, a larger limit fits too */
             oom++;
         }
-        mae_arena_free(&a);
+        mae__arena_free(&a);
     }
     ASSERT_CMP_INT(ok, >, 0);
     ASSERT_CMP_INT(oom, >, 3);

@@ -26,10 +26,10 @@ static char *esc(const char *s, size_t len) {
 /* Runs one operation with every allocation failing in turn. */
 static void exhaust(const char *src, op what, const char *expect) {
     mae_arena a;
-    mae_arena_init(&a, 0);
+    mae__arena_init(&a, 0);
     mae_tmpl *t;
     mae_tmpl_err ce;
-    ASSERT_EQ_INT(mae_tmpl_compile(&a, src, strlen(src), &t, &ce), 0);
+    ASSERT_EQ_INT(mae__tmpl_compile(&a, src, strlen(src), &t, &ce), 0);
     cJSON *data = cJSON_Parse("{\"a\": {\"b\": [1, \"two\", {\"c\": null}], \"s\": \"str\"}, \"n\": 7}");
     mae_scope sc = {data, NULL};
     mae_tval kid = {.kind = MAE_TV_TEMPLATE, .key = "k", .tmpl = t};
@@ -43,12 +43,12 @@ static void exhaust(const char *src, op what, const char *expect) {
         char *s = NULL;
         mae_eval_err err = {{0}};
         arm(at);
-        int rc = what == DO_EVAL ? mae_tmpl_eval(t, &sc, &v, &err)
-                 : what == DO_RENDER ? mae_tmpl_render(t, &sc, esc, &s, &err)
-                                     : mae_tval_render(&tree, &sc, &v, &err);
+        int rc = what == DO_EVAL ? mae__tmpl_eval(t, &sc, &v, &err)
+                 : what == DO_RENDER ? mae__tmpl_render(t, &sc, esc, &s, &err)
+                                     : mae__tval_render(&tree, &sc, &v, &err);
         disarm();
         char *text = NULL;
-        if (!rc && v) ASSERT_EQ_INT(mae_json_print(v, 1 << 20, &text, NULL), 0);
+        if (!rc && v) ASSERT_EQ_INT(mae__json_print(v, 1 << 20, &text, NULL), 0);
         if (rc) {
             if (rc != MAE_ENOMEM) th_fail(__FILE__, __LINE__, "alloc %ld: rc %d (%s)", at, rc, err.msg);
             ASSERT_EQ_STR(err.msg, "out of memory");
@@ -77,7 +77,7 @@ static void exhaust(const char *src, op what, const char *expect) {
     cJSON_InitHooks(NULL);
 #endif
     cJSON_Delete(data);
-    mae_arena_free(&a);
+    mae__arena_free(&a);
 }
 
 TEST(oom_eval_whole) { exhaust("{{ .a }}", DO_EVAL, "{\"b\":[1,\"two\",{\"c\":null}],\"s\":\"str\"}"); }

@@ -14,25 +14,25 @@ static const char *const grpc_names[] = {
     "UNAUTHENTICATED",
 };
 
-const char *mae_grpc_code_name(int code) {
+const char *mae__grpc_code_name(int code) {
     if (code < 0 || code >= (int)(sizeof grpc_names / sizeof *grpc_names)) return "UNKNOWN";
     return grpc_names[code];
 }
 
-int mae_grpc_code_from_name(const char *name) {
+int mae__grpc_code_from_name(const char *name) {
     for (size_t i = 0; i < sizeof grpc_names / sizeof *grpc_names; i++)
         if (strcmp(grpc_names[i], name) == 0) return (int)i;
     return -1;
 }
 
-void mae_class_format(mae_class cls, int status, char *buf, size_t len) {
+void mae__class_format(mae_class cls, int status, char *buf, size_t len) {
     switch (cls) {
     case MAE_CLASS_NONE: snprintf(buf, len, "ok"); break;
     case MAE_CLASS_CONNECT: snprintf(buf, len, "connect"); break;
     case MAE_CLASS_TIMEOUT: snprintf(buf, len, "timeout"); break;
     case MAE_CLASS_HTTP_4XX: snprintf(buf, len, "http_4xx"); break;
     case MAE_CLASS_HTTP_5XX: snprintf(buf, len, "http_5xx"); break;
-    case MAE_CLASS_GRPC: snprintf(buf, len, "grpc:%s", mae_grpc_code_name(status)); break;
+    case MAE_CLASS_GRPC: snprintf(buf, len, "grpc:%s", mae__grpc_code_name(status)); break;
     case MAE_CLASS_APP_ERROR: snprintf(buf, len, "app_error"); break;
     case MAE_CLASS_CIRCUIT_OPEN: snprintf(buf, len, "circuit_open"); break;
     case MAE_CLASS_TEMPLATE: snprintf(buf, len, "template"); break;
@@ -42,7 +42,7 @@ void mae_class_format(mae_class cls, int status, char *buf, size_t len) {
     }
 }
 
-bool mae_class_default_retryable(mae_class cls, int status) {
+bool mae__class_default_retryable(mae_class cls, int status) {
     switch (cls) {
     case MAE_CLASS_CONNECT:
     case MAE_CLASS_TIMEOUT:
@@ -63,10 +63,10 @@ bool mae_class_default_retryable(mae_class cls, int status) {
 static const char *const class_names[] = {"connect", "timeout", "http_4xx", "http_5xx", "app_error",
     "circuit_open", "template", "decode", "cancelled", NULL};
 
-bool mae_class_entry_valid(const char *e) {
+bool mae__class_entry_valid(const char *e) {
     for (size_t i = 0; class_names[i]; i++)
         if (strcmp(e, class_names[i]) == 0) return true;
-    if (strncmp(e, "grpc:", 5) == 0) return mae_grpc_code_from_name(e + 5) >= 0;
+    if (strncmp(e, "grpc:", 5) == 0) return mae__grpc_code_from_name(e + 5) >= 0;
     if (strncmp(e, "http:", 5) == 0) {
         const char *d = e + 5;
         for (int i = 0; i < 3; i++)
@@ -77,7 +77,7 @@ bool mae_class_entry_valid(const char *e) {
     return false;
 }
 
-bool mae_class_entry_matches(const char *e, mae_class cls, int status) {
+bool mae__class_entry_matches(const char *e, mae_class cls, int status) {
     if (strncmp(e, "http:", 5) == 0) {
         if (cls != MAE_CLASS_HTTP_4XX && cls != MAE_CLASS_HTTP_5XX) return false;
         char *end = NULL;
@@ -85,13 +85,13 @@ bool mae_class_entry_matches(const char *e, mae_class cls, int status) {
         return end && *end == 0 && v == status;
     }
     char name[64];
-    mae_class_format(cls, status, name, sizeof name);
+    mae__class_format(cls, status, name, sizeof name);
     return strcmp(e, name) == 0;
 }
 
-void mae_class_describe(mae_class cls, int status, char *buf, size_t len) {
+void mae__class_describe(mae_class cls, int status, char *buf, size_t len) {
     char name[64];
-    mae_class_format(cls, status, name, sizeof name);
+    mae__class_format(cls, status, name, sizeof name);
     if (status && (cls == MAE_CLASS_HTTP_4XX || cls == MAE_CLASS_HTTP_5XX))
         snprintf(buf, len, "%s (HTTP %d)", name, status);
     else

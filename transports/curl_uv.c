@@ -166,7 +166,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
     return uv_timer_start(&cu->timer, on_timer, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
 }
 
-int mae_curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, mae_curl_uv_done_fn done) {
+int mae__curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, mae_curl_uv_done_fn done) {
     void *data = cu->data;
     *cu = (mae_curl_uv){.data = data, .loop = loop, .done = done};
     cu->multi = curl_multi_init();
@@ -186,21 +186,21 @@ int mae_curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, mae_curl_uv_done_fn done)
     return 0;
 }
 
-int mae_curl_uv_add(mae_curl_uv *cu, CURL *easy) {
+int mae__curl_uv_add(mae_curl_uv *cu, CURL *easy) {
     if (cu->closing) return MAE_ESTATE;
     /* add_handle arms the timer through on_curl_timer; the transfer starts from the loop. */
-    return mae_err_from_curlm(curl_multi_add_handle(cu->multi, easy));
+    return mae__err_from_curlm(curl_multi_add_handle(cu->multi, easy));
 }
 
-int mae_curl_uv_remove(mae_curl_uv *cu, CURL *easy) {
+int mae__curl_uv_remove(mae_curl_uv *cu, CURL *easy) {
     for (int i = 0; i < cu->n_broken; i++)
         if (cu->broken[i] == easy) cu->broken[i] = cu->broken[--cu->n_broken];
-    int rc = mae_err_from_curlm(curl_multi_remove_handle(cu->multi, easy));
+    int rc = mae__err_from_curlm(curl_multi_remove_handle(cu->multi, easy));
     if (rc) cu->n_multi_errors++;
     return rc;
 }
 
-void mae_curl_uv_close(mae_curl_uv *cu, mae_curl_uv_closed_fn closed) {
+void mae__curl_uv_close(mae_curl_uv *cu, mae_curl_uv_closed_fn closed) {
     if (cu->closing) return;
     cu->closed = closed;
     if (uv_timer_stop(&cu->timer) != 0) cu->n_multi_errors++;

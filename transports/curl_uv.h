@@ -42,7 +42,7 @@ struct mae_curl_uv {
      * callback): finished from the timer with CURLE_COULDNT_CONNECT. */
     CURL *broken[MAE_CURL_UV_MAX_BROKEN];
     int n_broken;
-    /* Counters (summed into mae_http_transport_stats): curl_multi_* calls that failed, polls
+    /* Counters (summed into mae__http_transport_stats): curl_multi_* calls that failed, polls
      * reporting errors. */
     int n_multi_errors;
     int n_poll_errors;
@@ -51,15 +51,15 @@ struct mae_curl_uv {
 
 /* Creates the multi handle and the timer. Returns 0, MAE_ENOMEM or MAE_EINTERNAL. On failure
  * nothing needs closing. */
-int mae_curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, mae_curl_uv_done_fn done);
+int mae__curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, mae_curl_uv_done_fn done);
 /* Adds a configured easy handle; curl will be driven from the loop (never synchronously).
  * Returns 0 or MAE_EINTERNAL (curl refused it; the caller still owns it). */
-int mae_curl_uv_add(mae_curl_uv *cu, CURL *easy);
+int mae__curl_uv_add(mae_curl_uv *cu, CURL *easy);
 /* Removes an easy handle that done() has not reported yet (a cancel). Not to be called from
  * inside a curl callback. Returns 0 or MAE_EINTERNAL. */
-int mae_curl_uv_remove(mae_curl_uv *cu, CURL *easy);
+int mae__curl_uv_remove(mae_curl_uv *cu, CURL *easy);
 /* Every easy handle must have been removed. Cleans up the multi handle, closes every uv handle
  * and calls closed(cu) from the loop once all are closed. */
-void mae_curl_uv_close(mae_curl_uv *cu, mae_curl_uv_closed_fn closed);
+void mae__curl_uv_close(mae_curl_uv *cu, mae_curl_uv_closed_fn closed);
 
 #endif

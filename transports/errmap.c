@@ -7,7 +7,7 @@
 
 #include "maestro/maestro.h"
 
-int mae_err_from_uv(int e) {
+int mae__err_from_uv(int e) {
     switch (e) {
     case 0: return 0;
     case UV_ENOMEM: case UV_ENOBUFS: case UV_EAI_MEMORY: return MAE_ENOMEM;
@@ -24,7 +24,7 @@ int mae_err_from_uv(int e) {
     }
 }
 
-int mae_err_from_curl(int e) {
+int mae__err_from_curl(int e) {
     switch ((CURLcode)e) {
     case CURLE_OK: return 0;
     case CURLE_OUT_OF_MEMORY: return MAE_ENOMEM;
@@ -41,7 +41,7 @@ int mae_err_from_curl(int e) {
     }
 }
 
-int mae_err_from_curlm(int e) {
+int mae__err_from_curlm(int e) {
     switch ((CURLMcode)e) {
     case CURLM_OK: return 0;
     case CURLM_OUT_OF_MEMORY: return MAE_ENOMEM;
@@ -51,7 +51,7 @@ int mae_err_from_curlm(int e) {
     }
 }
 
-int mae_err_from_nghttp2(int e) {
+int mae__err_from_nghttp2(int e) {
     if (e >= 0) return 0;
     switch (e) {
     case NGHTTP2_ERR_NOMEM: return MAE_ENOMEM;

@@ -6,9 +6,9 @@
 #define MAE_ERRMAP_H
 
 /* Each returns 0 for the library's success code, else a negative MAE_E*. */
-int mae_err_from_uv(int uv_err);
-int mae_err_from_curl(int curl_code);
-int mae_err_from_curlm(int curlm_code);
-int mae_err_from_nghttp2(int ng_err);
+int mae__err_from_uv(int uv_err);
+int mae__err_from_curl(int curl_code);
+int mae__err_from_curlm(int curlm_code);
+int mae__err_from_nghttp2(int ng_err);
 
 #endif

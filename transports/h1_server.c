@@ -234,7 +234,7 @@ static void conn_closed_cb(uv_handle_t *h) {
     reset_request(c);
     free(c->backlog);
     free(c);
-    mae_listener_conn_closed(&s->listener);
+    mae__listener_conn_closed(&s->listener);
 }
 
 static void conn_close(h1_conn *c) {
@@ -315,7 +315,7 @@ static void send_error_and_close(h1_conn *c, int status, const char *msg) {
     uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
-int mae_h1_respond(mae_h1_exchange *x, int status, const char *content_type,
+int mae__h1_respond(mae_h1_exchange *x, int status, const char *content_type,
                    const mae_header_kv *extra, size_t n_extra, const char *body, size_t len) {
     h1_conn *c = x->conn;
     if (!c) {           /* aborted: nothing to send */
@@ -326,7 +326,7 @@ int mae_h1_respond(mae_h1_exchange *x, int status, const char *content_type,
     free(x);
     int rc = 0;
     for (size_t i = 0; i < n_extra; i++)
-        if (!mae_header_value_ok(extra[i].name) || !mae_header_value_ok(extra[i].value)) rc = MAE_EINVAL;
+        if (!mae__header_value_ok(extra[i].name) || !mae__header_value_ok(extra[i].value)) rc = MAE_EINVAL;
     if (rc < 0) {
         status = 500;
         n_extra = 0;
@@ -360,7 +360,7 @@ int mae_h1_respond(mae_h1_exchange *x, int status, const char *content_type,
     return rc;
 }
 
-void mae_h1_drop(mae_h1_exchange *x) {
+void mae__h1_drop(mae_h1_exchange *x) {
     h1_conn *c = x->conn;
     if (c) {
         c->pending = NULL;
@@ -369,8 +369,8 @@ void mae_h1_drop(mae_h1_exchange *x) {
     free(x);
 }
 
-void mae_h1_exchange_set_data(mae_h1_exchange *x, void *data) { x->data = data; }
-void *mae_h1_exchange_data(const mae_h1_exchange *x) { return x->data; }
+void mae__h1_exchange_set_data(mae_h1_exchange *x, void *data) { x->data = data; }
+void *mae__h1_exchange_data(const mae_h1_exchange *x) { return x->data; }
 
 static void on_connection(uv_stream_t *l, int status) {
     mae_h1_server *s = l->data;
@@ -383,7 +383,7 @@ static void on_connection(uv_stream_t *l, int status) {
     }
     c->tcp.data = c;
     c->srv = s;
-    mae_listener_conn_opened(&s->listener);
+    mae__listener_conn_opened(&s->listener);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -407,27 +407,27 @@ static void on_connection(uv_stream_t *l, int status) {
     if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0) conn_close(c);
 }
 
-int mae_h1_server_new(uv_loop_t *loop, const char *host, int port, const mae_h1_handler *h,
+int mae__h1_server_new(uv_loop_t *loop, const char *host, int port, const mae_h1_handler *h,
                       mae_h1_server **out) {
     mae_h1_server *s = calloc(1, sizeof *s);
     if (!s) return MAE_ENOMEM;
     s->loop = loop;
     s->h = *h;
     s->max_body = MAE_H1_DEFAULT_MAX_BODY;
-    int rc = mae_listener_start(&s->listener, loop, host, port, s, free, on_connection);
+    int rc = mae__listener_start(&s->listener, loop, host, port, s, free, on_connection);
     if (rc < 0) return rc;   /* s was handed to free() by the listener */
     *out = s;
     return 0;
 }
 
-int mae_h1_server_port(const mae_h1_server *s) { return mae_listener_port(&s->listener); }
+int mae__h1_server_port(const mae_h1_server *s) { return mae__listener_port(&s->listener); }
 
-void mae_h1_server_set_max_body(mae_h1_server *s, size_t max) { s->max_body = max; }
+void mae__h1_server_set_max_body(mae_h1_server *s, size_t max) { s->max_body = max; }
 
-unsigned long mae_h1_server_connections(const mae_h1_server *s) { return s->accepted; }
+unsigned long mae__h1_server_connections(const mae_h1_server *s) { return s->accepted; }
 
-void mae_h1_server_close(mae_h1_server *s, void (*done)(void *ud), void *ud) {
+void mae__h1_server_close(mae_h1_server *s, void (*done)(void *ud), void *ud) {
     if (s->listener.closing) return;
-    mae_listener_close(&s->listener, done, ud);
+    mae__listener_close(&s->listener, done, ud);
     while (s->conns) conn_close(s->conns);
 }

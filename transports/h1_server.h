@@ -3,7 +3,7 @@
  * Used by `maestro stub` and by tests; not a general web server (no chunked responses, no TLS).
  *
  * A request is handed to on_request with an exchange; the handler answers with
- * mae_h1_respond(), now or later (a delay timer). If the connection dies first, on_abort(x)
+ * mae__h1_respond(), now or later (a delay timer). If the connection dies first, on_abort(x)
  * runs instead and the exchange is freed when it returns: a handler holding x must drop it. */
 #ifndef MAE_H1_SERVER_H
 #define MAE_H1_SERVER_H
@@ -39,26 +39,26 @@ typedef struct mae_h1_handler {
     void *ud;
 } mae_h1_handler;
 
-/* Listens on host:port (port 0 = any; see mae_h1_server_port). Returns 0 or a negative
+/* Listens on host:port (port 0 = any; see mae__h1_server_port). Returns 0 or a negative
  * MAE_E* (MAE_EEXISTS when the address is in use). */
-int mae_h1_server_new(uv_loop_t *loop, const char *host, int port, const mae_h1_handler *h,
+int mae__h1_server_new(uv_loop_t *loop, const char *host, int port, const mae_h1_handler *h,
                       mae_h1_server **out);
-int mae_h1_server_port(const mae_h1_server *s);
-void mae_h1_server_set_max_body(mae_h1_server *s, size_t max);
+int mae__h1_server_port(const mae_h1_server *s);
+void mae__h1_server_set_max_body(mae_h1_server *s, size_t max);
 /* Closes the listener and every connection (pending exchanges get on_abort); done runs when
  * every handle is closed and the server is freed. */
-void mae_h1_server_close(mae_h1_server *s, void (*done)(void *ud), void *ud);
-unsigned long mae_h1_server_connections(const mae_h1_server *s);  /* accepted so far */
+void mae__h1_server_close(mae_h1_server *s, void (*done)(void *ud), void *ud);
+unsigned long mae__h1_server_connections(const mae_h1_server *s);  /* accepted so far */
 
 /* Sends the response and frees the exchange. content_type NULL = application/json.
  * extra headers must be free of CR/LF (checked: MAE_EINVAL, and a 500 is sent instead).
  * The body is left out after 1xx, 204 and 304 statuses and in answers to HEAD. */
-int mae_h1_respond(mae_h1_exchange *x, int status, const char *content_type,
+int mae__h1_respond(mae_h1_exchange *x, int status, const char *content_type,
                    const mae_header_kv *extra, size_t n_extra, const char *body, size_t len);
 /* Closes the connection without a response (a fault to inject); frees the exchange. */
-void mae_h1_drop(mae_h1_exchange *x);
+void mae__h1_drop(mae_h1_exchange *x);
 /* The handler's own pointer for this exchange (set by the handler, e.g. its timer). */
-void mae_h1_exchange_set_data(mae_h1_exchange *x, void *data);
-void *mae_h1_exchange_data(const mae_h1_exchange *x);
+void mae__h1_exchange_set_data(mae_h1_exchange *x, void *data);
+void *mae__h1_exchange_data(const mae_h1_exchange *x);
 
 #endif

@@ -61,7 +61,7 @@ http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc) {
     p->h = h;
     p->conns = conns;
     p->cu.data = p;
-    if (mae_curl_uv_init(&p->cu, h->loop, pool_done) != 0) {
+    if (mae__curl_uv_init(&p->cu, h->loop, pool_done) != 0) {
         pool_free_strings(p);
         free(p);
         return NULL;
@@ -120,7 +120,7 @@ static void call_free(mae_call *c) {
     free(c->url);
     free(c->body);
     free(c->msg);
-    mae_hbuf_free(&c->resp);
+    mae__hbuf_free(&c->resp);
     if (c->res.output) cJSON_Delete(c->res.output);
     free(c);
 }
@@ -187,7 +187,7 @@ static void on_deadlines(uv_timer_t *t) {
             continue;
         }
         c->res.sent = easy_sent(c->easy);
-        if (mae_curl_uv_remove(&c->pool->cu, c->easy) != 0) h->glue_errors++;
+        if (mae__curl_uv_remove(&c->pool->cu, c->easy) != 0) h->glue_errors++;
         call_left_multi(c);
         c->res.cls = MAE_CLASS_TIMEOUT;
         char m[96];
@@ -226,19 +226,19 @@ static void result_from_response(mae_call *c) {
     mae_call_result *r = &c->res;
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
     r->status = (int)code;
-    if (c->retry_after[0]) r->retry_after_ms = mae_http_retry_after_ms(c->retry_after, time(NULL));
+    if (c->retry_after[0]) r->retry_after_ms = mae__http_retry_after_ms(c->retry_after, time(NULL));
     const char *body = c->resp.p ? c->resp.p : "";
     if (code >= 200 && code < 300) {
-        if (mae_http_body_to_output(body, c->resp.len, &r->output) != 0) {
+        if (mae__http_body_to_output(body, c->resp.len, &r->output) != 0) {
             r->cls = MAE_CLASS_INTERNAL;
             mae__http_call_set_msg(c, "%s", "out of memory decoding the response");
         }
         return;
     }
-    r->cls = mae_http_status_class(code);
+    r->cls = mae__http_status_class(code);
     char ex[MAE_HTTP_EXCERPT_MAX + 4], head[32];
     /* resp holds at most one byte past the excerpt; received says whether more came. */
-    mae_http_excerpt(body, c->received > c->resp.len ? c->received : c->resp.len, ex);
+    mae__http_excerpt(body, c->received > c->resp.len ? c->received : c->resp.len, ex);
     snprintf(head, sizeof head, "HTTP %ld: ", code);
     size_t n = strlen(head) + strlen(ex) + 1;
     free(c->msg);
@@ -256,7 +256,7 @@ static void result_from_error(mae_call *c, CURLcode rc) {
         mae__http_call_set_msg(c, "%s", m);
         return;
     }
-    r->cls = mae_http_curl_class(rc);
+    r->cls = mae__http_curl_class(rc);
     mae__http_call_set_msg(c, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
 }
 
@@ -282,7 +282,7 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
                       mae_call **out) {
     mae_http *h = http_of(t);
     if (!req || !cb || !out || !req->service || !req->service->endpoint || !req->target ||
-        req->target->type != &mae_http_target_type)
+        req->target->type != &mae__http_target_type)
         return MAE_EINVAL;
     if (h->closing) return MAE_ESTATE;
     mae_call *c = calloc(1, sizeof *c);
@@ -304,7 +304,7 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
         *out = c;
         return 0;
     }
-    if (mae_curl_uv_add(&c->pool->cu, c->easy) != 0) {
+    if (mae__curl_uv_add(&c->pool->cu, c->easy) != 0) {
         call_free(c);
         return MAE_EINTERNAL;
     }
@@ -323,7 +323,7 @@ static void cancel_call(mae_call *c) {
     if (c->queued) return;  /* its result is already on the way */
     if (c->in_multi) {
         c->res.sent = easy_sent(c->easy);
-        if (mae_curl_uv_remove(&c->pool->cu, c->easy) != 0) c->h->glue_errors++;
+        if (mae__curl_uv_remove(&c->pool->cu, c->easy) != 0) c->h->glue_errors++;
         call_left_multi(c);
     }
     if (c->res.output) cJSON_Delete(c->res.output);
@@ -378,7 +378,7 @@ static void on_defer(uv_timer_t *t) {
         h->glue_errors += p->cu.n_multi_errors;
         while (p->n_spare) curl_easy_cleanup(p->spare[--p->n_spare]);
         h->pending_closes++;
-        mae_curl_uv_close(&p->cu, on_pool_closed);
+        mae__curl_uv_close(&p->cu, on_pool_closed);
     }
     h->pools = NULL;
     h->pending_closes++;
@@ -406,7 +406,7 @@ static const mae_transport_vtbl http_vtbl = {
 
 int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
     *out = NULL;
-    int grc = mae_err_from_curl(curl_global_init(CURL_GLOBAL_DEFAULT));
+    int grc = mae__err_from_curl(curl_global_init(CURL_GLOBAL_DEFAULT));
     if (grc) return grc;
     mae_http *h = calloc(1, sizeof *h);
     if (!h) {
@@ -436,7 +436,7 @@ int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
     return 0;
 }
 
-void mae_http_transport_stats(const mae_transport *t, mae_http_stats *out) {
+void mae__http_transport_stats(const mae_transport *t, mae_http_stats *out) {
     const mae_http *h = t->data;
     *out = (mae_http_stats){.pools = h->n_pools, .handles_created = h->easy_created,
                             .internal_errors = h->glue_errors, .body_bytes = h->body_bytes};

@@ -7,7 +7,7 @@
  * Request: req->target is an HTTP target (http_target.h), rendered here in req->scope: its verb,
  * and its path with every substituted value percent-encoded as one segment. URL = service
  * endpoint (trailing '/' dropped) + that path, sent as is. GET, DELETE
- * and HEAD carry req->input as query parameters (mae_http_query_build); other verbs carry it
+ * and HEAD carry req->input as query parameters (mae__http_query_build); other verbs carry it
  * as a JSON body with Content-Type: application/json, "{}" when input is NULL. Headers:
  * req->headers, Idempotency-Key, X-Maestro-Run-Id, X-Maestro-Step-Id, traceparent (when
  * given), User-Agent: maestro/<version>, Accept: application/json; no Expect: 100-continue.
@@ -42,6 +42,6 @@ typedef struct mae_http_stats {
     int poll_errors;             /* socket polls that reported an error (handed to curl) */
     uint64_t body_bytes;         /* response body bytes received, over every call */
 } mae_http_stats;
-void mae_http_transport_stats(const mae_transport *t, mae_http_stats *out);
+void mae__http_transport_stats(const mae_transport *t, mae_http_stats *out);
 
 #endif

@@ -51,7 +51,7 @@ struct mae_http {
     int n_in_multi;
     bool closing, shutting_down;
     int pending_closes;
-    /* counters of mae_http_transport_stats */
+    /* counters of mae__http_transport_stats */
     int glue_errors;             /* libuv/curl-multi calls that failed in this file */
     int easy_created;            /* curl_easy_init calls */
     uint64_t body_bytes;         /* response body bytes received */

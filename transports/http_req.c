@@ -43,10 +43,10 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud) {
         size_t keep = MAE_HTTP_EXCERPT_MAX + 1;
         size_t room = c->resp.len < keep ? keep - c->resp.len : 0;
         if (len > room) len = room;
-        if (len && mae_hbuf_add(&c->resp, data, len) != 0) return 0;
+        if (len && mae__hbuf_add(&c->resp, data, len) != 0) return 0;
         return size * n;
     }
-    return mae_hbuf_add(&c->resp, data, len) == 0 ? len : 0;
+    return mae__hbuf_add(&c->resp, data, len) == 0 ? len : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
@@ -105,11 +105,11 @@ static bool user_has(const mae_call_req *req, const char *name) {
 static int build_headers(mae_call *c, const mae_call_req *req, bool has_body) {
     for (size_t i = 0; i < req->n_headers; i++) {
         const mae_header_kv *kv = &req->headers[i];
-        if (!mae_header_name_ok(kv->name)) {
+        if (!mae__header_name_ok(kv->name)) {
             mae__http_call_refuse(c, "invalid header name \"%s\"", kv->name ? kv->name : "");
             return 1;
         }
-        if (!mae_header_value_ok(kv->value)) {
+        if (!mae__header_value_ok(kv->value)) {
             mae__http_call_refuse(c, "header %s: value contains CR, LF or NUL", kv->name);
             return 1;
         }
@@ -130,7 +130,7 @@ static int build_headers(mae_call *c, const mae_call_req *req, bool has_body) {
     };
     for (size_t i = 0; i < sizeof ours / sizeof *ours; i++) {
         if (!ours[i].value) continue;
-        if (!mae_header_value_ok(ours[i].value)) {
+        if (!mae__header_value_ok(ours[i].value)) {
             mae__http_call_refuse(c, "header %s: value contains CR, LF or NUL", ours[i].name);
             return 1;
         }
@@ -160,13 +160,13 @@ static int build_url(mae_call *c, const mae_call_req *req, const char *verb, con
         mae__http_call_refuse(c, "endpoint \"%s\" is not an http:// or https:// URL", ep);
         return 1;
     }
-    if (!mae_http_path_ok(path)) {
+    if (!mae__http_path_ok(path)) {
         mae__http_call_refuse(c, "path \"%s\" is not a percent-encoded absolute path", path);
         return 1;
     }
     char *q = NULL;
     if (query_verb) {
-        int rc = mae_http_query_build(req->input, &q);
+        int rc = mae__http_query_build(req->input, &q);
         if (rc == MAE_EINVAL) {
             mae__http_call_refuse(c, "%s input must be a JSON object (sent as query parameters)", verb);
             return 1;
@@ -183,7 +183,7 @@ static int build_url(mae_call *c, const mae_call_req *req, const char *verb, con
 
 #define SET(opt, val)                                                          \
     do {                                                                       \
-        int rc_ = mae_err_from_curl(curl_easy_setopt(e, opt, val));            \
+        int rc_ = mae__err_from_curl(curl_easy_setopt(e, opt, val));            \
         if (rc_) return rc_;                                                   \
     } while (0)
 
@@ -253,13 +253,13 @@ int mae__http_call_prepare(mae_call *c, const mae_call_req *req) {
     const char *verb = NULL;
     char *path = NULL;
     mae_eval_err err;
-    int rc = mae_http_target_render(req->target, req->scope, &verb, &path, &err);
+    int rc = mae__http_target_render(req->target, req->scope, &verb, &path, &err);
     if (rc == MAE_ETEMPLATE) {
         mae__http_call_refuse(c, "%s", err.msg);
         return 0;
     }
     if (rc) return rc;
-    if (!mae_http_verb_ok(verb)) {
+    if (!mae__http_verb_ok(verb)) {
         mae__http_call_refuse(c, "invalid HTTP method \"%s\"", verb ? verb : "(null)");
         free(path);
         return 0;
@@ -270,7 +270,7 @@ int mae__http_call_prepare(mae_call *c, const mae_call_req *req) {
     free(path);
     if (rc) return rc < 0 ? rc : 0;
     if (!query_verb) {
-        c->body = req->input ? mae_json_text(req->input) : strdup("{}");
+        c->body = req->input ? mae__json_text(req->input) : strdup("{}");
         if (!c->body) return MAE_ENOMEM;
     }
     rc = build_headers(c, req, !query_verb);

@@ -45,21 +45,21 @@ static int fail(mae_target_err *err, const char *fmt, const char *text) {
 static int http_compile(mae_arena *a, const char *s, mae_target_use use, mae_target **out,
                         mae_target_err *err) {
     *out = NULL;
-    http_target *t = mae_arena_alloc(a, sizeof *t);
+    http_target *t = mae__arena_alloc(a, sizeof *t);
     if (!t) return MAE_ENOMEM;
-    t->base.type = &mae_http_target_type;
+    t->base.type = &mae__http_target_type;
     t->base.text = s;
     mae_tmpl_err te;
     memset(&te, 0, sizeof te);
-    if (use == MAE_TARGET_CALL && mae_target_ident(s)) {
+    if (use == MAE_TARGET_CALL && mae__target_ident(s)) {
         size_t l = strlen(s);
-        char *path = mae_arena_alloc(a, l + 6);
+        char *path = mae__arena_alloc(a, l + 6);
         if (!path) return MAE_ENOMEM;
         memcpy(path, "/api/", 5);
         for (size_t i = 0; i < l; i++)
             path[5 + i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
         t->verb = "POST";
-        if (mae_tmpl_compile(a, path, l + 5, &t->path, &te) != 0) return MAE_ENOMEM;
+        if (mae__tmpl_compile(a, path, l + 5, &t->path, &te) != 0) return MAE_ENOMEM;
         *out = &t->base;
         return 0;
     }
@@ -82,12 +82,12 @@ static int http_compile(mae_arena *a, const char *s, mae_target_use use, mae_tar
         blank = *p == ' ' || *p == '\t';
     }
     if (use == MAE_TARGET_PROBE) {
-        if (!t->verb || s[skip] != '/' || blank || mae_tmpl_has_expr(s, strlen(s)))
+        if (!t->verb || s[skip] != '/' || blank || mae__tmpl_has_expr(s, strlen(s)))
             return fail(err, "invalid probe '%s' (expected e.g. \"GET /health\")", s);
     } else if (!t->verb || s[skip] != '/' || blank) {
         return fail(err, "invalid HTTP method '%s' (expected 'VERB /path' or a method name)", s);
     }
-    int rc = mae_tmpl_compile(a, s + skip, strlen(s + skip), &t->path, &te);
+    int rc = mae__tmpl_compile(a, s + skip, strlen(s + skip), &t->path, &te);
     if (rc == MAE_ENOMEM) return rc;
     if (rc != 0) {
         snprintf(err->msg, sizeof err->msg, "template: %s", te.msg);
@@ -110,14 +110,14 @@ static size_t http_templates(const mae_target *bt, const mae_tmpl **out, size_t 
     return 1;
 }
 
-int mae_http_target_render(const mae_target *bt, const mae_scope *scope, const char **verb,
+int mae__http_target_render(const mae_target *bt, const mae_scope *scope, const char **verb,
                            char **path, mae_eval_err *err) {
     *path = NULL;
-    if (!bt || bt->type != &mae_http_target_type) return MAE_EINVAL;
+    if (!bt || bt->type != &mae__http_target_type) return MAE_EINVAL;
     const http_target *t = (const http_target *)bt;
     *verb = t->verb;
     mae_eval_err e;
-    int rc = mae_tmpl_render(t->path, scope, mae_pct_encode_segment, path, &e);
+    int rc = mae__tmpl_render(t->path, scope, mae__pct_encode_segment, path, &e);
     if (rc == MAE_ETEMPLATE) snprintf(err->msg, sizeof err->msg, "path: %.500s", e.msg);
     return rc;
 }
@@ -128,11 +128,11 @@ static int http_describe(const mae_target *bt, const mae_scope *scope, char **ou
     char *path = NULL;
     int rc;
     if (scope) {
-        rc = mae_http_target_render(bt, scope, &verb, &path, err);
+        rc = mae__http_target_render(bt, scope, &verb, &path, err);
         if (rc) return rc;
     } else {
         verb = t->verb;
-        path = strdup(mae_tmpl_source(t->path));
+        path = strdup(mae__tmpl_source(t->path));
         if (!path) return MAE_ENOMEM;
     }
     size_t n = strlen(verb) + strlen(path) + 2;
@@ -142,7 +142,7 @@ static int http_describe(const mae_target *bt, const mae_scope *scope, char **ou
     return *out ? 0 : MAE_ENOMEM;
 }
 
-const mae_target_type mae_http_target_type = {
+const mae_target_type mae__http_target_type = {
     .name = "http",
     .default_max_response = 16u << 20,
     .check_endpoint = http_check_endpoint,

@@ -6,12 +6,12 @@
 
 #include "transports/target.h"
 
-extern const mae_target_type mae_http_target_type;
+extern const mae_target_type mae__http_target_type;
 
 /* Renders t (an HTTP target) in scope: *verb is upper case and static, *path is malloc'd and
  * already percent-encoded. Returns 0, MAE_EINVAL (not an HTTP target), MAE_ETEMPLATE (err
  * filled, "path: ...") or MAE_ENOMEM. */
-int mae_http_target_render(const mae_target *t, const mae_scope *scope, const char **verb,
+int mae__http_target_render(const mae_target *t, const mae_scope *scope, const char **verb,
                            char **path, mae_eval_err *err);
 
 #endif

@@ -9,7 +9,7 @@
 #include "transports/wire.h"
 #include "workflow/json_out.h"
 
-int mae_hbuf_add(mae_hbuf *b, const char *s, size_t n) {
+int mae__hbuf_add(mae_hbuf *b, const char *s, size_t n) {
     if (b->max && (n > b->max || b->len > b->max - n)) return MAE_ETOOBIG;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -27,52 +27,52 @@ int mae_hbuf_add(mae_hbuf *b, const char *s, size_t n) {
     return 0;
 }
 
-void mae_hbuf_free(mae_hbuf *b) {
+void mae__hbuf_free(mae_hbuf *b) {
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
 }
 
-int mae_http_pct_encode(mae_hbuf *b, const char *s, size_t n) {
+int mae__http_pct_encode(mae_hbuf *b, const char *s, size_t n) {
     char out[3 * 256 + 1];
     for (size_t i = 0; i < n; i += 256) {
         size_t k = n - i < 256 ? n - i : 256;
-        int rc = mae_hbuf_add(b, out, mae_pct_encode(s + i, k, MAE_PCT_UNRESERVED, out));
+        int rc = mae__hbuf_add(b, out, mae__pct_encode(s + i, k, MAE_PCT_UNRESERVED, out));
         if (rc) return rc;
     }
     return 0;
 }
 
-int mae_http_query_build(const cJSON *input, char **out) {
+int mae__http_query_build(const cJSON *input, char **out) {
     mae_hbuf b = {0};
     int rc = 0;
     *out = NULL;
     if (input && !cJSON_IsObject(input)) return MAE_EINVAL;
-    if ((rc = mae_hbuf_add(&b, "", 0))) return rc;
+    if ((rc = mae__hbuf_add(&b, "", 0))) return rc;
     for (const cJSON *it = input ? input->child : NULL; it && !rc; it = it->next) {
         const char *key = it->string ? it->string : "";
-        if (b.len) rc = mae_hbuf_add(&b, "&", 1);
-        if (!rc) rc = mae_http_pct_encode(&b, key, strlen(key));
-        if (!rc) rc = mae_hbuf_add(&b, "=", 1);
+        if (b.len) rc = mae__hbuf_add(&b, "&", 1);
+        if (!rc) rc = mae__http_pct_encode(&b, key, strlen(key));
+        if (!rc) rc = mae__hbuf_add(&b, "=", 1);
         if (rc) break;
         if (cJSON_IsString(it)) {
-            rc = mae_http_pct_encode(&b, it->valuestring, strlen(it->valuestring));
+            rc = mae__http_pct_encode(&b, it->valuestring, strlen(it->valuestring));
         } else {
-            char *js = mae_json_text(it);
+            char *js = mae__json_text(it);
             if (!js) { rc = MAE_ENOMEM; break; }
-            rc = mae_http_pct_encode(&b, js, strlen(js));
+            rc = mae__http_pct_encode(&b, js, strlen(js));
             free(js);
         }
     }
     if (rc) {
-        mae_hbuf_free(&b);
+        mae__hbuf_free(&b);
         return rc;
     }
     *out = b.p;
     return 0;
 }
 
-int64_t mae_http_retry_after_ms(const char *value, time_t now) {
+int64_t mae__http_retry_after_ms(const char *value, time_t now) {
     if (!value) return -1;
     while (*value == ' ' || *value == '\t') value++;
     size_t n = strlen(value);
@@ -101,7 +101,7 @@ date:;
     return secs < cap / 1000 ? secs * 1000 : cap;
 }
 
-void mae_http_excerpt(const char *body, size_t len, char *out) {
+void mae__http_excerpt(const char *body, size_t len, char *out) {
     size_t n = len < MAE_HTTP_EXCERPT_MAX ? len : MAE_HTTP_EXCERPT_MAX;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)body[i];
@@ -132,7 +132,7 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
     return need;
 }
 
-int mae_http_body_to_output(const char *body, size_t len, cJSON **out) {
+int mae__http_body_to_output(const char *body, size_t len, cJSON **out) {
     *out = NULL;
     if (len == 0) return 0;
     const char *end = NULL;
@@ -151,19 +151,19 @@ int mae_http_body_to_output(const char *body, size_t len, cJSON **out) {
     const unsigned char *u = (const unsigned char *)body;
     for (size_t i = 0; i < len;) {
         size_t k = utf8_len(u + i, len - i);
-        int rc = k ? mae_hbuf_add(&s, body + i, k) : mae_hbuf_add(&s, "\xef\xbf\xbd", 3);
+        int rc = k ? mae__hbuf_add(&s, body + i, k) : mae__hbuf_add(&s, "\xef\xbf\xbd", 3);
         if (rc) {
-            mae_hbuf_free(&s);
+            mae__hbuf_free(&s);
             return MAE_ENOMEM;
         }
         i += k ? k : 1;
     }
     *out = cJSON_CreateString(s.p);
-    mae_hbuf_free(&s);
+    mae__hbuf_free(&s);
     return *out ? 0 : MAE_ENOMEM;
 }
 
-bool mae_http_path_ok(const char *path) {
+bool mae__http_path_ok(const char *path) {
     if (!path || path[0] != '/') return false;
     for (const char *p = path; *p; p++) {
         unsigned char c = (unsigned char)*p;
@@ -172,7 +172,7 @@ bool mae_http_path_ok(const char *path) {
     return true;
 }
 
-bool mae_http_verb_ok(const char *verb) {
+bool mae__http_verb_ok(const char *verb) {
     size_t n = 0;
     if (!verb) return false;
     for (; verb[n]; n++)
@@ -180,13 +180,13 @@ bool mae_http_verb_ok(const char *verb) {
     return n > 0;
 }
 
-mae_class mae_http_status_class(long status) {
+mae_class mae__http_status_class(long status) {
     if (status >= 300 && status < 500) return MAE_CLASS_HTTP_4XX;
     if (status >= 500 && status < 600) return MAE_CLASS_HTTP_5XX;
     return MAE_CLASS_DECODE;
 }
 
-mae_class mae_http_curl_class(CURLcode rc) {
+mae_class mae__http_curl_class(CURLcode rc) {
     switch (rc) {
     case CURLE_OK: return MAE_CLASS_NONE;
     case CURLE_OPERATION_TIMEDOUT: return MAE_CLASS_TIMEOUT;

@@ -25,44 +25,44 @@ typedef struct mae_hbuf {
 } mae_hbuf;
 
 /* Appends n bytes. Returns 0, MAE_ETOOBIG (past max: nothing appended) or MAE_ENOMEM. */
-int mae_hbuf_add(mae_hbuf *b, const char *s, size_t n);
-void mae_hbuf_free(mae_hbuf *b);
+int mae__hbuf_add(mae_hbuf *b, const char *s, size_t n);
+void mae__hbuf_free(mae_hbuf *b);
 
 /* Appends s percent-encoded with the one codec (transports/wire.h): RFC 3986 unreserved
  * characters (ALPHA DIGIT - . _ ~) stay, every other byte becomes %XX (upper-case hex).
  * Returns 0 or MAE_ENOMEM / MAE_ETOOBIG. */
-int mae_http_pct_encode(mae_hbuf *b, const char *s, size_t n);
+int mae__http_pct_encode(mae_hbuf *b, const char *s, size_t n);
 
 /* The query string for GET/DELETE/HEAD: "k=v&k2=v2" from the members of a JSON object in
  * order; a string value is its text, any other value its compact JSON; keys and values are
  * percent-encoded. input NULL gives "" (*out still allocated). Returns 0, MAE_EINVAL (input is
  * not an object) or MAE_ENOMEM. The caller frees *out. */
-int mae_http_query_build(const cJSON *input, char **out);
+int mae__http_query_build(const cJSON *input, char **out);
 
 /* Retry-After as milliseconds: delta-seconds ("120") or an HTTP-date (past dates give 0).
  * now is the current time for dates. Returns -1 when value is neither. Capped at 1e12. */
-int64_t mae_http_retry_after_ms(const char *value, time_t now);
+int64_t mae__http_retry_after_ms(const char *value, time_t now);
 
 /* A printable excerpt of a body: at most MAE_HTTP_EXCERPT_MAX bytes of it, every byte outside
  * printable ASCII replaced by '.', "..." appended when cut. out must hold
  * MAE_HTTP_EXCERPT_MAX + 4 bytes. */
-void mae_http_excerpt(const char *body, size_t len, char *out);
+void mae__http_excerpt(const char *body, size_t len, char *out);
 
 /* A 2xx body to the step's output: empty → *out NULL (null); a complete JSON text (nothing
  * but whitespace after it) → that value; anything else → a JSON string of the body with NUL
  * and invalid UTF-8 bytes replaced by U+FFFD. Returns 0 or MAE_ENOMEM. */
-int mae_http_body_to_output(const char *body, size_t len, cJSON **out);
+int mae__http_body_to_output(const char *body, size_t len, cJSON **out);
 
 /* A request path as the engine renders it: starts with '/', printable ASCII without space,
  * '#', '"', '<', '>', '\\', '^', '`', '{', '|', '}'. */
-bool mae_http_path_ok(const char *path);
+bool mae__http_path_ok(const char *path);
 /* An HTTP verb: 1 to 16 upper-case letters. */
-bool mae_http_verb_ok(const char *verb);
+bool mae__http_verb_ok(const char *verb);
 
 /* The class of a non-2xx status: 4xx and 3xx (redirects are not followed) → HTTP_4XX,
  * 5xx → HTTP_5XX, anything else → DECODE. */
-mae_class mae_http_status_class(long status);
+mae_class mae__http_status_class(long status);
 /* The class of a failed transfer (see the table in http_util.c). */
-mae_class mae_http_curl_class(CURLcode rc);
+mae_class mae__http_curl_class(CURLcode rc);
 
 #endif

@@ -21,7 +21,7 @@ static void listener_closed(uv_handle_t *h) {
     maybe_free(l);
 }
 
-int mae_listener_start(mae_listener *l, uv_loop_t *loop, const char *host, int port, void *owner,
+int mae__listener_start(mae_listener *l, uv_loop_t *loop, const char *host, int port, void *owner,
                        void (*free_owner)(void *owner), uv_connection_cb cb) {
     struct sockaddr_in addr;
     l->free_owner = free_owner;
@@ -42,26 +42,26 @@ int mae_listener_start(mae_listener *l, uv_loop_t *loop, const char *host, int p
     if (rc < 0) {
         l->closing = true;
         uv_close((uv_handle_t *)&l->tcp, listener_closed);
-        return mae_err_from_uv(rc);
+        return mae__err_from_uv(rc);
     }
     return 0;
 }
 
-int mae_listener_port(const mae_listener *l) {
+int mae__listener_port(const mae_listener *l) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
     if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) != 0) return -1;
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-void mae_listener_conn_opened(mae_listener *l) { l->open_handles++; }
+void mae__listener_conn_opened(mae_listener *l) { l->open_handles++; }
 
-void mae_listener_conn_closed(mae_listener *l) {
+void mae__listener_conn_closed(mae_listener *l) {
     l->open_handles--;
     if (l->closing) maybe_free(l);
 }
 
-void mae_listener_close(mae_listener *l, void (*done)(void *ud), void *ud) {
+void mae__listener_close(mae_listener *l, void (*done)(void *ud), void *ud) {
     if (l->closing) return;
     l->closing = true;
     l->done = done;

@@ -20,14 +20,14 @@ typedef struct mae_listener {
  * Returns 0, or MAE_EINVAL (bad host), MAE_EEXISTS (address in use), MAE_EIO — and then the
  * owner has been handed to free_owner (at once, or from the close callback on the next
  * uv_run): the caller must not touch it again. */
-int mae_listener_start(mae_listener *l, uv_loop_t *loop, const char *host, int port, void *owner,
+int mae__listener_start(mae_listener *l, uv_loop_t *loop, const char *host, int port, void *owner,
                        void (*free_owner)(void *owner), uv_connection_cb cb);
-int mae_listener_port(const mae_listener *l);
+int mae__listener_port(const mae_listener *l);
 /* Bookkeeping for accepted connections: call when a connection handle is initialised, and
  * from its close callback (which may free the owner: touch nothing after it). */
-void mae_listener_conn_opened(mae_listener *l);
-void mae_listener_conn_closed(mae_listener *l);
+void mae__listener_conn_opened(mae_listener *l);
+void mae__listener_conn_closed(mae_listener *l);
 /* Stops accepting. Once the owner has closed its connections and every handle is closed, the
  * owner is freed and then done(ud) runs. */
-void mae_listener_close(mae_listener *l, void (*done)(void *ud), void *ud);
+void mae__listener_close(mae_listener *l, void (*done)(void *ud), void *ud);
 #endif

@@ -5,7 +5,7 @@
  * text to log. The engine never looks inside.
  *
  * The types are found in one const table keyed by the service `type` string
- * (mae_target_type_find). Adding a transport adds an entry there and a transport; neither the
+ * (mae__target_type_find). Adding a transport adds an entry there and a transport; neither the
  * engine nor the loader changes. */
 #ifndef MAE_TARGET_H
 #define MAE_TARGET_H
@@ -63,9 +63,9 @@ struct mae_target_type {
 };
 
 /* Every known type, NULL-terminated (transports/targets.c). */
-extern const mae_target_type *const mae_target_types[];
+extern const mae_target_type *const mae__target_types[];
 /* The type named name, NULL when there is none. */
-const mae_target_type *mae_target_type_find(const char *name);
+const mae_target_type *mae__target_type_find(const char *name);
 
 /* The transports an embedder put in the engine options, each with the service type it is for
  * (types[i] is a static string). Fills at most max, returns how many. Kept next to the type
@@ -75,7 +75,7 @@ size_t mae__opts_transports(const struct mae_engine_opts *o, const char **types,
                             struct mae_transport **out, size_t max);
 
 /* A method name: [A-Za-z_][A-Za-z0-9_]*, at most 128 bytes (the bare form of every type). */
-bool mae_target_ident(const char *s);
+bool mae__target_ident(const char *s);
 
 static inline int mae_target_describe(const mae_target *t, const mae_scope *scope, char **out,
                                       mae_eval_err *err) {

@@ -7,9 +7,9 @@
 #include "transports/http_target.h"
 #include "transports/target.h"
 
-const mae_target_type *const mae_target_types[] = {
-    &mae_http_target_type,
-    &mae_grpc_target_type,
+const mae_target_type *const mae__target_types[] = {
+    &mae__http_target_type,
+    &mae__grpc_target_type,
     NULL,
 };
 
@@ -25,13 +25,13 @@ size_t mae__opts_transports(const mae_engine_opts *o, const char **types, mae_tr
     return n;
 }
 
-const mae_target_type *mae_target_type_find(const char *name) {
-    for (size_t i = 0; name && mae_target_types[i]; i++)
-        if (strcmp(mae_target_types[i]->name, name) == 0) return mae_target_types[i];
+const mae_target_type *mae__target_type_find(const char *name) {
+    for (size_t i = 0; name && mae__target_types[i]; i++)
+        if (strcmp(mae__target_types[i]->name, name) == 0) return mae__target_types[i];
     return NULL;
 }
 
-bool mae_target_ident(const char *s) {
+bool mae__target_ident(const char *s) {
     if (!s || !*s || strlen(s) > 128) return false;
     if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return false;
     for (; *s; s++)

@@ -49,19 +49,19 @@ typedef enum {
     MAE_GRPC_UNAVAILABLE, MAE_GRPC_DATA_LOSS, MAE_GRPC_UNAUTHENTICATED
 } mae_grpc_code;
 
-const char *mae_grpc_code_name(int code);     /* "UNAVAILABLE"; "UNKNOWN" when out of range */
-int mae_grpc_code_from_name(const char *name); /* -1 when not a code name */
+const char *mae__grpc_code_name(int code);     /* "UNAVAILABLE"; "UNKNOWN" when out of range */
+int mae__grpc_code_from_name(const char *name); /* -1 when not a code name */
 /* "connect", "timeout", "http_4xx", "http_5xx", "grpc:UNAVAILABLE", "app_error", ... */
-void mae_class_format(mae_class cls, int status, char *buf, size_t len);
+void mae__class_format(mae_class cls, int status, char *buf, size_t len);
 /* The class with its status for a person: "http_5xx (HTTP 503)", "grpc:UNAVAILABLE". */
-void mae_class_describe(mae_class cls, int status, char *buf, size_t len);
+void mae__class_describe(mae_class cls, int status, char *buf, size_t len);
 /* The default retryable failures of SPEC §4.1 (connect, timeout, 408/429, 500/502/503/504, the
  * transient gRPC codes). */
-bool mae_class_default_retryable(mae_class cls, int status);
+bool mae__class_default_retryable(mae_class cls, int status);
 /* A retry.on entry: a class name ("connect", "http_5xx", "grpc:UNAVAILABLE") or one status
  * ("http:503"). valid: the entry names something; matches: a failure is what it names. */
-bool mae_class_entry_valid(const char *entry);
-bool mae_class_entry_matches(const char *entry, mae_class cls, int status);
+bool mae__class_entry_valid(const char *entry);
+bool mae__class_entry_matches(const char *entry, mae_class cls, int status);
 
 typedef struct mae_header_kv {
     const char *name, *value;

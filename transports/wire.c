@@ -14,7 +14,7 @@ static bool keep_byte(unsigned char c, mae_pct_set keep, bool dots) {
     return unreserved(c) && !(c == '.' && dots);
 }
 
-size_t mae_pct_encode(const char *s, size_t n, mae_pct_set keep, char *out) {
+size_t mae__pct_encode(const char *s, size_t n, mae_pct_set keep, char *out) {
     static const char hx[] = "0123456789ABCDEF";
     bool dots = keep == MAE_PCT_SEGMENT && n > 0;
     for (size_t i = 0; i < n && dots; i++) dots = s[i] == '.';
@@ -33,9 +33,9 @@ size_t mae_pct_encode(const char *s, size_t n, mae_pct_set keep, char *out) {
     return k;
 }
 
-char *mae_pct_encode_segment(const char *s, size_t n) {
+char *mae__pct_encode_segment(const char *s, size_t n) {
     char *o = malloc(n * 3 + 1);
-    if (o) mae_pct_encode(s, n, MAE_PCT_SEGMENT, o);
+    if (o) mae__pct_encode(s, n, MAE_PCT_SEGMENT, o);
     return o;
 }
 
@@ -46,7 +46,7 @@ static int hexval(unsigned char c) {
     return -1;
 }
 
-size_t mae_pct_decode_to(const char *s, size_t n, bool plus_is_space, char *out, size_t cap) {
+size_t mae__pct_decode_to(const char *s, size_t n, bool plus_is_space, char *out, size_t cap) {
     size_t k = 0;
     for (size_t i = 0; i < n && k + 1 < cap; i++) {
         int h, l;
@@ -64,17 +64,17 @@ size_t mae_pct_decode_to(const char *s, size_t n, bool plus_is_space, char *out,
     return k;
 }
 
-char *mae_pct_decode(const char *s, size_t n, bool plus_is_space, size_t *out_len) {
+char *mae__pct_decode(const char *s, size_t n, bool plus_is_space, size_t *out_len) {
     char *o = malloc(n + 1);
     if (!o) return NULL;
-    size_t k = mae_pct_decode_to(s, n, plus_is_space, o, n + 1);
+    size_t k = mae__pct_decode_to(s, n, plus_is_space, o, n + 1);
     if (out_len) *out_len = k;
     return o;
 }
 
-bool mae_header_value_ok(const char *s) { return s && strpbrk(s, "\r\n") == NULL; }
+bool mae__header_value_ok(const char *s) { return s && strpbrk(s, "\r\n") == NULL; }
 
-bool mae_header_name_ok(const char *s) {
+bool mae__header_name_ok(const char *s) {
     if (!s || !*s) return false;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;

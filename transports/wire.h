@@ -17,21 +17,21 @@ typedef enum {
 
 /* Percent-encodes s[0..n) into out, which must hold 3 * n + 1 bytes. Returns the length
  * written (out is NUL-terminated). */
-size_t mae_pct_encode(const char *s, size_t n, mae_pct_set keep, char *out);
+size_t mae__pct_encode(const char *s, size_t n, mae_pct_set keep, char *out);
 /* The same, malloc'd (NULL when out of memory); the shape of a template escape function. */
-char *mae_pct_encode_segment(const char *s, size_t n);
+char *mae__pct_encode_segment(const char *s, size_t n);
 /* Decodes %XX (either case; a malformed escape stays as is) and, when plus_is_space, '+'.
  * Returns a malloc'd NUL-terminated string (NULL when out of memory); NUL bytes decoded from
  * %00 are kept in the middle: use *out_len when given. */
-char *mae_pct_decode(const char *s, size_t n, bool plus_is_space, size_t *out_len);
+char *mae__pct_decode(const char *s, size_t n, bool plus_is_space, size_t *out_len);
 /* The same into out[0..cap) (cap > 0), stopping when it is full. Returns the length written
  * (out is NUL-terminated). */
-size_t mae_pct_decode_to(const char *s, size_t n, bool plus_is_space, char *out, size_t cap);
+size_t mae__pct_decode_to(const char *s, size_t n, bool plus_is_space, char *out, size_t cap);
 
 /* A header value (HTTP header or gRPC metadata) is sendable: no CR, LF or NUL. A C string
  * cannot hold NUL, so the check is for CR and LF; NULL is not a value. */
-bool mae_header_value_ok(const char *s);
+bool mae__header_value_ok(const char *s);
 /* A header name: a non-empty RFC 9110 token. */
-bool mae_header_name_ok(const char *s);
+bool mae__header_name_ok(const char *s);
 
 #endif

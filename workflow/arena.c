@@ -13,13 +13,13 @@ struct mae_arena_chunk {
 
 #define CHUNK_MIN (64 * 1024)
 
-void mae_arena_init(mae_arena *a, size_t limit) {
+void mae__arena_init(mae_arena *a, size_t limit) {
     a->head = NULL;
     a->total = 0;
     a->limit = limit;
 }
 
-void mae_arena_free(mae_arena *a) {
+void mae__arena_free(mae_arena *a) {
     mae_arena_chunk *c = a->head;
     while (c) {
         mae_arena_chunk *n = c->next;
@@ -30,7 +30,7 @@ void mae_arena_free(mae_arena *a) {
     a->total = 0;
 }
 
-void *mae_arena_alloc(mae_arena *a, size_t n) {
+void *mae__arena_alloc(mae_arena *a, size_t n) {
     size_t need = (n + 15) & ~(size_t)15;
     if (need < n) return NULL;
     if (a->limit && (a->total + need > a->limit || a->total + need < a->total)) return NULL;
@@ -57,14 +57,14 @@ void *mae_arena_alloc(mae_arena *a, size_t n) {
     return p;
 }
 
-char *mae_arena_strndup(mae_arena *a, const char *s, size_t n) {
-    char *d = mae_arena_alloc(a, n + 1);
+char *mae__arena_strndup(mae_arena *a, const char *s, size_t n) {
+    char *d = mae__arena_alloc(a, n + 1);
     if (!d) return NULL;
     memcpy(d, s, n);
     d[n] = 0;
     return d;
 }
 
-char *mae_arena_strdup(mae_arena *a, const char *s) {
-    return s ? mae_arena_strndup(a, s, strlen(s)) : NULL;
+char *mae__arena_strdup(mae_arena *a, const char *s) {
+    return s ? mae__arena_strndup(a, s, strlen(s)) : NULL;
 }

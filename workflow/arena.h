@@ -11,10 +11,10 @@ typedef struct mae_arena {
     size_t limit;   /* 0 = unlimited; allocations past it fail with NULL */
 } mae_arena;
 
-void mae_arena_init(mae_arena *a, size_t limit);
-void mae_arena_free(mae_arena *a);
+void mae__arena_init(mae_arena *a, size_t limit);
+void mae__arena_free(mae_arena *a);
 /* Zeroed, 16-byte aligned; NULL when out of memory or past the limit. */
-void *mae_arena_alloc(mae_arena *a, size_t n);
-char *mae_arena_strndup(mae_arena *a, const char *s, size_t n);
-char *mae_arena_strdup(mae_arena *a, const char *s);
+void *mae__arena_alloc(mae_arena *a, size_t n);
+char *mae__arena_strndup(mae_arena *a, const char *s, size_t n);
+char *mae__arena_strdup(mae_arena *a, const char *s);
 #endif

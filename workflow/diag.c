@@ -5,19 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-void mae_diags_init(mae_diags *d, const char *file) {
+void mae__diags_init(mae_diags *d, const char *file) {
     memset(d, 0, sizeof *d);
     d->file = strdup(file ? file : "<input>");
 }
 
-void mae_diags_free(mae_diags *d) {
+void mae__diags_free(mae_diags *d) {
     for (size_t i = 0; i < d->n; i++) free(d->items[i].message);
     free(d->items);
     free(d->file);
     memset(d, 0, sizeof *d);
 }
 
-void mae_diag_add(mae_diags *d, mae_pos pos, const char *fmt, ...) {
+void mae__diag_add(mae_diags *d, mae_pos pos, const char *fmt, ...) {
     size_t max = d->max ? d->max : 200;
     if (d->n >= max) { d->dropped++; return; }
     if (d->n == d->cap) {
@@ -39,7 +39,7 @@ void mae_diag_add(mae_diags *d, mae_pos pos, const char *fmt, ...) {
     d->n++;
 }
 
-void mae_diags_sort(mae_diags *d) {
+void mae__diags_sort(mae_diags *d) {
     /* Stable: insertion sort keeps equal positions in the order they were found. */
     for (size_t i = 1; i < d->n; i++) {
         mae_diag t = d->items[i];
@@ -53,7 +53,7 @@ void mae_diags_sort(mae_diags *d) {
     }
 }
 
-void mae_diags_print(const mae_diags *d, FILE *out) {
+void mae__diags_print(const mae_diags *d, FILE *out) {
     for (size_t i = 0; i < d->n; i++) {
         const mae_diag *g = &d->items[i];
         if (g->line > 0)

@@ -22,11 +22,11 @@ typedef struct mae_diags {
     size_t dropped;
 } mae_diags;
 
-void mae_diags_init(mae_diags *d, const char *file);
-void mae_diags_free(mae_diags *d);
-void mae_diag_add(mae_diags *d, mae_pos pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void mae__diags_init(mae_diags *d, const char *file);
+void mae__diags_free(mae_diags *d);
+void mae__diag_add(mae_diags *d, mae_pos pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Sorted by line, then column, stable. */
-void mae_diags_sort(mae_diags *d);
+void mae__diags_sort(mae_diags *d);
 /* One "FILE:LINE:COL: error: MESSAGE" line each (LINE:COL omitted when unknown). */
-void mae_diags_print(const mae_diags *d, FILE *out);
+void mae__diags_print(const mae_diags *d, FILE *out);
 #endif

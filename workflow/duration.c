@@ -36,7 +36,7 @@ static int read_number(const char **s, double *out) {
     return 0;
 }
 
-int mae_parse_duration_ms(const char *s, uint64_t *out_ms) {
+int mae__parse_duration_ms(const char *s, uint64_t *out_ms) {
     static const struct { const char *name; double ms; } units[] = {
         {"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ms", 1}, {"s", 1000}, {"m", 60000},
         {"h", 3600000},
@@ -72,7 +72,7 @@ int mae_parse_duration_ms(const char *s, uint64_t *out_ms) {
     return 0;
 }
 
-int mae_parse_size(const char *s, uint64_t *out_bytes) {
+int mae__parse_size(const char *s, uint64_t *out_bytes) {
     static const struct { const char *name; double mul; } units[] = {
         {"", 1}, {"B", 1}, {"KB", 1e3}, {"kB", 1e3}, {"KiB", 1024.0}, {"MB", 1e6},
         {"MiB", 1024.0 * 1024}, {"GB", 1e9}, {"GiB", 1024.0 * 1024 * 1024},

@@ -154,7 +154,7 @@ static int eval_path(mae_ectx *cx, const mae_expr *e, mae_val *out) {
                 goto fail;
             }
             char num[MAE_JSON_NUM_MAX];
-            mae_json_num(d, num);
+            mae__json_num(d, num);
             if (d != floor(d)) {
                 path_prefix(cx, e, i, where, sizeof where);
                 rc = mae__eval_fail(cx, "index %s is not an integer (%s)", num, where);
@@ -276,7 +276,7 @@ int mae__expr_eval(mae_ectx *cx, const mae_expr *e, mae_val *out) {
         if ((rc = mae__expr_eval(cx, e->a, &a))) return rc;
         if (!a.v) return missing(out);
         if (e->kind == EX_NOT) {
-            rc = own(out, cJSON_CreateBool(!mae_json_truthy(a.v)));
+            rc = own(out, cJSON_CreateBool(!mae__json_truthy(a.v)));
         } else if (cJSON_IsNumber(a.v)) {
             rc = num_result(cx, -a.v->valuedouble, out);
         } else {
@@ -288,13 +288,13 @@ int mae__expr_eval(mae_ectx *cx, const mae_expr *e, mae_val *out) {
     case EX_OR: {
         if ((rc = mae__expr_eval(cx, e->a, &a))) return rc;
         if (!a.v) return missing(out);
-        bool t = mae_json_truthy(a.v);
+        bool t = mae__json_truthy(a.v);
         mae__val_free(&a);
         /* Short-circuit: the right side is not evaluated (nor can it fail) once decided. */
         if (t == (e->kind == EX_OR)) return own(out, cJSON_CreateBool(t));
         if ((rc = mae__expr_eval(cx, e->b, &b))) return rc;
         if (!b.v) return missing(out);
-        t = mae_json_truthy(b.v);
+        t = mae__json_truthy(b.v);
         mae__val_free(&b);
         return own(out, cJSON_CreateBool(t));
     }

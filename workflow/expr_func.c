@@ -19,7 +19,7 @@ int mae__val_text(mae_ectx *cx, const cJSON *v, char **text, size_t *len) {
             rc = 0;
         }
     } else {
-        rc = mae_json_print(v, MAE_TMPL_MAX_OUTPUT, text, len);
+        rc = mae__json_print(v, MAE_TMPL_MAX_OUTPUT, text, len);
     }
     if (rc == MAE_ELIMIT) return mae__eval_fail(cx, "value longer than %u bytes", MAE_TMPL_MAX_OUTPUT);
     return rc;
@@ -108,7 +108,7 @@ static int apply(mae_ectx *cx, const mae_expr *e, mae_val *args, mae_val *out) {
     case FN_JSON: {
         /* Compact JSON text of any value; a string comes out quoted. */
         char *s;
-        int rc = mae_json_print(x, MAE_TMPL_MAX_OUTPUT, &s, NULL);
+        int rc = mae__json_print(x, MAE_TMPL_MAX_OUTPUT, &s, NULL);
         if (rc == MAE_ELIMIT)
             return mae__eval_fail(cx, "json: result longer than %u bytes", MAE_TMPL_MAX_OUTPUT);
         if (rc) return rc;

@@ -41,7 +41,7 @@ static mae_tok lex_string(mae_lexer *lx, size_t start) {
         }
         n++;
     }
-    char *d = mae_arena_alloc(lx->arena, n + 1);
+    char *d = mae__arena_alloc(lx->arena, n + 1);
     if (!d) return tok_err(start, "out of memory");
     size_t k = 0;
     for (size_t j = start + 1; j < i;) {

@@ -72,7 +72,7 @@ static void *fail_tok(parser *p, const char *what) {
 }
 
 static mae_expr *node(parser *p, mae_ex_kind k, size_t off, size_t end) {
-    mae_expr *e = mae_arena_alloc(p->a, sizeof *e);
+    mae_expr *e = mae__arena_alloc(p->a, sizeof *e);
     if (!e) return nomem(p);
     e->kind = k;
     e->off = off;
@@ -109,7 +109,7 @@ static mae_expr *parse_primary(parser *p) {
     switch (t.kind) {
     case TK_FIELD:
         if (!(e = node(p, EX_PATH, t.off, t.end))) return NULL;
-        if (!(e->root = mae_arena_strndup(p->a, t.text, t.len))) return nomem(p);
+        if (!(e->root = mae__arena_strndup(p->a, t.text, t.len))) return nomem(p);
         advance(p);
         return e;
     case TK_STRING:
@@ -164,7 +164,7 @@ static mae_expr *parse_postfix(parser *p) {
         mae_seg seg = {0};
         seg.off = p->tok.off;
         if (p->tok.kind == TK_FIELD && p->tok.off == p->prev_end) {
-            if (!(seg.name = mae_arena_strndup(p->a, p->tok.text, p->tok.len))) return nomem(p);
+            if (!(seg.name = mae__arena_strndup(p->a, p->tok.text, p->tok.len))) return nomem(p);
             seg.end = p->tok.end;
             advance(p);
         } else if (p->tok.kind == TK_LBRACK) {
@@ -181,7 +181,7 @@ static mae_expr *parse_postfix(parser *p) {
         }
         if (e->nsegs == cap) {
             size_t ncap = cap ? cap * 2 : 4;
-            mae_seg *ns = mae_arena_alloc(p->a, ncap * sizeof *ns);
+            mae_seg *ns = mae__arena_alloc(p->a, ncap * sizeof *ns);
             if (!ns) return nomem(p);
             if (cap) memcpy(ns, e->segs, cap * sizeof *ns);
             e->segs = ns;
@@ -234,7 +234,7 @@ static mae_expr *parse_call(parser *p, mae_expr *piped) {
                  fns[fn].arity == 1 ? "" : "s", n);
         return fail(p, t.off, "%s", buf);
     }
-    if (!(e->args = mae_arena_alloc(p->a, n * sizeof *e->args))) return nomem(p);
+    if (!(e->args = mae__arena_alloc(p->a, n * sizeof *e->args))) return nomem(p);
     for (size_t i = 0; i < n; i++) {
         e->args[i] = args[i];
         if (!grown(p, e, args[i])) return NULL;

@@ -155,7 +155,7 @@ static void emit_list(gctx *g, const mae_step *steps, size_t n, idlist *in, idli
     free(prev.v);
 }
 
-int mae_workflow_graph(const mae_workflow *wf, mae_graph_format fmt, FILE *out) {
+int mae__workflow_graph(const mae_workflow *wf, mae_graph_format fmt, FILE *out) {
     gctx g = {.fmt = fmt, .out = out};
     g.edges = open_memstream(&g.ebuf, &g.elen);
     if (!g.edges) return MAE_ENOMEM;

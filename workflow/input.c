@@ -41,10 +41,10 @@ bool mae__input_type_ok(mae_input_type t, const cJSON *v) {
     }
 }
 
-int mae_input_check(const mae_workflow *wf, cJSON *input, mae_diags *diags) {
+int mae__input_check(const mae_workflow *wf, cJSON *input, mae_diags *diags) {
     const mae_pos nopos = {0, 0};
     if (!cJSON_IsObject(input)) {
-        mae_diag_add(diags, nopos, "input: must be a JSON object, not %s", input ? json_type_name(input) : "nothing");
+        mae__diag_add(diags, nopos, "input: must be a JSON object, not %s", input ? json_type_name(input) : "nothing");
         return MAE_EINVAL;
     }
     int rc = 0;
@@ -60,17 +60,17 @@ int mae_input_check(const mae_workflow *wf, cJSON *input, mae_diags *diags) {
                     return MAE_ENOMEM;
                 }
             } else if (d->required) {
-                mae_diag_add(diags, nopos, "input.%s: required", d->name);
+                mae__diag_add(diags, nopos, "input.%s: required", d->name);
                 rc = MAE_EINVAL;
             }
             continue;
         }
         if (!mae__input_type_ok(d->type, v)) {
             char num[MAE_JSON_NUM_MAX];
-            if (d->type == MAE_IN_INTEGER && cJSON_IsNumber(v) && mae_json_num(v->valuedouble, num))
-                mae_diag_add(diags, nopos, "input.%s: expected integer, got %s", d->name, num);
+            if (d->type == MAE_IN_INTEGER && cJSON_IsNumber(v) && mae__json_num(v->valuedouble, num))
+                mae__diag_add(diags, nopos, "input.%s: expected integer, got %s", d->name, num);
             else
-                mae_diag_add(diags, nopos, "input.%s: expected %s, got %s", d->name, mae__input_type_name(d->type),
+                mae__diag_add(diags, nopos, "input.%s: expected %s, got %s", d->name, mae__input_type_name(d->type),
                              json_type_name(v));
             rc = MAE_EINVAL;
         }

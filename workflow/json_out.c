@@ -60,7 +60,7 @@ static size_t dot_decimal(char *buf, size_t n) {
     return n - dl + 1;
 }
 
-size_t mae_json_num(double d, char buf[MAE_JSON_NUM_MAX]) {
+size_t mae__json_num(double d, char buf[MAE_JSON_NUM_MAX]) {
     if (!isfinite(d)) {
         memcpy(buf, "null", 5);
         return 4;
@@ -87,7 +87,7 @@ size_t mae_json_num(double d, char buf[MAE_JSON_NUM_MAX]) {
 
 static void put_number(jbuf *b, double d) {
     char t[MAE_JSON_NUM_MAX];
-    size_t n = mae_json_num(d, t);
+    size_t n = mae__json_num(d, t);
     put(b, t, n);
 }
 
@@ -232,15 +232,15 @@ static int print(const cJSON *v, size_t max, bool pretty, char **out, size_t *le
     return 0;
 }
 
-int mae_json_print(const cJSON *v, size_t max, char **out, size_t *len) {
+int mae__json_print(const cJSON *v, size_t max, char **out, size_t *len) {
     return print(v, max, false, out, len);
 }
 
-int mae_json_print_pretty(const cJSON *v, size_t max, char **out, size_t *len) {
+int mae__json_print_pretty(const cJSON *v, size_t max, char **out, size_t *len) {
     return print(v, max, true, out, len);
 }
 
-char *mae_json_text(const cJSON *v) {
+char *mae__json_text(const cJSON *v) {
     char *s = NULL;
     return print(v, MAE_JSON_UNBOUNDED, false, &s, NULL) == 0 ? s : NULL;
 }
@@ -258,7 +258,7 @@ static void text_pos(const char *text, const char *at, int *line, int *col) {
     }
 }
 
-int mae_json_parse_doc(const char *text, cJSON **out, char *err, size_t errlen) {
+int mae__json_parse_doc(const char *text, cJSON **out, char *err, size_t errlen) {
     const char *end = NULL;
     *out = NULL;
     if (errlen) err[0] = 0;

@@ -24,30 +24,30 @@
 
 #include <cjson/cJSON.h>
 
-/* Bytes mae_json_num needs, NUL included ("-2.2250738585072014e-308" is 24). */
+/* Bytes mae__json_num needs, NUL included ("-2.2250738585072014e-308" is 24). */
 #define MAE_JSON_NUM_MAX 32
 /* max for callers whose only bound is memory. */
 #define MAE_JSON_UNBOUNDED SIZE_MAX
 
 /* Writes the JSON text of d (rules above) into buf, NUL-terminated; returns its length. */
-size_t mae_json_num(double d, char buf[MAE_JSON_NUM_MAX]);
+size_t mae__json_num(double d, char buf[MAE_JSON_NUM_MAX]);
 
 /* Compact JSON text of v (NULL prints "null"). *out is malloc'd, NUL-terminated, caller frees
  * with free(); *len (when non-NULL) is its length. Returns 0, MAE_ELIMIT when the text would be
  * longer than max bytes (nothing is returned), or MAE_ENOMEM. */
-int mae_json_print(const cJSON *v, size_t max, char **out, size_t *len);
+int mae__json_print(const cJSON *v, size_t max, char **out, size_t *len);
 
 /* Same, indented by two spaces per level, one member or element per line, "key": value. */
-int mae_json_print_pretty(const cJSON *v, size_t max, char **out, size_t *len);
+int mae__json_print_pretty(const cJSON *v, size_t max, char **out, size_t *len);
 
-/* mae_json_print without a bound: the malloc'd compact text, or NULL when out of memory.
+/* mae__json_print without a bound: the malloc'd compact text, or NULL when out of memory.
  * A drop-in for cJSON_PrintUnformatted (but free the result with free()). */
-char *mae_json_text(const cJSON *v);
+char *mae__json_text(const cJSON *v);
 
 /* Parses one JSON document that must fill the whole text (whitespace aside): trailing bytes
  * after the value are an error, unlike cJSON_Parse. On failure returns MAE_EPARSE with *out
  * NULL and a message in err such as "line 1, column 9: unexpected text after the JSON value"
  * or "line 2, column 4: not valid JSON" (columns count bytes from 1). */
-int mae_json_parse_doc(const char *text, cJSON **out, char *err, size_t errlen);
+int mae__json_parse_doc(const char *text, cJSON **out, char *err, size_t errlen);
 
 #endif

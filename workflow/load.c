@@ -27,10 +27,10 @@ const char *mae__input_type_name(mae_input_type t);
 static void load_inputs(mae_loader *ld, const mae_ynode *n) {
     mae_workflow *wf = ld->wf;
     if (n->kind != MAE_YN_MAP) {
-        mae__ld_err(ld, n->pos, "'input' must be a mapping, not %s", mae_yaml_kind_name(n));
+        mae__ld_err(ld, n->pos, "'input' must be a mapping, not %s", mae__yaml_kind_name(n));
         return;
     }
-    wf->inputs = mae_arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *wf->inputs);
+    wf->inputs = mae__arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *wf->inputs);
     if (!wf->inputs) {
         ld->oom = true;
         return;
@@ -43,7 +43,7 @@ static void load_inputs(mae_loader *ld, const mae_ynode *n) {
         wf->n_inputs++;
         if (!mae__ld_keys(ld, v, "input declaration", input_keys)) continue;
         const mae_ynode *w;
-        if ((w = mae_yaml_get(v, "type"))) {
+        if ((w = mae__yaml_get(v, "type"))) {
             const char *t;
             if (mae__ld_str(ld, w, "type", &t)) {
                 size_t j = 0;
@@ -55,8 +55,8 @@ static void load_inputs(mae_loader *ld, const mae_ynode *n) {
                                 "boolean, object or array)", t);
             }
         }
-        if ((w = mae_yaml_get(v, "required"))) mae__ld_bool(ld, w, "required", &d->required);
-        if ((w = mae_yaml_get(v, "default"))) {
+        if ((w = mae__yaml_get(v, "required"))) mae__ld_bool(ld, w, "required", &d->required);
+        if ((w = mae__yaml_get(v, "default"))) {
             d->default_value = mae__ld_json(ld, w);
             if (d->default_value && !mae__input_type_ok(d->type, d->default_value))
                 mae__ld_err(ld, w->pos, "default of input '%s' is not of type %s", d->name,
@@ -74,42 +74,42 @@ static void load_top(mae_loader *ld, const mae_ynode *root) {
     }
     if (!mae__ld_keys(ld, root, "workflow", top_keys)) return;
     const mae_ynode *v;
-    if ((v = mae_yaml_get(root, "name"))) mae__ld_name(ld, v, "workflow name", &wf->name);
+    if ((v = mae__yaml_get(root, "name"))) mae__ld_name(ld, v, "workflow name", &wf->name);
     else mae__ld_err(ld, root->pos, "missing required key 'name'");
-    if ((v = mae_yaml_get(root, "version"))) mae__ld_str(ld, v, "version", &wf->version);
-    if ((v = mae_yaml_get(root, "description"))) {
+    if ((v = mae__yaml_get(root, "version"))) mae__ld_str(ld, v, "version", &wf->version);
+    if ((v = mae__yaml_get(root, "description"))) {
         const char *s;
         mae__ld_str(ld, v, "description", &s);
     }
-    if ((v = mae_yaml_get(root, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &wf->timeout_ms);
-    if ((v = mae_yaml_get(root, "compensation_timeout")))
+    if ((v = mae__yaml_get(root, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &wf->timeout_ms);
+    if ((v = mae__yaml_get(root, "compensation_timeout")))
         mae__ld_duration(ld, v, "compensation_timeout", true, &wf->compensation_timeout_ms);
-    if ((v = mae_yaml_get(root, "input"))) load_inputs(ld, v);
-    if ((v = mae_yaml_get(root, "services"))) mae__ld_services(ld, v);
+    if ((v = mae__yaml_get(root, "input"))) load_inputs(ld, v);
+    if ((v = mae__yaml_get(root, "services"))) mae__ld_services(ld, v);
     else mae__ld_err(ld, root->pos, "missing required key 'services'");
-    if ((v = mae_yaml_get(root, "steps"))) {
+    if ((v = mae__yaml_get(root, "steps"))) {
         mae__ld_steps(ld, v, "steps", &wf->steps, &wf->n_steps);
         if (v->kind == MAE_YN_SEQ && v->n == 0) mae__ld_err(ld, v->pos, "'steps' must not be empty");
     } else {
         mae__ld_err(ld, root->pos, "missing required key 'steps'");
     }
-    if ((v = mae_yaml_get(root, "output"))) wf->output = mae__ld_tval(ld, v);
+    if ((v = mae__yaml_get(root, "output"))) wf->output = mae__ld_tval(ld, v);
 }
 
-int mae_workflow_load_buf(const char *name, const char *buf, size_t len, mae_workflow **out,
+int mae__workflow_load_buf(const char *name, const char *buf, size_t len, mae_workflow **out,
                           mae_diags *diags) {
     *out = NULL;
     if (len > MAE_YAML_MAX_FILE) {
-        mae_diag_add(diags, (mae_pos){0, 0}, "file too large (%zu bytes, limit %u)", len, MAE_YAML_MAX_FILE);
+        mae__diag_add(diags, (mae_pos){0, 0}, "file too large (%zu bytes, limit %u)", len, MAE_YAML_MAX_FILE);
         return MAE_ETOOBIG;
     }
     mae_workflow *wf = calloc(1, sizeof *wf);
     if (!wf) return MAE_ENOMEM;
-    mae_arena_init(&wf->arena, ARENA_LIMIT);
-    wf->file = mae_arena_strdup(&wf->arena, name ? name : "<input>");
+    mae__arena_init(&wf->arena, ARENA_LIMIT);
+    wf->file = mae__arena_strdup(&wf->arena, name ? name : "<input>");
     mae_loader ld = {.wf = wf, .a = &wf->arena, .d = diags, .buf = buf, .len = len};
     mae_ynode *root = NULL;
-    int rc = mae_yaml_parse(&wf->arena, buf, len, &root, diags);
+    int rc = mae__yaml_parse(&wf->arena, buf, len, &root, diags);
     /* Duplicate keys leave a usable tree: go on so that every problem is reported. */
     if (rc == 0 || (rc == MAE_EPARSE && root)) {
         if (rc) ld.errors++;
@@ -127,11 +127,11 @@ int mae_workflow_load_buf(const char *name, const char *buf, size_t len, mae_wor
     return 0;
 }
 
-int mae_workflow_load_file(const char *path, mae_workflow **out, mae_diags *diags) {
+int mae__workflow_load_file(const char *path, mae_workflow **out, mae_diags *diags) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        mae_diag_add(diags, (mae_pos){0, 0}, "cannot open: %s", strerror(errno));
+        mae__diag_add(diags, (mae_pos){0, 0}, "cannot open: %s", strerror(errno));
         return MAE_EIO;
     }
     /* Read at most one byte past the cap, so a huge file is never read whole. */
@@ -147,15 +147,15 @@ int mae_workflow_load_file(const char *path, mae_workflow **out, mae_diags *diag
     fclose(f);
     if (err) {
         free(buf);
-        mae_diag_add(diags, (mae_pos){0, 0}, "cannot read file");
+        mae__diag_add(diags, (mae_pos){0, 0}, "cannot read file");
         return MAE_EIO;
     }
     if (len > MAE_YAML_MAX_FILE) {
         free(buf);
-        mae_diag_add(diags, (mae_pos){0, 0}, "file too large (limit %u bytes)", MAE_YAML_MAX_FILE);
+        mae__diag_add(diags, (mae_pos){0, 0}, "file too large (limit %u bytes)", MAE_YAML_MAX_FILE);
         return MAE_ETOOBIG;
     }
-    int rc = mae_workflow_load_buf(path, buf, len, out, diags);
+    int rc = mae__workflow_load_buf(path, buf, len, out, diags);
     free(buf);
     return rc;
 }
@@ -163,11 +163,11 @@ int mae_workflow_load_file(const char *path, mae_workflow **out, mae_diags *diag
 void mae_workflow_free(mae_workflow *wf) {
     if (!wf) return;
     for (size_t i = 0; i < wf->n_inputs; i++) cJSON_Delete(wf->inputs[i].default_value);
-    mae_arena_free(&wf->arena);
+    mae__arena_free(&wf->arena);
     free(wf);
 }
 
-const mae_service *mae_workflow_service(const mae_workflow *wf, const char *name) {
+const mae_service *mae__workflow_service(const mae_workflow *wf, const char *name) {
     for (size_t i = 0; i < wf->n_services; i++)
         if (strcmp(wf->services[i].name, name) == 0) return &wf->services[i];
     return NULL;

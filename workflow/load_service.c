@@ -30,8 +30,8 @@ void mae__retry_default(mae_retry_policy *p) {
 void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
     if (!mae__ld_keys(ld, n, "retry", retry_keys)) return;
     const mae_ynode *v;
-    if ((v = mae_yaml_get(n, "attempts"))) mae__ld_int(ld, v, "attempts", 1, 100, &p->attempts);
-    if ((v = mae_yaml_get(n, "backoff"))) {
+    if ((v = mae__yaml_get(n, "attempts"))) mae__ld_int(ld, v, "attempts", 1, 100, &p->attempts);
+    if ((v = mae__yaml_get(n, "backoff"))) {
         const char *s;
         if (mae__ld_str(ld, v, "backoff", &s)) {
             if (!strcmp(s, "constant")) p->backoff = MAE_BACKOFF_CONSTANT;
@@ -40,10 +40,10 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
             else mae__ld_err(ld, v->pos, "invalid backoff '%s' (expected constant, linear or exponential)", s);
         }
     }
-    if ((v = mae_yaml_get(n, "initial"))) mae__ld_duration(ld, v, "initial", false, &p->initial_ms);
-    if ((v = mae_yaml_get(n, "max"))) mae__ld_duration(ld, v, "max", false, &p->max_ms);
-    if ((v = mae_yaml_get(n, "multiplier"))) mae__ld_num(ld, v, "multiplier", 1, &p->multiplier);
-    if ((v = mae_yaml_get(n, "jitter"))) {
+    if ((v = mae__yaml_get(n, "initial"))) mae__ld_duration(ld, v, "initial", false, &p->initial_ms);
+    if ((v = mae__yaml_get(n, "max"))) mae__ld_duration(ld, v, "max", false, &p->max_ms);
+    if ((v = mae__yaml_get(n, "multiplier"))) mae__ld_num(ld, v, "multiplier", 1, &p->multiplier);
+    if ((v = mae__yaml_get(n, "jitter"))) {
         const char *s;
         if (mae__ld_str(ld, v, "jitter", &s)) {
             if (!strcmp(s, "full")) p->jitter = true;
@@ -51,12 +51,12 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
             else mae__ld_err(ld, v->pos, "invalid jitter '%s' (expected full or none)", s);
         }
     }
-    if ((v = mae_yaml_get(n, "on"))) {
+    if ((v = mae__yaml_get(n, "on"))) {
         if (v->kind != MAE_YN_SEQ) {
-            mae__ld_err(ld, v->pos, "'on' must be a sequence, not %s", mae_yaml_kind_name(v));
+            mae__ld_err(ld, v->pos, "'on' must be a sequence, not %s", mae__yaml_kind_name(v));
             return;
         }
-        p->on = mae_arena_alloc(ld->a, (v->n ? v->n : 1) * sizeof *p->on);
+        p->on = mae__arena_alloc(ld->a, (v->n ? v->n : 1) * sizeof *p->on);
         if (!p->on) {
             ld->oom = true;
             return;
@@ -65,7 +65,7 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
         for (size_t i = 0; i < v->n; i++) {
             const char *s;
             if (!mae__ld_str(ld, v->items[i], "on", &s)) continue;
-            if (!mae_class_entry_valid(s)) {
+            if (!mae__class_entry_valid(s)) {
                 mae__ld_err(ld, v->items[i]->pos,
                             "invalid retry.on entry '%s' (expected a class name, http:NNN or grpc:CODE)", s);
                 continue;
@@ -78,7 +78,7 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
 /* The endpoint, as the service's type accepts it (no templates: it is fixed for every run).
  * Shared with mae_workflow_set_endpoint, so an override is held to what the file is. */
 int mae__endpoint_check(const mae_target_type *type, const char *ep, char *err, size_t errlen) {
-    if (mae_tmpl_has_expr(ep, strlen(ep))) {
+    if (mae__tmpl_has_expr(ep, strlen(ep))) {
         snprintf(err, errlen, "'endpoint' cannot hold templates (use --set service.NAME.endpoint=URL)");
         return MAE_EINVAL;
     }
@@ -97,11 +97,11 @@ static void check_endpoint(mae_loader *ld, const mae_ynode *n, const mae_target_
 /* "http or grpc": the known types, for a message. */
 static void type_names(char *buf, size_t len) {
     size_t n = 0, k = 0;
-    while (mae_target_types[n]) n++;
+    while (mae__target_types[n]) n++;
     buf[0] = 0;
     for (size_t i = 0; i < n && k < len; i++) {
         const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
-        int w = snprintf(buf + k, len - k, "%s%s", sep, mae_target_types[i]->name);
+        int w = snprintf(buf + k, len - k, "%s%s", sep, mae__target_types[i]->name);
         if (w < 0) break;
         k += (size_t)w;
     }
@@ -109,23 +109,23 @@ static void type_names(char *buf, size_t len) {
 
 static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
     if (n->kind != MAE_YN_MAP) {
-        mae__ld_err(ld, n->pos, "'headers' must be a mapping, not %s", mae_yaml_kind_name(n));
+        mae__ld_err(ld, n->pos, "'headers' must be a mapping, not %s", mae__yaml_kind_name(n));
         return;
     }
-    s->headers = mae_arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *s->headers);
+    s->headers = mae__arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *s->headers);
     if (!s->headers) {
         ld->oom = true;
         return;
     }
     for (size_t i = 0; i < n->n; i++) {
         const mae_ynode *k = n->pairs[i].key, *v = n->pairs[i].val;
-        if (!mae_header_name_ok(k->str)) {
+        if (!mae__header_name_ok(k->str)) {
             mae__ld_err(ld, k->pos, "invalid header name '%s'", k->str);
             continue;
         }
         const char *text;
         if (!mae__ld_str(ld, v, "header value", &text)) continue;
-        if (!mae_header_value_ok(text)) {
+        if (!mae__header_value_ok(text)) {
             mae__ld_err(ld, v->pos, "header value of '%s' must not contain CR or LF", k->str);
             continue;
         }
@@ -143,9 +143,9 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
     s->pool_connections = 5;
     if (!mae__ld_keys(ld, n, "service", service_keys)) return;
     const mae_ynode *v;
-    if ((v = mae_yaml_get(n, "type"))) {
+    if ((v = mae__yaml_get(n, "type"))) {
         const char *t;
-        if (mae__ld_str(ld, v, "type", &t) && !(s->type = mae_target_type_find(t))) {
+        if (mae__ld_str(ld, v, "type", &t) && !(s->type = mae__target_type_find(t))) {
             char names[128];
             type_names(names, sizeof names);
             mae__ld_err(ld, v->pos, "invalid service type '%s' (expected %s)", t, names);
@@ -154,47 +154,47 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
         mae__ld_err(ld, n->pos, "service '%s': missing required key 'type'", s->name);
     }
     s->max_response = s->type ? s->type->default_max_response : 16u << 20;
-    if ((v = mae_yaml_get(n, "endpoint"))) {
+    if ((v = mae__yaml_get(n, "endpoint"))) {
         if (mae__ld_str(ld, v, "endpoint", &s->endpoint) && s->type) check_endpoint(ld, v, s->type, s->endpoint);
     } else {
         mae__ld_err(ld, n->pos, "service '%s': missing required key 'endpoint'", s->name);
     }
-    if ((v = mae_yaml_get(n, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &s->timeout_ms);
-    if ((v = mae_yaml_get(n, "retry"))) mae__ld_retry(ld, v, &s->retry);
-    if ((v = mae_yaml_get(n, "circuit_breaker")) && mae__ld_keys(ld, v, "circuit_breaker", breaker_keys)) {
+    if ((v = mae__yaml_get(n, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &s->timeout_ms);
+    if ((v = mae__yaml_get(n, "retry"))) mae__ld_retry(ld, v, &s->retry);
+    if ((v = mae__yaml_get(n, "circuit_breaker")) && mae__ld_keys(ld, v, "circuit_breaker", breaker_keys)) {
         const mae_ynode *w;
-        if ((w = mae_yaml_get(v, "failures"))) mae__ld_int(ld, w, "failures", 1, 1000000, &s->breaker.failures);
-        if ((w = mae_yaml_get(v, "open_for"))) mae__ld_duration(ld, w, "open_for", true, &s->breaker.open_for_ms);
-        if ((w = mae_yaml_get(v, "half_open_probes")))
+        if ((w = mae__yaml_get(v, "failures"))) mae__ld_int(ld, w, "failures", 1, 1000000, &s->breaker.failures);
+        if ((w = mae__yaml_get(v, "open_for"))) mae__ld_duration(ld, w, "open_for", true, &s->breaker.open_for_ms);
+        if ((w = mae__yaml_get(v, "half_open_probes")))
             mae__ld_int(ld, w, "half_open_probes", 1, 1000, &s->breaker.half_open_probes);
         /* Checked here; the engine compiles its own copy (it outlives the workflow). */
-        if ((w = mae_yaml_get(v, "probe")) && mae__ld_str(ld, w, "probe", &s->breaker.probe) && s->type)
+        if ((w = mae__yaml_get(v, "probe")) && mae__ld_str(ld, w, "probe", &s->breaker.probe) && s->type)
             mae__ld_target(ld, w, s->type, MAE_TARGET_PROBE);
     }
-    if ((v = mae_yaml_get(n, "pool")) && mae__ld_keys(ld, v, "pool", pool_keys)) {
-        const mae_ynode *w = mae_yaml_get(v, "connections");
+    if ((v = mae__yaml_get(n, "pool")) && mae__ld_keys(ld, v, "pool", pool_keys)) {
+        const mae_ynode *w = mae__yaml_get(v, "connections");
         if (w) mae__ld_int(ld, w, "connections", 1, 1000, &s->pool_connections);
     }
-    if ((v = mae_yaml_get(n, "max_in_flight"))) mae__ld_int(ld, v, "max_in_flight", 0, 1000000, &s->max_in_flight);
-    if ((v = mae_yaml_get(n, "headers"))) load_headers(ld, v, s);
-    if ((v = mae_yaml_get(n, "max_response"))) mae__ld_size(ld, v, "max_response", &s->max_response);
-    if ((v = mae_yaml_get(n, "tls")) && mae__ld_keys(ld, v, "tls", tls_keys)) {
+    if ((v = mae__yaml_get(n, "max_in_flight"))) mae__ld_int(ld, v, "max_in_flight", 0, 1000000, &s->max_in_flight);
+    if ((v = mae__yaml_get(n, "headers"))) load_headers(ld, v, s);
+    if ((v = mae__yaml_get(n, "max_response"))) mae__ld_size(ld, v, "max_response", &s->max_response);
+    if ((v = mae__yaml_get(n, "tls")) && mae__ld_keys(ld, v, "tls", tls_keys)) {
         const mae_ynode *w;
-        if ((w = mae_yaml_get(v, "ca_file"))) mae__ld_str(ld, w, "ca_file", &s->tls.ca_file);
-        if ((w = mae_yaml_get(v, "cert_file"))) mae__ld_str(ld, w, "cert_file", &s->tls.cert_file);
-        if ((w = mae_yaml_get(v, "key_file"))) mae__ld_str(ld, w, "key_file", &s->tls.key_file);
-        if ((w = mae_yaml_get(v, "insecure_skip_verify")))
+        if ((w = mae__yaml_get(v, "ca_file"))) mae__ld_str(ld, w, "ca_file", &s->tls.ca_file);
+        if ((w = mae__yaml_get(v, "cert_file"))) mae__ld_str(ld, w, "cert_file", &s->tls.cert_file);
+        if ((w = mae__yaml_get(v, "key_file"))) mae__ld_str(ld, w, "key_file", &s->tls.key_file);
+        if ((w = mae__yaml_get(v, "insecure_skip_verify")))
             mae__ld_bool(ld, w, "insecure_skip_verify", &s->tls.insecure_skip_verify);
     }
 }
 
 void mae__ld_services(mae_loader *ld, const mae_ynode *n) {
     if (n->kind != MAE_YN_MAP) {
-        mae__ld_err(ld, n->pos, "'services' must be a mapping, not %s", mae_yaml_kind_name(n));
+        mae__ld_err(ld, n->pos, "'services' must be a mapping, not %s", mae__yaml_kind_name(n));
         return;
     }
     mae_workflow *wf = ld->wf;
-    wf->services = mae_arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *wf->services);
+    wf->services = mae__arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *wf->services);
     if (!wf->services) {
         ld->oom = true;
         return;

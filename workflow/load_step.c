@@ -20,7 +20,7 @@ static const char *const kind_names[] = {"call", "parallel", "sequence", "foreac
 static const mae_service *find_service(mae_loader *ld, const mae_ynode *n) {
     const char *name;
     if (!mae__ld_str(ld, n, "service", &name)) return NULL;
-    const mae_service *s = mae_workflow_service(ld->wf, name);
+    const mae_service *s = mae__workflow_service(ld->wf, name);
     if (s) return s;
     const char *cands[64];
     size_t nc = 0;
@@ -42,7 +42,7 @@ static void parse_method(mae_loader *ld, const mae_ynode *n, const mae_service *
 
 static void load_compensate(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     if (!mae__ld_keys(ld, n, "compensate", compensate_keys)) return;
-    mae_compensate *c = mae_arena_alloc(ld->a, sizeof *c);
+    mae_compensate *c = mae__arena_alloc(ld->a, sizeof *c);
     if (!c) {
         ld->oom = true;
         return;
@@ -50,7 +50,7 @@ static void load_compensate(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     c->pos = n->pos;
     c->service = st->service;
     const mae_ynode *v;
-    if ((v = mae_yaml_get(n, "service"))) c->service = find_service(ld, v);
+    if ((v = mae__yaml_get(n, "service"))) c->service = find_service(ld, v);
     if (c->service) {
         c->retry = c->service->retry;
         c->retry.attempts = 5;
@@ -58,11 +58,11 @@ static void load_compensate(mae_loader *ld, const mae_ynode *n, mae_step *st) {
         mae__retry_default(&c->retry);
         c->retry.attempts = 5;
     }
-    if ((v = mae_yaml_get(n, "method"))) parse_method(ld, v, c->service, &c->method, &c->target);
+    if ((v = mae__yaml_get(n, "method"))) parse_method(ld, v, c->service, &c->method, &c->target);
     else mae__ld_err(ld, n->pos, "compensate: missing required key 'method'");
-    if ((v = mae_yaml_get(n, "input"))) c->input = mae__ld_tval(ld, v);
-    if ((v = mae_yaml_get(n, "retry"))) mae__ld_retry(ld, v, &c->retry);
-    if ((v = mae_yaml_get(n, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &c->timeout_ms);
+    if ((v = mae__yaml_get(n, "input"))) c->input = mae__ld_tval(ld, v);
+    if ((v = mae__yaml_get(n, "retry"))) mae__ld_retry(ld, v, &c->retry);
+    if ((v = mae__yaml_get(n, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &c->timeout_ms);
     st->compensate = c;
 }
 
@@ -99,38 +99,38 @@ static void missing(mae_loader *ld, const mae_ynode *n, const mae_step *st, cons
 
 static void load_call(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     const mae_ynode *v;
-    if ((v = mae_yaml_get(n, "service"))) st->service = find_service(ld, v);
+    if ((v = mae__yaml_get(n, "service"))) st->service = find_service(ld, v);
     else missing(ld, n, st, "service");
-    if ((v = mae_yaml_get(n, "method"))) parse_method(ld, v, st->service, &st->method, &st->target);
+    if ((v = mae__yaml_get(n, "method"))) parse_method(ld, v, st->service, &st->method, &st->target);
     else missing(ld, n, st, "method");
-    if ((v = mae_yaml_get(n, "input"))) st->input = mae__ld_tval(ld, v);
-    if ((v = mae_yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
+    if ((v = mae__yaml_get(n, "input"))) st->input = mae__ld_tval(ld, v);
+    if ((v = mae__yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
     if (st->service) st->retry = st->service->retry;
     else mae__retry_default(&st->retry);
-    if ((v = mae_yaml_get(n, "retry"))) mae__ld_retry(ld, v, &st->retry);
-    if ((v = mae_yaml_get(n, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &st->timeout_ms);
-    if ((v = mae_yaml_get(n, "compensate"))) load_compensate(ld, v, st);
+    if ((v = mae__yaml_get(n, "retry"))) mae__ld_retry(ld, v, &st->retry);
+    if ((v = mae__yaml_get(n, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &st->timeout_ms);
+    if ((v = mae__yaml_get(n, "compensate"))) load_compensate(ld, v, st);
 }
 
 static void load_foreach(mae_loader *ld, const mae_ynode *n, mae_step *st) {
-    const mae_ynode *v = mae_yaml_get(n, "foreach");
+    const mae_ynode *v = mae__yaml_get(n, "foreach");
     const char *s;
     if (mae__ld_str(ld, v, "foreach", &s)) {
-        if (!mae_tmpl_has_expr(v->str, v->len))
+        if (!mae__tmpl_has_expr(v->str, v->len))
             mae__ld_err(ld, v->pos, "'foreach' must be a template such as \"{{ .input.items }}\"");
         else
             st->foreach = mae__ld_tmpl(ld, v, 0);
     }
-    if ((v = mae_yaml_get(n, "as"))) mae__ld_var(ld, v, "foreach 'as' name", &st->as);
+    if ((v = mae__yaml_get(n, "as"))) mae__ld_var(ld, v, "foreach 'as' name", &st->as);
     else missing(ld, n, st, "as");
-    if ((v = mae_yaml_get(n, "concurrency"))) mae__ld_int(ld, v, "concurrency", 1, 100000, &st->concurrency);
-    if ((v = mae_yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
-    v = mae_yaml_get(n, "do");
+    if ((v = mae__yaml_get(n, "concurrency"))) mae__ld_int(ld, v, "concurrency", 1, 100000, &st->concurrency);
+    if ((v = mae__yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
+    v = mae__yaml_get(n, "do");
     if (!v) {
         missing(ld, n, st, "do");
         return;
     }
-    st->children = mae_arena_alloc(ld->a, sizeof *st->children);
+    st->children = mae__arena_alloc(ld->a, sizeof *st->children);
     if (!st->children) {
         ld->oom = true;
         return;
@@ -150,8 +150,8 @@ static void load_foreach(mae_loader *ld, const mae_ynode *n, mae_step *st) {
 static void load_step(mae_loader *ld, const mae_ynode *n, mae_step *st, const char *default_id) {
     st->pos = n->pos;
     if (!mae__ld_keys(ld, n, "step", step_keys)) return;
-    bool has[4] = {mae_yaml_get(n, "service") || mae_yaml_get(n, "method"), mae_yaml_get(n, "parallel") != NULL,
-                   mae_yaml_get(n, "sequence") != NULL, mae_yaml_get(n, "foreach") != NULL};
+    bool has[4] = {mae__yaml_get(n, "service") || mae__yaml_get(n, "method"), mae__yaml_get(n, "parallel") != NULL,
+                   mae__yaml_get(n, "sequence") != NULL, mae__yaml_get(n, "foreach") != NULL};
     int kinds = 0, kind = -1, second = -1;
     for (int i = 0; i < 4; i++) {
         if (!has[i]) continue;
@@ -177,28 +177,28 @@ static void load_step(mae_loader *ld, const mae_ynode *n, mae_step *st, const ch
         if (!ok && known) mae__ld_err(ld, k->pos, "'%s' is not allowed in a %s step", k->str, kind_names[kind]);
     }
     const mae_ynode *v;
-    if ((v = mae_yaml_get(n, "id"))) {
+    if ((v = mae__yaml_get(n, "id"))) {
         if (mae__ld_name(ld, v, "step id", &st->id)) register_id(ld, st->id, v->pos);
     } else if (kind == MAE_STEP_CALL || kind == MAE_STEP_FOREACH) {
         if (default_id) st->id = default_id;
         else mae__ld_err(ld, n->pos, "%s step: missing required key 'id'", kind_names[kind]);
     }
-    if ((v = mae_yaml_get(n, "when"))) {
+    if ((v = mae__yaml_get(n, "when"))) {
         const char *s;
         if (mae__ld_str(ld, v, "when", &s)) {
-            if (!mae_tmpl_has_expr(v->str, v->len))
+            if (!mae__tmpl_has_expr(v->str, v->len))
                 mae__ld_err(ld, v->pos, "'when' must be a template such as \"{{ .input.plan == 'premium' }}\"");
             else
                 st->when = mae__ld_tmpl(ld, v, 0);
         }
     }
-    if ((v = mae_yaml_get(n, "continue_on_error"))) mae__ld_bool(ld, v, "continue_on_error", &st->continue_on_error);
+    if ((v = mae__yaml_get(n, "continue_on_error"))) mae__ld_bool(ld, v, "continue_on_error", &st->continue_on_error);
     switch (st->kind) {
     case MAE_STEP_CALL: load_call(ld, n, st); break;
     case MAE_STEP_FOREACH: load_foreach(ld, n, st); break;
     default: {
         const char *key = st->kind == MAE_STEP_PARALLEL ? "parallel" : "sequence";
-        v = mae_yaml_get(n, key);
+        v = mae__yaml_get(n, key);
         mae__ld_steps(ld, v, key, &st->children, &st->n_children);
         if (v->kind == MAE_YN_SEQ && v->n == 0) mae__ld_err(ld, v->pos, "'%s' must not be empty", key);
     }
@@ -209,10 +209,10 @@ void mae__ld_steps(mae_loader *ld, const mae_ynode *n, const char *what, mae_ste
     *out = NULL;
     *n_out = 0;
     if (n->kind != MAE_YN_SEQ) {
-        mae__ld_err(ld, n->pos, "'%s' must be a sequence, not %s", what, mae_yaml_kind_name(n));
+        mae__ld_err(ld, n->pos, "'%s' must be a sequence, not %s", what, mae__yaml_kind_name(n));
         return;
     }
-    mae_step *steps = mae_arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *steps);
+    mae_step *steps = mae__arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *steps);
     if (!steps) {
         ld->oom = true;
         return;

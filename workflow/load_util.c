@@ -19,7 +19,7 @@ void mae__ld_err(mae_loader *ld, mae_pos pos, const char *fmt, ...) {
     /* Names in messages come from the file: no control characters reach the terminal. */
     for (char *c = buf; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
-    mae_diag_add(ld->d, pos, "%s", buf);
+    mae__diag_add(ld->d, pos, "%s", buf);
     ld->errors++;
 }
 
@@ -62,7 +62,7 @@ const char *mae__ld_suggest(const char *word, const char *const *cands, size_t n
 bool mae__ld_keys(mae_loader *ld, const mae_ynode *n, const char *what, const char *const *known) {
     if (!n || n->kind != MAE_YN_MAP) {
         mae__ld_err(ld, n ? n->pos : (mae_pos){0, 0}, "'%s' must be a mapping, not %s", what,
-                    mae_yaml_kind_name(n));
+                    mae__yaml_kind_name(n));
         return false;
     }
     size_t nk = 0;
@@ -85,7 +85,7 @@ bool mae__ld_keys(mae_loader *ld, const mae_ynode *n, const char *what, const ch
 
 bool mae__ld_str(mae_loader *ld, const mae_ynode *n, const char *what, const char **out) {
     if (!n || n->kind != MAE_YN_SCALAR) {
-        mae__ld_err(ld, n ? n->pos : (mae_pos){0, 0}, "'%s' must be a string, not %s", what, mae_yaml_kind_name(n));
+        mae__ld_err(ld, n ? n->pos : (mae_pos){0, 0}, "'%s' must be a string, not %s", what, mae__yaml_kind_name(n));
         return false;
     }
     if (strlen(n->str) != n->len) {
@@ -98,7 +98,7 @@ bool mae__ld_str(mae_loader *ld, const mae_ynode *n, const char *what, const cha
 
 static bool plain_scalar(mae_loader *ld, const mae_ynode *n, const char *what, const char *expected) {
     if (n->kind != MAE_YN_SCALAR) {
-        mae__ld_err(ld, n->pos, "'%s' must be %s, not %s", what, expected, mae_yaml_kind_name(n));
+        mae__ld_err(ld, n->pos, "'%s' must be %s, not %s", what, expected, mae__yaml_kind_name(n));
         return false;
     }
     return true;
@@ -142,7 +142,7 @@ bool mae__ld_bool(mae_loader *ld, const mae_ynode *n, const char *what, bool *ou
 bool mae__ld_duration(mae_loader *ld, const mae_ynode *n, const char *what, bool positive, uint64_t *out) {
     if (!plain_scalar(ld, n, what, "a duration")) return false;
     uint64_t ms;
-    if (mae_parse_duration_ms(n->str, &ms) != 0) {
+    if (mae__parse_duration_ms(n->str, &ms) != 0) {
         mae__ld_err(ld, n->pos, "invalid duration '%s' for '%s' (expected e.g. 250ms, 30s, 1h30m)", n->str, what);
         return false;
     }
@@ -157,7 +157,7 @@ bool mae__ld_duration(mae_loader *ld, const mae_ynode *n, const char *what, bool
 bool mae__ld_size(mae_loader *ld, const mae_ynode *n, const char *what, uint64_t *out) {
     if (!plain_scalar(ld, n, what, "a size")) return false;
     uint64_t v;
-    if (mae_parse_size(n->str, &v) != 0 || v == 0) {
+    if (mae__parse_size(n->str, &v) != 0 || v == 0) {
         mae__ld_err(ld, n->pos, "invalid size '%s' for '%s' (expected e.g. 16MiB, 512KB, 1024)", n->str, what);
         return false;
     }
@@ -266,7 +266,7 @@ static bool source_pos(mae_loader *ld, const mae_ynode *n, size_t off, mae_pos *
     int line = 1, col = 1;
     if (!ld->lines64) {
         size_t cap = len / 64 + 2, k = 0;
-        ld->lines64 = mae_arena_alloc(ld->a, cap * sizeof *ld->lines64);
+        ld->lines64 = mae__arena_alloc(ld->a, cap * sizeof *ld->lines64);
         if (!ld->lines64) return false;
         ld->lines64[k++] = 0;
         for (size_t x = 0, l = 1; x < len && k < cap; x++)
@@ -378,7 +378,7 @@ mae_tmpl *mae__ld_tmpl(mae_loader *ld, const mae_ynode *n, size_t skip) {
     mae_tmpl *t = NULL;
     mae_tmpl_err err;
     memset(&err, 0, sizeof err);
-    int rc = mae_tmpl_compile(ld->a, n->str + skip, n->len - skip, &t, &err);
+    int rc = mae__tmpl_compile(ld->a, n->str + skip, n->len - skip, &t, &err);
     if (rc == MAE_ENOMEM) {
         ld->oom = true;
         return NULL;
@@ -449,7 +449,7 @@ static bool tval_fill(mae_loader *ld, const mae_ynode *n, mae_tval *v) {
             return true;
         default: break;
         }
-        if (mae_tmpl_has_expr(n->str, n->len)) {
+        if (mae__tmpl_has_expr(n->str, n->len)) {
             v->kind = MAE_TV_TEMPLATE;
             v->tmpl = mae__ld_tmpl(ld, n, 0);
             return v->tmpl != NULL;
@@ -460,7 +460,7 @@ static bool tval_fill(mae_loader *ld, const mae_ynode *n, mae_tval *v) {
     }
     v->kind = n->kind == MAE_YN_SEQ ? MAE_TV_ARRAY : MAE_TV_OBJECT;
     v->n = n->n;
-    v->items = mae_arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *v->items);
+    v->items = mae__arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *v->items);
     if (!v->items) {
         ld->oom = true;
         return false;
@@ -478,7 +478,7 @@ static bool tval_fill(mae_loader *ld, const mae_ynode *n, mae_tval *v) {
 }
 
 mae_tval *mae__ld_tval(mae_loader *ld, const mae_ynode *n) {
-    mae_tval *v = mae_arena_alloc(ld->a, sizeof *v);
+    mae_tval *v = mae__arena_alloc(ld->a, sizeof *v);
     if (!v) {
         ld->oom = true;
         return NULL;

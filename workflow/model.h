@@ -140,25 +140,25 @@ typedef struct mae_workflow {
 
 /* Loads and validates. Returns 0 with *out set, or MAE_EPARSE with every problem in diags
  * (and *out NULL), MAE_EIO when the file cannot be read, MAE_ETOOBIG past the size cap. */
-int mae_workflow_load_file(const char *path, mae_workflow **out, mae_diags *diags);
-int mae_workflow_load_buf(const char *name, const char *buf, size_t len, mae_workflow **out,
+int mae__workflow_load_file(const char *path, mae_workflow **out, mae_diags *diags);
+int mae__workflow_load_buf(const char *name, const char *buf, size_t len, mae_workflow **out,
                           mae_diags *diags);
 void mae_workflow_free(mae_workflow *wf);  /* NULL is a no-op */
-const mae_service *mae_workflow_service(const mae_workflow *wf, const char *name);
+const mae_service *mae__workflow_service(const mae_workflow *wf, const char *name);
 /* The loader's check of an endpoint for a service type: 0, or MAE_EINVAL with the reason in err. */
 int mae__endpoint_check(const mae_target_type *type, const char *ep, char *err, size_t errlen);
 
 /* Checks and completes a run's input against the declaration: types, required fields, and
  * defaults filled in (in place). Every problem goes to diags (no positions: "input.image:
  * required"). Returns 0 or MAE_EINVAL. Undeclared extra fields are kept. */
-int mae_input_check(const mae_workflow *wf, cJSON *input, mae_diags *diags);
+int mae__input_check(const mae_workflow *wf, cJSON *input, mae_diags *diags);
 
 /* Durations are Go-style ("250ms", "1h30m", "1.5s"); sizes "16MiB", "512KB", "1024". */
-int mae_parse_duration_ms(const char *s, uint64_t *out_ms);
-int mae_parse_size(const char *s, uint64_t *out_bytes);
+int mae__parse_duration_ms(const char *s, uint64_t *out_ms);
+int mae__parse_size(const char *s, uint64_t *out_bytes);
 
 /* maestro graph */
 typedef enum { MAE_GRAPH_DOT, MAE_GRAPH_MERMAID } mae_graph_format;
-int mae_workflow_graph(const mae_workflow *wf, mae_graph_format fmt, FILE *out);
+int mae__workflow_graph(const mae_workflow *wf, mae_graph_format fmt, FILE *out);
 
 #endif

@@ -22,19 +22,19 @@ static void load_fail(mae_loader *ld, const mae_ynode *n, mae_svc_type type, mae
     if (!mae__ld_keys(ld, n, "fail", fail_keys)) return;
     b->fail = true;
     const mae_ynode *v;
-    if ((v = mae_yaml_get(n, "status"))) {
+    if ((v = mae__yaml_get(n, "status"))) {
         const char *code;
         if (mae__ld_str(ld, v, "fail.status", &code)) {
-            b->fail_grpc = mae_grpc_code_from_name(code);
+            b->fail_grpc = mae__grpc_code_from_name(code);
             if (b->fail_grpc <= 0)
                 mae__ld_err(ld, v->pos, "fail.status: '%s' is not a gRPC status name (e.g. UNAVAILABLE)", code);
         }
     }
-    if ((v = mae_yaml_get(n, "http"))) mae__ld_int(ld, v, "fail.http", 400, 599, &b->fail_http);
-    if ((v = mae_yaml_get(n, "app_error"))) mae__ld_bool(ld, v, "fail.app_error", &b->fail_app);
-    if ((v = mae_yaml_get(n, "message"))) mae__ld_str(ld, v, "fail.message", &b->fail_message);
-    if ((v = mae_yaml_get(n, "times"))) mae__ld_int(ld, v, "fail.times", 1, 1000000000, &b->fail_times);
-    if ((v = mae_yaml_get(n, "retry_after"))) {
+    if ((v = mae__yaml_get(n, "http"))) mae__ld_int(ld, v, "fail.http", 400, 599, &b->fail_http);
+    if ((v = mae__yaml_get(n, "app_error"))) mae__ld_bool(ld, v, "fail.app_error", &b->fail_app);
+    if ((v = mae__yaml_get(n, "message"))) mae__ld_str(ld, v, "fail.message", &b->fail_message);
+    if ((v = mae__yaml_get(n, "times"))) mae__ld_int(ld, v, "fail.times", 1, 1000000000, &b->fail_times);
+    if ((v = mae__yaml_get(n, "retry_after"))) {
         int s;
         if (mae__ld_int(ld, v, "fail.retry_after", 0, 86400, &s)) b->retry_after_s = s;
     }
@@ -54,14 +54,14 @@ static void load_behavior(mae_loader *ld, const mae_ynode *n, mae_svc_type type,
     b->retry_after_s = -1;
     if (!mae__ld_keys(ld, n, "route", beh_keys)) return;
     const mae_ynode *v;
-    if ((v = mae_yaml_get(n, "respond"))) b->respond = mae__ld_tval(ld, v);
-    if ((v = mae_yaml_get(n, "status"))) {
+    if ((v = mae__yaml_get(n, "respond"))) b->respond = mae__ld_tval(ld, v);
+    if ((v = mae__yaml_get(n, "status"))) {
         if (type == MAE_SVC_GRPC) mae__ld_err(ld, v->pos, "status: only HTTP routes set a success status");
         else mae__ld_int(ld, v, "status", 200, 299, &b->status);
     }
-    if ((v = mae_yaml_get(n, "delay"))) mae__ld_duration(ld, v, "delay", false, &b->delay_ms);
-    if ((v = mae_yaml_get(n, "hang"))) mae__ld_bool(ld, v, "hang", &b->hang);
-    if ((v = mae_yaml_get(n, "fail"))) load_fail(ld, v, type, b);
+    if ((v = mae__yaml_get(n, "delay"))) mae__ld_duration(ld, v, "delay", false, &b->delay_ms);
+    if ((v = mae__yaml_get(n, "hang"))) mae__ld_bool(ld, v, "hang", &b->hang);
+    if ((v = mae__yaml_get(n, "fail"))) load_fail(ld, v, type, b);
 }
 
 /* "VERB /path" or a bare name (the seed's convention: POST /api/<lowercase name>). */
@@ -75,7 +75,7 @@ static void load_route_key(mae_loader *ld, const mae_ynode *k, mae_stub_route *r
         }
         r->verb = "POST";
         size_t n = strlen(s);
-        char *p = mae_arena_alloc(ld->a, n + 6);
+        char *p = mae__arena_alloc(ld->a, n + 6);
         if (!p) return;
         memcpy(p, "/api/", 5);
         for (size_t i = 0; i < n; i++) p[5 + i] = (char)tolower((unsigned char)s[i]);
@@ -99,7 +99,7 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
     svc->name = k->str;
     svc->host = "127.0.0.1";
     if (!mae__ld_keys(ld, n, "service", svc_keys)) return;
-    const mae_ynode *v = mae_yaml_get(n, "type");
+    const mae_ynode *v = mae__yaml_get(n, "type");
     const char *type = NULL;
     if (!v) mae__ld_err(ld, n->pos, "service '%s': missing 'type' (http or grpc)", svc->name);
     else if (mae__ld_str(ld, v, "type", &type)) {
@@ -107,7 +107,7 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
         else if (strcmp(type, "grpc") == 0) svc->type = MAE_SVC_GRPC;
         else mae__ld_err(ld, v->pos, "type: '%s' is not http or grpc", type);
     }
-    v = mae_yaml_get(n, "listen");
+    v = mae__yaml_get(n, "listen");
     const char *listen;
     if (!v) mae__ld_err(ld, n->pos, "service '%s': missing 'listen' (host:port)", svc->name);
     else if (mae__ld_str(ld, v, "listen", &listen)) {
@@ -117,22 +117,22 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
         if (!colon || colon == listen || !end || *end || port < 0 || port > 65535 || end == colon + 1) {
             mae__ld_err(ld, v->pos, "listen: '%s' is not host:port", listen);
         } else {
-            svc->host = mae_arena_strndup(ld->a, listen, (size_t)(colon - listen));
+            svc->host = mae__arena_strndup(ld->a, listen, (size_t)(colon - listen));
             svc->port = (int)port;
         }
     }
     const char *want = svc->type == MAE_SVC_GRPC ? "methods" : "routes";
     const char *other = svc->type == MAE_SVC_GRPC ? "routes" : "methods";
-    if ((v = mae_yaml_get(n, other)))
+    if ((v = mae__yaml_get(n, other)))
         mae__ld_err(ld, v->pos, "'%s' belongs to %s services; this one is %s", other,
                     svc->type == MAE_SVC_GRPC ? "http" : "grpc", type ? type : "untyped");
-    const mae_ynode *rs = mae_yaml_get(n, want);
+    const mae_ynode *rs = mae__yaml_get(n, want);
     if (!rs) return;
     if (rs->kind != MAE_YN_MAP) {
         mae__ld_err(ld, rs->pos, "'%s' must be a mapping", want);
         return;
     }
-    svc->routes = mae_arena_alloc(ld->a, (rs->n ? rs->n : 1) * sizeof *svc->routes);
+    svc->routes = mae__arena_alloc(ld->a, (rs->n ? rs->n : 1) * sizeof *svc->routes);
     if (!svc->routes) return;
     svc->n_routes = rs->n;
     for (size_t i = 0; i < rs->n; i++) {
@@ -146,48 +146,48 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
     }
 }
 
-int mae_stub_file_load_buf(const char *name, const char *buf, size_t len, mae_stub_file **out,
+int mae__stub_file_load_buf(const char *name, const char *buf, size_t len, mae_stub_file **out,
                            mae_diags *diags) {
     *out = NULL;
     mae_stub_file *f = calloc(1, sizeof *f);
     mae_workflow scratch;   /* the loader's accessors want a workflow; only its arena is used */
     if (!f) return MAE_ENOMEM;
     memset(&scratch, 0, sizeof scratch);
-    mae_arena_init(&f->arena, 64u << 20);
+    mae__arena_init(&f->arena, 64u << 20);
     mae_loader ld = {.wf = &scratch, .a = &f->arena, .d = diags, .buf = buf, .len = len};
     mae_ynode *root = NULL;
-    int rc = mae_yaml_parse(&f->arena, buf, len, &root, diags);
+    int rc = mae__yaml_parse(&f->arena, buf, len, &root, diags);
     if (rc == 0 || (rc == MAE_EPARSE && root)) {
         if (!root) {
             mae__ld_err(&ld, (mae_pos){1, 1}, "empty stub file: expected 'services:'");
         } else if (mae__ld_keys(&ld, root, "stub file", top_keys)) {
-            const mae_ynode *s = mae_yaml_get(root, "services");
+            const mae_ynode *s = mae__yaml_get(root, "services");
             if (!s || s->kind != MAE_YN_MAP || s->n == 0) {
                 mae__ld_err(&ld, s ? s->pos : root->pos, "'services' must be a non-empty mapping");
             } else {
-                f->services = mae_arena_alloc(&f->arena, s->n * sizeof *f->services);
+                f->services = mae__arena_alloc(&f->arena, s->n * sizeof *f->services);
                 f->n_services = f->services ? s->n : 0;
                 for (size_t i = 0; i < f->n_services; i++)
                     load_service(&ld, s->pairs[i].key, s->pairs[i].val, &f->services[i]);
             }
         }
     }
-    /* The loader's side tables (malloc'd, as in mae_workflow_load_buf). */
+    /* The loader's side tables (malloc'd, as in mae__workflow_load_buf). */
     free(ld.ids);
     free(ld.tsrc);
     if (rc == MAE_ETOOBIG || rc == MAE_ENOMEM) {
-        mae_stub_file_free(f);
+        mae__stub_file_free(f);
         return rc;
     }
     if (rc != 0 || ld.errors || ld.oom || diags->n) {
-        mae_stub_file_free(f);
+        mae__stub_file_free(f);
         return ld.oom ? MAE_ENOMEM : MAE_EPARSE;
     }
     *out = f;
     return 0;
 }
 
-int mae_stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags) {
+int mae__stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return MAE_EIO;
     size_t cap = 1 << 16, len = 0;
@@ -205,13 +205,13 @@ int mae_stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags) 
     }
     fclose(fp);
     if (!buf) return MAE_ENOMEM;
-    int rc = len > MAE_YAML_MAX_FILE ? MAE_ETOOBIG : mae_stub_file_load_buf(path, buf, len, out, diags);
+    int rc = len > MAE_YAML_MAX_FILE ? MAE_ETOOBIG : mae__stub_file_load_buf(path, buf, len, out, diags);
     free(buf);
     return rc;
 }
 
-void mae_stub_file_free(mae_stub_file *f) {
+void mae__stub_file_free(mae_stub_file *f) {
     if (!f) return;
-    mae_arena_free(&f->arena);
+    mae__arena_free(&f->arena);
     free(f);
 }

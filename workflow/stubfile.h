@@ -49,8 +49,8 @@ typedef struct mae_stub_file {
 } mae_stub_file;
 
 /* Loads a stub file; problems go to diags (MAE_EPARSE), MAE_EIO when unreadable. */
-int mae_stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags);
-int mae_stub_file_load_buf(const char *name, const char *buf, size_t len, mae_stub_file **out,
+int mae__stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags);
+int mae__stub_file_load_buf(const char *name, const char *buf, size_t len, mae_stub_file **out,
                            mae_diags *diags);
-void mae_stub_file_free(mae_stub_file *f);
+void mae__stub_file_free(mae_stub_file *f);
 #endif

@@ -24,19 +24,19 @@ struct mae_tmpl {
     size_t nparts;
 };
 
-bool mae_tmpl_has_expr(const char *src, size_t len) {
+bool mae__tmpl_has_expr(const char *src, size_t len) {
     for (size_t i = 0; i + 1 < len; i++)
         if (src[i] == '{' && src[i + 1] == '{') return true;
     return false;
 }
 
-bool mae_tmpl_is_whole(const mae_tmpl *t) { return t->whole; }
-const char *mae_tmpl_source(const mae_tmpl *t) { return t->src; }
+bool mae__tmpl_is_whole(const mae_tmpl *t) { return t->whole; }
+const char *mae__tmpl_source(const mae_tmpl *t) { return t->src; }
 
 static int add_part(mae_arena *a, mae_tmpl *t, size_t *cap, tpart p) {
     if (t->nparts == *cap) {
         size_t ncap = *cap ? *cap * 2 : 4;
-        tpart *np = mae_arena_alloc(a, ncap * sizeof *np);
+        tpart *np = mae__arena_alloc(a, ncap * sizeof *np);
         if (!np) return MAE_ENOMEM;
         if (*cap) memcpy(np, t->parts, *cap * sizeof *np);
         t->parts = np;
@@ -52,7 +52,7 @@ static size_t find_open(const char *s, size_t len, size_t from) {
     return len;
 }
 
-int mae_tmpl_compile(mae_arena *a, const char *src, size_t len, mae_tmpl **out, mae_tmpl_err *err) {
+int mae__tmpl_compile(mae_arena *a, const char *src, size_t len, mae_tmpl **out, mae_tmpl_err *err) {
     *out = NULL;
     if (!len) src = "";  /* (NULL, 0) is the empty template */
     const char *nul = memchr(src, 0, len);
@@ -61,8 +61,8 @@ int mae_tmpl_compile(mae_arena *a, const char *src, size_t len, mae_tmpl **out, 
         strcpy(err->msg, "NUL byte in template");
         return MAE_EPARSE;
     }
-    mae_tmpl *t = mae_arena_alloc(a, sizeof *t);
-    char *copy = mae_arena_strndup(a, src, len);
+    mae_tmpl *t = mae__arena_alloc(a, sizeof *t);
+    char *copy = mae__arena_strndup(a, src, len);
     if (!t || !copy) return MAE_ENOMEM;
     t->src = copy;
     t->len = len;
@@ -72,7 +72,7 @@ int mae_tmpl_compile(mae_arena *a, const char *src, size_t len, mae_tmpl **out, 
         size_t open = find_open(copy, len, pos);
         if (open > pos) {
             tpart lit = {0};
-            if (!(lit.text = mae_arena_strndup(a, copy + pos, open - pos))) return MAE_ENOMEM;
+            if (!(lit.text = mae__arena_strndup(a, copy + pos, open - pos))) return MAE_ENOMEM;
             lit.len = open - pos;
             lit.off = pos;
             lit.end = open;
@@ -177,7 +177,7 @@ static int oom(mae_eval_err *err, int rc) {
     return rc;
 }
 
-int mae_tmpl_eval(const mae_tmpl *t, const mae_scope *scope, cJSON **out, mae_eval_err *err) {
+int mae__tmpl_eval(const mae_tmpl *t, const mae_scope *scope, cJSON **out, mae_eval_err *err) {
     *out = NULL;
     if (t->whole) return oom(err, eval_part(t, &t->parts[0], scope, out, err));
     char *s;
@@ -188,7 +188,7 @@ int mae_tmpl_eval(const mae_tmpl *t, const mae_scope *scope, cJSON **out, mae_ev
     return *out ? 0 : oom(err, MAE_ENOMEM);
 }
 
-int mae_tmpl_render(const mae_tmpl *t, const mae_scope *scope, mae_escape_fn escape, char **out,
+int mae__tmpl_render(const mae_tmpl *t, const mae_scope *scope, mae_escape_fn escape, char **out,
                     mae_eval_err *err) {
     *out = NULL;
     if (t->whole) {
@@ -198,7 +198,7 @@ int mae_tmpl_render(const mae_tmpl *t, const mae_scope *scope, mae_escape_fn esc
     return oom(err, interpolate(t, scope, escape, out, err));
 }
 
-bool mae_json_truthy(const cJSON *v) {
+bool mae__json_truthy(const cJSON *v) {
     if (!v) return false;
     switch (v->type & 0xff) {
     case cJSON_True: return true;
@@ -246,7 +246,7 @@ static void walk(const mae_expr *e, bool dflt, mae_ref_cb cb, void *ud) {
     }
 }
 
-void mae_tmpl_refs(const mae_tmpl *t, mae_ref_cb cb, void *ud) {
+void mae__tmpl_refs(const mae_tmpl *t, mae_ref_cb cb, void *ud) {
     for (size_t i = 0; i < t->nparts; i++)
         if (t->parts[i].e) walk(t->parts[i].e, false, cb, ud);
 }

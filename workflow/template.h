@@ -15,7 +15,7 @@
 
 #include "workflow/arena.h"
 #include "workflow/diag.h"
-#include "workflow/json_out.h"  /* mae_json_print: the text of a non-string value */
+#include "workflow/json_out.h"  /* mae__json_print: the text of a non-string value */
 
 /* Bound on one rendered string / serialised value (also applies to interpolation). */
 #define MAE_TMPL_MAX_OUTPUT (16u << 20)
@@ -40,12 +40,12 @@ typedef struct mae_tmpl_err {
 
 /* Compiles src[0..len) into the arena. Text without "{{" compiles to a literal template.
  * Returns 0, MAE_EPARSE (err filled), or MAE_ENOMEM. */
-int mae_tmpl_compile(mae_arena *a, const char *src, size_t len, mae_tmpl **out, mae_tmpl_err *err);
+int mae__tmpl_compile(mae_arena *a, const char *src, size_t len, mae_tmpl **out, mae_tmpl_err *err);
 /* True if src holds "{{" (i.e. the scalar is a template rather than plain text). */
-bool mae_tmpl_has_expr(const char *src, size_t len);
-bool mae_tmpl_is_whole(const mae_tmpl *t);
+bool mae__tmpl_has_expr(const char *src, size_t len);
+bool mae__tmpl_is_whole(const mae_tmpl *t);
 /* The source text, as compiled (for error messages). */
-const char *mae_tmpl_source(const mae_tmpl *t);
+const char *mae__tmpl_source(const mae_tmpl *t);
 
 /* An evaluation error. message names the template text and the missing name, e.g.
  * "{{ .user.id }}: no field 'id' in .user". */
@@ -56,23 +56,23 @@ typedef struct mae_eval_err {
 /* Evaluates: a whole template gives EXPR's value with its JSON type, any other template a
  * string. *out is a new cJSON tree the caller owns. Returns 0, MAE_ETEMPLATE (err filled:
  * missing field, type error, output over MAE_TMPL_MAX_OUTPUT), or MAE_ENOMEM. */
-int mae_tmpl_eval(const mae_tmpl *t, const mae_scope *scope, cJSON **out, mae_eval_err *err);
+int mae__tmpl_eval(const mae_tmpl *t, const mae_scope *scope, cJSON **out, mae_eval_err *err);
 
 /* Renders to a string (a whole template's non-string value as compact JSON). When escape is
  * non-NULL each substituted value's text (never the literal text) is passed through it:
  * used to percent-encode path segments. *out is malloc'd, caller frees. */
 typedef char *(*mae_escape_fn)(const char *s, size_t len);  /* returns malloc'd, NULL on OOM */
-int mae_tmpl_render(const mae_tmpl *t, const mae_scope *scope, mae_escape_fn escape, char **out,
+int mae__tmpl_render(const mae_tmpl *t, const mae_scope *scope, mae_escape_fn escape, char **out,
                     mae_eval_err *err);
 
 /* Truthiness for `when`: false, null, 0, "" , [] and {} are false. */
-bool mae_json_truthy(const cJSON *v);
+bool mae__json_truthy(const cJSON *v);
 
 /* Every root name the template reads (".user.id" → "user"; ".steps.x.output" → "steps",
  * with sub "x"), for the validator. Names read only under `default` are reported with
  * has_default = true. Offsets point into the source for diagnostics. */
 typedef void (*mae_ref_cb)(void *ud, const char *root, const char *sub, bool has_default, size_t offset);
-void mae_tmpl_refs(const mae_tmpl *t, mae_ref_cb cb, void *ud);
+void mae__tmpl_refs(const mae_tmpl *t, mae_ref_cb cb, void *ud);
 
 /* A template tree: the `input:` and `output:` of steps and workflows. YAML scalars keep the
  * type YAML's core schema gives them (plain `3` is a number, quoted "3" a string), and string
@@ -95,8 +95,8 @@ typedef struct mae_tval {
 } mae_tval;
 
 /* Renders a tree into a new cJSON value. On error err->msg names the failing template. */
-int mae_tval_render(const mae_tval *v, const mae_scope *scope, cJSON **out, mae_eval_err *err);
+int mae__tval_render(const mae_tval *v, const mae_scope *scope, cJSON **out, mae_eval_err *err);
 /* Calls cb for every template in the tree (validation, reference checks). */
-void mae_tval_each_tmpl(const mae_tval *v, void (*cb)(void *ud, const mae_tval *node), void *ud);
+void mae__tval_each_tmpl(const mae_tval *v, void (*cb)(void *ud, const mae_tval *node), void *ud);
 
 #endif

@@ -15,7 +15,7 @@ static int render(const mae_tval *v, const mae_scope *scope, cJSON **out, mae_ev
     case MAE_TV_NUMBER: r = cJSON_CreateNumber(v->num); break;
     case MAE_TV_STRING: r = cJSON_CreateString(v->str ? v->str : ""); break;
     case MAE_TV_TEMPLATE:
-        if ((rc = mae_tmpl_eval(v->tmpl, scope, out, err))) return rc;
+        if ((rc = mae__tmpl_eval(v->tmpl, scope, out, err))) return rc;
         return 0;
     case MAE_TV_ARRAY:
     case MAE_TV_OBJECT:
@@ -46,14 +46,14 @@ static int render(const mae_tval *v, const mae_scope *scope, cJSON **out, mae_ev
     return 0;
 }
 
-int mae_tval_render(const mae_tval *v, const mae_scope *scope, cJSON **out, mae_eval_err *err) {
+int mae__tval_render(const mae_tval *v, const mae_scope *scope, cJSON **out, mae_eval_err *err) {
     *out = NULL;
     return render(v, scope, out, err);
 }
 
-void mae_tval_each_tmpl(const mae_tval *v, void (*cb)(void *ud, const mae_tval *node), void *ud) {
+void mae__tval_each_tmpl(const mae_tval *v, void (*cb)(void *ud, const mae_tval *node), void *ud) {
     if (!v) return;
     if (v->kind == MAE_TV_TEMPLATE) cb(ud, v);
     if (v->kind == MAE_TV_ARRAY || v->kind == MAE_TV_OBJECT)
-        for (size_t i = 0; i < v->n; i++) mae_tval_each_tmpl(&v->items[i], cb, ud);
+        for (size_t i = 0; i < v->n; i++) mae__tval_each_tmpl(&v->items[i], cb, ud);
 }

@@ -112,7 +112,7 @@ static void check_tmpl(walker *w, const mae_tmpl *t) {
     if (!t) return;
     struct mae_tmpl_src key = {t, NULL, 0};
     w->src = w->ld->n_tsrc ? bsearch(&key, w->ld->tsrc, w->ld->n_tsrc, sizeof key, src_cmp) : NULL;
-    mae_tmpl_refs(t, on_ref, w);
+    mae__tmpl_refs(t, on_ref, w);
     w->src = NULL;
 }
 
@@ -182,7 +182,7 @@ static void walk(walker *w, const mae_step *s) {
         push(w, s->as, false);
         if (s->as) {
             size_t l = strlen(s->as);
-            char *idx = mae_arena_alloc(w->ld->a, l + 7);
+            char *idx = mae__arena_alloc(w->ld->a, l + 7);
             if (idx) {
                 memcpy(idx, s->as, l);
                 memcpy(idx + l, "_index", 7);

@@ -129,14 +129,14 @@ static int count_nodes(builder *b, size_t w, size_t text, mae_pos pos) {
     b->expanded += w;
     b->text += text;
     if (b->text > MAE_YAML_MAX_TEXT) {
-        mae_diag_add(b->d, pos, "alias expansion exceeds %u MiB of text", MAE_YAML_MAX_TEXT >> 20);
+        mae__diag_add(b->d, pos, "alias expansion exceeds %u MiB of text", MAE_YAML_MAX_TEXT >> 20);
         return MAE_EPARSE;
     }
     if (b->expanded > MAE_YAML_MAX_NODES) {
         if (b->aliases)
-            mae_diag_add(b->d, pos, "alias expansion exceeds %d nodes", MAE_YAML_MAX_NODES);
+            mae__diag_add(b->d, pos, "alias expansion exceeds %d nodes", MAE_YAML_MAX_NODES);
         else
-            mae_diag_add(b->d, pos, "more than %d YAML nodes", MAE_YAML_MAX_NODES);
+            mae__diag_add(b->d, pos, "more than %d YAML nodes", MAE_YAML_MAX_NODES);
         return MAE_EPARSE;
     }
     return 0;
@@ -200,7 +200,7 @@ static int check_dup_keys(builder *b, const mae_ynode *m) {
         if (keyref_cmp(&(keyref){r[i].key, 0}, &(keyref){r[first].key, 0}) == 0) {
             char kt[104];
             key_text(r[i].key, kt);
-            mae_diag_add(b->d, r[i].key->pos, "duplicate key '%s' (first at line %d)", kt,
+            mae__diag_add(b->d, r[i].key->pos, "duplicate key '%s' (first at line %d)", kt,
                          r[first].key->pos.line);
             rc = MAE_EPARSE;
         } else {
@@ -228,7 +228,7 @@ static int apply_merge(builder *b, mae_ynode *n) {
         for (size_t j = 0; j < nv; j++) {
             const mae_ynode *m = v->kind == MAE_YN_SEQ ? v->items[j] : v;
             if (m->kind != MAE_YN_MAP) {
-                mae_diag_add(b->d, m->pos, "a merge key '<<' needs a mapping or a sequence of mappings");
+                mae__diag_add(b->d, m->pos, "a merge key '<<' needs a mapping or a sequence of mappings");
                 b->soft_error = true;
                 continue;
             }
@@ -262,7 +262,7 @@ static int apply_merge(builder *b, mae_ynode *n) {
     /* Keep the first of each key; mark the others by clearing their key. */
     for (size_t i = 1; i < k; i++)
         if (keyref_cmp(&(keyref){r[i].key, 0}, &(keyref){r[i - 1].key, 0}) == 0) all[r[i].idx].key = NULL;
-    mae_ypair *out = mae_arena_alloc(b->a, (k ? k : 1) * sizeof *out);
+    mae_ypair *out = mae__arena_alloc(b->a, (k ? k : 1) * sizeof *out);
     int rc = out ? 0 : MAE_ENOMEM;
     size_t o = 0;
     for (size_t i = 0; out && i < k; i++)
@@ -282,17 +282,17 @@ static int close_frame(builder *b, mae_pos end) {
     int rc = 0;
     if (n->kind == MAE_YN_SEQ) {
         n->n = f->n;
-        n->items = mae_arena_alloc(b->a, (f->n ? f->n : 1) * sizeof *n->items);
+        n->items = mae__arena_alloc(b->a, (f->n ? f->n : 1) * sizeof *n->items);
         if (!n->items) rc = MAE_ENOMEM;
         else if (f->n) memcpy(n->items, f->kids, f->n * sizeof *n->items);
     } else {
-        n->pairs = mae_arena_alloc(b->a, (f->n / 2 ? f->n / 2 : 1) * sizeof *n->pairs);
+        n->pairs = mae__arena_alloc(b->a, (f->n / 2 ? f->n / 2 : 1) * sizeof *n->pairs);
         if (!n->pairs) rc = MAE_ENOMEM;
         n->n = 0;
         for (size_t i = 0; rc == 0 && i < f->n / 2; i++) {
             /* A non-scalar key is reported and its pair dropped: every key left is a scalar. */
             if (f->kids[2 * i]->kind != MAE_YN_SCALAR) {
-                mae_diag_add(b->d, f->kids[2 * i]->pos, "mapping keys must be scalars");
+                mae__diag_add(b->d, f->kids[2 * i]->pos, "mapping keys must be scalars");
                 b->soft_error = true;
                 continue;
             }
@@ -318,12 +318,12 @@ static int close_frame(builder *b, mae_pos end) {
 static int open_frame(builder *b, mae_ynode_kind kind, yaml_mark_t m, const yaml_char_t *anc) {
     mae_pos pos = mark_pos(m);
     if (b->depth >= MAE_YAML_MAX_DEPTH) {
-        mae_diag_add(b->d, pos, "nesting deeper than %d levels", MAE_YAML_MAX_DEPTH);
+        mae__diag_add(b->d, pos, "nesting deeper than %d levels", MAE_YAML_MAX_DEPTH);
         return MAE_EPARSE;
     }
     int rc = count_nodes(b, 1, 0, pos);
     if (rc) return rc;
-    mae_ynode *n = mae_arena_alloc(b->a, sizeof *n);
+    mae_ynode *n = mae__arena_alloc(b->a, sizeof *n);
     if (!n) return MAE_ENOMEM;
     n->kind = kind;
     n->pos = pos;
@@ -339,7 +339,7 @@ static int on_scalar(builder *b, const yaml_event_t *e) {
     mae_pos pos = mark_pos(e->start_mark);
     int rc = count_nodes(b, 1, e->data.scalar.length, pos);
     if (rc) return rc;
-    mae_ynode *n = mae_arena_alloc(b->a, sizeof *n);
+    mae_ynode *n = mae__arena_alloc(b->a, sizeof *n);
     if (!n) return MAE_ENOMEM;
     n->kind = MAE_YN_SCALAR;
     n->pos = pos;
@@ -351,7 +351,7 @@ static int on_scalar(builder *b, const yaml_event_t *e) {
     if (e->data.scalar.tag && strcmp((const char *)e->data.scalar.tag, "!") == 0) n->quoted = true;
     n->len = e->data.scalar.length;
     n->text = n->len;
-    n->str = mae_arena_strndup(b->a, (const char *)e->data.scalar.value, n->len);
+    n->str = mae__arena_strndup(b->a, (const char *)e->data.scalar.value, n->len);
     if (!n->str) return MAE_ENOMEM;
     if (e->data.scalar.anchor && (rc = anchor_add(b, (const char *)e->data.scalar.anchor, n, false, NULL)))
         return rc;
@@ -363,11 +363,11 @@ static int on_alias(builder *b, const yaml_event_t *e) {
     const char *name = (const char *)e->data.alias.anchor;
     anchor *x = anchor_find(b, name);
     if (!x) {
-        mae_diag_add(b->d, pos, "unknown alias '*%s'", name);
+        mae__diag_add(b->d, pos, "unknown alias '*%s'", name);
         return MAE_EPARSE;
     }
     if (x->open) {
-        mae_diag_add(b->d, pos, "alias '*%s' refers to a node that contains it", name);
+        mae__diag_add(b->d, pos, "alias '*%s' refers to a node that contains it", name);
         return MAE_EPARSE;
     }
     b->aliases++;
@@ -384,9 +384,9 @@ static void parser_error(builder *b, yaml_parser_t *p) {
         pos = mark_pos(p->problem_mark);
     const char *problem = p->problem ? p->problem : "invalid YAML";
     if (p->context)
-        mae_diag_add(b->d, pos, "yaml: %s %s", problem, p->context);
+        mae__diag_add(b->d, pos, "yaml: %s %s", problem, p->context);
     else
-        mae_diag_add(b->d, pos, "yaml: %s", problem);
+        mae__diag_add(b->d, pos, "yaml: %s", problem);
 }
 
 static int run(builder *b, yaml_parser_t *p) {
@@ -403,7 +403,7 @@ static int run(builder *b, yaml_parser_t *p) {
         case YAML_STREAM_END_EVENT: done = true; break;
         case YAML_DOCUMENT_START_EVENT:
             if (++b->docs > 1) {
-                mae_diag_add(b->d, mark_pos(e.start_mark), "more than one YAML document in the file");
+                mae__diag_add(b->d, mark_pos(e.start_mark), "more than one YAML document in the file");
                 rc = MAE_EPARSE;
             }
             break;
@@ -427,15 +427,15 @@ static int run(builder *b, yaml_parser_t *p) {
     }
 }
 
-int mae_yaml_parse(mae_arena *a, const char *buf, size_t len, mae_ynode **root, mae_diags *diags) {
+int mae__yaml_parse(mae_arena *a, const char *buf, size_t len, mae_ynode **root, mae_diags *diags) {
     *root = NULL;
     if (len > MAE_YAML_MAX_FILE) {
-        mae_diag_add(diags, (mae_pos){0, 0}, "file too large (%zu bytes, limit %u)", len, MAE_YAML_MAX_FILE);
+        mae__diag_add(diags, (mae_pos){0, 0}, "file too large (%zu bytes, limit %u)", len, MAE_YAML_MAX_FILE);
         return MAE_ETOOBIG;
     }
     size_t bad = utf8_check((const unsigned char *)buf, len);
     if (bad < len) {
-        mae_diag_add(diags, offset_pos(buf, len, bad), "invalid UTF-8 (byte 0x%02X)", (unsigned char)buf[bad]);
+        mae__diag_add(diags, offset_pos(buf, len, bad), "invalid UTF-8 (byte 0x%02X)", (unsigned char)buf[bad]);
         return MAE_EPARSE;
     }
     builder *b = calloc(1, sizeof *b);
@@ -461,7 +461,7 @@ int mae_yaml_parse(mae_arena *a, const char *buf, size_t len, mae_ynode **root, 
     return rc;
 }
 
-mae_ynode *mae_yaml_get(const mae_ynode *map, const char *key) {
+mae_ynode *mae__yaml_get(const mae_ynode *map, const char *key) {
     if (!map || map->kind != MAE_YN_MAP) return NULL;
     size_t kl = strlen(key);
     for (size_t i = 0; i < map->n; i++)
@@ -470,7 +470,7 @@ mae_ynode *mae_yaml_get(const mae_ynode *map, const char *key) {
     return NULL;
 }
 
-const char *mae_yaml_kind_name(const mae_ynode *n) {
+const char *mae__yaml_kind_name(const mae_ynode *n) {
     if (!n) return "nothing";
     switch (n->kind) {
     case MAE_YN_SCALAR: return "a scalar";

@@ -43,11 +43,11 @@ struct mae_ynode {
  * (NULL for an empty document), MAE_ETOOBIG past MAE_YAML_MAX_FILE, MAE_EPARSE with the
  * problem in diags, or MAE_ENOMEM. On MAE_EPARSE *root is still set when the only problems
  * were duplicate or non-scalar keys, so the caller can go on and report more. */
-int mae_yaml_parse(mae_arena *a, const char *buf, size_t len, mae_ynode **root, mae_diags *diags);
+int mae__yaml_parse(mae_arena *a, const char *buf, size_t len, mae_ynode **root, mae_diags *diags);
 
 /* The value under key in a mapping; NULL when absent or when map is not a mapping. */
-mae_ynode *mae_yaml_get(const mae_ynode *map, const char *key);
+mae_ynode *mae__yaml_get(const mae_ynode *map, const char *key);
 /* A short name for a node kind in messages: "a string", "a sequence", "a mapping". */
-const char *mae_yaml_kind_name(const mae_ynode *n);
+const char *mae__yaml_kind_name(const mae_ynode *n);
 
 #endif

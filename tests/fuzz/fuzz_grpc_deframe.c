@@ -10,26 +10,26 @@
 
 static int on_msg(void *ud, bool compressed, uint8_t *msg, size_t len) {
     mae_grpc_reply rep;
-    if (mae_grpc_envelope_codec.decode(&mae_grpc_envelope_codec, msg, len, &rep) == 0) {
+    if (mae__grpc_envelope_codec.decode(&mae__grpc_envelope_codec, msg, len, &rep) == 0) {
         cJSON_Delete(rep.output);
         free(rep.error);
     }
     cJSON *j = NULL;
-    if (mae_grpc_any_to_json(MAE_GRPC_TYPE_STRUCT, msg, len, &j) == 0) cJSON_Delete(j);
+    if (mae__grpc_any_to_json(MAE_GRPC_TYPE_STRUCT, msg, len, &j) == 0) cJSON_Delete(j);
     j = NULL;
-    if (mae_grpc_any_to_json(MAE_GRPC_TYPE_VALUE, msg, len, &j) == 0) {
+    if (mae__grpc_any_to_json(MAE_GRPC_TYPE_VALUE, msg, len, &j) == 0) {
         /* What we decoded must encode and decode to the same thing. */
         Mae__Pb__Any any;
-        if (mae_grpc_any_pack_json(j, &any) == 0) {
+        if (mae__grpc_any_pack_json(j, &any) == 0) {
             cJSON *k = NULL;
-            if (mae_grpc_any_to_json(any.type_url, any.value.data, any.value.len, &k) != 0)
+            if (mae__grpc_any_to_json(any.type_url, any.value.data, any.value.len, &k) != 0)
                 abort();
             char *a = cJSON_PrintUnformatted(j), *b = cJSON_PrintUnformatted(k);
             if (a && b && strcmp(a, b) != 0) abort();
             free(a);
             free(b);
             cJSON_Delete(k);
-            mae_grpc_any_clear(&any);
+            mae__grpc_any_clear(&any);
         }
         cJSON_Delete(j);
     }
@@ -43,15 +43,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     data++;
     size--;
     mae_grpc_deframer d;
-    mae_grpc_deframer_init(&d, 1 << 20);
+    mae__grpc_deframer_init(&d, 1 << 20);
     for (size_t off = 0; off < size; off += step) {
         size_t n = size - off < step ? size - off : step;
-        if (mae_grpc_deframer_feed(&d, data + off, n, on_msg, NULL) < 0) break;
+        if (mae__grpc_deframer_feed(&d, data + off, n, on_msg, NULL) < 0) break;
     }
-    mae_grpc_deframer_free(&d);
+    mae__grpc_deframer_free(&d);
     /* The same bytes as header fields: name up to the first 0, value after it. */
     mae_grpc_resp r;
-    mae_grpc_resp_init(&r);
+    mae__grpc_resp_init(&r);
     const uint8_t *z = memchr(data, 0, size);
     size_t nlen = z ? (size_t)(z - data) : size;
     const uint8_t *v = z ? z + 1 : data + size;
@@ -59,14 +59,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *names[] = {"grpc-status", "grpc-message", ":status", "content-type",
                                   "grpc-retry-pushback-ms", "grpc-encoding"};
     for (size_t i = 0; i < 6; i++)
-        mae_grpc_resp_field(&r, true, (const uint8_t *)names[i], strlen(names[i]), v, vlen);
-    mae_grpc_resp_field(&r, true, data, nlen, v, vlen);
+        mae__grpc_resp_field(&r, true, (const uint8_t *)names[i], strlen(names[i]), v, vlen);
+    mae__grpc_resp_field(&r, true, data, nlen, v, vlen);
     r.saw_headers = r.saw_trailers = true;
     mae_grpc_outcome o;
-    mae_grpc_resp_outcome(&r, size ? data[0] : 0, 1, false, &o);
+    mae__grpc_resp_outcome(&r, size ? data[0] : 0, 1, false, &o);
     if (!o.message) abort();
-    mae_grpc_resp_free(&r);
+    mae__grpc_resp_free(&r);
     uint64_t ns;
-    mae_grpc_timeout_parse((const char *)data, size, &ns);
+    mae__grpc_timeout_parse((const char *)data, size, &ns);
     return 0;
 }

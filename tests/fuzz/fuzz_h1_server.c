@@ -21,10 +21,10 @@ static struct sockaddr_in addr;
 
 static void on_request(mae_h1_exchange *x, const mae_h1_request *r, void *ud) {
     if (r->body_len % 3 == 1) {            /* exercise drop as well as respond */
-        mae_h1_drop(x);
+        mae__h1_drop(x);
         return;
     }
-    mae_h1_respond(x, 200, NULL, NULL, 0, r->path, strlen(r->path));
+    mae__h1_respond(x, 200, NULL, NULL, 0, r->path, strlen(r->path));
 }
 
 static void client_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!srv) {
         uv_loop_init(&loop);
         mae_h1_handler h = {on_request, NULL, NULL};
-        if (mae_h1_server_new(&loop, "127.0.0.1", 0, &h, &srv) != 0) abort();
-        uv_ip4_addr("127.0.0.1", mae_h1_server_port(srv), &addr);
+        if (mae__h1_server_new(&loop, "127.0.0.1", 0, &h, &srv) != 0) abort();
+        uv_ip4_addr("127.0.0.1", mae__h1_server_port(srv), &addr);
     }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct linger lg = {1, 0};

@@ -40,13 +40,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *s = cstr(data, size);
     switch (op) {
     case 0: {
-        int64_t ms = mae_http_retry_after_ms(s, (time_t)1700000000);
+        int64_t ms = mae__http_retry_after_ms(s, (time_t)1700000000);
         if (ms < -1 || ms > 1000000000000LL) abort();
         break;
     }
     case 1: {
         cJSON *out = NULL;
-        int rc = mae_http_body_to_output(s, size, &out);
+        int rc = mae__http_body_to_output(s, size, &out);
         if (rc == 0 && size > 0 && !out) abort();
         if (rc == 0 && out) {
             char *js = cJSON_PrintUnformatted(out);
@@ -60,31 +60,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         cJSON_Delete(out);
         char ex[MAE_HTTP_EXCERPT_MAX + 4];
-        mae_http_excerpt(s, size, ex);
+        mae__http_excerpt(s, size, ex);
         for (char *p = ex; *p; p++)
             if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) abort();
         break;
     }
     case 2:
         /* A value or name the checks accept can never split a header. */
-        if (mae_header_value_ok(s) && strpbrk(s, "\r\n")) abort();
-        if (mae_header_name_ok(s) && strpbrk(s, " :\r\n")) abort();
-        if (mae_http_path_ok(s) && (s[0] != '/' || strpbrk(s, " #\r\n"))) abort();
-        (void)mae_http_verb_ok(s);
+        if (mae__header_value_ok(s) && strpbrk(s, "\r\n")) abort();
+        if (mae__header_name_ok(s) && strpbrk(s, " :\r\n")) abort();
+        if (mae__http_path_ok(s) && (s[0] != '/' || strpbrk(s, " #\r\n"))) abort();
+        (void)mae__http_verb_ok(s);
         break;
     case 3: {
         mae_hbuf b = {0};
         b.max = 4096;
-        int rc = mae_http_pct_encode(&b, (const char *)data, size);
+        int rc = mae__http_pct_encode(&b, (const char *)data, size);
         if (rc == 0 && b.p) check_encoded(&b);
         if (b.len > 4096) abort();
-        mae_hbuf_free(&b);
+        mae__hbuf_free(&b);
         break;
     }
     default: {
         cJSON *in = cJSON_ParseWithLength((const char *)data, size);
         char *q = NULL;
-        if (mae_http_query_build(in, &q) == 0) {
+        if (mae__http_query_build(in, &q) == 0) {
             if (!q) abort();
             for (char *p = q; *p; p++)
                 if (*p != '&' && *p != '=' && *p != '%' && !isalnum((unsigned char)*p) && !strchr("-._~", *p)) abort();

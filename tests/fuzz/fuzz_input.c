@@ -1,5 +1,5 @@
 /* libFuzzer target: arbitrary bytes as a run's JSON input, checked against a workflow that
- * declares every input type, required fields and defaults (mae_input_check fills defaults in
+ * declares every input type, required fields and defaults (mae__input_check fills defaults in
  * place). Everything freed. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,18 +30,18 @@ static mae_workflow *wf;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!wf) {
         mae_diags d;
-        mae_diags_init(&d, "fuzz_input.yaml");
-        if (mae_workflow_load_buf("fuzz_input.yaml", wf_text, strlen(wf_text), &wf, &d) != 0) abort();
-        mae_diags_free(&d);
+        mae__diags_init(&d, "fuzz_input.yaml");
+        if (mae__workflow_load_buf("fuzz_input.yaml", wf_text, strlen(wf_text), &wf, &d) != 0) abort();
+        mae__diags_free(&d);
     }
     cJSON *in = cJSON_ParseWithLength((const char *)data, size);
     mae_diags d;
-    mae_diags_init(&d, "input");
-    int rc = mae_input_check(wf, in, &d);
+    mae__diags_init(&d, "input");
+    int rc = mae__input_check(wf, in, &d);
     /* A refused input always says why. */
     if (rc != 0 && d.n == 0) abort();
     if (rc == 0 && !cJSON_IsObject(in)) abort();
-    mae_diags_free(&d);
+    mae__diags_free(&d);
     cJSON_Delete(in);
     return 0;
 }

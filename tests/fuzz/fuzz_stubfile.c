@@ -6,11 +6,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mae_diags d;
-    mae_diags_init(&d, "fuzz.stub.yaml");
+    mae__diags_init(&d, "fuzz.stub.yaml");
     mae_stub_file *f = NULL;
-    mae_stub_file_load_buf("fuzz.stub.yaml", (const char *)data, size, &f, &d);
-    mae_diags_sort(&d);
-    mae_stub_file_free(f);
-    mae_diags_free(&d);
+    mae__stub_file_load_buf("fuzz.stub.yaml", (const char *)data, size, &f, &d);
+    mae__diags_sort(&d);
+    mae__stub_file_free(f);
+    mae__diags_free(&d);
     return 0;
 }

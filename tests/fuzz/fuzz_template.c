@@ -52,43 +52,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         setenv("MAE_FUZZ_ENV", "v", 1);
     }
     mae_arena a;
-    mae_arena_init(&a, 4u << 20);
+    mae__arena_init(&a, 4u << 20);
     mae_tmpl *t = NULL;
     mae_tmpl_err err;
     const char *src = (const char *)data;
-    bool has = mae_tmpl_has_expr(src, size);
-    int rc = mae_tmpl_compile(&a, src, size, &t, &err);
+    bool has = mae__tmpl_has_expr(src, size);
+    int rc = mae__tmpl_compile(&a, src, size, &t, &err);
     if (rc == 0) {
-        if (!has && mae_tmpl_is_whole(t)) abort();
-        if (strlen(mae_tmpl_source(t)) != size) abort();
+        if (!has && mae__tmpl_is_whole(t)) abort();
+        if (strlen(mae__tmpl_source(t)) != size) abort();
         cJSON *v = NULL;
         mae_eval_err ee;
-        rc = mae_tmpl_eval(t, &inner, &v, &ee);
+        rc = mae__tmpl_eval(t, &inner, &v, &ee);
         if (rc == 0) {
             char *s = NULL;
-            if (mae_json_print(v, 1u << 24, &s, NULL) == 0) free(s);
-            (void)mae_json_truthy(v);
-            if (!mae_tmpl_is_whole(t) && !cJSON_IsString(v)) abort();
+            if (mae__json_print(v, 1u << 24, &s, NULL) == 0) free(s);
+            (void)mae__json_truthy(v);
+            if (!mae__tmpl_is_whole(t) && !cJSON_IsString(v)) abort();
             cJSON_Delete(v);
         } else if (v || !ee.msg[0]) {
             abort();
         }
         char *r = NULL;
-        if (mae_tmpl_render(t, &outer, NULL, &r, &ee) == 0) free(r);
-        if (mae_tmpl_render(t, &inner, escape, &r, &ee) == 0) free(r);
+        if (mae__tmpl_render(t, &outer, NULL, &r, &ee) == 0) free(r);
+        if (mae__tmpl_render(t, &inner, escape, &r, &ee) == 0) free(r);
         size_t len = size;
-        mae_tmpl_refs(t, ref_cb, &len);
+        mae__tmpl_refs(t, ref_cb, &len);
         mae_tval kids[2] = {
             {.kind = MAE_TV_TEMPLATE, .key = "t", .tmpl = t},
             {.kind = MAE_TV_NUMBER, .key = "n", .num = 1},
         };
         mae_tval tree = {.kind = MAE_TV_OBJECT, .items = kids, .n = 2};
-        if (mae_tval_render(&tree, &inner, &v, &ee) == 0) cJSON_Delete(v);
+        if (mae__tval_render(&tree, &inner, &v, &ee) == 0) cJSON_Delete(v);
     } else if (rc == MAE_EPARSE) {
         if (err.offset > size || !err.msg[0]) abort();
     } else if (rc != MAE_ENOMEM) {
         abort();
     }
-    mae_arena_free(&a);
+    mae__arena_free(&a);
     return 0;
 }

@@ -7,21 +7,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mae_diags d;
-    mae_diags_init(&d, "fuzz.yaml");
+    mae__diags_init(&d, "fuzz.yaml");
     mae_workflow *wf = NULL;
-    if (mae_workflow_load_buf("fuzz.yaml", (const char *)data, size, &wf, &d) == 0 && wf) {
+    if (mae__workflow_load_buf("fuzz.yaml", (const char *)data, size, &wf, &d) == 0 && wf) {
         FILE *f = fopen("/dev/null", "w");
         if (f) {
-            mae_workflow_graph(wf, MAE_GRAPH_DOT, f);
-            mae_workflow_graph(wf, MAE_GRAPH_MERMAID, f);
+            mae__workflow_graph(wf, MAE_GRAPH_DOT, f);
+            mae__workflow_graph(wf, MAE_GRAPH_MERMAID, f);
             fclose(f);
         }
         cJSON *in = cJSON_CreateObject();
-        mae_input_check(wf, in, &d);
+        mae__input_check(wf, in, &d);
         cJSON_Delete(in);
     }
-    mae_diags_sort(&d);
+    mae__diags_sort(&d);
     mae_workflow_free(wf);
-    mae_diags_free(&d);
+    mae__diags_free(&d);
     return 0;
 }
