@@ -260,8 +260,12 @@ static void dispatch(mae_callnode *c) {
     c->brk_gen = gen;
     uint64_t elapsed = uv_now(e->loop) - c->attempt_started_ms;
     uint64_t to = c->attempt_timeout_ms;
+    /* The transport settings are this workflow's own (the shared state's copy is the first
+     * workflow's, kept for the probe): borrowed for the call, copied by the transport. */
+    mae_svc_cfg cfg;
+    mae__svc_view(c->service, &cfg);
     mae_call_req req = {
-        .service = &c->svc->cfg,
+        .service = &cfg,
         .target = c->target,
         .scope = &c->base.vars->scope,
         .input = c->req_input,
