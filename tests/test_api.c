@@ -418,6 +418,8 @@ TEST(endpoint_override_accepts_what_the_loader_accepts_and_rejects_the_rest_alik
         {"web", "http", "ftp://h:1"},          {"web", "http", "http://{{ .input.h }}:1"},
         {"rpc", "grpc", "http://h:1"},         {"rpc", "grpc", "h:99999"},
         {"rpc", "grpc", "nohost"},             {"rpc", "grpc", ":80"},
+        {"web", "http", "http://exa mple.com"}, {"web", "http", "http://h:notaport"},
+        {"web", "http", "http://h:99999"},     {"web", "http", "http://h?x=1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char want[256];

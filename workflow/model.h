@@ -56,7 +56,7 @@ typedef struct mae_service {
     const char *name;
     mae_pos pos;
     const mae_target_type *type;  /* from the const table of transports/target.h: never freed */
-    const char *endpoint;     /* grpc: host:port; http: http(s)://host:port[/base]. May be
+    const char *endpoint;     /* grpc: host:port; http: http(s)://host[:port][/base]. May be
                                  replaced before a run (--set) with a string the caller owns. */
     uint64_t timeout_ms;      /* per attempt; default 30000 */
     mae_retry_policy retry;
