@@ -1,7 +1,9 @@
 /* One call step (or compensation) through its attempts: render input and headers (the target is
- * rendered by its transport, in the scope passed along), take a max_in_flight slot, ask the breaker, send, time the attempt out, classify the result, back off
- * and retry per SPEC §4.1. Every asynchronous event arrives through the node's one timer or the
- * transport's callback; the node is freed only in its timer's close callback. */
+ * rendered by its transport, in the scope passed along), take a max_in_flight slot, ask the
+ * breaker, send, time the attempt out, classify the result, back off and retry per
+ * docs/failure-semantics.md#retries-and-backoff. Every asynchronous event arrives through the
+ * node's one timer or the transport's callback; the node is freed only in its timer's close
+ * callback. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,8 @@
-/* The workflow model (SPEC §2): what a validated YAML file becomes. Every node keeps its line
- * and column. Everything lives in the workflow's arena and is freed by mae_workflow_free.
- * All defaults are resolved at load: a step's retry policy is complete, a compensation's
- * service is resolved, durations are milliseconds. The engine reads this; it never parses. */
+/* The workflow model (docs/workflow-language.md): what a validated YAML file becomes. Every node
+ * keeps its line and column. Everything lives in the workflow's arena and is freed by
+ * mae_workflow_free. All defaults are resolved at load: a step's retry policy is complete, a
+ * compensation's service is resolved, durations are milliseconds. The engine reads this; it never
+ * parses. */
 #ifndef MAE_MODEL_H
 #define MAE_MODEL_H
 
