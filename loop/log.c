@@ -64,7 +64,8 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
         if (dur_ms >= 0 && n < (int)sizeof extra) n += snprintf(extra + n, sizeof extra - (size_t)n, " duration_ms=%lld", (long long)dur_ms);
         if (cls && n < (int)sizeof extra) snprintf(extra + n, sizeof extra - (size_t)n, " class=%s", cls);
         char line[1400];
-        snprintf(line, sizeof line, "%sZ %-5s%s: %s", ts, lvl_name(lvl), extra, msg);
+        /* "LEVEL fields: msg"; a line with no fields (engine-wide) is "LEVEL msg" */
+        snprintf(line, sizeof line, "%sZ %-5s%s%s %s", ts, lvl_name(lvl), extra, extra[0] ? ":" : "", msg);
         out(e, lvl, line);
     }
 }
