@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "cli/cli.h"
+#include "workflow/json_out.h"
 #include "cli/transports.h"
 #include "maestro/maestro.h"
 #include "workflow/model.h"
@@ -264,7 +265,7 @@ static void print_results(const bench *b, double wall_s, double cpu_s, long maxr
         cJSON_AddNumberToObject(o, "cpu_s", cpu_s);
         cJSON_AddNumberToObject(o, "cpu_s_per_step", cps);
         cJSON_AddNumberToObject(o, "peak_rss_kb", (double)maxrss_kb);
-        char *txt = cJSON_PrintUnformatted(o);
+        char *txt = mae_json_text(o);
         if (txt) printf("%s\n", txt);
         free(txt);
         cJSON_Delete(o);
@@ -355,10 +356,14 @@ int mae_cmd_bench(int argc, char **argv) {
             goto out;
         }
     char *text = mae_cli_read_input("bench", input_arg);
-    cJSON *input = text ? cJSON_Parse(text) : NULL;
+    cJSON *input = NULL;
+    char perr[96] = "";
+    if (text && mae_json_parse_doc(text, &input, perr, sizeof perr) != 0)
+        fprintf(stderr, "maestro bench: --input: %s; nothing was called\n", perr);
     free(text);
     if (!input || !cJSON_IsObject(input)) {
-        fprintf(stderr, "maestro bench: the input is not a JSON object; nothing was called\n");
+        if (input || !perr[0])
+            fprintf(stderr, "maestro bench: the input is not a JSON object; nothing was called\n");
         cJSON_Delete(input);
         goto out;
     }
@@ -367,7 +372,7 @@ int mae_cmd_bench(int argc, char **argv) {
     int bad = mae_input_check(wf, input, &d) != 0;
     for (size_t i = 0; bad && i < d.n; i++) fprintf(stderr, "maestro bench: invalid input: %s\n", d.items[i].message);
     mae_diags_free(&d);
-    checked = bad ? NULL : cJSON_PrintUnformatted(input);
+    checked = bad ? NULL : mae_json_text(input);
     cJSON_Delete(input);
     if (bad) goto out;
     exit_code = 1;

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "cli/cli.h"
+#include "workflow/json_out.h"
 #include "cli/transports.h"
 #include "maestro/maestro.h"
 #include "workflow/template.h"
@@ -45,7 +46,8 @@ typedef struct run_ctx {
 
 static void write_report(const char *path, const cJSON *report) {
     if (!path || !report) return;
-    char *txt = cJSON_Print(report);
+    char *txt = NULL;
+    mae_json_print_pretty(report, MAE_JSON_UNBOUNDED, &txt, NULL);
     FILE *f = txt ? fopen(path, "wb") : NULL;
     if (!f || fputs(txt, f) < 0 || fputc('\n', f) == EOF) fprintf(stderr, "maestro: cannot write report %s\n", path);
     if (f) fclose(f);
@@ -206,11 +208,18 @@ int mae_cmd_run(int argc, char **argv) {
         }
     }
     char *text = mae_cli_read_input("run", input_arg);
-    cJSON *input = text ? cJSON_Parse(text) : NULL;
+    cJSON *input = NULL;
+    char perr[96] = "";
+    if (text && mae_json_parse_doc(text, &input, perr, sizeof perr) != 0) {
+        fprintf(stderr, "maestro: --input: %s; nothing was called\n", perr);
+        write_invalid_report(report, wf->name, "invalid_input", perr);
+    }
     free(text);
     if (!input || !cJSON_IsObject(input)) {
-        fprintf(stderr, "maestro: the input is not a JSON object; nothing was called\n");
-        write_invalid_report(report, wf->name, "invalid_input", "the input is not a JSON object");
+        if (input || !perr[0]) {
+            fprintf(stderr, "maestro: the input is not a JSON object; nothing was called\n");
+            write_invalid_report(report, wf->name, "invalid_input", "the input is not a JSON object");
+        }
         cJSON_Delete(input);
         mae_workflow_free(wf);
         return 2;
@@ -227,7 +236,7 @@ int mae_cmd_run(int argc, char **argv) {
         return 2;
     }
     mae_diags_free(&d);
-    char *checked = cJSON_PrintUnformatted(input);
+    char *checked = mae_json_text(input);
     cJSON_Delete(input);
 
     /* a closed stdout (maestro run ... | head) must not kill the run before it compensates */

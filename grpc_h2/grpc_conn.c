@@ -113,7 +113,7 @@ void mae__conn_flush_now(mae__gconn *c) {
             while (ncap < len + (size_t)n) ncap *= 2;
             uint8_t *nb = realloc(c->wbuf, ncap);
             if (!nb) {
-                mae__conn_fail(c, MAE_CLASS_CONNECT, 0, "out of memory");
+                mae__conn_fail(c, MAE_CLASS_INTERNAL, 0, "out of memory");
                 return;
             }
             c->wbuf = nb;

@@ -22,7 +22,12 @@ static int env_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t 
                       size_t *len) {
     Mae__Pb__ServiceRequest r = MAE__PB__SERVICE_REQUEST__INIT;
     Mae__Pb__Any any;
-    int rc = mae_grpc_any_pack_json(req->input, &any);
+    /* No `input:` sends an empty Struct, as the Go original does: services unpack the payload
+     * as a Struct unconditionally (an explicit `input: null` still sends a null Value). */
+    cJSON *none = req->input ? NULL : cJSON_CreateObject();
+    if (!req->input && !none) return MAE_ENOMEM;
+    int rc = mae_grpc_any_pack_json(req->input ? req->input : none, &any);
+    cJSON_Delete(none);
     if (rc < 0) return rc;
     r.method = nz(mae_grpc_target_method(req->target));
     r.payload = &any;

@@ -2,6 +2,7 @@
  * (mae_run_opts.on_input_error) instead of only to a log. */
 #include <cjson/cJSON.h>
 
+#include "workflow/json_out.h"
 #include "loop/engine_int.h"
 
 static void report(mae_engine *e, const mae_run_opts *opts, mae_diags *d) {
@@ -18,11 +19,12 @@ int mae__api_input(mae_engine *e, const mae_workflow *wf, const char *json, cons
     const mae_pos nopos = {0, 0};
     mae_diags d;
     mae_diags_init(&d, "input");
-    cJSON *input = cJSON_Parse(json ? json : "{}");
-    int rc = 0;
-    if (!input) {
-        mae_diag_add(&d, nopos, "input: not valid JSON");
-        rc = MAE_EPARSE;
+    cJSON *input = NULL;
+    char perr[96], msg[128];
+    int rc = mae_json_parse_doc(json ? json : "{}", &input, perr, sizeof perr);
+    if (rc != 0) {
+        snprintf(msg, sizeof msg, "input: %s", perr);
+        mae_diag_add(&d, nopos, msg);
     } else {
         rc = mae_input_check(wf, input, &d);
     }

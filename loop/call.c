@@ -144,8 +144,11 @@ static bool succeed(mae_callnode *c, bool sync) {
             c->base.result = c->output ? cJSON_Duplicate(c->output, 1) : cJSON_CreateNull();
         mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
         c->output = NULL;
-        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key) != 0)
-            mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, NULL, "out of memory recording its compensation");
+        /* unrecorded, it could never be compensated: stop the run rather than go on */
+        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key) != 0) {
+            mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its compensation");
+            mae__run_fail(run, st->id, MAE_CLASS_INTERNAL, 0, c->attempts, "out of memory recording its compensation");
+        }
     }
     return finish(c, sync);
 }
@@ -184,34 +187,36 @@ static bool give_up(mae_callnode *c, bool sync) {
     return finish(c, sync);
 }
 
-/* Renders what this attempt sends. Returns 0 or -1 with c->msg set (class template). */
+/* Renders what this attempt sends. Returns 0, or with c->msg set -1 (class template) or
+ * MAE_ENOMEM (class internal). */
 static int render(mae_callnode *c) {
     const mae_scope *scope = &c->base.vars->scope;
     mae_eval_err err;
+    int rc;
     clear_req(c);
-    if (c->in_tmpl && mae_tval_render(c->in_tmpl, scope, &c->req_input, &err) != 0) {
+    if (c->in_tmpl && (rc = mae_tval_render(c->in_tmpl, scope, &c->req_input, &err)) != 0) {
         set_msg(c, "input: %s", err.msg);
-        return -1;
+        return rc == MAE_ENOMEM ? rc : -1;
     }
     /* The target's own text for the log; a template in it that cannot render fails here, before
      * an attempt is counted, exactly as the transport would refuse it. */
-    int rc = mae_target_describe(c->target, scope, &c->req_desc, &err);
+    rc = mae_target_describe(c->target, scope, &c->req_desc, &err);
     if (rc != 0) {
         set_msg(c, "%s", rc == MAE_ENOMEM ? "out of memory" : err.msg);
-        return -1;
+        return rc == MAE_ENOMEM ? rc : -1;
     }
     if (c->service->n_headers) {
         c->req_hdrs = calloc(c->service->n_headers, sizeof *c->req_hdrs);
         if (!c->req_hdrs) {
             set_msg(c, "out of memory");
-            return -1;
+            return MAE_ENOMEM;
         }
         for (size_t i = 0; i < c->service->n_headers; i++) {
             const mae_header_tmpl *h = &c->service->headers[i];
             char *v = NULL;
-            if (mae_tmpl_render(h->value, scope, NULL, &v, &err) != 0) {
+            if ((rc = mae_tmpl_render(h->value, scope, NULL, &v, &err)) != 0) {
                 set_msg(c, "header %s: %s", h->name, err.msg);
-                return -1;
+                return rc == MAE_ENOMEM ? rc : -1;
             }
             c->req_hdrs[c->n_req_hdrs].name = h->name;
             c->req_hdrs[c->n_req_hdrs++].value = v;
@@ -286,7 +291,7 @@ static void dispatch(mae_callnode *c) {
         c->brk_admitted = false;
         mae__svc_breaker_record(c->svc, gen, MAE_BRK_IGNORE);
         set_msg(c, "cannot start the call: %s", mae_strerror(rc));
-        defer(c, MAE_CLASS_CONNECT, 0);
+        defer(c, rc == MAE_ENOMEM ? MAE_CLASS_INTERNAL : MAE_CLASS_CONNECT, 0);
         return;
     }
     c->in_flight = true;
@@ -337,8 +342,9 @@ static bool attempt_begin(mae_callnode *c, bool sync) {
         set_msg(c, "not started: the run is stopping");
         return give_up(c, sync);
     }
-    if (render(c) != 0) {
-        c->cls = MAE_CLASS_TEMPLATE;
+    int rc = render(c);
+    if (rc != 0) {
+        c->cls = rc == MAE_ENOMEM ? MAE_CLASS_INTERNAL : MAE_CLASS_TEMPLATE;
         c->status = 0;
         return give_up(c, sync);
     }
@@ -362,7 +368,7 @@ bool mae__call_start(mae_callnode *c) {
     c->svc = mae__svc(run->eng, c->service);
     active_add(c);
     if (!c->svc) {
-        c->cls = MAE_CLASS_CONNECT;
+        c->cls = MAE_CLASS_INTERNAL;
         set_msg(c, "out of memory");
         return give_up(c, true);
     }
@@ -371,6 +377,7 @@ bool mae__call_start(mae_callnode *c) {
 
 static mae_brk_outcome brk_outcome(mae_callnode *c, const mae_call_result *res) {
     if (res->cls == MAE_CLASS_NONE) return MAE_BRK_SUCCESS;
+    if (res->cls == MAE_CLASS_INTERNAL) return MAE_BRK_IGNORE;  /* says nothing about the service */
     if (res->cls == MAE_CLASS_CANCELLED) return c->cancel_why == CANCEL_TIMEOUT ? MAE_BRK_FAILURE : MAE_BRK_IGNORE;
     if (res->not_an_attempt) return MAE_BRK_IGNORE;
     return mae_retry_is_retryable(&c->svc->retry, res->cls, res->status) ? MAE_BRK_FAILURE : MAE_BRK_PERMANENT;

@@ -95,17 +95,19 @@ void mae__ev_group_end(mae_node *n) {
     emit(n->run, &ev);
 }
 
-void mae__ev_step_early_end(mae_node *n, const char *outcome, const char *msg) {
+void mae__ev_step_early_end(mae_node *n, const char *outcome, int cls, const char *msg) {
     if (!wanted(n->run) || !is_step(n)) return;
     mae_event ev;
     init(&ev, MAE_EV_STEP_END, n->run);
     step_fields(&ev, n);
     ev.outcome = outcome;
     cJSON *err = NULL;
+    char cn[64];
     if (msg) {
-        ev.class_name = "template";
+        mae_class_format(cls, 0, cn, sizeof cn);
+        ev.class_name = cn;
         ev.message = msg;
-        ev.error = err = mae__error_json(MAE_CLASS_TEMPLATE, 0, msg);
+        ev.error = err = mae__error_json(cls, 0, msg);
     }
     emit(n->run, &ev);
     cJSON_Delete(err);
@@ -204,13 +206,11 @@ void mae__ev_comp_skipped(mae_run *run, const mae_comprec *rec, int cls, const c
     ev.service = svc ? svc->name : NULL;
     ev.method = cp->method;
     ev.outcome = "failed";
-    char cn[64] = "internal";
-    /* out of memory has no class of its own yet: not "ok" in an event */
-    if (cls != MAE_CLASS_NONE) mae_class_format(cls, 0, cn, sizeof cn);
+    char cn[64];
+    mae_class_format(cls, 0, cn, sizeof cn);
     ev.class_name = cn;
     ev.message = msg;
     cJSON *err = mae__error_json(cls, 0, msg);
-    if (err && cls == MAE_CLASS_NONE) cJSON_ReplaceItemInObjectCaseSensitive(err, "class", cJSON_CreateString(cn));
     ev.error = err;
     emit(run, &ev);
     cJSON_Delete(err);

@@ -16,8 +16,9 @@ void mae__ev_run_end(struct mae_run *run);
 void mae__ev_step_start(struct mae_node *n);
 /* A group step (parallel, sequence, foreach with an id) is over. */
 void mae__ev_group_end(struct mae_node *n);
-/* A step is over without calling: skipped by `when`, or failed before any call (msg). */
-void mae__ev_step_early_end(struct mae_node *n, const char *outcome, const char *msg);
+/* A step is over without calling: skipped by `when`, or failed before any call (msg, with class
+ * cls: template, or internal when out of memory). */
+void mae__ev_step_early_end(struct mae_node *n, const char *outcome, int cls, const char *msg);
 void mae__ev_attempt_start(struct mae_callnode *c);
 /* The open attempt's result (no-op when none is open); delay_ms before the next, -1 = none. */
 void mae__ev_attempt_end(struct mae_callnode *c, int64_t delay_ms);

@@ -189,7 +189,7 @@ static bool pump(mae_node *n);
 static bool launch(mae_node *n, const mae_step *kid, mae_vars *vars, int index) {
     mae_node *c = mae__node_new(n->run, n, kid, vars, index);
     if (!c) {
-        mae__run_fail(n->run, kid->id, MAE_CLASS_NONE, 0, 0, "out of memory");
+        mae__run_fail(n->run, kid->id, MAE_CLASS_INTERNAL, 0, 0, "out of memory");
         n->failed = true;
         return true;
     }
@@ -238,7 +238,7 @@ static bool foreach_pump(mae_node *n) {
         size_t i = n->next++;
         mae_vars *iv = mae__vars_new(n->vars);
         if (!iv) {
-            mae__run_fail(n->run, st->id, MAE_CLASS_NONE, 0, 0, "out of memory");
+            mae__run_fail(n->run, st->id, MAE_CLASS_INTERNAL, 0, 0, "out of memory");
             n->failed = true;
             break;
         }
@@ -267,19 +267,23 @@ static bool pump(mae_node *n) {
     return true;
 }
 
-/* A step failed before any call (`when` or `foreach` would not evaluate). */
-static bool fail_early(mae_node *n, const char *msg) {
+/* A step failed before any call (`when` or `foreach` would not evaluate): class template, or
+ * internal when evaluating ran out of memory (eval_rc MAE_ENOMEM). */
+static bool fail_early(mae_node *n, int eval_rc, const char *msg) {
     const mae_step *st = n->step;
-    mae__ev_step_early_end(n, "failed", msg);
-    mae__report_step(n->run, st->id, n->index, "failed", 0, 0, MAE_CLASS_TEMPLATE, 0, msg);
-    mae__set_step(n->run, st->id, "failed", NULL, MAE_CLASS_TEMPLATE, 0, msg);
+    mae_class cls = eval_rc == MAE_ENOMEM ? MAE_CLASS_INTERNAL : MAE_CLASS_TEMPLATE;
+    mae__ev_step_early_end(n, "failed", cls, msg);
+    mae__report_step(n->run, st->id, n->index, "failed", 0, 0, cls, 0, msg);
+    mae__set_step(n->run, st->id, "failed", NULL, cls, 0, msg);
     if (st->continue_on_error) {
+        char cn[32];
+        mae_class_format(cls, 0, cn, sizeof cn);
         if (st->output) set_var(n->vars->obj, st->output, NULL);
-        mae__log(n->run, MAE_LOG_WARN, st->id, 0, -1, "template", "failed (continue_on_error): %s", msg);
+        mae__log(n->run, MAE_LOG_WARN, st->id, 0, -1, cn, "failed (continue_on_error): %s", msg);
         return true;
     }
     n->failed = true;
-    mae__run_fail(n->run, st->id, MAE_CLASS_TEMPLATE, 0, 0, msg);
+    mae__run_fail(n->run, st->id, cls, 0, 0, msg);
     return true;
 }
 
@@ -287,18 +291,19 @@ static bool foreach_begin(mae_node *n) {
     const mae_step *st = n->step;
     cJSON *v = NULL;
     mae_eval_err err;
-    if (mae_tmpl_eval(st->foreach, &n->vars->scope, &v, &err) != 0) return fail_early(n, err.msg);
+    int rc = mae_tmpl_eval(st->foreach, &n->vars->scope, &v, &err);
+    if (rc != 0) return fail_early(n, rc, err.msg);
     if (!cJSON_IsArray(v)) {
         cJSON_Delete(v);
         char msg[600];
         snprintf(msg, sizeof msg, "%s: foreach needs an array", mae_tmpl_source(st->foreach));
-        return fail_early(n, msg);
+        return fail_early(n, MAE_ETEMPLATE, msg);
     }
     n->items = v;
     n->n_items = (size_t)cJSON_GetArraySize(v);
     n->itemv = calloc(n->n_items ? n->n_items : 1, sizeof *n->itemv);
     n->results = calloc(n->n_items ? n->n_items : 1, sizeof *n->results);
-    if (!n->itemv || !n->results) return fail_early(n, "out of memory");
+    if (!n->itemv || !n->results) return fail_early(n, MAE_ENOMEM, "out of memory");
     size_t i = 0;
     for (cJSON *it = v->child; it; it = it->next) n->itemv[i++] = it;
     n->concurrency = st->concurrency;
@@ -312,7 +317,8 @@ bool mae__node_start(mae_node *n) {
     if (n->kind != NODE_ITEM && st && st->when) {
         cJSON *v = NULL;
         mae_eval_err err;
-        if (mae_tmpl_eval(st->when, &n->vars->scope, &v, &err) != 0) return fail_early(n, err.msg);
+        int rc = mae_tmpl_eval(st->when, &n->vars->scope, &v, &err);
+        if (rc != 0) return fail_early(n, rc, err.msg);
         bool go = mae_json_truthy(v);
         cJSON_Delete(v);
         if (!go) {
@@ -322,7 +328,7 @@ bool mae__node_start(mae_node *n) {
                 mae__report_step(n->run, st->id, n->index, "skipped", 0, 0, MAE_CLASS_NONE, 0, NULL);
             }
             mae__log(n->run, MAE_LOG_INFO, st->id, 0, -1, NULL, "skipped (when is false)");
-            mae__ev_step_early_end(n, "skipped", NULL);
+            mae__ev_step_early_end(n, "skipped", MAE_CLASS_NONE, NULL);
             return true;
         }
     }

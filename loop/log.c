@@ -2,10 +2,12 @@
  * by default) and/or the embedder's on_log callback. Levels error|warn|info|debug; below the
  * engine's level nothing is built. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "loop/engine_int.h"
+#include "workflow/json_out.h"
 
 static const char *lvl_name(mae_log_level l) {
     switch (l) {
@@ -50,9 +52,9 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
         if (dur_ms >= 0) cJSON_AddNumberToObject(o, "duration_ms", (double)dur_ms);
         if (cls) cJSON_AddStringToObject(o, "class", cls);
         cJSON_AddStringToObject(o, "msg", msg);
-        char *txt = cJSON_PrintUnformatted(o);
+        char *txt = mae_json_text(o);
         if (txt) out(e, lvl, txt);
-        cJSON_free(txt);
+        free(txt);
         cJSON_Delete(o);
     } else {
         char extra[256];

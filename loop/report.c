@@ -123,9 +123,11 @@ static void build_summary(mae_run *run, const cJSON *comps) {
         cJSON_ArrayForEach(c, comps) {
             if (strcmp(jstr(c, "status"), "succeeded") == 0) continue;
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, "error");
-            sb_add(&b, "  %s: %s: %s (after %d attempt%s)\n", jstr(c, "step"), jstr(e, "class"), jstr(e, "message"),
-                   cJSON_GetObjectItemCaseSensitive(c, "attempts")->valueint,
-                   cJSON_GetObjectItemCaseSensitive(c, "attempts")->valueint == 1 ? "" : "s");
+            /* valuedouble, not valueint: cJSON saturates valueint at INT_MAX */
+            const cJSON *at = cJSON_GetObjectItemCaseSensitive(c, "attempts");
+            double n = cJSON_IsNumber(at) ? at->valuedouble : 0;
+            sb_add(&b, "  %s: %s: %s (after %.0f attempt%s)\n", jstr(c, "step"), jstr(e, "class"), jstr(e, "message"),
+                   n, n == 1 ? "" : "s");
         }
     }
     int unknown = 0;

@@ -7,7 +7,8 @@
 #include <string.h>
 
 bool mae_retry_is_retryable(const mae_retry_policy *p, mae_class cls, int status) {
-    if (cls == MAE_CLASS_NONE || cls == MAE_CLASS_CANCELLED) return false;
+    /* internal: our own failure (out of memory); trying again would not reach the service */
+    if (cls == MAE_CLASS_NONE || cls == MAE_CLASS_CANCELLED || cls == MAE_CLASS_INTERNAL) return false;
     if (!p || !p->on) return mae_class_default_retryable(cls, status);
     for (size_t i = 0; i < p->n_on; i++)
         if (p->on[i] && mae_class_entry_matches(p->on[i], cls, status)) return true;

@@ -136,8 +136,8 @@ static void comp_step(mae_run *run) {
         mae_callnode *c = mae__comp_call_new(run, rec);
         if (!c) {
             run->comp_failed++;
-            mae__report_comp(run, rec->step->id, rec->index, "failed", 0, MAE_CLASS_NONE, 0, "out of memory");
-            mae__ev_comp_skipped(run, rec, MAE_CLASS_NONE, "out of memory");
+            mae__report_comp(run, rec->step->id, rec->index, "failed", 0, MAE_CLASS_INTERNAL, 0, "out of memory");
+            mae__ev_comp_skipped(run, rec, MAE_CLASS_INTERNAL, "out of memory");
             continue;
         }
         mae__log(run, MAE_LOG_INFO, c->step_id, 0, -1, NULL, "compensating");
@@ -165,12 +165,19 @@ void mae__run_root_done(mae_run *run, mae_node *root) {
     if (run->state == RUN_RUNNING) {
         cJSON *out = NULL;
         mae_eval_err err;
+        int rc = 0;
         if (!run->wf->output) {
-            out = cJSON_CreateObject();
-        } else if (mae_tval_render(run->wf->output, &run->vars->scope, &out, &err) != 0) {
+            if (!(out = cJSON_CreateObject())) {
+                rc = MAE_ENOMEM;
+                snprintf(err.msg, sizeof err.msg, "out of memory");
+            }
+        } else {
+            rc = mae_tval_render(run->wf->output, &run->vars->scope, &out, &err);
+        }
+        if (rc != 0) {
             char msg[600];
             snprintf(msg, sizeof msg, "output: %s", err.msg);
-            mae__run_fail(run, NULL, MAE_CLASS_TEMPLATE, 0, 0, msg);
+            mae__run_fail(run, NULL, rc == MAE_ENOMEM ? MAE_CLASS_INTERNAL : MAE_CLASS_TEMPLATE, 0, 0, msg);
             out = NULL;
         }
         if (run->state == RUN_RUNNING) {

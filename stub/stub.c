@@ -97,7 +97,7 @@ void mae__stub_log(mae_stub *s, const char *service, const char *kind, const cha
     cJSON_AddNumberToObject(o, "status", status);
     if (key) cJSON_AddStringToObject(o, "idempotency_key", key);
     cJSON_AddItemToObject(o, "request", request ? cJSON_Duplicate(request, 1) : cJSON_CreateNull());
-    char *line = cJSON_PrintUnformatted(o);
+    char *line = mae_json_text(o);
     if (line) {
         fputs(line, s->log);
         fputc('\n', s->log);
@@ -197,7 +197,7 @@ static void http_abort(mae_h1_exchange *x, void *ud) {
 
 static void http_reply(mae_stub_http *hs, mae_h1_exchange *x, int status, cJSON *body_json,
                        int64_t retry_after_s, uint64_t delay_ms) {
-    char *body = body_json ? cJSON_PrintUnformatted(body_json) : strdup("{}");
+    char *body = body_json ? mae_json_text(body_json) : strdup("{}");
     size_t len = body ? strlen(body) : 0;
     mae_header_kv hdr[1];
     size_t n_hdr = 0;

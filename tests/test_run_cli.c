@@ -123,6 +123,16 @@ TEST(run_invalid_input_exits_2_and_calls_nothing) {
     cJSON_Delete(j);
     char *argv2[] = {"maestro", "run", wf_path, "--input", "not json", NULL};
     ASSERT_EQ_INT(mrun(argv2, NULL), 2);
+    ASSERT_CONTAINS(err, "line 1, column 1: not valid JSON");
+    /* a valid object followed by junk is refused, with where the junk starts; one message */
+    char *argv2b[] = {"maestro", "run", wf_path, "--input", "{\"who\":\"a\"} junk", NULL};
+    ASSERT_EQ_INT(mrun(argv2b, NULL), 2);
+    ASSERT_CONTAINS(err, "line 1, column 13: unexpected text after the JSON value");
+    ASSERT_NULL(strstr(err, "not a JSON object"));
+    char *argv2c[] = {"maestro", "run", wf_path, "--input", "{\"who\":\n \"a\",, }", NULL};
+    ASSERT_EQ_INT(mrun(argv2c, NULL), 2);
+    ASSERT_CONTAINS(err, "line 2, column ");
+    ASSERT_CONTAINS(err, "not valid JSON");
     char *argv3[] = {"maestro", "run", wf_path, "--bogus", "x", NULL};
     ASSERT_EQ_INT(mrun(argv3, NULL), 2);
     char *argv4[] = {"maestro", "run", "/nonexistent.yaml", NULL};

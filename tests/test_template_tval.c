@@ -111,7 +111,7 @@ TEST(json_print_exact_and_bounded) {
     char *s = NULL;
     size_t len = 0;
     ASSERT_EQ_INT(mae_json_print(v, 1000, &s, &len), 0);
-    ASSERT_EQ_STR(s, "[9007199254740992,-9007199254740992,0.1,1e+300,0,1.5,123456789012,"
+    ASSERT_EQ_STR(s, "[9007199254740992,-9007199254740992,0.1,1e+300,-0,1.5,123456789012,"
                      "\"q\\\"\\\\\\n\\u0001é\",{\"k\\\"\":null}]");
     ASSERT_EQ_INT(len, strlen(s));
     /* Round trip through cJSON gives the same doubles. */

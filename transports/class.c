@@ -38,6 +38,7 @@ void mae_class_format(mae_class cls, int status, char *buf, size_t len) {
     case MAE_CLASS_TEMPLATE: snprintf(buf, len, "template"); break;
     case MAE_CLASS_DECODE: snprintf(buf, len, "decode"); break;
     case MAE_CLASS_CANCELLED: snprintf(buf, len, "cancelled"); break;
+    case MAE_CLASS_INTERNAL: snprintf(buf, len, "internal"); break;
     }
 }
 
@@ -58,6 +59,7 @@ bool mae_class_default_retryable(mae_class cls, int status) {
     }
 }
 
+/* retry.on names; "internal" is not one: our own failure is never retried */
 static const char *const class_names[] = {"connect", "timeout", "http_4xx", "http_5xx", "app_error",
     "circuit_open", "template", "decode", "cancelled", NULL};
 

@@ -230,7 +230,7 @@ static void result_from_response(mae_call *c) {
     const char *body = c->resp.p ? c->resp.p : "";
     if (code >= 200 && code < 300) {
         if (mae_http_body_to_output(body, c->resp.len, &r->output) != 0) {
-            r->cls = MAE_CLASS_DECODE;
+            r->cls = MAE_CLASS_INTERNAL;
             mae__http_call_set_msg(c, "%s", "out of memory decoding the response");
         }
         return;

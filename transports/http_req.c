@@ -12,6 +12,7 @@
 #include "transports/http_target.h"
 #include "transports/wire.h"
 #include "transports/errmap.h"
+#include "workflow/json_out.h"
 
 /* Low-speed limit: a transfer averaging under 1 byte/s for LOW_SPEED_SECS is abandoned as a
  * timeout. It never cuts an attempt before its own deadline (a slow service that answers
@@ -269,7 +270,7 @@ int mae__http_call_prepare(mae_call *c, const mae_call_req *req) {
     free(path);
     if (rc) return rc < 0 ? rc : 0;
     if (!query_verb) {
-        c->body = req->input ? cJSON_PrintUnformatted(req->input) : strdup("{}");
+        c->body = req->input ? mae_json_text(req->input) : strdup("{}");
         if (!c->body) return MAE_ENOMEM;
     }
     rc = build_headers(c, req, !query_verb);

@@ -7,6 +7,7 @@
 
 #include "maestro/maestro.h"
 #include "transports/wire.h"
+#include "workflow/json_out.h"
 
 int mae_hbuf_add(mae_hbuf *b, const char *s, size_t n) {
     if (b->max && (n > b->max || b->len > b->max - n)) return MAE_ETOOBIG;
@@ -57,10 +58,10 @@ int mae_http_query_build(const cJSON *input, char **out) {
         if (cJSON_IsString(it)) {
             rc = mae_http_pct_encode(&b, it->valuestring, strlen(it->valuestring));
         } else {
-            char *js = cJSON_PrintUnformatted(it);
+            char *js = mae_json_text(it);
             if (!js) { rc = MAE_ENOMEM; break; }
             rc = mae_http_pct_encode(&b, js, strlen(js));
-            cJSON_free(js);
+            free(js);
         }
     }
     if (rc) {

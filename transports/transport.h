@@ -37,6 +37,7 @@ typedef enum {
     MAE_CLASS_TEMPLATE,
     MAE_CLASS_DECODE,
     MAE_CLASS_CANCELLED,
+    MAE_CLASS_INTERNAL,   /* Maestro itself failed (out of memory): never retried */
 } mae_class;
 
 /* gRPC status codes (for MAE_CLASS_GRPC). */

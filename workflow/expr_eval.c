@@ -10,6 +10,7 @@
 
 #include "maestro/maestro.h"
 #include "workflow/expr.h"
+#include "workflow/json_out.h"
 
 void mae__val_free(mae_val *v) {
     if (v->owned) cJSON_Delete(v->v);
@@ -152,16 +153,18 @@ static int eval_path(mae_ectx *cx, const mae_expr *e, mae_val *out) {
                                     where);
                 goto fail;
             }
+            char num[MAE_JSON_NUM_MAX];
+            mae_json_num(d, num);
             if (d != floor(d)) {
                 path_prefix(cx, e, i, where, sizeof where);
-                rc = mae__eval_fail(cx, "index %g is not an integer (%s)", d, where);
+                rc = mae__eval_fail(cx, "index %s is not an integer (%s)", num, where);
                 goto fail;
             }
             int n = cJSON_GetArraySize(cur.v);
             if (d < 0 || d >= n) {
                 if (cx->lenient) goto gone;
                 path_prefix(cx, e, i, where, sizeof where);
-                rc = mae__eval_fail(cx, "index %.0f out of range in %s (length %d)", d, where, n);
+                rc = mae__eval_fail(cx, "index %s out of range in %s (length %d)", num, where, n);
                 goto fail;
             }
             next = cJSON_GetArrayItem(cur.v, (int)d);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "maestro/maestro.h"
+#include "workflow/json_out.h"
 #include "workflow/model.h"
 
 const char *mae__input_type_name(mae_input_type t) {
@@ -65,8 +66,9 @@ int mae_input_check(const mae_workflow *wf, cJSON *input, mae_diags *diags) {
             continue;
         }
         if (!mae__input_type_ok(d->type, v)) {
-            if (d->type == MAE_IN_INTEGER && cJSON_IsNumber(v))
-                mae_diag_add(diags, nopos, "input.%s: expected integer, got %g", d->name, v->valuedouble);
+            char num[MAE_JSON_NUM_MAX];
+            if (d->type == MAE_IN_INTEGER && cJSON_IsNumber(v) && mae_json_num(v->valuedouble, num))
+                mae_diag_add(diags, nopos, "input.%s: expected integer, got %s", d->name, num);
             else
                 mae_diag_add(diags, nopos, "input.%s: expected %s, got %s", d->name, mae__input_type_name(d->type),
                              json_type_name(v));

@@ -16,6 +16,7 @@
 
 #include "workflow/arena.h"
 #include "workflow/diag.h"
+#include "workflow/json_out.h"  /* mae_json_print: the text of a non-string value */
 
 /* Bound on one rendered string / serialised value (also applies to interpolation). */
 #define MAE_TMPL_MAX_OUTPUT (16u << 20)
@@ -67,12 +68,6 @@ int mae_tmpl_render(const mae_tmpl *t, const mae_scope *scope, mae_escape_fn esc
 
 /* Truthiness for `when`: false, null, 0, "" , [] and {} are false. */
 bool mae_json_truthy(const cJSON *v);
-
-/* Compact JSON text of v (what interpolation substitutes for a non-string value). Unlike
- * cJSON_PrintUnformatted, integers are exact up to 2^53 (cJSON rounds 16-digit ones to 15
- * significant digits). *out is malloc'd, NUL-terminated, caller frees. Returns 0, MAE_ELIMIT
- * when the text would be longer than max bytes, or MAE_ENOMEM. */
-int mae_json_print(const cJSON *v, size_t max, char **out, size_t *len);
 
 /* Every root name the template reads (".user.id" → "user"; ".steps.x.output" → "steps",
  * with sub "x"), for the validator. Names read only under `default` are reported with

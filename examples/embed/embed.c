@@ -7,6 +7,7 @@
  * It prints each step as it ends (from the engine's events) on stderr, the workflow's output on
  * stdout, and exits 0 when the run succeeded (else the run's exit code, with its summary).
  * Optional arguments NAME=ENDPOINT point a service elsewhere, e.g. health=http://127.0.0.1:3100. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
 
 int main(int argc, char **argv) {
     uv_loop_t loop;
+    signal(SIGPIPE, SIG_IGN);   /* a peer that hangs up makes a write fail, not the process die */
     if (uv_loop_init(&loop) != 0) return 1;
     mae_workflow *wf = NULL;
     if (mae_workflow_load(workflow_path, &wf, stderr) != 0) {

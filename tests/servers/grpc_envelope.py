@@ -14,6 +14,9 @@ Envelope methods (ServiceRequest.method):
   Big      success with data {blob: "x" * input.size}
   Stats    {cancelled, deadline_seen, calls, sleeping}; input.wait_cancelled / wait_sleeping:
            block (up to 10 s) until that many handlers were cancelled / started sleeping
+  Inspect  success, data = {has_payload (HasField), type_url, n_fields (of the Struct),
+           numbers: {field: repr() of each number_value, read by protobuf, not by Maestro},
+           input}
   other    UNIMPLEMENTED
 Options: --port N (0 = pick), --max-streams N, --bare (no service registered at all).
 Prints "PORT <n>" once listening."""
@@ -115,6 +118,17 @@ def main():
             return reply({"slept": True})
         if m == "Big":
             return reply({"blob": "x" * int(inp.get("size", 0))})
+        if m == "Inspect":
+            nums, n_fields = {}, 0
+            if req.payload.type_url.endswith("google.protobuf.Struct"):
+                s = struct_pb2.Struct()
+                req.payload.Unpack(s)
+                n_fields = len(s.fields)
+                nums = {k: repr(v.number_value) for k, v in s.fields.items()
+                        if v.WhichOneof("kind") == "number_value"}
+            return reply({"has_payload": req.HasField("payload"),
+                          "type_url": req.payload.type_url, "n_fields": n_fields,
+                          "numbers": nums, "input": inp})
         if m == "Stats":
             want = int(inp.get("wait_cancelled", 0))
             sleeping = int(inp.get("wait_sleeping", 0))

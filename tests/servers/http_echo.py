@@ -19,6 +19,9 @@ connection). Binds 127.0.0.1 port 0 and prints "PORT <n>" first. Routes:
   /work              200 JSON after 20 ms; the client port is recorded
   /stats             200 JSON {work_conns: distinct client ports seen on /work,
                      accepted: connections accepted, work_requests}
+  /numbers           200 a fixed JSON text of numbers a double holds exactly (NUMBERS below)
+  /keep/<name>       stores the request body verbatim under name; 200 {"kept": name}
+  /kept/<name>       200 the body stored under name, verbatim (404 when none)
 """
 import json
 import os
@@ -34,6 +37,10 @@ lock = threading.Lock()
 flaky_seen = {}
 work_ports = set()
 counts = {"accepted": 0, "work_requests": 0}
+kept = {}
+# Written here, not by Maestro: 2^53-1, -(2^53-1), 16 digits, 12 digits, 0.1, 1e300.
+NUMBERS = (b'{"a":9007199254740991,"b":-9007199254740991,"c":8999999999999999,'
+           b'"d":123456789012,"e":0.1,"f":1e300}')
 
 
 class Server(ThreadingHTTPServer):
@@ -161,6 +168,18 @@ class Handler(BaseHTTPRequestHandler):
                 work_ports.add(self.client_address[1])
                 counts["work_requests"] += 1
             return self.reply(200, b'{"ok": true}')
+        if path == "/numbers":
+            return self.reply(200, NUMBERS)
+        if path.startswith("/keep/"):
+            with lock:
+                kept[path[len("/keep/"):]] = raw
+            return self.reply(200, json.dumps({"kept": path[len("/keep/"):]}).encode())
+        if path.startswith("/kept/"):
+            with lock:
+                body = kept.get(path[len("/kept/"):])
+            if body is None:
+                return self.reply(404, b'{"error": "nothing kept"}')
+            return self.reply(200, body)
         if path == "/stats":
             with lock:
                 doc = dict(counts, work_conns=len(work_ports))

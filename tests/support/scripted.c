@@ -3,6 +3,7 @@
 #include "tests/support/scripted.h"
 
 #include "maestro/maestro.h"
+#include "workflow/json_out.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ static int log_add(scripted *s, mae_script_ev ev, const mae_call_req *req, const
         e->step_id = dup_or_null(req->step_id);
         e->idempotency_key = dup_or_null(req->idempotency_key);
         e->traceparent = dup_or_null(req->traceparent);
-        e->input = req->input ? cJSON_PrintUnformatted(req->input) : strdup("null");
+        e->input = req->input ? mae_json_text(req->input) : strdup("null");
         e->timeout_ms = req->timeout_ms;
         e->compensation = req->compensation;
     } else if (c) {
@@ -101,7 +102,7 @@ static mae_script_rule *find_rule(scripted *s, const mae_call_req *req) {
         if (r->service && (!req->service || !str_match(r->service, req->service->name))) continue;
         if (!str_match(r->method, text) && !(desc && str_match(r->method, desc))) continue;
         if (r->match_input) {
-            if (!in) in = req->input ? cJSON_PrintUnformatted(req->input) : strdup("null");
+            if (!in) in = req->input ? mae_json_text(req->input) : strdup("null");
             if (!in || !strstr(in, r->match_input)) continue;
         }
         found = r;
