@@ -1,5 +1,5 @@
 /* The `maestro` command: one function per sub-command, each in its own file. They return the
- * process exit code (SPEC §1). */
+ * process exit code (docs/cli.md#exit-codes). */
 #ifndef MAE_CLI_H
 #define MAE_CLI_H
 int mae_cmd_validate(int argc, char **argv);

@@ -1,7 +1,7 @@
-/* maestro run | execute WORKFLOW.yaml [options] (SPEC §1): loads and checks the workflow and its
- * input (exit 2, nothing called), runs it on a fresh loop, prints only the output JSON on stdout,
- * a failure summary on stderr, writes --report, and handles SIGINT/SIGTERM (first: cancel and
- * compensate, exit 130; second: exit at once). */
+/* maestro run | execute WORKFLOW.yaml [options] (docs/cli.md#run--execute): loads and checks the
+ * workflow and its input (exit 2, nothing called), runs it on a fresh loop, prints only the output
+ * JSON on stdout, a failure summary on stderr, writes --report, and handles SIGINT/SIGTERM (first:
+ * cancel and compensate, exit 130; second: exit at once). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

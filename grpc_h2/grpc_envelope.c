@@ -1,4 +1,5 @@
-/* The envelope message codec (SPEC §3.2): ServiceRequest out, ServiceResponse in. */
+/* The envelope message codec (docs/workflow-language.md#grpc-calls-on-the-wire): ServiceRequest
+ * out, ServiceResponse in. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

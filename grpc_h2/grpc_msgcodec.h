@@ -33,7 +33,8 @@ struct mae_grpc_codec {
     void *data;
 };
 
-/* The generic envelope of SPEC §3.2: /maestro.v1.MaestroService/Execute. */
+/* The generic envelope (docs/workflow-language.md#grpc-calls-on-the-wire):
+ * /maestro.v1.MaestroService/Execute. */
 extern const mae_grpc_codec mae__grpc_envelope_codec;
 #define MAE_GRPC_ENVELOPE_PATH "/maestro.v1.MaestroService/Execute"
 

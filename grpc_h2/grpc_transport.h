@@ -1,8 +1,9 @@
-/* The gRPC transport (SPEC §3.2): unary calls over h2c with the Maestro envelope, per-endpoint
- * pools of HTTP/2 connections, a local queue above the peer's MAX_CONCURRENT_STREAMS, attempt
- * deadlines, cancellation with RST_STREAM(CANCEL). Implements transports/transport.h: the
- * request's target is a gRPC target (grpc_target.h) whose method name goes in the envelope
- * (start() returns MAE_EINVAL for another type); pools are keyed by the endpoint string, copied.
+/* The gRPC transport (docs/workflow-language.md#grpc-calls-on-the-wire): unary calls over h2c with
+ * the Maestro envelope, per-endpoint pools of HTTP/2 connections, a local queue above the peer's
+ * MAX_CONCURRENT_STREAMS, attempt deadlines, cancellation with RST_STREAM(CANCEL). Implements
+ * transports/transport.h: the request's target is a gRPC target (grpc_target.h) whose method name
+ * goes in the envelope (start() returns MAE_EINVAL for another type); pools are keyed by the
+ * endpoint string, copied.
  *
  * Results: MAE_CLASS_GRPC with status = the gRPC code and message = the decoded grpc-message
  * (RST_STREAM, HTTP status and malformed responses mapped per gRPC's documents);

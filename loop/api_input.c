@@ -24,7 +24,7 @@ int mae__api_input(mae_engine *e, const mae_workflow *wf, const char *json, cons
     int rc = mae__json_parse_doc(json ? json : "{}", &input, perr, sizeof perr);
     if (rc != 0) {
         snprintf(msg, sizeof msg, "input: %s", perr);
-        mae__diag_add(&d, nopos, msg);
+        mae__diag_add(&d, nopos, "%s", msg);
     } else {
         rc = mae__input_check(wf, input, &d);
     }

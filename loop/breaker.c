@@ -1,4 +1,5 @@
-/* Circuit breaker transitions (SPEC §4.2). Pure: the timer lives with the caller. */
+/* Circuit breaker transitions (docs/failure-semantics.md#circuit-breaker). Pure: the timer lives
+ * with the caller. */
 #include "loop/breaker.h"
 
 void mae__breaker_init(mae_breaker *b, const mae_breaker_cfg *cfg) {

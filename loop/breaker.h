@@ -1,6 +1,7 @@
-/* The circuit breaker of SPEC §4.2 as a pure state machine. The engine owns one per service
- * (shared by every run) and drives its timer: when a transition returns MAE_BRK_START_TIMER it
- * arms a uv timer for open_for_ms and calls mae__breaker_timer() when it fires.
+/* The circuit breaker (docs/failure-semantics.md#circuit-breaker) as a pure state machine. The
+ * engine owns one per service (shared by every run) and drives its timer: when a transition returns
+ * MAE_BRK_START_TIMER it arms a uv timer for open_for_ms and calls mae__breaker_timer() when it
+ * fires.
  *
  * Each admitted call gets the breaker's generation; a result reported with an older generation
  * (the call started before a state change) is ignored. */

@@ -1,7 +1,9 @@
 /* One call step (or compensation) through its attempts: render input and headers (the target is
- * rendered by its transport, in the scope passed along), take a max_in_flight slot, ask the breaker, send, time the attempt out, classify the result, back off
- * and retry per SPEC §4.1. Every asynchronous event arrives through the node's one timer or the
- * transport's callback; the node is freed only in its timer's close callback. */
+ * rendered by its transport, in the scope passed along), take a max_in_flight slot, ask the
+ * breaker, send, time the attempt out, classify the result, back off and retry per
+ * docs/failure-semantics.md#retries-and-backoff. Every asynchronous event arrives through the
+ * node's one timer or the transport's callback; the node is freed only in its timer's close
+ * callback. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,8 +267,12 @@ static void dispatch(mae_callnode *c) {
     c->brk_gen = gen;
     uint64_t elapsed = uv_now(e->loop) - c->attempt_started_ms;
     uint64_t to = c->attempt_timeout_ms;
+    /* The transport settings are this workflow's own (the shared state's copy is the first
+     * workflow's, kept for the probe): borrowed for the call, copied by the transport. */
+    mae_svc_cfg cfg;
+    mae__svc_view(c->service, &cfg);
     mae_call_req req = {
-        .service = &c->svc->cfg,
+        .service = &cfg,
         .target = c->target,
         .scope = &c->base.vars->scope,
         .input = c->req_input,

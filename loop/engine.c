@@ -160,23 +160,33 @@ static const char *keep(mae_svc_state *s, const char *str, bool *oom) {
     return c;
 }
 
-/* Copies every setting the state uses out of the workflow. False when out of memory. */
-static bool svc_copy(mae_svc_state *s, const mae_service *svc) {
-    bool oom = false;
-    s->cfg = (mae_svc_cfg){
-        .type = keep(s, svc->type->name, &oom),
-        .name = keep(s, nz(svc->name), &oom),
-        .endpoint = keep(s, nz(svc->endpoint), &oom),
+void mae__svc_view(const mae_service *svc, mae_svc_cfg *out) {
+    *out = (mae_svc_cfg){
+        .type = svc->type->name,
+        .name = nz(svc->name),
+        .endpoint = nz(svc->endpoint),
         .timeout_ms = svc->timeout_ms,
         .pool_connections = svc->pool_connections,
         .max_response = svc->max_response,
         .tls = {
-            .ca_file = keep(s, svc->tls.ca_file, &oom),
-            .cert_file = keep(s, svc->tls.cert_file, &oom),
-            .key_file = keep(s, svc->tls.key_file, &oom),
+            .ca_file = svc->tls.ca_file,
+            .cert_file = svc->tls.cert_file,
+            .key_file = svc->tls.key_file,
             .insecure_skip_verify = svc->tls.insecure_skip_verify,
         },
     };
+}
+
+/* Copies every setting the state uses out of the workflow. False when out of memory. */
+static bool svc_copy(mae_svc_state *s, const mae_service *svc) {
+    bool oom = false;
+    mae__svc_view(svc, &s->cfg);
+    s->cfg.type = keep(s, s->cfg.type, &oom);
+    s->cfg.name = keep(s, s->cfg.name, &oom);
+    s->cfg.endpoint = keep(s, s->cfg.endpoint, &oom);
+    s->cfg.tls.ca_file = keep(s, s->cfg.tls.ca_file, &oom);
+    s->cfg.tls.cert_file = keep(s, s->cfg.tls.cert_file, &oom);
+    s->cfg.tls.key_file = keep(s, s->cfg.tls.key_file, &oom);
     s->retry = svc->retry;
     if (svc->retry.on) {
         const char **on = mae__arena_alloc(&s->arena, (svc->retry.n_on ? svc->retry.n_on : 1) * sizeof *on);

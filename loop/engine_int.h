@@ -40,12 +40,14 @@ typedef struct mae_callnode mae_callnode;
  * Two workflows naming the same service (same type, endpoint and name) with different
  * settings: the first call creates the state and its settings win (breaker thresholds,
  * open_for, probe, the retry policy that classifies probe results and breaker outcomes,
- * max_in_flight, timeout); later workflows share that breaker and queue as they are. A service
- * whose endpoint differs (e.g. --set) is another service with its own state. */
+ * max_in_flight); later workflows share that breaker and queue as they are. Each call's
+ * transport settings (timeout, max_response, tls, pool.connections, headers) are its own
+ * workflow's (mae__svc_view in call.c). A service whose endpoint differs (e.g. --set) is
+ * another service with its own state. */
 struct mae_svc_state {
     mae_engine *eng;
     mae_arena arena;            /* the copies below */
-    mae_svc_cfg cfg;            /* what transports get: type, name, endpoint, timeout, ... */
+    mae_svc_cfg cfg;            /* the first workflow's, for the probe only: calls send their own */
     mae_retry_policy retry;     /* classifies results for the breaker */
     int max_in_flight;          /* 0 = unlimited */
     const mae_target *probe;    /* compiled from a copy of the probe text; NULL = none */
@@ -214,6 +216,8 @@ uint64_t mae__rand(mae_engine *e);
 void mae__hex_id(mae_engine *e, char *out, size_t nbytes);   /* out holds 2*nbytes+1 */
 /* The state of svc's identity, created (with copies of its settings) on first use. NULL on OOM. */
 mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc);
+/* svc's transport settings as a view borrowing svc's strings (valid while the workflow is). */
+void mae__svc_view(const mae_service *svc, mae_svc_cfg *out);
 /* The transport for services of type `type`: the embedder's, else the engine's own (created on
  * first use through the type table); NULL when there is none. */
 mae_transport *mae__transport_for(mae_engine *e, const char *type);

@@ -75,7 +75,9 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
         if (dur_ms >= 0 && n < (int)sizeof extra) n += snprintf(extra + n, sizeof extra - (size_t)n, " duration_ms=%lld", (long long)dur_ms);
         if (cls && n < (int)sizeof extra) snprintf(extra + n, sizeof extra - (size_t)n, " class=%s", cls);
         char *line = NULL;
-        if (asprintf(&line, "%sZ %-5s%s: %s", ts, lvl_name(lvl), extra, msg) >= 0) out(e, lvl, line);
+        /* "LEVEL fields: msg"; a line with no fields (engine-wide) is "LEVEL msg" */
+        if (asprintf(&line, "%sZ %-5s%s%s %s", ts, lvl_name(lvl), extra, extra[0] ? ":" : "", msg) >= 0)
+            out(e, lvl, line);
         free(line);
     }
     free(msg);

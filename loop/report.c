@@ -1,4 +1,4 @@
-/* The run report of SPEC §4.5 (JSON) and the failure summary a person reads on stderr. Step
+/* The run report (docs/run-report.md), JSON, and the failure summary a person reads on stderr. Step
  * and compensation entries are appended as they happen; the rest is assembled at the end. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
-/* Retry classification and backoff arithmetic (SPEC §4.1). Pure. */
+/* Retry classification and backoff arithmetic (docs/failure-semantics.md#retries-and-backoff).
+ * Pure. */
 #include "loop/retry.h"
 
 #include <stdio.h>

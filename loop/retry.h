@@ -1,6 +1,6 @@
-/* Retry decisions of SPEC §4.1 as pure functions: which failures are retryable under a policy,
- * and how long the n-th backoff delay is. No libuv, no clock, no global random state: the caller
- * passes the random draw, so tests can pin the bounds. */
+/* Retry decisions (docs/failure-semantics.md#retries-and-backoff) as pure functions: which failures
+ * are retryable under a policy, and how long the n-th backoff delay is. No libuv, no clock, no
+ * global random state: the caller passes the random draw, so tests can pin the bounds. */
 #ifndef MAE_RETRY_H
 #define MAE_RETRY_H
 

@@ -1,7 +1,7 @@
-/* `maestro stub` (SPEC §5): fake HTTP and gRPC services served from a stub file, on one libuv
- * loop, so workflows can run before the real services exist and benchmarks have a fast
- * backend. Replies are template trees rendered with {{ .request.X }} and {{ .n }}; behaviours
- * are delays, injected failures for the first N calls (or all), and hangs. */
+/* `maestro stub` (docs/cli.md#stub): fake HTTP and gRPC services served from a stub file, on one
+ * libuv loop, so workflows can run before the real services exist and benchmarks have a fast
+ * backend. Replies are template trees rendered with {{ .request.X }} and {{ .n }}; behaviours are
+ * delays, injected failures for the first N calls (or all), and hangs. */
 #ifndef MAE_STUB_H
 #define MAE_STUB_H
 

@@ -255,6 +255,29 @@ TEST(log_lines_reach_the_callback_and_the_stream_alike) {
     free(buf);
 }
 
+TEST(engine_wide_log_lines_have_no_empty_field_separator) {
+    static const char brk[] =
+        "name: b\n"
+        "services:\n  s:\n    type: grpc\n    endpoint: \"127.0.0.1:1\"\n    retry: {attempts: 1}\n"
+        "    circuit_breaker: {failures: 1, open_for: 1h}\n"
+        "steps:\n  - {id: a, service: s, method: A}\n";
+    fx f;
+    logrec l = {0};
+    init_with(&f, brk, NULL, on_log, &l, NULL);
+    fx_rule(&f, "A", NULL, 0, -1);
+    ASSERT_EQ_INT(fx_run(&f, NULL), 0);
+    ASSERT_NOT_NULL(f.summary);   /* it failed */
+    fx_close(&f);
+    /* "<ts>Z warn  service s: circuit breaker open ...": level, two blanks (padded), message */
+    const char *w = strstr(l.all, "Z warn  service s: circuit breaker open for 3600000ms\n");
+    if (!w) printf("%s", l.all);
+    ASSERT_NOT_NULL(w);
+    ASSERT_NULL(strstr(l.all, "warn : "));
+    /* a run's line keeps its fields and their separator */
+    ASSERT_CONTAINS(l.all, "Z error run=");
+    ASSERT_CONTAINS(l.all, " step=a attempt=1 ");
+}
+
 TEST(log_callback_alone_writes_nothing_to_stderr) {
     fflush(stderr);
     int saved = dup(2);
@@ -418,6 +441,8 @@ TEST(endpoint_override_accepts_what_the_loader_accepts_and_rejects_the_rest_alik
         {"web", "http", "ftp://h:1"},          {"web", "http", "http://{{ .input.h }}:1"},
         {"rpc", "grpc", "http://h:1"},         {"rpc", "grpc", "h:99999"},
         {"rpc", "grpc", "nohost"},             {"rpc", "grpc", ":80"},
+        {"web", "http", "http://exa mple.com"}, {"web", "http", "http://h:notaport"},
+        {"web", "http", "http://h:99999"},     {"web", "http", "http://h?x=1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char want[256];

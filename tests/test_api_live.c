@@ -255,6 +255,85 @@ TEST(engine_close_with_a_call_in_flight_cancels_it_and_leaves_nothing_open) {
     stub_stop(&s);
 }
 
+/* ---- two workflows naming one service on one engine ---- */
+/* Same service identity (type http, name web, endpoint); B allows 10 bytes of response. */
+static const char mr_a_wf[] =
+    "name: a\n"
+    "services:\n  web: {type: http, endpoint: \"http://127.0.0.1:1\", retry: {attempts: 1}}\n"
+    "steps:\n  - {id: check, service: web, method: \"POST /check\", input: {id: a}, output: c}\n";
+static const char mr_b_wf[] =
+    "name: b\n"
+    "services:\n  web: {type: http, endpoint: \"http://127.0.0.1:1\", retry: {attempts: 1}, max_response: 10B}\n"
+    "steps:\n  - {id: check, service: web, method: \"POST /check\", input: {id: b}, output: c}\n";
+
+typedef struct seq_host {
+    uv_loop_t loop;
+    mae_engine *eng;
+    const mae_workflow *next;      /* started when the current run ends */
+    int n, closed;
+    int exit_code[2];
+    char summary[2][512];
+} seq_host;
+
+static void seq_closed(void *ud) { ((seq_host *)ud)->closed++; }
+
+static void seq_done(mae_run *run, const mae_run_result *res, void *ud) {
+    seq_host *h = ud;
+    h->exit_code[h->n] = res->exit_code;
+    snprintf(h->summary[h->n], sizeof h->summary[0], "%s", res->summary ? res->summary : "");
+    h->n++;
+    mae_run_free(run);
+    const mae_workflow *wf = h->next;
+    h->next = NULL;
+    mae_run *r2;
+    if (wf) ASSERT_EQ_INT(mae_run_start(h->eng, wf, NULL, NULL, seq_done, h, &r2), 0);
+    else ASSERT_EQ_INT(mae_engine_close(h->eng, seq_closed, h), 0);
+}
+
+/* Runs first (then second, if any) on one fresh engine. */
+static void run_seq(seq_host *h, const mae_workflow *first, const mae_workflow *second) {
+    memset(h, 0, sizeof *h);
+    ASSERT_EQ_INT(uv_loop_init(&h->loop), 0);
+    mae_engine_opts o;
+    mae_engine_opts_init(&o);
+    o.log_level = MAE_LOG_OFF;
+    ASSERT_EQ_INT(mae_engine_new(&h->loop, &o, &h->eng), 0);
+    h->next = second;
+    mae_run *run;
+    ASSERT_EQ_INT(mae_run_start(h->eng, first, NULL, NULL, seq_done, h, &run), 0);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(h->closed, 1);
+    ASSERT_EQ_INT(uv_loop_close(&h->loop), 0);
+}
+
+TEST(a_later_workflow_naming_the_same_service_gets_its_own_max_response) {
+    stub s;
+    stub_start(&s, stub_yaml);
+    mae_workflow *a = load(mr_a_wf), *b = load(mr_b_wf);
+    char ep[64];
+    stub_endpoint(&s, 1, ep, sizeof ep);
+    ASSERT_EQ_INT(mae_workflow_set_endpoint(a, "web", ep, NULL, 0), 0);
+    ASSERT_EQ_INT(mae_workflow_set_endpoint(b, "web", ep, NULL, 0), 0);
+    seq_host h;
+    /* B alone: its 10 bytes are too few for the stub's answer */
+    run_seq(&h, b, NULL);
+    ASSERT_EQ_INT(h.exit_code[0], 1);
+    ASSERT_CONTAINS(h.summary[0], "exceeds max_response");
+    /* A, then B on the same engine: A succeeds with the default, B still has its own limit */
+    run_seq(&h, a, b);
+    ASSERT_EQ_INT(h.n, 2);
+    ASSERT_EQ_INT(h.exit_code[0], 0);
+    ASSERT_EQ_INT(h.exit_code[1], 1);
+    ASSERT_CONTAINS(h.summary[1], "exceeds max_response");
+    /* and B first does not lend its limit to A */
+    run_seq(&h, b, a);
+    ASSERT_EQ_INT(h.exit_code[0], 1);
+    ASSERT_EQ_INT(h.exit_code[1], 0);
+    mae_workflow_free(a);
+    mae_workflow_free(b);
+    stub_stop(&s);
+}
+
 /* ---- examples/embed/embed.c ---- */
 static char *build_embed(void) {
     char *bin = th_write_temp("", 0, ".bin");

@@ -22,6 +22,11 @@ static void on_request(mae_h1_exchange *x, const mae_h1_request *r, void *ud) {
         return;
     }
     if (strcmp(r->path, "/hang") == 0) return;  /* never answered: the client gives up */
+    if (strcmp(r->path, "/badname") == 0) {     /* a name no value check catches: refused */
+        mae_header_kv bad[] = {{"X-Evil: 1\tSet-Cookie", "v"}};
+        ASSERT_EQ_INT(mae__h1_respond(x, 200, NULL, bad, 1, "{}", 2), MAE_EINVAL);
+        return;
+    }
     char body[128];
     int len = snprintf(body, sizeof body, "{\"n\":%d,\"path\":\"%s\"}", requests_seen, r->path);
     mae_header_kv extra[] = {{"X-Test", "yes"}};
@@ -150,6 +155,25 @@ TEST(head_and_204_responses_carry_no_body) {
                   "HTTP/1.1 200 OK|Content-Type: application/json|Content-Length: 19|X-Test: yes|"
                   "Connection: close||{\"n\":3,\"path\":\"/g\"}\n");
     ASSERT_EQ_INT(requests_seen, 3);
+}
+
+TEST(a_response_header_name_that_is_not_a_token_gets_a_500) {
+    child c;
+    run_client(
+        "import socket, sys\n"
+        "p = int(sys.argv[1])\n"
+        "s = socket.create_connection(('127.0.0.1', p))\n"
+        "s.sendall(b'GET /badname HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n"
+        "data = b''\n"
+        "while True:\n"
+        "    d = s.recv(65536)\n"
+        "    if not d: break\n"
+        "    data += d\n"
+        "print(data.decode().replace('\\r\\n', '|'))\n",
+        &c);
+    ASSERT_EQ_INT(c.exit_status, 0);
+    ASSERT_EQ_STR(c.buf, "HTTP/1.1 500 Internal Server Error|Content-Type: text/plain|Content-Length: 23|"
+                         "Connection: close||invalid response header\n");
 }
 
 TEST(delayed_response_and_abort_of_hanging_request) {

@@ -154,8 +154,53 @@ TEST(endpoints_are_checked_by_their_type) {
     ASSERT_EQ_INT(h->check_endpoint("http://127.0.0.1:8080/base", &err), 0);
     ASSERT_EQ_INT(h->check_endpoint("https://svc", &err), 0);
     ASSERT_EQ_INT(h->check_endpoint("127.0.0.1:8080", &err), MAE_EINVAL);
-    ASSERT_EQ_STR(err.msg, "invalid http endpoint '127.0.0.1:8080' (expected http(s)://host:port[/base])");
+    ASSERT_EQ_STR(err.msg, "invalid http endpoint '127.0.0.1:8080': no http:// or https:// (expected "
+                           "http(s)://host[:port][/base])");
     ASSERT_EQ_INT(h->check_endpoint("http://:80", &err), MAE_EINVAL);
+    ASSERT_CONTAINS(err.msg, ": no host (");
+    /* http(s)://host[:port][/base]: names, IPv4, bracketed IPv6; a port of 1-65535 */
+    const char *good[] = {"http://h", "http://h:1", "https://h:65535/", "http://my-svc.internal_1:8080/a/b%20c",
+                          "http://10.0.0.1", "http://[::1]:8080/x", "http://[2001:db8::1]", "http://[::ffff:1.2.3.4]:9"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        if (h->check_endpoint(good[i], &err) != 0) printf("%s: %s\n", good[i], err.msg);
+        ASSERT_EQ_INT(h->check_endpoint(good[i], &err), 0);
+    }
+    struct { const char *ep, *why; } bad[] = {
+        {"http://exa mple.com", "invalid character in the host"},
+        {"http://h:notaport", "the port must be a number from 1 to 65535"},
+        {"http://h:99999", "the port must be a number from 1 to 65535"},
+        {"http://h:0", "the port must be a number from 1 to 65535"},
+        {"http://h:", "the port must be a number from 1 to 65535"},
+        {"http://h:1234567", "the port must be a number from 1 to 65535"},
+        {"http://h:80x/", "the port must be a number from 1 to 65535"},
+        {"http://h?x=1", "no query or fragment allowed"},
+        {"http://h/base?x=1", "no query or fragment allowed"},
+        {"http://h/#top", "no query or fragment allowed"},
+        {"http://u:p@h", "no user name or password allowed"},
+        {"http://h/a b", "blank, control or non-ASCII character in the base path"},
+        {"http://h/a\x7f", "blank, control or non-ASCII character in the base path"},
+        {"http://h/\xc3\xa9", "blank, control or non-ASCII character in the base path"},
+        {"http://h\n", "invalid character in the host"},
+        {"http://h\x01:80", "invalid character in the host"},
+        {"http://[::1", "invalid IPv6 address"},
+        {"http://[]:80", "invalid IPv6 address"},
+        {"http://[1.2.3.4]", "invalid IPv6 address"},
+        {"http://[::1]x", "invalid character in the host"},
+        {"HTTP://h", "no http:// or https://"},
+        {"ftp://h", "no http:// or https://"},
+        {"http://", "no host"},
+        {"http:///base", "no host"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err.msg[0] = 0;
+        ASSERT_EQ_INT(h->check_endpoint(bad[i].ep, &err), MAE_EINVAL);
+        char want[256];
+        snprintf(want, sizeof want, ": %s (expected http(s)://host[:port][/base])", bad[i].why);
+        ASSERT_CONTAINS(err.msg, want);
+    }
+    /* control bytes are escaped in the message */
+    ASSERT_EQ_INT(h->check_endpoint("http://h\n", &err), MAE_EINVAL);
+    ASSERT_CONTAINS(err.msg, "'http://h\\x0a'");
     ASSERT_EQ_INT(g->check_endpoint("127.0.0.1:50051", &err), 0);
     ASSERT_EQ_INT(g->check_endpoint("localhost:65535", &err), 0);
     ASSERT_EQ_INT(g->check_endpoint("localhost:65536", &err), MAE_EINVAL);

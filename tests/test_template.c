@@ -1,6 +1,6 @@
-/* Unit tests: templates and expressions (SPEC §2.3): typed substitution, interpolation, paths,
- * missing names, default, operators and their precedence, functions, caps, compile errors and
- * the references the validator reads. */
+/* Unit tests: templates and expressions (docs/workflow-language.md#templates-and-expressions):
+ * typed substitution, interpolation, paths, missing names, default, operators and their precedence,
+ * functions, caps, compile errors and the references the validator reads. */
 #include <math.h>
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
-/* Failure classes (SPEC §4.1): their names and gRPC codes (the one table both directions read),
- * the default retryable list, and retry.on entries. The engine decides retries through these
- * functions and never looks at what a class means on the wire. */
+/* Failure classes (docs/failure-semantics.md#failure-classes): their names and gRPC codes (the one
+ * table both directions read), the default retryable list, and retry.on entries. The engine decides
+ * retries through these functions and never looks at what a class means on the wire. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -326,7 +326,7 @@ int mae__h1_respond(mae_h1_exchange *x, int status, const char *content_type,
     free(x);
     int rc = 0;
     for (size_t i = 0; i < n_extra; i++)
-        if (!mae__header_value_ok(extra[i].name) || !mae__header_value_ok(extra[i].value)) rc = MAE_EINVAL;
+        if (!mae__header_name_ok(extra[i].name) || !mae__header_value_ok(extra[i].value)) rc = MAE_EINVAL;
     if (rc < 0) {
         status = 500;
         n_extra = 0;

@@ -26,10 +26,55 @@ static const char *find_verb(const char *s, size_t n, const char *const *list) {
     return NULL;
 }
 
+static bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+static bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+/* What is wrong with host[:port][/base] (after the scheme), NULL when nothing. */
+static const char *endpoint_problem(const char *p) {
+    size_t auth = strcspn(p, "/");
+    if (memchr(p, '@', auth)) return "no user name or password allowed";
+    if (strpbrk(p, "?#")) return "no query or fragment allowed";
+    const char *h = p;
+    if (*p == '[') {
+        /* a bracketed IPv6 address: hex digits, ':' and '.' (an embedded IPv4) */
+        for (p++; is_hex(*p) || *p == ':' || *p == '.'; p++) {}
+        if (*p != ']' || p == h + 1 || !memchr(h, ':', (size_t)(p - h))) return "invalid IPv6 address";
+        p++;
+    } else {
+        /* a name or an IPv4 address */
+        while (is_alnum(*p) || *p == '-' || *p == '.' || *p == '_') p++;
+        if (p == h) return *p == ':' || *p == '/' || !*p ? "no host" : "invalid character in the host";
+    }
+    if (*p == ':') {
+        const char *d = ++p;
+        unsigned long v = 0;
+        while (*p >= '0' && *p <= '9' && p - d < 6) v = v * 10 + (unsigned long)(*p++ - '0');
+        if (p == d || (*p && *p != '/') || v < 1 || v > 65535) return "the port must be a number from 1 to 65535";
+    }
+    if (*p && *p != '/') return "invalid character in the host";
+    /* the base path: printable ASCII (the step's path is appended to it) */
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c >= 0x7f) return "blank, control or non-ASCII character in the base path";
+    }
+    return NULL;
+}
+
+/* http(s)://host[:port][/base]; no userinfo ('@' is not a host character), query or fragment.
+ * The endpoint is quoted with its control and non-ASCII bytes escaped. */
 static int http_check_endpoint(const char *ep, mae_target_err *err) {
     const char *rest = !strncmp(ep, "http://", 7) ? ep + 7 : !strncmp(ep, "https://", 8) ? ep + 8 : NULL;
-    if (rest && *rest && *rest != '/' && *rest != ':') return 0;
-    snprintf(err->msg, sizeof err->msg, "invalid http endpoint '%s' (expected http(s)://host:port[/base])", ep);
+    const char *why = rest ? endpoint_problem(rest) : "no http:// or https://";
+    if (!why) return 0;
+    char q[256];
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)ep; *c && n + 5 < sizeof q; c++) {
+        if (*c < ' ' || *c >= 0x7f) n += (size_t)snprintf(q + n, sizeof q - n, "\\x%02x", *c);
+        else q[n++] = (char)*c;
+    }
+    q[n] = 0;
+    snprintf(err->msg, sizeof err->msg, "invalid http endpoint '%s': %s (expected http(s)://host[:port][/base])", q,
+             why);
     err->at_offset = false;
     return MAE_EINVAL;
 }

@@ -24,7 +24,7 @@
 
 #include "transports/target.h"
 
-/* Failure classes of SPEC §4.1. */
+/* Failure classes (docs/failure-semantics.md#failure-classes). */
 typedef enum {
     MAE_CLASS_NONE = 0,   /* success */
     MAE_CLASS_CONNECT,    /* refused, reset, DNS */
@@ -55,8 +55,8 @@ int mae__grpc_code_from_name(const char *name); /* -1 when not a code name */
 void mae__class_format(mae_class cls, int status, char *buf, size_t len);
 /* The class with its status for a person: "http_5xx (HTTP 503)", "grpc:UNAVAILABLE". */
 void mae__class_describe(mae_class cls, int status, char *buf, size_t len);
-/* The default retryable failures of SPEC §4.1 (connect, timeout, 408/429, 500/502/503/504, the
- * transient gRPC codes). */
+/* The default retryable failures (connect, timeout, 408/429, 500/502/503/504, the
+ * transient gRPC codes; docs/failure-semantics.md#retries-and-backoff). */
 bool mae__class_default_retryable(mae_class cls, int status);
 /* A retry.on entry: a class name ("connect", "http_5xx", "grpc:UNAVAILABLE") or one status
  * ("http:503"). valid: the entry names something; matches: a failure is what it names. */

@@ -1,7 +1,7 @@
-/* Internals of template expressions (SPEC §2.3): the token stream, the AST the parser builds in
- * the caller's arena, and the evaluator's entry point. Shared by expr_lex.c, expr_parse.c,
- * expr_eval.c, expr_func.c and template.c only; not a public API. Nothing here does I/O except
- * the `env` function reading the environment. */
+/* Internals of template expressions (docs/workflow-language.md#expressions): the token stream, the
+ * AST the parser builds in the caller's arena, and the evaluator's entry point. Shared by
+ * expr_lex.c, expr_parse.c, expr_eval.c, expr_func.c and template.c only; not a public API. Nothing
+ * here does I/O except the `env` function reading the environment. */
 #ifndef MAE_EXPR_H
 #define MAE_EXPR_H
 

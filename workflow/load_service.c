@@ -1,4 +1,5 @@
-/* services: (SPEC §2.1) → mae_service with every default filled in; retry policies. */
+/* services: (docs/workflow-language.md#services) → mae_service with every default filled in; retry
+ * policies. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

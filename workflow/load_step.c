@@ -1,5 +1,6 @@
-/* steps: (SPEC §2.2) → mae_step trees: call, parallel, sequence, foreach; compensations; methods
- * compiled into call targets by the service's type; retry policies merged over the service's. */
+/* steps: (docs/workflow-language.md#steps) → mae_step trees: call, parallel, sequence, foreach;
+ * compensations; methods compiled into call targets by the service's type; retry policies merged
+ * over the service's. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,7 +1,8 @@
-/* The workflow model (SPEC §2): what a validated YAML file becomes. Every node keeps its line
- * and column. Everything lives in the workflow's arena and is freed by mae_workflow_free.
- * All defaults are resolved at load: a step's retry policy is complete, a compensation's
- * service is resolved, durations are milliseconds. The engine reads this; it never parses. */
+/* The workflow model (docs/workflow-language.md): what a validated YAML file becomes. Every node
+ * keeps its line and column. Everything lives in the workflow's arena and is freed by
+ * mae_workflow_free. All defaults are resolved at load: a step's retry policy is complete, a
+ * compensation's service is resolved, durations are milliseconds. The engine reads this; it never
+ * parses. */
 #ifndef MAE_MODEL_H
 #define MAE_MODEL_H
 
@@ -56,7 +57,7 @@ typedef struct mae_service {
     const char *name;
     mae_pos pos;
     const mae_target_type *type;  /* from the const table of transports/target.h: never freed */
-    const char *endpoint;     /* grpc: host:port; http: http(s)://host:port[/base]. May be
+    const char *endpoint;     /* grpc: host:port; http: http(s)://host[:port][/base]. May be
                                  replaced before a run (--set) with a string the caller owns. */
     uint64_t timeout_ms;      /* per attempt; default 30000 */
     mae_retry_policy retry;

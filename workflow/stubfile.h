@@ -1,6 +1,6 @@
-/* The stub file of `maestro stub` (SPEC §5): services to fake, their routes (HTTP) or methods
- * (gRPC), and how each answers. Loaded with the workflow loader's accessors, so problems get
- * the same FILE:LINE:COL diagnostics. Pure: the runtime is stub/stub.c. */
+/* The stub file of `maestro stub` (docs/cli.md#the-stub-file): services to fake, their routes
+ * (HTTP) or methods (gRPC), and how each answers. Loaded with the workflow loader's accessors, so
+ * problems get the same FILE:LINE:COL diagnostics. Pure: the runtime is stub/stub.c. */
 #ifndef MAE_STUBFILE_H
 #define MAE_STUBFILE_H
 

@@ -1,7 +1,8 @@
-/* Templates (SPEC §2.3): literal text with {{ EXPR }} parts, compiled once into the caller's
- * arena, evaluated to a typed value (whole templates) or an interpolated string, rendered with
- * an optional escape for substituted text, and walked for the names they read. Substituted
- * values are copied as text, never parsed again, so "{{" inside data stays literal. */
+/* Templates (docs/workflow-language.md#templates-and-expressions): literal text with {{ EXPR }}
+ * parts, compiled once into the caller's arena, evaluated to a typed value (whole templates) or an
+ * interpolated string, rendered with an optional escape for substituted text, and walked for the
+ * names they read. Substituted values are copied as text, never parsed again, so "{{" inside data
+ * stays literal. */
 #include <stdlib.h>
 #include <string.h>
 

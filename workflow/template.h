@@ -1,5 +1,6 @@
-/* Templates and expressions (SPEC §2.3): "{{ EXPR }}" inside YAML string scalars, compiled once
- * at load into a small AST, evaluated against cJSON data. Pure: no I/O except env "NAME".
+/* Templates and expressions (docs/workflow-language.md#templates-and-expressions): "{{ EXPR }}"
+ * inside YAML string scalars, compiled once at load into a small AST, evaluated against cJSON data.
+ * Pure: no I/O except env "NAME".
  *
  * A template whose whole text is exactly one {{ EXPR }} (surrounding spaces inside the braces
  * allowed, nothing outside) is "whole": it evaluates to the JSON value of EXPR with its type.

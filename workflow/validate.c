@@ -1,7 +1,7 @@
-/* Reference checks (SPEC §2.3): every name a template reads must exist at that point of the
- * workflow. Walks the steps in run order keeping the names visible so far: outputs of earlier
- * steps, ids of earlier steps, foreach variables inside their body. Parallel siblings cannot
- * see each other; a compensation sees its own step's output. */
+/* Reference checks (docs/workflow-language.md#names-a-template-can-read): every name a template
+ * reads must exist at that point of the workflow. Walks the steps in run order keeping the names
+ * visible so far: outputs of earlier steps, ids of earlier steps, foreach variables inside their
+ * body. Parallel siblings cannot see each other; a compensation sees its own step's output. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -56,9 +56,11 @@ MAE_API void mae_engine_opts_init(mae_engine_opts *o);
 /* Creates an engine on loop (opts NULL = defaults; copied). Reads the random seed once
  * (uv_random) here, never during runs. Returns 0, MAE_EINVAL (loop or out NULL) or MAE_ENOMEM. */
 MAE_API int mae_engine_new(struct uv_loop_s *loop, const mae_engine_opts *opts, mae_engine **out);
-/* Closes everything the engine holds, in order: runs still going are interrupted (as by
- * mae_run_cancel: in-flight calls cancelled, completed steps compensated) and their callbacks
- * called; runs not freed by then are freed; per-service timers and an active breaker probe are
+/* Closes everything the engine holds, in order: runs still running are interrupted (as by
+ * mae_run_cancel: in-flight calls cancelled, completed steps compensated, status interrupted);
+ * runs already failing or compensating finish as they would have (status failed or
+ * compensation_failed, not interrupted); every callback is called; runs not freed by then are
+ * freed; per-service timers and an active breaker probe are
  * closed; the transports it owns are closed. Then the engine is freed and done(ud) (may be NULL)
  * runs, always from the loop, never from inside this call: keep running the loop until then.
  * After done, uv_loop_close() succeeds unless the caller has handles of its own (or borrowed
@@ -77,7 +79,7 @@ typedef struct mae_run_result {
     int exit_code;                 /* 0, 1, 3 or 130, as `maestro run` exits */
     const char *run_id;
     const struct cJSON *output;    /* the rendered output ({} when none); NULL unless succeeded */
-    const struct cJSON *report;    /* the run report (docs/report.md) */
+    const struct cJSON *report;    /* the run report (docs/run-report.md) */
     const char *summary;           /* failure summary for a person (multi-line); NULL on success */
 } mae_run_result;
 /* Called once when the run is over (compensation included) and its handles are closed.
@@ -102,7 +104,8 @@ typedef struct mae_run_opts {
 MAE_API int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
                           const mae_run_opts *opts, mae_run_cb cb, void *ud, mae_run **out);
 /* Interrupts: in-flight calls are cancelled, completed steps compensated, status interrupted.
- * No-op once the run is compensating or over. */
+ * No-op once the run is failing (a step failed for good: its in-flight calls are being
+ * cancelled), compensating or over: it then ends as failed or compensation_failed. */
 MAE_API void mae_run_cancel(mae_run *run);
 /* Frees a finished run (may be called inside its callback). On a run still going it cancels
  * the run and frees it when it is over, without calling its callback. NULL is a no-op. */
