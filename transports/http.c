@@ -9,6 +9,7 @@
  * or cancel(). A call is freed right after its callback returns. */
 #include "transports/http.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +230,16 @@ static void result_from_response(mae_call *c) {
     if (c->retry_after[0]) r->retry_after_ms = mae__http_retry_after_ms(c->retry_after, time(NULL));
     const char *body = c->resp.p ? c->resp.p : "";
     if (code >= 200 && code < 300) {
-        if (mae__http_body_to_output(body, c->resp.len, &r->output) != 0) {
+        const char *why = NULL;
+        int rc = mae__http_body_to_output(body, c->resp.len, c->json_declared, &r->output, &why);
+        if (rc == MAE_EPARSE) {
+            /* the service answered (it may have acted): sent, permanent, with an excerpt */
+            char ex[MAE_HTTP_EXCERPT_MAX + 4], m[MAE_HTTP_EXCERPT_MAX + 160];
+            mae__http_excerpt(body, c->resp.len, ex);
+            snprintf(m, sizeof m, "HTTP %ld: %s: %s", code, why, ex);
+            r->cls = MAE_CLASS_DECODE;
+            mae__http_call_set_msg(c, "%s", m);
+        } else if (rc != 0) {
             r->cls = MAE_CLASS_INTERNAL;
             mae__http_call_set_msg(c, "%s", "out of memory decoding the response");
         }
@@ -256,8 +266,37 @@ static void result_from_error(mae_call *c, CURLcode rc) {
         mae__http_call_set_msg(c, "%s", m);
         return;
     }
+    const char *cerr = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+    if (c->sock_errno == EMFILE || c->sock_errno == ENFILE) {
+        /* our own descriptor limit: nothing was sent, and the service is not to blame */
+        char m[160];
+        r->cls = MAE_CLASS_INTERNAL;
+        r->sent = false;
+        snprintf(m, sizeof m, "cannot open a connection: %s (this process's descriptor limit, not the service)",
+                 strerror(c->sock_errno));
+        mae__http_call_set_msg(c, "%s", m);
+        return;
+    }
     r->cls = mae__http_curl_class(rc);
-    mae__http_call_set_msg(c, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+    long code = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (r->cls == MAE_CLASS_TEMPLATE && r->sent) {
+        /* the request went out and the reply was not HTTP/1.x or 2 (an HTTP/0.9 reply) */
+        r->cls = MAE_CLASS_DECODE;
+        mae__http_call_set_msg(c, "the reply is not valid HTTP/1.1 or HTTP/2: %s", cerr);
+        return;
+    }
+    if (code > 0 && r->cls == MAE_CLASS_CONNECT) {
+        /* a status line arrived, then the connection failed mid-reply: the service has the
+         * request and may have acted on it (sent) */
+        char m[CURL_ERROR_SIZE + 160];
+        snprintf(m, sizeof m, "reply cut short after %llu body bytes (HTTP %ld): the service may have acted: %s",
+                 (unsigned long long)c->received, code, cerr);
+        r->sent = true;
+        mae__http_call_set_msg(c, "%s", m);
+        return;
+    }
+    mae__http_call_set_msg(c, "%s", cerr);
 }
 
 /* The glue says a transfer ended (its easy handle is out of the multi already). */

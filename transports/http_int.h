@@ -75,6 +75,8 @@ struct mae_call {
     char retry_after[64];        /* the last response's Retry-After value, "" = none */
     char errbuf[CURL_ERROR_SIZE];
     bool too_big, in_multi, queued;
+    bool json_declared;          /* the last response said Content-Type: application/json or +json */
+    int sock_errno;              /* errno of a socket() that failed for this call, 0 = none */
     mae_call_result res;         /* message is set from msg at delivery */
     char *msg;
     mae_call *next, *prev;       /* h->calls */
