@@ -61,6 +61,7 @@ http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc) {
     p->insecure = svc->tls.insecure_skip_verify;
     p->h = h;
     p->conns = conns;
+    p->max_active = conns * MAE_HTTP_ACTIVE_PER_CONN;
     p->cu.data = p;
     if (mae__curl_uv_init(&p->cu, h->loop, pool_done) != 0) {
         pool_free_strings(p);
@@ -149,7 +150,6 @@ void mae__http_call_set_msg(mae_call *c, const char *fmt, const char *arg) {
 }
 
 static void on_defer(uv_timer_t *t);
-static void call_queue(mae_call *c);
 static bool easy_sent(CURL *easy);
 
 static void on_deadlines(uv_timer_t *t);
@@ -165,10 +165,75 @@ static void deadlines_arm(mae_http *h, uint64_t when) {
     if (uv_timer_start(&h->deadlines, on_deadlines, ms, 0) != 0) h->glue_errors++;
 }
 
+static void wait_unlink(mae_call *c) {
+    http_pool *p = c->pool;
+    if (c->wprev) c->wprev->wnext = c->wnext;
+    else p->wait_head = c->wnext;
+    if (c->wnext) c->wnext->wprev = c->wprev;
+    else p->wait_tail = c->wprev;
+    c->wnext = c->wprev = NULL;
+    c->waiting = false;
+    p->n_wait--;
+}
+
+static void call_queue(mae_call *c);
+
+/* Lets waiting calls into curl while the pool has room (never while closing). */
+static void pool_pump(http_pool *p) {
+    mae_http *h = p->h;
+    while (!h->closing && p->n_active < p->max_active && p->wait_head) {
+        mae_call *c = p->wait_head;
+        wait_unlink(c);
+        if (mae__curl_uv_add(&p->cu, c->easy) != 0) {
+            c->in_multi = false;
+            h->n_in_multi--;
+            h->glue_errors++;
+            c->res.cls = MAE_CLASS_INTERNAL;
+            mae__http_call_set_msg(c, "%s", "curl refused the transfer");
+            call_queue(c);
+            continue;
+        }
+        if (++p->n_active > h->max_in_curl) h->max_in_curl = p->n_active;
+    }
+}
+
+/* A new call: into curl when its pool has room, else it waits its turn (still watched by the
+ * deadline timer). Returns 0 or MAE_EINTERNAL. */
+static int call_enter(mae_call *c) {
+    http_pool *p = c->pool;
+    mae_http *h = c->h;
+    if (p->n_active < p->max_active && !p->wait_head) {
+        if (mae__curl_uv_add(&p->cu, c->easy) != 0) return MAE_EINTERNAL;
+        if (++p->n_active > h->max_in_curl) h->max_in_curl = p->n_active;
+    } else {
+        c->waiting = true;
+        c->wprev = p->wait_tail;
+        c->wnext = NULL;
+        if (p->wait_tail) p->wait_tail->wnext = c;
+        else p->wait_head = c;
+        p->wait_tail = c;
+        p->n_wait++;
+    }
+    c->in_multi = true;
+    h->n_in_multi++;
+    return 0;
+}
+
+/* Takes a call out of curl (or out of the waiting line): 0, or MAE_EINTERNAL from curl. */
+static int call_leave(mae_call *c) {
+    if (c->waiting) {
+        wait_unlink(c);
+        return 0;
+    }
+    c->pool->n_active--;
+    return mae__curl_uv_remove(&c->pool->cu, c->easy);
+}
+
 /* A call left its multi handle: with none left, the deadline timer has nothing to watch. */
 static void call_left_multi(mae_call *c) {
     mae_http *h = c->h;
     c->in_multi = false;
+    pool_pump(c->pool);
     if (--h->n_in_multi == 0) {
         h->armed_ns = 0;
         if (uv_timer_stop(&h->deadlines) != 0) h->glue_errors++;
@@ -187,8 +252,8 @@ static void on_deadlines(uv_timer_t *t) {
             if (!next || c->deadline_ns < next) next = c->deadline_ns;
             continue;
         }
-        c->res.sent = easy_sent(c->easy);
-        if (mae__curl_uv_remove(&c->pool->cu, c->easy) != 0) h->glue_errors++;
+        c->res.sent = !c->waiting && easy_sent(c->easy);
+        if (call_leave(c) != 0) h->glue_errors++;
         call_left_multi(c);
         c->res.cls = MAE_CLASS_TIMEOUT;
         char m[96];
@@ -303,6 +368,7 @@ static void result_from_error(mae_call *c, CURLcode rc) {
 static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
     mae_call *c = NULL;
     if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c) return;
+    c->pool->n_active--;
     call_left_multi(c);
     c->res.sent = easy_sent(easy);
     if (rc == CURLE_OK) result_from_response(c);
@@ -343,12 +409,10 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
         *out = c;
         return 0;
     }
-    if (mae__curl_uv_add(&c->pool->cu, c->easy) != 0) {
+    if (call_enter(c) != 0) {
         call_free(c);
         return MAE_EINTERNAL;
     }
-    c->in_multi = true;
-    h->n_in_multi++;
     call_link(h, c);
     if (c->timeout_ms) {
         c->deadline_ns = c->started_ns + c->timeout_ms * 1000000;
@@ -361,8 +425,8 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
 static void cancel_call(mae_call *c) {
     if (c->queued) return;  /* its result is already on the way */
     if (c->in_multi) {
-        c->res.sent = easy_sent(c->easy);
-        if (mae__curl_uv_remove(&c->pool->cu, c->easy) != 0) c->h->glue_errors++;
+        c->res.sent = !c->waiting && easy_sent(c->easy);
+        if (call_leave(c) != 0) c->h->glue_errors++;
         call_left_multi(c);
     }
     if (c->res.output) cJSON_Delete(c->res.output);
@@ -478,8 +542,10 @@ int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
 void mae__http_transport_stats(const mae_transport *t, mae_http_stats *out) {
     const mae_http *h = t->data;
     *out = (mae_http_stats){.pools = h->n_pools, .handles_created = h->easy_created,
-                            .internal_errors = h->glue_errors, .body_bytes = h->body_bytes};
+                            .internal_errors = h->glue_errors, .body_bytes = h->body_bytes,
+                            .max_in_curl = h->max_in_curl};
     for (const http_pool *p = h->pools; p; p = p->next) {
+        out->waiting += p->n_wait;
         out->internal_errors += p->cu.n_multi_errors;
         out->poll_errors += p->cu.n_poll_errors;
     }

@@ -32,8 +32,14 @@ struct http_pool {
     char *ca_file, *cert_file, *key_file;  /* owned copies (NULL = none): the key */
     bool insecure;
     int conns;
+    /* At most max_active easy handles are in the multi handle at once (curl's own lists grow
+     * with it, and some of its calls walk them); further calls wait here in start order. */
+    int n_active, max_active;
+    mae_call *wait_head, *wait_tail;
+    int n_wait;
     http_pool *next;
 };
+
 
 struct mae_http {
     mae_transport base;          /* base.data == this */
@@ -48,7 +54,8 @@ struct mae_http {
      * earliest deadline of any call in a multi handle (armed_ns, 0 = not armed). */
     uv_timer_t deadlines;
     uint64_t armed_ns;
-    int n_in_multi;
+    int n_in_multi;              /* calls with a deadline to watch: in a multi or waiting */
+    int max_in_curl;             /* high-water mark of a pool's n_active */
     bool closing, shutting_down;
     int pending_closes;
     /* counters of mae__http_transport_stats */
@@ -75,6 +82,8 @@ struct mae_call {
     char retry_after[64];        /* the last response's Retry-After value, "" = none */
     char errbuf[CURL_ERROR_SIZE];
     bool too_big, in_multi, queued;
+    bool waiting;                /* in pool->wait_head, not yet in curl (in_multi is also set) */
+    mae_call *wnext, *wprev;     /* pool->wait_head */
     bool json_declared;          /* the last response said Content-Type: application/json or +json */
     int sock_errno;              /* errno of a socket() that failed for this call, 0 = none */
     mae_call_result res;         /* message is set from msg at delivery */
