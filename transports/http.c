@@ -184,12 +184,12 @@ static void pool_pump(http_pool *p) {
     while (!h->closing && p->n_active < p->max_active && p->wait_head) {
         mae_call *c = p->wait_head;
         wait_unlink(c);
-        if (mae__curl_uv_add(&p->cu, c->easy) != 0) {
+        if (mae__http_call_easy(c) != 0 || mae__curl_uv_add(&p->cu, c->easy) != 0) {
             c->in_multi = false;
             h->n_in_multi--;
             h->glue_errors++;
             c->res.cls = MAE_CLASS_INTERNAL;
-            mae__http_call_set_msg(c, "%s", "curl refused the transfer");
+            mae__http_call_set_msg(c, "%s", "the transfer could not be set up (out of memory?)");
             call_queue(c);
             continue;
         }
@@ -198,11 +198,13 @@ static void pool_pump(http_pool *p) {
 }
 
 /* A new call: into curl when its pool has room, else it waits its turn (still watched by the
- * deadline timer). Returns 0 or MAE_EINTERNAL. */
+ * deadline timer). Returns 0 or a negative MAE_E*. */
 static int call_enter(mae_call *c) {
     http_pool *p = c->pool;
     mae_http *h = c->h;
     if (p->n_active < p->max_active && !p->wait_head) {
+        int rc = mae__http_call_easy(c);
+        if (rc) return rc;
         if (mae__curl_uv_add(&p->cu, c->easy) != 0) return MAE_EINTERNAL;
         if (++p->n_active > h->max_in_curl) h->max_in_curl = p->n_active;
     } else {
@@ -233,6 +235,8 @@ static int call_leave(mae_call *c) {
 static void call_left_multi(mae_call *c) {
     mae_http *h = c->h;
     c->in_multi = false;
+    /* its handle is free for the next call let in (results were read from it already) */
+    if (c->easy) easy_release(c);
     pool_pump(c->pool);
     if (--h->n_in_multi == 0) {
         h->armed_ns = 0;
@@ -369,10 +373,10 @@ static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
     mae_call *c = NULL;
     if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c) return;
     c->pool->n_active--;
-    call_left_multi(c);
     c->res.sent = easy_sent(easy);
     if (rc == CURLE_OK) result_from_response(c);
     else result_from_error(c, rc);
+    call_left_multi(c);
     call_deliver(c);
 }
 
@@ -409,9 +413,9 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
         *out = c;
         return 0;
     }
-    if (call_enter(c) != 0) {
+    if ((rc = call_enter(c)) != 0) {
         call_free(c);
-        return MAE_EINTERNAL;
+        return rc;
     }
     call_link(h, c);
     if (c->timeout_ms) {

@@ -82,7 +82,10 @@ struct mae_call {
     char retry_after[64];        /* the last response's Retry-After value, "" = none */
     char errbuf[CURL_ERROR_SIZE];
     bool too_big, in_multi, queued;
-    bool waiting;                /* in pool->wait_head, not yet in curl (in_multi is also set) */
+    bool waiting;                /* in pool->wait_head, not yet in curl (in_multi is also set);
+                                    easy is NULL until the call enters curl */
+    char verb[17];               /* for the easy handle, made when the call enters curl */
+    bool query_verb;
     mae_call *wnext, *wprev;     /* pool->wait_head */
     bool json_declared;          /* the last response said Content-Type: application/json or +json */
     int sock_errno;              /* errno of a socket() that failed for this call, 0 = none */
@@ -92,11 +95,13 @@ struct mae_call {
     mae_call *qnext;             /* h->q_head */
 };
 
-/* Builds c->url, c->body, c->hdrs, c->pool and c->easy (a spare of the pool when there is
- * one) from req (which is only borrowed). Returns 0
- * (c->res.cls set to MAE_CLASS_TEMPLATE when the request is refused before sending) or a
- * negative MAE_E* (no callback will come). */
+/* Builds c->url, c->body, c->hdrs, c->pool and what the easy handle will need from req (which
+ * is only borrowed). Returns 0 (c->res.cls set to MAE_CLASS_TEMPLATE when the request is
+ * refused before sending) or a negative MAE_E* (no callback will come). */
 int mae__http_call_prepare(mae_call *c, const mae_call_req *req);
+/* Makes c->easy (a spare of the pool when there is one) from the prepared call, when it enters
+ * curl: a call waiting for room holds no easy handle. Returns 0 or a negative MAE_E*. */
+int mae__http_call_easy(mae_call *c);
 /* The service's pool, created on first use (NULL: out of memory). */
 http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc);
 void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg);

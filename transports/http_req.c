@@ -213,9 +213,10 @@ static int build_url(mae_call *c, const mae_call_req *req, const char *verb, con
         if (rc_) return rc_;                                                   \
     } while (0)
 
-static int setup_easy(mae_call *c, const mae_call_req *req, const char *verb, bool query_verb) {
-    const mae_svc_cfg *svc = req->service;
+int mae__http_call_easy(mae_call *c) {
     http_pool *p = c->pool;
+    const char *verb = c->verb;
+    bool query_verb = c->query_verb;
     CURL *e;
     if (p->n_spare) {
         e = c->easy = p->spare[--p->n_spare];  /* reset when it was released */
@@ -242,14 +243,10 @@ static int setup_easy(mae_call *c, const mae_call_req *req, const char *verb, bo
     /* A service may compress though not asked (or when asked): curl offers and decodes gzip and
      * deflate; on_write sees the decoded bytes, so max_response bounds the inflated size. */
     SET(CURLOPT_ACCEPT_ENCODING, "");
-    c->max_response = svc->max_response ? svc->max_response : 16u << 20;
-    c->resp.max = c->max_response;
     /* A declared Content-Length past the cap fails before any byte is stored. */
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
-    uint64_t tmo = req->timeout_ms ? req->timeout_ms : svc->timeout_ms;
-    if (tmo > (uint64_t)LONG_MAX) tmo = (uint64_t)LONG_MAX;
+    uint64_t tmo = c->timeout_ms;
     if (tmo) SET(CURLOPT_TIMEOUT_MS, (long)tmo);
-    c->timeout_ms = tmo;
     long low_secs = LOW_SPEED_SECS;
     if (tmo && (uint64_t)low_secs * 1000 < tmo) low_secs = (long)((tmo + 999) / 1000);
     SET(CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES);
@@ -259,10 +256,10 @@ static int setup_easy(mae_call *c, const mae_call_req *req, const char *verb, bo
     if (strncmp(c->url, "https://", 8) == 0) {
         /* Wait for a connection that may multiplex rather than open one more. */
         SET(CURLOPT_PIPEWAIT, 1L);
-        if (svc->tls.ca_file) SET(CURLOPT_CAINFO, svc->tls.ca_file);
-        if (svc->tls.cert_file) SET(CURLOPT_SSLCERT, svc->tls.cert_file);
-        if (svc->tls.key_file) SET(CURLOPT_SSLKEY, svc->tls.key_file);
-        if (svc->tls.insecure_skip_verify) {
+        if (p->ca_file) SET(CURLOPT_CAINFO, p->ca_file);
+        if (p->cert_file) SET(CURLOPT_SSLCERT, p->cert_file);
+        if (p->key_file) SET(CURLOPT_SSLKEY, p->key_file);
+        if (p->insecure) {
             SET(CURLOPT_SSL_VERIFYPEER, 0L);
             SET(CURLOPT_SSL_VERIFYHOST, 0L);
         }
@@ -308,5 +305,14 @@ int mae__http_call_prepare(mae_call *c, const mae_call_req *req) {
     if (rc) return rc < 0 ? rc : 0;
     c->pool = mae__http_pool_get(c->h, req->service);
     if (!c->pool) return MAE_ENOMEM;
-    return setup_easy(c, req, verb, query_verb);
+    /* what the easy handle needs later (made when the call enters curl): copied now */
+    const mae_svc_cfg *svc = req->service;
+    snprintf(c->verb, sizeof c->verb, "%s", verb);
+    c->query_verb = query_verb;
+    c->max_response = svc->max_response ? svc->max_response : 16u << 20;
+    c->resp.max = c->max_response;
+    uint64_t tmo = req->timeout_ms ? req->timeout_ms : svc->timeout_ms;
+    if (tmo > (uint64_t)LONG_MAX) tmo = (uint64_t)LONG_MAX;
+    c->timeout_ms = tmo;
+    return 0;
 }
