@@ -237,7 +237,12 @@ static void call_left_multi(mae_call *c) {
     c->in_multi = false;
     /* its handle is free for the next call let in (results were read from it already) */
     if (c->easy) easy_release(c);
-    pool_pump(c->pool);
+    /* room for a waiting call: let it in from the defer timer, after the results queued by
+     * then were delivered (a run cancelling its calls empties the line first) */
+    if (c->pool->wait_head) {
+        h->pump_pending = true;
+        if (uv_timer_start(&h->defer, on_defer, 0, 0) != 0) h->glue_errors++;
+    }
     if (--h->n_in_multi == 0) {
         h->armed_ns = 0;
         if (uv_timer_stop(&h->deadlines) != 0) h->glue_errors++;
@@ -475,6 +480,10 @@ static void on_defer(uv_timer_t *t) {
         h->q_head = c->qnext;
         if (!h->q_head) h->q_tail = NULL;
         call_deliver(c);
+    }
+    if (h->pump_pending && !h->closing) {
+        h->pump_pending = false;
+        for (http_pool *p = h->pools; p; p = p->next) pool_pump(p);
     }
     if (!h->closing || h->shutting_down) return;
     /* Every call has had its callback: clean up the multi handles, then close our timers. */

@@ -57,6 +57,7 @@ struct mae_http {
     int n_in_multi;              /* calls with a deadline to watch: in a multi or waiting */
     int max_in_curl;             /* high-water mark of a pool's n_active */
     bool closing, shutting_down;
+    bool pump_pending;           /* a pool has room and calls waiting: on_defer lets them in */
     int pending_closes;
     /* counters of mae__http_transport_stats */
     int glue_errors;             /* libuv/curl-multi calls that failed in this file */
