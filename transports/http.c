@@ -475,7 +475,13 @@ static void on_defer_closed(uv_handle_t *hd) {
 
 static void on_defer(uv_timer_t *t) {
     mae_http *h = t->data;
-    while (h->q_head) {
+    for (int n = 0; h->q_head; n++) {
+        /* a long line (a run cancelling 100k calls) is delivered over several loop iterations,
+         * so the loop still polls in between: a second signal acts at once */
+        if (n == MAE_HTTP_DELIVER_BATCH) {
+            if (uv_timer_start(&h->defer, on_defer, 0, 0) != 0) h->glue_errors++;
+            return;
+        }
         mae_call *c = h->q_head;
         h->q_head = c->qnext;
         if (!h->q_head) h->q_tail = NULL;

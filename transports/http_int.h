@@ -13,6 +13,9 @@
 #include "transports/http_util.h"
 #include "transports/transport.h"
 
+/* Results delivered per pass of the defer timer (one loop iteration). */
+#define MAE_HTTP_DELIVER_BATCH 1024
+
 typedef struct mae_http mae_http;
 typedef struct http_pool http_pool;
 
