@@ -377,7 +377,30 @@ static void result_from_error(mae_call *c, CURLcode rc) {
 static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
     mae_call *c = NULL;
     if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c) return;
-    c->pool->n_active--;
+    http_pool *p = c->pool;
+    p->n_active--;
+    if (rc != CURLE_OK && (c->sock_errno == EMFILE || c->sock_errno == ENFILE) && p->n_active > 0 &&
+        !c->h->closing) {
+        /* Our own descriptor limit, and calls of this pool hold descriptors: fewer calls go into
+         * curl from now on, and this one waits (first in line, still unsent, deadline kept)
+         * for one of them to end. */
+        p->max_active = p->n_active;
+        easy_release(c);
+        c->sock_errno = 0;
+        c->errbuf[0] = 0;
+        c->received = 0;
+        c->too_big = c->json_declared = false;
+        c->retry_after[0] = 0;
+        mae__hbuf_free(&c->resp);
+        c->waiting = true;
+        c->wprev = NULL;
+        c->wnext = p->wait_head;
+        if (p->wait_head) p->wait_head->wprev = c;
+        else p->wait_tail = c;
+        p->wait_head = c;
+        p->n_wait++;
+        return;
+    }
     c->res.sent = easy_sent(easy);
     if (rc == CURLE_OK) result_from_response(c);
     else result_from_error(c, rc);
