@@ -12,6 +12,8 @@
 #include "maestro/maestro.h"
 #include "transports/errmap.h"
 
+static void conn_lost(mae__gconn *c, mae_class cls, int status, const char *msg);
+
 /* ---- Writing ---- */
 
 /* A burst grew the write buffer: give the memory back rather than keep the peak. */
@@ -127,7 +129,7 @@ void mae__conn_flush_now(mae__gconn *c) {
     } else if (len) {
         int rc = write_out(c, len);
         if (rc < 0) {
-            mae__conn_fail(c, MAE_CLASS_CONNECT, 0, uv_strerror(rc));
+            conn_lost(c, MAE_CLASS_CONNECT, 0, uv_strerror(rc));
             return;
         }
         /* Stopped at the bound with more to send: carry on in this pass (or after on_write). */
@@ -143,7 +145,7 @@ void mae__conn_flush_now(mae__gconn *c) {
         char msg[200];
         snprintf(msg, sizeof msg, "HTTP/2 session ended: %s",
                  c->err[0] ? c->err : "the server went away");
-        mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
+        conn_lost(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
     }
 }
 
@@ -179,6 +181,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
         break;
     }
     case NGHTTP2_GOAWAY:
+        if (c->state == MAE__CONN_CONNECTING) {
+            conn_lost(c, MAE_CLASS_CONNECT, 0, "the server sent GOAWAY");
+            break;
+        }
         /* No new streams here; nghttp2 closes the ones above last-stream-id with
          * REFUSED_STREAM, which the codec maps to UNAVAILABLE, not an attempt. */
         if (c->state <= MAE__CONN_READY) c->state = MAE__CONN_DRAINING;
@@ -380,7 +386,7 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
         snprintf(msg, sizeof msg, "HTTP/2 session ended: %s", nghttp2_strerror((int)n));
         /* nghttp2 queued a GOAWAY; send what we can, then fail the calls. */
         mae__conn_flush_now(c);
-        mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
+        conn_lost(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
         return MAE_EPROTO;
     }
     if (c->close_pending) {
@@ -393,6 +399,23 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
 
 /* ---- TCP ---- */
 
+/* The connection broke. Before the server's SETTINGS (connected, never usable) that is a failed
+ * connect for the pool: it backs off and its queued calls fail with `connect`, instead of a
+ * new connection being opened at once (a server that accepts and closes would get thousands).
+ * Afterwards the calls on it fail with the class given. */
+static void conn_lost(mae__gconn *c, mae_class cls, int status, const char *msg) {
+    if (c->state == MAE__CONN_CLOSING) return;
+    if (c->state != MAE__CONN_CONNECTING || !c->ng) {
+        mae__conn_fail(c, cls, status, msg);
+        return;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "connect to %s: connection closed before the HTTP/2 handshake (%s)",
+             c->pool->authority, msg);
+    mae__pool_conn_failed(c->pool, c, buf);
+    mae__conn_close(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
     mae__gtransport *t = ((mae__gconn *)h->data)->pool->t;
     buf->base = t->rbuf;
@@ -403,8 +426,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     mae__gconn *c = s->data;
     if (n == 0) return;
     if (n < 0) {
-        mae__conn_fail(c, MAE_CLASS_CONNECT, 0,
-                       n == UV_EOF ? "connection closed by the server" : uv_strerror((int)n));
+        conn_lost(c, MAE_CLASS_CONNECT, 0,
+                  n == UV_EOF ? "connection closed by the server" : uv_strerror((int)n));
         return;
     }
     mae__conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
