@@ -16,6 +16,7 @@
 #include "workflow/json_out.h"
 #include "cli/transports.h"
 #include "maestro/maestro.h"
+#include "loop/api.h"
 #include "workflow/template.h"
 #include "workflow/model.h"
 
@@ -97,6 +98,18 @@ static void on_signal(uv_signal_t *s, int signum) {
     run_ctx *c = s->data;
     if (++c->signals >= 2) {
         fprintf(stderr, "maestro: second signal, exiting now without waiting for compensation\n");
+        /* the report and summary are written from the state now: what was not undone is listed */
+        if (c->run) {
+            const cJSON *rep = NULL;
+            const char *summary = NULL;
+            mae__report_abandon(c->run, &rep, &summary);
+            char *path = c->report->path ? strdup(c->report->path) : NULL;
+            int rep_ok = write_report(c->report, rep) == 0;
+            if (summary) fputs(summary, stderr);
+            if (path && rep_ok) fprintf(stderr, "full report: %s\n", path);
+            else if (path) fprintf(stderr, "the report %s was NOT written (see above)\n", path);
+            free(path);
+        }
         fflush(stderr);
         mae_cli_file_abandon(c->report);
         _exit(130);

@@ -41,6 +41,10 @@ int mae__api_input(struct mae_engine *e, const mae_workflow *wf, const char *jso
 /* Passes each diagnostic of d (already sorted) to cb; a last one counts those not collected. */
 struct mae_diags;
 void mae__diags_emit(const struct mae_diags *d, mae_diag_cb cb, void *ud);
+/* report.c → cli: the report and failure summary of a run still going that the process is
+ * about to leave (a second signal): compensations not done are listed as failed (class
+ * cancelled). Both owned by the run; the run must not continue afterwards (exit). */
+void mae__report_abandon(struct mae_run *run, const struct cJSON **report, const char **summary);
 /* run.c → api.c: a run's callback returned or the run was freed while the engine closes. */
 void mae__api_run_settled(struct mae_engine *e);
 

@@ -435,6 +435,23 @@ static void process_result(mae_callnode *c) {
     }
     char cn[64];
     mae__class_format(c->cls, c->status, cn, sizeof cn);
+    if (mae__retry_is_retryable(c->policy, c->cls, c->status) && c->attempts < c->policy->attempts &&
+        ra > (int64_t)MAE_RETRY_HINT_MAX_MS) {
+        /* a service asking for a longer wait (Retry-After: 999999999) is not waited for */
+        mae__log(run, MAE_LOG_WARN, c->step_id, c->attempts, dur(c), cn,
+                 "attempt failed: %s; no retry: the service asked to wait %llds, over the %us limit",
+                 c->msg ? c->msg : "", (long long)(ra / 1000), MAE_RETRY_HINT_MAX_MS / 1000);
+        size_t l = (c->msg ? strlen(c->msg) : 0) + 96;
+        char *m = malloc(l);
+        if (m) {
+            snprintf(m, l, "%s (not retried: the service asked to wait %llds, over the %us limit)",
+                     c->msg ? c->msg : "", (long long)(ra / 1000), MAE_RETRY_HINT_MAX_MS / 1000);
+            free(c->msg);
+            c->msg = m;
+        }
+        give_up(c, false);
+        return;
+    }
     if (mae__retry_is_retryable(c->policy, c->cls, c->status) && c->attempts < c->policy->attempts) {
         uint64_t delay = mae__retry_delay(c->policy, c->attempts, mae__rand(run->eng), ra);
         uint64_t dl = mae__run_deadline(run, c->is_comp);

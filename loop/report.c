@@ -108,7 +108,7 @@ static void sb_ids(sbuf *b, const cJSON *arr, const char *key, const char *statu
 
 static void build_summary(mae_run *run, const cJSON *comps) {
     sbuf b = {0};
-    const char *what = run->status == MAE_RUN_INTERRUPTED ? "was interrupted" : "failed";
+    const char *what = run->interrupted || run->status == MAE_RUN_INTERRUPTED ? "was interrupted" : "failed";
     sb_add(&b, "workflow %s (run %s) %s", run->wf->name ? run->wf->name : "?", run->id, what);
     char cls[96];
     mae__class_describe(run->fail_cls, run->fail_status, cls, sizeof cls);
@@ -214,4 +214,34 @@ void mae__report_build(mae_run *run) {
     cJSON_AddItemToObject(r, "uncompensated", unc);
     run->report = r;
     if (run->failed) build_summary(run, comps);
+}
+
+/* The report and summary of a run the process abandons (a second signal): every compensation
+ * not finished yet is listed as failed, so "uncompensated" and the summary say what still needs
+ * undoing. The run must not go on afterwards (its report entries are moved into the report). */
+void mae__report_abandon(mae_run *run, const cJSON **report, const char **summary) {
+    if (!run->report) {
+        size_t done = run->rep_comps ? (size_t)cJSON_GetArraySize(run->rep_comps) : 0;
+        /* newest completion is undone first: the oldest n_comps - done records remain */
+        size_t pending = run->n_comps > done ? run->n_comps - done : 0;
+        for (size_t i = pending; i-- > 0;) {
+            const mae_comprec *rec = &run->comps[i];
+            bool in_flight = false;
+            for (const mae_callnode *c = run->active; c; c = c->a_next)
+                if (c->is_comp && c->comp == rec) in_flight = true;
+            mae__report_comp(run, rec->step->id, rec->index, "failed", in_flight ? 1 : 0, MAE_CLASS_CANCELLED, 0,
+                             in_flight ? "abandoned while in progress (second signal): it may or may not have been undone"
+                                       : "not attempted: the process exited on a second signal");
+        }
+        run->status = MAE_RUN_INTERRUPTED;
+        run->failed = true;
+        if (!run->fail_class[0]) {
+            snprintf(run->fail_class, sizeof run->fail_class, "cancelled");
+            run->fail_cls = MAE_CLASS_CANCELLED;
+        }
+        if (!run->fail_msg) run->fail_msg = strdup("interrupted");
+        mae__report_build(run);
+    }
+    *report = run->report;
+    *summary = run->summary;
 }

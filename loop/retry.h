@@ -22,5 +22,8 @@ uint64_t mae__retry_base_delay(const mae_retry_policy *p, int n);
 /* The delay to wait: the base delay, then with full jitter a uniform draw in [0, base] taken
  * from rnd. retry_after_ms >= 0 (the service's own retry hint, from the transport) is a floor. */
 uint64_t mae__retry_delay(const mae_retry_policy *p, int n, uint64_t rnd, int64_t retry_after_ms);
+/* The longest wait a service's retry hint (Retry-After, grpc-retry-pushback-ms) can impose: a
+ * failure asking for more is not retried (docs/failure-semantics.md#retries-and-backoff). */
+#define MAE_RETRY_HINT_MAX_MS (5u * 60 * 1000)
 
 #endif

@@ -101,8 +101,9 @@ static void handle_closed(uv_handle_t *h) {
 static void finish(mae_run *run) {
     run->state = RUN_DONE;
     if (!run->failed) run->status = MAE_RUN_SUCCEEDED;
-    else if (run->interrupted) run->status = MAE_RUN_INTERRUPTED;
+    /* a failed compensation wins over an interrupt: exit 3 tells that manual clean-up is needed */
     else if (run->comp_failed) run->status = MAE_RUN_COMPENSATION_FAILED;
+    else if (run->interrupted) run->status = MAE_RUN_INTERRUPTED;
     else run->status = MAE_RUN_FAILED;
     mae__report_build(run);
     mae__ev_run_end(run);

@@ -86,7 +86,7 @@ TEST(excerpt_is_bounded_and_printable) {
 
 static char *out_text(const char *body, size_t len) {
     cJSON *v = NULL;
-    ASSERT_EQ_INT(mae__http_body_to_output(body, len, &v), 0);
+    ASSERT_EQ_INT(mae__http_body_to_output(body, len, false, &v, NULL), 0);
     if (!v) return strdup("(null)");
     char *s = cJSON_PrintUnformatted(v);
     cJSON_Delete(v);
@@ -116,6 +116,29 @@ TEST(body_to_output_json_string_or_null) {
     s = out_text("42", 2);
     ASSERT_EQ_STR(s, "42");
     free(s);
+}
+
+TEST(body_declared_json_must_parse_and_nul_escapes_are_refused) {
+    cJSON *v = NULL;
+    const char *why = NULL;
+    /* declared JSON that is not: decode, never a string */
+    ASSERT_EQ_INT(mae__http_body_to_output("{\"a\":", 5, true, &v, &why), MAE_EPARSE);
+    ASSERT_NULL(v);
+    ASSERT_CONTAINS(why, "not valid JSON");
+    /* \u0000 would cut the string: refused, declared or not */
+    const char *nul = "{\"a\":\"x\\u0000y\"}";
+    ASSERT_EQ_INT(mae__http_body_to_output(nul, strlen(nul), false, &v, &why), MAE_EPARSE);
+    ASSERT_CONTAINS(why, "\\u0000");
+    ASSERT_EQ_INT(mae__http_body_to_output(nul, strlen(nul), true, &v, &why), MAE_EPARSE);
+    /* an escaped backslash then u0000 is text, not the escape */
+    const char *lit = "{\"a\":\"x\\\\u0000\"}";
+    ASSERT_EQ_INT(mae__http_body_to_output(lit, strlen(lit), true, &v, &why), 0);
+    ASSERT_EQ_STR(cJSON_GetObjectItem(v, "a")->valuestring, "x\\u0000");
+    cJSON_Delete(v);
+    /* declared and valid: the value */
+    ASSERT_EQ_INT(mae__http_body_to_output("[1]", 3, true, &v, &why), 0);
+    ASSERT_TRUE(cJSON_IsArray(v));
+    cJSON_Delete(v);
 }
 
 TEST(header_path_and_verb_checks) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -234,10 +235,89 @@ TEST(run_sigint_cancels_compensates_and_exits_130) {
     teardown();
 }
 
+TEST(run_interrupted_with_a_failed_compensation_exits_3) {
+    /* exit 3 (manual clean-up needed) wins over 130 */
+    setup("[{\"method\":\"Two\",\"hang\":true},"
+          "{\"method\":\"UndoOne\",\"fail_times\":-1,\"fail_class\":\"app_error\",\"message\":\"cannot undo\"}]");
+    ASSERT_EQ_INT(run_with_signals(1, &err), 3);
+    ASSERT_CONTAINS(err, "was interrupted");
+    ASSERT_CONTAINS(err, "NOT compensated");
+    ASSERT_CONTAINS(err, "cannot undo");
+    teardown();
+}
+
 TEST(run_second_signal_exits_at_once) {
     /* the compensation hangs: only the second signal ends the process */
     setup("[{\"method\":\"Two\",\"hang\":true},{\"method\":\"UndoOne\",\"hang\":true}]");
     ASSERT_EQ_INT(run_with_signals(2, &err), 130);
     ASSERT_CONTAINS(err, "second signal");
+    teardown();
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Reads ep until needle appears in buf (or EOF). */
+static size_t read_until(int fd, char *buf, size_t n, size_t cap, const char *needle) {
+    while (n < cap - 1 && !strstr(buf, needle)) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r <= 0) break;
+        n += (size_t)r;
+        buf[n] = 0;
+    }
+    return n;
+}
+
+TEST(run_second_signal_during_compensation_writes_the_report) {
+    /* the undo hangs: the second signal (sent once compensation has begun) must exit 130 at
+     * once, with a report and a summary naming the step that was not undone */
+    setup("[{\"method\":\"Two\",\"hang\":true},{\"method\":\"UndoOne\",\"hang\":true}]");
+    char *rep = temp("");
+    unlink(rep);
+    int ep[2];
+    ASSERT_EQ_INT(pipe(ep), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(ep[1], 2);
+        close(ep[0]);
+        int dn = open("/dev/null", 1);
+        dup2(dn, 1);
+        execl(th_maestro_test_bin(), "maestro", "run", wf_path, "--input", "{\"who\":\"g\"}", "--log-level", "info",
+              "--report", rep, (char *)NULL);
+        _exit(127);
+    }
+    close(ep[1]);
+    static char buf[65536];
+    buf[0] = 0;
+    size_t n = read_until(ep[0], buf, 0, sizeof buf, "step=one");
+    n = read_until(ep[0], buf, n, sizeof buf, "succeeded");
+    kill(pid, SIGINT);
+    n = read_until(ep[0], buf, n, sizeof buf, "compensating");
+    double t0 = now_s();
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    double took = now_s() - t0;
+    n = read_until(ep[0], buf, n, sizeof buf, "\x01");  /* the rest, to EOF */
+    close(ep[0]);
+    ASSERT_TRUE(WIFEXITED(st));
+    ASSERT_EQ_INT(WEXITSTATUS(st), 130);
+    ASSERT_TRUE(took < 1.0);
+    ASSERT_CONTAINS(buf, "second signal");
+    ASSERT_CONTAINS(buf, "NOT compensated");
+    ASSERT_CONTAINS(buf, "  one: cancelled");
+    ASSERT_CONTAINS(buf, "full report: ");
+    cJSON *j = read_json(rep);
+    ASSERT_TRUE(j != NULL);
+    ASSERT_EQ_STR(cJSON_GetObjectItem(j, "status")->valuestring, "interrupted");
+    cJSON *unc = cJSON_GetObjectItem(j, "uncompensated");
+    ASSERT_EQ_INT(cJSON_GetArraySize(unc), 1);
+    ASSERT_EQ_STR(cJSON_GetArrayItem(unc, 0)->valuestring, "one");
+    cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "compensations"), 0);
+    ASSERT_EQ_STR(cJSON_GetObjectItem(c0, "status")->valuestring, "failed");
+    cJSON_Delete(j);
     teardown();
 }

@@ -9,6 +9,7 @@
  * or cancel(). A call is freed right after its callback returns. */
 #include "transports/http.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc) {
     p->insecure = svc->tls.insecure_skip_verify;
     p->h = h;
     p->conns = conns;
+    p->max_active = conns * MAE_HTTP_ACTIVE_PER_CONN;
     p->cu.data = p;
     if (mae__curl_uv_init(&p->cu, h->loop, pool_done) != 0) {
         pool_free_strings(p);
@@ -148,7 +150,6 @@ void mae__http_call_set_msg(mae_call *c, const char *fmt, const char *arg) {
 }
 
 static void on_defer(uv_timer_t *t);
-static void call_queue(mae_call *c);
 static bool easy_sent(CURL *easy);
 
 static void on_deadlines(uv_timer_t *t);
@@ -164,10 +165,84 @@ static void deadlines_arm(mae_http *h, uint64_t when) {
     if (uv_timer_start(&h->deadlines, on_deadlines, ms, 0) != 0) h->glue_errors++;
 }
 
+static void wait_unlink(mae_call *c) {
+    http_pool *p = c->pool;
+    if (c->wprev) c->wprev->wnext = c->wnext;
+    else p->wait_head = c->wnext;
+    if (c->wnext) c->wnext->wprev = c->wprev;
+    else p->wait_tail = c->wprev;
+    c->wnext = c->wprev = NULL;
+    c->waiting = false;
+    p->n_wait--;
+}
+
+static void call_queue(mae_call *c);
+
+/* Lets waiting calls into curl while the pool has room (never while closing). */
+static void pool_pump(http_pool *p) {
+    mae_http *h = p->h;
+    while (!h->closing && p->n_active < p->max_active && p->wait_head) {
+        mae_call *c = p->wait_head;
+        wait_unlink(c);
+        if (mae__http_call_easy(c) != 0 || mae__curl_uv_add(&p->cu, c->easy) != 0) {
+            c->in_multi = false;
+            h->n_in_multi--;
+            h->glue_errors++;
+            c->res.cls = MAE_CLASS_INTERNAL;
+            mae__http_call_set_msg(c, "%s", "the transfer could not be set up (out of memory?)");
+            call_queue(c);
+            continue;
+        }
+        if (++p->n_active > h->max_in_curl) h->max_in_curl = p->n_active;
+    }
+}
+
+/* A new call: into curl when its pool has room, else it waits its turn (still watched by the
+ * deadline timer). Returns 0 or a negative MAE_E*. */
+static int call_enter(mae_call *c) {
+    http_pool *p = c->pool;
+    mae_http *h = c->h;
+    if (p->n_active < p->max_active && !p->wait_head) {
+        int rc = mae__http_call_easy(c);
+        if (rc) return rc;
+        if (mae__curl_uv_add(&p->cu, c->easy) != 0) return MAE_EINTERNAL;
+        if (++p->n_active > h->max_in_curl) h->max_in_curl = p->n_active;
+    } else {
+        c->waiting = true;
+        c->wprev = p->wait_tail;
+        c->wnext = NULL;
+        if (p->wait_tail) p->wait_tail->wnext = c;
+        else p->wait_head = c;
+        p->wait_tail = c;
+        p->n_wait++;
+    }
+    c->in_multi = true;
+    h->n_in_multi++;
+    return 0;
+}
+
+/* Takes a call out of curl (or out of the waiting line): 0, or MAE_EINTERNAL from curl. */
+static int call_leave(mae_call *c) {
+    if (c->waiting) {
+        wait_unlink(c);
+        return 0;
+    }
+    c->pool->n_active--;
+    return mae__curl_uv_remove(&c->pool->cu, c->easy);
+}
+
 /* A call left its multi handle: with none left, the deadline timer has nothing to watch. */
 static void call_left_multi(mae_call *c) {
     mae_http *h = c->h;
     c->in_multi = false;
+    /* its handle is free for the next call let in (results were read from it already) */
+    if (c->easy) easy_release(c);
+    /* room for a waiting call: let it in from the defer timer, after the results queued by
+     * then were delivered (a run cancelling its calls empties the line first) */
+    if (c->pool->wait_head) {
+        h->pump_pending = true;
+        if (uv_timer_start(&h->defer, on_defer, 0, 0) != 0) h->glue_errors++;
+    }
     if (--h->n_in_multi == 0) {
         h->armed_ns = 0;
         if (uv_timer_stop(&h->deadlines) != 0) h->glue_errors++;
@@ -186,8 +261,8 @@ static void on_deadlines(uv_timer_t *t) {
             if (!next || c->deadline_ns < next) next = c->deadline_ns;
             continue;
         }
-        c->res.sent = easy_sent(c->easy);
-        if (mae__curl_uv_remove(&c->pool->cu, c->easy) != 0) h->glue_errors++;
+        c->res.sent = !c->waiting && easy_sent(c->easy);
+        if (call_leave(c) != 0) h->glue_errors++;
         call_left_multi(c);
         c->res.cls = MAE_CLASS_TIMEOUT;
         char m[96];
@@ -229,7 +304,16 @@ static void result_from_response(mae_call *c) {
     if (c->retry_after[0]) r->retry_after_ms = mae__http_retry_after_ms(c->retry_after, time(NULL));
     const char *body = c->resp.p ? c->resp.p : "";
     if (code >= 200 && code < 300) {
-        if (mae__http_body_to_output(body, c->resp.len, &r->output) != 0) {
+        const char *why = NULL;
+        int rc = mae__http_body_to_output(body, c->resp.len, c->json_declared, &r->output, &why);
+        if (rc == MAE_EPARSE) {
+            /* the service answered (it may have acted): sent, permanent, with an excerpt */
+            char ex[MAE_HTTP_EXCERPT_MAX + 4], m[MAE_HTTP_EXCERPT_MAX + 160];
+            mae__http_excerpt(body, c->resp.len, ex);
+            snprintf(m, sizeof m, "HTTP %ld: %s: %s", code, why, ex);
+            r->cls = MAE_CLASS_DECODE;
+            mae__http_call_set_msg(c, "%s", m);
+        } else if (rc != 0) {
             r->cls = MAE_CLASS_INTERNAL;
             mae__http_call_set_msg(c, "%s", "out of memory decoding the response");
         }
@@ -256,18 +340,71 @@ static void result_from_error(mae_call *c, CURLcode rc) {
         mae__http_call_set_msg(c, "%s", m);
         return;
     }
+    const char *cerr = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+    if (c->sock_errno == EMFILE || c->sock_errno == ENFILE) {
+        /* our own descriptor limit: nothing was sent, and the service is not to blame */
+        char m[160];
+        r->cls = MAE_CLASS_INTERNAL;
+        r->sent = false;
+        snprintf(m, sizeof m, "cannot open a connection: %s (this process's descriptor limit, not the service)",
+                 strerror(c->sock_errno));
+        mae__http_call_set_msg(c, "%s", m);
+        return;
+    }
     r->cls = mae__http_curl_class(rc);
-    mae__http_call_set_msg(c, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+    long code = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (r->cls == MAE_CLASS_TEMPLATE && r->sent) {
+        /* the request went out and the reply was not HTTP/1.x or 2 (an HTTP/0.9 reply) */
+        r->cls = MAE_CLASS_DECODE;
+        mae__http_call_set_msg(c, "the reply is not valid HTTP/1.1 or HTTP/2: %s", cerr);
+        return;
+    }
+    if (code > 0 && r->cls == MAE_CLASS_CONNECT) {
+        /* a status line arrived, then the connection failed mid-reply: the service has the
+         * request and may have acted on it (sent) */
+        char m[CURL_ERROR_SIZE + 160];
+        snprintf(m, sizeof m, "reply cut short after %llu body bytes (HTTP %ld): the service may have acted: %s",
+                 (unsigned long long)c->received, code, cerr);
+        r->sent = true;
+        mae__http_call_set_msg(c, "%s", m);
+        return;
+    }
+    mae__http_call_set_msg(c, "%s", cerr);
 }
 
 /* The glue says a transfer ended (its easy handle is out of the multi already). */
 static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
     mae_call *c = NULL;
     if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c) return;
-    call_left_multi(c);
+    http_pool *p = c->pool;
+    p->n_active--;
+    if (rc != CURLE_OK && (c->sock_errno == EMFILE || c->sock_errno == ENFILE) && p->n_active > 0 &&
+        !c->h->closing) {
+        /* Our own descriptor limit, and calls of this pool hold descriptors: fewer calls go into
+         * curl from now on, and this one waits (first in line, still unsent, deadline kept)
+         * for one of them to end. */
+        p->max_active = p->n_active;
+        easy_release(c);
+        c->sock_errno = 0;
+        c->errbuf[0] = 0;
+        c->received = 0;
+        c->too_big = c->json_declared = false;
+        c->retry_after[0] = 0;
+        mae__hbuf_free(&c->resp);
+        c->waiting = true;
+        c->wprev = NULL;
+        c->wnext = p->wait_head;
+        if (p->wait_head) p->wait_head->wprev = c;
+        else p->wait_tail = c;
+        p->wait_head = c;
+        p->n_wait++;
+        return;
+    }
     c->res.sent = easy_sent(easy);
     if (rc == CURLE_OK) result_from_response(c);
     else result_from_error(c, rc);
+    call_left_multi(c);
     call_deliver(c);
 }
 
@@ -304,12 +441,10 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
         *out = c;
         return 0;
     }
-    if (mae__curl_uv_add(&c->pool->cu, c->easy) != 0) {
+    if ((rc = call_enter(c)) != 0) {
         call_free(c);
-        return MAE_EINTERNAL;
+        return rc;
     }
-    c->in_multi = true;
-    h->n_in_multi++;
     call_link(h, c);
     if (c->timeout_ms) {
         c->deadline_ns = c->started_ns + c->timeout_ms * 1000000;
@@ -322,8 +457,8 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
 static void cancel_call(mae_call *c) {
     if (c->queued) return;  /* its result is already on the way */
     if (c->in_multi) {
-        c->res.sent = easy_sent(c->easy);
-        if (mae__curl_uv_remove(&c->pool->cu, c->easy) != 0) c->h->glue_errors++;
+        c->res.sent = !c->waiting && easy_sent(c->easy);
+        if (call_leave(c) != 0) c->h->glue_errors++;
         call_left_multi(c);
     }
     if (c->res.output) cJSON_Delete(c->res.output);
@@ -363,11 +498,21 @@ static void on_defer_closed(uv_handle_t *hd) {
 
 static void on_defer(uv_timer_t *t) {
     mae_http *h = t->data;
-    while (h->q_head) {
+    for (int n = 0; h->q_head; n++) {
+        /* a long line (a run cancelling 100k calls) is delivered over several loop iterations,
+         * so the loop still polls in between: a second signal acts at once */
+        if (n == MAE_HTTP_DELIVER_BATCH) {
+            if (uv_timer_start(&h->defer, on_defer, 0, 0) != 0) h->glue_errors++;
+            return;
+        }
         mae_call *c = h->q_head;
         h->q_head = c->qnext;
         if (!h->q_head) h->q_tail = NULL;
         call_deliver(c);
+    }
+    if (h->pump_pending && !h->closing) {
+        h->pump_pending = false;
+        for (http_pool *p = h->pools; p; p = p->next) pool_pump(p);
     }
     if (!h->closing || h->shutting_down) return;
     /* Every call has had its callback: clean up the multi handles, then close our timers. */
@@ -439,8 +584,10 @@ int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
 void mae__http_transport_stats(const mae_transport *t, mae_http_stats *out) {
     const mae_http *h = t->data;
     *out = (mae_http_stats){.pools = h->n_pools, .handles_created = h->easy_created,
-                            .internal_errors = h->glue_errors, .body_bytes = h->body_bytes};
+                            .internal_errors = h->glue_errors, .body_bytes = h->body_bytes,
+                            .max_in_curl = h->max_in_curl};
     for (const http_pool *p = h->pools; p; p = p->next) {
+        out->waiting += p->n_wait;
         out->internal_errors += p->cu.n_multi_errors;
         out->poll_errors += p->cu.n_poll_errors;
     }

@@ -35,12 +35,19 @@ int mae_http_transport_new(uv_loop_t *loop, mae_transport **out);
  * internal_errors == 0; handles_created stays far below the number of calls because a
  * finished call's curl handle is reset and reused by its service's next calls (up to 64
  * kept per service). */
+/* Easy handles one pool lets into curl at once, per connection of pool.connections: calls past
+ * that wait in start order outside curl (whose lists some calls walk: curl_multi_remove_handle
+ * was O(handles)). Enough for HTTP/2 to multiplex; HTTP/1.1 uses one per connection anyway. */
+#define MAE_HTTP_ACTIVE_PER_CONN 32
+
 typedef struct mae_http_stats {
     int pools;                   /* connection pools: one per service */
     int handles_created;         /* curl easy handles created */
     int internal_errors;         /* libuv and curl-multi calls of the event glue that failed */
     int poll_errors;             /* socket polls that reported an error (handed to curl) */
     uint64_t body_bytes;         /* response body bytes received, over every call */
+    int max_in_curl;             /* most easy handles one pool's multi handle held at once */
+    int waiting;                 /* calls now waiting for room in their pool's multi handle */
 } mae_http_stats;
 void mae__http_transport_stats(const mae_transport *t, mae_http_stats *out);
 

@@ -13,6 +13,9 @@
 #include "transports/http_util.h"
 #include "transports/transport.h"
 
+/* Results delivered per pass of the defer timer (one loop iteration). */
+#define MAE_HTTP_DELIVER_BATCH 1024
+
 typedef struct mae_http mae_http;
 typedef struct http_pool http_pool;
 
@@ -32,8 +35,14 @@ struct http_pool {
     char *ca_file, *cert_file, *key_file;  /* owned copies (NULL = none): the key */
     bool insecure;
     int conns;
+    /* At most max_active easy handles are in the multi handle at once (curl's own lists grow
+     * with it, and some of its calls walk them); further calls wait here in start order. */
+    int n_active, max_active;
+    mae_call *wait_head, *wait_tail;
+    int n_wait;
     http_pool *next;
 };
+
 
 struct mae_http {
     mae_transport base;          /* base.data == this */
@@ -48,8 +57,10 @@ struct mae_http {
      * earliest deadline of any call in a multi handle (armed_ns, 0 = not armed). */
     uv_timer_t deadlines;
     uint64_t armed_ns;
-    int n_in_multi;
+    int n_in_multi;              /* calls with a deadline to watch: in a multi or waiting */
+    int max_in_curl;             /* high-water mark of a pool's n_active */
     bool closing, shutting_down;
+    bool pump_pending;           /* a pool has room and calls waiting: on_defer lets them in */
     int pending_closes;
     /* counters of mae__http_transport_stats */
     int glue_errors;             /* libuv/curl-multi calls that failed in this file */
@@ -75,17 +86,26 @@ struct mae_call {
     char retry_after[64];        /* the last response's Retry-After value, "" = none */
     char errbuf[CURL_ERROR_SIZE];
     bool too_big, in_multi, queued;
+    bool waiting;                /* in pool->wait_head, not yet in curl (in_multi is also set);
+                                    easy is NULL until the call enters curl */
+    char verb[17];               /* for the easy handle, made when the call enters curl */
+    bool query_verb;
+    mae_call *wnext, *wprev;     /* pool->wait_head */
+    bool json_declared;          /* the last response said Content-Type: application/json or +json */
+    int sock_errno;              /* errno of a socket() that failed for this call, 0 = none */
     mae_call_result res;         /* message is set from msg at delivery */
     char *msg;
     mae_call *next, *prev;       /* h->calls */
     mae_call *qnext;             /* h->q_head */
 };
 
-/* Builds c->url, c->body, c->hdrs, c->pool and c->easy (a spare of the pool when there is
- * one) from req (which is only borrowed). Returns 0
- * (c->res.cls set to MAE_CLASS_TEMPLATE when the request is refused before sending) or a
- * negative MAE_E* (no callback will come). */
+/* Builds c->url, c->body, c->hdrs, c->pool and what the easy handle will need from req (which
+ * is only borrowed). Returns 0 (c->res.cls set to MAE_CLASS_TEMPLATE when the request is
+ * refused before sending) or a negative MAE_E* (no callback will come). */
 int mae__http_call_prepare(mae_call *c, const mae_call_req *req);
+/* Makes c->easy (a spare of the pool when there is one) from the prepared call, when it enters
+ * curl: a call waiting for room holds no easy handle. Returns 0 or a negative MAE_E*. */
+int mae__http_call_easy(mae_call *c);
 /* The service's pool, created on first use (NULL: out of memory). */
 http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc);
 void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg);

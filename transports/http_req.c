@@ -1,11 +1,13 @@
 /* Building one HTTP call: URL, query or JSON body, headers, and the curl easy handle with its
  * write (bounded by max_response) and header (Retry-After) callbacks. Everything taken from
  * the request is copied: the request is only borrowed during start(). */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "maestro/maestro.h"
 #include "transports/http_int.h"
@@ -53,7 +55,21 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     mae_call *c = ud;
     size_t len = size * n;
     /* A new status line (after 1xx, or a new response): forget the previous headers. */
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) c->retry_after[0] = 0;
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        c->retry_after[0] = 0;
+        c->json_declared = false;
+    }
+    static const char ctype[] = "content-type:";
+    if (len > sizeof ctype - 1 && strncasecmp(data, ctype, sizeof ctype - 1) == 0) {
+        const char *v = data + sizeof ctype - 1, *end = data + len;
+        while (v < end && (*v == ' ' || *v == '\t')) v++;
+        const char *e = v;
+        while (e < end && *e != ';' && *e != ' ' && *e != '\t' && *e != '\r' && *e != '\n') e++;
+        size_t ml = (size_t)(e - v);
+        /* application/json, or any media type with the +json suffix (application/problem+json) */
+        c->json_declared = (ml == 16 && strncasecmp(v, "application/json", 16) == 0) ||
+                           (ml > 5 && strncasecmp(e - 5, "+json", 5) == 0);
+    }
     static const char name[] = "retry-after:";
     size_t nl = sizeof name - 1;
     if (len > nl && strncasecmp(data, name, nl) == 0) {
@@ -70,6 +86,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
         }
     }
     return len;
+}
+
+/* Opens the connection's socket as curl would, keeping the errno of a failure: running out of
+ * descriptors (EMFILE, ENFILE) is this process's limit, not the service's (class internal). */
+static curl_socket_t on_opensocket(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+    (void)purpose;
+    mae_call *c = ud;
+    curl_socket_t s = socket(a->family, a->socktype, a->protocol);
+    if (s == CURL_SOCKET_BAD) c->sock_errno = errno;
+    return s;
 }
 
 static int add_header(mae_call *c, const char *name, const char *value) {
@@ -187,9 +213,10 @@ static int build_url(mae_call *c, const mae_call_req *req, const char *verb, con
         if (rc_) return rc_;                                                   \
     } while (0)
 
-static int setup_easy(mae_call *c, const mae_call_req *req, const char *verb, bool query_verb) {
-    const mae_svc_cfg *svc = req->service;
+int mae__http_call_easy(mae_call *c) {
     http_pool *p = c->pool;
+    const char *verb = c->verb;
+    bool query_verb = c->query_verb;
     CURL *e;
     if (p->n_spare) {
         e = c->easy = p->spare[--p->n_spare];  /* reset when it was released */
@@ -211,14 +238,15 @@ static int setup_easy(mae_call *c, const mae_call_req *req, const char *verb, bo
     SET(CURLOPT_WRITEDATA, (void *)c);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, (void *)c);
-    c->max_response = svc->max_response ? svc->max_response : 16u << 20;
-    c->resp.max = c->max_response;
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)c);
+    /* A service may compress though not asked (or when asked): curl offers and decodes gzip and
+     * deflate; on_write sees the decoded bytes, so max_response bounds the inflated size. */
+    SET(CURLOPT_ACCEPT_ENCODING, "");
     /* A declared Content-Length past the cap fails before any byte is stored. */
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
-    uint64_t tmo = req->timeout_ms ? req->timeout_ms : svc->timeout_ms;
-    if (tmo > (uint64_t)LONG_MAX) tmo = (uint64_t)LONG_MAX;
+    uint64_t tmo = c->timeout_ms;
     if (tmo) SET(CURLOPT_TIMEOUT_MS, (long)tmo);
-    c->timeout_ms = tmo;
     long low_secs = LOW_SPEED_SECS;
     if (tmo && (uint64_t)low_secs * 1000 < tmo) low_secs = (long)((tmo + 999) / 1000);
     SET(CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES);
@@ -228,10 +256,10 @@ static int setup_easy(mae_call *c, const mae_call_req *req, const char *verb, bo
     if (strncmp(c->url, "https://", 8) == 0) {
         /* Wait for a connection that may multiplex rather than open one more. */
         SET(CURLOPT_PIPEWAIT, 1L);
-        if (svc->tls.ca_file) SET(CURLOPT_CAINFO, svc->tls.ca_file);
-        if (svc->tls.cert_file) SET(CURLOPT_SSLCERT, svc->tls.cert_file);
-        if (svc->tls.key_file) SET(CURLOPT_SSLKEY, svc->tls.key_file);
-        if (svc->tls.insecure_skip_verify) {
+        if (p->ca_file) SET(CURLOPT_CAINFO, p->ca_file);
+        if (p->cert_file) SET(CURLOPT_SSLCERT, p->cert_file);
+        if (p->key_file) SET(CURLOPT_SSLKEY, p->key_file);
+        if (p->insecure) {
             SET(CURLOPT_SSL_VERIFYPEER, 0L);
             SET(CURLOPT_SSL_VERIFYHOST, 0L);
         }
@@ -277,5 +305,14 @@ int mae__http_call_prepare(mae_call *c, const mae_call_req *req) {
     if (rc) return rc < 0 ? rc : 0;
     c->pool = mae__http_pool_get(c->h, req->service);
     if (!c->pool) return MAE_ENOMEM;
-    return setup_easy(c, req, verb, query_verb);
+    /* what the easy handle needs later (made when the call enters curl): copied now */
+    const mae_svc_cfg *svc = req->service;
+    snprintf(c->verb, sizeof c->verb, "%s", verb);
+    c->query_verb = query_verb;
+    c->max_response = svc->max_response ? svc->max_response : 16u << 20;
+    c->resp.max = c->max_response;
+    uint64_t tmo = req->timeout_ms ? req->timeout_ms : svc->timeout_ms;
+    if (tmo > (uint64_t)LONG_MAX) tmo = (uint64_t)LONG_MAX;
+    c->timeout_ms = tmo;
+    return 0;
 }

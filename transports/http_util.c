@@ -132,8 +132,22 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
     return need;
 }
 
-int mae__http_body_to_output(const char *body, size_t len, cJSON **out) {
+/* Does a JSON text hold the escape \u0000 (a backslash run of odd length before "u0000")? */
+static bool has_nul_escape(const char *s, size_t len) {
+    for (size_t i = 0; i + 6 <= len; i++) {
+        if (s[i] != '\\') continue;
+        size_t j = i;
+        while (j < len && s[j] == '\\') j++;
+        if ((j - i) % 2 == 1 && j + 5 <= len && s[j] == 'u' && memcmp(s + j + 1, "0000", 4) == 0) return true;
+        i = j - 1;
+    }
+    return false;
+}
+
+int mae__http_body_to_output(const char *body, size_t len, bool json_declared, cJSON **out,
+                             const char **why) {
     *out = NULL;
+    if (why) *why = NULL;
     if (len == 0) return 0;
     const char *end = NULL;
     /* body is NUL-terminated by mae_hbuf; a NUL inside it must not end the JSON early. */
@@ -142,10 +156,19 @@ int mae__http_body_to_output(const char *body, size_t len, cJSON **out) {
         const char *p = end;
         while (p < body + len && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
         if (p == body + len) {
+            if (has_nul_escape(body, len)) {
+                cJSON_Delete(v);
+                if (why) *why = "a JSON string holds \\u0000 (NUL), which Maestro does not accept";
+                return MAE_EPARSE;
+            }
             *out = v;
             return 0;
         }
         cJSON_Delete(v);
+    }
+    if (json_declared) {
+        if (why) *why = "the body is not valid JSON though its Content-Type says JSON";
+        return MAE_EPARSE;
     }
     mae_hbuf s = {0};
     const unsigned char *u = (const unsigned char *)body;

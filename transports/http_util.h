@@ -50,8 +50,12 @@ void mae__http_excerpt(const char *body, size_t len, char *out);
 
 /* A 2xx body to the step's output: empty → *out NULL (null); a complete JSON text (nothing
  * but whitespace after it) → that value; anything else → a JSON string of the body with NUL
- * and invalid UTF-8 bytes replaced by U+FFFD. Returns 0 or MAE_ENOMEM. */
-int mae__http_body_to_output(const char *body, size_t len, cJSON **out);
+ * and invalid UTF-8 bytes replaced by U+FFFD, unless json_declared (the response said
+ * Content-Type: application/json or +json): then it is MAE_EPARSE. A JSON text with \u0000 in a
+ * string is MAE_EPARSE too (cJSON's strings end at a NUL: the value would be cut silently).
+ * Returns 0, MAE_EPARSE (*why says what is wrong, static text) or MAE_ENOMEM. */
+int mae__http_body_to_output(const char *body, size_t len, bool json_declared, cJSON **out,
+                             const char **why);
 
 /* A request path as the engine renders it: starts with '/', printable ASCII without space,
  * '#', '"', '<', '>', '\\', '^', '`', '{', '|', '}'. */

@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     case 1: {
         cJSON *out = NULL;
-        int rc = mae__http_body_to_output(s, size, &out);
+        int rc = mae__http_body_to_output(s, size, false, &out, NULL);
         if (rc == 0 && size > 0 && !out) abort();
         if (rc == 0 && out) {
             char *js = cJSON_PrintUnformatted(out);
