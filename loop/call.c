@@ -244,6 +244,56 @@ static uint64_t attempt_timeout(mae_callnode *c) {
 
 static void on_result(mae_call_result *res, void *ud);
 
+/* A compensation refused by an open breaker is not failed: the refusal is not an attempt, and
+ * it waits (bounded by the compensation budget, no timer of its own) for the breaker to leave
+ * open, then asks again (docs/failure-semantics.md#compensation). A step is not worth the wait:
+ * it fails at once with circuit_open. */
+static void brk_wait(mae_callnode *c) {
+    mae_svc_state *s = c->svc;
+    c->cls = MAE_CLASS_CIRCUIT_OPEN;
+    c->status = 0;
+    c->sent = false;
+    mae__ev_attempt_end(c, 0);
+    c->attempts--;
+    uv_timer_stop(&c->timer);
+    c->tmode = TM_NONE;
+    c->brk_waiting = true;
+    c->w_next = NULL;
+    if (s->w_tail) s->w_tail->w_next = c;
+    else s->w_head = c;
+    s->w_tail = c;
+    mae__log(c->base.run, MAE_LOG_WARN, c->step_id, c->attempts, -1, "circuit_open",
+             "circuit breaker for service %s is %s: waiting for it to let a call through", c->service->name,
+             mae__breaker_state_name(s->brk.state));
+}
+
+static void brk_unwait(mae_callnode *c) {
+    mae_svc_state *s = c->svc;
+    mae_callnode *prev = NULL;
+    for (mae_callnode *q = s->w_head; q; prev = q, q = q->w_next) {
+        if (q != c) continue;
+        if (prev) prev->w_next = q->w_next;
+        else s->w_head = q->w_next;
+        if (s->w_tail == q) s->w_tail = prev;
+        break;
+    }
+    c->brk_waiting = false;
+    c->w_next = NULL;
+}
+
+void mae__svc_brk_wake(mae_svc_state *s) {
+    mae_callnode *c = s->w_head;
+    s->w_head = s->w_tail = NULL;
+    while (c) {
+        mae_callnode *n = c->w_next;
+        c->w_next = NULL;
+        c->brk_waiting = false;
+        /* from the next loop iteration: a refused one goes back on the (new) list */
+        arm(c, TM_BACKOFF, 0);
+        c = n;
+    }
+}
+
 /* Sends the rendered request, or defers a failure (no transport, breaker open, start error). */
 static void dispatch(mae_callnode *c) {
     mae_run *run = c->base.run;
@@ -260,6 +310,10 @@ static void dispatch(mae_callnode *c) {
     uint64_t gen = 0;
     if (!mae__breaker_allow(&c->svc->brk, &gen)) {
         set_msg(c, "circuit breaker for service %s is %s", c->service->name, mae__breaker_state_name(c->svc->brk.state));
+        if (c->is_comp && going(c)) {
+            brk_wait(c);
+            return;
+        }
         defer(c, MAE_CLASS_CIRCUIT_OPEN, 0);
         return;
     }
@@ -507,6 +561,17 @@ void mae__call_abort(mae_callnode *c) {
         return;
     }
     if (c->queued) dequeue(c);
+    if (c->brk_waiting) {
+        /* the compensation budget ran out while the breaker stayed open */
+        brk_unwait(c);
+        c->cls = MAE_CLASS_CIRCUIT_OPEN;
+        c->status = 0;
+        c->sent = false;
+        set_msg(c, "circuit breaker for service %s stayed %s until the compensation budget ran out",
+                c->service->name, mae__breaker_state_name(c->svc->brk.state));
+        arm(c, TM_DEFER, 0);
+        return;
+    }
     if (c->tmode == TM_DEFER) return;   /* its failure is on its way */
     c->cls = MAE_CLASS_CANCELLED;
     c->status = 0;

@@ -56,6 +56,7 @@ struct mae_svc_state {
     uv_timer_t brk_timer;       /* open_for; closed with the engine */
     int in_flight;              /* calls sent and not answered */
     mae_callnode *q_head, *q_tail;  /* waiting for a max_in_flight slot, FIFO */
+    mae_callnode *w_head, *w_tail;  /* compensations waiting for the breaker to leave open, FIFO */
     mae_call *probe_call;       /* the active half-open probe in flight, if any */
     uint64_t probe_gen;
     bool closing;
@@ -181,6 +182,7 @@ struct mae_callnode {
     /* the attempt */
     mae_call *call;
     bool in_flight, queued, dispatched;
+    bool brk_waiting;           /* a compensation on svc's breaker wait list */
     int cancel_why;             /* 0, CANCEL_TIMEOUT, CANCEL_ABORT */
     uint64_t brk_gen;
     bool brk_admitted;
@@ -206,6 +208,7 @@ struct mae_callnode {
     cJSON *output;
     /* lists */
     mae_callnode *q_next;                /* service queue */
+    mae_callnode *w_next;                /* service's breaker wait list */
     mae_callnode *a_next, *a_prev;       /* run's active list */
 };
 
@@ -248,6 +251,8 @@ mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec);
 void mae__call_abort(mae_callnode *c);   /* run failing: cancel or drop whatever it waits for */
 void mae__call_free(mae_callnode *c);    /* closes the timer, frees in the close callback */
 void mae__svc_pump(mae_svc_state *s);    /* a max_in_flight slot freed: start the next waiter */
+/* The breaker left open (half-open or closed): compensations waiting on it ask again. */
+void mae__svc_brk_wake(mae_svc_state *s);
 
 /* run.c */
 void mae__run_deadline_hit(mae_run *run, bool comp);  /* the run's / compensation's deadline passed */
