@@ -135,7 +135,15 @@ static bool succeed(mae_callnode *c, bool sync) {
     mae_run *run = c->base.run;
     mae__ev_call_end(c);
     char cn[8] = "ok";
-    mae__log(run, MAE_LOG_INFO, c->step_id, c->attempts, dur(c), cn, "%s", c->is_comp ? "compensated" : "succeeded");
+    mae__log(run, MAE_LOG_INFO, c->step_id, c->attempts, dur(c), cn, "%s",
+             c->resolving ? "succeeded when re-sent" : c->is_comp ? "compensated" : "succeeded");
+    if (c->resolving) {
+        /* its compensation's templates see the output, as for a step that completed */
+        const mae_step *st = c->base.step;
+        set_out_var(c, c->output ? cJSON_Duplicate(c->output, 1) : NULL);
+        mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
+        c->output = NULL;
+    }
     if (!c->is_comp) {
         const mae_step *st = c->base.step;
         report(c, "succeeded", MAE_CLASS_NONE, 0);
@@ -145,7 +153,7 @@ static bool succeed(mae_callnode *c, bool sync) {
         mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
         c->output = NULL;
         /* unrecorded, it could never be compensated: stop the run rather than go on */
-        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key) != 0) {
+        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key, false) != 0) {
             mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its compensation");
             mae__run_fail(run, st->id, MAE_CLASS_INTERNAL, 0, c->attempts, "out of memory recording its compensation");
         }
@@ -160,7 +168,8 @@ static bool give_up(mae_callnode *c, bool sync) {
     char cn[64];
     mae__class_format(c->cls, c->status, cn, sizeof cn);
     if (c->is_comp) {
-        mae__log(run, MAE_LOG_ERROR, c->step_id, c->attempts, dur(c), cn, "compensation failed: %s", c->msg ? c->msg : "");
+        mae__log(run, MAE_LOG_ERROR, c->step_id, c->attempts, dur(c), cn, "%s: %s",
+                 c->resolving ? "re-send failed, outcome still unknown" : "compensation failed", c->msg ? c->msg : "");
         return finish(c, sync);
     }
     const mae_step *st = c->base.step;
@@ -169,6 +178,10 @@ static bool give_up(mae_callnode *c, bool sync) {
         report(c, status, c->cls, 0);
         mae__set_step(run, st->id, status, NULL, c->cls, 0, c->msg);
         mae__log(run, MAE_LOG_WARN, st->id, c->attempts, dur(c), cn, "%s", status);
+        /* The service may have acted: resolved (re-sent with this key) and, if it did,
+         * compensated in the compensation phase, in this place of the completion order. */
+        if (c->sent && st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key, true) != 0)
+            mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its unknown outcome");
         c->base.failed = true;
         return finish(c, sync);
     }
@@ -337,7 +350,7 @@ static void dispatch(mae_callnode *c) {
         .traceparent = c->traceparent,
         .headers = c->req_hdrs,
         .n_headers = c->n_req_hdrs,
-        .compensation = c->is_comp,
+        .compensation = c->is_comp && !c->resolving,
     };
     c->cancel_why = CANCEL_NONE;
     int rc = mae_transport_start(t, &req, on_result, c, &c->call);
@@ -611,6 +624,39 @@ mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec) {
     c->in_tmpl = cp->input;
     c->policy = &cp->retry;
     c->timeout_ms = cp->timeout_ms;
+    c->step_id = sid;
+    c->retry_after_ms = -1;
+    return c;
+}
+
+mae_callnode *mae__resolve_call_new(mae_run *run, mae_comprec *rec) {
+    const mae_step *st = rec->step;
+    mae_callnode *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    char *sid = strdup(st->id);
+    c->idem_key = strdup(rec->key);
+    if (!sid || !c->idem_key || uv_timer_init(run->eng->loop, &c->timer) != 0) {
+        free(sid);
+        free(c->idem_key);
+        free(c);
+        return NULL;
+    }
+    c->timer.data = c;
+    c->base.kind = NODE_CALL;
+    c->base.step = st;
+    c->base.run = run;
+    c->base.vars = rec->vars;
+    mae__vars_ref(rec->vars);
+    c->base.index = rec->index;
+    c->is_comp = true;
+    c->resolving = true;
+    c->comp = rec;
+    /* the very request the step sent: same target, input, key and step id */
+    c->service = st->service;
+    c->target = st->target;
+    c->in_tmpl = st->input;
+    c->policy = &st->retry;
+    c->timeout_ms = st->timeout_ms;
     c->step_id = sid;
     c->retry_after_ms = -1;
     return c;

@@ -24,11 +24,11 @@ cJSON *mae__report_step(mae_run *run, const char *id, int index, const char *sta
     return s;
 }
 
-void mae__report_comp(mae_run *run, const char *step, int index, const char *status,
-                      int attempts, mae_class cls, int status_code, const char *msg) {
-    if (!run->rep_comps) return;
+cJSON *mae__report_comp(mae_run *run, const char *step, int index, const char *status,
+                        int attempts, mae_class cls, int status_code, const char *msg) {
+    if (!run->rep_comps) return NULL;
     cJSON *s = cJSON_CreateObject();
-    if (!s) return;
+    if (!s) return NULL;
     cJSON_AddStringToObject(s, "step", step);
     if (index >= 0) cJSON_AddNumberToObject(s, "index", index);
     cJSON_AddStringToObject(s, "status", status);
@@ -36,6 +36,7 @@ void mae__report_comp(mae_run *run, const char *step, int index, const char *sta
     if (strcmp(status, "succeeded") != 0) cJSON_AddItemToObject(s, "error", mae__error_json(cls, status_code, msg));
     else cJSON_AddNullToObject(s, "error");
     cJSON_AddItemToArray(run->rep_comps, s);
+    return s;
 }
 
 /* The summary is for a person: past this many bytes the "NOT compensated" list stops and says
