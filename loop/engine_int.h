@@ -25,6 +25,10 @@
 /* Transports an engine is given (one per service type). */
 #define MAE_MAX_TRANSPORTS 8
 
+/* Foreach items listed one by one in the report's steps, per step; the items after these are
+ * only counted by status (docs/run-report.md#steps), so a huge foreach keeps a small report. */
+#define MAE_REPORT_ITEMS 100
+
 /* Retry delays kept per call for the report (the rest are not listed). */
 #define MAE_MAX_DELAYS 32
 
@@ -133,6 +137,8 @@ struct mae_run {
     bool comp_budget_over;
     /* report */
     cJSON *rep_steps, *rep_comps;
+    cJSON *rep_unlisted;        /* foreach items past MAE_REPORT_ITEMS: {step id: {status: count}} */
+    cJSON *rep_comps_unlisted;  /* their succeeded compensations, the same way */
     cJSON *output;
     cJSON *report;
     char *summary;

@@ -268,6 +268,8 @@ static void run_free_now(mae_run *run) {
     mae__vars_unref(run->vars);
     cJSON_Delete(run->rep_steps);
     cJSON_Delete(run->rep_comps);
+    cJSON_Delete(run->rep_unlisted);
+    cJSON_Delete(run->rep_comps_unlisted);
     cJSON_Delete(run->output);
     cJSON_Delete(run->report);
     free(run->summary);
