@@ -178,13 +178,13 @@ static void comp_step(mae_run *run) {
             mae__ev_comp_skipped(run, rec, MAE_CLASS_INTERNAL, "out of memory");
             continue;
         }
-        if (c->resolving) {
+        if (c->resolving)
             mae__log(run, MAE_LOG_INFO, c->step_id, 0, -1, NULL,
                      "outcome unknown: re-sending with the same idempotency key to learn it");
-        } else {
+        else
             mae__log(run, MAE_LOG_INFO, c->step_id, 0, -1, NULL, "compensating");
-            mae__ev_comp_start(c);
-        }
+        /* a resolved step's group began with its re-send */
+        if (!rec->resolved) mae__ev_comp_start(c);
         if (mae__call_start(c)) {
             if (comp_resolved(run, c)) continue;
             comp_record(run, c);

@@ -106,3 +106,49 @@ TEST(an_unknown_outcome_the_resend_cannot_resolve_is_listed_uncompensated_as_out
     ASSERT_CONTAINS(f.summary, "slow: grpc:UNAVAILABLE: outcome unknown");
     fx_close(&f);
 }
+
+/* The compensation events of the resolved step: one group, the re-send's attempt then the undo's. */
+static char evlog[2048];
+static void on_event(const mae_event *ev, void *ud) {
+    char b[128] = "";
+    const char *id = ev->step_id ? ev->step_id : "-";
+    if (strcmp(id, "slow") != 0) return;
+    switch (ev->kind) {
+    case MAE_EV_COMP_START: snprintf(b, sizeof b, "cs "); break;
+    case MAE_EV_ATTEMPT_START:
+        if (ev->compensation) snprintf(b, sizeof b, "as:%s ", ev->method);
+        break;
+    case MAE_EV_COMP_RESULT: snprintf(b, sizeof b, "cr:%s ", ev->outcome); break;
+    default: break;
+    }
+    strncat(evlog, b, sizeof evlog - strlen(evlog) - 1);
+}
+
+static void init_events(fx *f) {
+    fx_init(f, NULL);
+    ASSERT_EQ_INT(mae_engine_close(f->eng, NULL, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    mae_engine_opts o;
+    mae_engine_opts_init(&o);
+    o.http = o.grpc = f->tr;
+    o.log_level = MAE_LOG_OFF;
+    o.on_event = on_event;
+    ASSERT_EQ_INT(mae_engine_new(&f->loop, &o, &f->eng), 0);
+    fx_load(f, par_wf);
+    evlog[0] = 0;
+}
+
+TEST(the_resend_and_the_undo_are_one_compensation_group_in_the_events) {
+    fx f;
+    init_events(&f);
+    rules(&f, false);
+    ASSERT_EQ_INT(fx_run(&f, NULL), 0);
+    ASSERT_EQ_STR(evlog, "cs as:Slow as:UndoSlow cr:succeeded ");
+    fx_close(&f);
+
+    init_events(&f);
+    rules(&f, true);
+    ASSERT_EQ_INT(fx_run(&f, NULL), 0);
+    ASSERT_EQ_STR(evlog, "cs as:Slow cr:failed ");
+    fx_close(&f);
+}
