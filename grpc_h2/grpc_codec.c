@@ -235,6 +235,7 @@ int mae__grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, s
         for (size_t i = 0; i < vlen && v >= 0; i++)
             v = (value[i] >= '0' && value[i] <= '9') ? v * 10 + (value[i] - '0') : -1;
         r->pushback_ms = v;
+        r->pushback_stop = v < 0;
     }
     return 0;
 }

@@ -84,6 +84,8 @@ typedef struct mae_grpc_resp {
     char *message;            /* decoded grpc-message (malloc'd), NULL = none */
     size_t message_len;
     int64_t pushback_ms;      /* grpc-retry-pushback-ms; -1 = none or not a number */
+    bool pushback_stop;       /* grpc-retry-pushback-ms negative or malformed: gRPC's "do not
+                                 retry" (A6); a number of more than 12 digits counts as malformed */
     size_t header_bytes;      /* total, bounded by MAE_GRPC_MAX_HEADER_BYTES */
 } mae_grpc_resp;
 

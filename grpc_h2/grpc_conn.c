@@ -12,6 +12,8 @@
 #include "maestro/maestro.h"
 #include "transports/errmap.h"
 
+static void conn_lost(mae__gconn *c, mae_class cls, int status, const char *msg);
+
 /* ---- Writing ---- */
 
 /* A burst grew the write buffer: give the memory back rather than keep the peak. */
@@ -33,6 +35,7 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 void mae__conn_free(mae__gconn *c) {
+    free(c->addrs);
     free(c->wbuf);
     free(c);
 }
@@ -127,7 +130,7 @@ void mae__conn_flush_now(mae__gconn *c) {
     } else if (len) {
         int rc = write_out(c, len);
         if (rc < 0) {
-            mae__conn_fail(c, MAE_CLASS_CONNECT, 0, uv_strerror(rc));
+            conn_lost(c, MAE_CLASS_CONNECT, 0, uv_strerror(rc));
             return;
         }
         /* Stopped at the bound with more to send: carry on in this pass (or after on_write). */
@@ -143,7 +146,7 @@ void mae__conn_flush_now(mae__gconn *c) {
         char msg[200];
         snprintf(msg, sizeof msg, "HTTP/2 session ended: %s",
                  c->err[0] ? c->err : "the server went away");
-        mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
+        conn_lost(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
     }
 }
 
@@ -179,6 +182,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
         break;
     }
     case NGHTTP2_GOAWAY:
+        if (c->state == MAE__CONN_CONNECTING) {
+            conn_lost(c, MAE_CLASS_CONNECT, 0, "the server sent GOAWAY");
+            break;
+        }
         /* No new streams here; nghttp2 closes the ones above last-stream-id with
          * REFUSED_STREAM, which the codec maps to UNAVAILABLE, not an attempt. */
         if (c->state <= MAE__CONN_READY) c->state = MAE__CONN_DRAINING;
@@ -380,7 +387,7 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
         snprintf(msg, sizeof msg, "HTTP/2 session ended: %s", nghttp2_strerror((int)n));
         /* nghttp2 queued a GOAWAY; send what we can, then fail the calls. */
         mae__conn_flush_now(c);
-        mae__conn_fail(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
+        conn_lost(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
         return MAE_EPROTO;
     }
     if (c->close_pending) {
@@ -393,6 +400,23 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
 
 /* ---- TCP ---- */
 
+/* The connection broke. Before the server's SETTINGS (connected, never usable) that is a failed
+ * connect for the pool: it backs off and its queued calls fail with `connect`, instead of a
+ * new connection being opened at once (a server that accepts and closes would get thousands).
+ * Afterwards the calls on it fail with the class given. */
+static void conn_lost(mae__gconn *c, mae_class cls, int status, const char *msg) {
+    if (c->state == MAE__CONN_CLOSING) return;
+    if (c->state != MAE__CONN_CONNECTING || !c->ng) {
+        mae__conn_fail(c, cls, status, msg);
+        return;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "connect to %s: connection closed before the HTTP/2 handshake (%s)",
+             c->pool->authority, msg);
+    mae__pool_conn_failed(c->pool, c, buf);
+    mae__conn_close(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
     mae__gtransport *t = ((mae__gconn *)h->data)->pool->t;
     buf->base = t->rbuf;
@@ -403,23 +427,69 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     mae__gconn *c = s->data;
     if (n == 0) return;
     if (n < 0) {
-        mae__conn_fail(c, MAE_CLASS_CONNECT, 0,
-                       n == UV_EOF ? "connection closed by the server" : uv_strerror((int)n));
+        conn_lost(c, MAE_CLASS_CONNECT, 0,
+                  n == UV_EOF ? "connection closed by the server" : uv_strerror((int)n));
         return;
     }
     mae__conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
+}
+
+static void try_next_addr(mae__gconn *c);
+
+/* One of the connection's handles or requests finished closing: the last one frees it. */
+static void conn_unref(mae__gconn *c) {
+    mae__gtransport *t = c->pool->t;
+    if (--c->refs == 0) mae__conn_free(c);
+    t->n_handles--;
+    mae__handle_closed(t);
+}
+
+/* The failed address's socket is closed: a fresh handle for the next address (a socket of the
+ * other family cannot be reused). */
+static void on_tcp_recycled(uv_handle_t *h) {
+    mae__gconn *c = h->data;
+    if (c->state == MAE__CONN_CLOSING) {
+        c->tcp_recycling = false;
+        conn_unref(c);  /* mae__conn_close left this handle to us */
+        return;
+    }
+    if (uv_tcp_init(c->pool->t->loop, &c->tcp) < 0) {
+        conn_unref(c);  /* no handle any more: mae__conn_close must not close it */
+        mae__pool_conn_failed(c->pool, c, "cannot create a socket");
+        mae__conn_close(c);
+        return;
+    }
+    c->tcp_recycling = false;
+    c->tcp.data = c;
+    try_next_addr(c);
+}
+
+/* The attempt on one address failed: the next address, else a failed connect for the pool. */
+static void connect_failed(mae__gconn *c, int status) {
+    snprintf(c->err, sizeof c->err, "%s", uv_strerror(status));
+    if (c->next_addr < c->n_addrs) {
+        c->tcp_recycling = true;
+        uv_close((uv_handle_t *)&c->tcp, on_tcp_recycled);
+        return;
+    }
+    char msg[256];
+    if (c->n_addrs > 1)
+        snprintf(msg, sizeof msg, "connect to %s: %s (each of its %d addresses tried)",
+                 c->pool->authority, c->err, c->n_addrs);
+    else
+        snprintf(msg, sizeof msg, "connect to %s: %s", c->pool->authority, c->err);
+    mae__pool_conn_failed(c->pool, c, msg);
+    mae__conn_close(c);
 }
 
 static void on_connect(uv_connect_t *req, int status) {
     mae__gconn *c = req->data;
     if (c->state == MAE__CONN_CLOSING) return;
     if (status < 0) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "connect to %s: %s", c->pool->authority, uv_strerror(status));
-        mae__pool_conn_failed(c->pool, c, msg);
-        mae__conn_close(c);
+        connect_failed(c, status);
         return;
     }
+    c->err[0] = 0;
     uv_tcp_nodelay(&c->tcp, 1);
     int rc = mae__conn_session_init(c);
     if (rc == 0) rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -431,24 +501,36 @@ static void on_connect(uv_connect_t *req, int status) {
     mae__conn_flush(c);
 }
 
-static void start_connect(mae__gconn *c, const struct sockaddr *sa) {
+static void try_next_addr(mae__gconn *c) {
     c->state = MAE__CONN_CONNECTING;
     c->creq.data = c;
+    const struct sockaddr *sa = (const struct sockaddr *)&c->addrs[c->next_addr++];
     int rc = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect);
-    if (rc < 0) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "connect to %s: %s", c->pool->authority, uv_strerror(rc));
-        mae__pool_conn_failed(c->pool, c, msg);
-        mae__conn_close(c);
-    }
+    if (rc < 0) connect_failed(c, rc);  /* e.g. no IPv6 on this host: the next address */
 }
 
-/* One of the connection's handles or requests finished closing: the last one frees it. */
-static void conn_unref(mae__gconn *c) {
-    mae__gtransport *t = c->pool->t;
-    if (--c->refs == 0) mae__conn_free(c);
-    t->n_handles--;
-    mae__handle_closed(t);
+/* Keeps the addresses to try, alternating families from the first one's (RFC 8305, 4). */
+static int set_addrs(mae__gconn *c, const struct sockaddr *const *sa, int n) {
+    if (n > MAE__GRPC_MAX_ADDRS) n = MAE__GRPC_MAX_ADDRS;
+    c->addrs = calloc((size_t)(n ? n : 1), sizeof *c->addrs);
+    if (!c->addrs) return MAE_ENOMEM;
+    bool used[MAE__GRPC_MAX_ADDRS] = {false};
+    int fam = n ? sa[0]->sa_family : AF_UNSPEC;
+    for (int k = 0; k < n; k++) {
+        int pick = -1;
+        for (int i = 0; i < n && pick < 0; i++)
+            if (!used[i] && sa[i]->sa_family == fam) pick = i;
+        for (int i = 0; i < n && pick < 0; i++)
+            if (!used[i]) pick = i;
+        used[pick] = true;
+        memcpy(&c->addrs[k], sa[pick], sa[pick]->sa_family == AF_INET6
+                                            ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in));
+        fam = sa[pick]->sa_family == AF_INET6 ? AF_INET : AF_INET6;
+    }
+    c->n_addrs = n;
+    c->next_addr = 0;
+    return 0;
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
@@ -460,16 +542,27 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     conn_unref(c);  /* the TCP handle and the timer still hold it */
-    if (status < 0 || !res) {
+    const struct sockaddr *sa[MAE__GRPC_MAX_ADDRS];
+    int n = 0;
+    for (struct addrinfo *ai = res; ai && n < MAE__GRPC_MAX_ADDRS; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6) sa[n++] = ai->ai_addr;
+    if (status < 0 || n == 0) {
         char msg[160];
-        snprintf(msg, sizeof msg, "resolve %s: %s", c->pool->host, uv_strerror(status));
+        snprintf(msg, sizeof msg, "resolve %s: %s", c->pool->host,
+                 status < 0 ? uv_strerror(status) : "no IPv4 or IPv6 address");
         uv_freeaddrinfo(res);
         mae__pool_conn_failed(c->pool, c, msg);
         mae__conn_close(c);
         return;
     }
-    start_connect(c, res->ai_addr);
+    int rc = set_addrs(c, sa, n);
     uv_freeaddrinfo(res);
+    if (rc < 0) {
+        mae__pool_conn_failed(c->pool, c, "out of memory");
+        mae__conn_close(c);
+        return;
+    }
+    try_next_addr(c);
 }
 
 static void on_part_closed(uv_handle_t *h) { conn_unref(h->data); }
@@ -477,23 +570,28 @@ static void on_part_closed(uv_handle_t *h) { conn_unref(h->data); }
 static void on_handshake_timeout(uv_timer_t *tm) {
     mae__gconn *c = tm->data;
     if (c->state >= MAE__CONN_READY) return;
-    char msg[160];
-    snprintf(msg, sizeof msg, "no HTTP/2 SETTINGS from %s within %llu ms", c->pool->authority,
-             (unsigned long long)c->pool->t->handshake_ms);
+    char msg[300];
+    if (c->ng)
+        snprintf(msg, sizeof msg, "no HTTP/2 SETTINGS from %s within %llu ms", c->pool->authority,
+                 (unsigned long long)c->pool->t->handshake_ms);
+    else
+        snprintf(msg, sizeof msg, "connect to %s: not connected within %llu ms%s%s",
+                 c->pool->authority, (unsigned long long)c->pool->t->handshake_ms,
+                 c->err[0] ? "; an earlier address: " : "", c->err);
     mae__pool_conn_failed(c->pool, c, msg);
     mae__conn_close(c);
 }
 
-int mae__conn_open(mae__gpool *p) {
+/* A connection with its handles, in the pool, its opening bounded by the handshake timer. */
+static mae__gconn *conn_alloc(mae__gpool *p) {
     mae__gconn *c = calloc(1, sizeof *c);
-    if (!c) return MAE_ENOMEM;
+    if (!c) return NULL;
     c->pool = p;
     mae__gq_init(&c->calls);
     mae__gq_init(&c->dirty_link);
-    int trc = uv_tcp_init(p->t->loop, &c->tcp);
-    if (trc != 0) {
+    if (uv_tcp_init(p->t->loop, &c->tcp) != 0) {
         free(c);
-        return mae__err_from_uv(trc);
+        return NULL;
     }
     uv_timer_init(p->t->loop, &c->hs_timer);
     c->tcp.data = c->hs_timer.data = c;
@@ -504,12 +602,31 @@ int mae__conn_open(mae__gpool *p) {
     /* Bounds the whole opening (connect, then the server's SETTINGS): a peer that accepts and
      * stays silent must not hold a pool slot for ever. */
     uv_timer_start(&c->hs_timer, on_handshake_timeout, p->t->handshake_ms, 0);
+    return c;
+}
+
+int mae__conn_open_addrs(mae__gpool *p, const struct sockaddr *const *addrs, int n) {
+    if (n < 1) return MAE_EINVAL;
+    mae__gconn *c = conn_alloc(p);
+    if (!c) return MAE_ENOMEM;
+    if (set_addrs(c, addrs, n) < 0) {
+        mae__pool_conn_failed(p, c, "out of memory");
+        mae__conn_close(c);
+        return 0;
+    }
+    try_next_addr(c);
+    return 0;
+}
+
+int mae__conn_open(mae__gpool *p) {
     struct sockaddr_storage ss;
     if (uv_ip4_addr(p->host, p->port, (struct sockaddr_in *)&ss) == 0 ||
         uv_ip6_addr(p->host, p->port, (struct sockaddr_in6 *)&ss) == 0) {
-        start_connect(c, (struct sockaddr *)&ss);
-        return 0;
+        const struct sockaddr *one = (const struct sockaddr *)&ss;
+        return mae__conn_open_addrs(p, &one, 1);
     }
+    mae__gconn *c = conn_alloc(p);
+    if (!c) return MAE_ENOMEM;
     /* A name: resolved off the loop thread by libuv's pool. */
     c->state = MAE__CONN_RESOLVING;
     c->gai.data = c;
@@ -585,7 +702,8 @@ void mae__conn_close(mae__gconn *c) {
     if (c->gai_pending) uv_cancel((uv_req_t *)&c->gai);
     mae__gpool *p = c->pool;
     if (c->has_tcp) {
-        uv_close((uv_handle_t *)&c->tcp, on_part_closed);
+        /* While a failed address's socket closes, on_tcp_recycled owns the handle. */
+        if (!c->tcp_recycling) uv_close((uv_handle_t *)&c->tcp, on_part_closed);
         uv_close((uv_handle_t *)&c->hs_timer, on_part_closed);
     } else {
         mae__conn_free(c);  /* detached: no handles */

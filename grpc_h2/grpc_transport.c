@@ -93,6 +93,7 @@ void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
     mae_grpc_outcome o;
     mae__grpc_resp_outcome(&c->resp, h2_error, c->df.n_msgs, mae__grpc_deframer_partial(&c->df), &o);
     c->res.retry_after_ms = c->resp.pushback_ms;
+    c->res.no_retry = c->resp.pushback_stop;
     if (o.code != MAE_GRPC_OK) {
         c->res.not_an_attempt = o.not_an_attempt;
         mae__call_finish(c, MAE_CLASS_GRPC, o.code, o.message);

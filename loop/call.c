@@ -484,6 +484,7 @@ static void on_result(mae_call_result *res, void *ud) {
     }
     c->cancel_why = CANCEL_NONE;
     c->retry_after_ms = ra;
+    if (res->no_retry && c->cls != MAE_CLASS_NONE) c->no_retry = true;
     process_result(c);
 }
 

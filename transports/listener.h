@@ -16,7 +16,9 @@ typedef struct mae_listener {
     void *done_ud;
 } mae_listener;
 
-/* Binds host:port (port 0: any) and listens; cb gets connections with tcp.data == owner.
+/* Binds host:port (port 0: any) and listens; host is an IPv4 literal, an IPv6 literal (with or
+ * without brackets) or a name, whose first resolved address is bound (resolved at once: call
+ * at start-up only). cb gets connections with tcp.data == owner.
  * Returns 0, or MAE_EINVAL (bad host), MAE_EEXISTS (address in use), MAE_EIO — and then the
  * owner has been handed to free_owner (at once, or from the close callback on the next
  * uv_run): the caller must not touch it again. */

@@ -110,6 +110,8 @@ typedef struct mae_call_result {
     bool sent;                     /* the request may have reached the service */
     bool not_an_attempt;           /* refused before processing (GOAWAY above last-stream-id,
                                       REFUSED_STREAM): retry without counting an attempt */
+    bool no_retry;                 /* the service asked not to be retried (a negative or
+                                      malformed grpc-retry-pushback-ms): a failure ends the call */
 } mae_call_result;
 
 typedef struct mae_call mae_call;  /* opaque, owned by the transport */

@@ -18,11 +18,14 @@ never sends. The behaviour is chosen per request by the `x-fault` request header
   no_message     grpc-status 0 without any message
   compressed     compressed flag set without grpc-encoding
   pushback       Trailers-Only UNAVAILABLE with grpc-retry-pushback-ms: 1500
+  pushback_stop  Trailers-Only UNAVAILABLE with grpc-retry-pushback-ms: -1 (gRPC's "do not retry")
   hostile_message  Trailers-Only FAILED_PRECONDITION whose grpc-message decodes to CR LF, a
                  forged log line, ESC [2J (clear screen), a 0xFF byte and a cut UTF-8 sequence
   silent         never answers
   close          closes the TCP connection
-Option: --max-streams N advertises SETTINGS_MAX_CONCURRENT_STREAMS = N.
+Options: --max-streams N advertises SETTINGS_MAX_CONCURRENT_STREAMS = N.
+--close-after-preface: every connection is accepted, its 24-byte client preface read, and closed
+before any SETTINGS is sent; a line "CONN" is printed for each (a test counts reconnects).
 Prints "PORT <n>" once listening on 127.0.0.1."""
 import socket
 import socketserver
@@ -38,6 +41,8 @@ import h2.exceptions
 import h2.settings
 
 MAX_STREAMS = 0
+CLOSE_AFTER_PREFACE = False
+PRINT_LOCK = threading.Lock()
 
 
 def varint(n):
@@ -135,6 +140,10 @@ class Handler(socketserver.BaseRequestHandler):
             c.send_headers(sid, GRPC_HDRS + [("grpc-status", "14"), ("grpc-message", "busy"),
                                              ("grpc-retry-pushback-ms", "1500")],
                            end_stream=True)
+        elif fault == "pushback_stop":
+            c.send_headers(sid, GRPC_HDRS + [("grpc-status", "14"), ("grpc-message", "go away"),
+                                             ("grpc-retry-pushback-ms", "-1")],
+                           end_stream=True)
         elif fault == "hostile_message":
             c.send_headers(sid, GRPC_HDRS + [("grpc-status", "9"),
                                              ("grpc-message", "denied%0D%0A2026-01-01T00:00:00Z error forged%1B[2J%FF tail%E2%82")],
@@ -147,6 +156,19 @@ class Handler(socketserver.BaseRequestHandler):
         self.flush()
 
     def handle(self):
+        if CLOSE_AFTER_PREFACE:
+            with PRINT_LOCK:
+                print("CONN", flush=True)
+            got = b""
+            try:
+                while len(got) < 24:
+                    data = self.request.recv(24 - len(got))
+                    if not data:
+                        break
+                    got += data
+            except OSError:
+                pass
+            return
         if MAX_STREAMS:
             # In the very first SETTINGS frame, so the client knows it before any request.
             self.conn.local_settings = h2.settings.Settings(
@@ -190,10 +212,12 @@ def die_with_parent():
 
 
 def main():
-    global MAX_STREAMS
+    global MAX_STREAMS, CLOSE_AFTER_PREFACE
     die_with_parent()
     if len(sys.argv) > 2 and sys.argv[1] == "--max-streams":
         MAX_STREAMS = int(sys.argv[2])
+    if len(sys.argv) > 1 and sys.argv[1] == "--close-after-preface":
+        CLOSE_AFTER_PREFACE = True
     srv = Server(("127.0.0.1", 0), Handler)
     print("PORT %d" % srv.server_address[1], flush=True)
     try:
