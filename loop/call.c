@@ -135,7 +135,15 @@ static bool succeed(mae_callnode *c, bool sync) {
     mae_run *run = c->base.run;
     mae__ev_call_end(c);
     char cn[8] = "ok";
-    mae__log(run, MAE_LOG_INFO, c->step_id, c->attempts, dur(c), cn, "%s", c->is_comp ? "compensated" : "succeeded");
+    mae__log(run, MAE_LOG_INFO, c->step_id, c->attempts, dur(c), cn, "%s",
+             c->resolving ? "succeeded when re-sent" : c->is_comp ? "compensated" : "succeeded");
+    if (c->resolving) {
+        /* its compensation's templates see the output, as for a step that completed */
+        const mae_step *st = c->base.step;
+        set_out_var(c, c->output ? cJSON_Duplicate(c->output, 1) : NULL);
+        mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
+        c->output = NULL;
+    }
     if (!c->is_comp) {
         const mae_step *st = c->base.step;
         report(c, "succeeded", MAE_CLASS_NONE, 0);
@@ -145,7 +153,7 @@ static bool succeed(mae_callnode *c, bool sync) {
         mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
         c->output = NULL;
         /* unrecorded, it could never be compensated: stop the run rather than go on */
-        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key) != 0) {
+        if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key, false) != 0) {
             mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its compensation");
             mae__run_fail(run, st->id, MAE_CLASS_INTERNAL, 0, c->attempts, "out of memory recording its compensation");
         }
@@ -160,7 +168,8 @@ static bool give_up(mae_callnode *c, bool sync) {
     char cn[64];
     mae__class_format(c->cls, c->status, cn, sizeof cn);
     if (c->is_comp) {
-        mae__log(run, MAE_LOG_ERROR, c->step_id, c->attempts, dur(c), cn, "compensation failed: %s", c->msg ? c->msg : "");
+        mae__log(run, MAE_LOG_ERROR, c->step_id, c->attempts, dur(c), cn, "%s: %s",
+                 c->resolving ? "re-send failed, outcome still unknown" : "compensation failed", c->msg ? c->msg : "");
         return finish(c, sync);
     }
     const mae_step *st = c->base.step;
@@ -169,6 +178,10 @@ static bool give_up(mae_callnode *c, bool sync) {
         report(c, status, c->cls, 0);
         mae__set_step(run, st->id, status, NULL, c->cls, 0, c->msg);
         mae__log(run, MAE_LOG_WARN, st->id, c->attempts, dur(c), cn, "%s", status);
+        /* The service may have acted: resolved (re-sent with this key) and, if it did,
+         * compensated in the compensation phase, in this place of the completion order. */
+        if (c->sent && st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key, true) != 0)
+            mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its unknown outcome");
         c->base.failed = true;
         return finish(c, sync);
     }
@@ -244,6 +257,56 @@ static uint64_t attempt_timeout(mae_callnode *c) {
 
 static void on_result(mae_call_result *res, void *ud);
 
+/* A compensation refused by an open breaker is not failed: the refusal is not an attempt, and
+ * it waits (bounded by the compensation budget, no timer of its own) for the breaker to leave
+ * open, then asks again (docs/failure-semantics.md#compensation). A step is not worth the wait:
+ * it fails at once with circuit_open. */
+static void brk_wait(mae_callnode *c) {
+    mae_svc_state *s = c->svc;
+    c->cls = MAE_CLASS_CIRCUIT_OPEN;
+    c->status = 0;
+    c->sent = false;
+    mae__ev_attempt_end(c, 0);
+    c->attempts--;
+    uv_timer_stop(&c->timer);
+    c->tmode = TM_NONE;
+    c->brk_waiting = true;
+    c->w_next = NULL;
+    if (s->w_tail) s->w_tail->w_next = c;
+    else s->w_head = c;
+    s->w_tail = c;
+    mae__log(c->base.run, MAE_LOG_WARN, c->step_id, c->attempts, -1, "circuit_open",
+             "circuit breaker for service %s is %s: waiting for it to let a call through", c->service->name,
+             mae__breaker_state_name(s->brk.state));
+}
+
+static void brk_unwait(mae_callnode *c) {
+    mae_svc_state *s = c->svc;
+    mae_callnode *prev = NULL;
+    for (mae_callnode *q = s->w_head; q; prev = q, q = q->w_next) {
+        if (q != c) continue;
+        if (prev) prev->w_next = q->w_next;
+        else s->w_head = q->w_next;
+        if (s->w_tail == q) s->w_tail = prev;
+        break;
+    }
+    c->brk_waiting = false;
+    c->w_next = NULL;
+}
+
+void mae__svc_brk_wake(mae_svc_state *s) {
+    mae_callnode *c = s->w_head;
+    s->w_head = s->w_tail = NULL;
+    while (c) {
+        mae_callnode *n = c->w_next;
+        c->w_next = NULL;
+        c->brk_waiting = false;
+        /* from the next loop iteration: a refused one goes back on the (new) list */
+        arm(c, TM_BACKOFF, 0);
+        c = n;
+    }
+}
+
 /* Sends the rendered request, or defers a failure (no transport, breaker open, start error). */
 static void dispatch(mae_callnode *c) {
     mae_run *run = c->base.run;
@@ -260,6 +323,10 @@ static void dispatch(mae_callnode *c) {
     uint64_t gen = 0;
     if (!mae__breaker_allow(&c->svc->brk, &gen)) {
         set_msg(c, "circuit breaker for service %s is %s", c->service->name, mae__breaker_state_name(c->svc->brk.state));
+        if (c->is_comp && going(c)) {
+            brk_wait(c);
+            return;
+        }
         defer(c, MAE_CLASS_CIRCUIT_OPEN, 0);
         return;
     }
@@ -283,7 +350,7 @@ static void dispatch(mae_callnode *c) {
         .traceparent = c->traceparent,
         .headers = c->req_hdrs,
         .n_headers = c->n_req_hdrs,
-        .compensation = c->is_comp,
+        .compensation = c->is_comp && !c->resolving,
     };
     c->cancel_why = CANCEL_NONE;
     int rc = mae_transport_start(t, &req, on_result, c, &c->call);
@@ -525,6 +592,17 @@ void mae__call_abort(mae_callnode *c) {
         return;
     }
     if (c->queued) dequeue(c);
+    if (c->brk_waiting) {
+        /* the compensation budget ran out while the breaker stayed open */
+        brk_unwait(c);
+        c->cls = MAE_CLASS_CIRCUIT_OPEN;
+        c->status = 0;
+        c->sent = false;
+        set_msg(c, "circuit breaker for service %s stayed %s until the compensation budget ran out",
+                c->service->name, mae__breaker_state_name(c->svc->brk.state));
+        arm(c, TM_DEFER, 0);
+        return;
+    }
     if (c->tmode == TM_DEFER) return;   /* its failure is on its way */
     c->cls = MAE_CLASS_CANCELLED;
     c->status = 0;
@@ -564,6 +642,39 @@ mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec) {
     c->in_tmpl = cp->input;
     c->policy = &cp->retry;
     c->timeout_ms = cp->timeout_ms;
+    c->step_id = sid;
+    c->retry_after_ms = -1;
+    return c;
+}
+
+mae_callnode *mae__resolve_call_new(mae_run *run, mae_comprec *rec) {
+    const mae_step *st = rec->step;
+    mae_callnode *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    char *sid = strdup(st->id);
+    c->idem_key = strdup(rec->key);
+    if (!sid || !c->idem_key || uv_timer_init(run->eng->loop, &c->timer) != 0) {
+        free(sid);
+        free(c->idem_key);
+        free(c);
+        return NULL;
+    }
+    c->timer.data = c;
+    c->base.kind = NODE_CALL;
+    c->base.step = st;
+    c->base.run = run;
+    c->base.vars = rec->vars;
+    mae__vars_ref(rec->vars);
+    c->base.index = rec->index;
+    c->is_comp = true;
+    c->resolving = true;
+    c->comp = rec;
+    /* the very request the step sent: same target, input, key and step id */
+    c->service = st->service;
+    c->target = st->target;
+    c->in_tmpl = st->input;
+    c->policy = &st->retry;
+    c->timeout_ms = st->timeout_ms;
     c->step_id = sid;
     c->retry_after_ms = -1;
     return c;

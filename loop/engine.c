@@ -144,6 +144,7 @@ static void brk_timer_cb(uv_timer_t *t) {
     mae__breaker_timer(&s->brk);
     mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker half-open", s->cfg.name);
     if (s->probe) send_probe(s);
+    mae__svc_brk_wake(s);
 }
 
 static const char *nz(const char *s) { return s ? s : ""; }
@@ -240,6 +241,8 @@ void mae__svc_breaker_record(mae_svc_state *s, uint64_t gen, mae_brk_outcome o) 
         mae__elog(s->eng, MAE_LOG_INFO, "service %s: circuit breaker %s", s->cfg.name,
                   mae__breaker_state_name(s->brk.state));
     }
+    /* closed again, or a trial slot given back: waiting compensations ask again */
+    if (s->brk.state != MAE_BRK_OPEN && s->w_head) mae__svc_brk_wake(s);
 }
 
 /* The embedder's transport for this service type, else the engine's own (loop/api.c). */

@@ -25,6 +25,10 @@
 /* Transports an engine is given (one per service type). */
 #define MAE_MAX_TRANSPORTS 8
 
+/* Foreach items listed one by one in the report's steps, per step; the items after these are
+ * only counted by status (docs/run-report.md#steps), so a huge foreach keeps a small report. */
+#define MAE_REPORT_ITEMS 100
+
 /* Retry delays kept per call for the report (the rest are not listed). */
 #define MAE_MAX_DELAYS 32
 
@@ -56,6 +60,7 @@ struct mae_svc_state {
     uv_timer_t brk_timer;       /* open_for; closed with the engine */
     int in_flight;              /* calls sent and not answered */
     mae_callnode *q_head, *q_tail;  /* waiting for a max_in_flight slot, FIFO */
+    mae_callnode *w_head, *w_tail;  /* compensations waiting for the breaker to leave open, FIFO */
     mae_call *probe_call;       /* the active half-open probe in flight, if any */
     uint64_t probe_gen;
     bool closing;
@@ -94,6 +99,9 @@ typedef struct mae_comprec {
     int index;                  /* foreach item index, -1 when none */
     char *key;                  /* owned: the step's idempotency key; its compensation sends
                                    key + ":compensate" */
+    bool unknown;               /* the step's call ended outcome_unknown: before compensating,
+                                   it is re-sent with the same key to learn its outcome */
+    bool resolved;              /* it was, and succeeded: the compensation follows */
 } mae_comprec;
 
 struct mae_run {
@@ -129,6 +137,8 @@ struct mae_run {
     bool comp_budget_over;
     /* report */
     cJSON *rep_steps, *rep_comps;
+    cJSON *rep_unlisted;        /* foreach items past MAE_REPORT_ITEMS: {step id: {status: count}} */
+    cJSON *rep_comps_unlisted;  /* their succeeded compensations, the same way */
     cJSON *output;
     cJSON *report;
     char *summary;
@@ -181,6 +191,8 @@ struct mae_callnode {
     /* the attempt */
     mae_call *call;
     bool in_flight, queued, dispatched;
+    bool brk_waiting;           /* a compensation on svc's breaker wait list */
+    bool resolving;             /* is_comp: the re-send of an outcome_unknown step, not its undo */
     int cancel_why;             /* 0, CANCEL_TIMEOUT, CANCEL_ABORT */
     uint64_t brk_gen;
     bool brk_admitted;
@@ -206,6 +218,7 @@ struct mae_callnode {
     cJSON *output;
     /* lists */
     mae_callnode *q_next;                /* service queue */
+    mae_callnode *w_next;                /* service's breaker wait list */
     mae_callnode *a_next, *a_prev;       /* run's active list */
 };
 
@@ -245,9 +258,14 @@ void mae__set_step(mae_run *run, const char *id, const char *status, cJSON *outp
 /* call.c */
 bool mae__call_start(mae_callnode *c);   /* true: completed synchronously */
 mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec);
+/* The re-send of rec's outcome_unknown step (its own target, input, retry and key), run in the
+ * compensation phase under its budget. */
+mae_callnode *mae__resolve_call_new(mae_run *run, mae_comprec *rec);
 void mae__call_abort(mae_callnode *c);   /* run failing: cancel or drop whatever it waits for */
 void mae__call_free(mae_callnode *c);    /* closes the timer, frees in the close callback */
 void mae__svc_pump(mae_svc_state *s);    /* a max_in_flight slot freed: start the next waiter */
+/* The breaker left open (half-open or closed): compensations waiting on it ask again. */
+void mae__svc_brk_wake(mae_svc_state *s);
 
 /* run.c */
 void mae__run_deadline_hit(mae_run *run, bool comp);  /* the run's / compensation's deadline passed */
@@ -256,7 +274,7 @@ void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, in
 void mae__run_root_done(mae_run *run, mae_node *n);
 void mae__run_comp_done(mae_run *run, mae_callnode *c);
 int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index,
-                       const char *key);
+                       const char *key, bool unknown);
 bool mae__run_going(const mae_run *run);  /* RUNNING: new work may start */
 uint64_t mae__run_deadline(const mae_run *run, bool comp);  /* absolute, 0 = none */
 
@@ -264,8 +282,9 @@ uint64_t mae__run_deadline(const mae_run *run, bool comp);  /* absolute, 0 = non
 /* Appends a step entry; returns it (borrowed) so callers can add to it, or NULL. */
 cJSON *mae__report_step(mae_run *run, const char *id, int index, const char *status, int attempts,
                       int64_t dur_ms, mae_class cls, int status_code, const char *msg);
-void mae__report_comp(mae_run *run, const char *step, int index, const char *status,
-                      int attempts, mae_class cls, int status_code, const char *msg);
+/* Appends a compensation entry; returns it (borrowed), or NULL. */
+cJSON *mae__report_comp(mae_run *run, const char *step, int index, const char *status,
+                        int attempts, mae_class cls, int status_code, const char *msg);
 void mae__report_build(mae_run *run);
 cJSON *mae__error_json(mae_class cls, int status, const char *msg);
 

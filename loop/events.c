@@ -172,6 +172,8 @@ void mae__ev_call_end(mae_callnode *c) {
     mae__ev_attempt_end(c, -1);
     mae_run *run = c->base.run;
     if (!wanted(run)) return;
+    /* a re-send that succeeded: its compensation's attempts follow in the same group */
+    if (c->resolving && c->cls == MAE_CLASS_NONE) return;
     mae_event ev;
     char cn[64];
     init(&ev, c->is_comp ? MAE_EV_COMP_RESULT : MAE_EV_STEP_END, run);

@@ -299,14 +299,25 @@ static bool foreach_begin(mae_node *n) {
         snprintf(msg, sizeof msg, "%s: foreach needs an array", mae__tmpl_source(st->foreach));
         return fail_early(n, MAE_ETEMPLATE, msg);
     }
+    /* The array may come from a service: past max_items nothing starts (a reply must not be
+     * able to fan out a run without bound). */
+    size_t n_items = (size_t)cJSON_GetArraySize(v);
+    size_t max = st->max_items > 0 ? (size_t)st->max_items : MAE_FOREACH_MAX_ITEMS;
+    if (n_items > max) {
+        cJSON_Delete(v);
+        char msg[700];
+        snprintf(msg, sizeof msg, "%s: foreach has %zu items, more than max_items (%zu): no item started",
+                 mae__tmpl_source(st->foreach), n_items, max);
+        return fail_early(n, MAE_ETEMPLATE, msg);
+    }
     n->items = v;
-    n->n_items = (size_t)cJSON_GetArraySize(v);
+    n->n_items = n_items;
     n->itemv = calloc(n->n_items ? n->n_items : 1, sizeof *n->itemv);
     n->results = calloc(n->n_items ? n->n_items : 1, sizeof *n->results);
     if (!n->itemv || !n->results) return fail_early(n, MAE_ENOMEM, "out of memory");
     size_t i = 0;
     for (cJSON *it = v->child; it; it = it->next) n->itemv[i++] = it;
-    n->concurrency = st->concurrency;
+    n->concurrency = st->concurrency > 0 ? st->concurrency : MAE_FOREACH_CONCURRENCY;
     mae__log(n->run, MAE_LOG_DEBUG, st->id, 0, -1, NULL, "foreach over %zu items", n->n_items);
     return foreach_pump(n);
 }

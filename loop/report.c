@@ -8,9 +8,24 @@
 #include "loop/engine_int.h"
 #include "loop/text.h"
 
+/* One more item of step id with this status, not listed. Distinct ids are bounded by the
+ * workflow, so the lookups stay cheap. */
+static void count_unlisted(cJSON **tally, const char *id, const char *status) {
+    if (!*tally && !(*tally = cJSON_CreateObject())) return;
+    cJSON *per = cJSON_GetObjectItemCaseSensitive(*tally, id);
+    if (!per && !(per = cJSON_AddObjectToObject(*tally, id))) return;
+    cJSON *n = cJSON_GetObjectItemCaseSensitive(per, status);
+    if (n) cJSON_SetNumberValue(n, n->valuedouble + 1);
+    else cJSON_AddNumberToObject(per, status, 1);
+}
+
 cJSON *mae__report_step(mae_run *run, const char *id, int index, const char *status, int attempts,
                         int64_t dur_ms, mae_class cls, int status_code, const char *msg) {
     if (!id || !run->rep_steps) return NULL;
+    if (index >= MAE_REPORT_ITEMS) {
+        count_unlisted(&run->rep_unlisted, id, status);
+        return NULL;
+    }
     cJSON *s = cJSON_CreateObject();
     if (!s) return NULL;
     cJSON_AddStringToObject(s, "id", id);
@@ -24,11 +39,16 @@ cJSON *mae__report_step(mae_run *run, const char *id, int index, const char *sta
     return s;
 }
 
-void mae__report_comp(mae_run *run, const char *step, int index, const char *status,
-                      int attempts, mae_class cls, int status_code, const char *msg) {
-    if (!run->rep_comps) return;
+cJSON *mae__report_comp(mae_run *run, const char *step, int index, const char *status,
+                        int attempts, mae_class cls, int status_code, const char *msg) {
+    if (!run->rep_comps) return NULL;
+    /* a failed one is always listed: "uncompensated" must name every one */
+    if (index >= MAE_REPORT_ITEMS && strcmp(status, "succeeded") == 0) {
+        count_unlisted(&run->rep_comps_unlisted, step, status);
+        return NULL;
+    }
     cJSON *s = cJSON_CreateObject();
-    if (!s) return;
+    if (!s) return NULL;
     cJSON_AddStringToObject(s, "step", step);
     if (index >= 0) cJSON_AddNumberToObject(s, "index", index);
     cJSON_AddStringToObject(s, "status", status);
@@ -36,6 +56,7 @@ void mae__report_comp(mae_run *run, const char *step, int index, const char *sta
     if (strcmp(status, "succeeded") != 0) cJSON_AddItemToObject(s, "error", mae__error_json(cls, status_code, msg));
     else cJSON_AddNullToObject(s, "error");
     cJSON_AddItemToArray(run->rep_comps, s);
+    return s;
 }
 
 /* The summary is for a person: past this many bytes the "NOT compensated" list stops and says
@@ -128,9 +149,17 @@ static void build_summary(mae_run *run, const cJSON *comps) {
         if (strcmp(jstr(c, "status"), "succeeded") == 0) ok++;
         else bad++;
     }
+    /* succeeded compensations of foreach items the report only counts */
+    double more = 0;
+    const cJSON *per, *k;
+    const cJSON *unlisted = run->report ? cJSON_GetObjectItemCaseSensitive(run->report, "compensations_not_listed") : NULL;
+    cJSON_ArrayForEach(per, unlisted)
+        cJSON_ArrayForEach(k, per) more += k->valuedouble;
+    if (more) ok++;
     if (ok) {
         sb_add(&b, "compensated:");
         sb_ids(&b, comps, "step", "succeeded", false);
+        if (more) sb_add(&b, " and %.0f more foreach item%s (counted in the report)", more, more == 1 ? "" : "s");
         sb_add(&b, "\n");
     } else if (!bad) {
         sb_add(&b, "nothing needed compensating\n");
@@ -204,9 +233,17 @@ void mae__report_build(mae_run *run) {
     cJSON_AddItemToObject(r, "output", run->output && !run->failed ? cJSON_Duplicate(run->output, 1) : cJSON_CreateNull());
     cJSON_AddItemToObject(r, "steps", run->rep_steps ? run->rep_steps : cJSON_CreateArray());
     run->rep_steps = NULL;
+    if (run->rep_unlisted) {
+        cJSON_AddItemToObject(r, "items_not_listed", run->rep_unlisted);
+        run->rep_unlisted = NULL;
+    }
     cJSON *comps = run->rep_comps ? run->rep_comps : cJSON_CreateArray();
     run->rep_comps = NULL;
     cJSON_AddItemToObject(r, "compensations", comps);
+    if (run->rep_comps_unlisted) {
+        cJSON_AddItemToObject(r, "compensations_not_listed", run->rep_comps_unlisted);
+        run->rep_comps_unlisted = NULL;
+    }
     cJSON *unc = cJSON_CreateArray();
     const cJSON *c;
     cJSON_ArrayForEach(c, comps)

@@ -69,7 +69,7 @@ static void deadline_cb(uv_timer_t *t) { mae__run_deadline_hit(t->data, false); 
 static void budget_cb(uv_timer_t *t) { mae__run_deadline_hit(t->data, true); }
 
 int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index,
-                       const char *key) {
+                       const char *key, bool unknown) {
     char *k = strdup(key);
     if (!k) return MAE_ENOMEM;
     if (run->n_comps == run->cap_comps) {
@@ -88,6 +88,8 @@ int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int i
     mae__vars_ref(vars);
     r->index = index;
     r->key = k;
+    r->unknown = unknown;
+    r->resolved = false;
     return 0;
 }
 
@@ -113,14 +115,49 @@ static void finish(mae_run *run) {
     uv_close((uv_handle_t *)&run->comp_timer, handle_closed);
 }
 
+/* A compensation entry for a step that had ended outcome_unknown says so, and whether the
+ * re-send showed that the service acted. */
+static void mark_unknown(cJSON *e, const mae_comprec *rec) {
+    if (!e || !rec || (!rec->unknown && !rec->resolved)) return;
+    cJSON_AddStringToObject(e, "outcome", rec->resolved ? "committed" : "unknown");
+}
+
 static void comp_record(mae_run *run, mae_callnode *c) {
     const char *id = c->base.step->id;
+    if (c->resolving) {
+        /* the re-send did not tell: whether the service acted stays unknown */
+        size_t l = (c->msg ? strlen(c->msg) : 0) + 96;
+        char *m = malloc(l);
+        if (m) snprintf(m, l, "outcome unknown: re-sent with the same idempotency key, which failed: %s", c->msg ? c->msg : "");
+        run->comp_failed++;
+        mark_unknown(mae__report_comp(run, id, c->base.index, "failed", c->attempts, c->cls, c->status,
+                                      m ? m : "outcome unknown"), c->comp);
+        free(m);
+        return;
+    }
+    cJSON *e;
     if (c->cls == MAE_CLASS_NONE) {
-        mae__report_comp(run, id, c->base.index, "succeeded", c->attempts, MAE_CLASS_NONE, 0, NULL);
+        e = mae__report_comp(run, id, c->base.index, "succeeded", c->attempts, MAE_CLASS_NONE, 0, NULL);
     } else {
         run->comp_failed++;
-        mae__report_comp(run, id, c->base.index, "failed", c->attempts, c->cls, c->status, c->msg);
+        e = mae__report_comp(run, id, c->base.index, "failed", c->attempts, c->cls, c->status, c->msg);
     }
+    mark_unknown(e, c->comp);
+}
+
+/* A re-send that succeeded: the service has acted, so the step is compensated next like a
+ * completed one, its output set for the compensation's templates. Frees c; false when c was not
+ * such a re-send. */
+static bool comp_resolved(mae_run *run, mae_callnode *c) {
+    if (!c->resolving || c->cls != MAE_CLASS_NONE) return false;
+    mae_comprec *rec = c->comp;
+    mae__log(run, MAE_LOG_WARN, c->step_id, c->attempts, -1, NULL,
+             "outcome unknown resolved: the service had acted (or has now); compensating it");
+    rec->unknown = false;
+    rec->resolved = true;
+    run->comp_next++;   /* the same record again, as a compensation */
+    mae__node_free(&c->base);
+    return true;
 }
 
 /* Runs the next compensation, newest completion first; finishes the run after the last. */
@@ -129,21 +166,28 @@ static void comp_step(mae_run *run) {
         mae_comprec *rec = &run->comps[--run->comp_next];
         if (run->comp_budget_over) {
             run->comp_failed++;
-            mae__report_comp(run, rec->step->id, rec->index, "failed", 0, MAE_CLASS_TIMEOUT, 0,
-                             "not attempted: compensation budget exhausted");
+            mark_unknown(mae__report_comp(run, rec->step->id, rec->index, "failed", 0, MAE_CLASS_TIMEOUT, 0,
+                                          "not attempted: compensation budget exhausted"), rec);
             mae__ev_comp_skipped(run, rec, MAE_CLASS_TIMEOUT, "not attempted: compensation budget exhausted");
             continue;
         }
-        mae_callnode *c = mae__comp_call_new(run, rec);
+        mae_callnode *c = rec->unknown ? mae__resolve_call_new(run, rec) : mae__comp_call_new(run, rec);
         if (!c) {
             run->comp_failed++;
-            mae__report_comp(run, rec->step->id, rec->index, "failed", 0, MAE_CLASS_INTERNAL, 0, "out of memory");
+            mark_unknown(mae__report_comp(run, rec->step->id, rec->index, "failed", 0, MAE_CLASS_INTERNAL, 0,
+                                          "out of memory"), rec);
             mae__ev_comp_skipped(run, rec, MAE_CLASS_INTERNAL, "out of memory");
             continue;
         }
-        mae__log(run, MAE_LOG_INFO, c->step_id, 0, -1, NULL, "compensating");
-        mae__ev_comp_start(c);
+        if (c->resolving)
+            mae__log(run, MAE_LOG_INFO, c->step_id, 0, -1, NULL,
+                     "outcome unknown: re-sending with the same idempotency key to learn it");
+        else
+            mae__log(run, MAE_LOG_INFO, c->step_id, 0, -1, NULL, "compensating");
+        /* a resolved step's group began with its re-send */
+        if (!rec->resolved) mae__ev_comp_start(c);
         if (mae__call_start(c)) {
+            if (comp_resolved(run, c)) continue;
             comp_record(run, c);
             mae__node_free(&c->base);
             continue;
@@ -155,6 +199,10 @@ static void comp_step(mae_run *run) {
 }
 
 void mae__run_comp_done(mae_run *run, mae_callnode *c) {
+    if (comp_resolved(run, c)) {
+        comp_step(run);
+        return;
+    }
     comp_record(run, c);
     mae__node_free(&c->base);
     comp_step(run);
@@ -221,6 +269,8 @@ static void run_free_now(mae_run *run) {
     mae__vars_unref(run->vars);
     cJSON_Delete(run->rep_steps);
     cJSON_Delete(run->rep_comps);
+    cJSON_Delete(run->rep_unlisted);
+    cJSON_Delete(run->rep_comps_unlisted);
     cJSON_Delete(run->output);
     cJSON_Delete(run->report);
     free(run->summary);

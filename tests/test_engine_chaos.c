@@ -9,7 +9,7 @@ static const char chaos_wf[] =
     "name: chaos\n"
     "timeout: 80ms\n"
     "input: {xs: {type: array, required: true}}\n"
-    "services:\n  s:\n    type: grpc\n    endpoint: \"127.0.0.1:1\"\n"
+    "services:\n  s:\n    type: grpc\n    endpoint: \"127.0.0.1:1\"\n    timeout: 30ms\n"
     "    retry: {attempts: 2, initial: 1ms, max: 2ms}\n"
     "    circuit_breaker: {failures: 100000}\n"
     "steps:\n"
@@ -38,7 +38,7 @@ static void random_rule(fx *f, const char *method, bool comp) {
     unsigned p = rnd(100);
     if (p < 12) r->fail_times = -1;                /* fails for good */
     else if (p < 25) r->fail_times = 1;            /* recovers on retry */
-    else if (!comp && p < 30) r->hang = true;      /* only the run timeout ends it */
+    else if (!comp && p < 30) r->hang = true;      /* only a timeout ends it */
     r->fail_status = rnd(2) ? 503 : 400;
     r->fail_cls = r->fail_status == 503 ? MAE_CLASS_HTTP_5XX : MAE_CLASS_HTTP_4XX;
 }
@@ -54,14 +54,31 @@ static void cancel_cb(uv_timer_t *t) {
     if (c->f->done_called == 0) mae_run_cancel(c->run);
 }
 
-/* The step ids of the report's succeeded entries that have a compensate, in report order
- * (= completion order), as "id" or "e#index". */
+/* Whether the compensation entry of step id (foreach index ix, -1 = none) says the re-send of
+ * its outcome_unknown call succeeded: the service had acted, so it is compensated. */
+static bool committed(const fx *f, const char *id, int ix) {
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(f->report, "compensations")) {
+        const cJSON *i = cJSON_GetObjectItem(c, "index");
+        if (strcmp(fx_str(c, "step"), id) != 0 || (i ? i->valueint : -1) != ix) continue;
+        const char *o = fx_str(c, "outcome");
+        return o && !strcmp(o, "committed");
+    }
+    return false;
+}
+
+/* The step ids of the report's entries that have a compensate and succeeded (or ended
+ * outcome_unknown and proved committed when re-sent), in report order (= completion order),
+ * as "id" or "e#index". */
 static int completed(const fx *f, char out[][16]) {
     int n = 0;
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItem(f->report, "steps")) {
         const char *id = fx_str(s, "id");
-        if (strcmp(fx_str(s, "status"), "succeeded") != 0 || !strcmp(id, "d")) continue;
+        const cJSON *ix = cJSON_GetObjectItem(s, "index");
+        bool done = !strcmp(fx_str(s, "status"), "succeeded") ||
+                    (!strcmp(fx_str(s, "status"), "outcome_unknown") && committed(f, id, ix ? ix->valueint : -1));
+        if (!done || !strcmp(id, "d")) continue;
         if (!strcmp(id, "e")) snprintf(out[n++], 16, "e#%d", (int)fx_num(s, "index"));
         else snprintf(out[n++], 16, "%s", id);
     }

@@ -125,28 +125,31 @@ TEST(completed_foreach_items_are_compensated_with_their_own_scope) {
 TEST(foreach_item_failure_stops_new_items_cancels_running_and_compensates_done_ones) {
     fx f;
     fx_init(&f, fe_comp);
-    /* two at a time: a and b succeed, then c fails while d is in flight; e, f never start */
+    /* two at a time: a and b succeed, then c fails while d is in flight; e, f never start.
+     * d is cancelled (outcome_unknown), re-sent with its key when compensating, and undone. */
     fx_rule_in(&f, "Make", "\"c\"", NULL, 10, -1)->fail_status = 500;
-    fx_rule_in(&f, "Make", "\"d\"", NULL, 0, 0)->hang = true;
+    fx_rule_in(&f, "Make", "\"d\"", NULL, 50, 0);
     fx_rule(&f, "Make", NULL, 1, 0);
     fx_rule(&f, "Unmake", NULL, 0, 0);
     ASSERT_EQ_INT(fx_run(&f, "{\"xs\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\"]}"), 0);
     ASSERT_EQ_INT(f.exit_code, 1);
-    ASSERT_EQ_INT(mae_scripted_count(f.tr, MAE_SCRIPT_CALL, "Make"), 4);
+    ASSERT_EQ_INT(mae_scripted_count(f.tr, MAE_SCRIPT_CALL, "Make"), 5);
     ASSERT_EQ_INT(mae_scripted_count(f.tr, MAE_SCRIPT_CANCEL, "Make"), 1);
     ASSERT_EQ_STR(fx_str(f.report, "error.step"), "make");
     ASSERT_EQ_INT(fx_num(f.report, "error.status"), 500);
     size_t n;
     const mae_script_entry *e = mae_scripted_log(f.tr, &n);
-    int seen_a = 0, seen_b = 0, other = 0;
+    int seen_a = 0, seen_b = 0, seen_d = 0, other = 0;
     for (size_t i = 0; i < n; i++) {
         if (e[i].ev != MAE_SCRIPT_CALL || strcmp(e[i].method, "Unmake") != 0) continue;
         if (!strcmp(e[i].input, "{\"x\":\"a\",\"i\":0}")) seen_a++;
         else if (!strcmp(e[i].input, "{\"x\":\"b\",\"i\":1}")) seen_b++;
+        else if (!strcmp(e[i].input, "{\"x\":\"d\",\"i\":3}")) seen_d++;
         else other++;
     }
     ASSERT_EQ_INT(seen_a, 1);
     ASSERT_EQ_INT(seen_b, 1);
+    ASSERT_EQ_INT(seen_d, 1);
     ASSERT_EQ_INT(other, 0);
     /* the report has the cancelled item as outcome_unknown, with its index */
     const cJSON *s;

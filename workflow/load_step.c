@@ -8,11 +8,11 @@
 #include "workflow/load_int.h"
 
 static const char *const step_keys[] = {"id", "service", "method", "input", "output", "when", "compensate",
-    "timeout", "retry", "continue_on_error", "parallel", "sequence", "foreach", "as", "concurrency", "do", NULL};
+    "timeout", "retry", "continue_on_error", "parallel", "sequence", "foreach", "as", "concurrency", "max_items", "do", NULL};
 static const char *const call_keys[] = {"id", "service", "method", "input", "output", "when", "compensate",
     "timeout", "retry", "continue_on_error", NULL};
 static const char *const group_keys[] = {"id", "parallel", "sequence", "when", "continue_on_error", NULL};
-static const char *const foreach_keys[] = {"id", "foreach", "as", "concurrency", "do", "output", "when",
+static const char *const foreach_keys[] = {"id", "foreach", "as", "concurrency", "max_items", "do", "output", "when",
     "continue_on_error", NULL};
 static const char *const compensate_keys[] = {"service", "method", "input", "retry", "timeout", NULL};
 
@@ -125,6 +125,8 @@ static void load_foreach(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     if ((v = mae__yaml_get(n, "as"))) mae__ld_var(ld, v, "foreach 'as' name", &st->as);
     else missing(ld, n, st, "as");
     if ((v = mae__yaml_get(n, "concurrency"))) mae__ld_int(ld, v, "concurrency", 1, 100000, &st->concurrency);
+    if ((v = mae__yaml_get(n, "max_items")))
+        mae__ld_int(ld, v, "max_items", 1, MAE_FOREACH_MAX_ITEMS_LIMIT, &st->max_items);
     if ((v = mae__yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
     v = mae__yaml_get(n, "do");
     if (!v) {

@@ -17,6 +17,13 @@
 #include "workflow/template.h"
 #include "transports/target.h"
 
+/* A foreach's defaults (docs/workflow-language.md#foreach): items in flight at once, and the
+ * most items its array may have before the step fails with nothing started. */
+#define MAE_FOREACH_CONCURRENCY 100
+#define MAE_FOREACH_MAX_ITEMS 10000
+/* max_items may be raised up to this */
+#define MAE_FOREACH_MAX_ITEMS_LIMIT 10000000
+
 /* The stub file's service kinds (workflow/stubfile.h). A workflow's service names its type by
  * the transport type table instead (transports/target.h). */
 typedef enum { MAE_SVC_HTTP, MAE_SVC_GRPC } mae_svc_type;
@@ -107,7 +114,8 @@ struct mae_step {
     /* MAE_STEP_FOREACH */
     mae_tmpl *foreach;        /* must evaluate to an array */
     const char *as;           /* element name; index is <as>_index */
-    int concurrency;          /* 0 = all */
+    int concurrency;          /* 0 = the default, MAE_FOREACH_CONCURRENCY */
+    int max_items;            /* 0 = the default, MAE_FOREACH_MAX_ITEMS */
     const mae_step *body;     /* == &children[0] */
     /* output (above) is the array of item results */
 };
