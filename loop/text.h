@@ -14,6 +14,4 @@ char *mae__text_escape(const char *s, size_t n, size_t max);
 /* A copy of s (n bytes) with each byte that is not part of valid UTF-8 replaced by U+FFFD, for a
  * JSON string (the JSON printer escapes control characters itself). malloc'd, NULL on OOM. */
 char *mae__utf8_scrub(const char *s, size_t n);
-/* Length of the valid UTF-8 character at s (n bytes left): 1-4, or 0 when invalid or NUL. */
-size_t mae__utf8_char_len(const unsigned char *s, size_t n);
 #endif

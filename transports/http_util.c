@@ -1,5 +1,6 @@
 /* Pure helpers of the HTTP transport (see http_util.h). */
 #include "transports/http_util.h"
+#include "workflow/utf8.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -111,27 +112,6 @@ void mae__http_excerpt(const char *body, size_t len, char *out) {
     out[n] = 0;
 }
 
-/* Length of a valid UTF-8 sequence at s (n bytes left), 0 when invalid or NUL. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    if (c == 0) return 0;
-    if (c < 0x80) return 1;
-    size_t need;
-    unsigned min;
-    unsigned cp;
-    if ((c & 0xe0) == 0xc0) need = 2, min = 0x80, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0) need = 3, min = 0x800, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0) need = 4, min = 0x10000, cp = c & 0x07;
-    else return 0;
-    if (n < need) return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return need;
-}
-
 /* Does a JSON text hold the escape \u0000 (a backslash run of odd length before "u0000")? */
 static bool has_nul_escape(const char *s, size_t len) {
     for (size_t i = 0; i + 6 <= len; i++) {
@@ -173,7 +153,7 @@ int mae__http_body_to_output(const char *body, size_t len, bool json_declared, c
     mae_hbuf s = {0};
     const unsigned char *u = (const unsigned char *)body;
     for (size_t i = 0; i < len;) {
-        size_t k = utf8_len(u + i, len - i);
+        size_t k = mae__utf8_char_len(u + i, len - i);
         int rc = k ? mae__hbuf_add(&s, body + i, k) : mae__hbuf_add(&s, "\xef\xbf\xbd", 3);
         if (rc) {
             mae__hbuf_free(&s);

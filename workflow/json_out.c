@@ -1,5 +1,6 @@
 /* JSON text of cJSON trees with exact numbers (see json_out.h for the rules). */
 #include "workflow/json_out.h"
+#include "workflow/utf8.h"
 
 #include <float.h>
 #include <locale.h>
@@ -91,22 +92,6 @@ static void put_number(jbuf *b, double d) {
     put(b, t, n);
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates,
- * nothing past U+10FFFF), or 0 when the byte at s does not start one. */
-static size_t utf8_seq(const unsigned char *s) {
-    unsigned char c = s[0];
-    if (c >= 0xC2 && c <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4 : 0;
-    }
-    return 0;
-}
-
 static void put_string(jbuf *b, const char *str) {
     const unsigned char *s = (const unsigned char *)(str ? str : ""), *run = s;
     put(b, "\"", 1);
@@ -115,7 +100,7 @@ static void put_string(jbuf *b, const char *str) {
         size_t seq = 1;
         if (c >= 0x80) {
             /* the checks stop at the NUL, which is never a continuation byte */
-            if ((seq = utf8_seq(s)) != 0) {
+            if ((seq = mae__utf8_char_len(s, 4)) != 0) {
                 s += seq;
                 continue;
             }

@@ -2,6 +2,7 @@
  * an explicit stack (never recursion, so depth cannot blow the C stack), resolves aliases by
  * sharing the anchored node, and enforces the caps of yaml.h. Every event is deleted. */
 #include "workflow/yaml.h"
+#include "workflow/utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,30 +61,6 @@ static mae_pos offset_pos(const char *buf, size_t len, size_t off) {
         }
     }
     return p;
-}
-
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). Returns the offset of
- * the first bad byte, or len when all is well. */
-static size_t utf8_check(const unsigned char *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; min = 0x80; }
-        else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; min = 0x800; }
-        else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; min = 0x10000; }
-        else return i;
-        if (len - i <= n) return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-        i += n + 1;
-    }
-    return len;
 }
 
 static unsigned hash_name(const char *s) {
@@ -433,7 +410,7 @@ int mae__yaml_parse(mae_arena *a, const char *buf, size_t len, mae_ynode **root,
         mae__diag_add(diags, (mae_pos){0, 0}, "file too large (%zu bytes, limit %u)", len, MAE_YAML_MAX_FILE);
         return MAE_ETOOBIG;
     }
-    size_t bad = utf8_check((const unsigned char *)buf, len);
+    size_t bad = mae__utf8_check((const unsigned char *)buf, len);
     if (bad < len) {
         mae__diag_add(diags, offset_pos(buf, len, bad), "invalid UTF-8 (byte 0x%02X)", (unsigned char)buf[bad]);
         return MAE_EPARSE;
