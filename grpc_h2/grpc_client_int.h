@@ -13,6 +13,7 @@
 
 #include "grpc_h2/grpc_codec.h"
 #include "grpc_h2/grpc_msgcodec.h"
+#include "grpc_h2/grpc_tls.h"
 #include "transports/transport.h"
 
 /* Intrusive doubly linked list. */
@@ -106,6 +107,11 @@ struct mae__gconn {
     size_t wcap;
     uv_write_t wreq;
     char err[128];               /* nghttp2's last error message, or the last address's connect error */
+    /* grpcs: the TLS layer between the socket and the session (NULL for h2c). The session starts
+     * once the handshake is complete; cbuf holds the ciphertext of the write in flight. */
+    mae__tls *tls;
+    uint8_t *cbuf;
+    size_t ccap;
     /* A socketless (sans-I/O) connection's output, see mae__conn_new_detached: the session
      * tests read the frames here, the fuzzer passes NULL (dropped). */
     void (*sink)(void *ud, const uint8_t *p, size_t len);
@@ -115,7 +121,13 @@ struct mae__gconn {
 struct mae__gpool {
     mae__gtransport *t;
     mae__gq link;                /* in t->pools */
-    char *endpoint;              /* as configured: the pool's key */
+    char *endpoint;              /* as configured */
+    char *key;                   /* endpoint and TLS settings: what the pool is looked up by */
+    bool tls;                    /* grpcs:// or a `tls:` mapping */
+    mae__tls_ctx *tls_ctx;       /* NULL with tls set: tls_err says why connections fail */
+    char *tls_name;              /* verified and sent as SNI: tls.server_name, else the host */
+    char *tls_err;
+    bool tls_client_cert;        /* a client certificate is configured (for messages) */
     char *host, *authority;
     int port;
     int max_conns;
@@ -142,6 +154,7 @@ struct mae__gtransport {
      * before the next alloc_cb, and read_cb consumes the bytes, so one buffer per transport
      * (per loop) is enough; connections do not each pay 64 KiB. */
     char rbuf[65536];
+    uint8_t pbuf[65536];         /* the plaintext TLS connections decrypt rbuf into */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -178,6 +191,11 @@ void mae__conn_reset_call(mae__gconn *c, mae_call *call);
 /* Fails every call on it with the class and closes it. */
 void mae__conn_fail(mae__gconn *c, mae_class cls, int status, const char *msg);
 void mae__conn_close(mae__gconn *c);
+/* grpcs: starts the TLS handshake on a connected socket (or a detached connection). Returns 0
+ * (a failed handshake start has already failed the connection) or MAE_ENOMEM. */
+int mae__conn_tls_start(mae__gconn *c);
+/* grpcs: feeds ciphertext: advances the handshake, then decrypts into mae__conn_recv. */
+void mae__conn_recv_tls(mae__gconn *c, const uint8_t *p, size_t len);
 /* Feeds received bytes (the read path, and tests). Returns 0 or MAE_EPROTO. */
 int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len);
 /* Asks for the connection's pending frames to be sent: a socket connection is marked dirty

@@ -13,11 +13,17 @@
 #include "transports/errmap.h"
 
 static void conn_lost(mae__gconn *c, mae_class cls, int status, const char *msg);
+static void tls_pump(mae__gconn *c);
 
 /* ---- Writing ---- */
 
 /* A burst grew the write buffer: give the memory back rather than keep the peak. */
 static void wbuf_shrink(mae__gconn *c) {
+    if (c->ccap > MAE__GRPC_WBUF_KEEP) {
+        free(c->cbuf);
+        c->cbuf = NULL;
+        c->ccap = 0;
+    }
     if (c->wcap <= MAE__GRPC_WBUF_KEEP) return;
     free(c->wbuf);
     c->wbuf = NULL;
@@ -31,12 +37,15 @@ static void on_write(uv_write_t *req, int status) {
     if (c->state == MAE__CONN_CLOSING) return;  /* the buffer is freed with the connection */
     wbuf_shrink(c);
     if (status < 0) return;  /* the read side reports the failure */
-    mae__conn_flush(c);
+    if (!c->ng) tls_pump(c);  /* still in the TLS handshake */
+    else mae__conn_flush(c);
 }
 
 void mae__conn_free(mae__gconn *c) {
+    mae__tls_free(c->tls);
     free(c->addrs);
     free(c->wbuf);
+    free(c->cbuf);
     free(c);
 }
 
@@ -67,9 +76,9 @@ void mae__conn_flush_dirty(uv_prepare_t *h) {
 
 /* Sends len bytes of c->wbuf: as much as the socket takes now, the rest with one uv_write.
  * Returns 0 or a negative libuv error (the connection is then failed by the caller). */
-static int write_out(mae__gconn *c, size_t len) {
+static int write_out(mae__gconn *c, uint8_t *buf, size_t len) {
     c->pool->t->n_flush_writes++;
-    uv_buf_t b = uv_buf_init((char *)c->wbuf, (unsigned)len);
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == (int)len) return 0;
     if (n > 0) {
@@ -84,6 +93,32 @@ static int write_out(mae__gconn *c, size_t len) {
     c->writing = true;
     c->write_backlog = b.len;
     return 0;
+}
+
+/* Sends the ciphertext the TLS layer holds (handshake records, or the records of what the
+ * session just wrote) unless a write is in flight: its completion calls here again. Returns 0
+ * or a negative error (out of memory, a socket error). */
+static int tls_send(mae__gconn *c) {
+    size_t n = mae__tls_pending(c->tls);
+    if (!n || c->writing) return 0;
+    if (n > c->ccap) {
+        uint8_t *nb = realloc(c->cbuf, n);
+        if (!nb) return MAE_ENOMEM;
+        c->cbuf = nb;
+        c->ccap = n;
+    }
+    n = mae__tls_take(c->tls, c->cbuf, n);
+    if (!c->has_tcp) {
+        if (c->sink) c->sink(c->sink_ud, c->cbuf, n);
+        return 0;
+    }
+    return write_out(c, c->cbuf, n);
+}
+
+/* Handshake records out; a failure to send them is a failed connect. */
+static void tls_pump(mae__gconn *c) {
+    int rc = tls_send(c);
+    if (rc < 0) conn_lost(c, MAE_CLASS_CONNECT, 0, rc == MAE_ENOMEM ? "out of memory" : uv_strerror(rc));
 }
 
 void mae__conn_flush_now(mae__gconn *c) {
@@ -125,10 +160,24 @@ void mae__conn_flush_now(mae__gconn *c) {
         memcpy(c->wbuf + len, data, (size_t)n);
         len += (size_t)n;
     }
-    if (len && !c->has_tcp) {
+    if (c->tls) {
+        /* The plaintext is copied into records at once: wbuf is free again after this. */
+        char err[160];
+        int rc = len ? mae__tls_write(c->tls, c->wbuf, len, err, sizeof err) : 0;
+        if (rc == 0) rc = tls_send(c);
+        if (rc < 0) {
+            conn_lost(c, MAE_CLASS_CONNECT, 0,
+                      rc == MAE_EPROTO ? err : rc == MAE_ENOMEM ? "out of memory" : uv_strerror(rc));
+            return;
+        }
+        if (!c->writing) {
+            if (len >= MAE__GRPC_WRITE_HIGH) mae__conn_flush(c);
+            else wbuf_shrink(c);
+        }
+    } else if (len && !c->has_tcp) {
         if (c->sink) c->sink(c->sink_ud, c->wbuf, len);
     } else if (len) {
-        int rc = write_out(c, len);
+        int rc = write_out(c, c->wbuf, len);
         if (rc < 0) {
             conn_lost(c, MAE_CLASS_CONNECT, 0, uv_strerror(rc));
             return;
@@ -398,6 +447,65 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
     return 0;
 }
 
+/* ---- TLS ---- */
+
+/* A failed TLS handshake is a failed connect: the pool backs off, queued calls fail `connect`. */
+static void tls_failed(mae__gconn *c, const char *why) {
+    char msg[320];
+    snprintf(msg, sizeof msg, "connect to %s: %s", c->pool->authority, why);
+    mae__pool_conn_failed(c->pool, c, msg);
+    mae__conn_close(c);
+}
+
+int mae__conn_tls_start(mae__gconn *c) {
+    mae__gpool *p = c->pool;
+    int rc = mae__tls_new(p->tls_ctx, p->tls_name, &c->tls);
+    if (rc < 0) return rc;
+    char err[160];
+    rc = mae__tls_handshake(c->tls, err, sizeof err);  /* the ClientHello */
+    if (rc < 0) {
+        tls_failed(c, err);
+        return 0;
+    }
+    tls_pump(c);
+    return 0;
+}
+
+void mae__conn_recv_tls(mae__gconn *c, const uint8_t *p, size_t len) {
+    char err[200];
+    if (mae__tls_feed(c->tls, p, len) < 0) {
+        conn_lost(c, MAE_CLASS_INTERNAL, 0, "out of memory");
+        return;
+    }
+    if (!mae__tls_done(c->tls)) {
+        int rc = mae__tls_handshake(c->tls, err, sizeof err);
+        if (rc < 0) {
+            tls_send(c);  /* our alert, best effort */
+            tls_failed(c, err);
+            return;
+        }
+        tls_pump(c);
+        if (rc == 0 || c->state == MAE__CONN_CLOSING) return;
+        if (mae__conn_session_init(c) < 0) {
+            tls_failed(c, "cannot set up the HTTP/2 session");
+            return;
+        }
+        mae__conn_flush(c);  /* the preface and SETTINGS */
+    }
+    mae__gtransport *t = c->pool->t;
+    for (;;) {
+        ssize_t n = mae__tls_read(c->tls, t->pbuf, sizeof t->pbuf, err, sizeof err);
+        if (n == 0) break;
+        if (n < 0) {
+            conn_lost(c, MAE_CLASS_CONNECT, 0, err);
+            return;
+        }
+        if (mae__conn_recv(c, t->pbuf, (size_t)n) < 0 || c->state == MAE__CONN_CLOSING) return;
+    }
+    /* Records OpenSSL answered on its own (a key update): out with the next flush. */
+    if (mae__tls_pending(c->tls)) mae__conn_flush(c);
+}
+
 /* ---- TCP ---- */
 
 /* The connection broke. Before the server's SETTINGS (connected, never usable) that is a failed
@@ -406,13 +514,22 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
  * Afterwards the calls on it fail with the class given. */
 static void conn_lost(mae__gconn *c, mae_class cls, int status, const char *msg) {
     if (c->state == MAE__CONN_CLOSING) return;
-    if (c->state != MAE__CONN_CONNECTING || !c->ng) {
+    bool tls_hs = c->tls && !mae__tls_done(c->tls);
+    if (c->state != MAE__CONN_CONNECTING || (!c->ng && !tls_hs)) {
         mae__conn_fail(c, cls, status, msg);
         return;
     }
-    char buf[256];
-    snprintf(buf, sizeof buf, "connect to %s: connection closed before the HTTP/2 handshake (%s)",
-             c->pool->authority, msg);
+    char buf[320];
+    if (tls_hs)
+        snprintf(buf, sizeof buf, "connect to %s: TLS handshake: %s", c->pool->authority, msg);
+    else if (c->tls)
+        /* A server that wants a client certificate it did not get says so only in its log. */
+        snprintf(buf, sizeof buf, "connect to %s: the server closed the connection after the TLS "
+                 "handshake, before HTTP/2 (%s)%s", c->pool->authority, msg,
+                 c->pool->tls_client_cert ? "" : "; does it require a client certificate?");
+    else
+        snprintf(buf, sizeof buf, "connect to %s: connection closed before the HTTP/2 handshake (%s)",
+                 c->pool->authority, msg);
     mae__pool_conn_failed(c->pool, c, buf);
     mae__conn_close(c);
 }
@@ -431,7 +548,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                   n == UV_EOF ? "connection closed by the server" : uv_strerror((int)n));
         return;
     }
-    mae__conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
+    if (c->tls) mae__conn_recv_tls(c, (const uint8_t *)buf->base, (size_t)n);
+    else mae__conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
 }
 
 static void try_next_addr(mae__gconn *c);
@@ -491,8 +609,16 @@ static void on_connect(uv_connect_t *req, int status) {
     }
     c->err[0] = 0;
     uv_tcp_nodelay(&c->tcp, 1);
-    int rc = mae__conn_session_init(c);
-    if (rc == 0) rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc == 0 && c->pool->tls) {
+        /* The session starts when the handshake is complete (mae__conn_recv_tls). */
+        if (mae__conn_tls_start(c) < 0) {
+            mae__pool_conn_failed(c->pool, c, "out of memory");
+            mae__conn_close(c);
+        }
+        return;
+    }
+    if (rc == 0) rc = mae__conn_session_init(c);
     if (rc < 0) {
         mae__pool_conn_failed(c->pool, c, "cannot set up the HTTP/2 session");
         mae__conn_close(c);
@@ -571,7 +697,10 @@ static void on_handshake_timeout(uv_timer_t *tm) {
     mae__gconn *c = tm->data;
     if (c->state >= MAE__CONN_READY) return;
     char msg[300];
-    if (c->ng)
+    if (c->tls && !mae__tls_done(c->tls))
+        snprintf(msg, sizeof msg, "connect to %s: TLS handshake not finished within %llu ms",
+                 c->pool->authority, (unsigned long long)c->pool->t->handshake_ms);
+    else if (c->ng)
         snprintf(msg, sizeof msg, "no HTTP/2 SETTINGS from %s within %llu ms", c->pool->authority,
                  (unsigned long long)c->pool->t->handshake_ms);
     else
@@ -619,6 +748,11 @@ int mae__conn_open_addrs(mae__gpool *p, const struct sockaddr *const *addrs, int
 }
 
 int mae__conn_open(mae__gpool *p) {
+    if (p->tls && !p->tls_ctx) {
+        /* The service's TLS files are unusable: every connect fails the same way. */
+        mae__pool_conn_failed(p, NULL, p->tls_err ? p->tls_err : "TLS setup failed");
+        return 0;
+    }
     struct sockaddr_storage ss;
     if (uv_ip4_addr(p->host, p->port, (struct sockaddr_in *)&ss) == 0 ||
         uv_ip6_addr(p->host, p->port, (struct sockaddr_in6 *)&ss) == 0) {

@@ -18,15 +18,23 @@
 
 /* ---- Handles and shutdown ---- */
 
+static void pool_free(mae__gpool *p) {
+    free(p->endpoint);
+    free(p->key);
+    free(p->host);
+    free(p->authority);
+    free(p->tls_name);
+    free(p->tls_err);
+    mae__tls_ctx_free(p->tls_ctx);
+    free(p);
+}
+
 void mae__handle_closed(mae__gtransport *t) {
     if (!t->closing || t->n_handles > 0) return;
     while (!mae__gq_empty(&t->pools)) {
         mae__gpool *p = MAE__GQ_ITEM(t->pools.next, mae__gpool, link);
         mae__gq_remove(&p->link);
-        free(p->endpoint);
-        free(p->host);
-        free(p->authority);
-        free(p);
+        pool_free(p);
     }
     void (*done)(void *) = t->done;
     void *ud = t->done_ud;
@@ -208,10 +216,15 @@ void mae__pool_dispatch(mae__gpool *p) {
     for (int i = 0; i < n_touched; i++) mae__conn_flush(touched[i]);
 }
 
-static int parse_endpoint(const char *ep, char **host, int *port) {
-    const char *colon, *h = ep;
+/* [grpc://|grpcs://]host:port; *tls is set for grpcs://, *rest to host:port. */
+static int parse_endpoint(const char *ep, char **host, int *port, bool *tls, const char **rest) {
+    const char *colon, *h;
     size_t hlen;
     if (!ep || !*ep) return MAE_EINVAL;
+    *tls = strncmp(ep, "grpcs://", 8) == 0;
+    if (*tls) ep += 8;
+    else if (strncmp(ep, "grpc://", 7) == 0) ep += 7;
+    *rest = h = ep;
     if (*ep == '[') {
         const char *close = strchr(ep, ']');
         if (!close || close[1] != ':') return MAE_EINVAL;
@@ -231,35 +244,72 @@ static int parse_endpoint(const char *ep, char **host, int *port) {
     return *host ? 0 : MAE_ENOMEM;
 }
 
+/* The pool key: two services share connections only when endpoint and TLS settings agree. */
+static char *pool_key(const mae_svc_cfg *svc) {
+    const mae_svc_tls *s = &svc->tls;
+    const char *f[] = {s->ca_file, s->cert_file, s->key_file, s->server_name};
+    size_t len = strlen(svc->endpoint) + 8;
+    for (size_t i = 0; i < 4; i++) len += (f[i] ? strlen(f[i]) : 0) + 2;
+    char *k = malloc(len);
+    if (!k) return NULL;
+    int n = snprintf(k, len, "%s\n%d%d", svc->endpoint, s->enabled, s->insecure_skip_verify);
+    for (size_t i = 0; i < 4; i++) n += snprintf(k + n, len - (size_t)n, "\n%s", f[i] ? f[i] : "");
+    return k;
+}
+
+/* grpcs: the pool's TLS context, built once; an unusable file is kept as the reason every
+ * connect of the pool fails with. */
+static int pool_tls(mae__gpool *p, const mae_svc_cfg *svc) {
+    p->tls_name = strdup(svc->tls.server_name ? svc->tls.server_name : p->host);
+    p->tls_client_cert = svc->tls.cert_file != NULL;
+    if (!p->tls_name) return MAE_ENOMEM;
+    char err[400], msg[460];
+    int rc = mae__tls_ctx_new(&svc->tls, err, sizeof err, &p->tls_ctx);
+    if (rc == MAE_ENOMEM) return rc;
+    if (rc < 0) {
+        snprintf(msg, sizeof msg, "connect to %s: %s", p->authority, err);
+        if (!(p->tls_err = strdup(msg))) return MAE_ENOMEM;
+    }
+    return 0;
+}
+
 int mae__pool_get(mae__gtransport *t, const mae_svc_cfg *svc, mae__gpool **out) {
     int want = svc->pool_connections > 0 ? svc->pool_connections : 5;
     if (want > MAE__GRPC_MAX_POOL) want = MAE__GRPC_MAX_POOL;
+    char *key = pool_key(svc);
+    if (!key) return MAE_ENOMEM;
     for (mae__gq *q = t->pools.next; q != &t->pools; q = q->next) {
         mae__gpool *p = MAE__GQ_ITEM(q, mae__gpool, link);
-        if (strcmp(p->endpoint, svc->endpoint) == 0) {
+        if (strcmp(p->key, key) == 0) {
             if (want > p->max_conns) p->max_conns = want;
+            free(key);
             *out = p;
             return 0;
         }
     }
     mae__gpool *p = calloc(1, sizeof *p);
-    if (!p) return MAE_ENOMEM;
-    int rc = parse_endpoint(svc->endpoint, &p->host, &p->port);
-    if (rc < 0) {
-        free(p);
-        return rc;
-    }
-    size_t alen = strlen(svc->endpoint) + 1;
-    p->endpoint = strdup(svc->endpoint);
-    p->authority = malloc(alen);
-    if (!p->endpoint || !p->authority) {
-        free(p->endpoint);
-        free(p->authority);
-        free(p->host);
-        free(p);
+    if (!p) {
+        free(key);
         return MAE_ENOMEM;
     }
-    memcpy(p->authority, svc->endpoint, alen);
+    p->key = key;
+    const char *hostport;
+    int rc = parse_endpoint(svc->endpoint, &p->host, &p->port, &p->tls, &hostport);
+    if (rc < 0) {
+        pool_free(p);
+        return rc;
+    }
+    p->tls = p->tls || svc->tls.enabled;
+    p->endpoint = strdup(svc->endpoint);
+    p->authority = strdup(hostport);
+    if (!p->endpoint || !p->authority) {
+        pool_free(p);
+        return MAE_ENOMEM;
+    }
+    if (p->tls && (rc = pool_tls(p, svc)) < 0) {
+        pool_free(p);
+        return rc;
+    }
     p->t = t;
     p->max_conns = want;
     mae__gq_init(&p->conns);
@@ -285,9 +335,10 @@ static bool reserved_header(const char *n) {
 }
 
 static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
-                         const char *authority) {
+                         const mae__gpool *p) {
     const char *fixed[][2] = {
-        {":method", "POST"}, {":scheme", "http"}, {":path", path}, {":authority", authority},
+        {":method", "POST"}, {":scheme", p->tls ? "https" : "http"}, {":path", path},
+        {":authority", p->authority},
         {"content-type", "application/grpc"}, {"te", "trailers"},
         {"user-agent", "maestro/" MAE_VERSION}, {"grpc-timeout", "1n"},
         {"idempotency-key", req->idempotency_key}, {"traceparent", req->traceparent},
@@ -360,7 +411,7 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
     rc = c->codec->path(c->codec, req, path, sizeof path);
     if (rc == 0) rc = c->codec->encode(c->codec, req, &c->body, &len);
     if (rc == 0 && len > UINT32_MAX) rc = MAE_ETOOBIG;
-    if (rc == 0) rc = build_headers(c, req, path, p->authority);
+    if (rc == 0) rc = build_headers(c, req, path, p);
     if (rc < 0) {
         call_release(c);
         free(c);

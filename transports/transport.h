@@ -70,7 +70,9 @@ typedef struct mae_header_kv {
 /* TLS settings of a service (file names are copied by whoever keeps them). */
 typedef struct mae_svc_tls {
     const char *ca_file, *cert_file, *key_file;
+    const char *server_name;       /* grpc: verified name and SNI instead of the host */
     bool insecure_skip_verify;     /* tests only */
+    bool enabled;                  /* grpc: `tls:` was given (grpcs:// also turns TLS on) */
 } mae_svc_tls;
 
 /* What a transport knows of a service: copied settings, nothing of the workflow. Transports key

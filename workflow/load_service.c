@@ -15,7 +15,8 @@ static const char *const retry_keys[] = {"attempts", "backoff", "initial", "max"
     "on", NULL};
 static const char *const breaker_keys[] = {"failures", "open_for", "half_open_probes", "probe", NULL};
 static const char *const pool_keys[] = {"connections", NULL};
-static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", "insecure_skip_verify", NULL};
+static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", "insecure_skip_verify",
+    "server_name", NULL};
 
 void mae__retry_default(mae_retry_policy *p) {
     memset(p, 0, sizeof *p);
@@ -181,11 +182,20 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
     if ((v = mae__yaml_get(n, "max_response"))) mae__ld_size(ld, v, "max_response", &s->max_response);
     if ((v = mae__yaml_get(n, "tls")) && mae__ld_keys(ld, v, "tls", tls_keys)) {
         const mae_ynode *w;
+        s->tls.set = true;
         if ((w = mae__yaml_get(v, "ca_file"))) mae__ld_str(ld, w, "ca_file", &s->tls.ca_file);
         if ((w = mae__yaml_get(v, "cert_file"))) mae__ld_str(ld, w, "cert_file", &s->tls.cert_file);
         if ((w = mae__yaml_get(v, "key_file"))) mae__ld_str(ld, w, "key_file", &s->tls.key_file);
         if ((w = mae__yaml_get(v, "insecure_skip_verify")))
             mae__ld_bool(ld, w, "insecure_skip_verify", &s->tls.insecure_skip_verify);
+        if ((w = mae__yaml_get(v, "server_name")) && mae__ld_str(ld, w, "server_name", &s->tls.server_name)) {
+            if (s->type && strcmp(s->type->name, "grpc") != 0)
+                mae__ld_err(ld, w->pos, "'server_name' is supported on grpc services only");
+            else if (!*s->tls.server_name || strpbrk(s->tls.server_name, " /:\r\n"))
+                mae__ld_err(ld, w->pos, "invalid server_name '%s' (expected a host name)", s->tls.server_name);
+        }
+        if (s->endpoint && s->type && strcmp(s->type->name, "grpc") == 0 && !strncmp(s->endpoint, "grpc://", 7))
+            mae__ld_err(ld, v->pos, "'tls' on a grpc:// endpoint (use grpcs://host:port or host:port)");
     }
 }
 

@@ -51,7 +51,9 @@ typedef struct mae_breaker_cfg {
 
 typedef struct mae_tls_cfg {
     const char *ca_file, *cert_file, *key_file;
+    const char *server_name;    /* grpc: the name verified and sent as SNI; NULL = the host */
     bool insecure_skip_verify;  /* tests only */
+    bool set;                   /* a `tls:` mapping is present (grpc: TLS even without grpcs://) */
 } mae_tls_cfg;
 
 typedef struct mae_header_tmpl {
