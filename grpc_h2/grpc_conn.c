@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "grpc_h2/grpc_client_int.h"
+#include "grpc_h2/grpc_compress.h"
 #include "maestro/maestro.h"
 #include "transports/errmap.h"
 
@@ -262,8 +263,19 @@ static int on_message(void *ud, bool compressed, uint8_t *msg, size_t len) {
         return MAE_EPROTO;  /* a second message in a unary reply */
     }
     if (compressed) {
+        mae_grpc_encoding enc = (mae_grpc_encoding)call->resp.encoding;
+        if (enc == MAE_GRPC_ENC_IDENTITY || enc == MAE_GRPC_ENC_OTHER) {
+            free(msg);
+            return MAE_EINVAL;
+        }
+        /* Bounded by the same limit as an uncompressed reply, counted after inflation. */
+        uint8_t *plain;
+        size_t plen;
+        int rc = mae__grpc_inflate(enc, msg, len, call->df.max, &plain, &plen);
         free(msg);
-        return MAE_EINVAL;
+        if (rc < 0) return rc == MAE_ETOOBIG || rc == MAE_ENOMEM ? rc : MAE_EDECODE;
+        msg = plain;
+        len = plen;
     }
     call->reply = msg;
     call->reply_len = len;
@@ -286,9 +298,16 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
         code = MAE_GRPC_RESOURCE_EXHAUSTED;
         snprintf(buf, sizeof buf, "reply message of %llu bytes exceeds the limit of %zu bytes",
                  (unsigned long long)call->df.announced, call->df.max);
+    } else if (rc == MAE_ETOOBIG) {
+        code = MAE_GRPC_RESOURCE_EXHAUSTED;
+        snprintf(buf, sizeof buf, "reply message inflates past the limit of %zu bytes (grpc-encoding %s)",
+                 call->df.max, mae__grpc_encoding_name((mae_grpc_encoding)call->resp.encoding));
+    } else if (rc == MAE_EDECODE) {
+        snprintf(buf, sizeof buf, "reply message cannot be decompressed (grpc-encoding %s)",
+                 mae__grpc_encoding_name((mae_grpc_encoding)call->resp.encoding));
     } else if (rc == MAE_EINVAL) {
         msg = call->resp.encoding_identity ? "compressed message without grpc-encoding"
-                                           : "compressed replies are not supported";
+                                           : "reply compressed with an unsupported grpc-encoding";
     } else if (rc == MAE_EPROTO) {
         msg = call->df.n_msgs > 1 ? "unary reply held several messages" : "bad message flag byte";
     } else {

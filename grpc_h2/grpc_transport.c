@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "grpc_h2/grpc_client_int.h"
+#include "grpc_h2/grpc_compress.h"
 #include "grpc_h2/grpc_target.h"
 #include "grpc_h2/grpc_transport.h"
 #include "maestro/maestro.h"
@@ -341,6 +342,8 @@ static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
         {":authority", p->authority},
         {"content-type", "application/grpc"}, {"te", "trailers"},
         {"user-agent", "maestro/" MAE_VERSION}, {"grpc-timeout", "1n"},
+        {"grpc-encoding", req->service->compression},
+        {"grpc-accept-encoding", MAE_GRPC_ACCEPT_ENCODING},
         {"idempotency-key", req->idempotency_key}, {"traceparent", req->traceparent},
     };
     size_t nfixed = sizeof fixed / sizeof *fixed;
@@ -411,13 +414,28 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
     rc = c->codec->path(c->codec, req, path, sizeof path);
     if (rc == 0) rc = c->codec->encode(c->codec, req, &c->body, &len);
     if (rc == 0 && len > UINT32_MAX) rc = MAE_ETOOBIG;
+    bool compressed = false;
+    if (rc == 0 && req->service->compression) {
+        /* The message after the 5-byte prefix, compressed into a new body with the same room. */
+        uint8_t *z;
+        size_t zlen;
+        mae_grpc_encoding enc = mae__grpc_encoding_parse((const uint8_t *)req->service->compression,
+                                                         strlen(req->service->compression));
+        rc = mae__grpc_deflate(enc, c->body + 5, len, 5, &z, &zlen);
+        if (rc == 0) {
+            free(c->body);
+            c->body = z;
+            len = zlen - 5;
+            compressed = true;
+        }
+    }
     if (rc == 0) rc = build_headers(c, req, path, p);
     if (rc < 0) {
         call_release(c);
         free(c);
         return rc;
     }
-    mae__grpc_frame_prefix(c->body, false, (uint32_t)len);
+    mae__grpc_frame_prefix(c->body, compressed, (uint32_t)len);
     c->body_len = len + 5;
     uv_timer_init(t->loop, &c->timer);
     c->timer.data = c;

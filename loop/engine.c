@@ -177,6 +177,7 @@ void mae__svc_view(const mae_service *svc, mae_svc_cfg *out) {
             .insecure_skip_verify = svc->tls.insecure_skip_verify,
             .enabled = svc->tls.set,
         },
+        .compression = svc->compression,
     };
 }
 
@@ -191,6 +192,7 @@ static bool svc_copy(mae_svc_state *s, const mae_service *svc) {
     s->cfg.tls.cert_file = keep(s, s->cfg.tls.cert_file, &oom);
     s->cfg.tls.key_file = keep(s, s->cfg.tls.key_file, &oom);
     s->cfg.tls.server_name = keep(s, s->cfg.tls.server_name, &oom);
+    s->cfg.compression = keep(s, s->cfg.compression, &oom);
     s->retry = svc->retry;
     if (svc->retry.on) {
         const char **on = mae__arena_alloc(&s->arena, (svc->retry.n_on ? svc->retry.n_on : 1) * sizeof *on);

@@ -85,6 +85,8 @@ typedef struct mae_svc_cfg {
     int pool_connections;          /* <= 0: the transport's default (5) */
     uint64_t max_response;         /* bytes; 0: the type's default */
     mae_svc_tls tls;
+    const char *compression;       /* grpc: requests compressed with "gzip" or "deflate"; NULL =
+                                      none (replies are accepted compressed either way) */
 } mae_svc_cfg;
 
 typedef struct mae_call_req {

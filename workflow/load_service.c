@@ -10,7 +10,7 @@
 #include "workflow/load_int.h"
 
 static const char *const service_keys[] = {"type", "endpoint", "timeout", "retry", "circuit_breaker",
-    "pool", "max_in_flight", "headers", "max_response", "tls", NULL};
+    "pool", "max_in_flight", "headers", "max_response", "tls", "compression", NULL};
 static const char *const retry_keys[] = {"attempts", "backoff", "initial", "max", "multiplier", "jitter",
     "on", NULL};
 static const char *const breaker_keys[] = {"failures", "open_for", "half_open_probes", "probe", NULL};
@@ -180,6 +180,14 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
     if ((v = mae__yaml_get(n, "max_in_flight"))) mae__ld_int(ld, v, "max_in_flight", 0, 1000000, &s->max_in_flight);
     if ((v = mae__yaml_get(n, "headers"))) load_headers(ld, v, s);
     if ((v = mae__yaml_get(n, "max_response"))) mae__ld_size(ld, v, "max_response", &s->max_response);
+    if ((v = mae__yaml_get(n, "compression")) && mae__ld_str(ld, v, "compression", &s->compression)) {
+        if (s->type && strcmp(s->type->name, "grpc") != 0)
+            mae__ld_err(ld, v->pos, "'compression' is supported on grpc services only");
+        else if (!strcmp(s->compression, "identity") || !strcmp(s->compression, "none"))
+            s->compression = NULL;
+        else if (strcmp(s->compression, "gzip") != 0 && strcmp(s->compression, "deflate") != 0)
+            mae__ld_err(ld, v->pos, "invalid compression '%s' (expected gzip, deflate or none)", s->compression);
+    }
     if ((v = mae__yaml_get(n, "tls")) && mae__ld_keys(ld, v, "tls", tls_keys)) {
         const mae_ynode *w;
         s->tls.set = true;

@@ -77,6 +77,7 @@ typedef struct mae_service {
     size_t n_headers;
     uint64_t max_response;    /* bytes; http default 16 MiB, grpc default 4 MiB per message */
     mae_tls_cfg tls;
+    const char *compression;  /* grpc: "gzip" or "deflate" for requests; NULL = none */
 } mae_service;
 
 typedef struct mae_compensate {
