@@ -79,7 +79,11 @@ struct mae__gconn {
     mae__conn_state state;
     uv_tcp_t tcp;
     bool has_tcp;                /* false for sessions fed by tests/fuzzers without a socket */
-    uv_timer_t hs_timer;         /* bounds connect + the server's first SETTINGS */
+    uv_timer_t hs_timer;         /* bounds connect + the server's first SETTINGS; once READY,
+                                    the keepalive timer */
+    uint64_t last_rx;            /* uv_now of the last bytes received */
+    uint64_t ping_sent;          /* uv_now of the keepalive PING in flight */
+    bool ping_out;               /* a keepalive PING waits for an answer */
     int refs;                    /* handles and requests still to close; the last frees it */
     bool gai_pending;
     uv_getaddrinfo_t gai;
@@ -128,6 +132,9 @@ struct mae__gpool {
     char *tls_name;              /* verified and sent as SNI: tls.server_name, else the host */
     char *tls_err;
     bool tls_client_cert;        /* a client certificate is configured (for messages) */
+    uint64_t ka_ms, ka_timeout_ms; /* keepalive PING after ka_ms of silence; 0 = off. Doubled
+                                      by each GOAWAY ENHANCE_YOUR_CALM */
+    int calms;                   /* GOAWAY ENHANCE_YOUR_CALM received: the reconnect backoff */
     char *host, *authority;
     int port;
     int max_conns;
@@ -166,6 +173,9 @@ int mae__pool_get(mae__gtransport *t, const mae_svc_cfg *svc, mae__gpool **out);
 void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg);
 void mae__call_complete_stream(mae_call *c, uint32_t h2_error);
 void mae__pool_dispatch(mae__gpool *p);
+/* The server sent GOAWAY ENHANCE_YOUR_CALM: new connections wait (a growing backoff) and the
+ * pool's keepalive interval doubles; queued calls stay queued. */
+void mae__pool_calm(mae__gpool *p);
 /* A connection attempt failed: starts the reconnect backoff and, when no other connection can
  * take them, fails the queued calls with MAE_CLASS_CONNECT. Call before closing `failed`. */
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why);

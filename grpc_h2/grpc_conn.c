@@ -200,6 +200,51 @@ void mae__conn_flush_now(mae__gconn *c) {
     }
 }
 
+/* ---- Keepalive ---- */
+
+static void on_conn_timer(uv_timer_t *tm);
+
+/* Once READY the handshake timer becomes the keepalive timer (or stops when there is none). */
+static void keepalive_start(mae__gconn *c) {
+    uv_timer_stop(&c->hs_timer);
+    if (!c->pool->ka_ms) return;
+    c->last_rx = uv_now(c->pool->t->loop);
+    uv_timer_start(&c->hs_timer, on_conn_timer, c->pool->ka_ms, 0);
+}
+
+/* Silent for ka_ms: PING; nothing at all received within ka_timeout_ms of it: the connection
+ * is dead (a load balancer dropped it), so its calls fail `connect` and their retries go to a
+ * new connection. Any bytes received count as an answer. */
+static void keepalive_tick(mae__gconn *c) {
+    mae__gpool *p = c->pool;
+    uint64_t now = uv_now(p->t->loop);
+    if (c->ping_out) {
+        if (c->last_rx < c->ping_sent) {
+            uint64_t waited = now - c->ping_sent;
+            if (waited < p->ka_timeout_ms) {
+                uv_timer_start(&c->hs_timer, on_conn_timer, p->ka_timeout_ms - waited, 0);
+                return;
+            }
+            char msg[200];
+            snprintf(msg, sizeof msg, "connection to %s lost: keepalive PING unanswered for %llu ms",
+                     p->authority, (unsigned long long)waited);
+            conn_lost(c, MAE_CLASS_CONNECT, 0, msg);
+            return;
+        }
+        c->ping_out = false;
+    }
+    uint64_t idle = now - c->last_rx;
+    if (idle < p->ka_ms) {
+        uv_timer_start(&c->hs_timer, on_conn_timer, p->ka_ms - idle, 0);
+        return;
+    }
+    if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) != 0) return;
+    c->ping_out = true;
+    c->ping_sent = now;
+    mae__conn_flush(c);
+    uv_timer_start(&c->hs_timer, on_conn_timer, p->ka_timeout_ms, 0);
+}
+
 /* ---- nghttp2 callbacks ---- */
 
 static mae_call *stream_call(mae__gconn *c, int32_t id) {
@@ -232,6 +277,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
         break;
     }
     case NGHTTP2_GOAWAY:
+        if (f->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM) mae__pool_calm(c->pool);
         if (c->state == MAE__CONN_CONNECTING) {
             conn_lost(c, MAE_CLASS_CONNECT, 0, "the server sent GOAWAY");
             break;
@@ -241,12 +287,19 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
         if (c->state <= MAE__CONN_READY) c->state = MAE__CONN_DRAINING;
         mae__pool_dispatch(c->pool);
         break;
+    case NGHTTP2_PING:
+        /* Our keepalive PING answered: the next one after another full interval of silence. */
+        if ((f->hd.flags & NGHTTP2_FLAG_ACK) && c->ping_out && c->has_tcp) {
+            c->ping_out = false;
+            uv_timer_start(&c->hs_timer, on_conn_timer, c->pool->ka_ms, 0);
+        }
+        break;
     case NGHTTP2_SETTINGS:
         /* Streams open only once the server's SETTINGS are known, so its
          * MAX_CONCURRENT_STREAMS is honoured from the first request on. */
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && c->state == MAE__CONN_CONNECTING) {
             c->state = MAE__CONN_READY;
-            if (c->has_tcp) uv_timer_stop(&c->hs_timer);
+            if (c->has_tcp) keepalive_start(c);
             c->pool->fails = 0;
         }
         mae__pool_dispatch(c->pool);
@@ -567,6 +620,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                   n == UV_EOF ? "connection closed by the server" : uv_strerror((int)n));
         return;
     }
+    c->last_rx = uv_now(c->pool->t->loop);
     if (c->tls) mae__conn_recv_tls(c, (const uint8_t *)buf->base, (size_t)n);
     else mae__conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
 }
@@ -712,9 +766,14 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 static void on_part_closed(uv_handle_t *h) { conn_unref(h->data); }
 
-static void on_handshake_timeout(uv_timer_t *tm) {
+/* The connection's one timer: the opening bound until READY, then keepalive. */
+static void on_conn_timer(uv_timer_t *tm) {
     mae__gconn *c = tm->data;
-    if (c->state >= MAE__CONN_READY) return;
+    if (c->state == MAE__CONN_CLOSING) return;
+    if (c->state >= MAE__CONN_READY) {
+        keepalive_tick(c);
+        return;
+    }
     char msg[300];
     if (c->tls && !mae__tls_done(c->tls))
         snprintf(msg, sizeof msg, "connect to %s: TLS handshake not finished within %llu ms",
@@ -749,7 +808,7 @@ static mae__gconn *conn_alloc(mae__gpool *p) {
     mae__gq_push(&p->conns, &c->link);
     /* Bounds the whole opening (connect, then the server's SETTINGS): a peer that accepts and
      * stays silent must not hold a pool slot for ever. */
-    uv_timer_start(&c->hs_timer, on_handshake_timeout, p->t->handshake_ms, 0);
+    uv_timer_start(&c->hs_timer, on_conn_timer, p->t->handshake_ms, 0);
     return c;
 }
 

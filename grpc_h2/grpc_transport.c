@@ -147,6 +147,16 @@ static void on_backoff(uv_timer_t *tm) {
     mae__pool_dispatch(p);
 }
 
+void mae__pool_calm(mae__gpool *p) {
+    p->calms++;
+    int shift = p->calms - 1 < 6 ? p->calms - 1 : 6;
+    uint64_t delay = 100u << shift;
+    if (p->ka_ms && p->ka_ms < 3600000) p->ka_ms *= 2;
+    if (p->t->closing) return;
+    p->backoff_active = true;
+    uv_timer_start(&p->backoff, on_backoff, delay, 0);
+}
+
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why) {
     p->fails++;
     int shift = p->fails - 1 < 6 ? p->fails - 1 : 6;
@@ -245,15 +255,18 @@ static int parse_endpoint(const char *ep, char **host, int *port, bool *tls, con
     return *host ? 0 : MAE_ENOMEM;
 }
 
-/* The pool key: two services share connections only when endpoint and TLS settings agree. */
+/* The pool key: two services share connections only when endpoint, TLS and keepalive
+ * settings agree. */
 static char *pool_key(const mae_svc_cfg *svc) {
     const mae_svc_tls *s = &svc->tls;
     const char *f[] = {s->ca_file, s->cert_file, s->key_file, s->server_name};
-    size_t len = strlen(svc->endpoint) + 8;
+    size_t len = strlen(svc->endpoint) + 8 + 48;  /* + two flags and two numbers */
     for (size_t i = 0; i < 4; i++) len += (f[i] ? strlen(f[i]) : 0) + 2;
     char *k = malloc(len);
     if (!k) return NULL;
-    int n = snprintf(k, len, "%s\n%d%d", svc->endpoint, s->enabled, s->insecure_skip_verify);
+    int n = snprintf(k, len, "%s\n%d%d\n%llu/%llu", svc->endpoint, s->enabled,
+                     s->insecure_skip_verify, (unsigned long long)svc->keepalive_ms,
+                     (unsigned long long)svc->keepalive_timeout_ms);
     for (size_t i = 0; i < 4; i++) n += snprintf(k + n, len - (size_t)n, "\n%s", f[i] ? f[i] : "");
     return k;
 }
@@ -301,6 +314,8 @@ int mae__pool_get(mae__gtransport *t, const mae_svc_cfg *svc, mae__gpool **out) 
         return rc;
     }
     p->tls = p->tls || svc->tls.enabled;
+    p->ka_ms = svc->keepalive_ms;
+    p->ka_timeout_ms = svc->keepalive_timeout_ms ? svc->keepalive_timeout_ms : 20000;
     p->endpoint = strdup(svc->endpoint);
     p->authority = strdup(hostport);
     if (!p->endpoint || !p->authority) {

@@ -178,6 +178,8 @@ void mae__svc_view(const mae_service *svc, mae_svc_cfg *out) {
             .enabled = svc->tls.set,
         },
         .compression = svc->compression,
+        .keepalive_ms = svc->keepalive_ms,
+        .keepalive_timeout_ms = svc->keepalive_timeout_ms,
     };
 }
 

@@ -87,6 +87,8 @@ typedef struct mae_svc_cfg {
     mae_svc_tls tls;
     const char *compression;       /* grpc: requests compressed with "gzip" or "deflate"; NULL =
                                       none (replies are accepted compressed either way) */
+    uint64_t keepalive_ms;         /* grpc: PING a connection silent this long; 0 = never */
+    uint64_t keepalive_timeout_ms; /* grpc: no ACK (or any frame) within this: connection dead */
 } mae_svc_cfg;
 
 typedef struct mae_call_req {

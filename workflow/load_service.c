@@ -10,11 +10,12 @@
 #include "workflow/load_int.h"
 
 static const char *const service_keys[] = {"type", "endpoint", "timeout", "retry", "circuit_breaker",
-    "pool", "max_in_flight", "headers", "max_response", "tls", "compression", NULL};
+    "pool", "max_in_flight", "headers", "max_response", "tls", "compression", "keepalive", NULL};
 static const char *const retry_keys[] = {"attempts", "backoff", "initial", "max", "multiplier", "jitter",
     "on", NULL};
 static const char *const breaker_keys[] = {"failures", "open_for", "half_open_probes", "probe", NULL};
 static const char *const pool_keys[] = {"connections", NULL};
+static const char *const keepalive_keys[] = {"time", "timeout", NULL};
 static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", "insecure_skip_verify",
     "server_name", NULL};
 
@@ -187,6 +188,16 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
             s->compression = NULL;
         else if (strcmp(s->compression, "gzip") != 0 && strcmp(s->compression, "deflate") != 0)
             mae__ld_err(ld, v->pos, "invalid compression '%s' (expected gzip, deflate or none)", s->compression);
+    }
+    if ((v = mae__yaml_get(n, "keepalive")) && mae__ld_keys(ld, v, "keepalive", keepalive_keys)) {
+        const mae_ynode *w;
+        s->keepalive_timeout_ms = 20000;
+        if (s->type && strcmp(s->type->name, "grpc") != 0)
+            mae__ld_err(ld, v->pos, "'keepalive' is supported on grpc services only");
+        if ((w = mae__yaml_get(v, "time"))) mae__ld_duration(ld, w, "time", true, &s->keepalive_ms);
+        else mae__ld_err(ld, v->pos, "keepalive: missing required key 'time'");
+        if ((w = mae__yaml_get(v, "timeout")))
+            mae__ld_duration(ld, w, "timeout", true, &s->keepalive_timeout_ms);
     }
     if ((v = mae__yaml_get(n, "tls")) && mae__ld_keys(ld, v, "tls", tls_keys)) {
         const mae_ynode *w;

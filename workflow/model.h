@@ -78,6 +78,8 @@ typedef struct mae_service {
     uint64_t max_response;    /* bytes; http default 16 MiB, grpc default 4 MiB per message */
     mae_tls_cfg tls;
     const char *compression;  /* grpc: "gzip" or "deflate" for requests; NULL = none */
+    uint64_t keepalive_ms;    /* grpc keepalive.time; 0 = no keepalive PINGs */
+    uint64_t keepalive_timeout_ms;  /* grpc keepalive.timeout; default 20000 */
 } mae_service;
 
 typedef struct mae_compensate {
