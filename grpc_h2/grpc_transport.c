@@ -370,6 +370,8 @@ static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
         if (!h->name || !h->value) return MAE_EINVAL;
         if (h->name[0] == ':') continue;  /* pseudo-headers are ours: dropped */
         if (!mae__header_name_ok(h->name) || !mae__header_value_ok(h->value)) return MAE_EINVAL;
+        /* Binary metadata travels base64-encoded: the value must already be that. */
+        if (mae__header_is_bin(h->name) && !mae__header_bin_value_ok(h->value)) return MAE_EINVAL;
         total += strlen(h->name) + strlen(h->value) + 2;
     }
     c->nv = calloc(nfixed + req->n_headers, sizeof *c->nv);

@@ -110,16 +110,20 @@ static void type_names(char *buf, size_t len) {
     }
 }
 
-static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
+void mae__ld_headers(mae_loader *ld, const mae_ynode *n, const mae_target_type *type,
+                     mae_header_tmpl **out, size_t *n_out) {
     if (n->kind != MAE_YN_MAP) {
         mae__ld_err(ld, n->pos, "'headers' must be a mapping, not %s", mae__yaml_kind_name(n));
         return;
     }
-    s->headers = mae__arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *s->headers);
-    if (!s->headers) {
+    mae_header_tmpl *hs = mae__arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *hs);
+    if (!hs) {
         ld->oom = true;
         return;
     }
+    *out = hs;
+    *n_out = 0;
+    bool grpc = type && strcmp(type->name, "grpc") == 0;
     for (size_t i = 0; i < n->n; i++) {
         const mae_ynode *k = n->pairs[i].key, *v = n->pairs[i].val;
         if (!mae__header_name_ok(k->str)) {
@@ -132,9 +136,16 @@ static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
             mae__ld_err(ld, v->pos, "header value of '%s' must not contain CR or LF", k->str);
             continue;
         }
+        /* Binary metadata is written in base64; a fixed value is checked now, a template
+         * when it is rendered. */
+        if (grpc && mae__header_is_bin(k->str) && !mae__tmpl_has_expr(text, strlen(text)) &&
+            !mae__header_bin_value_ok(text)) {
+            mae__ld_err(ld, v->pos, "value of binary metadata '%s' must be base64", k->str);
+            continue;
+        }
         mae_tmpl *t = mae__ld_tmpl(ld, v, 0);
         if (!t) continue;
-        s->headers[s->n_headers++] = (mae_header_tmpl){k->str, t, k->pos};
+        hs[(*n_out)++] = (mae_header_tmpl){k->str, t, k->pos};
     }
 }
 
@@ -179,7 +190,7 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
         if (w) mae__ld_int(ld, w, "connections", 1, 1000, &s->pool_connections);
     }
     if ((v = mae__yaml_get(n, "max_in_flight"))) mae__ld_int(ld, v, "max_in_flight", 0, 1000000, &s->max_in_flight);
-    if ((v = mae__yaml_get(n, "headers"))) load_headers(ld, v, s);
+    if ((v = mae__yaml_get(n, "headers"))) mae__ld_headers(ld, v, s->type, &s->headers, &s->n_headers);
     if ((v = mae__yaml_get(n, "max_response"))) mae__ld_size(ld, v, "max_response", &s->max_response);
     if ((v = mae__yaml_get(n, "compression")) && mae__ld_str(ld, v, "compression", &s->compression)) {
         if (s->type && strcmp(s->type->name, "grpc") != 0)

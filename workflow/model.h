@@ -107,6 +107,8 @@ struct mae_step {
     const char *method;       /* as written */
     const mae_target *target; /* method compiled by the service's type (opaque to the engine) */
     mae_tval *input;          /* NULL = none */
+    mae_header_tmpl *headers; /* this call's own headers (metadata), over the service's */
+    size_t n_headers;
     const char *output;       /* variable name, NULL = none */
     mae_compensate *compensate;
     uint64_t timeout_ms;      /* 0 = the service's */
