@@ -90,6 +90,75 @@ int mae__tls_ctx_new(const mae_svc_tls *cfg, char *err, size_t errlen, mae__tls_
     return 0;
 }
 
+/* Server ALPN: h2 or nothing. */
+static int select_h2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                     const unsigned char *in, unsigned int inlen, void *arg) {
+    for (unsigned int i = 0; i < inlen; i += 1u + in[i]) {
+        if (in[i] == 2 && i + 3 <= inlen && memcmp(in + i + 1, "h2", 2) == 0) {
+            *out = in + i + 1;
+            *outlen = 2;
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+int mae__tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen,
+                            mae__tls_ctx **out) {
+    *out = NULL;
+    mae__tls_ctx *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    ERR_clear_error();
+    c->ssl = SSL_CTX_new(TLS_server_method());
+    if (!c->ssl) {
+        free(c);
+        return MAE_ENOMEM;
+    }
+    SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION);
+    SSL_CTX_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_cipher_list(c->ssl, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    SSL_CTX_set_alpn_select_cb(c->ssl, select_h2, NULL);
+    const char *what = NULL, *file = NULL;
+    if (!cert_file || !key_file)
+        what = "tls needs both cert_file and key_file", file = NULL;
+    else if (SSL_CTX_use_certificate_chain_file(c->ssl, cert_file) != 1)
+        what = "cannot load tls.cert_file", file = cert_file;
+    else if (SSL_CTX_use_PrivateKey_file(c->ssl, key_file, SSL_FILETYPE_PEM) != 1)
+        what = "cannot load tls.key_file", file = key_file;
+    if (what) {
+        unsigned long e = ERR_peek_last_error();
+        const char *r = e ? ERR_reason_error_string(e) : NULL;
+        snprintf(err, errlen, "%s%s%s%s%s", what, file ? " " : "", file ? file : "",
+                 r ? ": " : "", r ? r : "");
+        ERR_clear_error();
+        mae__tls_ctx_free(c);
+        return MAE_EINVAL;
+    }
+    *out = c;
+    return 0;
+}
+
+int mae__tls_new_server(mae__tls_ctx *ctx, mae__tls **out) {
+    *out = NULL;
+    mae__tls *t = calloc(1, sizeof *t);
+    if (!t) return MAE_ENOMEM;
+    t->ssl = SSL_new(ctx->ssl);
+    t->rbio = BIO_new(BIO_s_mem());
+    t->wbio = BIO_new(BIO_s_mem());
+    if (!t->ssl || !t->rbio || !t->wbio) {
+        BIO_free(t->rbio);
+        BIO_free(t->wbio);
+        SSL_free(t->ssl);
+        free(t);
+        return MAE_ENOMEM;
+    }
+    BIO_set_mem_eof_return(t->rbio, -1);
+    SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    SSL_set_accept_state(t->ssl);
+    *out = t;
+    return 0;
+}
+
 void mae__tls_ctx_free(mae__tls_ctx *ctx) {
     if (!ctx) return;
     SSL_CTX_free(ctx->ssl);

@@ -26,6 +26,14 @@ typedef struct mae__tls mae__tls;
 int mae__tls_ctx_new(const mae_svc_tls *cfg, char *err, size_t errlen, mae__tls_ctx **out);
 void mae__tls_ctx_free(mae__tls_ctx *ctx);  /* NULL is a no-op; connections keep their own ref */
 
+/* The server side (`maestro stub`): a certificate chain and its key, ALPN h2 selected (a client
+ * that does not offer h2 fails the handshake). Returns 0, MAE_EINVAL (err says why) or
+ * MAE_ENOMEM. */
+int mae__tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen,
+                            mae__tls_ctx **out);
+/* A server connection. Returns 0 or MAE_ENOMEM. */
+int mae__tls_new_server(mae__tls_ctx *ctx, mae__tls **out);
+
 /* A client connection to `name` (the server name to verify and to send as SNI; an IP address
  * is verified against the certificate's IP entries and sends no SNI). Returns 0 or MAE_ENOMEM. */
 int mae__tls_new(mae__tls_ctx *ctx, const char *name, mae__tls **out);

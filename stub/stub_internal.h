@@ -21,6 +21,8 @@ typedef struct mae_stub_http {
     mae_stub_service *svc;
     mae_h1_server *h1;       /* HTTP services */
     void *grpc;              /* gRPC services: the grpc_h2 server */
+    void *tls;               /* gRPC over TLS: the server's TLS context (grpc_tls.h) */
+    char tls_err[300];       /* why the TLS context could not be made */
 } mae_stub_http;
 
 struct mae_stub {
