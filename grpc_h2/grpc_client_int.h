@@ -116,6 +116,7 @@ struct mae__gconn {
     mae__tls *tls;
     uint8_t *cbuf;
     size_t ccap;
+    bool tls_busy, free_later;   /* socketless: closed inside mae__conn_recv_tls, freed after */
     /* A socketless (sans-I/O) connection's output, see mae__conn_new_detached: the session
      * tests read the frames here, the fuzzer passes NULL (dropped). */
     void (*sink)(void *ud, const uint8_t *p, size_t len);
@@ -192,6 +193,12 @@ int mae__conn_open_addrs(mae__gpool *p, const struct sockaddr *const *addrs, int
  * bytes out go to sink. It becomes READY when the server's SETTINGS are fed. */
 int mae__conn_new_detached(mae__gpool *p, void (*sink)(void *, const uint8_t *, size_t),
                            void *sink_ud, mae__gconn **out);
+/* The same over TLS (the pool's TLS context): bytes fed with mae__conn_recv_tls are ciphertext,
+ * sink gets ciphertext, starting with the ClientHello sent now; the session starts when the
+ * handshake is complete. The connection may be gone on return (a failed start): check
+ * p->conns. Returns 0, MAE_EINVAL (a pool without TLS) or MAE_ENOMEM. */
+int mae__conn_new_detached_tls(mae__gpool *p, void (*sink)(void *, const uint8_t *, size_t),
+                               void *sink_ud, mae__gconn **out);
 /* Sets up the nghttp2 session (after connect, or directly for tests). */
 int mae__conn_session_init(mae__gconn *c);
 /* Opens a stream for the call. Returns 0 or a negative MAE_E*. */

@@ -543,7 +543,17 @@ int mae__conn_tls_start(mae__gconn *c) {
     return 0;
 }
 
+static void recv_tls(mae__gconn *c, const uint8_t *p, size_t len);
+
 void mae__conn_recv_tls(mae__gconn *c, const uint8_t *p, size_t len) {
+    /* A socketless connection is freed as soon as it closes: not while we still look at it. */
+    c->tls_busy = true;
+    recv_tls(c, p, len);
+    c->tls_busy = false;
+    if (c->free_later) mae__conn_free(c);
+}
+
+static void recv_tls(mae__gconn *c, const uint8_t *p, size_t len) {
     char err[200];
     if (mae__tls_feed(c->tls, p, len) < 0) {
         conn_lost(c, MAE_CLASS_INTERNAL, 0, "out of memory");
@@ -876,6 +886,22 @@ int mae__conn_new_detached(mae__gpool *p, void (*sink)(void *, const uint8_t *, 
     return 0;
 }
 
+int mae__conn_new_detached_tls(mae__gpool *p, void (*sink)(void *, const uint8_t *, size_t),
+                               void *sink_ud, mae__gconn **out) {
+    if (!p->tls_ctx) return MAE_EINVAL;
+    mae__gconn *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    c->pool = p;
+    c->sink = sink;
+    c->sink_ud = sink_ud;
+    c->state = MAE__CONN_CONNECTING;
+    mae__gq_init(&c->calls);
+    mae__gq_init(&c->dirty_link);
+    mae__gq_push(&p->conns, &c->link);
+    *out = c;
+    return mae__conn_tls_start(c);  /* the ClientHello goes to sink */
+}
+
 void mae__conn_fail(mae__gconn *c, mae_class cls, int status, const char *msg) {
     while (!mae__gq_empty(&c->calls)) {
         mae_call *call = MAE__GQ_ITEM(c->calls.next, mae_call, link);
@@ -917,6 +943,8 @@ void mae__conn_close(mae__gconn *c) {
         /* While a failed address's socket closes, on_tcp_recycled owns the handle. */
         if (!c->tcp_recycling) uv_close((uv_handle_t *)&c->tcp, on_part_closed);
         uv_close((uv_handle_t *)&c->hs_timer, on_part_closed);
+    } else if (c->tls_busy) {
+        c->free_later = true;  /* mae__conn_recv_tls frees it on its way out */
     } else {
         mae__conn_free(c);  /* detached: no handles */
     }
