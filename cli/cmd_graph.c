@@ -6,53 +6,44 @@
 #include "maestro/maestro.h"
 #include "workflow/model.h"
 
-static const char help[] =
-    "usage: maestro graph WORKFLOW.yaml [--format dot|mermaid]\n"
-    "\n"
+enum { O_FORMAT = 1 };
+
+static const mae_cli_opt graph_opts[] = {
+    {O_FORMAT, "--format", "-f", "FORMAT", "dot (default), mermaid, or svg|png (needs Graphviz's dot)"},
+    {0, NULL, NULL, NULL, NULL},
+};
+
+static const mae_cli_spec graph_spec = {
+    "graph", "WORKFLOW.yaml [--format dot|mermaid|svg|png]",
     "Prints the steps as a Graphviz DOT (default) or Mermaid flowchart on stdout: calls are\n"
     "nodes, parallel and foreach are clusters, solid edges follow the run order and each\n"
-    "compensation is a dashed node with a dashed edge back to its step.\n"
-    "  maestro graph wf.yaml | dot -Tsvg > wf.svg\n";
+    "compensation is a dashed node with a dashed edge back to its step.\n",
+    graph_opts,
+    "example:\n  maestro graph wf.yaml --format svg > wf.svg\n",
+};
 
 int mae_cmd_graph(int argc, char **argv) {
-    if (mae_cli_wants_help(argc, argv)) {
-        fputs(help, stdout);
-        return 0;
-    }
     const char *file = NULL;
     mae_graph_format fmt = MAE_GRAPH_DOT;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *f = NULL;
-        if (strcmp(a, "--format") == 0) {
-            if (++i >= argc) {
-                fprintf(stderr, "maestro graph: --format needs a value (dot or mermaid)\n");
-                return 2;
-            }
-            f = argv[i];
-        } else if (strncmp(a, "--format=", 9) == 0) {
-            f = a + 9;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "maestro graph: unknown option '%s'\n%s", a, help);
-            return 2;
-        } else if (file) {
-            fprintf(stderr, "maestro graph: only one workflow file\n");
-            return 2;
-        } else {
-            file = a;
-        }
-        if (f) {
-            if (strcmp(f, "dot") == 0) fmt = MAE_GRAPH_DOT;
-            else if (strcmp(f, "mermaid") == 0) fmt = MAE_GRAPH_MERMAID;
-            else {
-                fprintf(stderr, "maestro graph: unknown format '%s' (dot or mermaid)\n", f);
-                return 2;
-            }
+    mae_cli_args args;
+    mae_cli_args_init(&args, &graph_spec, argc, argv);
+    const char *v;
+    for (int id; (id = mae_cli_next(&args, &v)) != MAE_CLI_END;) {
+        switch (id) {
+        case MAE_CLI_HELP: return 0;
+        case MAE_CLI_BAD: return 2;
+        case MAE_CLI_ARG:
+            if (file) return mae_cli_usage(&graph_spec, "only one workflow file");
+            file = v;
+            break;
+        case O_FORMAT:
+            if (strcmp(v, "dot") == 0) fmt = MAE_GRAPH_DOT;
+            else if (strcmp(v, "mermaid") == 0) fmt = MAE_GRAPH_MERMAID;
+            else return mae_cli_usage(&graph_spec, "unknown format '%s' (dot or mermaid)", v);
+            break;
         }
     }
-    if (!file) {
-        fputs(help, stderr);
-        return 2;
-    }
+    if (!file) return mae_cli_usage(&graph_spec, "no workflow file given");
     mae_diags d;
     mae__diags_init(&d, file);
     mae_workflow *wf = NULL;
