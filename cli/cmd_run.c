@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/out.h"
+#include "cli/progress.h"
 #include "workflow/json_out.h"
 #include "cli/transports.h"
 #include "maestro/maestro.h"
@@ -20,7 +21,7 @@
 #include "workflow/template.h"
 #include "workflow/model.h"
 
-enum { O_INPUT = 1, O_REPORT, O_LOG_LEVEL, O_LOG_FORMAT, O_SET, O_TIMEOUT, O_QUIET };
+enum { O_INPUT = 1, O_REPORT, O_LOG_LEVEL, O_LOG_FORMAT, O_SET, O_TIMEOUT, O_QUIET, O_PROGRESS, O_NO_PROGRESS };
 
 static const mae_cli_opt run_opts[] = {
     {O_INPUT, "--input", NULL, "JSON|@FILE|-", "the run's input (default {})"},
@@ -29,13 +30,17 @@ static const mae_cli_opt run_opts[] = {
     {O_LOG_FORMAT, "--log-format", NULL, "FORMAT", "text|json (default text)"},
     {O_SET, "--set", NULL, "service.NAME.endpoint=URL", "override a service's endpoint"},
     {O_TIMEOUT, "--timeout", NULL, "DURATION", "override the workflow timeout (e.g. 30s, 5m)"},
-    {O_QUIET, "--quiet", "-q", NULL, "no logs; only the output and the failure summary"},
+    {O_QUIET, "--quiet", "-q", NULL, "no logs, no progress; only the output and the failure summary"},
+    {O_PROGRESS, "--progress", NULL, NULL, "live progress on stderr even when it is not a terminal"},
+    {O_NO_PROGRESS, "--no-progress", NULL, NULL, "no live progress, even on a terminal"},
     {0, NULL, NULL, NULL, NULL},
 };
 
 static const mae_cli_spec run_spec = {
     "run", "WORKFLOW.yaml [--input JSON|@FILE|-] [options]",
-    "Runs the workflow once: the output JSON on stdout, logs and a failure summary on stderr.\n",
+    "Runs the workflow once: the output JSON on stdout; on stderr, live progress (one line as\n"
+    "each step starts and ends, retries, compensations; on a terminal, or with --progress;\n"
+    "colours unless NO_COLOR is set), logs, and a failure summary.\n",
     run_opts,
     "exit codes: 0 succeeded, 1 failed and compensated, 2 invalid usage/workflow/input,\n"
     "            3 failed and a compensation failed, 4 succeeded but the output or the report\n"
@@ -50,6 +55,7 @@ typedef struct run_ctx {
     mae_run *run;
     mae_engine *eng;
     mae_cli_transports tr;
+    mae_cli_progress *progress;  /* NULL: no live progress */
     mae_cli_file *report;   /* the report's temporary file, opened before the run */
     int write_failed;       /* the output or the report was not written */
     int exit_code;
@@ -128,6 +134,12 @@ static void on_signal(uv_signal_t *s, int signum) {
     mae_run_cancel(c->run);
 }
 
+/* Every event of the run goes through here: one line per consumer. */
+static void on_event(const mae_event *ev, void *ud) {
+    run_ctx *c = ud;
+    if (c->progress) mae_cli_progress_event(ev, c->progress);
+}
+
 static void closed_nothing(uv_handle_t *h) { (void)h; }
 static void tr_closed(void *ud) { (void)ud; }
 static void engine_closed(void *ud) { mae_cli_transports_close(ud, tr_closed, NULL); }
@@ -181,7 +193,7 @@ int mae_cmd_run(int argc, char **argv) {
     int n_sets = 0;
     mae_engine_opts eo;
     mae_engine_opts_init(&eo);
-    int quiet = 0;
+    int quiet = 0, progress = 0, no_progress = 0, log_level_set = 0;
     mae_cli_args args;
     mae_cli_args_init(&args, &run_spec, argc, argv);
     const char *v;
@@ -194,6 +206,8 @@ int mae_cmd_run(int argc, char **argv) {
             wf_path = v;
             break;
         case O_QUIET: quiet = 1; break;
+        case O_PROGRESS: progress = 1; break;
+        case O_NO_PROGRESS: no_progress = 1; break;
         case O_INPUT: input_arg = v; break;
         case O_REPORT: report = v; break;
         case O_TIMEOUT: timeout_s = v; break;
@@ -202,6 +216,7 @@ int mae_cmd_run(int argc, char **argv) {
             sets[n_sets++] = v;
             break;
         case O_LOG_LEVEL:
+            log_level_set = 1;
             if (!strcmp(v, "error")) eo.log_level = MAE_LOG_ERROR;
             else if (!strcmp(v, "warn")) eo.log_level = MAE_LOG_WARN;
             else if (!strcmp(v, "info")) eo.log_level = MAE_LOG_INFO;
@@ -227,7 +242,10 @@ int mae_cmd_run(int argc, char **argv) {
             return 2;
         }
     }
-    if (quiet) eo.log_level = MAE_LOG_OFF;
+    mae_cli_progress_opts po;
+    int show_progress = mae_cli_progress_decide(progress, quiet || no_progress, &po);
+    /* the progress says what the warnings would, once per step: logs only when asked for */
+    if (quiet || (show_progress && !log_level_set)) eo.log_level = MAE_LOG_OFF;
     mae_run_opts ro = {0};
     if (timeout_s && (mae__parse_duration_ms(timeout_s, &ro.timeout_ms) != 0 || ro.timeout_ms == 0))
         return mae_cli_usage(&run_spec, "--timeout: not a duration: '%s'", timeout_s);
@@ -304,6 +322,9 @@ int mae_cmd_run(int argc, char **argv) {
     }
     eo.http = c.tr.http;
     eo.grpc = c.tr.grpc;
+    if (show_progress) c.progress = mae_cli_progress_new(wf, stderr, &po);
+    eo.on_event = on_event;
+    eo.event_ud = &c;
     rc = mae_engine_new(&c.loop, &eo, &c.eng);
     if (rc == 0) rc = mae_run_start(c.eng, wf, checked, &ro, on_done, &c, &c.run);
     free(checked);
@@ -322,6 +343,7 @@ int mae_cmd_run(int argc, char **argv) {
     /* on_done shuts everything down, so this returns once the run is over and closed */
     uv_run(&c.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&c.loop) != 0) fprintf(stderr, "maestro: internal: handles left open at exit\n");
+    mae_cli_progress_free(c.progress);
     mae_workflow_free(wf);
     /* the run did not finish (it could not start): the old report stays */
     mae_cli_file_abandon(&rep);
