@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/out.h"
+#include "cli/plan.h"
 #include "cli/progress.h"
 #include "workflow/json_out.h"
 #include "cli/transports.h"
@@ -21,7 +22,8 @@
 #include "workflow/template.h"
 #include "workflow/model.h"
 
-enum { O_INPUT = 1, O_REPORT, O_LOG_LEVEL, O_LOG_FORMAT, O_SET, O_TIMEOUT, O_QUIET, O_PROGRESS, O_NO_PROGRESS };
+enum { O_INPUT = 1, O_REPORT, O_LOG_LEVEL, O_LOG_FORMAT, O_SET, O_TIMEOUT, O_QUIET, O_PROGRESS, O_NO_PROGRESS,
+       O_DRY_RUN };
 
 static const mae_cli_opt run_opts[] = {
     {O_INPUT, "--input", NULL, "JSON|@FILE|-", "the run's input (default {})"},
@@ -33,6 +35,7 @@ static const mae_cli_opt run_opts[] = {
     {O_QUIET, "--quiet", "-q", NULL, "no logs, no progress; only the output and the failure summary"},
     {O_PROGRESS, "--progress", NULL, NULL, "live progress on stderr even when it is not a terminal"},
     {O_NO_PROGRESS, "--no-progress", NULL, NULL, "no live progress, even on a terminal"},
+    {O_DRY_RUN, "--dry-run", "-n", NULL, "check the input and print every request as JSON lines; send nothing"},
     {0, NULL, NULL, NULL, NULL},
 };
 
@@ -193,7 +196,7 @@ int mae_cmd_run(int argc, char **argv) {
     int n_sets = 0;
     mae_engine_opts eo;
     mae_engine_opts_init(&eo);
-    int quiet = 0, progress = 0, no_progress = 0, log_level_set = 0;
+    int quiet = 0, progress = 0, no_progress = 0, log_level_set = 0, dry_run = 0;
     mae_cli_args args;
     mae_cli_args_init(&args, &run_spec, argc, argv);
     const char *v;
@@ -208,6 +211,7 @@ int mae_cmd_run(int argc, char **argv) {
         case O_QUIET: quiet = 1; break;
         case O_PROGRESS: progress = 1; break;
         case O_NO_PROGRESS: no_progress = 1; break;
+        case O_DRY_RUN: dry_run = 1; break;
         case O_INPUT: input_arg = v; break;
         case O_REPORT: report = v; break;
         case O_TIMEOUT: timeout_s = v; break;
@@ -295,6 +299,20 @@ int mae_cmd_run(int argc, char **argv) {
         return 2;
     }
     mae__diags_free(&d);
+    /* even without an `input:` block: a key the workflow reads is there before any call */
+    if (mae_cli_input_reads_check(wf, input, "run") != 0) {
+        write_invalid_report(&rep, wf->name, "invalid_input", "the input lacks keys the workflow reads");
+        cJSON_Delete(input);
+        mae_workflow_free(wf);
+        return 2;
+    }
+    if (dry_run) {
+        mae_cli_file_abandon(&rep);
+        int drc = mae_cli_dry_run(wf, input, stdout);
+        cJSON_Delete(input);
+        mae_workflow_free(wf);
+        return drc;
+    }
     char *checked = mae__json_text(input);
     cJSON_Delete(input);
 

@@ -71,7 +71,7 @@ TEST(opt_equals_value) {
     char *out = NULL, *err = NULL;
     /* --input={...}: the value after '=' (the input lacks 'email': refused, not a usage error) */
     char *a[] = {"maestro", "run", (char *)wf(), "--input={\"name\":\"x\"}", "--timeout=5s", NULL};
-    ASSERT_NE_INT(mae(a, &out, &err), 0);
+    ASSERT_EQ_INT(mae(a, &out, &err), 2);
     ASSERT_FALSE(strstr(err, "Try 'maestro help"));
     ASSERT_FALSE(strstr(err, "needs a value"));
     ASSERT_FALSE(strstr(err, "unknown option"));
