@@ -173,3 +173,27 @@ TEST(pipe_has_no_progress_unless_asked) {
     free(err);
     teardown();
 }
+
+/* Text logs: millisecond timestamps and the whole run id (the one the summary and the report
+ * give), so lines can be matched with both. */
+TEST(log_lines_have_ms_and_whole_run_ids) {
+    setup();
+    char *out = NULL, *err = NULL;
+    char *a[] = {"maestro", "run", wf_file, "--input", "{\"items\":[1]}", "--log-level", "info", NULL};
+    ASSERT_EQ_INT(th_maestro(a, NULL, &out, &err), 1);
+    const char *run = strstr(err, " run=");
+    ASSERT_NOT_NULL(run);
+    size_t hex = strspn(run + 5, "0123456789abcdef");
+    ASSERT_EQ_INT(hex, 32);
+    /* the summary names the same id */
+    char id[40];
+    snprintf(id, sizeof id, "(run %.32s)", run + 5);
+    ASSERT_CONTAINS(err, id);
+    /* YYYY-MM-DDTHH:MM:SS.mmmZ at the start of the line */
+    ASSERT_EQ_INT(err[19], '.');
+    ASSERT_EQ_INT(strspn(err + 20, "0123456789"), 3);
+    ASSERT_EQ_INT(err[23], 'Z');
+    free(out);
+    free(err);
+    teardown();
+}
