@@ -2,6 +2,8 @@
  * FILE:LINE:COL: error: MESSAGE on stderr, sorted by position. Nothing is called. Nothing is
  * written to stdout; a clean file gets a "FILE: ok" line on stderr. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -9,10 +11,11 @@
 #include "workflow/model.h"
 #include "workflow/stubfile.h"
 
-enum { O_STUB = 1 };
+enum { O_STUB = 1, O_FORMAT };
 
 static const mae_cli_opt validate_opts[] = {
     {O_STUB, "--stub", NULL, NULL, "check the files as stub files (maestro stub); the default guesses"},
+    {O_FORMAT, "--format", "-f", "FORMAT", "text (one line each), pretty (source line, caret, count), json"},
     {0, NULL, NULL, NULL, NULL},
 };
 
@@ -21,7 +24,10 @@ static const mae_cli_spec validate_spec = {
     "Checks each workflow file (YAML, keys, types, services, durations, templates and the\n"
     "variables they use) without calling anything. A file without top-level 'steps' whose\n"
     "services have 'listen', 'routes' or 'methods' is checked as a stub file. Every problem\n"
-    "is printed on stderr as FILE:LINE:COL: error: MESSAGE.\n",
+    "is printed on stderr as FILE:LINE:COL: error: MESSAGE; on a terminal (or with --format\n"
+    "pretty) followed by the source line with a caret under the column, and a count at the\n"
+    "end, in colour unless NO_COLOR is set. --format json prints one JSON object per problem\n"
+    "on stdout ({\"file\",\"line\",\"column\",\"severity\",\"message\"}) for editors and CI.\n",
     validate_opts,
     "exit codes: 0 every file is valid, 2 otherwise\n",
 };
@@ -42,9 +48,34 @@ static int looks_like_stub(const char *path) {
     return stubby && !steps;
 }
 
+/* The file's text for source lines (at most 16 MiB, like the loader); NULL when unreadable. */
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+        if (n == cap) {
+            char *nb = cap >= (16u << 20) ? NULL : realloc(buf, cap * 2);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
 int mae_cmd_validate(int argc, char **argv) {
     const char *files[256];
     int n = 0, stub = 0;
+    int tty = isatty(2);
+    const char *nc = getenv("NO_COLOR");
+    mae_diag_format fmt = tty ? MAE_DIAG_PRETTY : MAE_DIAG_TEXT;
     mae_cli_args args;
     mae_cli_args_init(&args, &validate_spec, argc, argv);
     const char *v;
@@ -57,6 +88,12 @@ int mae_cmd_validate(int argc, char **argv) {
             files[n++] = v;
             break;
         case O_STUB: stub = 1; break;
+        case O_FORMAT:
+            if (!strcmp(v, "text")) fmt = MAE_DIAG_TEXT;
+            else if (!strcmp(v, "pretty")) fmt = MAE_DIAG_PRETTY;
+            else if (!strcmp(v, "json")) fmt = MAE_DIAG_JSON;
+            else return mae_cli_usage(&validate_spec, "--format: expected text, pretty or json, got '%s'", v);
+            break;
         }
     }
     if (n == 0) return mae_cli_usage(&validate_spec, "no file given");
@@ -69,12 +106,16 @@ int mae_cmd_validate(int argc, char **argv) {
         mae_stub_file *sf = NULL;
         int rc = as_stub ? mae__stub_file_load(files[i], &sf, &d) : mae__workflow_load_file(files[i], &wf, &d);
         if (rc == 0) {
-            fprintf(stderr, "%s: ok%s\n", files[i], as_stub ? " (stub file)" : "");
+            if (fmt != MAE_DIAG_JSON) fprintf(stderr, "%s: ok%s\n", files[i], as_stub ? " (stub file)" : "");
         } else {
             bad = 1;
             if (d.n == 0 && d.dropped == 0) mae__diag_add(&d, (mae_pos){0, 0}, "%s", mae_strerror(rc));
             mae__diags_sort(&d);
-            mae__diags_print(&d, stderr);
+            size_t len = 0;
+            char *src = fmt == MAE_DIAG_PRETTY ? slurp(files[i], &len) : NULL;
+            mae__diags_print_fmt(&d, fmt == MAE_DIAG_JSON ? stdout : stderr, fmt, src, len,
+                                 fmt == MAE_DIAG_PRETTY && tty && !(nc && nc[0]));
+            free(src);
         }
         mae_workflow_free(wf);
         mae__stub_file_free(sf);
