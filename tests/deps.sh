@@ -2,7 +2,8 @@
 # Installs the Debian packages a make target needs, only those missing (idempotent, one
 # dpkg-query when nothing is missing). Levels, each including the ones before it:
 #   build  compiler, pkg-config, protoc-c and the -dev libraries       (make, make install)
-#   demo   + jq, which examples/demo.sh uses to print the calls          (make demo)
+#   demo   + jq, which examples/demo.sh uses to print the calls, and      (make demo,
+#          graphviz, which draws the pictures of `maestro graph --format svg` make pictures)
 #   test   + clang with its sanitizer runtimes and the real peers the    (make test)
 #          integration tests talk to: grpcio/grpc_tools (which need pkg_resources and do not
 #          pull it in), python3-h2, nginx with the echo module, openssl, the curl CLI; and the
@@ -15,7 +16,7 @@ level=${1:-test}
 BUILD="gcc libc6-dev pkg-config protobuf-c-compiler
 libuv1-dev libyaml-dev libcurl4-openssl-dev libnghttp2-dev libprotobuf-c-dev libcjson-dev
 libhttp-parser-dev"
-DEMO="jq"
+DEMO="jq graphviz"
 TEST="clang libclang-rt-14-dev curl openssl
 python3 python3-grpcio python3-grpc-tools python3-pkg-resources python3-h2
 nginx-light libnginx-mod-http-echo
