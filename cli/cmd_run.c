@@ -35,7 +35,7 @@ static const mae_cli_opt run_opts[] = {
     {O_QUIET, "--quiet", "-q", NULL, "no logs, no progress; only the output and the failure summary"},
     {O_PROGRESS, "--progress", NULL, NULL, "live progress on stderr even when it is not a terminal"},
     {O_NO_PROGRESS, "--no-progress", NULL, NULL, "no live progress, even on a terminal"},
-    {O_DRY_RUN, "--dry-run", "-n", NULL, "check the input and print every request as JSON lines; send nothing"},
+    {O_DRY_RUN, "--dry-run", NULL, NULL, "check the input and print every request as JSON lines; send nothing"},
     {0, NULL, NULL, NULL, NULL},
 };
 

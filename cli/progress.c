@@ -285,9 +285,9 @@ static void on_step(mae_cli_progress *p, const mae_event *ev, stepinfo *si) {
         failure_text(f, sizeof f, ev);
         const char *tag = strcmp(o, "cancelled") == 0 ? "cancel" : strcmp(o, "outcome_unknown") == 0 ? "?" : "FAIL";
         char att[48] = "";
-        if (ev->attempt > 1) snprintf(att, sizeof att, " after %d attempts", ev->attempt);
-        else if (ev->attempt == 0 && ev->service) snprintf(att, sizeof att, " before sending");
-        line(p, C_FAIL, tag, ev, "%s%s (%s)", f, att, d);
+        if (ev->attempt > 1) snprintf(att, sizeof att, "after %d attempts, ", ev->attempt);
+        else if (ev->attempt == 0 && ev->service) snprintf(att, sizeof att, "before sending, ");
+        line(p, C_FAIL, tag, ev, "%s%s: %s", att, d, f);
     }
 }
 

@@ -7,7 +7,8 @@
 #   test   + clang with its sanitizer runtimes and the real peers the    (make test)
 #          integration tests talk to: grpcio/grpc_tools (which need pkg_resources and do not
 #          pull it in), python3-h2, python3-jsonschema/yaml (the schema test), nginx with the
-#          echo module, openssl, the curl CLI; and the
+#          echo module, openssl, the curl CLI, zsh and groff (completion and man page
+#          checks); and the
 #          -dev packages named by libcurl.pc's Libs.private, which the installed-library test's
 #          `pkg-config --static` link needs.
 # Not root: prints the exact apt-get line and fails. Not Debian (no dpkg-query): says so and
@@ -20,6 +21,7 @@ libhttp-parser-dev"
 DEMO="jq graphviz"
 TEST="clang libclang-rt-14-dev curl openssl
 python3 python3-grpcio python3-grpc-tools python3-pkg-resources python3-h2 python3-jsonschema python3-yaml
+zsh groff-base
 nginx-light libnginx-mod-http-echo
 libidn2-dev librtmp-dev libssh2-1-dev libpsl-dev libssl-dev libkrb5-dev libldap-dev libzstd-dev
 libbrotli-dev zlib1g-dev"

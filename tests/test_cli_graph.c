@@ -112,3 +112,19 @@ TEST(svg_and_png_through_graphviz) {
     unlink(f);
     free(f);
 }
+
+/* The README's picture is deploy_service as `make pictures` draws it: every step and every
+ * compensation of the real file is in it. */
+TEST(readme_picture_is_the_real_workflow) {
+    char *svg = th_read_file(th_path("docs/deploy_service.svg"), NULL);
+    ASSERT_NOT_NULL(svg);
+    ASSERT_CONTAINS(svg, "<svg");
+    static const char *const steps[] = {"provision", "deploy_app", "check_health", "register_lb", "notify",
+                                        "undo provision", "undo deploy_app", "undo register_lb", ">start<", ">end<"};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) ASSERT_CONTAINS(svg, steps[i]);
+    free(svg);
+    char *readme = th_read_file(th_path("README.md"), NULL);
+    ASSERT_CONTAINS(readme, "](docs/deploy_service.svg)");
+    ASSERT_FALSE(strstr(readme, "| dot -T"));
+    free(readme);
+}
