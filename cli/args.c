@@ -76,8 +76,15 @@ int mae_cli_apply_set(const char *cmd, mae_workflow *wf, const char *kv) {
     size_t nl = (size_t)(eq - kv) - pl - sl;
     char name[256], err[600];
     snprintf(name, sizeof name, "%.*s", (int)nl, kv + pl);
-    if (mae_workflow_set_endpoint(wf, name, eq + 1, err, sizeof err) == 0) return 0;
-    fprintf(stderr, "maestro %s: --set: %s\n", cmd, err);
+    int rc = mae_workflow_set_endpoint(wf, name, eq + 1, err, sizeof err);
+    if (rc == 0) return 0;
+    const char *names[65];
+    size_t n = 0;
+    for (size_t i = 0; rc == MAE_ENOTFOUND && i < wf->n_services && n < 64; i++) names[n++] = wf->services[i].name;
+    names[n] = NULL;
+    const char *sug = n ? mae_cli_suggest(name, names) : NULL;
+    if (sug) fprintf(stderr, "maestro %s: --set: %s; did you mean '%s'?\n", cmd, err, sug);
+    else fprintf(stderr, "maestro %s: --set: %s; nothing was called\n", cmd, err);
     return 2;
 }
 

@@ -173,3 +173,28 @@ TEST(stub_real_reason_and_validate_knows_stubs) {
     free(out);
     free(err);
 }
+
+/* --set is held to what the YAML's endpoint is (an HTTP endpoint without a scheme, a gRPC one
+ * without a port), before anything is called; a report that cannot be written is an error. */
+TEST(set_checked_like_yaml_and_report_destination) {
+    char *out = NULL, *err = NULL;
+    char *in = strdup(th_path("examples/inputs/user_onboarding.json"));
+    char inarg[600];
+    snprintf(inarg, sizeof inarg, "@%s", in);
+    char *a[] = {"maestro", "run", (char *)wf(), "--input", inarg, "--set", "service.email.endpoint=127.0.0.1:3000", NULL};
+    ASSERT_EQ_INT(mae(a, &out, &err), 2);
+    ASSERT_CONTAINS(err, "--set: invalid http endpoint '127.0.0.1:3000': no http:// or https://");
+    ASSERT_EQ_STR(out, "");
+    char *b[] = {"maestro", "run", (char *)wf(), "--input", inarg, "--set", "service.auth.endpoint=127.0.0.1", NULL};
+    ASSERT_EQ_INT(mae(b, &out, &err), 2);
+    ASSERT_CONTAINS(err, "--set: invalid grpc endpoint '127.0.0.1' (expected host:port)");
+    char *c[] = {"maestro", "run", (char *)wf(), "--input", inarg, "--set", "service.emial.endpoint=http://x:1", NULL};
+    ASSERT_EQ_INT(mae(c, &out, &err), 2);
+    ASSERT_CONTAINS(err, "no service 'emial'; did you mean 'email'?");
+    char *d[] = {"maestro", "run", (char *)wf(), "--input", inarg, "--report", "/nonexistent/r.json", NULL};
+    ASSERT_EQ_INT(mae(d, &out, &err), 2);
+    ASSERT_CONTAINS(err, "cannot write the report to /nonexistent/r.json: No such file or directory; nothing was called");
+    free(in);
+    free(out);
+    free(err);
+}
