@@ -13,6 +13,7 @@
 
 #include "grpc_h2/grpc_codec.h"
 #include "grpc_h2/grpc_msgcodec.h"
+#include "grpc_h2/grpc_keepalive.h"
 #include "grpc_h2/grpc_tls.h"
 #include "transports/happy.h"
 #include "transports/transport.h"
@@ -82,9 +83,7 @@ struct mae__gconn {
     bool has_tcp;                /* false for sessions fed by tests/fuzzers without a socket */
     uv_timer_t hs_timer;         /* bounds connect + the server's first SETTINGS; once READY,
                                     the keepalive timer */
-    uint64_t last_rx;            /* uv_now of the last bytes received */
-    uint64_t ping_sent;          /* uv_now of the keepalive PING in flight */
-    bool ping_out;               /* a keepalive PING waits for an answer */
+    mae__ka ka;                  /* keepalive, on uv_now's clock */
     int refs;                    /* handles and requests still to close; the last frees it */
     bool gai_pending;
     uv_getaddrinfo_t gai;

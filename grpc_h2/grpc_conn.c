@@ -207,42 +207,30 @@ static void on_conn_timer(uv_timer_t *tm);
 /* Once READY the handshake timer becomes the keepalive timer (or stops when there is none). */
 static void keepalive_start(mae__gconn *c) {
     uv_timer_stop(&c->hs_timer);
-    if (!c->pool->ka_ms) return;
-    c->last_rx = uv_now(c->pool->t->loop);
-    uv_timer_start(&c->hs_timer, on_conn_timer, c->pool->ka_ms, 0);
+    uint64_t next = mae__ka_start(&c->ka, c->pool->ka_ms, c->pool->ka_timeout_ms,
+                                  uv_now(c->pool->t->loop));
+    if (next) uv_timer_start(&c->hs_timer, on_conn_timer, next, 0);
 }
 
-/* Silent for ka_ms: PING; nothing at all received within ka_timeout_ms of it: the connection
- * is dead (a load balancer dropped it), so its calls fail `connect` and their retries go to a
- * new connection. Any bytes received count as an answer. */
+/* A dead connection (a load balancer dropped it) fails its calls `connect`: their retries go
+ * to a new connection. */
 static void keepalive_tick(mae__gconn *c) {
-    mae__gpool *p = c->pool;
-    uint64_t now = uv_now(p->t->loop);
-    if (c->ping_out) {
-        if (c->last_rx < c->ping_sent) {
-            uint64_t waited = now - c->ping_sent;
-            if (waited < p->ka_timeout_ms) {
-                uv_timer_start(&c->hs_timer, on_conn_timer, p->ka_timeout_ms - waited, 0);
-                return;
-            }
-            char msg[200];
-            snprintf(msg, sizeof msg, "connection to %s lost: keepalive PING unanswered for %llu ms",
-                     p->authority, (unsigned long long)waited);
-            conn_lost(c, MAE_CLASS_CONNECT, 0, msg);
-            return;
-        }
-        c->ping_out = false;
-    }
-    uint64_t idle = now - c->last_rx;
-    if (idle < p->ka_ms) {
-        uv_timer_start(&c->hs_timer, on_conn_timer, p->ka_ms - idle, 0);
+    uint64_t next = 0, now = uv_now(c->pool->t->loop);
+    switch (mae__ka_tick(&c->ka, now, &next)) {
+    case MAE__KA_DEAD: {
+        char msg[200];
+        snprintf(msg, sizeof msg, "connection to %s lost: keepalive PING unanswered for %llu ms",
+                 c->pool->authority, (unsigned long long)(now - c->ka.ping_sent));
+        conn_lost(c, MAE_CLASS_CONNECT, 0, msg);
         return;
     }
-    if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) != 0) return;
-    c->ping_out = true;
-    c->ping_sent = now;
-    mae__conn_flush(c);
-    uv_timer_start(&c->hs_timer, on_conn_timer, p->ka_timeout_ms, 0);
+    case MAE__KA_PING:
+        if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) != 0) return;
+        mae__conn_flush(c);
+        break;
+    case MAE__KA_WAIT: break;
+    }
+    uv_timer_start(&c->hs_timer, on_conn_timer, next, 0);
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -289,10 +277,9 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
         break;
     case NGHTTP2_PING:
         /* Our keepalive PING answered: the next one after another full interval of silence. */
-        if ((f->hd.flags & NGHTTP2_FLAG_ACK) && c->ping_out && c->has_tcp) {
-            c->ping_out = false;
-            uv_timer_start(&c->hs_timer, on_conn_timer, c->pool->ka_ms, 0);
-        }
+        if ((f->hd.flags & NGHTTP2_FLAG_ACK) && c->ka.ping_out && c->has_tcp)
+            uv_timer_start(&c->hs_timer, on_conn_timer,
+                           mae__ka_acked(&c->ka, uv_now(c->pool->t->loop)), 0);
         break;
     case NGHTTP2_SETTINGS:
         /* Streams open only once the server's SETTINGS are known, so its
@@ -630,7 +617,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                   n == UV_EOF ? "connection closed by the server" : uv_strerror((int)n));
         return;
     }
-    c->last_rx = uv_now(c->pool->t->loop);
+    mae__ka_rx(&c->ka, uv_now(c->pool->t->loop));
     if (c->tls) mae__conn_recv_tls(c, (const uint8_t *)buf->base, (size_t)n);
     else mae__conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
 }

@@ -5,10 +5,58 @@
 #include <uv.h>
 
 #include "grpc_h2/grpc_client_int.h"
+#include "grpc_h2/grpc_keepalive.h"
 #include "grpc_h2/grpc_transport.h"
 #include "harness.h"
 #include "maestro/maestro.h"
 #include "target_fx.h"
+
+/* ---- The state machine, on a made-up clock ---- */
+
+TEST(keepalive_machine_pings_after_silence_and_declares_death) {
+    mae__ka k;
+    uint64_t next = 0;
+    ASSERT_EQ_INT(mae__ka_start(&k, 1000, 300, 5000), 1000);
+    /* Bytes at 5600: at 6000 only 400 ms of silence, check again at 6600. */
+    mae__ka_rx(&k, 5600);
+    ASSERT_EQ_INT(mae__ka_tick(&k, 6000, &next), MAE__KA_WAIT);
+    ASSERT_EQ_INT(next, 600);
+    ASSERT_EQ_INT(mae__ka_tick(&k, 6600, &next), MAE__KA_PING);
+    ASSERT_EQ_INT(next, 300);
+    /* Early wake-up: still waiting for the answer, only the rest of the timeout. */
+    ASSERT_EQ_INT(mae__ka_tick(&k, 6700, &next), MAE__KA_WAIT);
+    ASSERT_EQ_INT(next, 200);
+    ASSERT_EQ_INT(mae__ka_tick(&k, 6900, &next), MAE__KA_DEAD);
+    /* Dead exactly time + timeout after the last byte. */
+    ASSERT_EQ_INT(6900 - 5600, 1000 + 300);
+}
+
+TEST(keepalive_machine_any_bytes_or_the_ack_answer) {
+    mae__ka k;
+    uint64_t next = 0;
+    mae__ka_start(&k, 100, 50, 0);
+    ASSERT_EQ_INT(mae__ka_tick(&k, 100, &next), MAE__KA_PING);
+    /* A DATA frame after the PING is as good as its ACK. */
+    mae__ka_rx(&k, 120);
+    ASSERT_EQ_INT(mae__ka_tick(&k, 150, &next), MAE__KA_WAIT);
+    ASSERT_EQ_INT(next, 70);
+    ASSERT_FALSE(k.ping_out);
+    ASSERT_EQ_INT(mae__ka_tick(&k, 220, &next), MAE__KA_PING);
+    /* The ACK: the next PING after another full interval. */
+    ASSERT_EQ_INT(mae__ka_acked(&k, 230), 100);
+    ASSERT_EQ_INT(mae__ka_tick(&k, 330, &next), MAE__KA_PING);
+    /* Bytes that arrived before the PING do not answer it. */
+    mae__ka_rx(&k, 330);
+    ASSERT_EQ_INT(mae__ka_tick(&k, 380, &next), MAE__KA_WAIT);  /* rx == ping_sent: answered */
+    mae__ka_start(&k, 100, 50, 1000);
+    ASSERT_EQ_INT(mae__ka_tick(&k, 1100, &next), MAE__KA_PING);
+    mae__ka_rx(&k, 1099);
+    ASSERT_EQ_INT(mae__ka_tick(&k, 1150, &next), MAE__KA_DEAD);
+    /* Off. */
+    ASSERT_EQ_INT(mae__ka_start(&k, 0, 50, 0), 0);
+}
+
+/* ---- Against a python3-h2 peer ---- */
 
 typedef struct got {
     int called;
