@@ -1,6 +1,6 @@
 /* The gRPC client over TLS against real peers: grpcio servers with grpc.ssl_server_credentials
  * (server-only and mutual TLS), a python ssl server that selects no ALPN h2, and nginx with
- * grpc_pass in front of a grpcio server over TLS. Certificates are made by the suite with the
+ * grpc_pass in front of a grpcio server over TLS (TLS 1.3, and a listener that offers only 1.2). Certificates are made by the suite with the
  * openssl CLI (tests/servers/tls_certs.sh). Each failure case asserts its class and the reason
  * OpenSSL gave; every test closes the transport and asserts uv_loop_close() == 0. */
 #include <fcntl.h>
@@ -318,13 +318,28 @@ TEST(grpc_tls_through_nginx_grpc_pass) {
     call1(t, &svc, "Nope", NULL, &g);
     ASSERT_EQ_INT(g.cls, MAE_CLASS_GRPC);
     ASSERT_EQ_INT(g.status, MAE_GRPC_UNIMPLEMENTED);
+    /* The same through a listener that offers TLS 1.2 only (AEAD suites, as HTTP/2 needs). */
+    th_proc ng12;
+    char *argv12[] = {TH_PYTHON, (char *)th_path("tests/servers/nginx_grpc_tls.py"), g_dir, port,
+                      "tls12", NULL};
+    ASSERT_EQ_INT(th_spawn(&ng12, argv12, 30), 0);
+    mae_svc_cfg svc12 = svc_at("grpcs://localhost", ng12.port);
+    svc12.tls.ca_file = cert("ca.pem");
+    call1(t, &svc12, "Echo", NULL, &g);
+    if (g.cls != MAE_CLASS_NONE) th_fail(__FILE__, __LINE__, "TLS 1.2 call failed: %s", g.msg);
+    cJSON_Delete(g.out);
     th_stop(&ng);
+    th_stop(&ng12);
     th_stop(&back);
-    /* nginx logged every call as HTTP/2 over its TLS listener. */
+    /* nginx logged every call as HTTP/2 over its TLS listener, with the version used. */
     size_t n;
     char *log = th_read_file(cert("nginx/access.log"), &n);
     ASSERT_NOT_NULL(log);
-    ASSERT_CONTAINS(log, "HTTP/2.0 POST /maestro.v1.MaestroService/Execute 200 h2");
+    ASSERT_CONTAINS(log, "HTTP/2.0 POST /maestro.v1.MaestroService/Execute 200 h2 TLSv1.3");
+    free(log);
+    log = th_read_file(cert("nginx-tls12/access.log"), &n);
+    ASSERT_NOT_NULL(log);
+    ASSERT_CONTAINS(log, "HTTP/2.0 POST /maestro.v1.MaestroService/Execute 200 h2 TLSv1.2");
     free(log);
     finish(t);
 }

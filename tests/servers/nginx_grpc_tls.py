@@ -2,9 +2,10 @@
 """nginx as a gRPC proxy over TLS for the gRPC TLS tests: a TLS + HTTP/2 listener (ALPN h2) with
 DIR/server.pem and DIR/server.key, grpc_pass to a grpcio server over TLS on 127.0.0.1:BACKEND.
 
-usage: nginx_grpc_tls.py DIR BACKEND_PORT
-Works in DIR/nginx (config, logs); DIR/nginx/access.log has one line per call:
-"$server_protocol $request_method $request_uri $status $ssl_alpn_protocol".
+usage: nginx_grpc_tls.py DIR BACKEND_PORT [tls12]
+With tls12 the listener offers TLS 1.2 only (ssl_protocols TLSv1.2). Works in DIR/nginx (or
+DIR/nginx-tls12): access.log has one line per call:
+"$server_protocol $request_method $request_uri $status $ssl_alpn_protocol $ssl_protocol".
 Prints "PORT <n>" once nginx accepts connections."""
 import os
 import signal
@@ -23,7 +24,7 @@ error_log {d}/error.log warn;
 pid {d}/nginx.pid;
 events {{ worker_connections 256; }}
 http {{
-    log_format calls '$server_protocol $request_method $request_uri $status $ssl_alpn_protocol';
+    log_format calls '$server_protocol $request_method $request_uri $status $ssl_alpn_protocol $ssl_protocol';
     access_log {d}/access.log calls;
     client_body_temp_path {d}/body;
     proxy_temp_path {d}/proxy;
@@ -34,6 +35,7 @@ http {{
         listen 127.0.0.1:{port} ssl http2;
         ssl_certificate {certs}/server.pem;
         ssl_certificate_key {certs}/server.key;
+        ssl_protocols {protocols};
         location / {{
             grpc_pass grpcs://127.0.0.1:{backend};
         }}
@@ -44,11 +46,13 @@ http {{
 
 def main():
     certs = os.path.abspath(sys.argv[1])
-    d = os.path.join(certs, "nginx")
+    tls12 = len(sys.argv) > 3 and sys.argv[3] == "tls12"
+    d = os.path.join(certs, "nginx-tls12" if tls12 else "nginx")
     os.makedirs(d, exist_ok=True)
     port = free_port()
     with open(d + "/nginx.conf", "w") as f:
-        f.write(CONF.format(d=d, certs=certs, port=port, backend=sys.argv[2]))
+        f.write(CONF.format(d=d, certs=certs, port=port, backend=sys.argv[2],
+                            protocols="TLSv1.2" if tls12 else "TLSv1.2 TLSv1.3"))
     ng = subprocess.Popen(["nginx", "-p", d, "-c", d + "/nginx.conf"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     signal.signal(signal.SIGTERM, lambda *_: ng.terminate())
