@@ -1,8 +1,9 @@
 /* The gRPC client over TLS against real peers: grpcio servers with grpc.ssl_server_credentials
  * (server-only and mutual TLS), a python ssl server that selects no ALPN h2, and nginx with
- * grpc_pass in front of a grpcio server over TLS (TLS 1.3, and a listener that offers only 1.2). Certificates are made by the suite with the
- * openssl CLI (tests/servers/tls_certs.sh). Each failure case asserts its class and the reason
- * OpenSSL gave; every test closes the transport and asserts uv_loop_close() == 0. */
+ * grpc_pass in front of a grpcio server over TLS (TLS 1.3, and a listener offering only 1.2).
+ * Certificates are made by the suite with the openssl CLI (tests/servers/tls_certs.sh). Each
+ * failure case asserts its class and the reason OpenSSL gave; every test closes the transport
+ * and asserts uv_loop_close() == 0. */
 #include <fcntl.h>
 #include <unistd.h>
 
