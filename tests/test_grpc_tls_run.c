@@ -45,6 +45,9 @@ static char *workflow(int port, const char *bin_value) {
              "      x-user: \"{{ .input.who }}\"\n"
              "      X-Shared: from-step\n"
              "      trace-bin: \"%s\"\n"
+             "      who-bin: \"{{ .input.who | base64 }}\"\n"
+             "      a-bin: \"{{ 'a' | base64 }}\"\n"
+             "      ab-bin: \"{{ 'ab' | base64 }}\"\n"
              "    output: e\n"
              "output: {e: \"{{ .e }}\"}\n",
              port, g_dir, g_dir, g_dir, bin_value);
@@ -80,8 +83,12 @@ TEST_T(run_over_mutual_tls_with_gzip_keepalive_step_and_binary_headers, 90) {
     ASSERT_EQ_STR(cJSON_GetObjectItem(md, "x-tenant")->valuestring, "acme");
     /* The step's header replaces the service's of the same name (any case). */
     ASSERT_EQ_STR(cJSON_GetObjectItem(md, "x-shared")->valuestring, "from-step");
-    ASSERT_EQ_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "binary"), "trace-bin")->valuestring,
-                  "68656c6c6f00ff");
+    cJSON *bin = cJSON_GetObjectItem(e, "binary");
+    ASSERT_EQ_STR(cJSON_GetObjectItem(bin, "trace-bin")->valuestring, "68656c6c6f00ff");
+    /* The base64 function, with 0, 2 and 1 padding characters. */
+    ASSERT_EQ_STR(cJSON_GetObjectItem(bin, "who-bin")->valuestring, "616e6e");
+    ASSERT_EQ_STR(cJSON_GetObjectItem(bin, "a-bin")->valuestring, "61");
+    ASSERT_EQ_STR(cJSON_GetObjectItem(bin, "ab-bin")->valuestring, "6162");
     cJSON_Delete(o);
     free(out);
     free(err);
