@@ -80,8 +80,28 @@ TEST_T(stub_serves_grpc_over_tls_to_grpcio_and_maestro, 90) {
     if (code != 0) printf("stderr: %s\n", err);
     ASSERT_EQ_INT(code, 0);
     ASSERT_CONTAINS(out, "\"hello\":\"maestro\"");
+    ASSERT_FALSE(strstr(err, "insecure_skip_verify"));
     free(out);
     free(err);
+    /* Without the CA but with insecure_skip_verify: it connects, and says so in the log. */
+    snprintf(wf_text, sizeof wf_text,
+             "name: tostub\n"
+             "services:\n"
+             "  s: {type: grpc, endpoint: \"grpcs://127.0.0.1:%d\", tls: {insecure_skip_verify: true}}\n"
+             "steps:\n"
+             "  - {id: g, service: s, method: Greet, input: {who: anyone}, output: r}\n"
+             "output: {r: \"{{ .r }}\"}\n",
+             stub.port);
+    char *wf2 = th_write_temp(wf_text, strlen(wf_text), ".yaml");
+    char *iargv[] = {"maestro", "run", wf2, NULL};
+    code = th_maestro(iargv, NULL, &out, &err);
+    ASSERT_EQ_INT(code, 0);
+    ASSERT_CONTAINS(out, "\"hello\":\"anyone\"");
+    ASSERT_CONTAINS(err, "service s: tls.insecure_skip_verify: the server's certificate is not checked");
+    free(out);
+    free(err);
+    unlink(wf2);
+    free(wf2);
     /* A TLS client without ALPN h2 gets no session: the openssl CLI offering http/1.1. */
     char connect[64];
     snprintf(connect, sizeof connect, "127.0.0.1:%d", stub.port);
