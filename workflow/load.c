@@ -50,9 +50,15 @@ static void load_inputs(mae_loader *ld, const mae_ynode *n) {
                 while (j < sizeof input_types / sizeof input_types[0] && strcmp(input_types[j].name, t)) j++;
                 if (j < sizeof input_types / sizeof input_types[0])
                     d->type = input_types[j].t;
-                else
-                    mae__ld_err(ld, w->pos, "invalid input type '%s' (expected string, number, integer, "
-                                "boolean, object or array)", t);
+                else {
+                    const char *names[sizeof input_types / sizeof input_types[0]];
+                    for (size_t k = 0; k < sizeof input_types / sizeof input_types[0]; k++) names[k] = input_types[k].name;
+                    const char *hint = mae__ld_suggest(t, names, sizeof names / sizeof names[0]);
+                    if (hint) mae__ld_err(ld, w->pos, "invalid input type '%s' (did you mean '%s'?)", t, hint);
+                    else
+                        mae__ld_err(ld, w->pos, "invalid input type '%s' (expected string, number, integer, "
+                                    "boolean, object or array)", t);
+                }
             }
         }
         if ((w = mae__yaml_get(v, "required"))) mae__ld_bool(ld, w, "required", &d->required);
