@@ -255,8 +255,18 @@ int mae_cmd_run(int argc, char **argv) {
         return mae_cli_usage(&run_spec, "--timeout: not a duration: '%s'", timeout_s);
 
     mae_workflow *wf = NULL;
-    if (mae_workflow_load(wf_path, &wf, stderr) != 0) {
-        if (!wf) fprintf(stderr, "maestro: %s: workflow not loaded, nothing was called\n", wf_path);
+    mae_diags ld;
+    mae__diags_init(&ld, wf_path);
+    int lrc = mae__workflow_load_file(wf_path, &wf, &ld);
+    if (lrc != 0) {
+        if (ld.n == 0 && ld.dropped == 0) mae__diag_add(&ld, (mae_pos){0, 0}, "%s", mae_strerror(lrc));
+        mae_cli_print_diags(&ld, wf_path);
+    }
+    mae__diags_free(&ld);
+    if (lrc != 0) {
+        mae_workflow_free(wf);
+        wf = NULL;
+        fprintf(stderr, "maestro: %s: workflow not loaded, nothing was called\n", wf_path);
         write_invalid_report(&rep, NULL, "invalid_workflow", "the workflow file is invalid (see the diagnostics)");
         return 2;
     }
