@@ -114,6 +114,7 @@ static void write_invalid_report(mae_cli_file *rep, const char *wf_name, const c
 
 static void on_signal(uv_signal_t *s, int signum) {
     run_ctx *c = s->data;
+    mae_cli_progress_clear(c->progress);
     if (++c->signals >= 2) {
         fprintf(stderr, "maestro: second signal, exiting now without waiting for compensation\n");
         /* the report and summary are written from the state now: what was not undone is listed */

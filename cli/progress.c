@@ -134,6 +134,12 @@ static void clear_status(mae_cli_progress *p) {
     p->status_shown = 0;
 }
 
+void mae_cli_progress_clear(mae_cli_progress *p) {
+    if (!p) return;
+    clear_status(p);
+    fflush(p->out);
+}
+
 void mae_cli_progress_free(mae_cli_progress *p) {
     if (!p) return;
     clear_status(p);
