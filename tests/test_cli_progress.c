@@ -122,6 +122,9 @@ TEST(progress_on_a_terminal_in_colour) {
     ASSERT_CONTAINS(t, "\033[32m");     /* ok in green */
     ASSERT_CONTAINS(t, "\033[1;31m");   /* FAIL in red */
     ASSERT_CONTAINS(t, "\033[35m");     /* undo in the accent colour */
+    /* the foreach's summary line is redrawn in place, and cleared before the next line */
+    ASSERT_CONTAINS(t, "...    each ");
+    ASSERT_CONTAINS(t, "\r\033[K");
     /* the default log level does not repeat the story as warnings */
     ASSERT_FALSE(strstr(t, " warn "));
     free(t);
