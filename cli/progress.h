@@ -22,8 +22,9 @@ typedef struct mae_cli_progress_opts {
  * (any non-empty value) or TERM=dumb turn colours off. Returns 1 when progress is on. */
 int mae_cli_progress_decide(int force, int quiet, mae_cli_progress_opts *o);
 
-/* The workflow is read once here (which steps are inside which foreach) and not kept. NULL when
- * out of memory (no progress then). Writes to out, which the caller keeps open. */
+/* Reads which steps are inside which foreach; the step ids are borrowed, so wf must outlive
+ * the progress. NULL when out of memory (no progress then). Writes to out, which the caller
+ * keeps open. */
 mae_cli_progress *mae_cli_progress_new(const struct mae_workflow *wf, FILE *out, const mae_cli_progress_opts *o);
 /* An mae_event_cb: ud is the mae_cli_progress. */
 void mae_cli_progress_event(const mae_event *ev, void *ud);
