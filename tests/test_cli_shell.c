@@ -41,6 +41,17 @@ TEST(bash_completes_commands_options_and_values) {
     o = complete("maestro validate --format ''");
     ASSERT_EQ_STR(o, "text pretty json\n");
     free(o);
+    /* --set offers the services of the workflow on the line */
+    char words[512];
+    snprintf(words, sizeof words, "maestro run %s --set service.c", th_path("examples/workflows/deploy_service.yaml"));
+    o = complete(words);
+    ASSERT_EQ_STR(o, "service.cloud.endpoint=\n");
+    free(o);
+    snprintf(words, sizeof words, "maestro run %s --set ''", th_path("examples/workflows/deploy_service.yaml"));
+    o = complete(words);
+    ASSERT_EQ_STR(o, "service.cloud.endpoint= service.deployer.endpoint= service.health.endpoint= "
+                     "service.loadbalancer.endpoint= service.notifications.endpoint=\n");
+    free(o);
     o = complete("maestro help st");
     ASSERT_EQ_STR(o, "stub\n");
     free(o);
