@@ -352,8 +352,11 @@ int mae_cmd_run(int argc, char **argv) {
     eo.http = c.tr.http;
     eo.grpc = c.tr.grpc;
     if (show_progress) c.progress = mae_cli_progress_new(wf, stderr, &po);
-    eo.on_event = on_event;
-    eo.event_ud = &c;
+    /* events cost something only when a consumer wants them */
+    if (c.progress) {
+        eo.on_event = on_event;
+        eo.event_ud = &c;
+    }
     rc = mae_engine_new(&c.loop, &eo, &c.eng);
     if (rc == 0) rc = mae_run_start(c.eng, wf, checked, &ro, on_done, &c, &c.run);
     free(checked);
