@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "workflow/model.h"
+#include "workflow/utf8.h"
 
 /* How many failed items of one foreach get a line of their own; the rest are only counted. */
 #define SHOWN_ITEM_FAILURES 3
@@ -162,11 +163,29 @@ static void fmt_ms(char *b, size_t n, int64_t ms) {
     else snprintf(b, n, "%lldm%02llds", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
 }
 
-/* A failure text on one line, at most 160 bytes: control characters become spaces. */
+/* A failure text from a service, safe on a terminal and on one line: control characters
+ * (C0, DEL, C1) become spaces, bytes that are not valid UTF-8 '?'; cut after 160 bytes on a
+ * character boundary, marked "...". */
 static void one_line(char *b, size_t n, const char *s) {
-    size_t j = 0;
-    for (; s && *s && j + 4 < n && j < 160; s++) b[j++] = (unsigned char)*s < 0x20 ? ' ' : *s;
-    if (s && *s) {
+    size_t j = 0, left = s ? strlen(s) : 0;
+    const unsigned char *u = (const unsigned char *)s;
+    while (left && j + 8 < n && j < 160) {
+        size_t cl = mae__utf8_char_len(u, left);
+        if (cl == 0) {
+            b[j++] = '?';
+            cl = 1;
+        } else if (cl == 1) {
+            b[j++] = u[0] < 0x20 || u[0] == 0x7f ? ' ' : (char)u[0];
+        } else if (cl == 2 && u[0] == 0xC2 && u[1] < 0xA0) {
+            b[j++] = ' ';   /* U+0080..U+009F */
+        } else {
+            memcpy(b + j, u, cl);
+            j += cl;
+        }
+        u += cl;
+        left -= cl;
+    }
+    if (left) {
         memcpy(b + j, "...", 3);
         j += 3;
     }

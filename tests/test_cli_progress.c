@@ -200,3 +200,43 @@ TEST(log_lines_have_ms_and_whole_run_ids) {
     free(err);
     teardown();
 }
+
+/* A service's message (a gRPC status message is raw text) cannot drive the terminal through
+ * the progress lines: ESC, C1 controls and newlines arrive as plain spaces, on one line. */
+TEST(service_text_is_made_safe) {
+    const char s[] =
+        "services:\n"
+        "  rpc:\n"
+        "    type: grpc\n"
+        "    listen: 127.0.0.1:0\n"
+        "    methods:\n"
+        "      X: {fail: {status: FAILED_PRECONDITION, message: \"a\\e[2Jb\\x9b31mc\\nforged d\"}}\n";
+    char *sf = th_write_temp(s, sizeof s - 1, ".yaml");
+    const char *bin = getenv("MAESTRO_BIN");
+    char *argv[] = {(char *)(bin ? bin : th_path("bin/maestro")), "stub", sf, NULL};
+    th_proc p;
+    ASSERT_EQ_INT(th_spawn(&p, argv, 20), 0);
+    char y[512];
+    int n = snprintf(y, sizeof y,
+                     "name: esc\nservices:\n  rpc: {type: grpc, endpoint: \"127.0.0.1:%d\", retry: {attempts: 1}}\n"
+                     "steps:\n  - {id: x, service: rpc, method: X}\n",
+                     p.port);
+    char *wf = th_write_temp(y, (size_t)n, ".yaml");
+    char *out = NULL, *err = NULL;
+    char *a[] = {"maestro", "run", wf, "--progress", NULL};
+    ASSERT_EQ_INT(th_maestro(a, NULL, &out, &err), 1);
+    /* the progress line (the summary after it has its own escaping, tested elsewhere) */
+    char *l = strstr(err, "  FAIL   x ");
+    ASSERT_NOT_NULL(l);
+    *strchr(l, '\n') = 0;
+    ASSERT_FALSE(strchr(l, '\033'));
+    ASSERT_FALSE(strstr(l, "\xc2\x9b"));
+    ASSERT_CONTAINS(l, "grpc:FAILED_PRECONDITION: a [2Jb 31mc forged d");
+    free(out);
+    free(err);
+    th_stop(&p);
+    unlink(sf);
+    unlink(wf);
+    free(sf);
+    free(wf);
+}
