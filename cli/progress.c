@@ -27,6 +27,8 @@ typedef struct stepinfo {
 
 typedef struct fe_agg {
     const char *id;
+    const mae_step *step;
+    int total;         /* items, when the array is known from the input; else -1 */
     int started, done, failed, shown;
     int open;
     uint64_t t0;
@@ -39,6 +41,7 @@ struct mae_cli_progress {
     size_t n_steps, cap_steps;
     fe_agg *fes;
     size_t n_fes, cap_fes;
+    cJSON *input;      /* the run's input (RUN_START), to count a foreach's items over it */
     int id_width;
     int status_shown;
     uint64_t last_draw;
@@ -77,7 +80,7 @@ static int add_step(mae_cli_progress *p, const mae_step *s, int fe, int counted,
     return 0;
 }
 
-static int add_fe(mae_cli_progress *p, const char *id) {
+static int add_fe(mae_cli_progress *p, const char *id, const mae_step *step) {
     if (p->n_fes == p->cap_fes) {
         size_t cap = p->cap_fes ? p->cap_fes * 2 : 4;
         fe_agg *n = realloc(p->fes, cap * sizeof *n);
@@ -87,6 +90,8 @@ static int add_fe(mae_cli_progress *p, const char *id) {
     }
     memset(&p->fes[p->n_fes], 0, sizeof p->fes[0]);
     p->fes[p->n_fes].id = id;
+    p->fes[p->n_fes].step = step;
+    p->fes[p->n_fes].total = -1;
     return (int)p->n_fes++;
 }
 
@@ -96,7 +101,7 @@ static int walk(mae_cli_progress *p, const mae_step *steps, size_t n, int fe, in
     for (size_t i = 0; i < n; i++) {
         const mae_step *s = &steps[i];
         int counted = in_body && s->kind == MAE_STEP_CALL;
-        int k = s->kind == MAE_STEP_FOREACH ? add_fe(p, s->id ? s->id : "foreach") : -1;
+        int k = s->kind == MAE_STEP_FOREACH ? add_fe(p, s->id ? s->id : "foreach", s) : -1;
         if (s->kind == MAE_STEP_FOREACH && k < 0) return -1;
         if (s->id && add_step(p, s, fe, counted, k) != 0) return -1;
         if (s->kind == MAE_STEP_FOREACH) {
@@ -147,6 +152,7 @@ void mae_cli_progress_free(mae_cli_progress *p) {
     fflush(p->out);
     free(p->steps);
     free(p->fes);
+    cJSON_Delete(p->input);
     free(p);
 }
 
@@ -192,10 +198,26 @@ static void one_line(char *b, size_t n, const char *s) {
     b[j] = 0;
 }
 
+/* How many items a foreach over the run's input has (its array evaluated against the input
+ * alone); -1 when it needs anything else (an earlier output, a foreach variable). */
+static int count_items(const mae_cli_progress *p, const mae_step *s) {
+    if (!p->input || !s || !s->foreach) return -1;
+    cJSON *vars = cJSON_CreateObject();
+    if (!vars) return -1;
+    cJSON_AddItemReferenceToObject(vars, "input", p->input);
+    mae_scope scope = {vars, NULL};
+    cJSON *items = NULL;
+    mae_eval_err err;
+    int n = mae__tmpl_eval(s->foreach, &scope, &items, &err) == 0 && cJSON_IsArray(items) ? cJSON_GetArraySize(items) : -1;
+    cJSON_Delete(items);
+    cJSON_Delete(vars);
+    return n;
+}
+
 /* The summary of one foreach. */
 static void fe_text(char *b, size_t n, const fe_agg *a) {
     int running = a->started - a->done - a->failed;
-    int k = snprintf(b, n, "%d done", a->done);
+    int k = a->total >= 0 ? snprintf(b, n, "%d/%d done", a->done, a->total) : snprintf(b, n, "%d done", a->done);
     if (a->failed && k > 0 && (size_t)k < n) k += snprintf(b + k, n - (size_t)k, ", %d failed", a->failed);
     if (running > 0 && k > 0 && (size_t)k < n) snprintf(b + k, n - (size_t)k, ", %d running", running);
 }
@@ -266,6 +288,7 @@ static void on_step(mae_cli_progress *p, const mae_event *ev, stepinfo *si) {
             fe_agg *own = &p->fes[si->own];
             own->open = 1;
             own->started = own->done = own->failed = own->shown = 0;
+            own->total = count_items(p, own->step);
             line(p, C_DIM, "start", ev, "foreach");
             return;
         }
@@ -322,6 +345,8 @@ void mae_cli_progress_event(const mae_event *ev, void *ud) {
     char call[256], d[32], f[400];
     switch (ev->kind) {
     case MAE_EV_RUN_START:
+        cJSON_Delete(p->input);
+        p->input = ev->input ? cJSON_Duplicate(ev->input, 1) : NULL;
         clear_status(p);
         fprintf(p->out, "maestro: %s run %s started\n", ev->workflow, ev->run_id);
         break;

@@ -106,8 +106,8 @@ static void assert_story(const char *t, int color) {
     ASSERT_CONTAINS(t, "attempt 1 failed: http_5xx");
     ASSERT_CONTAINS(t, "next in ");
     ASSERT_CONTAINS(t, "after 2 attempts");
-    /* foreach summarised: 8 items, the first 3 failed */
-    ASSERT_CONTAINS(t, "foreach: 5 done, 3 failed");
+    /* foreach summarised: 8 items (known from the input), the first 3 failed */
+    ASSERT_CONTAINS(t, "foreach: 5/8 done, 3 failed");
     /* the compensation as it runs */
     ASSERT_CONTAINS(t, "undo");
     ASSERT_CONTAINS(t, "api POST /undo");
