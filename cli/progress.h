@@ -1,7 +1,7 @@
 /* Live progress of `maestro run` on stderr, built on the engine's events (events.h) and nothing
  * else: one line as each step starts and ends (service, method, attempts, duration, class),
  * retries with their delay, compensations as they run, and foreach items summarised on one
- * line ("transcode 37 done, 3 failed, 5 running") that is redrawn in place on a terminal.
+ * line ("transcode 37/100 done, 3 failed, 5 running") redrawn in place on a terminal.
  * It never reaches into the engine and never changes a run: it only writes text. */
 #ifndef MAE_CLI_PROGRESS_H
 #define MAE_CLI_PROGRESS_H
