@@ -140,6 +140,18 @@ TEST(zsh_completion_parses_and_man_page_formats) {
     ASSERT_EQ_STR(err, "");
     free(out);
     free(err);
+    /* its --set action offers the services of the workflow on the line (compadd stubbed) */
+    char script[1024];
+    snprintf(script, sizeof script,
+             "compadd() { local a=${@[-1]}; print -l -- ${(P)a}; }; source '%s'; "
+             "words=(maestro run '%s' --set ''); _maestro_services",
+             th_path("cli/completion/_maestro"), th_path("examples/workflows/deploy_service.yaml"));
+    char *zs[] = {"zsh", "-c", script, NULL};
+    ASSERT_EQ_INT(th_run(zs, NULL, &out, &err), 0);
+    ASSERT_EQ_STR(out, "service.cloud.endpoint=\nservice.deployer.endpoint=\nservice.health.endpoint=\n"
+                       "service.loadbalancer.endpoint=\nservice.notifications.endpoint=\n");
+    free(out);
+    free(err);
     char *g[] = {"groff", "-man", "-Tutf8", "-ww", "-z", (char *)th_path("docs/maestro.1"), NULL};
     ASSERT_EQ_INT(th_run(g, NULL, &out, &err), 0);
     ASSERT_EQ_STR(err, "");
