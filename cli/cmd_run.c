@@ -138,6 +138,10 @@ static void on_signal(uv_signal_t *s, int signum) {
     mae_run_cancel(c->run);
 }
 
+static void progress_log(mae_log_level level, const char *line, void *ud) {
+    mae_cli_progress_log((int)level, line, ud);
+}
+
 /* Every event of the run goes through here: one line per consumer. */
 static void on_event(const mae_event *ev, void *ud) {
     run_ctx *c = ud;
@@ -356,6 +360,11 @@ int mae_cmd_run(int argc, char **argv) {
     if (c.progress) {
         eo.on_event = on_event;
         eo.event_ud = &c;
+    }
+    /* logs asked for next to the progress: printed between its lines, never inside them */
+    if (c.progress && eo.log_level != MAE_LOG_OFF) {
+        eo.on_log = progress_log;
+        eo.log_ud = c.progress;
     }
     rc = mae_engine_new(&c.loop, &eo, &c.eng);
     if (rc == 0) rc = mae_run_start(c.eng, wf, checked, &ro, on_done, &c, &c.run);

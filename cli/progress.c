@@ -391,3 +391,13 @@ void mae_cli_progress_event(const mae_event *ev, void *ud) {
     }
     if (!p->status_shown) fflush(p->out);
 }
+
+void mae_cli_progress_log(int level, const char *text, void *ud) {
+    mae_cli_progress *p = ud;
+    (void)level;
+    clear_status(p);
+    fputs(text, p->out);
+    fputc('\n', p->out);
+    draw_status(p);
+    if (!p->status_shown) fflush(p->out);
+}

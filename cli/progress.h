@@ -28,6 +28,9 @@ int mae_cli_progress_decide(int force, int quiet, mae_cli_progress_opts *o);
 mae_cli_progress *mae_cli_progress_new(const struct mae_workflow *wf, FILE *out, const mae_cli_progress_opts *o);
 /* An mae_event_cb: ud is the mae_cli_progress. */
 void mae_cli_progress_event(const mae_event *ev, void *ud);
+/* An mae_log_cb: ud is the mae_cli_progress. Log lines asked for with --log-level go through
+ * here so that they never land inside the redrawn status line. */
+void mae_cli_progress_log(int level, const char *line, void *ud);
 /* Clears the redrawn status line, so a message can be printed on a line of its own (the next
  * event draws it again). NULL is a no-op. */
 void mae_cli_progress_clear(mae_cli_progress *p);

@@ -240,3 +240,27 @@ TEST(service_text_is_made_safe) {
     free(sf);
     free(wf);
 }
+
+/* Logs asked for next to the progress start on a line of their own: never glued to the
+ * redrawn foreach line. */
+TEST(logs_with_progress_on_their_own_lines) {
+    setup();
+    char *t = NULL;
+    ASSERT_EQ_INT(run_pty("NO_COLOR=1", "--log-level=info", &t), 1);
+    int n = 0;
+    static const char *const marks[] = {"Z info  run=", "Z warn  run="};
+    for (size_t m = 0; m < 2; m++) {
+        for (const char *p = t; (p = strstr(p, marks[m])); p++, n++) {
+            /* "YYYY-MM-DDTHH:MM:SS.mmm" precedes the Z; before it, a line start or a cleared line */
+            ASSERT_TRUE(p - t >= 23);
+            const char *start = p - 23;
+            if (!(start == t || start[-1] == '\n' || (start - t >= 3 && !strncmp(start - 3, "\033[K", 3))))
+                th_fail(__FILE__, __LINE__, "a log line glued to the status line:\n%.*s", (int)(p - t > 80 ? 80 : p - t) + 40,
+                        p - (p - t > 80 ? 80 : p - t));
+        }
+    }
+    ASSERT_CMP_INT(n, >=, 6);
+    ASSERT_CONTAINS(t, "foreach: 5/8 done, 3 failed");
+    free(t);
+    teardown();
+}
