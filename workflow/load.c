@@ -148,12 +148,13 @@ int mae__workflow_load_file(const char *path, mae_workflow **out, mae_diags *dia
         return MAE_ENOMEM;
     }
     size_t r;
+    errno = 0;
     while (len < cap && (r = fread(buf + len, 1, cap - len, f)) > 0) len += r;
-    int err = ferror(f);
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     if (err) {
         free(buf);
-        mae__diag_add(diags, (mae_pos){0, 0}, "cannot read file");
+        mae__diag_add(diags, (mae_pos){0, 0}, "cannot read file: %s", strerror(err));
         return MAE_EIO;
     }
     if (len > MAE_YAML_MAX_FILE) {
