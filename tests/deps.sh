@@ -23,9 +23,16 @@ python3 python3-grpcio python3-grpc-tools python3-pkg-resources python3-h2 pytho
 nginx-light libnginx-mod-http-echo
 libidn2-dev librtmp-dev libssh2-1-dev libpsl-dev libssl-dev libkrb5-dev libldap-dev libzstd-dev
 libbrotli-dev zlib1g-dev"
-# Any node >= 12 runs the npm peers; Debian 12's (18, with npm 9) is the one installed.
-command -v node >/dev/null 2>&1 || TEST="$TEST nodejs npm"
+case $level in
+  build) pkgs=$BUILD;;
+  demo) pkgs="$BUILD $DEMO";;
+  test) pkgs="$BUILD $DEMO $TEST";;
+  *) echo "usage: $0 build|demo|test" >&2; exit 2;;
+esac
+# The npm peers (tests/js): any node >= 12 runs them; Debian 12's (18, with npm 9) is the one
+# installed when there is none.
 JS_DIR=$(dirname "$0")/js
+if [ "$level" = test ] && ! command -v node >/dev/null 2>&1; then pkgs="$pkgs nodejs npm"; fi
 npm_peers() {
   [ "$level" = test ] || return 0
   [ "$JS_DIR/node_modules/.package-lock.json" -nt "$JS_DIR/package-lock.json" ] && return 0
@@ -33,12 +40,6 @@ npm_peers() {
   (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error) || {
     echo "deps: npm ci failed in $JS_DIR (the registry must be reachable once)" >&2; exit 1; }
 }
-case $level in
-  build) pkgs=$BUILD;;
-  demo) pkgs="$BUILD $DEMO";;
-  test) pkgs="$BUILD $DEMO $TEST";;
-  *) echo "usage: $0 build|demo|test" >&2; exit 2;;
-esac
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "deps: not a Debian system; $level needs the equivalents of:" $pkgs
   exit 0
