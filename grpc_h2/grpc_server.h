@@ -57,6 +57,9 @@ void mae__grpc_server_close(mae_grpc_server *s, void (*done)(void *ud), void *ud
 
 /* Replies with one message (copied) and status OK; extra trailers may be given. Frees call. */
 int mae__grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len);
+/* Replies with len bytes of complete length-prefixed messages (copied; any number of them,
+ * none when len is 0: a server-streaming reply) and status OK. Frees call. */
+int mae__grpc_server_reply_framed(mae_grpc_scall *call, const uint8_t *frames, size_t len);
 /* Replies Trailers-Only with code and message (percent-encoded on the wire) and optional extra
  * trailers (e.g. grpc-retry-pushback-ms). Frees call. */
 int mae__grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
