@@ -7,9 +7,7 @@
 #          integration tests talk to: grpcio/grpc_tools (which need pkg_resources and do not
 #          pull it in), python3-h2, nginx with the echo module, openssl, the curl CLI; and the
 #          -dev packages named by libcurl.pc's Libs.private, which the installed-library test's
-#          `pkg-config --static` link needs; Debian's nodejs and npm when there is no `node`,
-#          then `npm ci` of tests/js (grpc-js, reflection, health from the committed lock file)
-#          into tests/js/node_modules whenever the lock file is newer than what is installed.
+#          `pkg-config --static` link needs.
 # Not root: prints the exact apt-get line and fails. Not Debian (no dpkg-query): says so and
 # lets the build go on; pkg-config then reports what is missing.
 # Usage: sh tests/deps.sh build|demo|test
@@ -29,8 +27,10 @@ case $level in
   test) pkgs="$BUILD $DEMO $TEST";;
   *) echo "usage: $0 build|demo|test" >&2; exit 2;;
 esac
-# The npm peers (tests/js): any node >= 12 runs them; Debian 12's (18, with npm 9) is the one
-# installed when there is none.
+# Test level, the npm peers (tests/js: grpc-js, reflection, health): Debian's nodejs and npm when
+# there is no `node` (any node >= 12 runs them; Debian 12 has 18 with npm 9), then `npm ci` from
+# the committed lock file into tests/js/node_modules whenever the lock file is newer than what
+# is installed.
 JS_DIR=$(dirname "$0")/js
 if [ "$level" = test ] && ! command -v node >/dev/null 2>&1; then pkgs="$pkgs nodejs npm"; fi
 npm_peers() {

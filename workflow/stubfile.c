@@ -134,6 +134,15 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
         else if (strcmp(type, "grpc") == 0) svc->type = MAE_SVC_GRPC;
         else mae__ld_err(ld, v->pos, "type: '%s' is not http or grpc", type);
     }
+    if ((v = mae__yaml_get(n, "descriptors"))) {
+        const char *d;
+        if (svc->type != MAE_SVC_GRPC)
+            mae__ld_err(ld, v->pos, "descriptors: only gRPC services have typed methods");
+        else if (mae__ld_str(ld, v, "descriptors", &d)) {
+            if (!*d) mae__ld_err(ld, v->pos, "descriptors: expected the path of a descriptor set");
+            else svc->descriptors = descriptors_path(ld, file, d);
+        }
+    }
     v = mae__yaml_get(n, "listen");
     const char *listen;
     if (!v) mae__ld_err(ld, n->pos, "service '%s': missing 'listen' (host:port)", svc->name);
@@ -146,15 +155,6 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
         } else {
             svc->host = mae__arena_strndup(ld->a, listen, (size_t)(colon - listen));
             svc->port = (int)port;
-        }
-    }
-    if ((v = mae__yaml_get(n, "descriptors"))) {
-        const char *d;
-        if (svc->type != MAE_SVC_GRPC)
-            mae__ld_err(ld, v->pos, "descriptors: only gRPC services have typed methods");
-        else if (mae__ld_str(ld, v, "descriptors", &d)) {
-            if (!*d) mae__ld_err(ld, v->pos, "descriptors: expected the path of a descriptor set");
-            else svc->descriptors = descriptors_path(ld, file, d);
         }
     }
     const char *want = svc->type == MAE_SVC_GRPC ? "methods" : "routes";
