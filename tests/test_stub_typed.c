@@ -255,6 +255,36 @@ TEST_T(stub_answers_reflection_v1alpha, 120) {
     free(dir);
 }
 
+/* A real client (grpcio) conversing one message at a time, on both versions. */
+TEST_T(stub_reflection_checked_by_grpcio, 120) {
+    char *dir = make_dir(), *log;
+    th_proc p = start_stub(dir, stub_yaml, &log);
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", p.port);
+    const char *versions[] = {"v1", "v1alpha"};
+    for (int i = 0; i < 2; i++) {
+        char *argv[] = {TH_PYTHON, (char *)th_path("tests/servers/grpc_reflect_client.py"), ps,
+                        (char *)versions[i], NULL};
+        char *out = NULL, *err = NULL;
+        int rc = th_run(argv, NULL, &out, &err);
+        if (rc != 0) th_fail(__FILE__, __LINE__, "client exit %d: %s", rc, err ? err : "");
+        ASSERT_EQ_STR(out,
+                      "services acme.deploy.v1.Provisioner\n"
+                      "files acme/deploy/v1/deploy.proto google/protobuf/timestamp.proto "
+                      "acme/common/v1/types.proto\n"
+                      "files acme/deploy/v1/deploy.proto google/protobuf/timestamp.proto "
+                      "acme/common/v1/types.proto\n"
+                      "files acme/common/v1/types.proto\n"
+                      "error 5 file not found: nope.proto\n"
+                      "end OK\n");
+        free(out);
+        free(err);
+    }
+    th_stop(&p);
+    free(log);
+    free(dir);
+}
+
 /* ---- Stub files that do not fit their descriptors ---- */
 
 static void bad_stub(const char *dir, const char *yaml, const char *want) {
