@@ -58,7 +58,11 @@ static int raw_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t 
     return 0;
 }
 static int raw_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len, mae_grpc_reply *out) {
-    char *s = strndup(len ? (const char *)msg : "", len);
+    char *s = malloc(len + 1);  /* msg is not NUL-terminated: no str* function on it */
+    if (s) {
+        if (len) memcpy(s, msg, len);
+        s[len] = 0;
+    }
     *out = (mae_grpc_reply){.output = s ? cJSON_CreateString(s) : NULL};
     free(s);
     return out->output ? 0 : MAE_ENOMEM;
