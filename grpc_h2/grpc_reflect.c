@@ -232,7 +232,11 @@ static int stream_send(void *ud, const uint8_t *msg, size_t len) {
 static int on_msg(void *ud, const uint8_t *msg, size_t len) {
     mae__reflect *r = ud;
     r->answered = true;
-    if (r->done || r->rc < 0) return MAE_EPROTO;
+    if (r->rc < 0) return r->rc;
+    if (r->done) {  /* everything asked was answered: this one was not asked for */
+        snprintf(r->conv.err, sizeof r->conv.err, "a reflection response nobody asked for");
+        return r->rc = MAE_EPROTO;
+    }
     int rc = mae__reflect_conv_feed(&r->conv, msg, len);
     if (rc < 0) {
         r->rc = rc;
