@@ -258,6 +258,27 @@ TEST(bidi_stream_without_half_close_ends_at_its_deadline) {
     th_stop(&srv);
 }
 
+TEST_T(bidi_stream_send_queue_is_bounded, 120) {
+    th_proc srv;
+    start_server(&srv);
+    mae_transport *t = setup();
+    mae_svc_cfg svc = svc_for(srv.port, 0);
+    pingpong pp = {.rounds = 1, .cancel_at_first = true};
+    ASSERT_EQ_INT(mae__grpc_stream_open(t, &svc, "/test.Stream/Echo", 0, pp_msg, pp_end, &pp,
+                                        &pp.s), 0);
+    /* Nothing is taken before the stream is dispatched: the queue fills up to the bound. */
+    static uint8_t chunk[1 << 20];
+    int sent = 0;
+    while (mae__grpc_stream_send(pp.s, chunk, sizeof chunk) == 0) sent++;
+    ASSERT_EQ_INT(sent, MAE__GRPC_STREAM_MAX_QUEUE / (sizeof chunk + 5));
+    ASSERT_EQ_INT(mae__grpc_stream_send(pp.s, chunk, sizeof chunk), MAE_ETOOBIG);
+    ASSERT_EQ_INT(mae__grpc_stream_send(pp.s, chunk, 1), 0);  /* a small one still fits */
+    while (!pp.end.called) uv_run(&g_loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(pp.end.cls, MAE_CLASS_CANCELLED);  /* the first echo came back */
+    finish(t);
+    th_stop(&srv);
+}
+
 TEST(bidi_stream_bad_arguments_refused) {
     mae_transport *t = setup();
     mae_svc_cfg svc = svc_for(1, 0);
