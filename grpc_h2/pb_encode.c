@@ -12,6 +12,7 @@
 
 #include "grpc_h2/pb_int.h"
 #include "maestro/maestro.h"
+#include "workflow/utf8.h"
 
 /* The most a request may encode to (gRPC's own default receive limit is 4 MiB). */
 #define ENC_MAX (64u << 20)
@@ -90,6 +91,12 @@ static int limit(enc *e, int rc) {
         snprintf(e->err, e->cap, "%s: message larger than %u MiB", e->plen ? e->path : "(input)",
                  ENC_MAX >> 20);
     return rc;
+}
+
+/* Protobuf strings are UTF-8; cJSON keeps whatever bytes the text had. */
+static bool utf8_ok(const char *s) {
+    size_t n = strlen(s);
+    return mae__utf8_check((const unsigned char *)s, n) == n;
 }
 
 /* --- scalars ----------------------------------------------------------------------------- */
@@ -264,6 +271,7 @@ static int put_value(enc *e, const mae__pb_field *f, const cJSON *j, int depth, 
     if (f->type == PB_MESSAGE) return put_msg(e, (uint32_t)f->number, f->msg, j, depth);
     if (f->type == PB_STRING) {
         if (!cJSON_IsString(j)) return expected(e, "string", j);
+        if (!utf8_ok(j->valuestring)) return fail(e, "expected string, got invalid UTF-8");
         size_t n = strlen(j->valuestring);
         if (implicit && n == 0) return 0;
         if ((rc = mae__pb_buf_tag(&e->b, (uint32_t)f->number, 2)) ||
@@ -443,6 +451,7 @@ static int enc_struct(enc *e, const cJSON *j, int depth) {
     if (depth > MAE__PB_MAX_DEPTH) return fail(e, "nested deeper than %d", MAE__PB_MAX_DEPTH);
     for (const cJSON *c = j->child; c; c = c->next) {
         size_t old = path_push_key(e, c->string);
+        if (!utf8_ok(c->string)) return fail(e, "a key that is not valid UTF-8");
         int rc = mae__pb_buf_tag(&e->b, 1, 2);
         if (rc) return limit(e, rc);
         size_t start = e->b.len;
@@ -486,7 +495,10 @@ static int enc_value(enc *e, const cJSON *j, int depth) {
         if ((rc = mae__pb_buf_tag(&e->b, 2, 1)) || (rc = put_scalar(e, w, 1))) return limit(e, rc);
         return 0;
     }
-    if (cJSON_IsString(j)) return put_bytes_field(e, 3, j->valuestring, strlen(j->valuestring));
+    if (cJSON_IsString(j)) {
+        if (!utf8_ok(j->valuestring)) return fail(e, "expected string, got invalid UTF-8");
+        return put_bytes_field(e, 3, j->valuestring, strlen(j->valuestring));
+    }
     if (cJSON_IsBool(j)) return put_varint_field(e, 4, cJSON_IsTrue(j));
     if (!cJSON_IsObject(j) && !cJSON_IsArray(j)) return expected(e, "a JSON value", j);
     if ((rc = mae__pb_buf_tag(&e->b, cJSON_IsObject(j) ? 5 : 6, 2))) return limit(e, rc);
@@ -500,7 +512,8 @@ static int enc_any(enc *e, const mae__pb_msg *m, const cJSON *j, int depth) {
     if (!cJSON_IsObject(j)) return expected(e, "object (google.protobuf.Any)", j);
     if (!j->child) return 0;   /* {} is the empty Any */
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "@type");
-    if (!cJSON_IsString(t)) return fail(e, "an Any needs a \"@type\"");
+    if (!cJSON_IsString(t) || !utf8_ok(t->valuestring))
+        return fail(e, "an Any needs a \"@type\"");
     const mae__pb_msg *inner = mae__pb_any_type(m->pool ? m->pool : e->pool, NULL, 0,
                                                 t->valuestring);
     if (!inner) return fail(e, "unknown Any type %s", t->valuestring);
@@ -550,8 +563,9 @@ static int enc_wkt(enc *e, const mae__pb_msg *m, const cJSON *j, int depth) {
         return 0;
     case PB_WKT_FIELDMASK: {
         if (!cJSON_IsString(j)) return expected(e, "a field mask string", j);
+        /* "" is no path; otherwise every comma separates one, empty ones included. */
         const char *s = j->valuestring;
-        while (*s) {
+        while (*j->valuestring) {
             const char *c = strchr(s, ',');
             size_t n = c ? (size_t)(c - s) : strlen(s);
             char in[256], out[512];
@@ -562,7 +576,8 @@ static int enc_wkt(enc *e, const mae__pb_msg *m, const cJSON *j, int depth) {
                 return expected(e, "a field mask of lowerCamelCase paths", j);
             int rc = put_bytes_field(e, 1, out, strlen(out));
             if (rc) return rc;
-            s += n + (c != NULL);
+            if (!c) break;
+            s = c + 1;
         }
         return 0;
     }

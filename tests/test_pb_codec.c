@@ -471,3 +471,21 @@ TEST(status_details) {
     ASSERT_NULL(out);
     mae__pb_pool_free(p);
 }
+
+/* The fuzz target's committed descriptor set is the one protoc-c makes of pb_rich.proto today. */
+TEST(fuzz_fixture_is_current) {
+    char *text = th_read_file(th_path("tests/servers/pb_rich.proto"), NULL);
+    ASSERT_NOT_NULL(text);
+    const char *files[] = {"pb_rich.proto", text};
+    size_t len, flen;
+    uint8_t *set = fx_protoset(files, 1, &len, NULL);
+    char *fixture = th_read_file(th_path("tests/fuzz/pb_rich.protoset"), &flen);
+    ASSERT_NOT_NULL(fixture);
+    if (len != flen || memcmp(set, fixture, len) != 0)
+        th_fail(__FILE__, __LINE__, "tests/fuzz/pb_rich.protoset is stale; regenerate it with: "
+                "protoc-c -Itests/servers -I" FX_WKT_DIR " --descriptor_set_out="
+                "tests/fuzz/pb_rich.protoset --include_imports tests/servers/pb_rich.proto");
+    free(set);
+    free(fixture);
+    free(text);
+}
