@@ -471,16 +471,12 @@ static int dec_value(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSON
         if ((rc = spend(d, last.vlen))) return rc;
         if (mae__utf8_check(last.val, last.vlen) != last.vlen)
             return derr(d, MAE_EDECODE, "google.protobuf.Value: invalid UTF-8%s%s", "", "");
-        *out = cJSON_CreateString("");
-        if (*out) {
+        {
             char *s = malloc(last.vlen + 1);
-            if (!s) {
-                cJSON_Delete(*out);
-                return MAE_ENOMEM;
-            }
+            if (!s) return MAE_ENOMEM;
             memcpy(s, last.val, last.vlen);
             s[last.vlen] = 0;
-            cJSON_SetValuestring(*out, s);
+            *out = cJSON_CreateString(s);
             free(s);
         }
         break;
@@ -549,9 +545,12 @@ int mae__pb_decode_any(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJS
             else body = NULL;
         } else {
             /* A plain message: its fields go beside "@type". */
-            while (body->child) {
+            while (body->child && !rc) {
                 cJSON *c = cJSON_DetachItemViaPointer(body, body->child);
-                cJSON_AddItemToObject(o, c->string, c);
+                if (!cJSON_AddItemToObject(o, c->string, c)) {
+                    cJSON_Delete(c);
+                    rc = MAE_ENOMEM;
+                }
             }
         }
     }

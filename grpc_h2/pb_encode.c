@@ -282,8 +282,9 @@ static int put_value(enc *e, const mae__pb_field *f, const cJSON *j, int depth, 
     if (f->type == PB_BYTES) {
         uint8_t *bytes;
         size_t n;
-        if (!cJSON_IsString(j) || mae__pb_b64_decode(j->valuestring, &bytes, &n))
-            return expected(e, "bytes (base64)", j);
+        if (!cJSON_IsString(j)) return expected(e, "bytes (base64)", j);
+        if ((rc = mae__pb_b64_decode(j->valuestring, &bytes, &n)))
+            return rc == -2 ? MAE_ENOMEM : expected(e, "bytes (base64)", j);
         if (!(implicit && n == 0) &&
             ((rc = mae__pb_buf_tag(&e->b, (uint32_t)f->number, 2)) ||
              (rc = mae__pb_buf_varint(&e->b, n)) || (rc = mae__pb_buf_put(&e->b, bytes, n)))) {
@@ -594,7 +595,10 @@ int mae__pb_encode(const mae__pb_msg *m, const cJSON *in, size_t prefix, uint8_t
     if (err && cap) err[0] = 0;
     enc e = {.b = {.max = ENC_MAX + prefix}, .pool = m->pool, .err = err, .cap = cap};
     int rc = mae__pb_buf_reserve(&e.b, prefix + 16);
-    if (rc) return rc;
+    if (rc) {
+        if (err && cap) snprintf(err, cap, "out of memory");
+        return rc;
+    }
     e.b.len = prefix;
     memset(e.b.p, 0, prefix);
     rc = enc_msg(&e, m, in, 1, false);

@@ -50,7 +50,7 @@ int mae__pb_b64_decode(const char *s, uint8_t **out, size_t *len) {
     while (n && s[n - 1] == '=') n--;
     if (strlen(s) - n > 2 || n % 4 == 1) return -1;
     uint8_t *o = malloc(n / 4 * 3 + 3);
-    if (!o) return -1;
+    if (!o) return -2;
     size_t ol = 0;
     uint32_t acc = 0;
     int bits = 0;
