@@ -139,6 +139,7 @@ typedef struct slot {
     const uint8_t *mp;          /* singular message: its bytes (the first piece) */
     size_t ml;
     uint8_t *merged;            /* pieces concatenated when the message came more than once */
+    size_t mcap;                /* its capacity: grows by doubling, so n pieces cost O(total) */
     bool set;
 } slot;
 
@@ -183,7 +184,6 @@ static int map_entry(pb_dec *d, const mae__pb_field *f, const uint8_t *p, size_t
         else rc = (v = default_json(vf)) ? 0 : MAE_ENOMEM;
     }
     if (!rc) {
-        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
         if (!cJSON_AddItemToObject(obj, key, v)) {
             cJSON_Delete(v);
             rc = MAE_ENOMEM;
@@ -191,6 +191,40 @@ static int map_entry(pb_dec *d, const mae__pb_field *f, const uint8_t *p, size_t
     }
     free(key);
     return rc;
+}
+
+typedef struct keyed {
+    cJSON *item;
+    size_t pos;
+} keyed;
+
+static int cmp_keyed(const void *x, const void *y) {
+    const keyed *a = x, *b = y;
+    int c = strcmp(a->item->string, b->item->string);
+    return c ? c : a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/* A map or Struct whose key came more than once keeps the last value, where the first one
+ * was (as protobuf's own JSON printers do). Entries are appended as they arrive and the
+ * duplicates removed once, by sorting: O(n log n) where a lookup per entry would be O(n^2). */
+static int dedupe(cJSON *o) {
+    size_t n = 0;
+    for (cJSON *c = o->child; c; c = c->next) n++;
+    if (n < 2) return 0;
+    keyed *k = malloc(n * sizeof *k);
+    if (!k) return MAE_ENOMEM;
+    size_t i = 0;
+    for (cJSON *c = o->child; c; c = c->next, i++) k[i] = (keyed){c, i};
+    qsort(k, n, sizeof *k, cmp_keyed);
+    for (i = 0; i + 1 < n; i++) {
+        if (strcmp(k[i].item->string, k[i + 1].item->string) != 0) continue;
+        /* k[i] is replaced by the later k[i + 1]: move the value into the earlier place. */
+        cJSON *later = cJSON_DetachItemViaPointer(o, k[i + 1].item);
+        cJSON_ReplaceItemViaPointer(o, k[i].item, later);
+        k[i + 1].item = later;
+    }
+    free(k);
+    return 0;
 }
 
 static int add_repeated(pb_dec *d, const mae__pb_field *f, const pb_wire_field *w, int depth,
@@ -263,13 +297,17 @@ static int collect(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
                 s->mp = w.val;
                 s->ml = w.vlen;
             } else {
-                uint8_t *mg = malloc(s->ml + w.vlen + 1);
-                if (!mg) return MAE_ENOMEM;
-                memcpy(mg, s->mp, s->ml);
-                memcpy(mg + s->ml, w.val, w.vlen);
-                free(s->merged);
-                s->merged = mg;
-                s->mp = mg;
+                if (!s->merged || s->ml + w.vlen > s->mcap) {
+                    size_t ncap = (s->ml + w.vlen) * 2 + 64;
+                    uint8_t *mg = realloc(s->merged, ncap);
+                    if (!mg) return MAE_ENOMEM;
+                    /* The first piece still points into the input: copy it over. */
+                    if (!s->merged) memcpy(mg, s->mp, s->ml);
+                    s->merged = mg;
+                    s->mcap = ncap;
+                }
+                memcpy(s->merged + s->ml, w.val, w.vlen);
+                s->mp = s->merged;
                 s->ml += w.vlen;
             }
             s->set = true;
@@ -298,6 +336,7 @@ static int build(pb_dec *d, const mae__pb_msg *m, int depth, slot *slots, cJSON 
         cJSON *v = NULL;
         if ((rc = spend(d, strlen(f->json_name) + 4))) return rc;
         if (f->repeated) {
+            if (f->map && s->val && (rc = dedupe(s->val))) return rc;
             v = s->val ? s->val : f->map ? cJSON_CreateObject() : cJSON_CreateArray();
             s->val = NULL;
         } else if (f->type == PB_MESSAGE && s->set) {
@@ -407,7 +446,6 @@ static int dec_struct(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSO
         cJSON *v = NULL;
         rc = dec_value(d, vp, vl, depth + 1, &v);
         if (!rc) {
-            cJSON_DeleteItemFromObjectCaseSensitive(o, key);
             if (!cJSON_AddItemToObject(o, key, v)) {
                 cJSON_Delete(v);
                 rc = MAE_ENOMEM;
@@ -415,6 +453,7 @@ static int dec_struct(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSO
         }
         free(key);
     }
+    if (!rc) rc = dedupe(o);
     if (rc) {
         cJSON_Delete(o);
         return rc;

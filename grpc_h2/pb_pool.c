@@ -202,6 +202,10 @@ static int cmp_numidx(const void *x, const void *y) {
     return a->number < b->number ? -1 : a->number > b->number;
 }
 
+static int cmp_str(const void *x, const void *y) {
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
 static int field_err(adder *a, const char *msg, const char *field, const char *why) {
     if (a->err && a->cap)
         snprintf(a->err, a->cap, "%s: field %s.%s: %s", a->file, msg, field ? field : "?", why);
@@ -274,12 +278,16 @@ static int add_fields(adder *a, mae__pb_msg *m, const Mae__Pb__DescriptorProto *
             }
         }
     }
-    /* Duplicate names: quadratic only within one message, whose size the byte cap bounds. */
-    for (size_t i = 0; !rc && d->n_field <= 4096 && i < d->n_field; i++)
-        for (size_t j = 0; j < i && !rc; j++)
-            if (strcmp(fs[i].name, fs[j].name) == 0)
-                rc = field_err(a, m->full_name, fs[i].name, "declared twice");
     free(tmp);
+    /* Duplicate names, found by sorting (a message may have many fields). */
+    const char **names = rc ? NULL : malloc((d->n_field + 1) * sizeof *names);
+    if (!rc && !names) rc = MAE_ENOMEM;
+    for (size_t i = 0; !rc && i < d->n_field; i++) names[i] = fs[i].name;
+    if (!rc) qsort(names, d->n_field, sizeof *names, cmp_str);
+    for (size_t i = 1; !rc && i < d->n_field; i++)
+        if (strcmp(names[i], names[i - 1]) == 0)
+            rc = field_err(a, m->full_name, names[i], "declared twice");
+    free(names);
     m->fields = fs;
     m->by_number = byn;
     m->nfields = d->n_field;
@@ -529,25 +537,28 @@ int mae__pb_pool_add_set(mae__pb_pool *p, const uint8_t *buf, size_t len, char *
 }
 
 size_t mae__pb_pool_missing(const mae__pb_pool *p, const char **names, size_t cap) {
+    /* Names already counted, in a small open-addressing set sized for every import. */
+    size_t ndeps = 0;
+    for (size_t i = 0; i < p->nfiles; i++) ndeps += p->files[i]->fd->n_dependency;
+    size_t nb = 16;
+    while (nb < ndeps * 2) nb *= 2;
+    const char **seen = calloc(nb, sizeof *seen);
+    if (!seen) return 0;   /* out of memory: the caller sees nothing to fetch and link says why */
     size_t total = 0;
     for (size_t i = 0; i < p->nfiles; i++) {
         const Mae__Pb__FileDescriptorProto *fd = p->files[i]->fd;
         for (size_t j = 0; j < fd->n_dependency; j++) {
             const char *d = fd->dependency[j];
             if (!d || mae__pb_sym(p, d, SYM_FILE)) continue;
-            /* Counted once: skip a name an earlier import already reported. */
-            bool seen = false;
-            for (size_t k = 0; k <= i && !seen; k++) {
-                const Mae__Pb__FileDescriptorProto *e = p->files[k]->fd;
-                size_t lim = k == i ? j : e->n_dependency;
-                for (size_t l = 0; l < lim && !seen; l++)
-                    seen = e->dependency[l] && strcmp(e->dependency[l], d) == 0;
-            }
-            if (seen) continue;
+            size_t h = hash(d) & (nb - 1);
+            while (seen[h] && strcmp(seen[h], d) != 0) h = (h + 1) & (nb - 1);
+            if (seen[h]) continue;
+            seen[h] = d;
             if (total < cap) names[total] = d;
             total++;
         }
     }
+    free(seen);
     return total;
 }
 
