@@ -71,7 +71,8 @@ __attribute__((format(printf, 2, 3))) static int fail(enc *e, const char *fmt, .
         /* A deep path keeps its end, where the problem is. */
         const char *path = e->plen ? e->path : "(input)";
         bool cut = e->plen > 80;
-        int n = snprintf(e->err, e->cap, "%s%s: ", cut ? "..." : "", cut ? path + e->plen - 77 : path);
+        int n = snprintf(e->err, e->cap, "%s%s: ", cut ? "..." : "",
+                         cut ? path + e->plen - 77 : path);
         va_list ap;
         va_start(ap, fmt);
         if (n >= 0 && (size_t)n < e->cap) vsnprintf(e->err + n, e->cap - (size_t)n, fmt, ap);
@@ -331,7 +332,8 @@ static int enc_field(enc *e, const mae__pb_field *f, const cJSON *j, int depth) 
     int rc;
     if (f->map) {
         if (!cJSON_IsObject(j)) return expected(e, "object (map)", j);
-        if (depth + 1 > MAE__PB_MAX_DEPTH) return fail(e, "nested deeper than %d", MAE__PB_MAX_DEPTH);
+        if (depth + 1 > MAE__PB_MAX_DEPTH)
+            return fail(e, "nested deeper than %d", MAE__PB_MAX_DEPTH);
         const mae__pb_field *kf = &f->msg->fields[0], *vf = &f->msg->fields[1];
         for (const cJSON *c = j->child; c; c = c->next) {
             size_t old = path_push_key(e, c->string);
@@ -339,7 +341,8 @@ static int enc_field(enc *e, const mae__pb_field *f, const cJSON *j, int depth) 
             size_t start = e->b.len;
             if (cJSON_IsNull(c) && !(vf->msg && vf->msg->wkt == PB_WKT_VALUE))
                 return expected(e, "a map value", c);
-            if ((rc = put_map_key(e, kf, c->string)) || (rc = put_value(e, vf, c, depth + 1, false)))
+            if ((rc = put_map_key(e, kf, c->string)) ||
+                (rc = put_value(e, vf, c, depth + 1, false)))
                 return rc;
             if ((rc = mae__pb_buf_close_len(&e->b, start))) return limit(e, rc);
             path_pop(e, old);

@@ -169,7 +169,8 @@ int mae__pb_ts_parse(const char *s, int64_t *secs, int32_t *nanos) {
         return -1;
     }
     if (*s) return -1;
-    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se - off;
+    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+                se - off;
     if (t < TS_MIN || t > TS_MAX) return -1;
     *secs = t;
     return 0;
