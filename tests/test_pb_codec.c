@@ -566,3 +566,43 @@ TEST(decode_duplicate_keys) {
     free(s);
     mae__pb_pool_free(p);
 }
+
+/* proto2: explicit presence (a field given at its default is sent), packed only when asked,
+ * groups refused when encoding and skipped when decoding. */
+TEST(proto2_fields) {
+    mae__pb_pool *p = fx_pool1(
+        "syntax = \"proto2\";\n"
+        "package p2;\n"
+        "message M {\n"
+        "  optional int32 a = 1; required string b = 2;\n"
+        "  repeated int32 c = 3 [packed = true]; repeated int32 d = 4;\n"
+        "  optional group G = 5 { optional int32 x = 6; }\n"
+        "  optional int32 after = 7;\n"
+        "}\n");
+    const mae__pb_msg *m = mae__pb_pool_message(p, "p2.M");
+    ASSERT_NOT_NULL(m);
+    cJSON *in = cJSON_Parse("{\"a\":0,\"b\":\"\",\"c\":[1,2],\"d\":[1,2]}");
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    ASSERT_EQ_INT(mae__pb_encode(m, in, 0, &buf, &len, err, sizeof err), 0);
+    cJSON_Delete(in);
+    static const uint8_t want[] = {0x08, 0x00, 0x12, 0x00, 0x1a, 0x02, 0x01, 0x02,
+                                   0x20, 0x01, 0x20, 0x02};
+    ASSERT_EQ_INT(len, sizeof want);
+    ASSERT_TRUE(memcmp(buf, want, len) == 0);
+    free(buf);
+    in = cJSON_Parse("{\"g\":{\"x\":1}}");
+    ASSERT_EQ_INT(mae__pb_encode(m, in, 0, &buf, &len, err, sizeof err), MAE_ETEMPLATE);
+    ASSERT_EQ_STR(err, "g: groups are not supported");
+    cJSON_Delete(in);
+    /* A group on the wire (5, start .. end) holding x, then after = 9. */
+    static const uint8_t grp[] = {0x2b, 0x30, 0x01, 0x2c, 0x38, 0x09};
+    cJSON *out = NULL;
+    ASSERT_EQ_INT(mae__pb_decode(m, grp, sizeof grp, 0, &out, err, sizeof err), 0);
+    char *s = cJSON_PrintUnformatted(out);
+    ASSERT_EQ_STR(s, "{\"a\":0,\"b\":\"\",\"c\":[],\"d\":[],\"g\":null,\"after\":9}");
+    free(s);
+    cJSON_Delete(out);
+    mae__pb_pool_free(p);
+}
