@@ -6,7 +6,8 @@
 #          graphviz, which draws the pictures of `maestro graph --format svg` make pictures)
 #   test   + clang with its sanitizer runtimes and the real peers the    (make test)
 #          integration tests talk to: grpcio/grpc_tools (which need pkg_resources and do not
-#          pull it in), python3-h2, python3-jsonschema/yaml (the schema test), nginx with the
+#          pull it in), python3-h2, python3-jsonschema/yaml (the schema test), python3-protobuf
+#          (the reference of the proto3 JSON codec's differential test), nginx with the
 #          echo module, openssl, the curl CLI, zsh and groff (completion and man page
 #          checks); and the
 #          -dev packages named by libcurl.pc's Libs.private, which the installed-library test's
