@@ -41,6 +41,10 @@ typedef struct mae_stub_service {
     const char *tls_cert, *tls_key;  /* grpc: serve TLS (ALPN h2) with these; NULL = h2c */
     mae_stub_route *routes;
     size_t n_routes;
+    /* gRPC: a FileDescriptorSet (path as written, resolved against the stub file's folder):
+     * methods are then the typed methods it describes, and the stub answers reflection.
+     * NULL: the Maestro envelope. */
+    const char *descriptors;
 } mae_stub_service;
 
 typedef struct mae_stub_file {
