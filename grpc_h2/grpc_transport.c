@@ -10,6 +10,7 @@
 #include "grpc_h2/grpc_client_int.h"
 #include "grpc_h2/grpc_target.h"
 #include "grpc_h2/grpc_transport.h"
+#include "grpc_h2/grpc_typed.h"
 #include "maestro/maestro.h"
 #include "transports/wire.h"
 
@@ -51,6 +52,7 @@ static void on_backoff_closed(uv_handle_t *h) {
 static void on_call_closed(uv_handle_t *h) {
     mae_call *c = h->data;
     mae__gtransport *t = c->t;
+    if (c->codec != &mae__grpc_envelope_codec) mae__grpc_typed_codec_free((mae_grpc_codec *)c->codec);
     free(c);
     t->n_handles--;
     mae__handle_closed(t);
@@ -357,14 +359,47 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
     if (timeout) c->deadline = uv_now(t->loop) + timeout;
     char path[512];
     size_t len = 0;
-    rc = c->codec->path(c->codec, req, path, sizeof path);
-    if (rc == 0) rc = c->codec->encode(c->codec, req, &c->body, &len);
+    /* A typed service: the method is resolved and the input encoded now; what does not fit is
+     * the step's template failure, delivered like any result, with nothing sent. */
+    char terr[512] = "";
+    bool typed_fail = false;
+    if (req->service->typed) {
+        mae_grpc_codec *tc;
+        rc = mae__grpc_typed_codec_new(req->service->typed, mae__grpc_target_method(req->target),
+                                       &tc, terr, sizeof terr);
+        if (rc == MAE_ENOMEM) {
+            call_release(c);
+            free(c);
+            return rc;
+        }
+        if (rc == 0) c->codec = tc;
+        else typed_fail = true;
+    }
+    rc = typed_fail ? 0 : c->codec->path(c->codec, req, path, sizeof path);
+    if (rc == 0 && !typed_fail) {
+        rc = c->codec->encode(c->codec, req, &c->body, &len);
+        if (rc == MAE_ETEMPLATE) {
+            snprintf(terr, sizeof terr, "%s", mae__grpc_typed_error(c->codec));
+            typed_fail = true;
+            rc = 0;
+        }
+    }
     if (rc == 0 && len > UINT32_MAX) rc = MAE_ETOOBIG;
-    if (rc == 0) rc = build_headers(c, req, path, p->authority);
+    if (rc == 0 && !typed_fail) rc = build_headers(c, req, path, p->authority);
     if (rc < 0) {
         call_release(c);
+        if (c->codec != &mae__grpc_envelope_codec) mae__grpc_typed_codec_free((mae_grpc_codec *)c->codec);
         free(c);
         return rc;
+    }
+    if (typed_fail) {
+        uv_timer_init(t->loop, &c->timer);
+        c->timer.data = c;
+        t->n_handles++;
+        c->state = MAE__CALL_QUEUED;
+        *out = c;
+        mae__call_finish(c, MAE_CLASS_TEMPLATE, 0, terr);
+        return 0;
     }
     mae__grpc_frame_prefix(c->body, false, (uint32_t)len);
     c->body_len = len + 5;

@@ -338,6 +338,7 @@ static void dispatch(mae_callnode *c) {
      * workflow's, kept for the probe): borrowed for the call, copied by the transport. */
     mae_svc_cfg cfg;
     mae__svc_view(c->service, &cfg);
+    if (c->service->reflection) cfg.typed = c->svc->reflected;
     mae_call_req req = {
         .service = &cfg,
         .target = c->target,
@@ -465,6 +466,8 @@ static void on_result(mae_call_result *res, void *ud) {
     c->cls = res->cls;
     c->status = res->status;
     c->sent = res->sent;
+    if (res->cls == MAE_CLASS_GRPC && res->status == MAE_GRPC_UNIMPLEMENTED && c->service->reflection)
+        mae__typed_svc_stale(c->svc);
     if (res->cls == MAE_CLASS_CANCELLED && c->cancel_why == CANCEL_TIMEOUT) {
         c->cls = MAE_CLASS_TIMEOUT;
         set_msg(c, "attempt timed out after %llums",

@@ -83,6 +83,9 @@ typedef struct mae_svc_cfg {
     int pool_connections;          /* <= 0: the transport's default (5) */
     uint64_t max_response;         /* bytes; 0: the type's default */
     mae_svc_tls tls;
+    /* gRPC: the service's descriptors (grpc_h2/grpc_typed.h) when its calls are typed, NULL for
+     * the envelope. Borrowed for start(); the transport takes its own reference. */
+    struct mae__typed_desc *typed;
 } mae_svc_cfg;
 
 typedef struct mae_call_req {
