@@ -174,7 +174,8 @@ int mae__grpc_typed_codec_new(mae__typed_desc *d, const char *name, mae_grpc_cod
     tc->d = mae__typed_desc_ref(d);
     tc->m = m;
     tc->base = (mae_grpc_codec){
-        .name = "typed", .path = ty_path, .encode = ty_encode, .decode = ty_decode, .data = tc};
+        .name = "typed", .path = ty_path, .encode = ty_encode, .decode = ty_decode, .data = tc,
+        .server_streaming = m->server_streaming};
     *out = &tc->base;
     return 0;
 }
