@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""A real grpcio server with typed generated code (tests/servers/typed/*.proto compiled with
+grpc_tools.protoc at start-up into a temporary directory), for Maestro's typed gRPC tests.
+
+acme.deploy.v1.Provisioner
+  CreateInstance   an Instance echoing the request (id "i-<image>", ip "10.0.0.<n>");
+                   fail=true: FAILED_PRECONDITION "no capacity" with ErrorInfo details
+  DestroyInstance  {ok: true, id}
+  Watch            server-streaming: count Events {seq, state "step-<seq>"}
+  GetStats         {calls: every call but GetStats, log: ["Method:detail", ...]}
+  Charge           fail_first calls per account fail RESOURCE_EXHAUSTED with RetryInfo
+                   (retry_delay_ms) in grpc-status-details-bin, then {attempts}
+  Upload, Chat     the streaming kinds Maestro refuses (never called)
+acme.deploy.v1.Audit/GetStats   the same stats (a second GetStats: ambiguity)
+grpc.health.v1.Health/Check     SERVING
+Options: --port N (0 = pick). Prints "PORT <n>" once listening."""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent import futures
+
+import grpc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROTOS = os.path.join(HERE, "typed")
+
+
+def generate():
+    out = tempfile.mkdtemp(prefix="maestro-typed-")
+    files = ["acme/deploy/v1/deploy.proto", "acme/deploy/v1/rpc_status.proto",
+             "grpc/health/v1/health.proto"]
+    subprocess.check_call([sys.executable, "-m", "grpc_tools.protoc", "-I" + PROTOS,
+                           "--python_out=" + out, "--grpc_python_out=" + out] + files)
+    sys.path.insert(0, out)
+    return out
+
+
+def load_health(out):
+    # "grpc.health.v1" would shadow the grpc package: load the module by its path instead.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "typed_health_pb2", os.path.join(out, "grpc", "health", "v1", "health_pb2.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def die_with_parent():
+    import ctypes
+    import signal
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def main():
+    die_with_parent()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    out = generate()
+    from acme.deploy.v1 import deploy_pb2 as pb, deploy_pb2_grpc as pbg  # noqa: E402
+    from acme.deploy.v1 import rpc_status_pb2 as st  # noqa: E402
+    hpb = load_health(out)
+
+    lock = threading.Lock()
+    state = {"calls": 0, "log": [], "charges": {}, "ips": 0}
+
+    def note(entry):
+        with lock:
+            state["calls"] += 1
+            state["log"].append(entry)
+
+    def details_abort(ctx, code, msg, details):
+        s = st.Status(code=code.value[0], message=msg)
+        for type_name, m in details:
+            s.details.add(type_url="type.googleapis.com/" + type_name, value=m.SerializeToString())
+        ctx.set_trailing_metadata((("grpc-status-details-bin", s.SerializeToString()),))
+        ctx.abort(code, msg)
+
+    def stats():
+        with lock:
+            return pb.Stats(calls=state["calls"], log=list(state["log"]))
+
+    class Provisioner(pbg.ProvisionerServicer):
+        def CreateInstance(self, req, ctx):
+            note("CreateInstance:" + req.image)
+            if req.fail:
+                info = st.ErrorInfo(reason="NO_CAPACITY", domain="deploy.acme.test",
+                                    metadata={"zone": "eu"})
+                details_abort(ctx, grpc.StatusCode.FAILED_PRECONDITION, "no capacity",
+                              [("google.rpc.ErrorInfo", info)])
+            with lock:
+                state["ips"] += 1
+                ip = "10.0.0.%d" % state["ips"]
+            return pb.Instance(id="i-" + req.image, image=req.image, disk_gb=req.disk_gb,
+                               tags=req.tags, labels=req.labels, zones=req.zones,
+                               boot=req.boot if req.HasField("boot") else None, big=req.big,
+                               ip=ip, owner_name=req.owner_name)
+
+        def DestroyInstance(self, req, ctx):
+            note("DestroyInstance:" + req.id)
+            return pb.DestroyReply(ok=True, id=req.id)
+
+        def Watch(self, req, ctx):
+            note("Watch:" + req.id)
+            for i in range(req.count):
+                yield pb.Event(seq=i + 1, state="step-%d" % (i + 1))
+
+        def Upload(self, it, ctx):
+            note("Upload")
+            return pb.Stats()
+
+        def Chat(self, it, ctx):
+            note("Chat")
+            for e in it:
+                yield e
+
+        def GetStats(self, req, ctx):
+            return stats()
+
+        def Charge(self, req, ctx):
+            note("Charge:" + req.account)
+            with lock:
+                n = state["charges"].get(req.account, 0) + 1
+                state["charges"][req.account] = n
+            if n <= req.fail_first:
+                ms = req.retry_delay_ms
+                info = st.RetryInfo(retry_delay=st.Dur(seconds=ms // 1000,
+                                                       nanos=(ms % 1000) * 1000000))
+                details_abort(ctx, grpc.StatusCode.RESOURCE_EXHAUSTED, "quota exceeded",
+                              [("google.rpc.RetryInfo", info)])
+            return pb.ChargeReply(attempts=n)
+
+    class Audit(pbg.AuditServicer):
+        def GetStats(self, req, ctx):
+            return stats()
+
+    def check(req, ctx):
+        note("Check:" + req.service)
+        return hpb.HealthCheckResponse(status=hpb.HealthCheckResponse.SERVING)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
+                         options=[("grpc.so_reuseport", 0)])
+    pbg.add_ProvisionerServicer_to_server(Provisioner(), server)
+    pbg.add_AuditServicer_to_server(Audit(), server)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(
+            check, request_deserializer=hpb.HealthCheckRequest.FromString,
+            response_serializer=hpb.HealthCheckResponse.SerializeToString)}),))
+    port = server.add_insecure_port("127.0.0.1:%d" % args.port)
+    server.start()
+    print("PORT %d" % port, flush=True)
+    try:
+        server.wait_for_termination()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
