@@ -118,7 +118,7 @@ TEST(typed_compensation_method_and_input_are_checked) {
                   2);
     ASSERT_CONTAINS(err, "wf.yaml:11:26: error: service cloud: ");
     ASSERT_CONTAINS(err, "DestroyInstance?");
-    ASSERT_CONTAINS(err, "wf.yaml:15:55: error: input idd: no such field in acme.deploy.v1.DestroyRequest");
+    ASSERT_CONTAINS(err, "wf.yaml:15:51: error: input idd: no such field in acme.deploy.v1.DestroyRequest");
     free(err);
     typed_dir_remove(&d);
 }
@@ -165,10 +165,10 @@ TEST(typed_full_name_without_descriptors_and_bad_descriptors_are_errors) {
     char *argv[] = {"maestro", "validate", (char *)wf, NULL};
     char *out = NULL, *err = NULL;
     ASSERT_EQ_INT(th_maestro(argv, NULL, &out, &err), 2);
-    ASSERT_CONTAINS(err, "wf2.yaml:4:62: error: cannot open descriptor set ");
+    ASSERT_CONTAINS(err, "wf2.yaml:4:60: error: cannot open descriptor set ");
     ASSERT_CONTAINS(err, "missing.protoset");
-    ASSERT_CONTAINS(err, "wf2.yaml:5:62: error: descriptor set ");
-    ASSERT_CONTAINS(err, "wf2.yaml:6:71: error: 'descriptors' is only for grpc services");
+    ASSERT_CONTAINS(err, "wf2.yaml:5:60: error: descriptor set ");
+    ASSERT_CONTAINS(err, "wf2.yaml:6:66: error: 'descriptors' is only for grpc services");
     ASSERT_CONTAINS(err, "wf2.yaml:8:35: error: method 'acme.deploy.v1.Provisioner/Watch' is a typed method: "
                          "service 'env' needs 'descriptors:'");
     free(out);
