@@ -14,6 +14,7 @@ static const char usage[] =
     "  maestro execute ...                                          same as run\n"
     "  maestro validate WORKFLOW.yaml...                            check files; nothing is called\n"
     "  maestro graph WORKFLOW.yaml [--format dot|mermaid]           draw the steps\n"
+    "  maestro describe WORKFLOW.yaml [SERVICE]                     typed gRPC methods and inputs\n"
     "  maestro bench WORKFLOW.yaml --input ... -n RUNS -c CONC      run many instances, report figures\n"
     "  maestro stub STUBS.yaml [--log FILE]                         serve fake HTTP and gRPC services\n"
     "  maestro version | help | <command> --help\n"
@@ -37,6 +38,7 @@ static int dispatch(int argc, char **argv) {
     if (strcmp(cmd, "run") == 0 || strcmp(cmd, "execute") == 0) return mae_cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "validate") == 0) return mae_cmd_validate(argc - 1, argv + 1);
     if (strcmp(cmd, "graph") == 0) return mae_cmd_graph(argc - 1, argv + 1);
+    if (strcmp(cmd, "describe") == 0) return mae_cmd_describe(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return mae_cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "stub") == 0) return mae_cmd_stub(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
