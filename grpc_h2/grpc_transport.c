@@ -174,6 +174,23 @@ int mae__call_message(void *ud, bool compressed, uint8_t *msg, size_t len) {
     return 0;
 }
 
+/* A failure's google.rpc.Status (grpc-status-details-bin): its details go with the result, and
+ * a RetryInfo.retry_delay is the server's pushback unless grpc-retry-pushback-ms said more. */
+static void status_details(mae_call *c) {
+    if (!c->resp.details) return;
+    cJSON *st = NULL;
+    int64_t delay = -1;
+    if (mae__pb_status_decode(mae__grpc_typed_codec_pool(c->codec), c->resp.details, c->resp.details_len,
+                              &st, &delay) != 0)
+        return;
+    cJSON *det = cJSON_DetachItemFromObjectCaseSensitive(st, "details");
+    cJSON_Delete(st);
+    cJSON_Delete(c->res_details);
+    c->res_details = det;
+    c->res.details = det;
+    if (delay >= 0 && c->res.retry_after_ms < 0 && !c->res.no_retry) c->res.retry_after_ms = delay;
+}
+
 void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
     if (c->state == MAE__CALL_DONE) return;
     mae_grpc_outcome o;
@@ -184,6 +201,7 @@ void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
     c->res.no_retry = c->resp.pushback_stop;
     if (o.code != MAE_GRPC_OK) {
         c->res.not_an_attempt = o.not_an_attempt;
+        status_details(c);
         mae__call_finish(c, MAE_CLASS_GRPC, o.code, o.message);
         return;
     }
@@ -227,6 +245,8 @@ static void on_call_timer(uv_timer_t *tm) {
     c->cb(&c->res, c->ud);  /* the callback owns res.output */
     free(c->res_msg);
     c->res_msg = NULL;
+    cJSON_Delete(c->res_details);
+    c->res_details = NULL;
     uv_close((uv_handle_t *)&c->timer, on_call_closed);
 }
 

@@ -196,3 +196,7 @@ bool mae__grpc_codec_is_typed(const mae_grpc_codec *c) { return c && c->path == 
 const mae__pb_method *mae__grpc_typed_codec_method(const mae_grpc_codec *c) {
     return mae__grpc_codec_is_typed(c) ? ((const typed_codec *)c->data)->m : NULL;
 }
+
+const mae__pb_pool *mae__grpc_typed_codec_pool(const mae_grpc_codec *c) {
+    return mae__grpc_codec_is_typed(c) ? ((const typed_codec *)c->data)->d->pool : NULL;
+}

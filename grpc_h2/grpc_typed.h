@@ -47,5 +47,7 @@ void mae__grpc_typed_codec_free(mae_grpc_codec *c);   /* NULL is a no-op */
 const char *mae__grpc_typed_error(const mae_grpc_codec *c);
 bool mae__grpc_codec_is_typed(const mae_grpc_codec *c);
 const mae__pb_method *mae__grpc_typed_codec_method(const mae_grpc_codec *c);
+/* The descriptors of a typed codec (for Any in status details), NULL for any other codec. */
+const mae__pb_pool *mae__grpc_typed_codec_pool(const mae_grpc_codec *c);
 
 #endif

@@ -224,6 +224,7 @@ struct mae_callnode {
     uint32_t delays[MAE_MAX_DELAYS];  /* backoff waited before each retry (report) */
     int n_delays;
     bool no_retry;              /* the last failure cannot get better by retrying (no transport) */
+    cJSON *details;             /* the last failure's details (gRPC status details), NULL = none */
     cJSON *output;
     /* lists */
     mae_callnode *q_next;                /* service queue */

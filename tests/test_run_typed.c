@@ -227,3 +227,61 @@ TEST_T(typed_health_check, 120) {
     cJSON_Delete(o);
     stop(&f);
 }
+
+TEST_T(typed_status_details_decoded_and_retry_info_honoured, 120) {
+    fx f;
+    start(&f);
+    char *rep = th_write_temp("", 0, ".json");
+    char text[4096];
+    snprintf(text, sizeof text,
+             "name: details\n%s"
+             "steps:\n"
+             "  - id: ch\n"
+             "    service: cloud\n"
+             "    method: Charge\n"
+             "    input: {account: acct1, fail_first: 1, retry_delay_ms: 400}\n"
+             "    retry: {attempts: 3, initial: 1ms, max: 2ms, on: [\"grpc:RESOURCE_EXHAUSTED\"]}\n"
+             "    output: ch\n"
+             "  - id: full\n"
+             "    service: cloud\n"
+             "    method: CreateInstance\n"
+             "    input: {image: z, fail: true}\n"
+             "    continue_on_error: true\n"
+             "output: {attempts: \"{{ .ch.attempts }}\", err: \"{{ .steps.full.error }}\"}\n",
+             svc_head);
+    const char *wf = typed_dir_file(&f.d, "details.yaml", text);
+    char *argv[] = {"maestro", "run", (char *)wf, "--report", rep, "--set", f.set, NULL};
+    int rc = th_maestro(argv, NULL, &f.out, &f.err);
+    if (rc != 0) printf("stderr: %s\n", f.err);
+    ASSERT_EQ_INT(rc, 0);
+    cJSON *o = cJSON_Parse(f.out);
+    ASSERT_NOT_NULL(o);
+    ASSERT_EQ_INT(get(o, "attempts")->valueint, 2);
+    /* google.rpc.ErrorInfo from grpc-status-details-bin, in .steps.full.error */
+    const cJSON *err = get(o, "err");
+    ASSERT_EQ_STR(get(err, "class")->valuestring, "grpc:FAILED_PRECONDITION");
+    const cJSON *d0 = cJSON_GetArrayItem(get(err, "details"), 0);
+    ASSERT_NOT_NULL(d0);
+    ASSERT_EQ_STR(get(d0, "@type")->valuestring, "type.googleapis.com/google.rpc.ErrorInfo");
+    ASSERT_EQ_STR(get(d0, "reason")->valuestring, "NO_CAPACITY");
+    ASSERT_EQ_STR(get(get(d0, "metadata"), "zone")->valuestring, "eu");
+    cJSON_Delete(o);
+    /* RetryInfo.retry_delay (400ms) was waited instead of the 1-2ms backoff */
+    char *t = th_read_file(rep, NULL);
+    cJSON *r = t ? cJSON_Parse(t) : NULL;
+    free(t);
+    ASSERT_NOT_NULL(r);
+    const cJSON *s, *found = NULL;
+    cJSON_ArrayForEach(s, get(r, "steps")) if (!strcmp(get(s, "id")->valuestring, "ch")) found = s;
+    ASSERT_NOT_NULL(found);
+    ASSERT_EQ_INT(get(found, "attempts")->valueint, 2);
+    ASSERT_EQ_INT(cJSON_GetArrayItem(get(found, "retry_delays_ms"), 0)->valueint, 400);
+    found = NULL;
+    cJSON_ArrayForEach(s, get(r, "steps")) if (!strcmp(get(s, "id")->valuestring, "full")) found = s;
+    ASSERT_NOT_NULL(found);
+    ASSERT_EQ_STR(get(cJSON_GetArrayItem(get(get(found, "error"), "details"), 0), "reason")->valuestring, "NO_CAPACITY");
+    cJSON_Delete(r);
+    unlink(rep);
+    free(rep);
+    stop(&f);
+}

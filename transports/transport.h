@@ -109,6 +109,9 @@ typedef struct mae_call_result {
     int status;                    /* HTTP status or gRPC code; 0 when none */
     cJSON *output;                 /* success: the output (callback owns it); may be NULL = null */
     const char *message;           /* failure: the service's words or ours; valid during cb */
+    const cJSON *details;          /* failure: what the service detailed (gRPC: the decoded
+                                      google.rpc.Status details, an array); NULL = none; valid
+                                      during cb */
     int64_t retry_after_ms;        /* Retry-After / grpc-retry-pushback-ms; -1 = none */
     bool sent;                     /* the request may have reached the service */
     bool not_an_attempt;           /* refused before processing (GOAWAY above last-stream-id,
