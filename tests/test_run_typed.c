@@ -24,14 +24,17 @@ static const char svc_head[] =
     "    timeout: 10s\n"
     "    retry: {attempts: 3, initial: 1ms, max: 5ms}\n";
 
-static void start(fx *f) {
+static void start_with(fx *f, const char *reflection) {
     memset(f, 0, sizeof *f);
     typed_dir_make(&f->d);
-    char *argv[] = {TH_PYTHON, (char *)th_path("tests/servers/grpc_typed.py"), "--port", "0", NULL};
+    char *argv[] = {TH_PYTHON, (char *)th_path("tests/servers/grpc_typed.py"), "--port", "0", "--reflection",
+                    (char *)reflection, NULL};
     ASSERT_EQ_INT(th_spawn(&f->srv, argv, 60), 0);
     ASSERT_CMP_INT(f->srv.port, >, 0);
     snprintf(f->set, sizeof f->set, "service.cloud.endpoint=127.0.0.1:%d", f->srv.port);
 }
+
+static void start(fx *f) { start_with(f, "none"); }
 
 static void stop(fx *f) {
     th_stop(&f->srv);
@@ -283,5 +286,98 @@ TEST_T(typed_status_details_decoded_and_retry_info_honoured, 120) {
     cJSON_Delete(r);
     unlink(rep);
     free(rep);
+    stop(&f);
+}
+
+/* The same service through server reflection: fetched when the run starts. */
+static int run_reflect(fx *f, const char *body, const char *input) {
+    char text[8192];
+    snprintf(text, sizeof text,
+             "name: refl\n"
+             "services:\n"
+             "  cloud:\n"
+             "    type: grpc\n"
+             "    endpoint: \"127.0.0.1:1\"\n"
+             "    descriptors: reflection\n"
+             "    timeout: 10s\n"
+             "%s", body);
+    const char *wf = typed_dir_file(&f->d, "refl.yaml", text);
+    char *argv[] = {"maestro", "run", (char *)wf, "--input", (char *)(input ? input : "{}"), "--set", f->set, NULL};
+    free(f->out);
+    free(f->err);
+    f->out = f->err = NULL;
+    return th_maestro(argv, NULL, &f->out, &f->err);
+}
+
+static void reflection_call(const char *version) {
+    fx f;
+    start_with(&f, version);
+    int rc = run_reflect(&f,
+                         "steps:\n"
+                         "  - id: make\n"
+                         "    service: cloud\n"
+                         "    method: CreateInstance\n"
+                         "    input: {image: \"{{ .input.image }}\", labels: {web: {weight: 7}}, zones: [ZONE_US]}\n"
+                         "    output: inst\n"
+                         "    compensate: {method: DestroyInstance, input: {id: \"{{ .inst.id }}\"}}\n"
+                         "  - {id: h, service: cloud, method: grpc.health.v1.Health/Check, output: h}\n"
+                         "output: {inst: \"{{ .inst }}\", h: \"{{ .h.status }}\"}\n",
+                         "{\"image\":\"alpine\"}");
+    if (rc != 0) printf("stderr: %s\n", f.err);
+    ASSERT_EQ_INT(rc, 0);
+    cJSON *o = cJSON_Parse(f.out);
+    ASSERT_NOT_NULL(o);
+    ASSERT_EQ_STR(get(get(o, "inst"), "id")->valuestring, "i-alpine");
+    ASSERT_EQ_INT(get(get(get(get(o, "inst"), "labels"), "web"), "weight")->valueint, 7);
+    ASSERT_EQ_STR(cJSON_GetArrayItem(get(get(o, "inst"), "zones"), 0)->valuestring, "ZONE_US");
+    ASSERT_EQ_STR(get(o, "h")->valuestring, "SERVING");
+    cJSON_Delete(o);
+    cJSON *st = stats(&f);
+    char *lg = log_text(st);
+    ASSERT_EQ_STR(lg, "[\"Reflection\",\"CreateInstance:alpine\",\"Check:\"]");
+    free(lg);
+    cJSON_Delete(st);
+    stop(&f);
+}
+
+TEST_T(typed_call_through_reflection_v1, 120) { reflection_call("v1"); }
+TEST_T(typed_call_through_reflection_v1alpha, 120) { reflection_call("v1alpha"); }
+
+TEST_T(typed_reflection_unknown_method_or_field_fails_the_run_before_any_call, 120) {
+    fx f;
+    start_with(&f, "v1");
+    ASSERT_EQ_INT(run_reflect(&f,
+                              "steps:\n"
+                              "  - {id: a, service: cloud, method: CreateInstance, input: {image: a}}\n"
+                              "  - {id: b, service: cloud, method: DestroyInstanse, input: {id: x}}\n",
+                              NULL),
+                  1);
+    ASSERT_CONTAINS(f.err, "service cloud: no method DestroyInstanse; did you mean DestroyInstance?");
+    ASSERT_EQ_INT(run_reflect(&f,
+                              "steps:\n"
+                              "  - {id: a, service: cloud, method: CreateInstance, input: {image: a}}\n"
+                              "  - {id: b, service: cloud, method: DestroyInstance, input: {idd: x}}\n",
+                              NULL),
+                  1);
+    ASSERT_CONTAINS(f.err, "input idd: no such field in acme.deploy.v1.DestroyRequest");
+    ASSERT_EQ_INT(run_reflect(&f, "steps:\n  - {id: a, service: cloud, method: Chat}\n", NULL), 1);
+    ASSERT_CONTAINS(f.err, "bidirectional-streaming");
+    cJSON *st = stats(&f);
+    char *lg = log_text(st);
+    /* reflection was asked three times; nothing else was called */
+    ASSERT_EQ_STR(lg, "[\"Reflection\",\"Reflection\",\"Reflection\"]");
+    free(lg);
+    cJSON_Delete(st);
+    stop(&f);
+}
+
+TEST_T(typed_reflection_unavailable_fails_the_run_with_a_clear_message, 120) {
+    fx f;
+    start_with(&f, "none");
+    ASSERT_EQ_INT(run_reflect(&f, "steps:\n  - {id: a, service: cloud, method: CreateInstance}\n", NULL), 1);
+    ASSERT_CONTAINS(f.err, "service cloud: cannot fetch descriptors by reflection: ");
+    cJSON *st = stats(&f);
+    ASSERT_EQ_INT(get(st, "calls")->valueint, 0);
+    cJSON_Delete(st);
     stop(&f);
 }

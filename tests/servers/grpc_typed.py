@@ -13,6 +13,11 @@ acme.deploy.v1.Provisioner
   Upload, Chat     the streaming kinds Maestro refuses (never called)
 acme.deploy.v1.Audit/GetStats   the same stats (a second GetStats: ambiguity)
 grpc.health.v1.Health/Check     SERVING
+grpc.reflection.v1 / v1alpha ServerReflection (--reflection v1|v1alpha|both|none, default
+none): file_by_filename, file_containing_symbol and list_services from the generated code's
+descriptors; a request for a name it does not know gets NOT_FOUND in an ErrorResponse.
+--no-method X: X answers UNIMPLEMENTED until reflection was asked again after the first
+UNIMPLEMENTED (a server updated under a client: tests the refetch).
 Options: --port N (0 = pick). Prints "PORT <n>" once listening."""
 import argparse
 import os
@@ -31,18 +36,17 @@ PROTOS = os.path.join(HERE, "typed")
 def generate():
     out = tempfile.mkdtemp(prefix="maestro-typed-")
     files = ["acme/deploy/v1/deploy.proto", "acme/deploy/v1/rpc_status.proto",
-             "grpc/health/v1/health.proto"]
+             "grpc/health/v1/health.proto", "grpc/reflection/v1/reflection.proto"]
     subprocess.check_call([sys.executable, "-m", "grpc_tools.protoc", "-I" + PROTOS,
                            "--python_out=" + out, "--grpc_python_out=" + out] + files)
     sys.path.insert(0, out)
     return out
 
 
-def load_health(out):
+def load_by_path(out, name, *parts):
     # "grpc.health.v1" would shadow the grpc package: load the module by its path instead.
     import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "typed_health_pb2", os.path.join(out, "grpc", "health", "v1", "health_pb2.py"))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(out, *parts))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -58,14 +62,20 @@ def main():
     die_with_parent()
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--reflection", default="none", choices=["none", "v1", "v1alpha", "both"])
+    ap.add_argument("--no-method", default="")
     args = ap.parse_args()
     out = generate()
     from acme.deploy.v1 import deploy_pb2 as pb, deploy_pb2_grpc as pbg  # noqa: E402
     from acme.deploy.v1 import rpc_status_pb2 as st  # noqa: E402
-    hpb = load_health(out)
+    hpb = load_by_path(out, "typed_health_pb2", "grpc", "health", "v1", "health_pb2.py")
+    rpb = load_by_path(out, "typed_reflection_pb2", "grpc", "reflection", "v1", "reflection_pb2.py")
+    from google.protobuf import descriptor_pool  # noqa: E402
+    dpool = descriptor_pool.Default()
 
     lock = threading.Lock()
-    state = {"calls": 0, "log": [], "charges": {}, "ips": 0}
+    state = {"calls": 0, "log": [], "charges": {}, "ips": 0, "reflections": 0,
+             "hidden": bool(args.no_method), "refused_at": -1}
 
     def note(entry):
         with lock:
@@ -83,8 +93,51 @@ def main():
         with lock:
             return pb.Stats(calls=state["calls"], log=list(state["log"]))
 
+    def hidden(name, ctx):
+        # --no-method: UNIMPLEMENTED until a reflection request after the first refusal
+        with lock:
+            if name != args.no_method or not state["hidden"]:
+                return False
+            if state["refused_at"] < 0:
+                state["refused_at"] = state["reflections"]
+            elif state["reflections"] > state["refused_at"]:
+                state["hidden"] = False
+                return False
+            state["log"].append("Unimplemented:" + name)
+        ctx.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+        return True
+
+    def reflect(it, ctx):
+        with lock:
+            state["reflections"] += 1
+            state["log"].append("Reflection")
+        for req in it:
+            kind = req.WhichOneof("message_request")
+            resp = rpb.ServerReflectionResponse(valid_host=req.host, original_request=req)
+            try:
+                if kind == "list_services":
+                    names = ["acme.deploy.v1.Provisioner", "acme.deploy.v1.Audit",
+                             "grpc.health.v1.Health"]
+                    for n in names:
+                        resp.list_services_response.service.add(name=n)
+                elif kind == "file_by_filename":
+                    f = dpool.FindFileByName(req.file_by_filename)
+                    resp.file_descriptor_response.file_descriptor_proto.append(f.serialized_pb)
+                elif kind == "file_containing_symbol":
+                    f = dpool.FindFileContainingSymbol(req.file_containing_symbol)
+                    resp.file_descriptor_response.file_descriptor_proto.append(f.serialized_pb)
+                else:
+                    resp.error_response.error_code = grpc.StatusCode.UNIMPLEMENTED.value[0]
+                    resp.error_response.error_message = "not supported"
+            except KeyError as e:
+                resp.error_response.error_code = grpc.StatusCode.NOT_FOUND.value[0]
+                resp.error_response.error_message = str(e)
+            yield resp
+
     class Provisioner(pbg.ProvisionerServicer):
         def CreateInstance(self, req, ctx):
+            if hidden("CreateInstance", ctx):
+                return None
             note("CreateInstance:" + req.image)
             if req.fail:
                 info = st.ErrorInfo(reason="NO_CAPACITY", domain="deploy.acme.test",
@@ -149,6 +202,13 @@ def main():
         "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(
             check, request_deserializer=hpb.HealthCheckRequest.FromString,
             response_serializer=hpb.HealthCheckResponse.SerializeToString)}),))
+    versions = {"v1": ["v1"], "v1alpha": ["v1alpha"], "both": ["v1", "v1alpha"]}
+    for v in versions.get(args.reflection, []):
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "grpc.reflection.%s.ServerReflection" % v,
+            {"ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                reflect, request_deserializer=rpb.ServerReflectionRequest.FromString,
+                response_serializer=rpb.ServerReflectionResponse.SerializeToString)}),))
     port = server.add_insecure_port("127.0.0.1:%d" % args.port)
     server.start()
     print("PORT %d" % port, flush=True)
