@@ -91,20 +91,47 @@ typedef struct pb_wire_field {
 } pb_wire_field;
 size_t mae__pb_get_field(const uint8_t *p, size_t len, pb_wire_field *f);
 
-/* --- codec entry points shared by status decoding ----------------------------------------- */
+/* --- codec internals shared by pb_encode.c, pb_decode.c and pb_status.c ----------------------- */
 
-/* Decodes one message (depth counts the nesting so far); budget is the remaining output size
- * (SIZE_MAX = none), decremented as JSON is produced. */
+/* State of one decode. budget is what is left of max_out (SIZE_MAX: no bound), decremented as
+ * JSON is produced. Any is resolved through pool, after the built-ins in extra. */
 typedef struct pb_dec {
     size_t budget;
+    const mae__pb_pool *pool;
+    const mae__pb_msg *const *extra;
+    size_t nextra;
     char *err;
     size_t cap;
 } pb_dec;
+/* Decodes one message at nesting depth (MAE_ELIMIT past MAE__PB_MAX_DEPTH). */
 int mae__pb_decode_msg(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t len,
                        int depth, cJSON **out);
-/* Any {"@type": ..., ...} from type_url and value bytes, the type looked up in pool (built-ins
- * in extra first, may be NULL). Unknown types keep the bytes as base64 "value". */
-int mae__pb_decode_any(pb_dec *d, const mae__pb_pool *pool, const mae__pb_msg *const *extra,
-                       size_t nextra, const uint8_t *buf, size_t len, int depth, cJSON **out);
+/* The JSON of an Any's bytes: {"@type": url, fields...}, {"@type": url, "value": wkt-json}, or
+ * for a type nobody knows {"@type": url, "value": "<base64 bytes>"}. */
+int mae__pb_decode_any(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSON **out);
+/* A message type by the last path segment of a type URL: in extra, then in pool. */
+const mae__pb_msg *mae__pb_any_type(const mae__pb_pool *pool, const mae__pb_msg *const *extra,
+                                    size_t nextra, const char *type_url);
+
+/* --- well-known-type text forms (pb_wkt.c) ---------------------------------------------- */
+
+/* Base64 with padding (standard alphabet). Caller frees; NULL on ENOMEM. */
+char *mae__pb_b64_encode(const uint8_t *p, size_t len);
+/* Standard or URL-safe alphabet, padding optional, no whitespace. Returns 0 or -1. Caller frees
+ * *out (malloc'd, at least 1 byte). */
+int mae__pb_b64_decode(const char *s, uint8_t **out, size_t *len);
+/* RFC 3339 text of seconds/nanos since the epoch, "Z" form with 0, 3, 6 or 9 fraction digits;
+ * -1 when out of the range 0001-01-01 .. 9999-12-31 or nanos out of range. buf >= 40 bytes. */
+int mae__pb_ts_format(int64_t secs, int32_t nanos, char *buf, size_t cap);
+/* Parses RFC 3339 (any offset, up to 9 fraction digits); -1 when malformed or out of range. */
+int mae__pb_ts_parse(const char *s, int64_t *secs, int32_t *nanos);
+/* "1.5s", "-0.000000001s": -1 when out of range (+-315576000000 s) or signs disagree. */
+int mae__pb_dur_format(int64_t secs, int32_t nanos, char *buf, size_t cap);
+int mae__pb_dur_parse(const char *s, int64_t *secs, int32_t *nanos);
+/* A float as the shortest decimal that reads back as the same float, as a double. */
+double mae__pb_float_json(float f);
+/* FieldMask paths: "foo_bar.baz" <-> "fooBar.baz". -1 when a path cannot round-trip. */
+int mae__pb_snake_to_camel(const char *in, char *out, size_t cap);
+int mae__pb_camel_to_snake(const char *in, char *out, size_t cap);
 
 #endif
