@@ -16,6 +16,7 @@ grpc.health.v1.Health/Check     SERVING
 grpc.reflection.v1 / v1alpha ServerReflection (--reflection v1|v1alpha|both|none, default
 none): file_by_filename, file_containing_symbol and list_services from the generated code's
 descriptors; a request for a name it does not know gets NOT_FOUND in an ErrorResponse.
+--reflection-hang: reflection reads a request and never answers.
 --no-method X: X answers UNIMPLEMENTED until reflection was asked again after the first
 UNIMPLEMENTED (a server updated under a client: tests the refetch).
 Options: --port N (0 = pick). Prints "PORT <n>" once listening."""
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -64,6 +66,7 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--reflection", default="none", choices=["none", "v1", "v1alpha", "both"])
     ap.add_argument("--no-method", default="")
+    ap.add_argument("--reflection-hang", action="store_true")
     args = ap.parse_args()
     out = generate()
     from acme.deploy.v1 import deploy_pb2 as pb, deploy_pb2_grpc as pbg  # noqa: E402
@@ -111,6 +114,12 @@ def main():
         with lock:
             state["reflections"] += 1
             state["log"].append("Reflection")
+        if args.reflection_hang:
+            # read the first request, then never answer (until the client goes away)
+            next(it, None)
+            while ctx.is_active():
+                time.sleep(0.05)
+            return
         for req in it:
             kind = req.WhichOneof("message_request")
             resp = rpb.ServerReflectionResponse(valid_host=req.host, original_request=req)
