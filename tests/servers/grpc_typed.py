@@ -17,6 +17,9 @@ grpc.reflection.v1 / v1alpha ServerReflection (--reflection v1|v1alpha|both|none
 none): file_by_filename, file_containing_symbol and list_services from the generated code's
 descriptors; a request for a name it does not know gets NOT_FOUND in an ErrorResponse.
 --reflection-hang: reflection reads a request and never answers.
+--envelope: also serves maestro.v1.MaestroService/Execute, answering every envelope call with
+the data CreateInstance would give ({id, image, diskGb, ip}), so bench/typed.sh compares a
+typed and an envelope step against one backend.
 --no-method X: X answers UNIMPLEMENTED until reflection was asked again after the first
 UNIMPLEMENTED (a server updated under a client: tests the refetch).
 Options: --port N (0 = pick). Prints "PORT <n>" once listening."""
@@ -67,6 +70,7 @@ def main():
     ap.add_argument("--reflection", default="none", choices=["none", "v1", "v1alpha", "both"])
     ap.add_argument("--no-method", default="")
     ap.add_argument("--reflection-hang", action="store_true")
+    ap.add_argument("--envelope", action="store_true")
     args = ap.parse_args()
     out = generate()
     from acme.deploy.v1 import deploy_pb2 as pb, deploy_pb2_grpc as pbg  # noqa: E402
@@ -211,6 +215,23 @@ def main():
         "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(
             check, request_deserializer=hpb.HealthCheckRequest.FromString,
             response_serializer=hpb.HealthCheckResponse.SerializeToString)}),))
+    if args.envelope:
+        sys.path.insert(0, HERE)
+        import grpc_envelope  # noqa: E402
+        env = grpc_envelope.load_envelope()
+        from google.protobuf import json_format, struct_pb2  # noqa: E402
+
+        def execute(req, ctx):
+            data = struct_pb2.Struct()
+            json_format.ParseDict({"id": "i-" + str(req.payload.type_url != ""), "image": "x",
+                                   "diskGb": 20, "ip": "10.0.0.1"}, data)
+            r = env.ServiceResponse(success=True)
+            r.data.Pack(data)
+            return r
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "maestro.v1.MaestroService", {"Execute": grpc.unary_unary_rpc_method_handler(
+                execute, request_deserializer=env.ServiceRequest.FromString,
+                response_serializer=env.ServiceResponse.SerializeToString)}),))
     versions = {"v1": ["v1"], "v1alpha": ["v1alpha"], "both": ["v1", "v1alpha"]}
     for v in versions.get(args.reflection, []):
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
