@@ -22,13 +22,17 @@ typedef struct mae_typed_fetch {
 } mae_typed_fetch;
 
 typedef struct first_problem {
+    const char *file;
     char msg[768];
     size_t n;
 } first_problem;
 
+/* The first problem, at the step it concerns ("wf.yaml:12:5: service cloud: no method ..."). */
 static void on_problem(void *ud, mae_pos pos, const char *msg) {
     first_problem *p = ud;
-    if (p->n++ == 0) snprintf(p->msg, sizeof p->msg, "%s", msg);
+    if (p->n++ > 0) return;
+    if (pos.line > 0) snprintf(p->msg, sizeof p->msg, "%s:%d:%d: %s", p->file, pos.line, pos.col, msg);
+    else snprintf(p->msg, sizeof p->msg, "%s", msg);
 }
 
 /* Every reflection service has its descriptors: check the workflow's calls to them. */
@@ -39,7 +43,7 @@ static void check_and_begin(mae_run *run) {
         if (!svc->reflection) continue;
         mae_svc_state *s = mae__svc(run->eng, svc);
         if (!s || !s->reflected) continue;   /* a failed fetch has failed the run already */
-        first_problem p = {.n = 0};
+        first_problem p = {.file = wf->file ? wf->file : "workflow"};
         mae__typed_check_workflow(wf, svc, s->reflected, on_problem, &p);
         if (p.n) {
             char msg[900];

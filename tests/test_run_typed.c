@@ -352,7 +352,7 @@ TEST_T(typed_reflection_unknown_method_or_field_fails_the_run_before_any_call, 1
                               "  - {id: b, service: cloud, method: DestroyInstanse, input: {id: x}}\n",
                               NULL),
                   1);
-    ASSERT_CONTAINS(f.err, "service cloud: no method DestroyInstanse; did you mean DestroyInstance?");
+    ASSERT_CONTAINS(f.err, "refl.yaml:10:5: service cloud: no method DestroyInstanse; did you mean DestroyInstance?");
     ASSERT_EQ_INT(run_reflect(&f,
                               "steps:\n"
                               "  - {id: a, service: cloud, method: CreateInstance, input: {image: a}}\n"
