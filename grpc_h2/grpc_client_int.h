@@ -177,9 +177,10 @@ int mae__gcall_start(mae__gtransport *t, const mae_call_req *req, const mae_grpc
                     mae_call **out);
 void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg);
 void mae__call_complete_stream(mae_call *c, uint32_t h2_error);
-/* One complete reply message (the deframer's callback; takes msg). Returns 0 or a negative
- * MAE_E* that stops the stream (the caller resets it and finishes the call). */
-int mae__call_message(void *ud, bool compressed, uint8_t *msg, size_t len);
+/* One complete reply message of a stream or a server-streaming call (takes msg). Returns 0, or a
+ * negative MAE_E* that stops the deframer: MAE_ECANCELED when the call is already finished
+ * (reset and failed here), another code for the caller to fail the call with. */
+int mae__call_message(mae_call *call, bool compressed, uint8_t *msg, size_t len);
 void mae__pool_dispatch(mae__gpool *p);
 /* A connection attempt failed: starts the reconnect backoff and, when no other connection can
  * take them, fails the queued calls with MAE_CLASS_CONNECT. Call before closing `failed`. */

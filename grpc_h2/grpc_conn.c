@@ -206,6 +206,23 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     return 0;
 }
 
+static int on_message(void *ud, bool compressed, uint8_t *msg, size_t len) {
+    mae_call *call = ud;
+    if (call->sx || call->codec->server_streaming)  /* several messages: decoded one by one */
+        return mae__call_message(call, compressed, msg, len);
+    if (call->reply || call->df.n_msgs > 1) {
+        free(msg);
+        return MAE_EPROTO;  /* a second message in a unary reply */
+    }
+    if (compressed) {
+        free(msg);
+        return MAE_EINVAL;
+    }
+    call->reply = msg;
+    call->reply_len = len;
+    return 0;
+}
+
 static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
                    void *ud) {
     mae__gconn *c = ud;
@@ -213,7 +230,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     if (!call) return 0;
     /* A non-gRPC response's body (an error page) is not framed: drop it, the status says it. */
     if (call->resp.http_status != 200 || !call->resp.content_type_grpc) return 0;
-    int rc = mae__grpc_deframer_feed(&call->df, data, len, mae__call_message, call);
+    int rc = mae__grpc_deframer_feed(&call->df, data, len, on_message, call);
     if (rc == 0 || call->state == MAE__CALL_DONE) return 0;  /* or already finished by it */
     char buf[160];
     int code = MAE_GRPC_INTERNAL;

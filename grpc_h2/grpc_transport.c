@@ -152,26 +152,12 @@ static int stream_deliver(mae_call *c, uint8_t *msg, size_t len) {
     return MAE_ECANCELED;
 }
 
-int mae__call_message(void *ud, bool compressed, uint8_t *msg, size_t len) {
-    mae_call *call = ud;
-    if (many_replies(call)) {
-        if (compressed) {
-            free(msg);
-            return MAE_EINVAL;
-        }
-        return call->sx ? stream_deliver(call, msg, len) : stream_reply(call, msg, len);
-    }
-    if (call->reply || call->df.n_msgs > 1) {
-        free(msg);
-        return MAE_EPROTO;  /* a second message in a unary reply */
-    }
+int mae__call_message(mae_call *call, bool compressed, uint8_t *msg, size_t len) {
     if (compressed) {
         free(msg);
         return MAE_EINVAL;
     }
-    call->reply = msg;
-    call->reply_len = len;
-    return 0;
+    return call->sx ? stream_deliver(call, msg, len) : stream_reply(call, msg, len);
 }
 
 /* A failure's google.rpc.Status (grpc-status-details-bin): its details go with the result, and

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "stub/stub_internal.h"
+#include "stub/stub_typed.h"
 #include "maestro/maestro.h"
 #include "transports/wire.h"
 
@@ -329,6 +330,8 @@ int mae__stub_start(uv_loop_t *loop, mae_stub_file *f, FILE *log, mae_stub **out
         if (svc->type == MAE_SVC_HTTP) {
             mae_h1_handler h = {http_request, http_abort, hs};
             rc = mae__h1_server_new(loop, svc->host, svc->port, &h, &hs->h1);
+        } else if (svc->descriptors && (rc = mae__stub_typed_load(hs, errbuf, errlen)) < 0) {
+            break;  /* errbuf says what is wrong with the descriptors */
         } else {
             rc = mae__stub_grpc_start(s, hs);
         }

@@ -9,6 +9,7 @@
 #include "grpc_h2/grpc_server.h"
 #include "grpc_h2/grpc_struct.h"
 #include "stub/stub_internal.h"
+#include "stub/stub_typed.h"
 #include "maestro/maestro.h"
 #include "maestro/internal/envelope.pb-c.h"
 
@@ -54,8 +55,8 @@ static void on_abort(mae_grpc_scall *call, void *ud) {
 }
 
 /* Answers now or after the route's delay. Takes ownership of msg. */
-static void answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg, size_t len,
-                   int64_t pushback_ms, uint64_t delay_ms) {
+void mae__stub_grpc_answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg,
+                           size_t len, int64_t pushback_ms, uint64_t delay_ms) {
     char pb[24] = "";
     if (pushback_ms >= 0) snprintf(pb, sizeof pb, "%lld", (long long)pushback_ms);
     if (delay_ms == 0) {
@@ -105,6 +106,10 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
                     const mae_header_kv *headers, size_t n_headers, void *ud) {
     mae_stub_http *hs = ud;
     mae_stub_service *svc = hs->svc;
+    if (hs->typed) {
+        mae__stub_typed_call(hs, call, path, msg, len, headers, n_headers);
+        return;
+    }
     if (strcmp(path, MAE_GRPC_ENVELOPE_PATH) != 0) {
         mae__stub_log(hs->stub, svc->name, "grpc", path, 0, NULL, MAE_GRPC_UNIMPLEMENTED, NULL);
         mae__grpc_server_fail(call, MAE_GRPC_UNIMPLEMENTED, "the stub serves only the Maestro envelope", NULL, 0);
@@ -150,11 +155,11 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
             size_t n;
             char *bytes = pack_response(false, NULL, why, &n);
             mae__stub_log(hs->stub, svc->name, "grpc", route->key, route->calls, input, 0, key);
-            answer(hs, call, bytes ? 0 : MAE_GRPC_INTERNAL, bytes ? bytes : strdup("pack failed"), n, -1, b->delay_ms);
+            mae__stub_grpc_answer(hs, call, bytes ? 0 : MAE_GRPC_INTERNAL, bytes ? bytes : strdup("pack failed"), n, -1, b->delay_ms);
         } else {
             int code = b->fail_grpc > 0 ? b->fail_grpc : MAE_GRPC_UNAVAILABLE;
             mae__stub_log(hs->stub, svc->name, "grpc", route->key, route->calls, input, code, key);
-            answer(hs, call, code, strdup(why), strlen(why),
+            mae__stub_grpc_answer(hs, call, code, strdup(why), strlen(why),
                    b->retry_after_s >= 0 ? b->retry_after_s * 1000 : -1, b->delay_ms);
         }
         goto out;
@@ -163,15 +168,15 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
     cJSON *reply = mae__stub_render(route, input, route->calls, m, sizeof m);
     if (!reply) {
         mae__stub_log(hs->stub, svc->name, "grpc", route->key, route->calls, input, MAE_GRPC_INTERNAL, key);
-        answer(hs, call, MAE_GRPC_INTERNAL, strdup(m), strlen(m), -1, 0);
+        mae__stub_grpc_answer(hs, call, MAE_GRPC_INTERNAL, strdup(m), strlen(m), -1, 0);
         goto out;
     }
     size_t n = 0;
     char *bytes = pack_response(true, reply, NULL, &n);
     cJSON_Delete(reply);
     mae__stub_log(hs->stub, svc->name, "grpc", route->key, route->calls, input, 0, key);
-    if (!bytes) answer(hs, call, MAE_GRPC_INTERNAL, strdup("cannot encode the reply"), 23, -1, 0);
-    else answer(hs, call, 0, bytes, n, -1, b->delay_ms);
+    if (!bytes) mae__stub_grpc_answer(hs, call, MAE_GRPC_INTERNAL, strdup("cannot encode the reply"), 23, -1, 0);
+    else mae__stub_grpc_answer(hs, call, 0, bytes, n, -1, b->delay_ms);
 out:
     cJSON_Delete(input);
     mae__pb__service_request__free_unpacked(req, NULL);
@@ -181,7 +186,15 @@ int mae__stub_grpc_start(mae_stub *s, mae_stub_http *hs) {
     mae_grpc_server_handler h = {on_call, on_abort, hs};
     mae_grpc_server *srv = NULL;
     int rc = mae__grpc_server_new(s->loop, hs->svc->host, hs->svc->port, NULL, &h, &srv);
-    hs->grpc = srv;
+    hs->grpc = rc < 0 ? NULL : srv;
+    if (rc == 0 && hs->typed) {  /* a typed service answers reflection too */
+        mae_grpc_stream_handler sh = {mae__stub_typed_is_reflection, mae__stub_typed_reflect, hs};
+        mae__grpc_server_set_streams(srv, &sh);
+    }
+    if (rc < 0) {
+        mae__stub_typed_free(hs->typed);
+        hs->typed = NULL;
+    }
     return rc;
 }
 
@@ -192,5 +205,7 @@ int mae__stub_grpc_port(const mae_stub_http *hs) {
 void mae__stub_grpc_close(mae_stub_http *hs, void (*done)(void *), void *ud) {
     mae_grpc_server *srv = hs->grpc;
     hs->grpc = NULL;
+    mae__stub_typed_free(hs->typed);
+    hs->typed = NULL;
     mae__grpc_server_close(srv, done, ud);
 }

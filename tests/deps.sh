@@ -7,7 +7,9 @@
 #          integration tests talk to: grpcio/grpc_tools (which need pkg_resources and do not
 #          pull it in), python3-h2, nginx with the echo module, openssl, the curl CLI; and the
 #          -dev packages named by libcurl.pc's Libs.private, which the installed-library test's
-#          `pkg-config --static` link needs.
+#          `pkg-config --static` link needs; Debian's nodejs and npm when there is no `node`,
+#          then `npm ci` of tests/js (grpc-js, reflection, health from the committed lock file)
+#          into tests/js/node_modules whenever the lock file is newer than what is installed.
 # Not root: prints the exact apt-get line and fails. Not Debian (no dpkg-query): says so and
 # lets the build go on; pkg-config then reports what is missing.
 # Usage: sh tests/deps.sh build|demo|test
@@ -27,6 +29,17 @@ case $level in
   test) pkgs="$BUILD $DEMO $TEST";;
   *) echo "usage: $0 build|demo|test" >&2; exit 2;;
 esac
+# The npm peers (tests/js): any node >= 12 runs them; Debian 12's (18, with npm 9) is the one
+# installed when there is none.
+JS_DIR=$(dirname "$0")/js
+if [ "$level" = test ] && ! command -v node >/dev/null 2>&1; then pkgs="$pkgs nodejs npm"; fi
+npm_peers() {
+  [ "$level" = test ] || return 0
+  [ "$JS_DIR/node_modules/.package-lock.json" -nt "$JS_DIR/package-lock.json" ] && return 0
+  echo "deps (test): npm ci in $JS_DIR"
+  (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error) || {
+    echo "deps: npm ci failed in $JS_DIR (the registry must be reachable once)" >&2; exit 1; }
+}
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "deps: not a Debian system; $level needs the equivalents of:" $pkgs
   exit 0
@@ -37,7 +50,7 @@ missing=""
 for p in $pkgs; do
   echo "$installed" | grep -qx "$p" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then npm_peers; exit 0; fi
 cmd="apt-get install -y --no-install-recommends$missing"
 if [ "$(id -u)" != 0 ]; then
   echo "deps: make needs these Debian packages:$missing" >&2
@@ -46,4 +59,4 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps ($level): installing$missing"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq && $cmd
+apt-get update -qq && $cmd && npm_peers
