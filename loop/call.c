@@ -351,6 +351,15 @@ static void dispatch(mae_callnode *c) {
     mae_svc_cfg cfg;
     mae__svc_view(c->service, &cfg);
     if (c->service->reflection) cfg.typed = c->svc->reflected;
+    /* never an envelope call to a typed service (its run start fetched them: cannot happen) */
+    if (c->service->reflection && !cfg.typed) {
+        c->brk_admitted = false;
+        mae__svc_breaker_record(c->svc, gen, MAE_BRK_IGNORE);
+        set_msg(c, "service %s: no descriptors fetched by reflection", c->service->name);
+        c->no_retry = true;
+        defer(c, MAE_CLASS_TEMPLATE, 0);
+        return;
+    }
     mae_call_req req = {
         .service = &cfg,
         .target = c->target,

@@ -3,7 +3,9 @@
  * nested messages with maps of messages and repeated enums both ways, a server-streaming method,
  * an input that does not fit (nothing called: the server counts 0 calls), compensation through a
  * typed method, a saga of three typed steps with the third failing, grpc.health.v1 Check,
- * google.rpc.Status details in the step's error and RetryInfo honoured like pushback. */
+ * google.rpc.Status details in the step's error and RetryInfo honoured like pushback; the same
+ * service through server reflection (v1 and v1alpha, served by grpc_typed.py, and by a real
+ * @grpc/grpc-js server with @grpc/reflection and grpc-health-check). */
 #include <cjson/cJSON.h>
 
 #include "typed_fx.h"
@@ -381,3 +383,58 @@ TEST_T(typed_reflection_unavailable_fails_the_run_with_a_clear_message, 120) {
     cJSON_Delete(st);
     stop(&f);
 }
+
+/* The same through a real @grpc/grpc-js server with @grpc/reflection and grpc-health-check from
+ * npm (tests/servers/grpc_node_reflect.js): typed calls, a Timestamp and an int64 back, a
+ * server-streaming method, and grpc.health.v1.Health/Check answered by the real health
+ * implementation, described by the real reflection service. */
+static void node_reflection(const char *version) {
+    typed_dir d;
+    typed_dir_make(&d);
+    th_proc srv;
+    char *argv[] = {"node", (char *)th_path("tests/servers/grpc_node_reflect.js"), "--port", "0", "--reflection",
+                    (char *)version, NULL};
+    ASSERT_EQ_INT(th_spawn(&srv, argv, 60), 0);
+    const char *wf = typed_dir_file(&d, "node.yaml",
+                                    "name: node\n"
+                                    "services:\n"
+                                    "  cloud: {type: grpc, endpoint: \"127.0.0.1:1\", descriptors: reflection, timeout: 10s}\n"
+                                    "steps:\n"
+                                    "  - id: make\n"
+                                    "    service: cloud\n"
+                                    "    method: CreateInstance\n"
+                                    "    input: {image: deb, disk_gb: 3, zone: ZONE_EU, memory_bytes: \"8589934593\"}\n"
+                                    "    output: inst\n"
+                                    "  - {id: list, service: cloud, method: ListInstances, input: {count: 2}, output: list}\n"
+                                    "  - {id: h, service: cloud, method: grpc.health.v1.Health/Check,\n"
+                                    "     input: {service: acme.deploy.v1.Provisioner}, output: h}\n"
+                                    "output: {inst: \"{{ .inst }}\", n: \"{{ len(.list) }}\", id1: \"{{ .list[1].id }}\",\n"
+                                    "         h: \"{{ .h.status }}\"}\n");
+    char set[96];
+    snprintf(set, sizeof set, "service.cloud.endpoint=127.0.0.1:%d", srv.port);
+    char *a[] = {"maestro", "run", (char *)wf, "--set", set, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = th_maestro(a, NULL, &out, &err);
+    if (rc != 0) printf("stderr: %s\n", err);
+    ASSERT_EQ_INT(rc, 0);
+    cJSON *o = cJSON_Parse(out);
+    ASSERT_NOT_NULL(o);
+    const cJSON *inst = get(o, "inst");
+    ASSERT_EQ_STR(get(inst, "id")->valuestring, "i-deb");
+    ASSERT_EQ_INT(get(inst, "diskGb")->valueint, 3);
+    ASSERT_EQ_STR(get(inst, "zone")->valuestring, "ZONE_EU");
+    ASSERT_EQ_STR(get(inst, "memoryBytes")->valuestring, "8589934593");
+    ASSERT_EQ_STR(get(inst, "created")->valuestring, "2024-01-02T03:04:05Z");
+    ASSERT_EQ_INT(get(o, "n")->valueint, 2);
+    ASSERT_EQ_STR(get(o, "id1")->valuestring, "i-list-1");
+    ASSERT_EQ_STR(get(o, "h")->valuestring, "SERVING");
+    cJSON_Delete(o);
+    free(out);
+    free(err);
+    th_stop(&srv);
+    if (srv.out) fclose(srv.out);
+    typed_dir_remove(&d);
+}
+
+TEST_T(typed_calls_through_grpc_js_reflection_v1, 120) { node_reflection("v1"); }
+TEST_T(typed_calls_through_grpc_js_reflection_v1alpha, 120) { node_reflection("v1alpha"); }
