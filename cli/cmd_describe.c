@@ -15,14 +15,22 @@
 #include "workflow/json_out.h"
 #include "workflow/model.h"
 
-static const char help[] =
-    "usage: maestro describe WORKFLOW.yaml [SERVICE] [--set service.NAME.endpoint=HOST:PORT]...\n"
-    "\n"
+enum { O_SET = 1 };
+
+static const mae_cli_opt describe_opts[] = {
+    {O_SET, "--set", NULL, "service.NAME.endpoint=HOST:PORT", "override a service's endpoint (repeatable)"},
+    {0, NULL, NULL, NULL, NULL},
+};
+
+static const mae_cli_spec describe_spec = {
+    "describe", "WORKFLOW.yaml [SERVICE] [--set service.NAME.endpoint=HOST:PORT]...",
     "Prints each typed gRPC service of the workflow (a grpc service with 'descriptors:'), or only\n"
     "SERVICE: every method with its request and response message types and a JSON skeleton of\n"
     "the request (every field with its default), ready to paste into a step's input. Services with\n"
-    "'descriptors: reflection' are asked over server reflection (their endpoint must be up).\n"
-    "Exit 0; 1 when reflection failed; 2 on a usage or workflow error.\n";
+    "'descriptors: reflection' are asked over server reflection (their endpoint must be up).\n",
+    describe_opts,
+    "exit codes: 0; 1 when reflection failed; 2 on a usage or workflow error.\n",
+};
 
 typedef struct fetch_state {
     int rc;
@@ -135,42 +143,27 @@ static void describe(const mae_service *svc, const mae__typed_desc *d) {
 }
 
 int mae_cmd_describe(int argc, char **argv) {
-    if (mae_cli_wants_help(argc, argv)) {
-        fputs(help, stdout);
-        return 0;
-    }
     const char *file = NULL, *only = NULL;
     const char *sets[64];
     int n_sets = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--set") == 0 || strncmp(a, "--set=", 6) == 0) {
-            const char *v = a[5] == '=' ? a + 6 : (++i < argc ? argv[i] : NULL);
-            if (!v) {
-                fprintf(stderr, "maestro describe: --set needs a value\n");
-                return 2;
-            }
-            if (n_sets == 64) {
-                fprintf(stderr, "maestro describe: too many --set\n");
-                return 2;
-            }
-            sets[n_sets++] = v;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "maestro describe: unknown option '%s'\n%s", a, help);
-            return 2;
+    mae_cli_args args;
+    mae_cli_args_init(&args, &describe_spec, argc, argv);
+    const char *val;
+    for (int id; (id = mae_cli_next(&args, &val)) != MAE_CLI_END;) {
+        if (id == MAE_CLI_HELP) return 0;
+        if (id == MAE_CLI_BAD) return 2;
+        if (id == O_SET) {
+            if (n_sets == 64) return mae_cli_usage(&describe_spec, "too many --set");
+            sets[n_sets++] = val;
         } else if (!file) {
-            file = a;
+            file = val;
         } else if (!only) {
-            only = a;
+            only = val;
         } else {
-            fprintf(stderr, "maestro describe: too many arguments\n%s", help);
-            return 2;
+            return mae_cli_usage(&describe_spec, "too many arguments ('%s')", val);
         }
     }
-    if (!file) {
-        fputs(help, stderr);
-        return 2;
-    }
+    if (!file) return mae_cli_usage(&describe_spec, "a workflow file is required");
     mae_diags d;
     mae__diags_init(&d, file);
     mae_workflow *wf = NULL;

@@ -272,7 +272,7 @@ static ssize_t read_reply(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t
     mae_grpc_scall *call = src->ptr;
     size_t left = call->out_len - call->out_off;
     size_t n = left < len ? left : len;
-    memcpy(buf, call->out + call->out_off, n);
+    if (n) memcpy(buf, call->out + call->out_off, n);
     call->out_off += n;
     if (call->out_off == call->out_len) {
         *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -362,18 +362,11 @@ static void stream_answer(mae_grpc_scall *call, uint8_t *msg, size_t len) {
     stream_resume(call);
 }
 
-int mae__grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len) {
+/* Sends out (framed messages, taken) then status OK. */
+static int reply_out(mae_grpc_scall *call, uint8_t *out, size_t len) {
     srv_conn *c = call->conn;
-    if (!c) {
-        call_free(call);
-        return MAE_ECANCELED;
-    }
-    if (len > UINT32_MAX) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "reply too large", NULL, 0);
-    call->out = malloc(len + 5);
-    if (!call->out) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
-    mae__grpc_frame_prefix(call->out, false, (uint32_t)len);
-    if (len) memcpy(call->out + 5, msg, len);
-    call->out_len = len + 5;
+    call->out = out;
+    call->out_len = len;
     const nghttp2_nv hdrs[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
     nghttp2_data_provider dp = {.source.ptr = call, .read_callback = read_reply};
     /* The call stays listed and the stream's user data until the stream closes: it owns the
@@ -386,6 +379,30 @@ int mae__grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len)
     }
     if (!c->in_recv) conn_flush(c);
     return 0;
+}
+
+int mae__grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len) {
+    if (!call->conn) {
+        call_free(call);
+        return MAE_ECANCELED;
+    }
+    if (len > UINT32_MAX) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "reply too large", NULL, 0);
+    uint8_t *out = malloc(len + 5);
+    if (!out) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+    mae__grpc_frame_prefix(out, false, (uint32_t)len);
+    if (len) memcpy(out + 5, msg, len);
+    return reply_out(call, out, len + 5);
+}
+
+int mae__grpc_server_reply_framed(mae_grpc_scall *call, const uint8_t *frames, size_t len) {
+    if (!call->conn) {
+        call_free(call);
+        return MAE_ECANCELED;
+    }
+    uint8_t *out = malloc(len ? len : 1);  /* never NULL: call->out marks the call answered */
+    if (!out) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+    if (len) memcpy(out, frames, len);
+    return reply_out(call, out, len);
 }
 
 int mae__grpc_server_fail(mae_grpc_scall *call, int code, const char *message,

@@ -3,8 +3,7 @@
  * is handed to on_call; the handler answers with mae__grpc_server_reply (one message, then
  * grpc-status 0 in trailers) or mae__grpc_server_fail (Trailers-Only), now or later. If the
  * client resets the stream or the connection dies first, on_abort runs and the call is freed
- * when it returns. Used by `maestro stub`; not a general gRPC server (no TLS; streaming only of
- * one answer per request message, for server reflection). */
+ * when it returns. Used by `maestro stub`; not a general gRPC server (no streaming, no TLS). */
 #ifndef MAE_GRPC_SERVER_H
 #define MAE_GRPC_SERVER_H
 
@@ -31,8 +30,8 @@ typedef struct mae_grpc_server_opts {
     uint32_t max_concurrent_streams; /* advertised; 0 = 1000 */
 } mae_grpc_server_opts;
 
-/* Paths served as bidirectional streams of one answer per request message (what server
- * reflection needs). is_stream says whether path is one; on_stream_msg answers one message: 0
+/* The one exception to "no streaming": paths served as bidirectional streams of one answer per
+ * request message (what server reflection needs). is_stream says whether path is one; on_stream_msg answers one message: 0
  * with *reply malloc'd (*reply_len bytes, taken) or NULL for no answer, or a gRPC code > 0 that
  * ends the stream with it. The stream ends with OK once the client half-closed and every answer
  * went out. */
@@ -57,6 +56,9 @@ void mae__grpc_server_close(mae_grpc_server *s, void (*done)(void *ud), void *ud
 
 /* Replies with one message (copied) and status OK; extra trailers may be given. Frees call. */
 int mae__grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len);
+/* Replies with len bytes of complete length-prefixed messages (copied; any number of them,
+ * none when len is 0: a server-streaming reply) and status OK. Frees call. */
+int mae__grpc_server_reply_framed(mae_grpc_scall *call, const uint8_t *frames, size_t len);
 /* Replies Trailers-Only with code and message (percent-encoded on the wire) and optional extra
  * trailers (e.g. grpc-retry-pushback-ms). Frees call. */
 int mae__grpc_server_fail(mae_grpc_scall *call, int code, const char *message,

@@ -20,6 +20,7 @@ typedef struct grpc_pending {
     char *msg;                /* reply bytes, or the error message */
     size_t len;
     char pushback[24];
+    bool framed;              /* msg holds complete frames (a server-streaming reply) */
 } grpc_pending;
 
 static void pending_closed(uv_handle_t *h) {
@@ -30,7 +31,12 @@ static void pending_closed(uv_handle_t *h) {
     mae__stub_delay_closed(&d);
 }
 
-static void send_now(mae_grpc_scall *call, int code, const char *msg, size_t len, const char *pushback) {
+static void send_now(mae_grpc_scall *call, int code, const char *msg, size_t len, const char *pushback,
+                     bool framed) {
+    if (code == 0 && framed) {
+        mae__grpc_server_reply_framed(call, (const uint8_t *)msg, len);
+        return;
+    }
     if (code == 0) {
         mae__grpc_server_reply(call, (const uint8_t *)msg, len);
         return;
@@ -43,7 +49,7 @@ static void pending_fire(uv_timer_t *t) {
     grpc_pending *p = t->data;
     if (p->call) {
         mae__grpc_scall_set_data(p->call, NULL);
-        send_now(p->call, p->code, p->msg, p->len, p->pushback);
+        send_now(p->call, p->code, p->msg, p->len, p->pushback, p->framed);
     }
     p->call = NULL;
     mae__stub_delay_close(&p->d);
@@ -55,12 +61,12 @@ static void on_abort(mae_grpc_scall *call, void *ud) {
 }
 
 /* Answers now or after the route's delay. Takes ownership of msg. */
-void mae__stub_grpc_answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg,
-                           size_t len, int64_t pushback_ms, uint64_t delay_ms) {
+static void answer_ex(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg, size_t len,
+                      int64_t pushback_ms, uint64_t delay_ms, bool framed) {
     char pb[24] = "";
     if (pushback_ms >= 0) snprintf(pb, sizeof pb, "%lld", (long long)pushback_ms);
     if (delay_ms == 0) {
-        send_now(call, code, msg ? msg : "", len, pb);
+        send_now(call, code, msg ? msg : "", len, pb, framed);
         free(msg);
         return;
     }
@@ -74,9 +80,25 @@ void mae__stub_grpc_answer(mae_stub_http *hs, mae_grpc_scall *call, int code, ch
     p->code = code;
     p->msg = msg;
     p->len = len;
+    p->framed = framed;
     memcpy(p->pushback, pb, sizeof pb);
     mae__grpc_scall_set_data(call, p);
     mae__stub_delay_start(hs->stub, &p->d, p, pending_fire, pending_closed, delay_ms);
+}
+
+void mae__stub_grpc_answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg,
+                           size_t len, int64_t pushback_ms, uint64_t delay_ms) {
+    answer_ex(hs, call, code, msg, len, pushback_ms, delay_ms, false);
+}
+
+void mae__stub_grpc_answer_frames(mae_stub_http *hs, mae_grpc_scall *call, uint8_t *frames,
+                                  size_t len, uint64_t delay_ms) {
+    answer_ex(hs, call, 0, (char *)frames, len, -1, delay_ms, true);
+}
+
+static void answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg, size_t len,
+                   int64_t pushback_ms, uint64_t delay_ms) {
+    answer_ex(hs, call, code, msg, len, pushback_ms, delay_ms, false);
 }
 
 /* Packs ServiceResponse; returns malloc'd bytes or NULL. */
@@ -155,11 +177,11 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
             size_t n;
             char *bytes = pack_response(false, NULL, why, &n);
             mae__stub_log(hs->stub, svc->name, "grpc", route->key, route->calls, input, 0, key);
-            mae__stub_grpc_answer(hs, call, bytes ? 0 : MAE_GRPC_INTERNAL, bytes ? bytes : strdup("pack failed"), n, -1, b->delay_ms);
+            answer(hs, call, bytes ? 0 : MAE_GRPC_INTERNAL, bytes ? bytes : strdup("pack failed"), n, -1, b->delay_ms);
         } else {
             int code = b->fail_grpc > 0 ? b->fail_grpc : MAE_GRPC_UNAVAILABLE;
             mae__stub_log(hs->stub, svc->name, "grpc", route->key, route->calls, input, code, key);
-            mae__stub_grpc_answer(hs, call, code, strdup(why), strlen(why),
+            answer(hs, call, code, strdup(why), strlen(why),
                    b->retry_after_s >= 0 ? b->retry_after_s * 1000 : -1, b->delay_ms);
         }
         goto out;
@@ -168,15 +190,15 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
     cJSON *reply = mae__stub_render(route, input, route->calls, m, sizeof m);
     if (!reply) {
         mae__stub_log(hs->stub, svc->name, "grpc", route->key, route->calls, input, MAE_GRPC_INTERNAL, key);
-        mae__stub_grpc_answer(hs, call, MAE_GRPC_INTERNAL, strdup(m), strlen(m), -1, 0);
+        answer(hs, call, MAE_GRPC_INTERNAL, strdup(m), strlen(m), -1, 0);
         goto out;
     }
     size_t n = 0;
     char *bytes = pack_response(true, reply, NULL, &n);
     cJSON_Delete(reply);
     mae__stub_log(hs->stub, svc->name, "grpc", route->key, route->calls, input, 0, key);
-    if (!bytes) mae__stub_grpc_answer(hs, call, MAE_GRPC_INTERNAL, strdup("cannot encode the reply"), 23, -1, 0);
-    else mae__stub_grpc_answer(hs, call, 0, bytes, n, -1, b->delay_ms);
+    if (!bytes) answer(hs, call, MAE_GRPC_INTERNAL, strdup("cannot encode the reply"), 23, -1, 0);
+    else answer(hs, call, 0, bytes, n, -1, b->delay_ms);
 out:
     cJSON_Delete(input);
     mae__pb__service_request__free_unpacked(req, NULL);
@@ -186,15 +208,7 @@ int mae__stub_grpc_start(mae_stub *s, mae_stub_http *hs) {
     mae_grpc_server_handler h = {on_call, on_abort, hs};
     mae_grpc_server *srv = NULL;
     int rc = mae__grpc_server_new(s->loop, hs->svc->host, hs->svc->port, NULL, &h, &srv);
-    hs->grpc = rc < 0 ? NULL : srv;
-    if (rc == 0 && hs->typed) {  /* a typed service answers reflection too */
-        mae_grpc_stream_handler sh = {mae__stub_typed_is_reflection, mae__stub_typed_reflect, hs};
-        mae__grpc_server_set_streams(srv, &sh);
-    }
-    if (rc < 0) {
-        mae__stub_typed_free(hs->typed);
-        hs->typed = NULL;
-    }
+    hs->grpc = srv;
     return rc;
 }
 
@@ -205,7 +219,5 @@ int mae__stub_grpc_port(const mae_stub_http *hs) {
 void mae__stub_grpc_close(mae_stub_http *hs, void (*done)(void *), void *ud) {
     mae_grpc_server *srv = hs->grpc;
     hs->grpc = NULL;
-    mae__stub_typed_free(hs->typed);
-    hs->typed = NULL;
     mae__grpc_server_close(srv, done, ud);
 }

@@ -16,6 +16,7 @@
 #define REFLECT_V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 #define REFLECT_V1ALPHA "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 #define MAX_REQUEST_JSON (4u << 20)   /* decoded request, for {{ .request }} */
+#define MAX_STREAM_REPLY (64u << 20)  /* the messages of one server-streaming reply */
 
 typedef struct tfile {
     char *name;
@@ -276,11 +277,11 @@ int mae__stub_typed_load(mae_stub_http *hs, char *err, size_t cap) {
             snprintf(err, cap, "service '%s': method '%s': %s", svc->name, svc->routes[i].key, why);
             goto fail;
         }
-        if (m->client_streaming || m->server_streaming) {
+        if (m->client_streaming) {
             rc = MAE_EINVAL;
             snprintf(err, cap, "service '%s': method '%s' is %s-streaming: the stub serves unary "
-                     "typed methods", svc->name, svc->routes[i].key,
-                     m->client_streaming ? "client" : "server");
+                     "and server-streaming typed methods", svc->name, svc->routes[i].key,
+                     m->server_streaming ? "bidirectional" : "client");
             goto fail;
         }
         for (size_t j = 0; j < i; j++)
@@ -299,6 +300,11 @@ fail:
     return rc;
 }
 
+void mae__stub_typed_serve(mae_stub_http *hs) {
+    mae_grpc_stream_handler sh = {mae__stub_typed_is_reflection, mae__stub_typed_reflect, hs};
+    mae__grpc_server_set_streams(hs->grpc, &sh);
+}
+
 /* ---- Typed calls ---- */
 
 static const char *find_header(const mae_header_kv *h, size_t n, const char *name) {
@@ -310,6 +316,48 @@ static const char *find_header(const mae_header_kv *h, size_t n, const char *nam
 static void fail_now(mae_stub_http *hs, mae_grpc_scall *call, int code, const char *msg) {
     char *m = strdup(msg);
     mae__stub_grpc_answer(hs, call, code, m, m ? strlen(m) : 0, -1, 0);
+}
+
+/* A server-streaming reply: `respond` is the array of messages, each encoded and framed. */
+static int encode_stream(const mae__pb_msg *m, const cJSON *reply, uint8_t **out, size_t *len,
+                         char *why, size_t cap) {
+    if (!cJSON_IsArray(reply)) {
+        snprintf(why, cap, "a server-streaming method's respond must be an array of messages");
+        return MAE_ETEMPLATE;
+    }
+    uint8_t *frames = NULL;
+    size_t n = 0;
+    int i = 0;
+    for (const cJSON *el = reply->child; el; el = el->next, i++) {
+        uint8_t *one;
+        size_t ol;
+        char sub[400];
+        int rc = mae__pb_encode(m, el, 5, &one, &ol, sub, sizeof sub);
+        if (rc == 0 && (ol > UINT32_MAX || n + ol + 5 > MAX_STREAM_REPLY)) {
+            free(one);
+            snprintf(sub, sizeof sub, "the messages exceed %u bytes", MAX_STREAM_REPLY);
+            rc = MAE_ELIMIT;
+        }
+        uint8_t *nf = rc == 0 ? realloc(frames, n + ol + 5) : NULL;
+        if (rc == 0 && !nf) {
+            free(one);
+            rc = MAE_ENOMEM;
+            snprintf(sub, sizeof sub, "out of memory");
+        }
+        if (rc < 0) {
+            snprintf(why, cap, "[%d]: %s", i, sub);
+            free(frames);
+            return rc;
+        }
+        frames = nf;
+        mae__grpc_frame_prefix(one, false, (uint32_t)ol);
+        memcpy(frames + n, one, ol + 5);
+        n += ol + 5;
+        free(one);
+    }
+    *out = frames;
+    *len = n;
+    return 0;
 }
 
 void mae__stub_typed_call(mae_stub_http *hs, mae_grpc_scall *call, const char *path,
@@ -363,17 +411,21 @@ void mae__stub_typed_call(mae_stub_http *hs, mae_grpc_scall *call, const char *p
     cJSON *reply = mae__stub_render(route, input, route->calls, e, sizeof e);
     uint8_t *out = NULL;
     size_t olen = 0;
-    int rc = reply ? mae__pb_encode(m->output, reply, 0, &out, &olen, why, sizeof why) : -1;
+    int rc = !reply ? -1
+             : m->server_streaming ? encode_stream(m->output, reply, &out, &olen, why, sizeof why)
+                                   : mae__pb_encode(m->output, reply, 0, &out, &olen, why, sizeof why);
     cJSON_Delete(reply);
     if (rc < 0) {
-        if (reply) snprintf(e, sizeof e, "stub reply is not a valid %s: %s",
-                            mae__pb_msg_name(m->output), why);
+        if (reply) snprintf(e, sizeof e, "stub reply is not a valid %s%s: %s",
+                            m->server_streaming ? "stream of " : "", mae__pb_msg_name(m->output),
+                            why);
         mae__stub_log(hs->stub, svc->name, "grpc", route->key, route->calls, input,
                       MAE_GRPC_INTERNAL, key);
         fail_now(hs, call, MAE_GRPC_INTERNAL, e);
     } else {
         mae__stub_log(hs->stub, svc->name, "grpc", route->key, route->calls, input, 0, key);
-        mae__stub_grpc_answer(hs, call, 0, (char *)out, olen, -1, b->delay_ms);
+        if (m->server_streaming) mae__stub_grpc_answer_frames(hs, call, out, olen, b->delay_ms);
+        else mae__stub_grpc_answer(hs, call, 0, (char *)out, olen, -1, b->delay_ms);
     }
     cJSON_Delete(input);
 }

@@ -23,6 +23,8 @@ typedef struct mae_stub_typed mae_stub_typed;
  * mean CreateInstance?"). */
 int mae__stub_typed_load(mae_stub_http *hs, char *err, size_t cap);
 void mae__stub_typed_free(mae_stub_typed *t);
+/* Once hs->grpc listens: its server answers reflection from now on. */
+void mae__stub_typed_serve(mae_stub_http *hs);
 
 /* A call to a typed service (any :path but reflection's). */
 void mae__stub_typed_call(mae_stub_http *hs, mae_grpc_scall *call, const char *path,

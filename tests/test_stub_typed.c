@@ -54,7 +54,9 @@ static const char *stub_yaml =
     "                  memoryBytes: \"{{ .request.memoryBytes }}\",\n"
     "                  created: \"2024-01-02T03:04:05.500Z\"}\n"
     "      acme.deploy.v1.Provisioner/DestroyInstance:\n"
-    "        fail: {status: NOT_FOUND, message: no such instance}\n";
+    "        fail: {status: NOT_FOUND, message: no such instance}\n"
+    "      ListInstances:\n"
+    "        respond: [{id: a, zone: 1}, {id: b, diskGb: \"{{ .request.count }}\"}, {}]\n";
 
 static th_proc start_stub(const char *dir, const char *yaml, char **log) {
     char *file = write_stub(dir, yaml);
@@ -95,6 +97,16 @@ TEST_T(stub_typed_call_checked_by_grpcio, 120) {
     free(r);
     r = typed_call(p.port, "DestroyInstance", "{\"id\": \"i-1\"}");
     ASSERT_EQ_STR(r, "ERROR NOT_FOUND no such instance");
+    free(r);
+    /* Server-streaming: one message per element of respond. */
+    r = typed_call(p.port, "ListInstances", "{\"count\": 7}");
+    ASSERT_CONTAINS(r, "\"id\": \"a\"");
+    ASSERT_CONTAINS(r, "\"zone\": \"ZONE_EU\"");
+    ASSERT_CONTAINS(r, "\"disk_gb\": 7, \"id\": \"b\"");
+    ASSERT_EQ_INT(r[0], '[');
+    int n = 0;
+    for (const char *q = r; (q = strstr(q, "\"ip\"")); q++) n++;
+    ASSERT_EQ_INT(n, 3);
     free(r);
     th_stop(&p);
     /* The log shows the request as the templates saw it (decoded per the JSON mapping). */
@@ -243,6 +255,36 @@ TEST_T(stub_answers_reflection_v1alpha, 120) {
     free(dir);
 }
 
+/* A real client (grpcio) conversing one message at a time, on both versions. */
+TEST_T(stub_reflection_checked_by_grpcio, 120) {
+    char *dir = make_dir(), *log;
+    th_proc p = start_stub(dir, stub_yaml, &log);
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", p.port);
+    const char *versions[] = {"v1", "v1alpha"};
+    for (int i = 0; i < 2; i++) {
+        char *argv[] = {TH_PYTHON, (char *)th_path("tests/servers/grpc_reflect_client.py"), ps,
+                        (char *)versions[i], NULL};
+        char *out = NULL, *err = NULL;
+        int rc = th_run(argv, NULL, &out, &err);
+        if (rc != 0) th_fail(__FILE__, __LINE__, "client exit %d: %s", rc, err ? err : "");
+        ASSERT_EQ_STR(out,
+                      "services acme.deploy.v1.Provisioner\n"
+                      "files acme/deploy/v1/deploy.proto google/protobuf/timestamp.proto "
+                      "acme/common/v1/types.proto\n"
+                      "files acme/deploy/v1/deploy.proto google/protobuf/timestamp.proto "
+                      "acme/common/v1/types.proto\n"
+                      "files acme/common/v1/types.proto\n"
+                      "error 5 file not found: nope.proto\n"
+                      "end OK\n");
+        free(out);
+        free(err);
+    }
+    th_stop(&p);
+    free(log);
+    free(dir);
+}
+
 /* ---- Stub files that do not fit their descriptors ---- */
 
 static void bad_stub(const char *dir, const char *yaml, const char *want) {
@@ -270,8 +312,9 @@ TEST_T(stub_typed_methods_checked_at_start, 120) {
              "nothere.protoset");
     bad_stub(dir,
              "services:\n  cloud:\n    type: grpc\n    listen: 127.0.0.1:0\n"
-             "    descriptors: deploy.protoset\n    methods:\n      ListInstances: {}\n",
-             "server-streaming");
+             "    descriptors: deploy.protoset\n    methods:\n"
+             "      acme.deploy.v1.Provisioner/Watch: {}\n",
+             "is bidirectional-streaming");
     bad_stub(dir,
              "services:\n  cloud:\n    type: grpc\n    listen: 127.0.0.1:0\n"
              "    descriptors: deploy.protoset\n    methods:\n"

@@ -3,6 +3,7 @@
 #include "workflow/stubfile.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,15 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
         else if (strcmp(type, "grpc") == 0) svc->type = MAE_SVC_GRPC;
         else mae__ld_err(ld, v->pos, "type: '%s' is not http or grpc", type);
     }
+    if ((v = mae__yaml_get(n, "descriptors"))) {
+        const char *d;
+        if (svc->type != MAE_SVC_GRPC)
+            mae__ld_err(ld, v->pos, "descriptors: only gRPC services have typed methods");
+        else if (mae__ld_str(ld, v, "descriptors", &d)) {
+            if (!*d) mae__ld_err(ld, v->pos, "descriptors: expected the path of a descriptor set");
+            else svc->descriptors = descriptors_path(ld, file, d);
+        }
+    }
     v = mae__yaml_get(n, "listen");
     const char *listen;
     if (!v) mae__ld_err(ld, n->pos, "service '%s': missing 'listen' (host:port)", svc->name);
@@ -146,15 +156,6 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
         } else {
             svc->host = mae__arena_strndup(ld->a, listen, (size_t)(colon - listen));
             svc->port = (int)port;
-        }
-    }
-    if ((v = mae__yaml_get(n, "descriptors"))) {
-        const char *d;
-        if (svc->type != MAE_SVC_GRPC)
-            mae__ld_err(ld, v->pos, "descriptors: only gRPC services have typed methods");
-        else if (mae__ld_str(ld, v, "descriptors", &d)) {
-            if (!*d) mae__ld_err(ld, v->pos, "descriptors: expected the path of a descriptor set");
-            else svc->descriptors = descriptors_path(ld, file, d);
         }
     }
     const char *want = svc->type == MAE_SVC_GRPC ? "methods" : "routes";
@@ -232,7 +233,10 @@ int mae__stub_file_load_buf(const char *name, const char *buf, size_t len, mae_s
 
 int mae__stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags) {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return MAE_EIO;
+    if (!fp) {
+        mae__diag_add(diags, (mae_pos){0, 0}, "cannot open: %s", strerror(errno));
+        return MAE_EIO;
+    }
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     while (buf) {

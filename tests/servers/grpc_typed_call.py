@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """A real typed gRPC client for the typed stub's tests: code generated at start-up with
 grpc_tools.protoc from tests/js/protos/acme/deploy/v1/deploy.proto (the Provisioner service),
-one call, the reply printed as JSON by protobuf's own json_format (every field, original proto
-field names), or "ERROR <CODE> <details>".
+one call, the reply (a list for the server-streaming ListInstances) printed as JSON by
+protobuf's own json_format (every field, original proto field names), or
+"ERROR <CODE> <details>".
 
 Usage: grpc_typed_call.py PORT METHOD REQUEST_JSON"""
 import json
@@ -29,20 +30,26 @@ def main():
     stub = deploy_pb2_grpc.ProvisionerStub(grpc.insecure_channel("127.0.0.1:" + port))
     rpc = getattr(stub, method)
     req_type = {"CreateInstance": deploy_pb2.CreateInstanceRequest,
-                "DestroyInstance": deploy_pb2.DestroyInstanceRequest}[method]
+                "DestroyInstance": deploy_pb2.DestroyInstanceRequest,
+                "ListInstances": deploy_pb2.ListInstancesRequest}[method]
     req = json_format.Parse(request, req_type())
+
+    def as_dict(m):
+        kw = {"preserving_proto_field_name": True}
+        try:
+            return json_format.MessageToDict(m, including_default_value_fields=True, **kw)
+        except TypeError:  # protobuf >= 5.26 renamed the option
+            return json_format.MessageToDict(m, always_print_fields_with_no_presence=True, **kw)
+
     try:
-        resp = rpc(req, timeout=10)
+        if method == "ListInstances":  # server-streaming: the list of messages
+            out = [as_dict(m) for m in rpc(req, timeout=10)]
+        else:
+            out = as_dict(rpc(req, timeout=10))
     except grpc.RpcError as e:
         print("ERROR %s %s" % (e.code().name, e.details()))
         return 0
-    kw = {"preserving_proto_field_name": True}
-    try:
-        print(json.dumps(json_format.MessageToDict(resp, including_default_value_fields=True, **kw),
-                         sort_keys=True))
-    except TypeError:  # protobuf >= 5.26 renamed the option
-        print(json.dumps(json_format.MessageToDict(resp, always_print_fields_with_no_presence=True,
-                                                   **kw), sort_keys=True))
+    print(json.dumps(out, sort_keys=True))
     return 0
 
 
