@@ -206,8 +206,9 @@ void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
     mae_grpc_reply rep;
     int rc = c->codec->decode(c->codec, c->reply, c->reply_len, &rep);
     if (rc < 0) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "undecodable reply: %s", mae_strerror(rc));
+        char msg[600];
+        const char *why = mae__grpc_typed_error(c->codec);
+        snprintf(msg, sizeof msg, "undecodable reply: %s", why[0] ? why : mae_strerror(rc));
         mae__call_finish(c, MAE_CLASS_DECODE, 0, msg);
     } else if (rep.app_error) {
         mae__call_finish(c, MAE_CLASS_APP_ERROR, 0, rep.error);
@@ -540,8 +541,11 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
     if (!mae__grpc_target_method(req->target) || !cb) return MAE_EINVAL;
     mae_grpc_codec *tc;
     char err[600];
-    int rc = mae__grpc_typed_codec_new(req->service->typed, mae__grpc_target_method(req->target), &tc,
-                                       err, sizeof err);
+    /* JSON is bigger than the wire form; 8x max_response (4 MiB: 32 MiB) bounds a reply */
+    uint64_t max = req->service->max_response ? req->service->max_response : MAE_GRPC_DEFAULT_MAX_MSG;
+    size_t max_out = max > SIZE_MAX / 8 ? SIZE_MAX : (size_t)max * 8;
+    int rc = mae__grpc_typed_codec_new(req->service->typed, mae__grpc_target_method(req->target), max_out,
+                                       &tc, err, sizeof err);
     if (rc == MAE_ENOMEM) return rc;
     if (rc < 0) return fail_later(T(pub), cb, ud, MAE_CLASS_TEMPLATE, err, out);
     rc = mae__grpc_call_start(pub, req, tc, cb, ud, out);

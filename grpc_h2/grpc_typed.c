@@ -129,7 +129,8 @@ typedef struct typed_codec {
     mae_grpc_codec base;
     mae__typed_desc *d;              /* a reference */
     const mae__pb_method *m;
-    char err[512];                   /* the last encode failure */
+    size_t max_out;                  /* bound on a decoded reply's JSON (0 = none) */
+    char err[512];                   /* the last encode or decode failure */
 } typed_codec;
 
 static int ty_path(const mae_grpc_codec *c, const mae_call_req *req, char *buf, size_t cap) {
@@ -155,14 +156,14 @@ static int ty_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t *
 }
 
 static int ty_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len, mae_grpc_reply *out) {
-    const typed_codec *tc = c->data;
+    typed_codec *tc = c->data;
     memset(out, 0, sizeof *out);
-    char err[256];
-    return mae__pb_decode(tc->m->output, msg, len, 0, &out->output, err, sizeof err);
+    tc->err[0] = 0;
+    return mae__pb_decode(tc->m->output, msg, len, tc->max_out, &out->output, tc->err, sizeof tc->err);
 }
 
-int mae__grpc_typed_codec_new(mae__typed_desc *d, const char *name, mae_grpc_codec **out,
-                              char *err, size_t cap) {
+int mae__grpc_typed_codec_new(mae__typed_desc *d, const char *name, size_t max_out,
+                              mae_grpc_codec **out, char *err, size_t cap) {
     *out = NULL;
     const mae__pb_method *m = mae__typed_method(d, name, err, cap);
     if (!m) return MAE_EINVAL;
@@ -173,6 +174,7 @@ int mae__grpc_typed_codec_new(mae__typed_desc *d, const char *name, mae_grpc_cod
     }
     tc->d = mae__typed_desc_ref(d);
     tc->m = m;
+    tc->max_out = max_out;
     tc->base = (mae_grpc_codec){
         .name = "typed", .path = ty_path, .encode = ty_encode, .decode = ty_decode, .data = tc,
         .server_streaming = m->server_streaming};

@@ -38,11 +38,14 @@ const mae__pb_method *mae__typed_method(const mae__typed_desc *d, const char *na
                                         size_t cap);
 
 /* The codec of one call to method name through d (taking a reference on d for as long as the
- * codec lives). MAE_EINVAL (err: no such method, a streaming kind we refuse) or MAE_ENOMEM.
- * Its encode returns MAE_ETEMPLATE for input that does not fit the type; the reason is then in
- * mae__grpc_typed_error. Free with mae__grpc_typed_codec_free. */
-int mae__grpc_typed_codec_new(mae__typed_desc *d, const char *name, mae_grpc_codec **out,
-                              char *err, size_t cap);
+ * codec lives). max_out bounds the JSON a reply decodes to (0 = none): a small message of
+ * empty sub-messages would otherwise expand without limit, every field being present. Returns
+ * 0, MAE_EINVAL (err: no such method, a streaming kind we refuse) or MAE_ENOMEM. Its encode
+ * returns MAE_ETEMPLATE for input that does not fit the type and its decode MAE_EDECODE or
+ * MAE_ELIMIT; the reason is then in mae__grpc_typed_error. Free with
+ * mae__grpc_typed_codec_free. */
+int mae__grpc_typed_codec_new(mae__typed_desc *d, const char *name, size_t max_out,
+                              mae_grpc_codec **out, char *err, size_t cap);
 void mae__grpc_typed_codec_free(mae_grpc_codec *c);   /* NULL is a no-op */
 const char *mae__grpc_typed_error(const mae_grpc_codec *c);
 bool mae__grpc_codec_is_typed(const mae_grpc_codec *c);

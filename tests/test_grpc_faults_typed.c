@@ -36,3 +36,29 @@ static mae__typed_desc *fault_typed(void) {
 }
 
 #include "test_grpc_faults.c"
+
+/* A reply that does not fit the method's response type: class decode, saying where. */
+TEST(typed_reply_of_the_wrong_type_is_a_decode_failure) {
+    th_proc srv;
+    mae_svc_cfg svc;
+    char ep[64];
+    mae_transport *t = setup(&srv, &svc, ep);
+    mae_header_kv h[] = {{"x-fault", "ok"}};
+    mae_call_req req = {.service = &svc, .target = FX_GRPC_TARGET("acme.fault.v1.FaultBad/Bad"), .timeout_ms = 5000,
+                        .run_id = "r", .step_id = "s", .headers = h, .n_headers = 1};
+    got g;
+    memset(&g, 0, sizeof g);
+    mae_call *c;
+    ASSERT_EQ_INT(mae_transport_start(t, &req, on_result, &g, &c), 0);
+    while (!g.called) uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_DECODE);
+    ASSERT_CONTAINS(g.msg, "undecodable reply: ");
+    ASSERT_CONTAINS(g.msg, "acme.fault.v1.Garbled: malformed protobuf");
+    ASSERT_NULL(g.out);
+    /* the connection is still good for the next call */
+    call_fault(t, &svc, "ok", 5000, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(g.out, FAULT_OK_OUTPUT);
+    free(g.out);
+    teardown(t, &srv);
+}
