@@ -105,3 +105,18 @@ TEST_T(describe_by_reflection, 120) {
     free(err);
     typed_dir_remove(&d);
 }
+
+TEST(dry_run_shows_the_typed_path) {
+    char *out = NULL, *err = NULL;
+    char in[4200];
+    snprintf(in, sizeof in, "@%s", th_path("examples/typed-deploy/input.json"));
+    char *argv[] = {"maestro", "run", (char *)th_path("examples/typed-deploy/workflow.yaml"), "--input", in,
+                    "--dry-run", NULL};
+    ASSERT_EQ_INT(th_maestro(argv, NULL, &out, &err), 0);
+    ASSERT_CONTAINS(out, "\"method\":\"Deploy\",\"path\":\"/acme.deploy.v1.Deployer/Deploy\"");
+    ASSERT_CONTAINS(out, "\"compensation_of\":\"provision\",\"service\":\"cloud\",\"type\":\"grpc\","
+                         "\"endpoint\":\"127.0.0.1:50061\",\"method\":\"DestroyInstance\","
+                         "\"path\":\"/acme.deploy.v1.Provisioner/DestroyInstance\"");
+    free(out);
+    free(err);
+}
