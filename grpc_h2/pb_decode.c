@@ -6,6 +6,7 @@
  * Unknown fields are skipped; a known field with the wrong wire type is skipped like one.
  * Output is bounded by pb_dec.budget, nesting by MAE__PB_MAX_DEPTH. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +15,21 @@
 #include "maestro/maestro.h"
 #include "workflow/utf8.h"
 
-static int derr(pb_dec *d, int rc, const char *fmt, const char *a, const char *b) {
-    if (d->err && d->cap && !d->err[0]) snprintf(d->err, d->cap, fmt, a, b);
+/* Records the first error (the innermost, where it happened) and returns rc. */
+__attribute__((format(printf, 3, 4))) static int derr(pb_dec *d, int rc, const char *fmt, ...) {
+    if (d->err && d->cap && !d->err[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d->err, d->cap, fmt, ap);
+        va_end(ap);
+    }
     return rc;
 }
 
 /* Charges n bytes of output against the budget. */
 static int spend(pb_dec *d, size_t n) {
     if (d->budget < n) {
-        derr(d, 0, "decoded JSON larger than max_out%s%s", "", "");
-        return MAE_ELIMIT;
+        return derr(d, MAE_ELIMIT, "decoded JSON larger than max_out");
     }
     d->budget -= n;
     return 0;
@@ -67,7 +73,9 @@ static int scalar_json(pb_dec *d, const mae__pb_field *f, const pb_wire_field *w
     switch (f->type) {
     case PB_INT32: *out = cJSON_CreateNumber((int32_t)u); break;
     case PB_SFIXED32: *out = cJSON_CreateNumber((int32_t)(uint32_t)u); break;
-    case PB_SINT32: *out = cJSON_CreateNumber((int32_t)((uint32_t)u >> 1) ^ -(int32_t)(u & 1)); break;
+    case PB_SINT32:
+        *out = cJSON_CreateNumber((int32_t)((uint32_t)u >> 1) ^ -(int32_t)(u & 1));
+        break;
     case PB_UINT32: case PB_FIXED32: *out = cJSON_CreateNumber((uint32_t)u); break;
     case PB_INT64: case PB_SFIXED64: *out = num64(d, true, u); break;
     case PB_SINT64: *out = num64(d, true, (u >> 1) ^ -(u & 1)); break;
@@ -129,7 +137,8 @@ static cJSON *default_json(const mae__pb_field *f) {
 /* One value of field f (wire field w) as JSON: messages decoded, scalars converted. */
 static int value_json(pb_dec *d, const mae__pb_field *f, const pb_wire_field *w, int depth,
                       cJSON **out) {
-    if (f->type == PB_MESSAGE) return mae__pb_decode_msg(d, f->msg, w->val, w->vlen, depth + 1, out);
+    if (f->type == PB_MESSAGE)
+        return mae__pb_decode_msg(d, f->msg, w->val, w->vlen, depth + 1, out);
     return scalar_json(d, f, w, out);
 }
 
@@ -139,6 +148,7 @@ typedef struct slot {
     const uint8_t *mp;          /* singular message: its bytes (the first piece) */
     size_t ml;
     uint8_t *merged;            /* pieces concatenated when the message came more than once */
+    size_t mcap;                /* its capacity: grows by doubling, so n pieces cost O(total) */
     bool set;
 } slot;
 
@@ -166,7 +176,9 @@ static int map_entry(pb_dec *d, const mae__pb_field *f, const uint8_t *p, size_t
     bool hk = false, hv = false;
     for (size_t off = 0; off < len;) {
         size_t n = mae__pb_get_field(p + off, len - off, &w);
-        if (!n) return derr(d, MAE_EDECODE, "map %s.%s: malformed entry", f->owner->full_name, f->name);
+        if (!n)
+            return derr(d, MAE_EDECODE, "map %s.%s: malformed entry", f->owner->full_name,
+                        f->name);
         off += n;
         if (w.number == 1 && wire_fits(kf, w.wire_type)) kw = w, hk = true;
         else if (w.number == 2 && wire_fits(vf, w.wire_type)) vw = w, hv = true;
@@ -179,11 +191,11 @@ static int map_entry(pb_dec *d, const mae__pb_field *f, const uint8_t *p, size_t
     cJSON *v = NULL;
     if (!rc) {
         if (hv) rc = value_json(d, vf, &vw, depth, &v);
-        else if (vf->type == PB_MESSAGE) rc = mae__pb_decode_msg(d, vf->msg, NULL, 0, depth + 1, &v);
+        else if (vf->type == PB_MESSAGE)
+            rc = mae__pb_decode_msg(d, vf->msg, NULL, 0, depth + 1, &v);
         else rc = (v = default_json(vf)) ? 0 : MAE_ENOMEM;
     }
     if (!rc) {
-        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
         if (!cJSON_AddItemToObject(obj, key, v)) {
             cJSON_Delete(v);
             rc = MAE_ENOMEM;
@@ -191,6 +203,40 @@ static int map_entry(pb_dec *d, const mae__pb_field *f, const uint8_t *p, size_t
     }
     free(key);
     return rc;
+}
+
+typedef struct keyed {
+    cJSON *item;
+    size_t pos;
+} keyed;
+
+static int cmp_keyed(const void *x, const void *y) {
+    const keyed *a = x, *b = y;
+    int c = strcmp(a->item->string, b->item->string);
+    return c ? c : a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/* A map or Struct whose key came more than once keeps the last value, where the first one
+ * was (as protobuf's own JSON printers do). Entries are appended as they arrive and the
+ * duplicates removed once, by sorting: O(n log n) where a lookup per entry would be O(n^2). */
+static int dedupe(cJSON *o) {
+    size_t n = 0;
+    for (cJSON *c = o->child; c; c = c->next) n++;
+    if (n < 2) return 0;
+    keyed *k = malloc(n * sizeof *k);
+    if (!k) return MAE_ENOMEM;
+    size_t i = 0;
+    for (cJSON *c = o->child; c; c = c->next, i++) k[i] = (keyed){c, i};
+    qsort(k, n, sizeof *k, cmp_keyed);
+    for (i = 0; i + 1 < n; i++) {
+        if (strcmp(k[i].item->string, k[i + 1].item->string) != 0) continue;
+        /* k[i] is replaced by the later k[i + 1]: move the value into the earlier place. */
+        cJSON *later = cJSON_DetachItemViaPointer(o, k[i + 1].item);
+        cJSON_ReplaceItemViaPointer(o, k[i].item, later);
+        k[i + 1].item = later;
+    }
+    free(k);
+    return 0;
 }
 
 static int add_repeated(pb_dec *d, const mae__pb_field *f, const pb_wire_field *w, int depth,
@@ -232,11 +278,8 @@ static int collect(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
     for (size_t off = 0; off < len;) {
         pb_wire_field w;
         size_t n = mae__pb_get_field(buf + off, len - off, &w);
-        if (!n) {
-            char at[32];
-            snprintf(at, sizeof at, "%zu", off);
-            return derr(d, MAE_EDECODE, "%s: malformed protobuf at byte %s", m->full_name, at);
-        }
+        if (!n)
+            return derr(d, MAE_EDECODE, "%s: malformed protobuf at byte %zu", m->full_name, off);
         off += n;
         const mae__pb_field *f = mae__pb_field_by_number(m, w.number);
         if (!f) continue;
@@ -263,13 +306,17 @@ static int collect(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
                 s->mp = w.val;
                 s->ml = w.vlen;
             } else {
-                uint8_t *mg = malloc(s->ml + w.vlen + 1);
-                if (!mg) return MAE_ENOMEM;
-                memcpy(mg, s->mp, s->ml);
-                memcpy(mg + s->ml, w.val, w.vlen);
-                free(s->merged);
-                s->merged = mg;
-                s->mp = mg;
+                if (!s->merged || s->ml + w.vlen > s->mcap) {
+                    size_t ncap = (s->ml + w.vlen) * 2 + 64;
+                    uint8_t *mg = realloc(s->merged, ncap);
+                    if (!mg) return MAE_ENOMEM;
+                    /* The first piece still points into the input: copy it over. */
+                    if (!s->merged) memcpy(mg, s->mp, s->ml);
+                    s->merged = mg;
+                    s->mcap = ncap;
+                }
+                memcpy(s->merged + s->ml, w.val, w.vlen);
+                s->mp = s->merged;
                 s->ml += w.vlen;
             }
             s->set = true;
@@ -298,6 +345,7 @@ static int build(pb_dec *d, const mae__pb_msg *m, int depth, slot *slots, cJSON 
         cJSON *v = NULL;
         if ((rc = spend(d, strlen(f->json_name) + 4))) return rc;
         if (f->repeated) {
+            if (f->map && s->val && (rc = dedupe(s->val))) return rc;
             v = s->val ? s->val : f->map ? cJSON_CreateObject() : cJSON_CreateArray();
             s->val = NULL;
         } else if (f->type == PB_MESSAGE && s->set) {
@@ -324,7 +372,7 @@ int mae__pb_decode_msg(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size
                        int depth, cJSON **out) {
     *out = NULL;
     if (depth > MAE__PB_MAX_DEPTH)
-        return derr(d, MAE_ELIMIT, "%s: nested deeper than the limit%s", m->full_name, "");
+        return derr(d, MAE_ELIMIT, "%s: nested deeper than the limit", m->full_name);
     if (m->wkt != PB_WKT_NONE) return dec_wkt(d, m, buf, len, depth, out);
     size_t need = m->nfields + m->noneofs;
     slot *slots = calloc(need ? m->nfields + 1 : 1, sizeof *slots);
@@ -358,7 +406,7 @@ static int two_ints(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t 
     for (size_t off = 0; off < len;) {
         pb_wire_field w;
         size_t n = mae__pb_get_field(buf + off, len - off, &w);
-        if (!n) return derr(d, MAE_EDECODE, "%s: malformed protobuf%s", m->full_name, "");
+        if (!n) return derr(d, MAE_EDECODE, "%s: malformed protobuf", m->full_name);
         off += n;
         if (w.wire_type != 0) continue;
         if (w.number == 1) *a = (int64_t)w.u;
@@ -370,7 +418,8 @@ static int two_ints(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t 
 static int dec_value(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSON **out);
 
 static int dec_struct(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSON **out) {
-    if (depth > MAE__PB_MAX_DEPTH) return derr(d, MAE_ELIMIT, "Struct nested deeper than the limit%s%s", "", "");
+    if (depth > MAE__PB_MAX_DEPTH)
+        return derr(d, MAE_ELIMIT, "Struct nested deeper than the limit");
     cJSON *o = cJSON_CreateObject();
     if (!o) return MAE_ENOMEM;
     int rc = spend(d, 2);
@@ -378,7 +427,7 @@ static int dec_struct(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSO
         pb_wire_field w, x;
         size_t n = mae__pb_get_field(buf + off, len - off, &w);
         if (!n) {
-            rc = derr(d, MAE_EDECODE, "google.protobuf.Struct: malformed protobuf%s%s", "", "");
+            rc = derr(d, MAE_EDECODE, "google.protobuf.Struct: malformed protobuf");
             break;
         }
         off += n;
@@ -387,14 +436,17 @@ static int dec_struct(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSO
         size_t kl = 0, vl = 0;
         for (size_t o2 = 0; o2 < w.vlen;) {
             size_t m = mae__pb_get_field(w.val + o2, w.vlen - o2, &x);
-            if (!m) return cJSON_Delete(o), derr(d, MAE_EDECODE, "google.protobuf.Struct: malformed entry%s%s", "", "");
+            if (!m) {
+                cJSON_Delete(o);
+                return derr(d, MAE_EDECODE, "google.protobuf.Struct: malformed entry");
+            }
             o2 += m;
             if (x.number == 1 && x.wire_type == 2) kp = x.val, kl = x.vlen;
             if (x.number == 2 && x.wire_type == 2) vp = x.val, vl = x.vlen;
         }
         if ((rc = spend(d, kl + 4))) break;
         if (kp && mae__utf8_check(kp, kl) != kl) {
-            rc = derr(d, MAE_EDECODE, "google.protobuf.Struct: invalid UTF-8 key%s%s", "", "");
+            rc = derr(d, MAE_EDECODE, "google.protobuf.Struct: invalid UTF-8 key");
             break;
         }
         char *key = malloc(kl + 1);
@@ -407,7 +459,6 @@ static int dec_struct(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSO
         cJSON *v = NULL;
         rc = dec_value(d, vp, vl, depth + 1, &v);
         if (!rc) {
-            cJSON_DeleteItemFromObjectCaseSensitive(o, key);
             if (!cJSON_AddItemToObject(o, key, v)) {
                 cJSON_Delete(v);
                 rc = MAE_ENOMEM;
@@ -415,6 +466,7 @@ static int dec_struct(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSO
         }
         free(key);
     }
+    if (!rc) rc = dedupe(o);
     if (rc) {
         cJSON_Delete(o);
         return rc;
@@ -424,7 +476,8 @@ static int dec_struct(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSO
 }
 
 static int dec_list(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSON **out) {
-    if (depth > MAE__PB_MAX_DEPTH) return derr(d, MAE_ELIMIT, "ListValue nested deeper than the limit%s%s", "", "");
+    if (depth > MAE__PB_MAX_DEPTH)
+        return derr(d, MAE_ELIMIT, "ListValue nested deeper than the limit");
     cJSON *a = cJSON_CreateArray();
     if (!a) return MAE_ENOMEM;
     int rc = spend(d, 2);
@@ -432,7 +485,7 @@ static int dec_list(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSON 
         pb_wire_field w;
         size_t n = mae__pb_get_field(buf + off, len - off, &w);
         if (!n) {
-            rc = derr(d, MAE_EDECODE, "google.protobuf.ListValue: malformed protobuf%s%s", "", "");
+            rc = derr(d, MAE_EDECODE, "google.protobuf.ListValue: malformed protobuf");
             break;
         }
         off += n;
@@ -449,14 +502,14 @@ static int dec_list(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSON 
 }
 
 static int dec_value(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSON **out) {
-    if (depth > MAE__PB_MAX_DEPTH) return derr(d, MAE_ELIMIT, "Value nested deeper than the limit%s%s", "", "");
+    if (depth > MAE__PB_MAX_DEPTH) return derr(d, MAE_ELIMIT, "Value nested deeper than the limit");
     int rc = spend(d, 8);
     if (rc) return rc;
     /* The kind is a oneof: the last one on the wire wins. */
     pb_wire_field last = {0}, w;
     for (size_t off = 0; off < len;) {
         size_t n = mae__pb_get_field(buf + off, len - off, &w);
-        if (!n) return derr(d, MAE_EDECODE, "google.protobuf.Value: malformed protobuf%s%s", "", "");
+        if (!n) return derr(d, MAE_EDECODE, "google.protobuf.Value: malformed protobuf");
         off += n;
         static const unsigned wt[] = {9, 0, 1, 2, 0, 2, 2};
         if (w.number >= 1 && w.number <= 6 && w.wire_type == wt[w.number]) last = w;
@@ -470,17 +523,13 @@ static int dec_value(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSON
     case 3:
         if ((rc = spend(d, last.vlen))) return rc;
         if (mae__utf8_check(last.val, last.vlen) != last.vlen)
-            return derr(d, MAE_EDECODE, "google.protobuf.Value: invalid UTF-8%s%s", "", "");
-        *out = cJSON_CreateString("");
-        if (*out) {
+            return derr(d, MAE_EDECODE, "google.protobuf.Value: invalid UTF-8");
+        {
             char *s = malloc(last.vlen + 1);
-            if (!s) {
-                cJSON_Delete(*out);
-                return MAE_ENOMEM;
-            }
+            if (!s) return MAE_ENOMEM;
             memcpy(s, last.val, last.vlen);
             s[last.vlen] = 0;
-            cJSON_SetValuestring(*out, s);
+            *out = cJSON_CreateString(s);
             free(s);
         }
         break;
@@ -503,13 +552,13 @@ const mae__pb_msg *mae__pb_any_type(const mae__pb_pool *pool, const mae__pb_msg 
 
 int mae__pb_decode_any(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJSON **out) {
     *out = NULL;
-    if (depth > MAE__PB_MAX_DEPTH) return derr(d, MAE_ELIMIT, "Any nested deeper than the limit%s%s", "", "");
+    if (depth > MAE__PB_MAX_DEPTH) return derr(d, MAE_ELIMIT, "Any nested deeper than the limit");
     const uint8_t *tp = NULL, *vp = NULL;
     size_t tl = 0, vl = 0;
     for (size_t off = 0; off < len;) {
         pb_wire_field w;
         size_t n = mae__pb_get_field(buf + off, len - off, &w);
-        if (!n) return derr(d, MAE_EDECODE, "google.protobuf.Any: malformed protobuf%s%s", "", "");
+        if (!n) return derr(d, MAE_EDECODE, "google.protobuf.Any: malformed protobuf");
         off += n;
         if (w.number == 1 && w.wire_type == 2) tp = w.val, tl = w.vlen;
         if (w.number == 2 && w.wire_type == 2) vp = w.val, vl = w.vlen;
@@ -521,7 +570,7 @@ int mae__pb_decode_any(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJS
         return *out ? 0 : MAE_ENOMEM;
     }
     if (mae__utf8_check(tp, tl) != tl || memchr(tp, 0, tl))
-        return derr(d, MAE_EDECODE, "google.protobuf.Any: invalid type URL%s%s", "", "");
+        return derr(d, MAE_EDECODE, "google.protobuf.Any: invalid type URL");
     char *url = malloc(tl + 1);
     if (!url) return MAE_ENOMEM;
     memcpy(url, tp, tl);
@@ -549,9 +598,12 @@ int mae__pb_decode_any(pb_dec *d, const uint8_t *buf, size_t len, int depth, cJS
             else body = NULL;
         } else {
             /* A plain message: its fields go beside "@type". */
-            while (body->child) {
+            while (body->child && !rc) {
                 cJSON *c = cJSON_DetachItemViaPointer(body, body->child);
-                cJSON_AddItemToObject(o, c->string, c);
+                if (!cJSON_AddItemToObject(o, c->string, c)) {
+                    cJSON_Delete(c);
+                    rc = MAE_ENOMEM;
+                }
             }
         }
     }
@@ -576,7 +628,7 @@ static int dec_wkt(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
         if ((rc = two_ints(d, m, buf, len, &a, &b)) || (rc = spend(d, 40))) return rc;
         if (m->wkt == PB_WKT_TIMESTAMP ? mae__pb_ts_format(a, (int32_t)b, txt, sizeof txt)
                                        : mae__pb_dur_format(a, (int32_t)b, txt, sizeof txt))
-            return derr(d, MAE_EDECODE, "%s out of range%s", m->full_name, "");
+            return derr(d, MAE_EDECODE, "%s out of range", m->full_name);
         *out = cJSON_CreateString(txt);
         return *out ? 0 : MAE_ENOMEM;
     case PB_WKT_STRUCT: return dec_struct(d, buf, len, depth, out);
@@ -596,20 +648,21 @@ static int dec_wkt(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
             size_t n = mae__pb_get_field(buf + off, len - off, &w);
             if (!n) {
                 free(s);
-                return derr(d, MAE_EDECODE, "%s: malformed protobuf%s", m->full_name, "");
+                return derr(d, MAE_EDECODE, "%s: malformed protobuf", m->full_name);
             }
             off += n;
             if (w.number != 1 || w.wire_type != 2) continue;
             char in[256], cam[256];
             if (w.vlen >= sizeof in || memchr(w.val, 0, w.vlen)) {
                 free(s);
-                return derr(d, MAE_EDECODE, "%s: path too long%s", m->full_name, "");
+                return derr(d, MAE_EDECODE, "%s: path too long", m->full_name);
             }
             memcpy(in, w.val, w.vlen);
             in[w.vlen] = 0;
             if (mae__pb_snake_to_camel(in, cam, sizeof cam)) {
                 free(s);
-                return derr(d, MAE_EDECODE, "%s: path %s has no lowerCamelCase form", m->full_name, in);
+                return derr(d, MAE_EDECODE, "%s: path %s has no lowerCamelCase form",
+                            m->full_name, in);
             }
             size_t cl = strlen(cam);
             if (total) s[total++] = ',';
@@ -628,12 +681,12 @@ static int dec_wkt(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
         /* The wrappers: the JSON of field 1 (the last one on the wire), or its default. */
         const mae__pb_field *vf = mae__pb_field_by_number(m, 1);
         if (!vf || vf->repeated || vf->type == PB_MESSAGE || vf->type == PB_GROUP)
-            return derr(d, MAE_EDECODE, "%s: not a wrapper%s", m->full_name, "");
+            return derr(d, MAE_EDECODE, "%s: not a wrapper", m->full_name);
         pb_wire_field last = {0}, w;
         bool have = false;
         for (size_t off = 0; off < len;) {
             size_t n = mae__pb_get_field(buf + off, len - off, &w);
-            if (!n) return derr(d, MAE_EDECODE, "%s: malformed protobuf%s", m->full_name, "");
+            if (!n) return derr(d, MAE_EDECODE, "%s: malformed protobuf", m->full_name);
             off += n;
             if (w.number == 1 && wire_fits(vf, w.wire_type)) last = w, have = true;
         }

@@ -12,6 +12,7 @@
 
 #include "grpc_h2/pb_int.h"
 #include "maestro/maestro.h"
+#include "workflow/utf8.h"
 
 /* The most a request may encode to (gRPC's own default receive limit is 4 MiB). */
 #define ENC_MAX (64u << 20)
@@ -70,7 +71,8 @@ __attribute__((format(printf, 2, 3))) static int fail(enc *e, const char *fmt, .
         /* A deep path keeps its end, where the problem is. */
         const char *path = e->plen ? e->path : "(input)";
         bool cut = e->plen > 80;
-        int n = snprintf(e->err, e->cap, "%s%s: ", cut ? "..." : "", cut ? path + e->plen - 77 : path);
+        int n = snprintf(e->err, e->cap, "%s%s: ", cut ? "..." : "",
+                         cut ? path + e->plen - 77 : path);
         va_list ap;
         va_start(ap, fmt);
         if (n >= 0 && (size_t)n < e->cap) vsnprintf(e->err + n, e->cap - (size_t)n, fmt, ap);
@@ -90,6 +92,12 @@ static int limit(enc *e, int rc) {
         snprintf(e->err, e->cap, "%s: message larger than %u MiB", e->plen ? e->path : "(input)",
                  ENC_MAX >> 20);
     return rc;
+}
+
+/* Protobuf strings are UTF-8; cJSON keeps whatever bytes the text had. */
+static bool utf8_ok(const char *s) {
+    size_t n = strlen(s);
+    return mae__utf8_check((const unsigned char *)s, n) == n;
 }
 
 /* --- scalars ----------------------------------------------------------------------------- */
@@ -264,6 +272,7 @@ static int put_value(enc *e, const mae__pb_field *f, const cJSON *j, int depth, 
     if (f->type == PB_MESSAGE) return put_msg(e, (uint32_t)f->number, f->msg, j, depth);
     if (f->type == PB_STRING) {
         if (!cJSON_IsString(j)) return expected(e, "string", j);
+        if (!utf8_ok(j->valuestring)) return fail(e, "expected string, got invalid UTF-8");
         size_t n = strlen(j->valuestring);
         if (implicit && n == 0) return 0;
         if ((rc = mae__pb_buf_tag(&e->b, (uint32_t)f->number, 2)) ||
@@ -274,8 +283,9 @@ static int put_value(enc *e, const mae__pb_field *f, const cJSON *j, int depth, 
     if (f->type == PB_BYTES) {
         uint8_t *bytes;
         size_t n;
-        if (!cJSON_IsString(j) || mae__pb_b64_decode(j->valuestring, &bytes, &n))
-            return expected(e, "bytes (base64)", j);
+        if (!cJSON_IsString(j)) return expected(e, "bytes (base64)", j);
+        if ((rc = mae__pb_b64_decode(j->valuestring, &bytes, &n)))
+            return rc == -2 ? MAE_ENOMEM : expected(e, "bytes (base64)", j);
         if (!(implicit && n == 0) &&
             ((rc = mae__pb_buf_tag(&e->b, (uint32_t)f->number, 2)) ||
              (rc = mae__pb_buf_varint(&e->b, n)) || (rc = mae__pb_buf_put(&e->b, bytes, n)))) {
@@ -322,7 +332,8 @@ static int enc_field(enc *e, const mae__pb_field *f, const cJSON *j, int depth) 
     int rc;
     if (f->map) {
         if (!cJSON_IsObject(j)) return expected(e, "object (map)", j);
-        if (depth + 1 > MAE__PB_MAX_DEPTH) return fail(e, "nested deeper than %d", MAE__PB_MAX_DEPTH);
+        if (depth + 1 > MAE__PB_MAX_DEPTH)
+            return fail(e, "nested deeper than %d", MAE__PB_MAX_DEPTH);
         const mae__pb_field *kf = &f->msg->fields[0], *vf = &f->msg->fields[1];
         for (const cJSON *c = j->child; c; c = c->next) {
             size_t old = path_push_key(e, c->string);
@@ -330,7 +341,8 @@ static int enc_field(enc *e, const mae__pb_field *f, const cJSON *j, int depth) 
             size_t start = e->b.len;
             if (cJSON_IsNull(c) && !(vf->msg && vf->msg->wkt == PB_WKT_VALUE))
                 return expected(e, "a map value", c);
-            if ((rc = put_map_key(e, kf, c->string)) || (rc = put_value(e, vf, c, depth + 1, false)))
+            if ((rc = put_map_key(e, kf, c->string)) ||
+                (rc = put_value(e, vf, c, depth + 1, false)))
                 return rc;
             if ((rc = mae__pb_buf_close_len(&e->b, start))) return limit(e, rc);
             path_pop(e, old);
@@ -443,6 +455,7 @@ static int enc_struct(enc *e, const cJSON *j, int depth) {
     if (depth > MAE__PB_MAX_DEPTH) return fail(e, "nested deeper than %d", MAE__PB_MAX_DEPTH);
     for (const cJSON *c = j->child; c; c = c->next) {
         size_t old = path_push_key(e, c->string);
+        if (!utf8_ok(c->string)) return fail(e, "a key that is not valid UTF-8");
         int rc = mae__pb_buf_tag(&e->b, 1, 2);
         if (rc) return limit(e, rc);
         size_t start = e->b.len;
@@ -486,7 +499,10 @@ static int enc_value(enc *e, const cJSON *j, int depth) {
         if ((rc = mae__pb_buf_tag(&e->b, 2, 1)) || (rc = put_scalar(e, w, 1))) return limit(e, rc);
         return 0;
     }
-    if (cJSON_IsString(j)) return put_bytes_field(e, 3, j->valuestring, strlen(j->valuestring));
+    if (cJSON_IsString(j)) {
+        if (!utf8_ok(j->valuestring)) return fail(e, "expected string, got invalid UTF-8");
+        return put_bytes_field(e, 3, j->valuestring, strlen(j->valuestring));
+    }
     if (cJSON_IsBool(j)) return put_varint_field(e, 4, cJSON_IsTrue(j));
     if (!cJSON_IsObject(j) && !cJSON_IsArray(j)) return expected(e, "a JSON value", j);
     if ((rc = mae__pb_buf_tag(&e->b, cJSON_IsObject(j) ? 5 : 6, 2))) return limit(e, rc);
@@ -500,7 +516,8 @@ static int enc_any(enc *e, const mae__pb_msg *m, const cJSON *j, int depth) {
     if (!cJSON_IsObject(j)) return expected(e, "object (google.protobuf.Any)", j);
     if (!j->child) return 0;   /* {} is the empty Any */
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "@type");
-    if (!cJSON_IsString(t)) return fail(e, "an Any needs a \"@type\"");
+    if (!cJSON_IsString(t) || !utf8_ok(t->valuestring))
+        return fail(e, "an Any needs a \"@type\"");
     const mae__pb_msg *inner = mae__pb_any_type(m->pool ? m->pool : e->pool, NULL, 0,
                                                 t->valuestring);
     if (!inner) return fail(e, "unknown Any type %s", t->valuestring);
@@ -550,8 +567,9 @@ static int enc_wkt(enc *e, const mae__pb_msg *m, const cJSON *j, int depth) {
         return 0;
     case PB_WKT_FIELDMASK: {
         if (!cJSON_IsString(j)) return expected(e, "a field mask string", j);
+        /* "" is no path; otherwise every comma separates one, empty ones included. */
         const char *s = j->valuestring;
-        while (*s) {
+        while (*j->valuestring) {
             const char *c = strchr(s, ',');
             size_t n = c ? (size_t)(c - s) : strlen(s);
             char in[256], out[512];
@@ -562,7 +580,8 @@ static int enc_wkt(enc *e, const mae__pb_msg *m, const cJSON *j, int depth) {
                 return expected(e, "a field mask of lowerCamelCase paths", j);
             int rc = put_bytes_field(e, 1, out, strlen(out));
             if (rc) return rc;
-            s += n + (c != NULL);
+            if (!c) break;
+            s = c + 1;
         }
         return 0;
     }
@@ -579,7 +598,10 @@ int mae__pb_encode(const mae__pb_msg *m, const cJSON *in, size_t prefix, uint8_t
     if (err && cap) err[0] = 0;
     enc e = {.b = {.max = ENC_MAX + prefix}, .pool = m->pool, .err = err, .cap = cap};
     int rc = mae__pb_buf_reserve(&e.b, prefix + 16);
-    if (rc) return rc;
+    if (rc) {
+        if (err && cap) snprintf(err, cap, "out of memory");
+        return rc;
+    }
     e.b.len = prefix;
     memset(e.b.p, 0, prefix);
     rc = enc_msg(&e, m, in, 1, false);

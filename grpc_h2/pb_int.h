@@ -117,7 +117,8 @@ const mae__pb_msg *mae__pb_any_type(const mae__pb_pool *pool, const mae__pb_msg 
 
 /* Base64 with padding (standard alphabet). Caller frees; NULL on ENOMEM. */
 char *mae__pb_b64_encode(const uint8_t *p, size_t len);
-/* Standard or URL-safe alphabet, padding optional, no whitespace. Returns 0 or -1. Caller frees
+/* Standard or URL-safe alphabet, padding optional, no whitespace. Returns 0, -1 (not base64)
+ * or -2 (out of memory). Caller frees
  * *out (malloc'd, at least 1 byte). */
 int mae__pb_b64_decode(const char *s, uint8_t **out, size_t *len);
 /* RFC 3339 text of seconds/nanos since the epoch, "Z" form with 0, 3, 6 or 9 fraction digits;

@@ -202,6 +202,10 @@ static int cmp_numidx(const void *x, const void *y) {
     return a->number < b->number ? -1 : a->number > b->number;
 }
 
+static int cmp_str(const void *x, const void *y) {
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
 static int field_err(adder *a, const char *msg, const char *field, const char *why) {
     if (a->err && a->cap)
         snprintf(a->err, a->cap, "%s: field %s.%s: %s", a->file, msg, field ? field : "?", why);
@@ -274,12 +278,16 @@ static int add_fields(adder *a, mae__pb_msg *m, const Mae__Pb__DescriptorProto *
             }
         }
     }
-    /* Duplicate names: quadratic only within one message, whose size the byte cap bounds. */
-    for (size_t i = 0; !rc && d->n_field <= 4096 && i < d->n_field; i++)
-        for (size_t j = 0; j < i && !rc; j++)
-            if (strcmp(fs[i].name, fs[j].name) == 0)
-                rc = field_err(a, m->full_name, fs[i].name, "declared twice");
     free(tmp);
+    /* Duplicate names, found by sorting (a message may have many fields). */
+    const char **names = rc ? NULL : malloc((d->n_field + 1) * sizeof *names);
+    if (!rc && !names) rc = MAE_ENOMEM;
+    for (size_t i = 0; !rc && i < d->n_field; i++) names[i] = fs[i].name;
+    if (!rc) qsort(names, d->n_field, sizeof *names, cmp_str);
+    for (size_t i = 1; !rc && i < d->n_field; i++)
+        if (strcmp(names[i], names[i - 1]) == 0)
+            rc = field_err(a, m->full_name, names[i], "declared twice");
+    free(names);
     m->fields = fs;
     m->by_number = byn;
     m->nfields = d->n_field;
@@ -399,6 +407,16 @@ static int file_nest_ok(const uint8_t *p, size_t len) {
     return 0;
 }
 
+/* protobuf-c's unpack returns NULL for bad bytes and for a failed allocation alike: this
+ * allocator tells them apart. */
+static void *pc_alloc(void *data, size_t n) {
+    void *q = malloc(n);
+    if (!q) *(bool *)data = true;
+    return q;
+}
+
+static void pc_free(void *data, void *q) { free(q); }
+
 int mae__pb_pool_add_file(mae__pb_pool *p, const uint8_t *buf, size_t len, char *err,
                           size_t cap) {
     if (err && cap) err[0] = 0;
@@ -410,10 +428,12 @@ int mae__pb_pool_add_file(mae__pb_pool *p, const uint8_t *buf, size_t len, char 
     if (rc == MAE_ELIMIT) ERR("descriptor: types nested deeper than %d", MAE__PB_MAX_DEPTH);
     if (rc == MAE_EDECODE) ERR("not a FileDescriptorProto (malformed protobuf)");
     if (rc) return rc;
-    Mae__Pb__FileDescriptorProto *fd = mae__pb__file_descriptor_proto__unpack(NULL, len, buf);
+    bool oom = false;
+    ProtobufCAllocator pa = {pc_alloc, pc_free, &oom};
+    Mae__Pb__FileDescriptorProto *fd = mae__pb__file_descriptor_proto__unpack(&pa, len, buf);
     if (!fd) {
-        ERR("not a FileDescriptorProto");
-        return MAE_EDECODE;
+        ERR("%s", oom ? "out of memory" : "not a FileDescriptorProto");
+        return oom ? MAE_ENOMEM : MAE_EDECODE;
     }
     if (!fd->name || !*fd->name) {
         ERR("a FileDescriptorProto without a name");
@@ -517,25 +537,28 @@ int mae__pb_pool_add_set(mae__pb_pool *p, const uint8_t *buf, size_t len, char *
 }
 
 size_t mae__pb_pool_missing(const mae__pb_pool *p, const char **names, size_t cap) {
+    /* Names already counted, in a small open-addressing set sized for every import. */
+    size_t ndeps = 0;
+    for (size_t i = 0; i < p->nfiles; i++) ndeps += p->files[i]->fd->n_dependency;
+    size_t nb = 16;
+    while (nb < ndeps * 2) nb *= 2;
+    const char **seen = calloc(nb, sizeof *seen);
+    if (!seen) return 0;   /* out of memory: the caller sees nothing to fetch and link says why */
     size_t total = 0;
     for (size_t i = 0; i < p->nfiles; i++) {
         const Mae__Pb__FileDescriptorProto *fd = p->files[i]->fd;
         for (size_t j = 0; j < fd->n_dependency; j++) {
             const char *d = fd->dependency[j];
             if (!d || mae__pb_sym(p, d, SYM_FILE)) continue;
-            /* Counted once: skip a name an earlier import already reported. */
-            bool seen = false;
-            for (size_t k = 0; k <= i && !seen; k++) {
-                const Mae__Pb__FileDescriptorProto *e = p->files[k]->fd;
-                size_t lim = k == i ? j : e->n_dependency;
-                for (size_t l = 0; l < lim && !seen; l++)
-                    seen = e->dependency[l] && strcmp(e->dependency[l], d) == 0;
-            }
-            if (seen) continue;
+            size_t h = hash(d) & (nb - 1);
+            while (seen[h] && strcmp(seen[h], d) != 0) h = (h + 1) & (nb - 1);
+            if (seen[h]) continue;
+            seen[h] = d;
             if (total < cap) names[total] = d;
             total++;
         }
     }
+    free(seen);
     return total;
 }
 
@@ -543,25 +566,28 @@ size_t mae__pb_pool_missing(const mae__pb_pool *p, const char **names, size_t ca
 
 /* A type name as a descriptor writes it: ".pkg.Msg" (absolute), else relative to scope, looked
  * up from the innermost scope outwards. */
-static void *resolve(mae__pb_pool *p, const char *scope, const char *name, int kind) {
-    if (name[0] == '.') return mae__pb_sym(p, name + 1, kind);
+static int resolve(mae__pb_pool *p, const char *scope, const char *name, int kind, void **res) {
+    *res = NULL;
+    if (name[0] == '.') {
+        *res = mae__pb_sym(p, name + 1, kind);
+        return 0;
+    }
     size_t ls = strlen(scope), ln = strlen(name);
     char *buf = malloc(ls + ln + 2);
-    if (!buf) return NULL;
+    if (!buf) return MAE_ENOMEM;
     memcpy(buf, scope, ls);
-    void *r = NULL;
     for (;;) {
         size_t at = ls;
         if (ls) buf[at++] = '.';
         memcpy(buf + at, name, ln + 1);
-        if ((r = mae__pb_sym(p, buf, kind))) break;
+        if ((*res = mae__pb_sym(p, buf, kind))) break;
         if (!ls) break;
         size_t k = ls;
         while (k && buf[k - 1] != '.') k--;
         ls = k ? k - 1 : 0;
     }
     free(buf);
-    return r;
+    return 0;
 }
 
 /* Imports: every one present, no cycle (depth-first with an explicit stack). */
@@ -570,7 +596,10 @@ static int link_files(mae__pb_pool *p, char *err, size_t cap) {
     size_t *stack = malloc((p->nfiles + 1) * sizeof *stack);
     size_t *next = calloc(p->nfiles + 1, sizeof *next);  /* next dependency to visit */
     int rc = 0;
-    if (!color || !stack || !next) rc = MAE_ENOMEM;
+    if (!color || !stack || !next) {
+        ERR("out of memory");
+        rc = MAE_ENOMEM;
+    }
     for (size_t r = 0; !rc && r < p->nfiles; r++) {
         if (color[r]) continue;
         size_t sp = 0;
@@ -619,16 +648,20 @@ int mae__pb_pool_link(mae__pb_pool *p, char *err, size_t cap) {
         mae__pb_msg *m = p->msgs[i];
         for (size_t j = 0; j < m->nfields; j++) {
             mae__pb_field *f = (mae__pb_field *)&m->fields[j];
+            void *r;
             if (f->type == PB_MESSAGE || f->type == PB_GROUP) {
-                f->msg = resolve(p, m->full_name, f->type_name, SYM_MSG);
-                if (!f->msg) goto unresolved;
+                if (resolve(p, m->full_name, f->type_name, SYM_MSG, &r)) goto oom;
+                if (!(f->msg = r)) goto unresolved;
                 f->map = f->repeated && f->msg->map_entry && f->msg->nfields == 2 &&
                          f->msg->fields[0].number == 1 && f->msg->fields[1].number == 2;
             } else if (f->type == PB_ENUM) {
-                f->en = resolve(p, m->full_name, f->type_name, SYM_ENUM);
-                if (!f->en) goto unresolved;
+                if (resolve(p, m->full_name, f->type_name, SYM_ENUM, &r)) goto oom;
+                if (!(f->en = r)) goto unresolved;
             }
             continue;
+        oom:
+            ERR("out of memory");
+            return MAE_ENOMEM;
         unresolved:
             ERR("field %s.%s: unknown %s type %s", m->full_name, f->name,
                 f->type == PB_ENUM ? "enum" : "message", f->type_name);
@@ -637,8 +670,14 @@ int mae__pb_pool_link(mae__pb_pool *p, char *err, size_t cap) {
     }
     for (size_t i = 0; i < p->nmethods; i++) {
         pb_method_ent *e = p->methods[i];
-        e->m.input = resolve(p, e->m.service, e->in_name, SYM_MSG);
-        e->m.output = resolve(p, e->m.service, e->out_name, SYM_MSG);
+        void *in, *out;
+        if (resolve(p, e->m.service, e->in_name, SYM_MSG, &in) ||
+            resolve(p, e->m.service, e->out_name, SYM_MSG, &out)) {
+            ERR("out of memory");
+            return MAE_ENOMEM;
+        }
+        e->m.input = in;
+        e->m.output = out;
         if (!e->m.input || !e->m.output) {
             ERR("%s: method %s: unknown message type %s", e->file, e->m.path + 1,
                 e->m.input ? e->out_name : e->in_name);

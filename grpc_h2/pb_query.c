@@ -193,7 +193,8 @@ static const char *scalar_name(const mae__pb_field *f) {
         "string", "group", "message", "bytes", "uint32", "enum", "sfixed32", "sfixed64",
         "sint32", "sint64",
     };
-    if (f->type == PB_MESSAGE || f->type == PB_GROUP) return f->msg ? f->msg->full_name : f->type_name;
+    if (f->type == PB_MESSAGE || f->type == PB_GROUP)
+        return f->msg ? f->msg->full_name : f->type_name;
     if (f->type == PB_ENUM) return f->en ? f->en->full_name : f->type_name;
     return f->type <= PB_SINT64 ? names[f->type] : "?";
 }

@@ -14,8 +14,9 @@
 
 static const uint32_t BY1[] = {0}, BY2[] = {0, 1}, BY3[] = {0, 1, 2}, BY4[] = {0, 1, 2, 3};
 
-#define FLD(own, nm, jn, num, ty, ...) \
-    {.name = nm, .json_name = jn, .owner = &own, .number = num, .type = ty, .oneof = -1, __VA_ARGS__}
+#define FLD(own, nm, jn, num, ty, ...)                                                   \
+    {.name = nm, .json_name = jn, .owner = &own, .number = num, .type = ty, .oneof = -1, \
+     __VA_ARGS__}
 #define MSG(var, full, flds, by, ...) \
     static const mae__pb_msg var = {.full_name = full, .fields = flds, .by_number = by, \
                                     .nfields = sizeof flds / sizeof *flds, __VA_ARGS__}
@@ -137,31 +138,40 @@ static const mae__pb_msg *const BUILTIN[] = {
     &REQUEST_INFO, &RESOURCE_INFO, &HELP, &LOCALIZED_MESSAGE, &DURATION,
 };
 
+/* The bytes of field `number` (length-delimited, the last occurrence) of a message, or NULL. */
+static const uint8_t *sub(const uint8_t *p, size_t len, uint32_t number, size_t *out_len) {
+    const uint8_t *r = NULL;
+    pb_wire_field f;
+    for (size_t off = 0, n; off < len && (n = mae__pb_get_field(p + off, len - off, &f));
+         off += n) {
+        if (f.number == number && f.wire_type == 2) {
+            r = f.val;
+            *out_len = f.vlen;
+        }
+    }
+    return r;
+}
+
 /* RetryInfo.retry_delay among the details, straight from the wire: -1 when absent. */
 static int64_t retry_delay(const uint8_t *buf, size_t len) {
+    static const char suffix[] = "/google.rpc.RetryInfo";
+    const size_t sl = sizeof suffix - 1;
     int64_t ms = -1;
-    pb_wire_field w, a, r, t;
-    for (size_t off = 0, n; off < len && (n = mae__pb_get_field(buf + off, len - off, &w)); off += n) {
+    pb_wire_field w, t;
+    for (size_t off = 0, n; off < len && (n = mae__pb_get_field(buf + off, len - off, &w));
+         off += n) {
         if (w.number != 3 || w.wire_type != 2) continue;
-        const uint8_t *val = NULL;
-        size_t vlen = 0;
-        bool is_retry = false;
-        for (size_t o = 0, m; o < w.vlen && (m = mae__pb_get_field(w.val + o, w.vlen - o, &a)); o += m) {
-            static const char suffix[] = "/google.rpc.RetryInfo";
-            if (a.number == 1 && a.wire_type == 2)
-                is_retry = a.vlen >= sizeof suffix - 1 &&
-                           memcmp(a.val + a.vlen - (sizeof suffix - 1), suffix, sizeof suffix - 1) == 0;
-            if (a.number == 2 && a.wire_type == 2) val = a.val, vlen = a.vlen;
-        }
-        if (!is_retry) continue;
+        size_t ul = 0, vl = 0, dl = 0;
+        const uint8_t *url = sub(w.val, w.vlen, 1, &ul);
+        if (!url || ul < sl || memcmp(url + ul - sl, suffix, sl) != 0) continue;
+        const uint8_t *val = sub(w.val, w.vlen, 2, &vl);
+        const uint8_t *dur = val ? sub(val, vl, 1, &dl) : NULL;
         int64_t secs = 0, nanos = 0;
-        for (size_t o = 0, m; val && o < vlen && (m = mae__pb_get_field(val + o, vlen - o, &r)); o += m) {
-            if (r.number != 1 || r.wire_type != 2) continue;
-            for (size_t q = 0, k; q < r.vlen && (k = mae__pb_get_field(r.val + q, r.vlen - q, &t)); q += k) {
-                if (t.wire_type != 0) continue;
-                if (t.number == 1) secs = (int64_t)t.u;
-                if (t.number == 2) nanos = (int32_t)t.u;
-            }
+        for (size_t q = 0, k; dur && q < dl && (k = mae__pb_get_field(dur + q, dl - q, &t));
+             q += k) {
+            if (t.wire_type != 0) continue;
+            if (t.number == 1) secs = (int64_t)t.u;
+            if (t.number == 2) nanos = (int32_t)t.u;
         }
         /* A day at most: a server cannot park a call for ever. */
         if (secs < 0 || nanos < 0) secs = nanos = 0;

@@ -50,7 +50,7 @@ int mae__pb_b64_decode(const char *s, uint8_t **out, size_t *len) {
     while (n && s[n - 1] == '=') n--;
     if (strlen(s) - n > 2 || n % 4 == 1) return -1;
     uint8_t *o = malloc(n / 4 * 3 + 3);
-    if (!o) return -1;
+    if (!o) return -2;
     size_t ol = 0;
     uint32_t acc = 0;
     int bits = 0;
@@ -169,7 +169,8 @@ int mae__pb_ts_parse(const char *s, int64_t *secs, int32_t *nanos) {
         return -1;
     }
     if (*s) return -1;
-    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se - off;
+    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+                se - off;
     if (t < TS_MIN || t > TS_MAX) return -1;
     *secs = t;
     return 0;

@@ -6,7 +6,8 @@
 #          graphviz, which draws the pictures of `maestro graph --format svg` make pictures)
 #   test   + clang with its sanitizer runtimes and the real peers the    (make test)
 #          integration tests talk to: grpcio/grpc_tools (which need pkg_resources and do not
-#          pull it in), python3-h2, python3-jsonschema/yaml (the schema test), nginx with the
+#          pull it in), python3-h2, python3-jsonschema/yaml (the schema test), python3-protobuf
+#          (the reference of the proto3 JSON codec's differential test), nginx with the
 #          echo module, openssl, the curl CLI, zsh and groff (completion and man page
 #          checks); and the
 #          -dev packages named by libcurl.pc's Libs.private, which the installed-library test's
@@ -20,9 +21,8 @@ libuv1-dev libyaml-dev libcurl4-openssl-dev libnghttp2-dev libprotobuf-c-dev lib
 libhttp-parser-dev"
 DEMO="jq graphviz"
 TEST="clang libclang-rt-14-dev curl openssl
-python3 python3-grpcio python3-grpc-tools python3-pkg-resources python3-h2 python3-protobuf
-python3-jsonschema python3-yaml
-zsh groff-base
+python3 python3-grpcio python3-grpc-tools python3-pkg-resources python3-h2 python3-jsonschema python3-yaml
+python3-protobuf zsh groff-base
 nginx-light libnginx-mod-http-echo
 libidn2-dev librtmp-dev libssh2-1-dev libpsl-dev libssl-dev libkrb5-dev libldap-dev libzstd-dev
 libbrotli-dev zlib1g-dev"

@@ -471,3 +471,138 @@ TEST(status_details) {
     ASSERT_NULL(out);
     mae__pb_pool_free(p);
 }
+
+/* The fuzz target's committed descriptor set is the one protoc-c makes of pb_rich.proto today. */
+TEST(fuzz_fixture_is_current) {
+    char *text = th_read_file(th_path("tests/servers/pb_rich.proto"), NULL);
+    ASSERT_NOT_NULL(text);
+    const char *files[] = {"pb_rich.proto", text};
+    size_t len, flen;
+    uint8_t *set = fx_protoset(files, 1, &len, NULL);
+    char *fixture = th_read_file(th_path("tests/fuzz/pb_rich.protoset"), &flen);
+    ASSERT_NOT_NULL(fixture);
+    if (len != flen || memcmp(set, fixture, len) != 0)
+        th_fail(__FILE__, __LINE__, "tests/fuzz/pb_rich.protoset is stale; regenerate it with: "
+                "protoc-c -Itests/servers -I" FX_WKT_DIR " --descriptor_set_out="
+                "tests/fuzz/pb_rich.protoset --include_imports tests/servers/pb_rich.proto");
+    free(set);
+    free(fixture);
+    free(text);
+}
+
+/* Work grows with the input, not with its square: 200,000 map entries with one key and
+ * 100,000 pieces of one message field decode well inside the test's time limit (a lookup per
+ * entry or a copy per piece would take minutes). */
+TEST(decode_is_not_quadratic) {
+    mae__pb_pool *p = rich_pool();
+    const mae__pb_msg *m = all_msg(p);
+    size_t n = 200000;
+    /* mSI64 (24): entry {key "k", value i} = c2 01 05 0a 01 'k' 10 <varint i, < 128> */
+    uint8_t *b = malloc(n * 8);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t e[] = {0xc2, 0x01, 0x05, 0x0a, 0x01, 'k', 0x10, (uint8_t)(i % 100)};
+        memcpy(b + i * 8, e, 8);
+    }
+    char *s = dec_key(m, b, n * 8, "mSI64");
+    ASSERT_EQ_STR(s, "{\"k\":\"99\"}");
+    free(s);
+    free(b);
+    /* 200,000 distinct four-letter keys. */
+    b = malloc(n * 11);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t e[] = {0xc2, 0x01, 0x08, 0x0a, 0x04, (uint8_t)('a' + i % 26),
+                       (uint8_t)('a' + i / 26 % 26), (uint8_t)('a' + i / 676 % 26),
+                       (uint8_t)('a' + i / 17576 % 26), 0x10, 0x01};
+        memcpy(b + i * 11, e, 11);
+    }
+    cJSON *out = NULL;
+    char err[128];
+    ASSERT_EQ_INT(mae__pb_decode(m, b, n * 11, 0, &out, err, sizeof err), 0);
+    ASSERT_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(out, "mSI64")), 200000);
+    cJSON_Delete(out);
+    free(b);
+    /* inner (19), 100,000 times a piece setting name to a 35-byte string. */
+    n = 100000;
+    b = malloc(n * 40);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *e = b + i * 40;
+        e[0] = 0x9a;
+        e[1] = 0x01;
+        e[2] = 37;
+        e[3] = 0x0a;
+        e[4] = 35;
+        memset(e + 5, 'a' + (int)(i % 26), 35);
+    }
+    s = dec_key(m, b, n * 40, "inner");
+    ASSERT_CONTAINS(s, "\"name\":\"ddddddddddddddddddddddddddddddddddd\"");
+    free(s);
+    free(b);
+    mae__pb_pool_free(p);
+}
+
+/* A map key given twice keeps the later value, in the place of the first. */
+TEST(decode_duplicate_keys) {
+    mae__pb_pool *p = rich_pool();
+    const mae__pb_msg *m = all_msg(p);
+    static const uint8_t b[] = {
+        0xc2, 0x01, 0x05, 0x0a, 0x01, 'a', 0x10, 0x01,   /* a: 1 */
+        0xc2, 0x01, 0x05, 0x0a, 0x01, 'b', 0x10, 0x02,   /* b: 2 */
+        0xc2, 0x01, 0x05, 0x0a, 0x01, 'a', 0x10, 0x03,   /* a: 3 */
+        0xc2, 0x01, 0x05, 0x0a, 0x01, 'a', 0x10, 0x04,   /* a: 4 */
+        0xc2, 0x01, 0x05, 0x0a, 0x01, 'c', 0x10, 0x05,   /* c: 5 */
+        0xc2, 0x01, 0x05, 0x0a, 0x01, 'b', 0x10, 0x06,   /* b: 6 */
+    };
+    char *s = dec_key(m, b, sizeof b, "mSI64");
+    ASSERT_EQ_STR(s, "{\"a\":\"4\",\"b\":\"6\",\"c\":\"5\"}");
+    free(s);
+    /* The same in a Struct (st, 43): fields {x: 1} then {x: "y"}. */
+    static const uint8_t st[] = {
+        0xda, 0x02, 0x1a,
+        0x0a, 0x0e, 0x0a, 0x01, 'x', 0x12, 0x09, 0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,
+        0x0a, 0x08, 0x0a, 0x01, 'x', 0x12, 0x03, 0x1a, 0x01, 'y',
+    };
+    s = dec_key(m, st, sizeof st, "st");
+    ASSERT_EQ_STR(s, "{\"x\":\"y\"}");
+    free(s);
+    mae__pb_pool_free(p);
+}
+
+/* proto2: explicit presence (a field given at its default is sent), packed only when asked,
+ * groups refused when encoding and skipped when decoding. */
+TEST(proto2_fields) {
+    mae__pb_pool *p = fx_pool1(
+        "syntax = \"proto2\";\n"
+        "package p2;\n"
+        "message M {\n"
+        "  optional int32 a = 1; required string b = 2;\n"
+        "  repeated int32 c = 3 [packed = true]; repeated int32 d = 4;\n"
+        "  optional group G = 5 { optional int32 x = 6; }\n"
+        "  optional int32 after = 7;\n"
+        "}\n");
+    const mae__pb_msg *m = mae__pb_pool_message(p, "p2.M");
+    ASSERT_NOT_NULL(m);
+    cJSON *in = cJSON_Parse("{\"a\":0,\"b\":\"\",\"c\":[1,2],\"d\":[1,2]}");
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    ASSERT_EQ_INT(mae__pb_encode(m, in, 0, &buf, &len, err, sizeof err), 0);
+    cJSON_Delete(in);
+    static const uint8_t want[] = {0x08, 0x00, 0x12, 0x00, 0x1a, 0x02, 0x01, 0x02,
+                                   0x20, 0x01, 0x20, 0x02};
+    ASSERT_EQ_INT(len, sizeof want);
+    ASSERT_TRUE(memcmp(buf, want, len) == 0);
+    free(buf);
+    in = cJSON_Parse("{\"g\":{\"x\":1}}");
+    ASSERT_EQ_INT(mae__pb_encode(m, in, 0, &buf, &len, err, sizeof err), MAE_ETEMPLATE);
+    ASSERT_EQ_STR(err, "g: groups are not supported");
+    cJSON_Delete(in);
+    /* A group on the wire (5, start .. end) holding x, then after = 9. */
+    static const uint8_t grp[] = {0x2b, 0x30, 0x01, 0x2c, 0x38, 0x09};
+    cJSON *out = NULL;
+    ASSERT_EQ_INT(mae__pb_decode(m, grp, sizeof grp, 0, &out, err, sizeof err), 0);
+    char *s = cJSON_PrintUnformatted(out);
+    ASSERT_EQ_STR(s, "{\"a\":0,\"b\":\"\",\"c\":[],\"d\":[],\"g\":null,\"after\":9}");
+    free(s);
+    cJSON_Delete(out);
+    mae__pb_pool_free(p);
+}
