@@ -5,6 +5,7 @@
  * pool still misses, round after round, until nothing is missing; then half-close and link.
  * v1 first; UNIMPLEMENTED before any answer moves to v1alpha (same messages, other path) on a
  * fresh stream within what is left of the time bound. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,12 @@
 
 /* ---- The conversation (no I/O) ---- */
 
-static int fail(mae__reflect_conv *c, int rc, const char *fmt, const char *a, const char *b) {
-    snprintf(c->err, sizeof c->err, fmt, a, b);
+__attribute__((format(printf, 3, 4)))
+static int fail(mae__reflect_conv *c, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
     return rc;
 }
 
@@ -86,15 +91,13 @@ int mae__reflect_conv_start(mae__reflect_conv *c, mae__reflect_send_fn send, voi
 
 static int on_services(mae__reflect_conv *c, const Mae__Pb__ReflectionServiceList *l) {
     if (l->n_service > MAE__REFLECT_MAX_SERVICES) {
-        char n[24];
-        snprintf(n, sizeof n, "%zu", l->n_service);
-        return fail(c, MAE_EPROTO, "the server lists %s services (at most %s accepted)", n, "1024");
+        return fail(c, MAE_EPROTO, "the server lists %zu services (at most %d accepted)",
+                    l->n_service, MAE__REFLECT_MAX_SERVICES);
     }
     for (size_t i = 0; i < l->n_service; i++) {
         const char *name = l->service[i] ? l->service[i]->name : "";
         if (!service_name_ok(name))
-            return fail(c, MAE_EPROTO, "the server lists an invalid service name \"%.80s\"%s",
-                        name, "");
+            return fail(c, MAE_EPROTO, "the server lists an invalid service name \"%.80s\"", name);
         /* Reflection itself is no service a workflow calls. */
         if (strncmp(name, "grpc.reflection.", 16) == 0) continue;
         int rc = ask(c, false, name);
@@ -102,7 +105,7 @@ static int on_services(mae__reflect_conv *c, const Mae__Pb__ReflectionServiceLis
         c->n_services++;
     }
     if (c->n_services == 0)
-        return fail(c, MAE_EINVAL, "the server lists no service besides reflection%s%s", "", "");
+        return fail(c, MAE_EINVAL, "the server lists no service besides reflection");
     return 0;
 }
 
@@ -112,10 +115,10 @@ static int on_files(mae__reflect_conv *c, const Mae__Pb__ReflectionFileDescripto
         c->bytes += d->len;
         if (++c->n_files > MAE__PB_MAX_FILES || c->bytes > MAE__REFLECT_MAX_BYTES)
             return fail(c, MAE_EPROTO, "the server sent more descriptors than accepted "
-                        "(%s files or %s bytes)", "4096", "32 MiB");
+                        "(%d files or %u bytes)", MAE__PB_MAX_FILES, MAE__REFLECT_MAX_BYTES);
         char why[200];
         int rc = mae__pb_pool_add_file(c->pool, d->data, d->len, why, sizeof why);
-        if (rc < 0) return fail(c, rc, "unusable descriptor from the server: %s%s", why, "");
+        if (rc < 0) return fail(c, rc, "unusable descriptor from the server: %s", why);
     }
     return 0;
 }
@@ -128,10 +131,10 @@ static int next_round(mae__reflect_conv *c) {
     int asked = 0;
     for (size_t i = 0; i < n; i++) {
         if (asked_file(c, names[i]))
-            return fail(c, MAE_EINVAL, "the server did not provide %.200s, a dependency it "
-                        "names%s", names[i], "");
+            return fail(c, MAE_EINVAL, "the server did not provide %.200s, a dependency it names",
+                        names[i]);
         if (strlen(names[i]) > MAE__REFLECT_MAX_NAME)
-            return fail(c, MAE_EPROTO, "a dependency name is too long%s%s", "", "");
+            return fail(c, MAE_EPROTO, "a dependency name is too long");
         int rc = ask(c, true, names[i]);
         if (rc < 0) return rc;
         asked++;
@@ -141,20 +144,20 @@ static int next_round(mae__reflect_conv *c) {
 
 int mae__reflect_conv_feed(mae__reflect_conv *c, const uint8_t *msg, size_t len) {
     Mae__Pb__ReflectionResponse *r = mae__pb__reflection_response__unpack(NULL, len, msg);
-    if (!r) return fail(c, MAE_EDECODE, "undecodable reflection response%s%s", "", "");
+    if (!r) return fail(c, MAE_EDECODE, "undecodable reflection response");
     int rc = 0;
     bool was_list = !c->listed;
     const mae__reflect_ask *a = was_list ? NULL
                               : c->answered < c->n_asked ? &c->asked[c->answered] : NULL;
     if (!was_list && !a) {
-        rc = fail(c, MAE_EPROTO, "a reflection response nobody asked for%s%s", "", "");
+        rc = fail(c, MAE_EPROTO, "a reflection response nobody asked for");
         goto out;
     }
     switch (r->message_response_case) {
     case MAE__PB__REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE:
         if (!was_list) {
-            rc = fail(c, MAE_EPROTO, "a service list where descriptors of %.200s were due%s",
-                      a->name, "");
+            rc = fail(c, MAE_EPROTO, "a service list where descriptors of %.200s were due",
+                      a->name);
             goto out;
         }
         c->listed = true;
@@ -162,7 +165,7 @@ int mae__reflect_conv_feed(mae__reflect_conv *c, const uint8_t *msg, size_t len)
         goto out;  /* the answers to these requests are yet to come */
     case MAE__PB__REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE:
         if (was_list) {
-            rc = fail(c, MAE_EPROTO, "descriptors where the service list was due%s%s", "", "");
+            rc = fail(c, MAE_EPROTO, "descriptors where the service list was due");
             goto out;
         }
         rc = on_files(c, r->file_descriptor_response);
@@ -173,7 +176,7 @@ int mae__reflect_conv_feed(mae__reflect_conv *c, const uint8_t *msg, size_t len)
         snprintf(what, sizeof what, "%s: %.60s", mae__grpc_code_name(e->error_code),
                  e->error_message);
         if (was_list)
-            rc = fail(c, MAE_EINVAL, "the server refused to list its services (%s)%s", what, "");
+            rc = fail(c, MAE_EINVAL, "the server refused to list its services (%s)", what);
         else if (a->file)
             rc = fail(c, MAE_EINVAL, "the server has no file %.100s (%s)", a->name, what);
         else
@@ -182,7 +185,7 @@ int mae__reflect_conv_feed(mae__reflect_conv *c, const uint8_t *msg, size_t len)
         goto out;
     }
     default:
-        rc = fail(c, MAE_EPROTO, "a reflection response without an answer%s%s", "", "");
+        rc = fail(c, MAE_EPROTO, "a reflection response without an answer");
         goto out;
     }
     if (rc == 0 && ++c->answered == c->n_asked) rc = next_round(c);
@@ -194,7 +197,7 @@ out:
 int mae__reflect_conv_finish(mae__reflect_conv *c, mae__pb_pool **pool) {
     char why[200];
     int rc = mae__pb_pool_link(c->pool, why, sizeof why);
-    if (rc < 0) return fail(c, MAE_EINVAL, "unusable descriptors from the server: %s%s", why, "");
+    if (rc < 0) return fail(c, MAE_EINVAL, "unusable descriptors from the server: %s", why);
     *pool = c->pool;
     c->pool = NULL;
     return 0;
@@ -232,7 +235,11 @@ static int stream_send(void *ud, const uint8_t *msg, size_t len) {
 static int on_msg(void *ud, const uint8_t *msg, size_t len) {
     mae__reflect *r = ud;
     r->answered = true;
-    if (r->done || r->rc < 0) return MAE_EPROTO;
+    if (r->rc < 0) return r->rc;
+    if (r->done) {  /* everything asked was answered: this one was not asked for */
+        snprintf(r->conv.err, sizeof r->conv.err, "a reflection response nobody asked for");
+        return r->rc = MAE_EPROTO;
+    }
     int rc = mae__reflect_conv_feed(&r->conv, msg, len);
     if (rc < 0) {
         r->rc = rc;
@@ -268,14 +275,17 @@ static int open_stream(mae__reflect *r) {
     return 0;
 }
 
-static void deliver(mae__reflect *r, int rc, const char *fmt, const char *what) {
+/* Ends the fetch with its one callback. rc 0: the pool is linked and handed over. Otherwise the
+ * line says why: "ENDPOINT: server reflection: WHAT" (WHAT: what, else the conversation's
+ * reason), or line itself when given. */
+static void deliver(mae__reflect *r, int rc, const char *what, const char *line) {
     char err[400];
     mae__pb_pool *pool = NULL;
     if (rc == 0) rc = mae__reflect_conv_finish(&r->conv, &pool);
     if (rc == 0) err[0] = 0;
-    else if (fmt) snprintf(err, sizeof err, fmt, r->endpoint, what);
+    else if (line) snprintf(err, sizeof err, "%s", line);
     else snprintf(err, sizeof err, "%s: server reflection: %s", r->endpoint,
-                  r->conv.err[0] ? r->conv.err : mae_strerror(rc));
+                  what ? what : r->conv.err[0] ? r->conv.err : mae_strerror(rc));
     r->cb(rc, pool, rc == 0 ? NULL : err, r->ud);
     mae__reflect_conv_free(&r->conv);
     free(r->endpoint);
@@ -287,7 +297,7 @@ static void on_end(mae_call_result *res, void *ud) {
     mae__reflect *r = ud;
     cJSON_Delete(res->output);
     if (r->cancelled && r->rc == 0) {
-        deliver(r, MAE_ECANCELED, "%s: server reflection: %s", "cancelled");
+        deliver(r, MAE_ECANCELED, "cancelled", NULL);
         return;
     }
     if (r->rc < 0) {
@@ -295,49 +305,36 @@ static void on_end(mae_call_result *res, void *ud) {
         return;
     }
     const char *msg = res->message ? res->message : "";
+    char line[300];
     switch (res->cls) {
     case MAE_CLASS_NONE:
         if (r->done) deliver(r, 0, NULL, NULL);
-        else deliver(r, MAE_EPROTO, "%s: server reflection: the server ended the stream before "
-                     "answering everything%s", "");
+        else deliver(r, MAE_EPROTO, "the server ended the stream before answering everything", NULL);
         return;
-    case MAE_CLASS_CONNECT:
-        deliver(r, MAE_ECONNREFUSED, "%s: server reflection: %s", msg);
-        return;
-    case MAE_CLASS_TIMEOUT:
-        deliver(r, MAE_ETIMEDOUT, "%s: server reflection: %s", "no complete answer in time");
-        return;
-    case MAE_CLASS_CANCELLED:
-        deliver(r, MAE_ECANCELED, "%s: server reflection: %s", msg);
-        return;
-    case MAE_CLASS_INTERNAL:
-        deliver(r, MAE_ENOMEM, "%s: server reflection: %s", msg);
-        return;
+    case MAE_CLASS_CONNECT: deliver(r, MAE_ECONNREFUSED, msg, NULL); return;
+    case MAE_CLASS_TIMEOUT: deliver(r, MAE_ETIMEDOUT, "no complete answer in time", NULL); return;
+    case MAE_CLASS_CANCELLED: deliver(r, MAE_ECANCELED, msg, NULL); return;
+    case MAE_CLASS_INTERNAL: deliver(r, MAE_ENOMEM, msg, NULL); return;
     case MAE_CLASS_GRPC:
+        if (res->status == MAE_GRPC_UNIMPLEMENTED && !r->answered && !r->alpha) {
+            r->alpha = true;  /* the same conversation on v1alpha */
+            int rc = open_stream(r);
+            if (rc < 0) deliver(r, rc, mae_strerror(rc), NULL);
+            return;
+        }
         if (res->status == MAE_GRPC_UNIMPLEMENTED && !r->answered) {
-            if (!r->alpha) {
-                r->alpha = true;
-                int rc = open_stream(r);
-                if (rc < 0) deliver(r, rc, "%s: server reflection: %s", mae_strerror(rc));
-                return;
-            }
-            deliver(r, MAE_EINVAL, "%s: server reflection not available (UNIMPLEMENTED on v1 "
-                    "and v1alpha)%s", "");
-            return;
-        }
-        if (res->status == MAE_GRPC_DEADLINE_EXCEEDED) {
-            deliver(r, MAE_ETIMEDOUT, "%s: server reflection: %s", "no complete answer in time");
-            return;
-        }
-        {
-            char what[300];
-            snprintf(what, sizeof what, "%s %.200s", mae__grpc_code_name(res->status), msg);
-            deliver(r, MAE_EPROTO, "%s: server reflection failed: %s", what);
+            snprintf(line, sizeof line, "%s: server reflection not available (UNIMPLEMENTED on v1 "
+                     "and v1alpha)", r->endpoint);
+            deliver(r, MAE_EINVAL, NULL, line);
+        } else if (res->status == MAE_GRPC_DEADLINE_EXCEEDED) {
+            deliver(r, MAE_ETIMEDOUT, "no complete answer in time", NULL);
+        } else {
+            snprintf(line, sizeof line, "failed with %s %.200s", mae__grpc_code_name(res->status),
+                     msg);
+            deliver(r, MAE_EPROTO, line, NULL);
         }
         return;
-    default:
-        deliver(r, MAE_EPROTO, "%s: server reflection: %s", msg);
-        return;
+    default: deliver(r, MAE_EPROTO, msg, NULL); return;
     }
 }
 

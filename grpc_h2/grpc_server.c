@@ -166,8 +166,8 @@ static void stream_resume(mae_grpc_scall *call);
 
 static int on_msg(void *ud, bool compressed, uint8_t *msg, size_t len) {
     mae_grpc_scall *call = ud;
-    if (call->streaming) {
-        stream_answer(call, msg, len);
+    if (call->streaming) {  /* compressed: we never advertise grpc-accept-encoding */
+        if (!compressed) stream_answer(call, msg, len);
         free(msg);
         return compressed ? MAE_EPROTO : 0;
     }

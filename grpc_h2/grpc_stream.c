@@ -32,8 +32,11 @@ static void stream_resume(mae_call *s) {
 
 int mae__grpc_stream_send(mae_call *s, const uint8_t *msg, size_t len) {
     if (!s || !s->sx || s->state == MAE__CALL_DONE || s->sx->half_closed) return MAE_ESTATE;
-    if (len > UINT32_MAX - 5) return MAE_ETOOBIG;
     if (s->body_off == s->body_len) s->body_off = s->body_len = 0;  /* all sent: reuse */
+    /* Queued and not yet taken by nghttp2 (flow control, a slow peer): bounded. */
+    if (len > MAE__GRPC_STREAM_MAX_QUEUE - 5 ||
+        s->body_len - s->body_off + len + 5 > MAE__GRPC_STREAM_MAX_QUEUE)
+        return MAE_ETOOBIG;
     if (s->body_len + len + 5 > s->sx->body_cap) {
         size_t cap = s->sx->body_cap ? s->sx->body_cap * 2 : 256;
         while (cap < s->body_len + len + 5) cap *= 2;

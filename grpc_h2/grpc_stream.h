@@ -36,8 +36,11 @@ typedef int (*mae_grpc_stream_msg_cb)(void *ud, const uint8_t *msg, size_t len);
 int mae__grpc_stream_open(mae_transport *t, const mae_svc_cfg *svc, const char *path,
                           uint64_t timeout_ms, mae_grpc_stream_msg_cb on_msg, mae_call_cb on_end,
                           void *ud, mae_call **out);
+/* Bytes a stream may have queued and not yet sent (a message and its prefix included). */
+#define MAE__GRPC_STREAM_MAX_QUEUE (16u * 1024 * 1024)
+
 /* Queues one message (copied; framed here) to send. Returns 0, MAE_ESTATE (half-closed or
- * ended), MAE_ETOOBIG or MAE_ENOMEM. */
+ * ended), MAE_ETOOBIG (the queue would pass MAE__GRPC_STREAM_MAX_QUEUE) or MAE_ENOMEM. */
 int mae__grpc_stream_send(mae_call *s, const uint8_t *msg, size_t len);
 /* No more messages: END_STREAM goes out after what is queued. Returns 0 or MAE_ESTATE. */
 int mae__grpc_stream_half_close(mae_call *s);

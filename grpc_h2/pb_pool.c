@@ -16,7 +16,7 @@
 
 enum { SYM_FILE, SYM_MSG, SYM_ENUM, SYM_SERVICE };
 
-static const char *kind_name[] = {"file", "message", "enum", "service"};
+static const char *const kind_name[] = {"file", "message", "enum", "service"};
 
 int mae__pb_pool_new(mae__pb_pool **out) {
     mae__pb_pool *p = calloc(1, sizeof *p);

@@ -305,6 +305,13 @@ void mae__stub_typed_serve(mae_stub_http *hs) {
     mae__grpc_server_set_streams(hs->grpc, &sh);
 }
 
+int mae__stub_typed_check(mae_stub_service *svc, char *err, size_t cap) {
+    mae_stub_http hs = {.svc = svc};
+    int rc = mae__stub_typed_load(&hs, err, cap);
+    mae__stub_typed_free(hs.typed);
+    return rc;
+}
+
 /* ---- Typed calls ---- */
 
 static const char *find_header(const mae_header_kv *h, size_t n, const char *name) {

@@ -23,6 +23,8 @@ typedef struct mae_stub_typed mae_stub_typed;
  * mean CreateInstance?"). */
 int mae__stub_typed_load(mae_stub_http *hs, char *err, size_t cap);
 void mae__stub_typed_free(mae_stub_typed *t);
+/* The same checks for `maestro stub --check`, nothing kept. */
+int mae__stub_typed_check(mae_stub_service *svc, char *err, size_t cap);
 /* Once hs->grpc listens: its server answers reflection from now on. */
 void mae__stub_typed_serve(mae_stub_http *hs);
 

@@ -58,7 +58,11 @@ static int raw_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t 
     return 0;
 }
 static int raw_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len, mae_grpc_reply *out) {
-    char *s = strndup(len ? (const char *)msg : "", len);
+    char *s = malloc(len + 1);  /* msg is not NUL-terminated: no str* function on it */
+    if (s) {
+        if (len) memcpy(s, msg, len);
+        s[len] = 0;
+    }
     *out = (mae_grpc_reply){.output = s ? cJSON_CreateString(s) : NULL};
     free(s);
     return out->output ? 0 : MAE_ENOMEM;
@@ -250,6 +254,27 @@ TEST(bidi_stream_without_half_close_ends_at_its_deadline) {
     ASSERT_EQ_INT(pp.received, 0);
     ASSERT_CMP_INT(uv_now(&g_loop) - t0, >=, 290);
     ASSERT_EQ_INT(mae__grpc_stream_send(s, (const uint8_t *)"x", 1), MAE_ESTATE);
+    finish(t);
+    th_stop(&srv);
+}
+
+TEST_T(bidi_stream_send_queue_is_bounded, 120) {
+    th_proc srv;
+    start_server(&srv);
+    mae_transport *t = setup();
+    mae_svc_cfg svc = svc_for(srv.port, 0);
+    pingpong pp = {.rounds = 1, .cancel_at_first = true};
+    ASSERT_EQ_INT(mae__grpc_stream_open(t, &svc, "/test.Stream/Echo", 0, pp_msg, pp_end, &pp,
+                                        &pp.s), 0);
+    /* Nothing is taken before the stream is dispatched: the queue fills up to the bound. */
+    static uint8_t chunk[1 << 20];
+    int sent = 0;
+    while (mae__grpc_stream_send(pp.s, chunk, sizeof chunk) == 0) sent++;
+    ASSERT_EQ_INT(sent, MAE__GRPC_STREAM_MAX_QUEUE / (sizeof chunk + 5));
+    ASSERT_EQ_INT(mae__grpc_stream_send(pp.s, chunk, sizeof chunk), MAE_ETOOBIG);
+    ASSERT_EQ_INT(mae__grpc_stream_send(pp.s, chunk, 1), 0);  /* a small one still fits */
+    while (!pp.end.called) uv_run(&g_loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(pp.end.cls, MAE_CLASS_CANCELLED);  /* the first echo came back */
     finish(t);
     th_stop(&srv);
 }

@@ -606,3 +606,18 @@ TEST(proto2_fields) {
     cJSON_Delete(out);
     mae__pb_pool_free(p);
 }
+
+/* FieldMask paths of any length go both ways (a fixed buffer once refused long ones on decode
+ * that encode had accepted: found by fuzzing). */
+TEST(field_mask_long_paths) {
+    mae__pb_pool *p = rich_pool();
+    const mae__pb_msg *m = all_msg(p);
+    char json[2200] = "{\"fm\":\"a";
+    for (int i = 0; i < 500; i++) strcat(json, "bC");
+    strcat(json, ",x\"}");
+    char *s = rt_key(m, json, "fm");
+    ASSERT_EQ_INT(strlen(s), 1 + 1001 + 2 + 1);   /* quotes, path, ",x" */
+    ASSERT_CONTAINS(s, "bCbC");
+    free(s);
+    mae__pb_pool_free(p);
+}

@@ -239,6 +239,9 @@ TEST_T(reflect_hostile_too_many_services, 120) {
 TEST_T(reflect_hostile_silent_server_times_out, 120) {
     hostile("silent", 400, MAE_ETIMEDOUT, "in time");
 }
+TEST_T(reflect_hostile_answer_after_the_last, 120) {
+    hostile("double", 0, MAE_EPROTO, "nobody asked for");
+}
 TEST_T(reflect_hostile_ends_early, 120) {
     hostile("end-early", 0, MAE_EPROTO, "before answering");
 }

@@ -320,6 +320,21 @@ TEST_T(stub_typed_methods_checked_at_start, 120) {
              "    descriptors: deploy.protoset\n    methods:\n"
              "      CreateInstance: {fail: {app_error: true}}\n",
              "app_error");
+    /* --check reads the descriptor set too. */
+    char *file = write_stub(dir, "services:\n  cloud:\n    type: grpc\n    listen: 127.0.0.1:0\n"
+                            "    descriptors: deploy.protoset\n    methods:\n      Nope: {}\n");
+    char *argv[] = {"maestro", "stub", file, "--check", NULL};
+    char *out = NULL, *err = NULL;
+    ASSERT_EQ_INT(th_maestro(argv, NULL, &out, &err), 2);
+    ASSERT_CONTAINS(err, "service 'cloud': method 'Nope': no method Nope");
+    free(out);
+    free(err);
+    free(write_stub(dir, stub_yaml));
+    ASSERT_EQ_INT(th_maestro(argv, NULL, &out, &err), 0);
+    ASSERT_CONTAINS(err, ": ok");
+    free(out);
+    free(err);
+    free(file);
     /* A stub file that is not a descriptor set at all. */
     char path[700];
     snprintf(path, sizeof path, "%s/junk.protoset", dir);

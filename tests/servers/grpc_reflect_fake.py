@@ -12,6 +12,7 @@ grpc.reflection.v1) with grpc_tools.protoc; descriptors are built with descripto
   many-services   lists 2000 services
   silent          reads requests, never answers
   end-early       answers list_services, then ends the stream with OK
+  double          a complete answer (a file without imports), then the same answer again
 Options: --port N (0 = pick). Prints "PORT <n>" once listening."""
 import argparse
 import ctypes
@@ -38,10 +39,11 @@ def load():
     return reflection_pb2
 
 
-def svc_file():
+def svc_file(dep=True):
     from google.protobuf import descriptor_pb2
     f = descriptor_pb2.FileDescriptorProto(name="acme/svc.proto", package="acme", syntax="proto3")
-    f.dependency.append("acme/gone.proto")
+    if dep:
+        f.dependency.append("acme/gone.proto")
     m = f.message_type.add(name="Req")
     s = f.service.add(name="Svc")
     s.method.add(name="Do", input_type=".acme.Req", output_type=".acme.Req")
@@ -87,8 +89,11 @@ def main():
                 if mode == "bad-descriptor":
                     r.file_descriptor_response.file_descriptor_proto.append(b"\xff\xff\xff")
                 else:
-                    r.file_descriptor_response.file_descriptor_proto.append(svc_file())
+                    r.file_descriptor_response.file_descriptor_proto.append(
+                        svc_file(dep=mode != "double"))
                 yield r
+                if mode == "double":
+                    yield r
             else:
                 r = pb.ReflectionResponse()
                 r.error_response.error_code = 5
