@@ -151,7 +151,11 @@ bool mae__typed_run_prepare(mae_run *run) {
 }
 
 void mae__typed_run_abort(mae_run *run) {
-    for (mae_typed_fetch *f = run->fetches; f; f = f->next) mae__grpc_reflect_cancel(f->r);
+    /* the callbacks come later, but the list is read as if one could come now */
+    for (mae_typed_fetch *f = run->fetches, *next; f; f = next) {
+        next = f->next;
+        mae__grpc_reflect_cancel(f->r);
+    }
 }
 
 void mae__typed_svc_stale(mae_svc_state *s) {
