@@ -192,3 +192,30 @@ TEST(typed_reflection_is_not_checked_by_validate) {
     free(err);
     typed_dir_remove(&d);
 }
+
+TEST(typed_deeply_nested_literal_input_is_bounded) {
+    typed_dir d;
+    typed_dir_make(&d);
+    /* 200 levels of {child: ...} on a recursive type, and a wrong key at the bottom */
+    char steps[16384];
+    size_t n = (size_t)snprintf(steps, sizeof steps, "  - id: a\n    service: cloud\n    method: Tree\n    input: ");
+    for (int i = 0; i < 200; i++) n += (size_t)snprintf(steps + n, sizeof steps - n, "{child: ");
+    n += (size_t)snprintf(steps + n, sizeof steps - n, "{nam: x}");
+    for (int i = 0; i < 200; i++) n += (size_t)snprintf(steps + n, sizeof steps - n, "}");
+    snprintf(steps + n, sizeof steps - n, "\n");
+    char *err = NULL;
+    int rc = validate(&d, steps, &err);
+    /* no crash and no runaway: either refused as too deep or, within the bound, checked */
+    ASSERT_TRUE(rc == 0 || rc == 2);
+    free(err);
+    /* within the bound the wrong key is found, nested */
+    n = (size_t)snprintf(steps, sizeof steps, "  - id: a\n    service: cloud\n    method: Tree\n    input: ");
+    for (int i = 0; i < 5; i++) n += (size_t)snprintf(steps + n, sizeof steps - n, "{child: ");
+    n += (size_t)snprintf(steps + n, sizeof steps - n, "{nam: x}");
+    for (int i = 0; i < 5; i++) n += (size_t)snprintf(steps + n, sizeof steps - n, "}");
+    snprintf(steps + n, sizeof steps - n, "\n");
+    ASSERT_EQ_INT(validate(&d, steps, &err), 2);
+    ASSERT_CONTAINS(err, "input child.child.child.child.child.nam: no such field in acme.deploy.v1.Node (did you mean name?)");
+    free(err);
+    typed_dir_remove(&d);
+}
