@@ -100,8 +100,11 @@ int mae__typed_desc_load(const char *path, mae__typed_desc **out, char *err, siz
     free(buf);
     if (rc == 0) rc = mae__pb_pool_link(pool, why, sizeof why);
     if (rc < 0) {
+        /* the usual cause: protoc run without --include_imports */
+        bool missing = mae__pb_pool_missing(pool, NULL, 0) > 0 || strstr(why, "missing");
         mae__pb_pool_free(pool);
-        snprintf(err, cap, "descriptor set %s: %s", path, why[0] ? why : mae_strerror(rc));
+        snprintf(err, cap, "descriptor set %s: %s%s", path, why[0] ? why : mae_strerror(rc),
+                 missing ? " (build the set with protoc --include_imports)" : "");
         return rc;
     }
     char origin[300];

@@ -219,3 +219,32 @@ TEST(typed_deeply_nested_literal_input_is_bounded) {
     free(err);
     typed_dir_remove(&d);
 }
+
+TEST(typed_set_without_its_imports_says_how_to_build_it) {
+    typed_dir d;
+    typed_dir_make(&d);
+    typed_dir_file(&d, "b.proto", "syntax = \"proto3\";\npackage b;\nmessage B { string x = 1; }\n");
+    typed_dir_file(&d, "a.proto", "syntax = \"proto3\";\npackage a;\nimport \"b.proto\";\n"
+                                  "service S { rpc M(b.B) returns (b.B); }\n");
+    char inc[128], set[160];
+    snprintf(inc, sizeof inc, "-I%s", d.dir);
+    snprintf(set, sizeof set, "%s/a.protoset", d.dir);
+    char *p[] = {"protoc-c", inc, "-o", set, "a.proto", NULL};   /* no --include_imports */
+    char *out = NULL, *err = NULL;
+    ASSERT_EQ_INT(th_run(p, NULL, &out, &err), 0);
+    free(out);
+    free(err);
+    const char *wf = typed_dir_file(&d, "wf4.yaml",
+                                    "name: t\n"
+                                    "services:\n"
+                                    "  s: {type: grpc, endpoint: \"127.0.0.1:1\", descriptors: a.protoset}\n"
+                                    "steps:\n  - {id: a, service: s, method: M}\n");
+    char *argv[] = {"maestro", "validate", (char *)wf, NULL};
+    ASSERT_EQ_INT(th_maestro(argv, NULL, &out, &err), 2);
+    ASSERT_CONTAINS(err, "wf4.yaml:3:57: error: descriptor set ");
+    ASSERT_CONTAINS(err, "b.proto");
+    ASSERT_CONTAINS(err, "(build the set with protoc --include_imports)");
+    free(out);
+    free(err);
+    typed_dir_remove(&d);
+}
