@@ -639,7 +639,7 @@ static int dec_wkt(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
         *out = cJSON_CreateObject();
         return *out ? 0 : MAE_ENOMEM;
     case PB_WKT_FIELDMASK: {
-        size_t total = 0;
+        size_t total = 0, npaths = 0;
         char *s = malloc(len * 2 + 1);
         if (!s) return MAE_ENOMEM;
         s[0] = 0;
@@ -652,9 +652,11 @@ static int dec_wkt(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
             }
             off += n;
             if (w.number != 1 || w.wire_type != 2) continue;
-            if (memchr(w.val, 0, w.vlen) || mae__utf8_check(w.val, w.vlen) != w.vlen) {
+            /* A comma inside a path would read back as two paths. */
+            if (memchr(w.val, 0, w.vlen) || memchr(w.val, ',', w.vlen) ||
+                mae__utf8_check(w.val, w.vlen) != w.vlen) {
                 free(s);
-                return derr(d, MAE_EDECODE, "%s: a path is not text", m->full_name);
+                return derr(d, MAE_EDECODE, "%s: a path with no JSON form", m->full_name);
             }
             char *in = malloc(w.vlen + 1);
             if (!in) {
@@ -664,7 +666,7 @@ static int dec_wkt(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
             memcpy(in, w.val, w.vlen);
             in[w.vlen] = 0;
             /* The camel form is never longer than the snake one: it goes straight into s. */
-            char *cam = s + total + (total ? 1 : 0);
+            char *cam = s + total + (npaths ? 1 : 0);
             if (mae__pb_snake_to_camel(in, cam, w.vlen + 1)) {
                 rc = derr(d, MAE_EDECODE, "%s: path %s has no lowerCamelCase form",
                           m->full_name, in);
@@ -673,7 +675,7 @@ static int dec_wkt(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
                 return rc;
             }
             free(in);
-            if (total) s[total++] = ',';
+            if (npaths++) s[total++] = ',';
             total += strlen(cam);
         }
         if ((rc = spend(d, total + 2))) {

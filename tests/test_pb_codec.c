@@ -212,6 +212,7 @@ TEST(well_known_types) {
     RT("{\"e\":{}}", "e", "{}");
     RT("{\"fm\":\"fooBar,a.bC\"}", "fm", "\"fooBar,a.bC\"");
     RT("{\"fm\":\"\"}", "fm", "\"\"");
+    RT("{\"fm\":\",a,\"}", "fm", "\",a,\"");   /* empty paths kept, as protobuf splits */
     RT("{\"rts\":[\"2000-02-29T00:00:00Z\"]}", "rts", "[\"2000-02-29T00:00:00Z\"]");
     RT("{\"mVal\":{\"n\":null,\"o\":{\"p\":1}}}", "mVal", "{\"n\":null,\"o\":{\"p\":1}}");
     /* Any: a message's fields beside @type; a well-known type under "value". */
