@@ -81,12 +81,18 @@ static bool service_name_ok(const char *s) {
     return true;
 }
 
+/* Every failure says why: out of memory too. */
+static int reason(mae__reflect_conv *c, int rc) {
+    if (rc == MAE_ENOMEM && !c->err[0]) snprintf(c->err, sizeof c->err, "out of memory");
+    return rc;
+}
+
 int mae__reflect_conv_start(mae__reflect_conv *c, mae__reflect_send_fn send, void *ud) {
     memset(c, 0, sizeof *c);
     c->send = send;
     c->send_ud = ud;
-    if (mae__pb_pool_new(&c->pool) < 0) return MAE_ENOMEM;
-    return send_req(c, MAE__PB__REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES, "*");
+    if (mae__pb_pool_new(&c->pool) < 0) return reason(c, MAE_ENOMEM);
+    return reason(c, send_req(c, MAE__PB__REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES, "*"));
 }
 
 static int on_services(mae__reflect_conv *c, const Mae__Pb__ReflectionServiceList *l) {
@@ -142,8 +148,20 @@ static int next_round(mae__reflect_conv *c) {
     return asked ? 0 : 1;
 }
 
+/* protobuf-c's allocator, noting a failure: an unpack that returns NULL is then out of memory,
+ * not an undecodable answer. */
+static void *pa_alloc(void *ud, size_t n) {
+    void *p = malloc(n);
+    if (!p) *(bool *)ud = true;
+    return p;
+}
+static void pa_free(void *ud, void *p) { free(p); }
+
 int mae__reflect_conv_feed(mae__reflect_conv *c, const uint8_t *msg, size_t len) {
-    Mae__Pb__ReflectionResponse *r = mae__pb__reflection_response__unpack(NULL, len, msg);
+    bool oom = false;
+    ProtobufCAllocator pa = {pa_alloc, pa_free, &oom};
+    Mae__Pb__ReflectionResponse *r = mae__pb__reflection_response__unpack(&pa, len, msg);
+    if (!r && oom) return fail(c, MAE_ENOMEM, "out of memory");
     if (!r) return fail(c, MAE_EDECODE, "undecodable reflection response");
     int rc = 0;
     bool was_list = !c->listed;
@@ -190,13 +208,14 @@ int mae__reflect_conv_feed(mae__reflect_conv *c, const uint8_t *msg, size_t len)
     }
     if (rc == 0 && ++c->answered == c->n_asked) rc = next_round(c);
 out:
-    mae__pb__reflection_response__free_unpacked(r, NULL);
-    return rc;
+    mae__pb__reflection_response__free_unpacked(r, &pa);
+    return reason(c, rc);
 }
 
 int mae__reflect_conv_finish(mae__reflect_conv *c, mae__pb_pool **pool) {
     char why[200];
     int rc = mae__pb_pool_link(c->pool, why, sizeof why);
+    if (rc == MAE_ENOMEM) return fail(c, rc, "out of memory");
     if (rc < 0) return fail(c, MAE_EINVAL, "unusable descriptors from the server: %s", why);
     *pool = c->pool;
     c->pool = NULL;
