@@ -89,6 +89,9 @@ typedef struct mae_svc_cfg {
                                       none (replies are accepted compressed either way) */
     uint64_t keepalive_ms;         /* grpc: PING a connection silent this long; 0 = never */
     uint64_t keepalive_timeout_ms; /* grpc: no ACK (or any frame) within this: connection dead */
+    /* gRPC: the service's descriptors (grpc_h2/grpc_typed.h) when its calls are typed, NULL for
+     * the envelope. Borrowed for start(); the transport takes its own reference. */
+    struct mae__typed_desc *typed;
 } mae_svc_cfg;
 
 typedef struct mae_call_req {
@@ -112,6 +115,9 @@ typedef struct mae_call_result {
     int status;                    /* HTTP status or gRPC code; 0 when none */
     cJSON *output;                 /* success: the output (callback owns it); may be NULL = null */
     const char *message;           /* failure: the service's words or ours; valid during cb */
+    const cJSON *details;          /* failure: what the service detailed (gRPC: the decoded
+                                      google.rpc.Status details, an array); NULL = none; valid
+                                      during cb */
     int64_t retry_after_ms;        /* Retry-After / grpc-retry-pushback-ms; -1 = none */
     bool sent;                     /* the request may have reached the service */
     bool not_an_attempt;           /* refused before processing (GOAWAY above last-stream-id,

@@ -80,6 +80,11 @@ typedef struct mae_service {
     const char *compression;  /* grpc: "gzip" or "deflate" for requests; NULL = none */
     uint64_t keepalive_ms;    /* grpc keepalive.time; 0 = no keepalive PINGs */
     uint64_t keepalive_timeout_ms;  /* grpc keepalive.timeout; default 20000 */
+    /* grpc `descriptors:` (docs/typed-grpc.md): NULL = the envelope. */
+    const char *descriptors;  /* as written: "reflection" or a FileDescriptorSet path */
+    bool reflection;          /* fetched by the engine when a run starts */
+    struct mae__typed_desc *typed;  /* the descriptor set, loaded and linked at load: a
+                                       reference, dropped by mae_workflow_free */
 } mae_service;
 
 typedef struct mae_compensate {
