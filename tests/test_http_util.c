@@ -180,6 +180,7 @@ TEST(failure_classes) {
 
 TEST(curl_resolves_names_off_the_loop_thread) {
     /* The threaded resolver: name lookups never block the loop. */
+    ASSERT_EQ_INT(mae__curl_load(), 0);   /* libcurl is loaded on first use (curl_dl.h) */
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
     ASSERT_TRUE(vi->features & CURL_VERSION_ASYNCHDNS);
     ASSERT_TRUE(vi->features & CURL_VERSION_HTTP2);

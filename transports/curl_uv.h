@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <curl/curl.h>
+#include "transports/curl_dl.h"
 #include <uv.h>
 
 typedef struct mae_curl_uv mae_curl_uv;

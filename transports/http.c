@@ -416,6 +416,16 @@ void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg) {
     mae__http_call_set_msg(c, fmt, arg);
 }
 
+/* libcurl is loaded and initialised by the first call, not by mae_http_transport_new: a
+ * transport that never makes a call (a gRPC-only run) never maps libcurl and its libraries.
+ * Returns NULL, or why libcurl cannot be used. */
+static const char *curl_start(mae_http *h) {
+    if (mae__curl_load() != 0) return mae__curl_load_error();
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return "curl_global_init failed";
+    h->curl_on = true;
+    return NULL;
+}
+
 static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb, void *ud,
                       mae_call **out) {
     mae_http *h = http_of(t);
@@ -423,6 +433,8 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
         req->target->type != &mae__http_target_type)
         return MAE_EINVAL;
     if (h->closing) return MAE_ESTATE;
+    /* before the call's clock starts: loading libcurl takes milliseconds, once */
+    const char *why = h->curl_on ? NULL : curl_start(h);
     mae_call *c = calloc(1, sizeof *c);
     if (!c) return MAE_ENOMEM;
     c->h = h;
@@ -430,7 +442,13 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
     c->cb = cb;
     c->ud = ud;
     c->res.retry_after_ms = -1;
-    int rc = mae__http_call_prepare(c, req);
+    int rc = 0;
+    if (why) {
+        c->res.cls = MAE_CLASS_INTERNAL;
+        mae__http_call_set_msg(c, "%s", why);
+    } else {
+        rc = mae__http_call_prepare(c, req);
+    }
     if (rc < 0) {
         call_free(c);
         return rc;
@@ -479,8 +497,9 @@ static void http_cancel(mae_transport *t, mae_call *c) {
 static void finish_close(mae_http *h) {
     void (*done)(void *) = h->close_done;
     void *ud = h->close_ud;
+    bool curl_on = h->curl_on;
     free(h);
-    curl_global_cleanup();
+    if (curl_on) curl_global_cleanup();
     if (done) done(ud);
 }
 
@@ -552,19 +571,13 @@ static const mae_transport_vtbl http_vtbl = {
 
 int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
     *out = NULL;
-    int grc = mae__err_from_curl(curl_global_init(CURL_GLOBAL_DEFAULT));
-    if (grc) return grc;
     mae_http *h = calloc(1, sizeof *h);
-    if (!h) {
-        curl_global_cleanup();
-        return MAE_ENOMEM;
-    }
+    if (!h) return MAE_ENOMEM;
     h->loop = loop;
     h->base.vt = &http_vtbl;
     h->base.data = h;
     if (uv_timer_init(loop, &h->defer) != 0) {
         free(h);
-        curl_global_cleanup();
         return MAE_EINTERNAL;
     }
     h->defer.data = h;

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
+#include "transports/curl_dl.h"
 #include <uv.h>
 
 #include "transports/curl_uv.h"
@@ -60,6 +60,7 @@ struct mae_http {
     int n_in_multi;              /* calls with a deadline to watch: in a multi or waiting */
     int max_in_curl;             /* high-water mark of a pool's n_active */
     bool closing, shutting_down;
+    bool curl_on;                /* libcurl loaded and curl_global_init done (by the first call) */
     bool pump_pending;           /* a pool has room and calls waiting: on_defer lets them in */
     int pending_closes;
     /* counters of mae__http_transport_stats */

@@ -94,6 +94,8 @@ date:;
     if (n >= sizeof tmp) return -1;
     memcpy(tmp, value, n);
     tmp[n] = 0;
+    /* curl's date parser: libcurl is loaded by the first call, so normally by now */
+    if (mae__curl_load() != 0) return -1;
     time_t t = curl_getdate(tmp, NULL);
     if (t == (time_t)-1) return -1;
     if (t <= now) return 0;

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
+#include "transports/curl_dl.h"
 
 #include "transports/transport.h"
 
