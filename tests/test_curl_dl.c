@@ -58,7 +58,10 @@ TEST(the_first_http_call_loads_libcurl_not_the_transport) {
     ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
     ASSERT_EQ_INT(g.status, 200);
     ASSERT_TRUE(maps_libcurl());
-    ASSERT_EQ_INT(mae__curl_load(), 0);   /* idempotent */
+    mae__curl_api api;   /* loading again is fine: the loader hands back the same library */
+    char err[256];
+    ASSERT_EQ_INT(mae__curl_load(&api, err, sizeof err), 0);
+    ASSERT_NOT_NULL(api.version_info(CURLVERSION_NOW));
     cJSON_Delete(g.out);
     fx_end(&f);
 }

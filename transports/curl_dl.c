@@ -7,22 +7,14 @@
 
 #include "maestro/maestro.h"
 
-mae__curl_api mae__curl;
-
-/* 0: not tried yet; 1: loaded; -1: failed (load_err says why) */
-static int load_state;
-static char load_err[256];
-
 /* The soname: the library ABI our <curl/curl.h> describes. */
 #define MAE_CURL_SONAME "libcurl.so.4"
 
-int mae__curl_load(void) {
-    if (load_state) return load_state > 0 ? 0 : MAE_EINTERNAL;
-    load_state = -1;
+int mae__curl_load(mae__curl_api *api, char *err, size_t errlen) {
     void *lib = dlopen(MAE_CURL_SONAME, RTLD_LAZY | RTLD_LOCAL);
     if (!lib) {
         const char *e = dlerror();
-        snprintf(load_err, sizeof load_err, "cannot load %s: %s", MAE_CURL_SONAME, e ? e : "?");
+        snprintf(err, errlen, "cannot load %s: %s", MAE_CURL_SONAME, e ? e : "?");
         return MAE_EINTERNAL;
     }
     mae__curl_api a;
@@ -55,17 +47,12 @@ int mae__curl_load(void) {
         /* POSIX: a function pointer round-trips through void * (dlsym's contract). */
         void *f = dlsym(lib, syms[i].name);
         if (!f) {
-            snprintf(load_err, sizeof load_err, "%s has no %s", MAE_CURL_SONAME, syms[i].name);
+            snprintf(err, errlen, "%s has no %s", MAE_CURL_SONAME, syms[i].name);
             dlclose(lib);
             return MAE_EINTERNAL;
         }
         memcpy(syms[i].slot, &f, sizeof f);
     }
-    mae__curl = a;
-    load_state = 1;
+    *api = a;
     return 0;
-}
-
-const char *mae__curl_load_error(void) {
-    return load_err[0] ? load_err : "libcurl loaded";
 }

@@ -3,17 +3,18 @@
  * Linking libcurl costs every process its ~30 dependent libraries (TLS, Kerberos, LDAP, SSH...):
  * ~13 M instructions of dynamic relocation and ~9 MB of mapped pages at start-up, even for
  * `maestro version` or a gRPC-only run. So the files that call libcurl include this header
- * instead of <curl/curl.h>: it includes curl's header for the types and constants, then maps
- * each curl_* function used to an entry of a table filled by mae__curl_load(). Code keeps
- * calling curl_easy_setopt(...) and friends by their usual names.
+ * instead of <curl/curl.h> and call libcurl only through a table of its functions, filled by
+ * mae__curl_load(): api->easy_setopt(...) rather than curl_easy_setopt(...). The HTTP
+ * transport keeps the table (mae_http.curl) and loads it on its first call; curl_uv.c borrows
+ * it. Calling curl_* by name would link libcurl again: bin/maestro's NEEDED entries are checked
+ * by tests/test_curl_dl.c.
  *
  * The price: curl's compile-time type check of curl_easy_setopt's argument (typecheck-gcc.h)
- * is off in these files (the macros below replace it).
- *
- * Rule: nothing may call a curl_* function before mae__curl_load() has returned 0 (the table
- * is all NULL until then). The HTTP transport loads it when it makes its first pool. */
+ * does not apply to calls through the table. */
 #ifndef MAE_CURL_DL_H
 #define MAE_CURL_DL_H
+
+#include <stddef.h>
 
 #include <curl/curl.h>
 
@@ -40,36 +41,11 @@ typedef struct mae__curl_api {
     curl_version_info_data *(*version_info)(CURLversion v);
 } mae__curl_api;
 
-extern mae__curl_api mae__curl;
-
-/* Loads libcurl.so.4 and resolves every entry, once per process (later calls return the first
- * result; the library is never unloaded). Returns 0, or MAE_EINTERNAL with the loader's
- * message in mae__curl_load_error(). */
-int mae__curl_load(void);
-const char *mae__curl_load_error(void);
-
-#undef curl_easy_setopt
-#undef curl_easy_getinfo
-#undef curl_multi_setopt
-#define curl_global_init (*mae__curl.global_init)
-#define curl_global_cleanup (*mae__curl.global_cleanup)
-#define curl_easy_init (*mae__curl.easy_init)
-#define curl_easy_cleanup (*mae__curl.easy_cleanup)
-#define curl_easy_reset (*mae__curl.easy_reset)
-#define curl_easy_setopt (*mae__curl.easy_setopt)
-#define curl_easy_getinfo (*mae__curl.easy_getinfo)
-#define curl_easy_strerror (*mae__curl.easy_strerror)
-#define curl_getdate (*mae__curl.getdate)
-#define curl_multi_init (*mae__curl.multi_init)
-#define curl_multi_cleanup (*mae__curl.multi_cleanup)
-#define curl_multi_setopt (*mae__curl.multi_setopt)
-#define curl_multi_add_handle (*mae__curl.multi_add_handle)
-#define curl_multi_remove_handle (*mae__curl.multi_remove_handle)
-#define curl_multi_assign (*mae__curl.multi_assign)
-#define curl_multi_socket_action (*mae__curl.multi_socket_action)
-#define curl_multi_info_read (*mae__curl.multi_info_read)
-#define curl_slist_append (*mae__curl.slist_append)
-#define curl_slist_free_all (*mae__curl.slist_free_all)
-#define curl_version_info (*mae__curl.version_info)
+/* Loads libcurl.so.4 (dlopen; a process that has it loaded already just gets it again) and fills
+ * *api with its functions. The library stays loaded for the life of the process (unloading
+ * libcurl and its TLS library safely is not possible in general). Each user keeps its own
+ * table: the library has no global state. Returns 0, or MAE_EINTERNAL with the reason in err
+ * (*api untouched). */
+int mae__curl_load(mae__curl_api *api, char *err, size_t errlen);
 
 #endif

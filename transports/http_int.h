@@ -61,6 +61,8 @@ struct mae_http {
     int max_in_curl;             /* high-water mark of a pool's n_active */
     bool closing, shutting_down;
     bool curl_on;                /* libcurl loaded and curl_global_init done (by the first call) */
+    mae__curl_api curl;          /* libcurl's functions, once curl_on */
+    char curl_err[256];          /* why libcurl could not be loaded */
     bool pump_pending;           /* a pool has room and calls waiting: on_defer lets them in */
     int pending_closes;
     /* counters of mae__http_transport_stats */
