@@ -42,6 +42,18 @@ static bool dup_opt(const char *s, char **out) {
     return !s || *out;
 }
 
+/* Any of the variables libcurl reads for a proxy (lower case first, as curl does; only
+ * http_proxy has no upper-case form in curl, HTTP_PROXY is checked anyway). */
+static bool env_proxy(void) {
+    static const char *const names[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                        "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v) return true;
+    }
+    return false;
+}
+
 http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc) {
     int conns = svc->pool_connections > 0 ? svc->pool_connections : 5;
     for (http_pool *p = h->pools; p; p = p->next)
@@ -59,6 +71,7 @@ http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc) {
         return NULL;
     }
     p->insecure = svc->tls.insecure_skip_verify;
+    p->env_proxy = env_proxy();
     p->h = h;
     p->conns = conns;
     p->max_active = conns * (strncmp(p->endpoint, "https://", 8) == 0 ? MAE_HTTP_ACTIVE_PER_CONN

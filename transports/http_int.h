@@ -34,6 +34,10 @@ struct http_pool {
     char *name, *endpoint;       /* owned copies: the key */
     char *ca_file, *cert_file, *key_file;  /* owned copies (NULL = none): the key */
     bool insecure;
+    /* A proxy variable was set when the pool was made: curl looks the proxy up for each
+     * transfer. When none is, every transfer sets "no proxy" itself, and curl's six getenv calls
+     * (and the string copies around them) per transfer are skipped. */
+    bool env_proxy;
     int conns;
     /* At most max_active easy handles are in the multi handle at once (curl's own lists grow
      * with it, and some of its calls walk them); further calls wait here in start order. */

@@ -232,6 +232,13 @@ int mae__http_call_easy(mae_call *c) {
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     /* The path was percent-encoded when rendered: send it exactly, without dot-segment squashing. */
     SET(CURLOPT_PATH_AS_IS, 1L);
+    if (!p->env_proxy) {
+        /* No proxy variable is set (checked when the pool was made): say "no proxy" directly.
+         * An empty CURLOPT_PROXY skips curl's http_proxy/all_proxy lookups and an empty
+         * CURLOPT_NOPROXY its no_proxy/NO_PROXY ones, for every transfer. */
+        SET(CURLOPT_PROXY, "");
+        SET(CURLOPT_NOPROXY, "");
+    }
     SET(CURLOPT_HTTPHEADER, c->hdrs);
     SET(CURLOPT_ERRORBUFFER, c->errbuf);
     SET(CURLOPT_WRITEFUNCTION, on_write);
