@@ -5,7 +5,7 @@ _maestro() {
     local cur prev cmd opts
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="run execute validate graph bench stub version help"
+    local commands="run execute validate graph describe bench stub version help"
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -15,9 +15,10 @@ _maestro() {
         run|execute) opts="--input --report --log-level --log-format --set --timeout --quiet -q --progress --no-progress --dry-run --help";;
         validate) opts="--stub --format -f --help";;
         graph) opts="--format -f --help";;
+        describe) opts="--set --help";;
         bench) opts="--input --runs -n --concurrency -c --json --set --timeout --log-level --help";;
         stub) opts="--log --check --help";;
-        help) COMPREPLY=($(compgen -W "run execute validate graph bench stub" -- "$cur")); return;;
+        help) COMPREPLY=($(compgen -W "run execute validate graph describe bench stub" -- "$cur")); return;;
         *) return;;
     esac
     case $prev in
