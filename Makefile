@@ -11,10 +11,13 @@ PRIV_LIBS = -lhttp_parser -lm
 # Asked of pkg-config on first use, i.e. inside a recipe, after the deps-* targets have
 # installed pkg-config and the .pc files; then kept. A failure stops make with pkg-config's own
 # message on stderr.
-pkg_run   = $(shell pkg-config $(1) $(PKGS) || echo PKG-CONFIG-FAILED)
+# libcurl is compiled against but not linked: transports/curl_dl.c loads libcurl.so.4 when the
+# first HTTP call is made, so start-up and gRPC-only runs never map it and its ~30 libraries.
+LINK_PKGS = $(filter-out libcurl,$(PKGS))
+pkg_run   = $(shell pkg-config $(1) $(2) || echo PKG-CONFIG-FAILED)
 pkg_check = $(if $(filter PKG-CONFIG-FAILED,$(2)),$(error pkg-config $(1) $(PKGS) failed (above); sh tests/deps.sh build installs them),$(2))
-DEP_CFLAGS = $(eval DEP_CFLAGS := $(call pkg_check,--cflags,$(call pkg_run,--cflags)))$(DEP_CFLAGS)
-DEP_LIBS   = $(eval DEP_LIBS := $(call pkg_check,--libs,$(call pkg_run,--libs)) $(PRIV_LIBS))$(DEP_LIBS)
+DEP_CFLAGS = $(eval DEP_CFLAGS := $(call pkg_check,--cflags,$(call pkg_run,--cflags,$(PKGS))))$(DEP_CFLAGS)
+DEP_LIBS   = $(eval DEP_LIBS := $(call pkg_check,--libs,$(call pkg_run,--libs,$(LINK_PKGS))) -ldl $(PRIV_LIBS))$(DEP_LIBS)
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(WERROR) \
               -Iinclude -I. -Ibuild/gen $(DEP_CFLAGS)
 

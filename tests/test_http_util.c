@@ -55,20 +55,23 @@ TEST(query_from_object_scalars_as_text_others_as_json) {
 
 TEST(retry_after_seconds_and_dates) {
     time_t now = 1700000000;  /* Tue, 14 Nov 2023 22:13:20 GMT */
-    ASSERT_EQ_INT(mae__http_retry_after_ms("1", now), 1000);
-    ASSERT_EQ_INT(mae__http_retry_after_ms(" 120 ", now), 120000);
-    ASSERT_EQ_INT(mae__http_retry_after_ms("0", now), 0);
-    ASSERT_EQ_INT(mae__http_retry_after_ms("Tue, 14 Nov 2023 22:13:25 GMT", now), 5000);
-    ASSERT_EQ_INT(mae__http_retry_after_ms("Tuesday, 14-Nov-23 22:13:30 GMT", now), 10000);
-    ASSERT_EQ_INT(mae__http_retry_after_ms("Tue, 14 Nov 2023 22:00:00 GMT", now), 0);  /* past */
-    ASSERT_EQ_INT(mae__http_retry_after_ms("soon", now), -1);
-    ASSERT_EQ_INT(mae__http_retry_after_ms("", now), -1);
-    ASSERT_EQ_INT(mae__http_retry_after_ms("-5", now), -1);
-    ASSERT_EQ_INT(mae__http_retry_after_ms(NULL, now), -1);
+    mae__curl_api api;
+    char err[256];
+    ASSERT_EQ_INT(mae__curl_load(&api, err, sizeof err), 0);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("1", now, api.getdate), 1000);
+    ASSERT_EQ_INT(mae__http_retry_after_ms(" 120 ", now, api.getdate), 120000);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("0", now, api.getdate), 0);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("Tue, 14 Nov 2023 22:13:25 GMT", now, api.getdate), 5000);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("Tuesday, 14-Nov-23 22:13:30 GMT", now, api.getdate), 10000);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("Tue, 14 Nov 2023 22:00:00 GMT", now, api.getdate), 0);  /* past */
+    ASSERT_EQ_INT(mae__http_retry_after_ms("soon", now, api.getdate), -1);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("", now, api.getdate), -1);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("-5", now, api.getdate), -1);
+    ASSERT_EQ_INT(mae__http_retry_after_ms(NULL, now, api.getdate), -1);
     /* Absurd values are capped, not overflowed. */
-    ASSERT_EQ_INT(mae__http_retry_after_ms("99999999999999999999999999", now), 1000000000000LL);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("99999999999999999999999999", now, api.getdate), 1000000000000LL);
     /* A date far in the future (found by fuzz_http_util): capped, no signed overflow. */
-    ASSERT_EQ_INT(mae__http_retry_after_ms("Wed[1 Oct2050722220T", now), 1000000000000LL);
+    ASSERT_EQ_INT(mae__http_retry_after_ms("Wed[1 Oct2050722220T", now, api.getdate), 1000000000000LL);
 }
 
 TEST(excerpt_is_bounded_and_printable) {
@@ -180,7 +183,10 @@ TEST(failure_classes) {
 
 TEST(curl_resolves_names_off_the_loop_thread) {
     /* The threaded resolver: name lookups never block the loop. */
-    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    mae__curl_api api;   /* libcurl is loaded on first use (curl_dl.h) */
+    char err[256];
+    ASSERT_EQ_INT(mae__curl_load(&api, err, sizeof err), 0);
+    const curl_version_info_data *vi = api.version_info(CURLVERSION_NOW);
     ASSERT_TRUE(vi->features & CURL_VERSION_ASYNCHDNS);
     ASSERT_TRUE(vi->features & CURL_VERSION_HTTP2);
 }

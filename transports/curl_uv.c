@@ -53,18 +53,18 @@ static void sock_close(mae_curl_sock *s) {
 static void drain(mae_curl_uv *cu) {
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(cu->multi, &left)) != NULL) {
+    while ((msg = cu->api->multi_info_read(cu->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE) continue;
         CURL *easy = msg->easy_handle;
         CURLcode rc = msg->data.result;
         /* msg is invalid after remove_handle: take what we need first. */
-        if (curl_multi_remove_handle(cu->multi, easy) != CURLM_OK) cu->n_multi_errors++;
+        if (cu->api->multi_remove_handle(cu->multi, easy) != CURLM_OK) cu->n_multi_errors++;
         cu->done(cu, easy, rc);
     }
 }
 
 static void socket_action(mae_curl_uv *cu, curl_socket_t fd, int flags) {
-    CURLMcode mc = curl_multi_socket_action(cu->multi, fd, flags, &cu->running);
+    CURLMcode mc = cu->api->multi_socket_action(cu->multi, fd, flags, &cu->running);
     if (mc != CURLM_OK) cu->n_multi_errors++;
     drain(cu);
 }
@@ -92,7 +92,7 @@ static void on_poll(uv_poll_t *p, int status, int events) {
 static void reap_broken(mae_curl_uv *cu) {
     while (cu->n_broken > 0) {
         CURL *easy = cu->broken[--cu->n_broken];
-        if (curl_multi_remove_handle(cu->multi, easy) != CURLM_OK) cu->n_multi_errors++;
+        if (cu->api->multi_remove_handle(cu->multi, easy) != CURLM_OK) cu->n_multi_errors++;
         cu->done(cu, easy, CURLE_COULDNT_CONNECT);
     }
 }
@@ -141,7 +141,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         if (cu->socks) cu->socks->prev = s;
         cu->socks = s;
         cu->n_socks_live++;
-        if (curl_multi_assign(cu->multi, fd, s) != CURLM_OK) {
+        if (cu->api->multi_assign(cu->multi, fd, s) != CURLM_OK) {
             cu->n_multi_errors++;
             sock_close(s);
             mark_broken(cu, easy);
@@ -166,20 +166,21 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
     return uv_timer_start(&cu->timer, on_timer, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
 }
 
-int mae__curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, mae_curl_uv_done_fn done) {
+int mae__curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, const mae__curl_api *api,
+                      mae_curl_uv_done_fn done) {
     void *data = cu->data;
-    *cu = (mae_curl_uv){.data = data, .loop = loop, .done = done};
-    cu->multi = curl_multi_init();
+    *cu = (mae_curl_uv){.data = data, .loop = loop, .api = api, .done = done};
+    cu->multi = cu->api->multi_init();
     if (!cu->multi) return MAE_ENOMEM;
-    if (curl_multi_setopt(cu->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
-        curl_multi_setopt(cu->multi, CURLMOPT_SOCKETDATA, cu) != CURLM_OK ||
-        curl_multi_setopt(cu->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
-        curl_multi_setopt(cu->multi, CURLMOPT_TIMERDATA, cu) != CURLM_OK) {
-        curl_multi_cleanup(cu->multi);
+    if (cu->api->multi_setopt(cu->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
+        cu->api->multi_setopt(cu->multi, CURLMOPT_SOCKETDATA, cu) != CURLM_OK ||
+        cu->api->multi_setopt(cu->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
+        cu->api->multi_setopt(cu->multi, CURLMOPT_TIMERDATA, cu) != CURLM_OK) {
+        cu->api->multi_cleanup(cu->multi);
         return MAE_EINTERNAL;
     }
     if (uv_timer_init(loop, &cu->timer) != 0) {
-        curl_multi_cleanup(cu->multi);
+        cu->api->multi_cleanup(cu->multi);
         return MAE_EINTERNAL;
     }
     cu->timer.data = cu;
@@ -189,13 +190,13 @@ int mae__curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, mae_curl_uv_done_fn done
 int mae__curl_uv_add(mae_curl_uv *cu, CURL *easy) {
     if (cu->closing) return MAE_ESTATE;
     /* add_handle arms the timer through on_curl_timer; the transfer starts from the loop. */
-    return mae__err_from_curlm(curl_multi_add_handle(cu->multi, easy));
+    return mae__err_from_curlm(cu->api->multi_add_handle(cu->multi, easy));
 }
 
 int mae__curl_uv_remove(mae_curl_uv *cu, CURL *easy) {
     for (int i = 0; i < cu->n_broken; i++)
         if (cu->broken[i] == easy) cu->broken[i] = cu->broken[--cu->n_broken];
-    int rc = mae__err_from_curlm(curl_multi_remove_handle(cu->multi, easy));
+    int rc = mae__err_from_curlm(cu->api->multi_remove_handle(cu->multi, easy));
     if (rc) cu->n_multi_errors++;
     return rc;
 }
@@ -207,7 +208,7 @@ void mae__curl_uv_close(mae_curl_uv *cu, mae_curl_uv_closed_fn closed) {
     /* Cleanup may still report CURL_POLL_REMOVE for cached connections; on_curl_socket
      * closes those polls. closing makes both callbacks do nothing else. */
     cu->closing = true;
-    if (curl_multi_cleanup(cu->multi) != CURLM_OK) cu->n_multi_errors++;
+    if (cu->api->multi_cleanup(cu->multi) != CURLM_OK) cu->n_multi_errors++;
     cu->multi = NULL;
     cu->n_broken = 0;
     for (mae_curl_sock *s = cu->socks; s; s = s->next) sock_close(s);

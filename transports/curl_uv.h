@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <curl/curl.h>
+#include "transports/curl_dl.h"
 #include <uv.h>
 
 typedef struct mae_curl_uv mae_curl_uv;
@@ -30,6 +30,7 @@ typedef void (*mae_curl_uv_closed_fn)(mae_curl_uv *cu);
 struct mae_curl_uv {
     void *data;                  /* the owner's */
     uv_loop_t *loop;
+    const mae__curl_api *api;    /* libcurl's functions (borrowed: the owner's table) */
     CURLM *multi;
     uv_timer_t timer;            /* curl's timeout, and deferred work at 0 ms */
     mae_curl_uv_done_fn done;
@@ -49,9 +50,10 @@ struct mae_curl_uv {
     int n_socks_live;            /* socket contexts currently watched */
 };
 
-/* Creates the multi handle and the timer. Returns 0, MAE_ENOMEM or MAE_EINTERNAL. On failure
- * nothing needs closing. */
-int mae__curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, mae_curl_uv_done_fn done);
+/* Creates the multi handle and the timer; api (a loaded table, see curl_dl.h) must outlive cu.
+ * Returns 0, MAE_ENOMEM or MAE_EINTERNAL. On failure nothing needs closing. */
+int mae__curl_uv_init(mae_curl_uv *cu, uv_loop_t *loop, const mae__curl_api *api,
+                      mae_curl_uv_done_fn done);
 /* Adds a configured easy handle; curl will be driven from the loop (never synchronously).
  * Returns 0 or MAE_EINTERNAL (curl refused it; the caller still owns it). */
 int mae__curl_uv_add(mae_curl_uv *cu, CURL *easy);

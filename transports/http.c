@@ -42,6 +42,18 @@ static bool dup_opt(const char *s, char **out) {
     return !s || *out;
 }
 
+/* Any of the variables libcurl reads for a proxy (lower case first, as curl does; only
+ * http_proxy has no upper-case form in curl, HTTP_PROXY is checked anyway). */
+static bool env_proxy(void) {
+    static const char *const names[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                        "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v) return true;
+    }
+    return false;
+}
+
 http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc) {
     int conns = svc->pool_connections > 0 ? svc->pool_connections : 5;
     for (http_pool *p = h->pools; p; p = p->next)
@@ -59,12 +71,13 @@ http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc) {
         return NULL;
     }
     p->insecure = svc->tls.insecure_skip_verify;
+    p->env_proxy = env_proxy();
     p->h = h;
     p->conns = conns;
     p->max_active = conns * (strncmp(p->endpoint, "https://", 8) == 0 ? MAE_HTTP_ACTIVE_PER_CONN
                                                                       : MAE_HTTP_ACTIVE_PER_CONN_H1);
     p->cu.data = p;
-    if (mae__curl_uv_init(&p->cu, h->loop, pool_done) != 0) {
+    if (mae__curl_uv_init(&p->cu, h->loop, &h->curl, pool_done) != 0) {
         pool_free_strings(p);
         free(p);
         return NULL;
@@ -72,10 +85,10 @@ http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc) {
     /* One multi per service: these limits are the service's pool.connections. HTTP/2 streams
      * share a connection; requests past max_active wait in our queue, not in curl's. */
     CURLM *m = p->cu.multi;
-    if (curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns) != CURLM_OK ||
-        curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)conns) != CURLM_OK ||
-        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conns) != CURLM_OK ||
-        curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK) {
+    if (h->curl.multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns) != CURLM_OK ||
+        h->curl.multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)conns) != CURLM_OK ||
+        h->curl.multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conns) != CURLM_OK ||
+        h->curl.multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK) {
         /* Nothing was added: closing frees it through the normal path. */
         p->next = h->pools;
         h->pools = p;
@@ -109,17 +122,17 @@ static void call_unlink(mae_http *h, mae_call *c) {
 static void easy_release(mae_call *c) {
     http_pool *p = c->pool;
     if (p && !c->h->shutting_down && p->n_spare < MAE_HTTP_SPARE_MAX) {
-        curl_easy_reset(c->easy);
+        c->h->curl.easy_reset(c->easy);
         p->spare[p->n_spare++] = c->easy;
     } else {
-        curl_easy_cleanup(c->easy);
+        c->h->curl.easy_cleanup(c->easy);
     }
     c->easy = NULL;
 }
 
 static void call_free(mae_call *c) {
     if (c->easy) easy_release(c);
-    curl_slist_free_all(c->hdrs);
+    if (c->hdrs) c->h->curl.slist_free_all(c->hdrs);
     free(c->url);
     free(c->body);
     free(c->msg);
@@ -151,7 +164,7 @@ void mae__http_call_set_msg(mae_call *c, const char *fmt, const char *arg) {
 }
 
 static void on_defer(uv_timer_t *t);
-static bool easy_sent(CURL *easy);
+static bool easy_sent(const mae_call *c);
 
 static void on_deadlines(uv_timer_t *t);
 
@@ -262,7 +275,7 @@ static void on_deadlines(uv_timer_t *t) {
             if (!next || c->deadline_ns < next) next = c->deadline_ns;
             continue;
         }
-        c->res.sent = !c->waiting && easy_sent(c->easy);
+        c->res.sent = !c->waiting && easy_sent(c);
         if (call_leave(c) != 0) h->glue_errors++;
         call_left_multi(c);
         c->res.cls = MAE_CLASS_TIMEOUT;
@@ -287,22 +300,24 @@ static void call_queue(mae_call *c) {
 }
 
 /* May the request have reached the service? Yes once a connection was made or bytes sent. */
-static bool easy_sent(CURL *easy) {
+static bool easy_sent(const mae_call *c) {
     curl_off_t t_conn = 0, t_pre = 0;
     long req_size = 0, code = 0;
-    curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &t_conn);
-    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
-    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &req_size);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    const mae__curl_api *api = &c->h->curl;
+    api->easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &t_conn);
+    api->easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
+    api->easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &req_size);
+    api->easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
     return t_conn > 0 || t_pre > 0 || req_size > 0 || code > 0;
 }
 
 static void result_from_response(mae_call *c) {
     long code = 0;
     mae_call_result *r = &c->res;
-    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    c->h->curl.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
     r->status = (int)code;
-    if (c->retry_after[0]) r->retry_after_ms = mae__http_retry_after_ms(c->retry_after, time(NULL));
+    if (c->retry_after[0]) r->retry_after_ms = mae__http_retry_after_ms(c->retry_after, time(NULL),
+                                                                        c->h->curl.getdate);
     const char *body = c->resp.p ? c->resp.p : "";
     if (code >= 200 && code < 300) {
         const char *why = NULL;
@@ -341,7 +356,7 @@ static void result_from_error(mae_call *c, CURLcode rc) {
         mae__http_call_set_msg(c, "%s", m);
         return;
     }
-    const char *cerr = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+    const char *cerr = c->errbuf[0] ? c->errbuf : c->h->curl.easy_strerror(rc);
     if (c->sock_errno == EMFILE || c->sock_errno == ENFILE) {
         /* our own descriptor limit: nothing was sent, and the service is not to blame */
         char m[160];
@@ -354,7 +369,7 @@ static void result_from_error(mae_call *c, CURLcode rc) {
     }
     r->cls = mae__http_curl_class(rc);
     long code = 0;
-    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    c->h->curl.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
     if (r->cls == MAE_CLASS_TEMPLATE && r->sent) {
         /* the request went out and the reply was not HTTP/1.x or 2 (an HTTP/0.9 reply) */
         r->cls = MAE_CLASS_DECODE;
@@ -377,7 +392,8 @@ static void result_from_error(mae_call *c, CURLcode rc) {
 /* The glue says a transfer ended (its easy handle is out of the multi already). */
 static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
     mae_call *c = NULL;
-    if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c) return;
+    http_pool *cp = cu->data;
+    if (cp->h->curl.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c) return;
     http_pool *p = c->pool;
     p->n_active--;
     if (rc != CURLE_OK && (c->sock_errno == EMFILE || c->sock_errno == ENFILE) && p->n_active > 0 &&
@@ -402,7 +418,7 @@ static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
         p->n_wait++;
         return;
     }
-    c->res.sent = easy_sent(easy);
+    c->res.sent = easy_sent(c);
     if (rc == CURLE_OK) result_from_response(c);
     else result_from_error(c, rc);
     call_left_multi(c);
@@ -416,6 +432,16 @@ void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg) {
     mae__http_call_set_msg(c, fmt, arg);
 }
 
+/* libcurl is loaded and initialised by the first call, not by mae_http_transport_new: a
+ * transport that never makes a call (a gRPC-only run) never maps libcurl and its libraries.
+ * Returns NULL, or why libcurl cannot be used. */
+static const char *curl_start(mae_http *h) {
+    if (mae__curl_load(&h->curl, h->curl_err, sizeof h->curl_err) != 0) return h->curl_err;
+    if (h->curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return "curl_global_init failed";
+    h->curl_on = true;
+    return NULL;
+}
+
 static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb, void *ud,
                       mae_call **out) {
     mae_http *h = http_of(t);
@@ -423,6 +449,8 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
         req->target->type != &mae__http_target_type)
         return MAE_EINVAL;
     if (h->closing) return MAE_ESTATE;
+    /* before the call's clock starts: loading libcurl takes milliseconds, once */
+    const char *why = h->curl_on ? NULL : curl_start(h);
     mae_call *c = calloc(1, sizeof *c);
     if (!c) return MAE_ENOMEM;
     c->h = h;
@@ -430,7 +458,13 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
     c->cb = cb;
     c->ud = ud;
     c->res.retry_after_ms = -1;
-    int rc = mae__http_call_prepare(c, req);
+    int rc = 0;
+    if (why) {
+        c->res.cls = MAE_CLASS_INTERNAL;
+        mae__http_call_set_msg(c, "%s", why);
+    } else {
+        rc = mae__http_call_prepare(c, req);
+    }
     if (rc < 0) {
         call_free(c);
         return rc;
@@ -458,7 +492,7 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
 static void cancel_call(mae_call *c) {
     if (c->queued) return;  /* its result is already on the way */
     if (c->in_multi) {
-        c->res.sent = !c->waiting && easy_sent(c->easy);
+        c->res.sent = !c->waiting && easy_sent(c);
         if (call_leave(c) != 0) c->h->glue_errors++;
         call_left_multi(c);
     }
@@ -479,8 +513,10 @@ static void http_cancel(mae_transport *t, mae_call *c) {
 static void finish_close(mae_http *h) {
     void (*done)(void *) = h->close_done;
     void *ud = h->close_ud;
+    bool curl_on = h->curl_on;
+    void (*global_cleanup)(void) = h->curl.global_cleanup;
     free(h);
-    curl_global_cleanup();
+    if (curl_on) global_cleanup();
     if (done) done(ud);
 }
 
@@ -522,7 +558,7 @@ static void on_defer(uv_timer_t *t) {
     for (http_pool *p = h->pools, *next; p; p = next) {
         next = p->next;
         h->glue_errors += p->cu.n_multi_errors;
-        while (p->n_spare) curl_easy_cleanup(p->spare[--p->n_spare]);
+        while (p->n_spare) h->curl.easy_cleanup(p->spare[--p->n_spare]);
         h->pending_closes++;
         mae__curl_uv_close(&p->cu, on_pool_closed);
     }
@@ -552,19 +588,13 @@ static const mae_transport_vtbl http_vtbl = {
 
 int mae_http_transport_new(uv_loop_t *loop, mae_transport **out) {
     *out = NULL;
-    int grc = mae__err_from_curl(curl_global_init(CURL_GLOBAL_DEFAULT));
-    if (grc) return grc;
     mae_http *h = calloc(1, sizeof *h);
-    if (!h) {
-        curl_global_cleanup();
-        return MAE_ENOMEM;
-    }
+    if (!h) return MAE_ENOMEM;
     h->loop = loop;
     h->base.vt = &http_vtbl;
     h->base.data = h;
     if (uv_timer_init(loop, &h->defer) != 0) {
         free(h);
-        curl_global_cleanup();
         return MAE_EINTERNAL;
     }
     h->defer.data = h;

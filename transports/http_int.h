@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
+#include "transports/curl_dl.h"
 #include <uv.h>
 
 #include "transports/curl_uv.h"
@@ -34,6 +34,10 @@ struct http_pool {
     char *name, *endpoint;       /* owned copies: the key */
     char *ca_file, *cert_file, *key_file;  /* owned copies (NULL = none): the key */
     bool insecure;
+    /* A proxy variable was set when the pool was made: curl looks the proxy up for each
+     * transfer. When none is, every transfer sets "no proxy" itself, and curl's six getenv calls
+     * (and the string copies around them) per transfer are skipped. */
+    bool env_proxy;
     int conns;
     /* At most max_active easy handles are in the multi handle at once (curl's own lists grow
      * with it, and some of its calls walk them); further calls wait here in start order. */
@@ -60,6 +64,9 @@ struct mae_http {
     int n_in_multi;              /* calls with a deadline to watch: in a multi or waiting */
     int max_in_curl;             /* high-water mark of a pool's n_active */
     bool closing, shutting_down;
+    bool curl_on;                /* libcurl loaded and curl_global_init done (by the first call) */
+    mae__curl_api curl;          /* libcurl's functions, once curl_on */
+    char curl_err[256];          /* why libcurl could not be loaded */
     bool pump_pending;           /* a pool has room and calls waiting: on_defer lets them in */
     int pending_closes;
     /* counters of mae__http_transport_stats */

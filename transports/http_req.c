@@ -39,7 +39,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud) {
     c->received += len;
     c->h->body_bytes += len;
     long code = 0;
-    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    c->h->curl.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
     if (code < 200 || code >= 300) {
         /* An error's body only feeds the excerpt: keep one byte more than it shows. */
         size_t keep = MAE_HTTP_EXCERPT_MAX + 1;
@@ -114,7 +114,7 @@ static int add_header(mae_call *c, const char *name, const char *value) {
         line[nl] = ';';
         line[nl + 1] = 0;
     }
-    struct curl_slist *l = curl_slist_append(c->hdrs, line);  /* copies the line */
+    struct curl_slist *l = c->h->curl.slist_append(c->hdrs, line);  /* copies the line */
     if (line != small) free(line);
     if (!l) return MAE_ENOMEM;
     c->hdrs = l;
@@ -170,7 +170,7 @@ static int build_headers(mae_call *c, const mae_call_req *req, bool has_body) {
         rc = add_header(c, "Content-Type", "application/json");
     /* An empty Expect: stops curl from waiting for 100-continue before large bodies. */
     if (!rc) {
-        struct curl_slist *l = curl_slist_append(c->hdrs, "Expect:");
+        struct curl_slist *l = c->h->curl.slist_append(c->hdrs, "Expect:");
         if (!l) return MAE_ENOMEM;
         c->hdrs = l;
     }
@@ -209,7 +209,7 @@ static int build_url(mae_call *c, const mae_call_req *req, const char *verb, con
 
 #define SET(opt, val)                                                          \
     do {                                                                       \
-        int rc_ = mae__err_from_curl(curl_easy_setopt(e, opt, val));            \
+        int rc_ = mae__err_from_curl(c->h->curl.easy_setopt(e, opt, val));            \
         if (rc_) return rc_;                                                   \
     } while (0)
 
@@ -221,7 +221,7 @@ int mae__http_call_easy(mae_call *c) {
     if (p->n_spare) {
         e = c->easy = p->spare[--p->n_spare];  /* reset when it was released */
     } else {
-        e = c->easy = curl_easy_init();
+        e = c->easy = c->h->curl.easy_init();
         if (!e) return MAE_ENOMEM;
         c->h->easy_created++;
     }
@@ -232,6 +232,13 @@ int mae__http_call_easy(mae_call *c) {
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     /* The path was percent-encoded when rendered: send it exactly, without dot-segment squashing. */
     SET(CURLOPT_PATH_AS_IS, 1L);
+    if (!p->env_proxy) {
+        /* No proxy variable is set (checked when the pool was made): say "no proxy" directly.
+         * An empty CURLOPT_PROXY skips curl's http_proxy/all_proxy lookups and an empty
+         * CURLOPT_NOPROXY its no_proxy/NO_PROXY ones, for every transfer. */
+        SET(CURLOPT_PROXY, "");
+        SET(CURLOPT_NOPROXY, "");
+    }
     SET(CURLOPT_HTTPHEADER, c->hdrs);
     SET(CURLOPT_ERRORBUFFER, c->errbuf);
     SET(CURLOPT_WRITEFUNCTION, on_write);

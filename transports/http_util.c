@@ -73,7 +73,8 @@ int mae__http_query_build(const cJSON *input, char **out) {
     return 0;
 }
 
-int64_t mae__http_retry_after_ms(const char *value, time_t now) {
+int64_t mae__http_retry_after_ms(const char *value, time_t now,
+                                 time_t (*getdate)(const char *s, const time_t *unused)) {
     if (!value) return -1;
     while (*value == ' ' || *value == '\t') value++;
     size_t n = strlen(value);
@@ -94,7 +95,8 @@ date:;
     if (n >= sizeof tmp) return -1;
     memcpy(tmp, value, n);
     tmp[n] = 0;
-    time_t t = curl_getdate(tmp, NULL);
+    if (!getdate) return -1;
+    time_t t = getdate(tmp, NULL);
     if (t == (time_t)-1) return -1;
     if (t <= now) return 0;
     /* A date millennia ahead must not overflow the multiplication. */

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
+#include "transports/curl_dl.h"
 
 #include "transports/transport.h"
 
@@ -40,8 +40,11 @@ int mae__http_pct_encode(mae_hbuf *b, const char *s, size_t n);
 int mae__http_query_build(const cJSON *input, char **out);
 
 /* Retry-After as milliseconds: delta-seconds ("120") or an HTTP-date (past dates give 0).
- * now is the current time for dates. Returns -1 when value is neither. Capped at 1e12. */
-int64_t mae__http_retry_after_ms(const char *value, time_t now);
+ * now is the current time for dates; getdate parses them (libcurl's curl_getdate, from the
+ * transport's table; NULL: dates are not understood). Returns -1 when value is neither.
+ * Capped at 1e12. */
+int64_t mae__http_retry_after_ms(const char *value, time_t now,
+                                 time_t (*getdate)(const char *s, const time_t *unused));
 
 /* A printable excerpt of a body: at most MAE_HTTP_EXCERPT_MAX bytes of it, every byte outside
  * printable ASCII replaced by '.', "..." appended when cut. out must hold

@@ -17,8 +17,9 @@ struct uv_loop_s;
 typedef struct mae_transport mae_transport;
 
 /* HTTP/1.1 and HTTP/2 through libcurl, driven by the loop. loop and out must not be NULL.
- * Returns 0 with *out set (the caller owns it), MAE_ENOMEM or MAE_EINTERNAL (libcurl could not
- * be initialised). */
+ * libcurl (libcurl.so.4) is loaded by the transport's first call, not here; when it cannot be
+ * loaded, each call fails with class internal. Returns 0 with *out set (the caller owns it),
+ * MAE_ENOMEM or MAE_EINTERNAL. */
 MAE_API int mae_http_transport_new(struct uv_loop_s *loop, mae_transport **out);
 /* gRPC (cleartext HTTP/2) through the library's own client. loop and out must not be NULL.
  * Returns 0 with *out set (the caller owns it) or MAE_ENOMEM. */

@@ -33,6 +33,15 @@ static void check_encoded(const mae_hbuf *b) {
     }
 }
 
+/* libcurl's date parser for Retry-After dates: the library loads libcurl on demand. */
+static mae__curl_api curl_api;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    char err[256];
+    if (mae__curl_load(&curl_api, err, sizeof err) != 0) abort();
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
     uint8_t op = data[0] % 5;
@@ -40,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *s = cstr(data, size);
     switch (op) {
     case 0: {
-        int64_t ms = mae__http_retry_after_ms(s, (time_t)1700000000);
+        int64_t ms = mae__http_retry_after_ms(s, (time_t)1700000000, curl_api.getdate);
         if (ms < -1 || ms > 1000000000000LL) abort();
         break;
     }
