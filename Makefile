@@ -6,7 +6,7 @@ CC       ?= cc
 CC_ASAN  ?= clang
 CFLAGS   ?= -O2 -g
 WERROR   ?= $(if $(CI),-Werror,)
-PKGS      = libuv libcurl libnghttp2 libprotobuf-c yaml-0.1 libcjson
+PKGS      = libuv libcurl libnghttp2 libprotobuf-c yaml-0.1 libcjson libssl libcrypto zlib
 PRIV_LIBS = -lhttp_parser -lm
 # Asked of pkg-config on first use, i.e. inside a recipe, after the deps-* targets have
 # installed pkg-config and the .pc files; then kept. A failure stops make with pkg-config's own

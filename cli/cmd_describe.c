@@ -68,7 +68,12 @@ static int fetch(const mae_service *svc, mae__typed_desc **out, char *err, size_
             .timeout_ms = svc->timeout_ms,
             .pool_connections = 1,
             .max_response = svc->max_response,
-            .tls = {svc->tls.ca_file, svc->tls.cert_file, svc->tls.key_file, svc->tls.insecure_skip_verify},
+            .tls = {.ca_file = svc->tls.ca_file, .cert_file = svc->tls.cert_file,
+                    .key_file = svc->tls.key_file, .server_name = svc->tls.server_name,
+                    .insecure_skip_verify = svc->tls.insecure_skip_verify,
+                    .enabled = svc->tls.set},
+            .keepalive_ms = svc->keepalive_ms,
+            .keepalive_timeout_ms = svc->keepalive_timeout_ms,
         };
         mae__reflect *r;
         rc = mae__grpc_reflect_fetch(t, &cfg, svc->timeout_ms, on_fetched, &f, &r);

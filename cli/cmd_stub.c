@@ -116,7 +116,7 @@ int mae_cmd_stub(int argc, char **argv) {
         const mae_stub_service *s = &f->services[i];
         int port = mae__stub_port(c.stub, s->name);
         printf("PORT %d %s\n", port, s->name);
-        fprintf(stderr, "stub: %-16s %-4s %s:%d  (%zu %s)\n", s->name, s->type == MAE_SVC_GRPC ? "grpc" : "http",
+        fprintf(stderr, "stub: %-16s %-5s %s:%d  (%zu %s)\n", s->name, s->type != MAE_SVC_GRPC ? "http" : s->tls_cert ? "grpcs" : "grpc",
                 s->host, port, s->n_routes, s->type == MAE_SVC_GRPC ? "methods" : "routes");
     }
     fflush(stdout);

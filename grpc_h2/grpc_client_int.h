@@ -13,6 +13,8 @@
 
 #include "grpc_h2/grpc_codec.h"
 #include "grpc_h2/grpc_msgcodec.h"
+#include "grpc_h2/grpc_keepalive.h"
+#include "grpc_h2/grpc_tls.h"
 #include "transports/happy.h"
 #include "transports/transport.h"
 
@@ -98,7 +100,9 @@ struct mae__gconn {
     mae__conn_state state;
     uv_tcp_t tcp;
     bool has_tcp;                /* false for sessions fed by tests/fuzzers without a socket */
-    uv_timer_t hs_timer;         /* bounds connect + the server's first SETTINGS */
+    uv_timer_t hs_timer;         /* bounds connect + the server's first SETTINGS; once READY,
+                                    the keepalive timer */
+    mae__ka ka;                  /* keepalive, on uv_now's clock */
     int refs;                    /* handles and requests still to close; the last frees it */
     bool gai_pending;
     uv_getaddrinfo_t gai;
@@ -123,6 +127,12 @@ struct mae__gconn {
     size_t wcap;
     uv_write_t wreq;
     char err[128];               /* nghttp2's last error message, or the last address's connect error */
+    /* grpcs: the TLS layer between the socket and the session (NULL for h2c). The session starts
+     * once the handshake is complete; cbuf holds the ciphertext of the write in flight. */
+    mae__tls *tls;
+    uint8_t *cbuf;
+    size_t ccap;
+    bool tls_busy, free_later;   /* socketless: closed inside mae__conn_recv_tls, freed after */
     /* A socketless (sans-I/O) connection's output, see mae__conn_new_detached: the session
      * tests read the frames here, the fuzzer passes NULL (dropped). */
     void (*sink)(void *ud, const uint8_t *p, size_t len);
@@ -132,7 +142,16 @@ struct mae__gconn {
 struct mae__gpool {
     mae__gtransport *t;
     mae__gq link;                /* in t->pools */
-    char *endpoint;              /* as configured: the pool's key */
+    char *endpoint;              /* as configured */
+    char *key;                   /* endpoint and TLS settings: what the pool is looked up by */
+    bool tls;                    /* grpcs:// or a `tls:` mapping */
+    mae__tls_ctx *tls_ctx;       /* NULL with tls set: tls_err says why connections fail */
+    char *tls_name;              /* verified and sent as SNI: tls.server_name, else the host */
+    char *tls_err;
+    bool tls_client_cert;        /* a client certificate is configured (for messages) */
+    uint64_t ka_ms, ka_timeout_ms; /* keepalive PING after ka_ms of silence; 0 = off. Doubled
+                                      by each GOAWAY ENHANCE_YOUR_CALM */
+    int calms;                   /* GOAWAY ENHANCE_YOUR_CALM received: the reconnect backoff */
     char *host, *authority;
     int port;
     int max_conns;
@@ -159,6 +178,7 @@ struct mae__gtransport {
      * before the next alloc_cb, and read_cb consumes the bytes, so one buffer per transport
      * (per loop) is enough; connections do not each pay 64 KiB. */
     char rbuf[65536];
+    uint8_t pbuf[65536];         /* the plaintext TLS connections decrypt rbuf into */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -180,6 +200,9 @@ void mae__call_complete_stream(mae_call *c, uint32_t h2_error);
  * (reset and failed here), another code for the caller to fail the call with. */
 int mae__call_message(mae_call *call, bool compressed, uint8_t *msg, size_t len);
 void mae__pool_dispatch(mae__gpool *p);
+/* The server sent GOAWAY ENHANCE_YOUR_CALM: new connections wait (a growing backoff) and the
+ * pool's keepalive interval doubles; queued calls stay queued. */
+void mae__pool_calm(mae__gpool *p);
 /* A connection attempt failed: starts the reconnect backoff and, when no other connection can
  * take them, fails the queued calls with MAE_CLASS_CONNECT. Call before closing `failed`. */
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why);
@@ -197,6 +220,12 @@ int mae__conn_open_addrs(mae__gpool *p, const struct sockaddr *const *addrs, int
  * bytes out go to sink. It becomes READY when the server's SETTINGS are fed. */
 int mae__conn_new_detached(mae__gpool *p, void (*sink)(void *, const uint8_t *, size_t),
                            void *sink_ud, mae__gconn **out);
+/* The same over TLS (the pool's TLS context): bytes fed with mae__conn_recv_tls are ciphertext,
+ * sink gets ciphertext, starting with the ClientHello sent now; the session starts when the
+ * handshake is complete. The connection may be gone on return (a failed start): check
+ * p->conns. Returns 0, MAE_EINVAL (a pool without TLS) or MAE_ENOMEM. */
+int mae__conn_new_detached_tls(mae__gpool *p, void (*sink)(void *, const uint8_t *, size_t),
+                               void *sink_ud, mae__gconn **out);
 /* Sets up the nghttp2 session (after connect, or directly for tests). */
 int mae__conn_session_init(mae__gconn *c);
 /* Opens a stream for the call. Returns 0 or a negative MAE_E*. */
@@ -206,6 +235,11 @@ void mae__conn_reset_call(mae__gconn *c, mae_call *call);
 /* Fails every call on it with the class and closes it. */
 void mae__conn_fail(mae__gconn *c, mae_class cls, int status, const char *msg);
 void mae__conn_close(mae__gconn *c);
+/* grpcs: starts the TLS handshake on a connected socket (or a detached connection). Returns 0
+ * (a failed handshake start has already failed the connection) or MAE_ENOMEM. */
+int mae__conn_tls_start(mae__gconn *c);
+/* grpcs: feeds ciphertext: advances the handshake, then decrypts into mae__conn_recv. */
+void mae__conn_recv_tls(mae__gconn *c, const uint8_t *p, size_t len);
 /* Feeds received bytes (the read path, and tests). Returns 0 or MAE_EPROTO. */
 int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len);
 /* Asks for the connection's pending frames to be sent: a socket connection is marked dirty

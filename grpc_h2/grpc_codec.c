@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grpc_h2/grpc_compress.h"
 #include "maestro/maestro.h"
 #include "transports/transport.h"
 #include "transports/wire.h"
@@ -243,6 +244,7 @@ int mae__grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, s
         r->content_type_grpc = grpc_content_type(value, vlen);
     } else if (name_is(name, nlen, "grpc-encoding")) {
         r->encoding_identity = name_is(value, vlen, "identity");
+        r->encoding = (int)mae__grpc_encoding_parse(value, vlen);
     } else if (name_is(name, nlen, "grpc-status")) {
         /* Only trailers (or Trailers-Only) carry the status. */
         if (trailers) r->grpc_status = mae__grpc_status_parse(value, vlen);

@@ -80,6 +80,7 @@ typedef struct mae_grpc_resp {
     bool content_type_grpc;   /* application/grpc, application/grpc+x or application/grpc;... */
     bool content_type_seen;
     bool encoding_identity;   /* grpc-encoding absent or "identity" */
+    int encoding;             /* mae_grpc_encoding (grpc_compress.h) of grpc-encoding */
     int grpc_status;          /* -1 = none */
     char *message;            /* decoded grpc-message (malloc'd), NULL = none */
     size_t message_len;

@@ -10,15 +10,22 @@
 #include <unistd.h>
 
 #include "grpc_h2/grpc_client_int.h"
+#include "grpc_h2/grpc_compress.h"
 #include "maestro/maestro.h"
 #include "transports/errmap.h"
 
 static void conn_lost(mae__gconn *c, mae_class cls, int status, const char *msg);
+static void tls_pump(mae__gconn *c);
 
 /* ---- Writing ---- */
 
 /* A burst grew the write buffer: give the memory back rather than keep the peak. */
 static void wbuf_shrink(mae__gconn *c) {
+    if (c->ccap > MAE__GRPC_WBUF_KEEP) {
+        free(c->cbuf);
+        c->cbuf = NULL;
+        c->ccap = 0;
+    }
     if (c->wcap <= MAE__GRPC_WBUF_KEEP) return;
     free(c->wbuf);
     c->wbuf = NULL;
@@ -32,11 +39,14 @@ static void on_write(uv_write_t *req, int status) {
     if (c->state == MAE__CONN_CLOSING) return;  /* the buffer is freed with the connection */
     wbuf_shrink(c);
     if (status < 0) return;  /* the read side reports the failure */
-    mae__conn_flush(c);
+    if (!c->ng) tls_pump(c);  /* still in the TLS handshake */
+    else mae__conn_flush(c);
 }
 
 void mae__conn_free(mae__gconn *c) {
+    mae__tls_free(c->tls);
     free(c->wbuf);
+    free(c->cbuf);
     free(c);
 }
 
@@ -67,9 +77,9 @@ void mae__conn_flush_dirty(uv_prepare_t *h) {
 
 /* Sends len bytes of c->wbuf: as much as the socket takes now, the rest with one uv_write.
  * Returns 0 or a negative libuv error (the connection is then failed by the caller). */
-static int write_out(mae__gconn *c, size_t len) {
+static int write_out(mae__gconn *c, uint8_t *buf, size_t len) {
     c->pool->t->n_flush_writes++;
-    uv_buf_t b = uv_buf_init((char *)c->wbuf, (unsigned)len);
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == (int)len) return 0;
     if (n > 0) {
@@ -84,6 +94,32 @@ static int write_out(mae__gconn *c, size_t len) {
     c->writing = true;
     c->write_backlog = b.len;
     return 0;
+}
+
+/* Sends the ciphertext the TLS layer holds (handshake records, or the records of what the
+ * session just wrote) unless a write is in flight: its completion calls here again. Returns 0
+ * or a negative error (out of memory, a socket error). */
+static int tls_send(mae__gconn *c) {
+    size_t n = mae__tls_pending(c->tls);
+    if (!n || c->writing) return 0;
+    if (n > c->ccap) {
+        uint8_t *nb = realloc(c->cbuf, n);
+        if (!nb) return MAE_ENOMEM;
+        c->cbuf = nb;
+        c->ccap = n;
+    }
+    n = mae__tls_take(c->tls, c->cbuf, n);
+    if (!c->has_tcp) {
+        if (c->sink) c->sink(c->sink_ud, c->cbuf, n);
+        return 0;
+    }
+    return write_out(c, c->cbuf, n);
+}
+
+/* Handshake records out; a failure to send them is a failed connect. */
+static void tls_pump(mae__gconn *c) {
+    int rc = tls_send(c);
+    if (rc < 0) conn_lost(c, MAE_CLASS_CONNECT, 0, rc == MAE_ENOMEM ? "out of memory" : uv_strerror(rc));
 }
 
 void mae__conn_flush_now(mae__gconn *c) {
@@ -125,10 +161,24 @@ void mae__conn_flush_now(mae__gconn *c) {
         memcpy(c->wbuf + len, data, (size_t)n);
         len += (size_t)n;
     }
-    if (len && !c->has_tcp) {
+    if (c->tls) {
+        /* The plaintext is copied into records at once: wbuf is free again after this. */
+        char err[160];
+        int rc = len ? mae__tls_write(c->tls, c->wbuf, len, err, sizeof err) : 0;
+        if (rc == 0) rc = tls_send(c);
+        if (rc < 0) {
+            conn_lost(c, MAE_CLASS_CONNECT, 0,
+                      rc == MAE_EPROTO ? err : rc == MAE_ENOMEM ? "out of memory" : uv_strerror(rc));
+            return;
+        }
+        if (!c->writing) {
+            if (len >= MAE__GRPC_WRITE_HIGH) mae__conn_flush(c);
+            else wbuf_shrink(c);
+        }
+    } else if (len && !c->has_tcp) {
         if (c->sink) c->sink(c->sink_ud, c->wbuf, len);
     } else if (len) {
-        int rc = write_out(c, len);
+        int rc = write_out(c, c->wbuf, len);
         if (rc < 0) {
             conn_lost(c, MAE_CLASS_CONNECT, 0, uv_strerror(rc));
             return;
@@ -148,6 +198,39 @@ void mae__conn_flush_now(mae__gconn *c) {
                  c->err[0] ? c->err : "the server went away");
         conn_lost(c, MAE_CLASS_GRPC, MAE_GRPC_INTERNAL, msg);
     }
+}
+
+/* ---- Keepalive ---- */
+
+static void on_conn_timer(uv_timer_t *tm);
+
+/* Once READY the handshake timer becomes the keepalive timer (or stops when there is none). */
+static void keepalive_start(mae__gconn *c) {
+    uv_timer_stop(&c->hs_timer);
+    uint64_t next = mae__ka_start(&c->ka, c->pool->ka_ms, c->pool->ka_timeout_ms,
+                                  uv_now(c->pool->t->loop));
+    if (next) uv_timer_start(&c->hs_timer, on_conn_timer, next, 0);
+}
+
+/* A dead connection (a load balancer dropped it) fails its calls `connect`: their retries go
+ * to a new connection. */
+static void keepalive_tick(mae__gconn *c) {
+    uint64_t next = 0, now = uv_now(c->pool->t->loop);
+    switch (mae__ka_tick(&c->ka, now, &next)) {
+    case MAE__KA_DEAD: {
+        char msg[200];
+        snprintf(msg, sizeof msg, "connection to %s lost: keepalive PING unanswered for %llu ms",
+                 c->pool->authority, (unsigned long long)(now - c->ka.ping_sent));
+        conn_lost(c, MAE_CLASS_CONNECT, 0, msg);
+        return;
+    }
+    case MAE__KA_PING:
+        if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) != 0) return;
+        mae__conn_flush(c);
+        break;
+    case MAE__KA_WAIT: break;
+    }
+    uv_timer_start(&c->hs_timer, on_conn_timer, next, 0);
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -182,6 +265,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
         break;
     }
     case NGHTTP2_GOAWAY:
+        if (f->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM) mae__pool_calm(c->pool);
         if (c->state == MAE__CONN_CONNECTING) {
             conn_lost(c, MAE_CLASS_CONNECT, 0, "the server sent GOAWAY");
             break;
@@ -191,12 +275,18 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
         if (c->state <= MAE__CONN_READY) c->state = MAE__CONN_DRAINING;
         mae__pool_dispatch(c->pool);
         break;
+    case NGHTTP2_PING:
+        /* Our keepalive PING answered: the next one after another full interval of silence. */
+        if ((f->hd.flags & NGHTTP2_FLAG_ACK) && c->ka.ping_out && c->has_tcp)
+            uv_timer_start(&c->hs_timer, on_conn_timer,
+                           mae__ka_acked(&c->ka, uv_now(c->pool->t->loop)), 0);
+        break;
     case NGHTTP2_SETTINGS:
         /* Streams open only once the server's SETTINGS are known, so its
          * MAX_CONCURRENT_STREAMS is honoured from the first request on. */
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && c->state == MAE__CONN_CONNECTING) {
             c->state = MAE__CONN_READY;
-            if (c->has_tcp) uv_timer_stop(&c->hs_timer);
+            if (c->has_tcp) keepalive_start(c);
             c->pool->fails = 0;
         }
         mae__pool_dispatch(c->pool);
@@ -215,8 +305,19 @@ static int on_message(void *ud, bool compressed, uint8_t *msg, size_t len) {
         return MAE_EPROTO;  /* a second message in a unary reply */
     }
     if (compressed) {
+        mae_grpc_encoding enc = (mae_grpc_encoding)call->resp.encoding;
+        if (enc == MAE_GRPC_ENC_IDENTITY || enc == MAE_GRPC_ENC_OTHER) {
+            free(msg);
+            return MAE_EINVAL;
+        }
+        /* Bounded by the same limit as an uncompressed reply, counted after inflation. */
+        uint8_t *plain;
+        size_t plen;
+        int rc = mae__grpc_inflate(enc, msg, len, call->df.max, &plain, &plen);
         free(msg);
-        return MAE_EINVAL;
+        if (rc < 0) return rc == MAE_ETOOBIG || rc == MAE_ENOMEM ? rc : MAE_EDECODE;
+        msg = plain;
+        len = plen;
     }
     call->reply = msg;
     call->reply_len = len;
@@ -239,9 +340,16 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
         code = MAE_GRPC_RESOURCE_EXHAUSTED;
         snprintf(buf, sizeof buf, "reply message of %llu bytes exceeds the limit of %zu bytes",
                  (unsigned long long)call->df.announced, call->df.max);
+    } else if (rc == MAE_ETOOBIG) {
+        code = MAE_GRPC_RESOURCE_EXHAUSTED;
+        snprintf(buf, sizeof buf, "reply message inflates past the limit of %zu bytes (grpc-encoding %s)",
+                 call->df.max, mae__grpc_encoding_name((mae_grpc_encoding)call->resp.encoding));
+    } else if (rc == MAE_EDECODE) {
+        snprintf(buf, sizeof buf, "reply message cannot be decompressed (grpc-encoding %s)",
+                 mae__grpc_encoding_name((mae_grpc_encoding)call->resp.encoding));
     } else if (rc == MAE_EINVAL) {
         msg = call->resp.encoding_identity ? "compressed message without grpc-encoding"
-                                           : "compressed replies are not supported";
+                                           : "reply compressed with an unsupported grpc-encoding";
     } else if (rc == MAE_EPROTO) {
         msg = call->df.n_msgs > 1 ? "unary reply held several messages" : "bad message flag byte";
     } else {
@@ -406,6 +514,75 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
     return 0;
 }
 
+/* ---- TLS ---- */
+
+/* A failed TLS handshake is a failed connect: the pool backs off, queued calls fail `connect`. */
+static void tls_failed(mae__gconn *c, const char *why) {
+    char msg[320];
+    snprintf(msg, sizeof msg, "connect to %s: %s", c->pool->authority, why);
+    mae__pool_conn_failed(c->pool, c, msg);
+    mae__conn_close(c);
+}
+
+int mae__conn_tls_start(mae__gconn *c) {
+    mae__gpool *p = c->pool;
+    int rc = mae__tls_new(p->tls_ctx, p->tls_name, &c->tls);
+    if (rc < 0) return rc;
+    char err[160];
+    rc = mae__tls_handshake(c->tls, err, sizeof err);  /* the ClientHello */
+    if (rc < 0) {
+        tls_failed(c, err);
+        return 0;
+    }
+    tls_pump(c);
+    return 0;
+}
+
+static void recv_tls(mae__gconn *c, const uint8_t *p, size_t len);
+
+void mae__conn_recv_tls(mae__gconn *c, const uint8_t *p, size_t len) {
+    /* A socketless connection is freed as soon as it closes: not while we still look at it. */
+    c->tls_busy = true;
+    recv_tls(c, p, len);
+    c->tls_busy = false;
+    if (c->free_later) mae__conn_free(c);
+}
+
+static void recv_tls(mae__gconn *c, const uint8_t *p, size_t len) {
+    char err[200];
+    if (mae__tls_feed(c->tls, p, len) < 0) {
+        conn_lost(c, MAE_CLASS_INTERNAL, 0, "out of memory");
+        return;
+    }
+    if (!mae__tls_done(c->tls)) {
+        int rc = mae__tls_handshake(c->tls, err, sizeof err);
+        if (rc < 0) {
+            tls_send(c);  /* our alert, best effort */
+            tls_failed(c, err);
+            return;
+        }
+        tls_pump(c);
+        if (rc == 0 || c->state == MAE__CONN_CLOSING) return;
+        if (mae__conn_session_init(c) < 0) {
+            tls_failed(c, "cannot set up the HTTP/2 session");
+            return;
+        }
+        mae__conn_flush(c);  /* the preface and SETTINGS */
+    }
+    mae__gtransport *t = c->pool->t;
+    for (;;) {
+        ssize_t n = mae__tls_read(c->tls, t->pbuf, sizeof t->pbuf, err, sizeof err);
+        if (n == 0) break;
+        if (n < 0) {
+            conn_lost(c, MAE_CLASS_CONNECT, 0, err);
+            return;
+        }
+        if (mae__conn_recv(c, t->pbuf, (size_t)n) < 0 || c->state == MAE__CONN_CLOSING) return;
+    }
+    /* Records OpenSSL answered on its own (a key update): out with the next flush. */
+    if (mae__tls_pending(c->tls)) mae__conn_flush(c);
+}
+
 /* ---- TCP ---- */
 
 /* The connection broke. Before the server's SETTINGS (connected, never usable) that is a failed
@@ -414,13 +591,22 @@ int mae__conn_recv(mae__gconn *c, const uint8_t *p, size_t len) {
  * Afterwards the calls on it fail with the class given. */
 static void conn_lost(mae__gconn *c, mae_class cls, int status, const char *msg) {
     if (c->state == MAE__CONN_CLOSING) return;
-    if (c->state != MAE__CONN_CONNECTING || !c->ng) {
+    bool tls_hs = c->tls && !mae__tls_done(c->tls);
+    if (c->state != MAE__CONN_CONNECTING || (!c->ng && !tls_hs)) {
         mae__conn_fail(c, cls, status, msg);
         return;
     }
-    char buf[256];
-    snprintf(buf, sizeof buf, "connect to %s: connection closed before the HTTP/2 handshake (%s)",
-             c->pool->authority, msg);
+    char buf[320];
+    if (tls_hs)
+        snprintf(buf, sizeof buf, "connect to %s: TLS handshake: %s", c->pool->authority, msg);
+    else if (c->tls)
+        /* A server that wants a client certificate it did not get says so only in its log. */
+        snprintf(buf, sizeof buf, "connect to %s: the server closed the connection after the TLS "
+                 "handshake, before HTTP/2 (%s)%s", c->pool->authority, msg,
+                 c->pool->tls_client_cert ? "" : "; does it require a client certificate?");
+    else
+        snprintf(buf, sizeof buf, "connect to %s: connection closed before the HTTP/2 handshake (%s)",
+                 c->pool->authority, msg);
     mae__pool_conn_failed(c->pool, c, buf);
     mae__conn_close(c);
 }
@@ -439,7 +625,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                   n == UV_EOF ? "connection closed by the server" : uv_strerror((int)n));
         return;
     }
-    mae__conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
+    mae__ka_rx(&c->ka, uv_now(c->pool->t->loop));
+    if (c->tls) mae__conn_recv_tls(c, (const uint8_t *)buf->base, (size_t)n);
+    else mae__conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
 }
 
 /* One of the connection's handles or requests finished closing: the last one frees it. */
@@ -475,8 +663,16 @@ static void on_raced(void *ud, const mae__happy_result *r) {
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    rc = mae__conn_session_init(c);
-    if (rc == 0) rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc == 0 && c->pool->tls) {
+        /* The session starts when the handshake is complete (mae__conn_recv_tls). */
+        if (mae__conn_tls_start(c) < 0) {
+            mae__pool_conn_failed(c->pool, c, "out of memory");
+            mae__conn_close(c);
+        }
+        return;
+    }
+    if (rc == 0) rc = mae__conn_session_init(c);
     if (rc < 0) {
         mae__pool_conn_failed(c->pool, c, "cannot set up the HTTP/2 session");
         mae__conn_close(c);
@@ -528,11 +724,19 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 static void on_part_closed(uv_handle_t *h) { conn_unref(h->data); }
 
-static void on_handshake_timeout(uv_timer_t *tm) {
+/* The connection's one timer: the opening bound until READY, then keepalive. */
+static void on_conn_timer(uv_timer_t *tm) {
     mae__gconn *c = tm->data;
-    if (c->state >= MAE__CONN_READY) return;
+    if (c->state == MAE__CONN_CLOSING) return;
+    if (c->state >= MAE__CONN_READY) {
+        keepalive_tick(c);
+        return;
+    }
     char msg[768];
-    if (c->ng) {
+    if (c->tls && !mae__tls_done(c->tls)) {
+        snprintf(msg, sizeof msg, "connect to %s: TLS handshake not finished within %llu ms",
+                 c->pool->authority, (unsigned long long)c->pool->t->handshake_ms);
+    } else if (c->ng) {
         snprintf(msg, sizeof msg, "no HTTP/2 SETTINGS from %s within %llu ms", c->pool->authority,
                  (unsigned long long)c->pool->t->handshake_ms);
     } else {
@@ -565,7 +769,7 @@ static mae__gconn *conn_alloc(mae__gpool *p) {
     mae__gq_push(&p->conns, &c->link);
     /* Bounds the whole opening (connect, then the server's SETTINGS): a peer that accepts and
      * stays silent must not hold a pool slot for ever. */
-    uv_timer_start(&c->hs_timer, on_handshake_timeout, p->t->handshake_ms, 0);
+    uv_timer_start(&c->hs_timer, on_conn_timer, p->t->handshake_ms, 0);
     return c;
 }
 
@@ -578,6 +782,11 @@ int mae__conn_open_addrs(mae__gpool *p, const struct sockaddr *const *addrs, int
 }
 
 int mae__conn_open(mae__gpool *p) {
+    if (p->tls && !p->tls_ctx) {
+        /* The service's TLS files are unusable: every connect fails the same way. */
+        mae__pool_conn_failed(p, NULL, p->tls_err ? p->tls_err : "TLS setup failed");
+        return 0;
+    }
     struct sockaddr_storage ss;
     if (uv_ip4_addr(p->host, p->port, (struct sockaddr_in *)&ss) == 0 ||
         uv_ip6_addr(p->host, p->port, (struct sockaddr_in6 *)&ss) == 0) {
@@ -621,6 +830,22 @@ int mae__conn_new_detached(mae__gpool *p, void (*sink)(void *, const uint8_t *, 
     mae__gq_push(&p->conns, &c->link);
     *out = c;
     return 0;
+}
+
+int mae__conn_new_detached_tls(mae__gpool *p, void (*sink)(void *, const uint8_t *, size_t),
+                               void *sink_ud, mae__gconn **out) {
+    if (!p->tls_ctx) return MAE_EINVAL;
+    mae__gconn *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    c->pool = p;
+    c->sink = sink;
+    c->sink_ud = sink_ud;
+    c->state = MAE__CONN_CONNECTING;
+    mae__gq_init(&c->calls);
+    mae__gq_init(&c->dirty_link);
+    mae__gq_push(&p->conns, &c->link);
+    *out = c;
+    return mae__conn_tls_start(c);  /* the ClientHello goes to sink */
 }
 
 void mae__conn_fail(mae__gconn *c, mae_class cls, int status, const char *msg) {
@@ -667,6 +892,8 @@ void mae__conn_close(mae__gconn *c) {
     if (c->has_tcp) {
         uv_close((uv_handle_t *)&c->tcp, on_part_closed);
         uv_close((uv_handle_t *)&c->hs_timer, on_part_closed);
+    } else if (c->tls_busy) {
+        c->free_later = true;  /* mae__conn_recv_tls frees it on its way out */
     } else {
         mae__conn_free(c);  /* detached: no handles */
     }

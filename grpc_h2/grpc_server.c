@@ -63,6 +63,7 @@ struct srv_conn {
     size_t pending_write;
     bool reading;
     bool detached;               /* no socket: fed by tests and fuzzers, output dropped */
+    mae__tls *tls;               /* TLS: the session's bytes go through it; NULL = h2c */
 };
 
 struct mae_grpc_server {
@@ -465,9 +466,27 @@ static void write_cb(uv_write_t *req, int status) {
     conn_flush(c);
 }
 
+static void write_bytes(srv_conn *c, wreq *w, size_t len);
+
+/* TLS: the records waiting in the TLS layer, in one uv_write. */
+static void tls_send(srv_conn *c) {
+    size_t n = mae__tls_pending(c->tls);
+    if (!n) return;
+    wreq *w = malloc(sizeof *w + n);
+    if (!w) {
+        conn_close(c);
+        return;
+    }
+    write_bytes(c, w, mae__tls_take(c->tls, w->data, n));
+}
+
 /* Drains nghttp2's output into one uv_write. */
 static void conn_flush(srv_conn *c) {
     if (c->closing) return;
+    if (c->tls && !mae__tls_done(c->tls)) {
+        tls_send(c);  /* handshake records only: the session waits for it to finish */
+        return;
+    }
     size_t cap = 0, len = 0;
     wreq *w = NULL;
     for (;;) {
@@ -500,11 +519,33 @@ static void conn_flush(srv_conn *c) {
         memcpy(w->data + len, data, (size_t)n);
         len += (size_t)n;
     }
+    if (c->tls && len) {
+        /* The frames become TLS records; what goes to the socket is those. */
+        int rc = mae__tls_write(c->tls, w->data, len, NULL, 0);
+        free(w);
+        w = NULL;
+        len = 0;
+        if (rc < 0) {
+            conn_close(c);
+            return;
+        }
+    }
+    if (c->tls) {
+        tls_send(c);
+        if (!c->closing && !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng))
+            conn_close(c);
+        return;
+    }
     if (len == 0 || c->detached) {
         free(w);
         if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) conn_close(c);
         return;
     }
+    write_bytes(c, w, len);
+}
+
+/* One uv_write of w (len bytes, taken over), with the backlog bound. */
+static void write_bytes(srv_conn *c, wreq *w, size_t len) {
     w->c = c;
     w->len = len;
     c->pending_write += len;
@@ -522,11 +563,49 @@ static void conn_flush(srv_conn *c) {
     }
 }
 
+/* TLS: ciphertext in; the handshake, then the plaintext into the session. */
+static void tls_recv(srv_conn *c, const uint8_t *p, size_t n) {
+    if (mae__tls_feed(c->tls, p, n) < 0) {
+        conn_close(c);
+        return;
+    }
+    char err[200];
+    if (!mae__tls_done(c->tls)) {
+        int r = mae__tls_handshake(c->tls, err, sizeof err);
+        tls_send(c);  /* the next flight, or our alert */
+        if (r < 0) conn_close(c);
+        if (r <= 0) return;
+    }
+    uint8_t buf[16384];
+    for (;;) {
+        ssize_t k = mae__tls_read(c->tls, buf, sizeof buf, err, sizeof err);
+        if (k == 0) break;
+        if (k < 0) {
+            conn_close(c);
+            return;
+        }
+        c->in_recv = true;
+        ssize_t r = nghttp2_session_mem_recv(c->ng, buf, (size_t)k);
+        c->in_recv = false;
+        session_release(c);
+        if (r < 0 || c->closing) {
+            conn_close(c);
+            return;
+        }
+    }
+    conn_flush(c);
+}
+
 static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     srv_conn *c = st->data;
     if (n < 0) {
         free(b->base);
         conn_close(c);
+        return;
+    }
+    if (c->tls) {
+        if (n > 0) tls_recv(c, (const uint8_t *)b->base, (size_t)n);
+        free(b->base);
         return;
     }
     c->in_recv = true;
@@ -544,6 +623,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
 static void conn_closed_cb(uv_handle_t *h) {
     srv_conn *c = h->data;
     mae_grpc_server *s = c->srv;
+    mae__tls_free(c->tls);
     free(c);
     mae__listener_conn_closed(&s->listener);
 }
@@ -612,7 +692,8 @@ static void on_connection(uv_stream_t *l, int status) {
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0 || session_new(c) != 0) {
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0 || session_new(c) != 0 ||
+        (s->o.tls && mae__tls_new_server(s->o.tls, &c->tls) != 0)) {
         conn_close(c);
         return;
     }

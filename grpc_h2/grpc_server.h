@@ -3,7 +3,8 @@
  * is handed to on_call; the handler answers with mae__grpc_server_reply (one message, then
  * grpc-status 0 in trailers) or mae__grpc_server_fail (Trailers-Only), now or later. If the
  * client resets the stream or the connection dies first, on_abort runs and the call is freed
- * when it returns. Used by `maestro stub`; not a general gRPC server (no streaming, no TLS). */
+ * when it returns. Used by `maestro stub`; not a general gRPC server (no streaming). With opts.tls it serves
+ * TLS through the same memory-BIO layer as the client (grpc_tls.h). */
 #ifndef MAE_GRPC_SERVER_H
 #define MAE_GRPC_SERVER_H
 
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "grpc_h2/grpc_tls.h"
 #include "transports/transport.h"
 
 typedef struct mae_grpc_server mae_grpc_server;
@@ -28,6 +30,8 @@ typedef struct mae_grpc_server_handler {
 typedef struct mae_grpc_server_opts {
     size_t max_message;            /* request messages above get RESOURCE_EXHAUSTED; 0 = 4 MiB */
     uint32_t max_concurrent_streams; /* advertised; 0 = 1000 */
+    mae__tls_ctx *tls;             /* serve TLS with ALPN h2 (mae__tls_server_ctx_new); NULL =
+                                      h2c. Borrowed: kept until the server is closed */
 } mae_grpc_server_opts;
 
 /* The one exception to "no streaming": paths served as bidirectional streams of one answer per

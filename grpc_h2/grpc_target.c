@@ -8,8 +8,11 @@
 #include "grpc_h2/grpc_transport.h"
 #include "maestro/maestro.h"
 
-/* host:port, the port 1 to 65535, no path. */
+/* [grpc://|grpcs://]host:port, the port 1 to 65535, no path. */
 static int grpc_check_endpoint(const char *ep, mae_target_err *err) {
+    const char *full = ep;
+    if (strncmp(ep, "grpcs://", 8) == 0) ep += 8;
+    else if (strncmp(ep, "grpc://", 7) == 0) ep += 7;
     const char *colon = strrchr(ep, ':');
     bool ok = colon && colon != ep && colon[1] && strlen(colon + 1) <= 5 && !strchr(ep, '/');
     for (const char *p = colon ? colon + 1 : ""; ok && *p; p++) ok = *p >= '0' && *p <= '9';
@@ -18,7 +21,7 @@ static int grpc_check_endpoint(const char *ep, mae_target_err *err) {
         ok = port > 0 && port < 65536;
     }
     if (ok) return 0;
-    snprintf(err->msg, sizeof err->msg, "invalid grpc endpoint '%s' (expected host:port)", ep);
+    snprintf(err->msg, sizeof err->msg, "invalid grpc endpoint '%s' (expected host:port or grpcs://host:port)", full);
     err->at_offset = false;
     return MAE_EINVAL;
 }

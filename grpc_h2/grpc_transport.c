@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "grpc_h2/grpc_client_int.h"
+#include "grpc_h2/grpc_compress.h"
 #include "grpc_h2/grpc_target.h"
 #include "grpc_h2/grpc_transport.h"
 #include "grpc_h2/grpc_typed.h"
@@ -19,15 +20,23 @@
 
 /* ---- Handles and shutdown ---- */
 
+static void pool_free(mae__gpool *p) {
+    free(p->endpoint);
+    free(p->key);
+    free(p->host);
+    free(p->authority);
+    free(p->tls_name);
+    free(p->tls_err);
+    mae__tls_ctx_free(p->tls_ctx);
+    free(p);
+}
+
 void mae__handle_closed(mae__gtransport *t) {
     if (!t->closing || t->n_handles > 0) return;
     while (!mae__gq_empty(&t->pools)) {
         mae__gpool *p = MAE__GQ_ITEM(t->pools.next, mae__gpool, link);
         mae__gq_remove(&p->link);
-        free(p->endpoint);
-        free(p->host);
-        free(p->authority);
-        free(p);
+        pool_free(p);
     }
     void (*done)(void *) = t->done;
     void *ud = t->done_ud;
@@ -245,6 +254,16 @@ static void on_backoff(uv_timer_t *tm) {
     mae__pool_dispatch(p);
 }
 
+void mae__pool_calm(mae__gpool *p) {
+    p->calms++;
+    int shift = p->calms - 1 < 6 ? p->calms - 1 : 6;
+    uint64_t delay = 100u << shift;
+    if (p->ka_ms && p->ka_ms < 3600000) p->ka_ms *= 2;
+    if (p->t->closing) return;
+    p->backoff_active = true;
+    uv_timer_start(&p->backoff, on_backoff, delay, 0);
+}
+
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why) {
     p->fails++;
     int shift = p->fails - 1 < 6 ? p->fails - 1 : 6;
@@ -315,10 +334,15 @@ void mae__pool_dispatch(mae__gpool *p) {
     for (int i = 0; i < n_touched; i++) mae__conn_flush(touched[i]);
 }
 
-static int parse_endpoint(const char *ep, char **host, int *port) {
-    const char *colon, *h = ep;
+/* [grpc://|grpcs://]host:port; *tls is set for grpcs://, *rest to host:port. */
+static int parse_endpoint(const char *ep, char **host, int *port, bool *tls, const char **rest) {
+    const char *colon, *h;
     size_t hlen;
     if (!ep || !*ep) return MAE_EINVAL;
+    *tls = strncmp(ep, "grpcs://", 8) == 0;
+    if (*tls) ep += 8;
+    else if (strncmp(ep, "grpc://", 7) == 0) ep += 7;
+    *rest = h = ep;
     if (*ep == '[') {
         const char *close = strchr(ep, ']');
         if (!close || close[1] != ':') return MAE_EINVAL;
@@ -338,35 +362,77 @@ static int parse_endpoint(const char *ep, char **host, int *port) {
     return *host ? 0 : MAE_ENOMEM;
 }
 
+/* The pool key: two services share connections only when endpoint, TLS and keepalive
+ * settings agree. */
+static char *pool_key(const mae_svc_cfg *svc) {
+    const mae_svc_tls *s = &svc->tls;
+    const char *f[] = {s->ca_file, s->cert_file, s->key_file, s->server_name};
+    size_t len = strlen(svc->endpoint) + 8 + 48;  /* + two flags and two numbers */
+    for (size_t i = 0; i < 4; i++) len += (f[i] ? strlen(f[i]) : 0) + 2;
+    char *k = malloc(len);
+    if (!k) return NULL;
+    int n = snprintf(k, len, "%s\n%d%d\n%llu/%llu", svc->endpoint, s->enabled,
+                     s->insecure_skip_verify, (unsigned long long)svc->keepalive_ms,
+                     (unsigned long long)svc->keepalive_timeout_ms);
+    for (size_t i = 0; i < 4; i++) n += snprintf(k + n, len - (size_t)n, "\n%s", f[i] ? f[i] : "");
+    return k;
+}
+
+/* grpcs: the pool's TLS context, built once; an unusable file is kept as the reason every
+ * connect of the pool fails with. */
+static int pool_tls(mae__gpool *p, const mae_svc_cfg *svc) {
+    p->tls_name = strdup(svc->tls.server_name ? svc->tls.server_name : p->host);
+    p->tls_client_cert = svc->tls.cert_file != NULL;
+    if (!p->tls_name) return MAE_ENOMEM;
+    char err[400], msg[460];
+    int rc = mae__tls_ctx_new(&svc->tls, err, sizeof err, &p->tls_ctx);
+    if (rc == MAE_ENOMEM) return rc;
+    if (rc < 0) {
+        snprintf(msg, sizeof msg, "connect to %s: %s", p->authority, err);
+        if (!(p->tls_err = strdup(msg))) return MAE_ENOMEM;
+    }
+    return 0;
+}
+
 int mae__pool_get(mae__gtransport *t, const mae_svc_cfg *svc, mae__gpool **out) {
     int want = svc->pool_connections > 0 ? svc->pool_connections : 5;
     if (want > MAE__GRPC_MAX_POOL) want = MAE__GRPC_MAX_POOL;
+    char *key = pool_key(svc);
+    if (!key) return MAE_ENOMEM;
     for (mae__gq *q = t->pools.next; q != &t->pools; q = q->next) {
         mae__gpool *p = MAE__GQ_ITEM(q, mae__gpool, link);
-        if (strcmp(p->endpoint, svc->endpoint) == 0) {
+        if (strcmp(p->key, key) == 0) {
             if (want > p->max_conns) p->max_conns = want;
+            free(key);
             *out = p;
             return 0;
         }
     }
     mae__gpool *p = calloc(1, sizeof *p);
-    if (!p) return MAE_ENOMEM;
-    int rc = parse_endpoint(svc->endpoint, &p->host, &p->port);
-    if (rc < 0) {
-        free(p);
-        return rc;
-    }
-    size_t alen = strlen(svc->endpoint) + 1;
-    p->endpoint = strdup(svc->endpoint);
-    p->authority = malloc(alen);
-    if (!p->endpoint || !p->authority) {
-        free(p->endpoint);
-        free(p->authority);
-        free(p->host);
-        free(p);
+    if (!p) {
+        free(key);
         return MAE_ENOMEM;
     }
-    memcpy(p->authority, svc->endpoint, alen);
+    p->key = key;
+    const char *hostport;
+    int rc = parse_endpoint(svc->endpoint, &p->host, &p->port, &p->tls, &hostport);
+    if (rc < 0) {
+        pool_free(p);
+        return rc;
+    }
+    p->tls = p->tls || svc->tls.enabled;
+    p->ka_ms = svc->keepalive_ms;
+    p->ka_timeout_ms = svc->keepalive_timeout_ms ? svc->keepalive_timeout_ms : 20000;
+    p->endpoint = strdup(svc->endpoint);
+    p->authority = strdup(hostport);
+    if (!p->endpoint || !p->authority) {
+        pool_free(p);
+        return MAE_ENOMEM;
+    }
+    if (p->tls && (rc = pool_tls(p, svc)) < 0) {
+        pool_free(p);
+        return rc;
+    }
     p->t = t;
     p->max_conns = want;
     mae__gq_init(&p->conns);
@@ -392,11 +458,14 @@ static bool reserved_header(const char *n) {
 }
 
 static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
-                         const char *authority) {
+                         const mae__gpool *p) {
     const char *fixed[][2] = {
-        {":method", "POST"}, {":scheme", "http"}, {":path", path}, {":authority", authority},
+        {":method", "POST"}, {":scheme", p->tls ? "https" : "http"}, {":path", path},
+        {":authority", p->authority},
         {"content-type", "application/grpc"}, {"te", "trailers"},
         {"user-agent", "maestro/" MAE_VERSION}, {"grpc-timeout", "1n"},
+        {"grpc-encoding", req->service->compression},
+        {"grpc-accept-encoding", MAE_GRPC_ACCEPT_ENCODING},
         {"idempotency-key", req->idempotency_key}, {"traceparent", req->traceparent},
     };
     size_t nfixed = sizeof fixed / sizeof *fixed;
@@ -408,6 +477,8 @@ static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
         if (!h->name || !h->value) return MAE_EINVAL;
         if (h->name[0] == ':') continue;  /* pseudo-headers are ours: dropped */
         if (!mae__header_name_ok(h->name) || !mae__header_value_ok(h->value)) return MAE_EINVAL;
+        /* Binary metadata travels base64-encoded: the value must already be that. */
+        if (mae__header_is_bin(h->name) && !mae__header_bin_value_ok(h->value)) return MAE_EINVAL;
         total += strlen(h->name) + strlen(h->value) + 2;
     }
     c->nv = calloc(nfixed + req->n_headers, sizeof *c->nv);
@@ -471,6 +542,7 @@ int mae__gcall_start(mae__gtransport *t, const mae_call_req *req, const mae_grpc
     if (timeout) c->deadline = uv_now(t->loop) + timeout;
     char path[512];
     size_t len = 0;
+    bool compressed = false;
     if (sx) {
         rc = strlen(spath) < sizeof path ? 0 : MAE_ETOOBIG;
         if (rc == 0) memcpy(path, spath, strlen(spath) + 1);
@@ -478,8 +550,22 @@ int mae__gcall_start(mae__gtransport *t, const mae_call_req *req, const mae_grpc
         rc = c->codec->path(c->codec, req, path, sizeof path);
         if (rc == 0) rc = c->codec->encode(c->codec, req, &c->body, &len);
         if (rc == 0 && len > UINT32_MAX) rc = MAE_ETOOBIG;
+        if (rc == 0 && req->service->compression) {
+            /* The message after the 5-byte prefix, compressed into a new body with the same room. */
+            uint8_t *z;
+            size_t zlen;
+            mae_grpc_encoding enc = mae__grpc_encoding_parse(
+                (const uint8_t *)req->service->compression, strlen(req->service->compression));
+            rc = mae__grpc_deflate(enc, c->body + 5, len, 5, &z, &zlen);
+            if (rc == 0) {
+                free(c->body);
+                c->body = z;
+                len = zlen - 5;
+                compressed = true;
+            }
+        }
     }
-    if (rc == 0) rc = build_headers(c, req, path, p->authority);
+    if (rc == 0) rc = build_headers(c, req, path, p);
     if (rc < 0) {
         call_release(c);
         free(c->sx);
@@ -487,7 +573,7 @@ int mae__gcall_start(mae__gtransport *t, const mae_call_req *req, const mae_grpc
         return rc;
     }
     if (!sx) {
-        mae__grpc_frame_prefix(c->body, false, (uint32_t)len);
+        mae__grpc_frame_prefix(c->body, compressed, (uint32_t)len);
         c->body_len = len + 5;
     }
     uv_timer_init(t->loop, &c->timer);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "loop/engine_int.h"
 #include "loop/retry.h"
@@ -230,14 +231,22 @@ static int render(mae_callnode *c) {
         set_msg(c, "%s", rc == MAE_ENOMEM ? "out of memory" : err.msg);
         return rc == MAE_ENOMEM ? rc : -1;
     }
-    if (c->service->n_headers) {
-        c->req_hdrs = calloc(c->service->n_headers, sizeof *c->req_hdrs);
+    size_t n_hdrs = c->service->n_headers + c->n_step_hdrs;
+    if (n_hdrs) {
+        c->req_hdrs = calloc(n_hdrs, sizeof *c->req_hdrs);
         if (!c->req_hdrs) {
             set_msg(c, "out of memory");
             return MAE_ENOMEM;
         }
-        for (size_t i = 0; i < c->service->n_headers; i++) {
-            const mae_header_tmpl *h = &c->service->headers[i];
+        bool grpc = strcmp(c->service->type->name, "grpc") == 0;
+        for (size_t i = 0; i < n_hdrs; i++) {
+            /* The step's headers first; a service header of the same name is replaced. */
+            const mae_header_tmpl *h = i < c->n_step_hdrs ? &c->step_hdrs[i]
+                                                          : &c->service->headers[i - c->n_step_hdrs];
+            bool shadowed = false;
+            for (size_t j = 0; i >= c->n_step_hdrs && j < c->n_step_hdrs && !shadowed; j++)
+                shadowed = strcasecmp(c->step_hdrs[j].name, h->name) == 0;
+            if (shadowed) continue;
             char *v = NULL;
             if ((rc = mae__tmpl_render(h->value, scope, NULL, &v, &err)) != 0) {
                 set_msg(c, "header %s: %s", h->name, err.msg);
@@ -247,6 +256,10 @@ static int render(mae_callnode *c) {
             c->req_hdrs[c->n_req_hdrs++].value = v;
             if (!mae__header_value_ok(v)) {
                 set_msg(c, "header %s: value contains CR or LF", h->name);
+                return -1;
+            }
+            if (grpc && mae__header_is_bin(h->name) && !mae__header_bin_value_ok(v)) {
+                set_msg(c, "header %s: binary metadata must be base64", h->name);
                 return -1;
             }
         }
@@ -699,6 +712,8 @@ mae_callnode *mae__resolve_call_new(mae_run *run, mae_comprec *rec) {
     c->service = st->service;
     c->target = st->target;
     c->in_tmpl = st->input;
+    c->step_hdrs = st->headers;
+    c->n_step_hdrs = st->n_headers;
     c->policy = &st->retry;
     c->timeout_ms = st->timeout_ms;
     c->step_id = sid;

@@ -178,8 +178,13 @@ void mae__svc_view(const mae_service *svc, mae_svc_cfg *out) {
             .ca_file = svc->tls.ca_file,
             .cert_file = svc->tls.cert_file,
             .key_file = svc->tls.key_file,
+            .server_name = svc->tls.server_name,
             .insecure_skip_verify = svc->tls.insecure_skip_verify,
+            .enabled = svc->tls.set,
         },
+        .compression = svc->compression,
+        .keepalive_ms = svc->keepalive_ms,
+        .keepalive_timeout_ms = svc->keepalive_timeout_ms,
         .typed = svc->typed,   /* a descriptor set; reflection: the caller adds the engine's */
     };
 }
@@ -194,6 +199,8 @@ static bool svc_copy(mae_svc_state *s, const mae_service *svc) {
     s->cfg.tls.ca_file = keep(s, s->cfg.tls.ca_file, &oom);
     s->cfg.tls.cert_file = keep(s, s->cfg.tls.cert_file, &oom);
     s->cfg.tls.key_file = keep(s, s->cfg.tls.key_file, &oom);
+    s->cfg.tls.server_name = keep(s, s->cfg.tls.server_name, &oom);
+    s->cfg.compression = keep(s, s->cfg.compression, &oom);
     /* the probe of a typed service calls a typed method: our own reference on the set */
     s->cfg.typed = mae__typed_desc_ref(svc->typed);
     s->retry = svc->retry;
@@ -235,6 +242,9 @@ mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc) {
     s->brk_timer.data = s;
     /* the breaker timer alone must not keep a loop alive */
     uv_unref((uv_handle_t *)&s->brk_timer);
+    if (s->cfg.tls.insecure_skip_verify)
+        mae__elog(e, MAE_LOG_WARN, "service %s: tls.insecure_skip_verify: the server's certificate "
+                  "is not checked (tests only)", s->cfg.name);
     s->next = e->svcs;
     e->svcs = s;
     return s;

@@ -192,6 +192,8 @@ struct mae_callnode {
     const mae_service *service;
     const mae_target *target;   /* compiled by the service's type; opaque here */
     const mae_tval *in_tmpl;
+    const mae_header_tmpl *step_hdrs;  /* the step's own headers (not a compensation's) */
+    size_t n_step_hdrs;
     const mae_retry_policy *policy;
     uint64_t timeout_ms;        /* 0 = the service's */
     const char *step_id;        /* "ID" or "ID.compensate" */

@@ -76,6 +76,8 @@ mae_node *mae__node_new(mae_run *run, mae_node *parent, const mae_step *step, ma
         c->service = step->service;
         c->target = step->target;
         c->in_tmpl = step->input;
+        c->step_hdrs = step->headers;
+        c->n_step_hdrs = step->n_headers;
         c->policy = &step->retry;
         c->timeout_ms = step->timeout_ms;
         c->step_id = step->id;

@@ -335,7 +335,9 @@ int mae__stub_start(uv_loop_t *loop, mae_stub_file *f, FILE *log, mae_stub **out
         } else {
             rc = mae__stub_grpc_start(s, hs);
         }
-        if (rc < 0) {
+        if (rc < 0 && hs->tls_err[0]) {
+            snprintf(errbuf, errlen, "service '%s': %s", svc->name, hs->tls_err);
+        } else if (rc < 0) {
             snprintf(errbuf, errlen, "service '%s': cannot listen on %s:%d: %s", svc->name, svc->host,
                      svc->port, rc == MAE_EEXISTS ? "address already in use" : mae_strerror(rc));
         } else {

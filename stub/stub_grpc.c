@@ -204,11 +204,29 @@ out:
     mae__pb__service_request__free_unpacked(req, NULL);
 }
 
+/* `tls:` in the stub file: the certificate is read now, before listening. */
+static int stub_tls(mae_stub_http *hs, mae_grpc_server_opts *o) {
+    if (!hs->svc->tls_cert) return 0;
+    mae__tls_ctx *ctx = NULL;
+    int rc = mae__tls_server_ctx_new(hs->svc->tls_cert, hs->svc->tls_key, hs->tls_err,
+                                     sizeof hs->tls_err, &ctx);
+    if (rc < 0) return rc;
+    hs->tls = ctx;
+    o->tls = ctx;
+    return 0;
+}
+
 int mae__stub_grpc_start(mae_stub *s, mae_stub_http *hs) {
     mae_grpc_server_handler h = {on_call, on_abort, hs};
     mae_grpc_server *srv = NULL;
-    int rc = mae__grpc_server_new(s->loop, hs->svc->host, hs->svc->port, NULL, &h, &srv);
+    mae_grpc_server_opts o = {0};
+    int rc = stub_tls(hs, &o);
+    if (rc == 0) rc = mae__grpc_server_new(s->loop, hs->svc->host, hs->svc->port, &o, &h, &srv);
     hs->grpc = srv;
+    if (rc < 0) {
+        mae__tls_ctx_free(hs->tls);
+        hs->tls = NULL;
+    }
     return rc;
 }
 
@@ -220,4 +238,7 @@ void mae__stub_grpc_close(mae_stub_http *hs, void (*done)(void *), void *ud) {
     mae_grpc_server *srv = hs->grpc;
     hs->grpc = NULL;
     mae__grpc_server_close(srv, done, ud);
+    /* Connections still closing hold their own reference to it. */
+    mae__tls_ctx_free(hs->tls);
+    hs->tls = NULL;
 }

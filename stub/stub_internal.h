@@ -22,6 +22,8 @@ typedef struct mae_stub_http {
     struct mae_stub_typed *typed;  /* gRPC with descriptors: stub_typed.h */
     mae_h1_server *h1;       /* HTTP services */
     void *grpc;              /* gRPC services: the grpc_h2 server */
+    void *tls;               /* gRPC over TLS: the server's TLS context (grpc_tls.h) */
+    char tls_err[300];       /* why the TLS context could not be made */
 } mae_stub_http;
 
 struct mae_stub {

@@ -374,7 +374,7 @@ TEST(load_from_memory_returns_positioned_diagnostics_to_a_callback_and_a_stream)
     fclose(mem);
     ASSERT_NULL(wf);
     ASSERT_EQ_INT(d.n, 2);
-    ASSERT_CONTAINS(d.msgs, "mem.yaml:5:15: invalid grpc endpoint 'nohost' (expected host:port)|");
+    ASSERT_CONTAINS(d.msgs, "mem.yaml:5:15: invalid grpc endpoint 'nohost' (expected host:port or grpcs://host:port)|");
     ASSERT_CONTAINS(d.msgs, "mem.yaml:6:5: ");
     ASSERT_CONTAINS(d.msgs, "colour");
     ASSERT_CONTAINS(buf, "mem.yaml:5:15: error: invalid grpc endpoint 'nohost'");

@@ -342,7 +342,7 @@ static char *build_embed(void) {
     /* only include/ and the library: what an embedder has */
     snprintf(cmd, sizeof cmd,
              "cd '%s' && cc -Wall -Wextra -Werror -Iinclude $(pkg-config --cflags libuv) examples/embed/embed.c "
-             "build/norm/libmaestro.a $(pkg-config --libs libuv libcurl libnghttp2 libprotobuf-c yaml-0.1 libcjson) "
+             "build/norm/libmaestro.a $(pkg-config --libs libuv libcurl libnghttp2 libprotobuf-c yaml-0.1 libcjson libssl libcrypto zlib) "
              "-lhttp_parser -lm -o '%s'",
              root, bin);
     char *argv[] = {"sh", "-c", cmd, NULL};

@@ -187,7 +187,7 @@ TEST(set_checked_like_yaml_and_report_destination) {
     ASSERT_EQ_STR(out, "");
     char *b[] = {"maestro", "run", (char *)wf(), "--input", inarg, "--set", "service.auth.endpoint=127.0.0.1", NULL};
     ASSERT_EQ_INT(mae(b, &out, &err), 2);
-    ASSERT_CONTAINS(err, "--set: invalid grpc endpoint '127.0.0.1' (expected host:port)");
+    ASSERT_CONTAINS(err, "--set: invalid grpc endpoint '127.0.0.1' (expected host:port or grpcs://host:port)");
     char *c[] = {"maestro", "run", (char *)wf(), "--input", inarg, "--set", "service.emial.endpoint=http://x:1", NULL};
     ASSERT_EQ_INT(mae(c, &out, &err), 2);
     ASSERT_CONTAINS(err, "no service 'emial'; did you mean 'email'?");

@@ -8,7 +8,7 @@
 
 /* The broken files whose fault a schema can see. */
 static const char *const caught[] = {
-    "attempts_out_of_range", "bad_backoff", "bad_duration", "bad_endpoints", "bad_headers_tls",
+    "attempts_out_of_range", "bad_backoff", "bad_duration", "bad_endpoints", "bad_grpc_tls", "bad_headers_tls",
     "bad_http_verb", "bad_input_decl", "bad_jitter", "bad_name", "bad_probe", "bad_service_type",
     "bad_size", "compensate_without_method", "duplicate_keys_and_more", "empty_file",
     "foreach_missing_as_do", "http_method_no_slash", "key_not_allowed_for_kind",

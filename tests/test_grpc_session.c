@@ -145,6 +145,7 @@ TEST(session_request_header_list) {
                         "te: trailers\n"
                         "user-agent: maestro/" MAE_VERSION "\n"
                         "grpc-timeout: 1500000u\n"
+                        "grpc-accept-encoding: identity,deflate,gzip\n"
                         "idempotency-key: r:s\n"
                         "traceparent: 00-abc-def-01\n"
                         "x-custom: v1\n");

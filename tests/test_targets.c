@@ -205,7 +205,7 @@ TEST(endpoints_are_checked_by_their_type) {
     ASSERT_EQ_INT(g->check_endpoint("localhost:65535", &err), 0);
     ASSERT_EQ_INT(g->check_endpoint("localhost:65536", &err), MAE_EINVAL);
     ASSERT_EQ_INT(g->check_endpoint("http://x:1", &err), MAE_EINVAL);
-    ASSERT_EQ_STR(err.msg, "invalid grpc endpoint 'http://x:1' (expected host:port)");
+    ASSERT_EQ_STR(err.msg, "invalid grpc endpoint 'http://x:1' (expected host:port or grpcs://host:port)");
     ASSERT_EQ_INT(h->default_max_response, 16u << 20);
     ASSERT_EQ_INT(g->default_max_response, 4u << 20);
 }

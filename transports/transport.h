@@ -70,7 +70,9 @@ typedef struct mae_header_kv {
 /* TLS settings of a service (file names are copied by whoever keeps them). */
 typedef struct mae_svc_tls {
     const char *ca_file, *cert_file, *key_file;
+    const char *server_name;       /* grpc: verified name and SNI instead of the host */
     bool insecure_skip_verify;     /* tests only */
+    bool enabled;                  /* grpc: `tls:` was given (grpcs:// also turns TLS on) */
 } mae_svc_tls;
 
 /* What a transport knows of a service: copied settings, nothing of the workflow. Transports key
@@ -83,6 +85,10 @@ typedef struct mae_svc_cfg {
     int pool_connections;          /* <= 0: the transport's default (5) */
     uint64_t max_response;         /* bytes; 0: the type's default */
     mae_svc_tls tls;
+    const char *compression;       /* grpc: requests compressed with "gzip" or "deflate"; NULL =
+                                      none (replies are accepted compressed either way) */
+    uint64_t keepalive_ms;         /* grpc: PING a connection silent this long; 0 = never */
+    uint64_t keepalive_timeout_ms; /* grpc: no ACK (or any frame) within this: connection dead */
     /* gRPC: the service's descriptors (grpc_h2/grpc_typed.h) when its calls are typed, NULL for
      * the envelope. Borrowed for start(); the transport takes its own reference. */
     struct mae__typed_desc *typed;

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static bool unreserved(unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -73,6 +74,25 @@ char *mae__pct_decode(const char *s, size_t n, bool plus_is_space, size_t *out_l
 }
 
 bool mae__header_value_ok(const char *s) { return s && strpbrk(s, "\r\n") == NULL; }
+
+bool mae__header_is_bin(const char *name) {
+    size_t n = name ? strlen(name) : 0;
+    return n > 4 && strcasecmp(name + n - 4, "-bin") == 0;
+}
+
+bool mae__header_bin_value_ok(const char *s) {
+    if (!s) return false;
+    size_t n = 0, pad = 0;
+    for (; s[n]; n++) {
+        unsigned char c = (unsigned char)s[n];
+        bool b64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   c == '+' || c == '/';
+        if (c == '=') pad++;
+        else if (!b64 || pad) return false;  /* '=' only at the end */
+    }
+    if (pad > 2 || (pad && n % 4 != 0)) return false;
+    return (n - pad) % 4 != 1;
+}
 
 bool mae__header_name_ok(const char *s) {
     if (!s || !*s) return false;

@@ -33,5 +33,9 @@ size_t mae__pct_decode_to(const char *s, size_t n, bool plus_is_space, char *out
 bool mae__header_value_ok(const char *s);
 /* A header name: a non-empty RFC 9110 token. */
 bool mae__header_name_ok(const char *s);
+/* gRPC binary metadata: a name ending in "-bin" (any case) carries base64 ... */
+bool mae__header_is_bin(const char *name);
+/* ... and its value is standard base64, padding optional (gRPC's PROTOCOL-HTTP2.md). */
+bool mae__header_bin_value_ok(const char *s);
 
 #endif

@@ -55,7 +55,7 @@ typedef enum {
     OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD
 } mae_ex_op;
 
-typedef enum { FN_DEFAULT, FN_LEN, FN_UPPER, FN_LOWER, FN_JSON, FN_JOIN, FN_ENV } mae_fn;
+typedef enum { FN_DEFAULT, FN_LEN, FN_UPPER, FN_LOWER, FN_JSON, FN_JOIN, FN_ENV, FN_BASE64 } mae_fn;
 
 typedef enum { LIT_NULL, LIT_BOOL, LIT_NUM, LIT_STR } mae_lit_kind;
 

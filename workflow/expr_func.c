@@ -116,6 +116,28 @@ static int apply(mae_ectx *cx, const mae_expr *e, mae_val *args, mae_val *out) {
     }
     case FN_JOIN:
         return fn_join(cx, args[0].v, x, out);
+    case FN_BASE64: {
+        /* Standard alphabet with padding: what gRPC's -bin metadata carries. */
+        static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        if (!cJSON_IsString(x))
+            return mae__eval_fail(cx, "base64 needs a string, not %s", mae__type_name(x));
+        const unsigned char *in = (const unsigned char *)x->valuestring;
+        size_t n = strlen(x->valuestring);
+        if (n / 3 * 4 + 4 > MAE_TMPL_MAX_OUTPUT)
+            return mae__eval_fail(cx, "base64: result longer than %u bytes", MAE_TMPL_MAX_OUTPUT);
+        char *s = malloc(n / 3 * 4 + 5), *o = s;
+        if (!s) return MAE_ENOMEM;
+        for (size_t i = 0; i < n; i += 3) {
+            uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+                         (i + 2 < n ? in[i + 2] : 0);
+            *o++ = tab[v >> 18 & 63];
+            *o++ = tab[v >> 12 & 63];
+            *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+            *o++ = i + 2 < n ? tab[v & 63] : '=';
+        }
+        *o = 0;
+        return own_str(out, s);
+    }
     case FN_ENV: {
         if (!cJSON_IsString(x))
             return mae__eval_fail(cx, "env needs a variable name string, not %s", mae__type_name(x));

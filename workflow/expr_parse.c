@@ -29,7 +29,7 @@ typedef struct parser {
 static const struct { const char *name; int arity; } fns[] = {
     [FN_DEFAULT] = {"default", 2}, [FN_LEN] = {"len", 1},   [FN_UPPER] = {"upper", 1},
     [FN_LOWER] = {"lower", 1},     [FN_JSON] = {"json", 1}, [FN_JOIN] = {"join", 2},
-    [FN_ENV] = {"env", 1},
+    [FN_ENV] = {"env", 1},         [FN_BASE64] = {"base64", 1},
 };
 
 const char *mae__fn_name(mae_fn fn) { return fns[fn].name; }

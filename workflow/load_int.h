@@ -56,6 +56,10 @@ bool mae__is_ident(const char *s);
 /* Compiles text (the whole scalar, or a slice starting at byte skip) as a template; a compile
  * error is reported at its line:col inside the YAML file. NULL on error. */
 mae_tmpl *mae__ld_tmpl(mae_loader *ld, const mae_ynode *n, size_t skip);
+/* A `headers:` mapping (a service's or a call step's): names, values without CR/LF, templates;
+ * for a grpc type, fixed values of "-bin" names must be base64. */
+void mae__ld_headers(mae_loader *ld, const mae_ynode *n, const mae_target_type *type,
+                     mae_header_tmpl **out, size_t *n_out);
 /* Compiles a method (or probe) scalar with type's compile; problems are reported at the
  * scalar (template errors at their own line:col) and its templates registered for the
  * reference checks. NULL on error. */

@@ -11,12 +11,15 @@
 #include "workflow/load_int.h"
 
 static const char *const service_keys[] = {"type", "endpoint", "timeout", "retry", "circuit_breaker",
-    "pool", "max_in_flight", "headers", "max_response", "tls", "descriptors", NULL};
+    "pool", "max_in_flight", "headers", "max_response", "tls", "compression", "keepalive", "descriptors",
+    NULL};
 static const char *const retry_keys[] = {"attempts", "backoff", "initial", "max", "multiplier", "jitter",
     "on", NULL};
 static const char *const breaker_keys[] = {"failures", "open_for", "half_open_probes", "probe", NULL};
 static const char *const pool_keys[] = {"connections", NULL};
-static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", "insecure_skip_verify", NULL};
+static const char *const keepalive_keys[] = {"time", "timeout", NULL};
+static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", "insecure_skip_verify",
+    "server_name", NULL};
 
 void mae__retry_default(mae_retry_policy *p) {
     memset(p, 0, sizeof *p);
@@ -114,16 +117,20 @@ static void type_names(char *buf, size_t len) {
     }
 }
 
-static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
+void mae__ld_headers(mae_loader *ld, const mae_ynode *n, const mae_target_type *type,
+                     mae_header_tmpl **out, size_t *n_out) {
     if (n->kind != MAE_YN_MAP) {
         mae__ld_err(ld, n->pos, "'headers' must be a mapping, not %s", mae__yaml_kind_name(n));
         return;
     }
-    s->headers = mae__arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *s->headers);
-    if (!s->headers) {
+    mae_header_tmpl *hs = mae__arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *hs);
+    if (!hs) {
         ld->oom = true;
         return;
     }
+    *out = hs;
+    *n_out = 0;
+    bool grpc = type && strcmp(type->name, "grpc") == 0;
     for (size_t i = 0; i < n->n; i++) {
         const mae_ynode *k = n->pairs[i].key, *v = n->pairs[i].val;
         if (!mae__header_name_ok(k->str)) {
@@ -136,9 +143,16 @@ static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
             mae__ld_err(ld, v->pos, "header value of '%s' must not contain CR or LF", k->str);
             continue;
         }
+        /* Binary metadata is written in base64; a fixed value is checked now, a template
+         * when it is rendered. */
+        if (grpc && mae__header_is_bin(k->str) && !mae__tmpl_has_expr(text, strlen(text)) &&
+            !mae__header_bin_value_ok(text)) {
+            mae__ld_err(ld, v->pos, "value of binary metadata '%s' must be base64", k->str);
+            continue;
+        }
         mae_tmpl *t = mae__ld_tmpl(ld, v, 0);
         if (!t) continue;
-        s->headers[s->n_headers++] = (mae_header_tmpl){k->str, t, k->pos};
+        hs[(*n_out)++] = (mae_header_tmpl){k->str, t, k->pos};
     }
 }
 
@@ -228,16 +242,43 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
         if (w) mae__ld_int(ld, w, "connections", 1, 1000, &s->pool_connections);
     }
     if ((v = mae__yaml_get(n, "max_in_flight"))) mae__ld_int(ld, v, "max_in_flight", 0, 1000000, &s->max_in_flight);
-    if ((v = mae__yaml_get(n, "headers"))) load_headers(ld, v, s);
+    if ((v = mae__yaml_get(n, "headers"))) mae__ld_headers(ld, v, s->type, &s->headers, &s->n_headers);
     if ((v = mae__yaml_get(n, "max_response"))) mae__ld_size(ld, v, "max_response", &s->max_response);
+    if ((v = mae__yaml_get(n, "compression")) && mae__ld_str(ld, v, "compression", &s->compression)) {
+        if (s->type && strcmp(s->type->name, "grpc") != 0)
+            mae__ld_err(ld, v->pos, "'compression' is supported on grpc services only");
+        else if (!strcmp(s->compression, "identity") || !strcmp(s->compression, "none"))
+            s->compression = NULL;
+        else if (strcmp(s->compression, "gzip") != 0 && strcmp(s->compression, "deflate") != 0)
+            mae__ld_err(ld, v->pos, "invalid compression '%s' (expected gzip, deflate or none)", s->compression);
+    }
+    if ((v = mae__yaml_get(n, "keepalive")) && mae__ld_keys(ld, v, "keepalive", keepalive_keys)) {
+        const mae_ynode *w;
+        s->keepalive_timeout_ms = 20000;
+        if (s->type && strcmp(s->type->name, "grpc") != 0)
+            mae__ld_err(ld, v->pos, "'keepalive' is supported on grpc services only");
+        if ((w = mae__yaml_get(v, "time"))) mae__ld_duration(ld, w, "time", true, &s->keepalive_ms);
+        else mae__ld_err(ld, v->pos, "keepalive: missing required key 'time'");
+        if ((w = mae__yaml_get(v, "timeout")))
+            mae__ld_duration(ld, w, "timeout", true, &s->keepalive_timeout_ms);
+    }
     if ((v = mae__yaml_get(n, "descriptors"))) load_descriptors(ld, v, s);
     if ((v = mae__yaml_get(n, "tls")) && mae__ld_keys(ld, v, "tls", tls_keys)) {
         const mae_ynode *w;
+        s->tls.set = true;
         if ((w = mae__yaml_get(v, "ca_file"))) mae__ld_str(ld, w, "ca_file", &s->tls.ca_file);
         if ((w = mae__yaml_get(v, "cert_file"))) mae__ld_str(ld, w, "cert_file", &s->tls.cert_file);
         if ((w = mae__yaml_get(v, "key_file"))) mae__ld_str(ld, w, "key_file", &s->tls.key_file);
         if ((w = mae__yaml_get(v, "insecure_skip_verify")))
             mae__ld_bool(ld, w, "insecure_skip_verify", &s->tls.insecure_skip_verify);
+        if ((w = mae__yaml_get(v, "server_name")) && mae__ld_str(ld, w, "server_name", &s->tls.server_name)) {
+            if (s->type && strcmp(s->type->name, "grpc") != 0)
+                mae__ld_err(ld, w->pos, "'server_name' is supported on grpc services only");
+            else if (!*s->tls.server_name || strpbrk(s->tls.server_name, " /:\r\n"))
+                mae__ld_err(ld, w->pos, "invalid server_name '%s' (expected a host name)", s->tls.server_name);
+        }
+        if (s->endpoint && s->type && strcmp(s->type->name, "grpc") == 0 && !strncmp(s->endpoint, "grpc://", 7))
+            mae__ld_err(ld, v->pos, "'tls' on a grpc:// endpoint (use grpcs://host:port or host:port)");
     }
 }
 

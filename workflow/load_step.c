@@ -10,9 +10,10 @@
 #include "workflow/typed_check.h"
 
 static const char *const step_keys[] = {"id", "service", "method", "input", "output", "when", "compensate",
-    "timeout", "retry", "continue_on_error", "parallel", "sequence", "foreach", "as", "concurrency", "max_items", "do", NULL};
+    "timeout", "retry", "continue_on_error", "parallel", "sequence", "foreach", "as", "concurrency", "max_items", "do",
+    "headers", NULL};
 static const char *const call_keys[] = {"id", "service", "method", "input", "output", "when", "compensate",
-    "timeout", "retry", "continue_on_error", NULL};
+    "timeout", "retry", "continue_on_error", "headers", NULL};
 static const char *const group_keys[] = {"id", "parallel", "sequence", "when", "continue_on_error", NULL};
 static const char *const foreach_keys[] = {"id", "foreach", "as", "concurrency", "max_items", "do", "output", "when",
     "continue_on_error", NULL};
@@ -124,6 +125,8 @@ static void load_call(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     if ((v = mae__yaml_get(n, "method"))) parse_method(ld, v, st->service, &st->method, &st->target);
     else missing(ld, n, st, "method");
     if ((v = mae__yaml_get(n, "input"))) st->input = mae__ld_tval(ld, v);
+    if ((v = mae__yaml_get(n, "headers")))
+        mae__ld_headers(ld, v, st->service ? st->service->type : NULL, &st->headers, &st->n_headers);
     if ((v = mae__yaml_get(n, "method"))) check_typed(ld, v, st->service, st->method, st->target, st->input);
     if ((v = mae__yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
     if (st->service) st->retry = st->service->retry;

@@ -51,7 +51,9 @@ typedef struct mae_breaker_cfg {
 
 typedef struct mae_tls_cfg {
     const char *ca_file, *cert_file, *key_file;
+    const char *server_name;    /* grpc: the name verified and sent as SNI; NULL = the host */
     bool insecure_skip_verify;  /* tests only */
+    bool set;                   /* a `tls:` mapping is present (grpc: TLS even without grpcs://) */
 } mae_tls_cfg;
 
 typedef struct mae_header_tmpl {
@@ -75,6 +77,9 @@ typedef struct mae_service {
     size_t n_headers;
     uint64_t max_response;    /* bytes; http default 16 MiB, grpc default 4 MiB per message */
     mae_tls_cfg tls;
+    const char *compression;  /* grpc: "gzip" or "deflate" for requests; NULL = none */
+    uint64_t keepalive_ms;    /* grpc keepalive.time; 0 = no keepalive PINGs */
+    uint64_t keepalive_timeout_ms;  /* grpc keepalive.timeout; default 20000 */
     /* grpc `descriptors:` (docs/typed-grpc.md): NULL = the envelope. */
     const char *descriptors;  /* as written: "reflection" or a FileDescriptorSet path */
     bool reflection;          /* fetched by the engine when a run starts */
@@ -107,6 +112,8 @@ struct mae_step {
     const char *method;       /* as written */
     const mae_target *target; /* method compiled by the service's type (opaque to the engine) */
     mae_tval *input;          /* NULL = none */
+    mae_header_tmpl *headers; /* this call's own headers (metadata), over the service's */
+    size_t n_headers;
     const char *output;       /* variable name, NULL = none */
     mae_compensate *compensate;
     uint64_t timeout_ms;      /* 0 = the service's */

@@ -15,7 +15,8 @@
 
 static const char *const top_keys[] = {"services", NULL};
 static const char *const svc_keys[] = {"type", "listen", "routes", "methods", "descriptors",
-                                       NULL};
+                                       "tls", NULL};
+static const char *const stub_tls_keys[] = {"cert_file", "key_file", NULL};
 static const char *const beh_keys[] = {"respond", "status", "delay", "hang", "fail", NULL};
 static const char *const fail_keys[] = {"status", "http", "app_error", "message", "times", "retry_after", NULL};
 static const char *const verbs[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
@@ -157,6 +158,15 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
             svc->host = mae__arena_strndup(ld->a, listen, (size_t)(colon - listen));
             svc->port = (int)port;
         }
+    }
+    if ((v = mae__yaml_get(n, "tls")) && mae__ld_keys(ld, v, "tls", stub_tls_keys)) {
+        const mae_ynode *w;
+        if (svc->type != MAE_SVC_GRPC)
+            mae__ld_err(ld, v->pos, "'tls' is supported on grpc services only");
+        if ((w = mae__yaml_get(v, "cert_file"))) mae__ld_str(ld, w, "cert_file", &svc->tls_cert);
+        if ((w = mae__yaml_get(v, "key_file"))) mae__ld_str(ld, w, "key_file", &svc->tls_key);
+        if (!svc->tls_cert || !svc->tls_key)
+            mae__ld_err(ld, v->pos, "tls: both 'cert_file' and 'key_file' are required");
     }
     const char *want = svc->type == MAE_SVC_GRPC ? "methods" : "routes";
     const char *other = svc->type == MAE_SVC_GRPC ? "routes" : "methods";

@@ -38,6 +38,7 @@ typedef struct mae_stub_service {
     mae_svc_type type;
     const char *host;
     int port;
+    const char *tls_cert, *tls_key;  /* grpc: serve TLS (ALPN h2) with these; NULL = h2c */
     mae_stub_route *routes;
     size_t n_routes;
     /* gRPC: a FileDescriptorSet (path as written, resolved against the stub file's folder):

@@ -177,6 +177,7 @@ static void walk(walker *w, const mae_step *s) {
     case MAE_STEP_CALL:
         check_target(w, s->target);
         check_tval(w, s->input);
+        for (size_t i = 0; i < s->n_headers; i++) check_tmpl(w, s->headers[i].value);
         push(w, s->output, false);
         push(w, s->id, true);
         if (s->compensate) {
