@@ -7,6 +7,15 @@ int mae_cmd_graph(int argc, char **argv);
 int mae_cmd_run(int argc, char **argv);     /* run and execute */
 int mae_cmd_bench(int argc, char **argv);
 int mae_cmd_stub(int argc, char **argv);
+int mae_cmd_runs(int argc, char **argv);        /* cmd_runs.c: the journal's commands */
+int mae_cmd_show(int argc, char **argv);
+int mae_cmd_resume(int argc, char **argv);
+int mae_cmd_compensate(int argc, char **argv);
+/* The journal directory of a run: NULL when off (--no-journal), arg (--journal), else the
+ * default (docs/journal.md#where). */
+const char *mae_cli_journal_dir(const char *arg, int off);
+/* Deletes finished runs' journals in dir older than retain_ms (unfinished ones stay). */
+void mae_cli_journal_prune(const char *dir, unsigned long long retain_ms);
 struct mae_workflow;
 /* --input: inline JSON, @FILE or - (stdin), at most 64 MiB; "{}" when arg is NULL. malloc'd;
  * NULL with a message on stderr. */

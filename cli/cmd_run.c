@@ -29,6 +29,10 @@ static const char run_usage[] =
     "  --set service.NAME.endpoint=URL   override a service's endpoint\n"
     "  --timeout DURATION       override the workflow timeout (e.g. 30s, 5m)\n"
     "  --quiet                  no logs; only the output and the failure summary\n"
+    "  --journal DIR            where the run's journal goes (default $MAESTRO_JOURNAL, else\n"
+    "                           $XDG_STATE_HOME/maestro/runs, else ~/.local/state/maestro/runs)\n"
+    "  --no-journal             write no journal (the run cannot be resumed)\n"
+    "  --retain DURATION        keep finished runs' journals this long (default 7d)\n"
     "exit codes: 0 succeeded, 1 failed and compensated, 2 invalid usage/workflow/input,\n"
     "            3 failed and a compensation failed, 4 succeeded but the output or the report\n"
     "            could not be written, 130 interrupted\n";
@@ -183,12 +187,17 @@ int mae_cmd_run(int argc, char **argv) {
     int n_sets = 0;
     mae_engine_opts eo;
     mae_engine_opts_init(&eo);
-    int quiet = 0;
+    int quiet = 0, no_journal = 0;
+    const char *journal = NULL, *retain_s = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-journal") == 0) {
+            no_journal = 1;
             continue;
         }
         if (a[0] == '-' && a[1] == '-') {
@@ -197,6 +206,8 @@ int mae_cmd_run(int argc, char **argv) {
             if (!strcmp(a, "--input")) input_arg = v;
             else if (!strcmp(a, "--report")) report = v;
             else if (!strcmp(a, "--timeout")) timeout_s = v;
+            else if (!strcmp(a, "--journal")) journal = v;
+            else if (!strcmp(a, "--retain")) retain_s = v;
             else if (!strcmp(a, "--set")) {
                 if (n_sets == 64) return usage_err("too many --set options%s", "");
                 sets[n_sets++] = v;
@@ -235,6 +246,11 @@ int mae_cmd_run(int argc, char **argv) {
     mae_run_opts ro = {0};
     if (timeout_s && (mae__parse_duration_ms(timeout_s, &ro.timeout_ms) != 0 || ro.timeout_ms == 0))
         return usage_err("--timeout: not a duration: '%s'", timeout_s);
+
+    uint64_t retain_ms = 7 * 24 * 3600 * 1000ull;
+    if (retain_s && mae__parse_duration_ms(retain_s, &retain_ms) != 0)
+        return usage_err("--retain: not a duration: '%s'", retain_s);
+    eo.journal_dir = mae_cli_journal_dir(journal, no_journal);
 
     mae_workflow *wf = NULL;
     if (mae_workflow_load(wf_path, &wf, stderr) != 0) {
@@ -306,6 +322,7 @@ int mae_cmd_run(int argc, char **argv) {
     }
     eo.http = c.tr.http;
     eo.grpc = c.tr.grpc;
+    if (eo.journal_dir) mae_cli_journal_prune(eo.journal_dir, retain_ms);
     rc = mae_engine_new(&c.loop, &eo, &c.eng);
     if (rc == 0) rc = mae_run_start(c.eng, wf, checked, &ro, on_done, &c, &c.run);
     free(checked);
@@ -318,7 +335,8 @@ int mae_cmd_run(int argc, char **argv) {
         c.signals_open = 1;
     } else {
         fprintf(stderr, "maestro: cannot start the run: %s\n", mae_strerror(rc));
-        c.exit_code = rc == MAE_EINVAL || rc == MAE_EPARSE ? 2 : 1;
+        /* MAE_EIO: the journal cannot be created; nothing was called */
+        c.exit_code = rc == MAE_EINVAL || rc == MAE_EPARSE || rc == MAE_EIO ? 2 : 1;
         shutdown_all(&c);
     }
     /* on_done shuts everything down, so this returns once the run is over and closed */

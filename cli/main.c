@@ -16,6 +16,7 @@ static const char usage[] =
     "  maestro graph WORKFLOW.yaml [--format dot|mermaid]           draw the steps\n"
     "  maestro bench WORKFLOW.yaml --input ... -n RUNS -c CONC      run many instances, report figures\n"
     "  maestro stub STUBS.yaml [--log FILE]                         serve fake HTTP and gRPC services\n"
+    "  maestro runs [--all] [--json] | show ID | resume ID|--all | compensate ID   journaled runs\n"
     "  maestro version | help | <command> --help\n"
     "\n"
     "exit codes: 0 succeeded, 1 failed and compensated, 2 invalid usage/workflow/input,\n"
@@ -39,6 +40,10 @@ static int dispatch(int argc, char **argv) {
     if (strcmp(cmd, "graph") == 0) return mae_cmd_graph(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return mae_cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "stub") == 0) return mae_cmd_stub(argc - 1, argv + 1);
+    if (strcmp(cmd, "runs") == 0) return mae_cmd_runs(argc - 1, argv + 1);
+    if (strcmp(cmd, "show") == 0) return mae_cmd_show(argc - 1, argv + 1);
+    if (strcmp(cmd, "resume") == 0) return mae_cmd_resume(argc - 1, argv + 1);
+    if (strcmp(cmd, "compensate") == 0) return mae_cmd_compensate(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("maestro %s\n", MAE_VERSION);
         return 0;

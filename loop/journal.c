@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -304,6 +305,10 @@ int mae__jw_open(uv_loop_t *loop, const char *path, bool create, size_t valid_en
     *out = NULL;
     int fd = open(path, create ? O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC : O_WRONLY | O_CLOEXEC, 0600);
     if (fd < 0) return uv_translate_sys_error(errno);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return UV_EBUSY;
+    }
     int64_t pos = 0;
     if (create) {
         uint8_t hdr[MAE_JRNL_HDR];

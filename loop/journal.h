@@ -85,7 +85,8 @@ typedef struct mae_jwriter mae_jwriter;
 typedef void (*mae_jw_cb)(int status, void *ud);
 
 /* Opens (creating with a header when it does not exist, else appending at valid_end, the file
- * being cut there first) synchronously: this happens before a run starts. Returns 0 or a
+ * being cut there first) synchronously: this happens before a run starts. The file is locked
+ * (flock, exclusive) until closed: UV_EBUSY when another writer holds it. Returns 0 or a
  * negative libuv error. */
 int mae__jw_open(uv_loop_t *loop, const char *path, bool create, size_t valid_end, mae_jwriter **out);
 /* Queues a record; cb (may be NULL) runs from the loop once it is durable or failed, never
