@@ -42,8 +42,9 @@ static const char runs_usage[] =
     "exit codes: as maestro run (0, 1, 2, 3, 130)\n";
 
 const char *mae_cli_journal_dir(const char *arg, int off) {
+    static char buf[4096];
     if (off) return NULL;
-    return arg ? arg : mae__journal_default_dir();
+    return arg ? arg : mae__journal_default_dir(buf, sizeof buf);
 }
 
 static int64_t now_ms(void) {
@@ -111,7 +112,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o) {
             o->id = a;
         }
     }
-    if (!o->dir) o->dir = mae__journal_default_dir();
+    if (!o->dir) o->dir = mae_cli_journal_dir(NULL, 0);
     return 0;
 }
 

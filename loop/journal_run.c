@@ -21,17 +21,16 @@ static int64_t wall_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-const char *mae__journal_default_dir(void) {
-    static char buf[4096];
+const char *mae__journal_default_dir(char *buf, size_t len) {
     const char *j = getenv("MAESTRO_JOURNAL");
     if (j && *j) return j;
     const char *x = getenv("XDG_STATE_HOME");
     if (x && *x == '/') {
-        snprintf(buf, sizeof buf, "%s/maestro/runs", x);
+        snprintf(buf, len, "%s/maestro/runs", x);
         return buf;
     }
     const char *h = getenv("HOME");
-    snprintf(buf, sizeof buf, "%s/.local/state/maestro/runs", h && *h ? h : ".");
+    snprintf(buf, len, "%s/.local/state/maestro/runs", h && *h ? h : ".");
     return buf;
 }
 

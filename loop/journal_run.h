@@ -54,8 +54,8 @@ void mae__jfile_free(mae_jfile *f);
 /* FNV-1a 64 of a file's bytes as "fnv1a64:<16 hex>" into out (33 bytes). 0 or MAE_EIO. */
 int mae__file_digest(const char *path, char out[33]);
 /* The default journal directory: $MAESTRO_JOURNAL, $XDG_STATE_HOME/maestro/runs, else
- * ~/.local/state/maestro/runs. Static buffer. */
-const char *mae__journal_default_dir(void);
+ * ~/.local/state/maestro/runs (built in buf, or the environment's string). */
+const char *mae__journal_default_dir(char *buf, size_t len);
 
 /* --- hooks, called by the engine (run.c, call.c) --- */
 /* At run start (mae_run_start): creates the directory and the file, locks it, queues RUN_START.
