@@ -110,29 +110,37 @@ void mae__jrnl_encode(uint8_t *out, uint8_t type, const void *payload, size_t le
     if (len) memcpy(out + MAE_JRNL_REC_HDR, payload, len);
 }
 
+/* A whole record (checksum matching) starts at o. */
+static bool whole_at(const uint8_t *buf, size_t n, size_t o) {
+    if (n - o < MAE_JRNL_REC_HDR) return false;
+    uint32_t len = get32(buf + o);
+    uint8_t type = buf[o + 8];
+    if (type == 0 || len > MAE_JRNL_MAX_PAYLOAD || (size_t)len > n - o - MAE_JRNL_REC_HDR) return false;
+    return rec_crc(type, buf + o + MAE_JRNL_REC_HDR, len) == get32(buf + o + 4);
+}
+
+/* A bad record at o is a torn tail only when no whole record follows it anywhere: a write cut
+ * short leaves nothing valid after itself, while a damaged length or payload in the middle
+ * leaves the records that were written after it. */
+static mae_jd_status bad_record(const uint8_t *buf, size_t n, size_t o) {
+    for (size_t p = o + 1; p + MAE_JRNL_REC_HDR <= n; p++)
+        if (whole_at(buf, n, p)) return MAE_JD_DAMAGED;
+    return MAE_JD_TORN;
+}
+
 mae_jd_status mae__jrnl_decode(const uint8_t *buf, size_t n, size_t *off, mae_jrec *rec) {
     size_t o = *off;
     if (o >= n) return MAE_JD_END;
     size_t left = n - o;
     /* a header cut short can only be the end of a write */
     if (left < MAE_JRNL_REC_HDR) return MAE_JD_TORN;
+    if (!whole_at(buf, n, o)) return bad_record(buf, n, o);
     uint32_t len = get32(buf + o);
-    uint32_t crc = get32(buf + o + 4);
-    uint8_t type = buf[o + 8];
-    if (len > MAE_JRNL_MAX_PAYLOAD) {
-        /* an impossible length: trusting it would swallow whatever follows; only the very last
-         * bytes of a file may be a torn write */
-        return left < MAE_JRNL_REC_HDR + 64 ? MAE_JD_TORN : MAE_JD_DAMAGED;
-    }
-    if ((size_t)len > left - MAE_JRNL_REC_HDR) return MAE_JD_TORN;
-    size_t end = o + MAE_JRNL_REC_HDR + len;
-    if (type == 0 || rec_crc(type, buf + o + MAE_JRNL_REC_HDR, len) != crc)
-        return end == n ? MAE_JD_TORN : MAE_JD_DAMAGED;
-    rec->type = type;
+    rec->type = buf[o + 8];
     rec->payload = buf + o + MAE_JRNL_REC_HDR;
     rec->len = len;
     rec->off = o;
-    *off = end;
+    *off = o + MAE_JRNL_REC_HDR + len;
     return MAE_JD_RECORD;
 }
 

@@ -48,10 +48,11 @@ typedef struct mae_jrec {
 typedef enum {
     MAE_JD_RECORD = 1,   /* *rec filled, *off advanced past it */
     MAE_JD_END = 0,      /* no bytes left */
-    MAE_JD_TORN = -1,    /* the last record is incomplete or its checksum fails at the very end of
-                            the file: a write cut short; everything before it stands */
-    MAE_JD_DAMAGED = -2, /* a record that is not whole and has more bytes after it: damage in
-                            the middle, at *off */
+    MAE_JD_TORN = -1,    /* a record that is not whole (cut short, or its checksum fails) with no
+                            whole record anywhere after it: a write cut short; everything before
+                            it stands */
+    MAE_JD_DAMAGED = -2, /* a record that is not whole followed by one that is: damage in the
+                            middle, at *off */
 } mae_jd_status;
 
 /* Checks the file header. 0, MAE_EDECODE (not a journal, or a version we do not read) or

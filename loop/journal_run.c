@@ -443,7 +443,7 @@ int mae__jfile_load(const char *path, mae_jfile *f, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: not a Maestro journal (or a version this build does not read)", path);
         return MAE_EDECODE;
     }
-    if (!f->start) {
+    if (!f->start && !f->scan.damaged) {
         snprintf(err, errlen, "%s: the run's start record is missing: nothing was sent", path);
         return MAE_EDECODE;
     }
