@@ -14,6 +14,8 @@ int mae_cmd_compensate(int argc, char **argv);
 /* The journal directory of a run: NULL when off (--no-journal), arg (--journal), else the
  * default (docs/journal.md#where). */
 const char *mae_cli_journal_dir(const char *arg, int off);
+/* --retain: "7d" (days) or any duration ("36h"). 0 or -1. */
+int mae_cli_parse_retain(const char *s, unsigned long long *ms);
 /* Deletes finished runs' journals in dir older than retain_ms (unfinished ones stay). */
 void mae_cli_journal_prune(const char *dir, unsigned long long retain_ms);
 struct mae_workflow;

@@ -247,8 +247,8 @@ int mae_cmd_run(int argc, char **argv) {
     if (timeout_s && (mae__parse_duration_ms(timeout_s, &ro.timeout_ms) != 0 || ro.timeout_ms == 0))
         return usage_err("--timeout: not a duration: '%s'", timeout_s);
 
-    uint64_t retain_ms = 7 * 24 * 3600 * 1000ull;
-    if (retain_s && mae__parse_duration_ms(retain_s, &retain_ms) != 0)
+    unsigned long long retain_ms = 7 * 24 * 3600 * 1000ull;
+    if (retain_s && mae_cli_parse_retain(retain_s, &retain_ms) != 0)
         return usage_err("--retain: not a duration: '%s'", retain_s);
     eo.journal_dir = mae_cli_journal_dir(journal, no_journal);
 

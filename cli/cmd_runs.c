@@ -47,6 +47,20 @@ const char *mae_cli_journal_dir(const char *arg, int off) {
     return arg ? arg : mae__journal_default_dir(buf, sizeof buf);
 }
 
+int mae_cli_parse_retain(const char *s, unsigned long long *ms) {
+    /* days are what retention is counted in; workflow durations stop at hours */
+    char *end = NULL;
+    unsigned long long d = strtoull(s, &end, 10);
+    if (end != s && end[0] == 'd' && end[1] == 0 && d <= 36500) {
+        *ms = d * DAY_MS;
+        return 0;
+    }
+    uint64_t v = 0;
+    if (mae__parse_duration_ms(s, &v) != 0) return -1;
+    *ms = v;
+    return 0;
+}
+
 static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

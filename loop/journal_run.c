@@ -436,9 +436,17 @@ int mae__jfile_load(const char *path, mae_jfile *f, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         return MAE_ENOMEM;
     }
-    load_ctx x = {f, 0};
-    mae__jrnl_scan(buf, got, on_rec, &x, &f->scan);
+    int rc = mae__jfile_load_buf(buf, got, f, err, errlen);
     free(buf);
+    return rc;
+}
+
+int mae__jfile_load_buf(const uint8_t *buf, size_t n, mae_jfile *f, char *err, size_t errlen) {
+    const char *path = f->path ? f->path : "journal";
+    if (!f->results && !(f->results = cJSON_CreateObject())) return MAE_ENOMEM;
+    if (!f->intents && !(f->intents = cJSON_CreateObject())) return MAE_ENOMEM;
+    load_ctx x = {f, 0};
+    mae__jrnl_scan(buf, n, on_rec, &x, &f->scan);
     if (f->scan.header != 0 && !(f->scan.header == MAE_ENOTFOUND)) {
         snprintf(err, errlen, "%s: not a Maestro journal (or a version this build does not read)", path);
         return MAE_EDECODE;

@@ -50,6 +50,8 @@ typedef enum { MAE_REPLAY_RESUME, MAE_REPLAY_COMPENSATE } mae_replay_mode;
  * set. Damage in the middle is not an error here: scan.damaged says so, and nothing after the
  * damage is used. */
 int mae__jfile_load(const char *path, mae_jfile *out, char *err, size_t errlen);
+/* The same from bytes (f zeroed, or its path set, by the caller). */
+int mae__jfile_load_buf(const uint8_t *buf, size_t n, mae_jfile *f, char *err, size_t errlen);
 void mae__jfile_free(mae_jfile *f);
 /* FNV-1a 64 of a file's bytes as "fnv1a64:<16 hex>" into out (33 bytes). 0 or MAE_EIO. */
 int mae__file_digest(const char *path, char out[33]);
