@@ -30,6 +30,7 @@ static const char bench_usage[] =
     "  --set service.NAME.endpoint=URL   override a service's endpoint\n"
     "  --timeout DURATION       per-run timeout (default: the workflow's)\n"
     "  --log-level LEVEL        error|warn|info|debug (default: no logs)\n"
+    "  --journal DIR            journal every run in DIR, as maestro run does (default: none)\n"
     "exit codes: 0 every run succeeded, 1 some run did not, 2 invalid usage/workflow/input\n";
 
 #define BENCH_MAX_SETS 64
@@ -316,6 +317,7 @@ int mae_cmd_bench(int argc, char **argv) {
             } else if (!strcmp(a, "-c") || !strcmp(a, "--concurrency")) {
                 if (parse_count(v, &c) != 0) return usage_err("-c: expected a concurrency >= 1, got '%s'", v);
             } else if (!strcmp(a, "--timeout")) timeout_s = v;
+            else if (!strcmp(a, "--journal")) eo.journal_dir = v;   /* off unless asked (docs/journal.md) */
             else if (!strcmp(a, "--set")) {
                 if (n_sets == BENCH_MAX_SETS) return usage_err("too many --set options%s", "");
                 sets[n_sets++] = v;

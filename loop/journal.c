@@ -187,6 +187,8 @@ typedef struct batch {
 struct mae_jwriter {
     uv_loop_t *loop;
     uv_file fd;
+    uv_file dirfd;         /* a new file's directory, synced once after the first batch; -1 after */
+    uv_file dirfd_closing;
     int64_t pos;           /* where the next write goes */
     uv_fs_t req;
     uv_idle_t idle;        /* flushes the pending batch before the loop next blocks */
@@ -258,6 +260,7 @@ static void idle_closed(uv_handle_t *h) {
 static void file_closed(uv_fs_t *req) {
     mae_jwriter *w = req->data;
     uv_fs_req_cleanup(req);
+    if (w->dirfd >= 0) close(w->dirfd);   /* nothing was ever written */
     uv_close((uv_handle_t *)&w->idle, idle_closed);
 }
 
@@ -269,12 +272,27 @@ static void failed(mae_jwriter *w, int err) {
     kick(w);   /* the pending waiters learn it from the loop */
 }
 
+static void dir_synced(uv_fs_t *req);
+
 static void synced(uv_fs_t *req) {
     mae_jwriter *w = req->data;
     int r = (int)req->result;
     uv_fs_req_cleanup(req);
     if (r < 0) {
         failed(w, r);
+        return;
+    }
+    if (w->dirfd >= 0) {
+        /* the file's name: synced (then closed, synchronously: close does not wait for a disk) */
+        uv_file d = w->dirfd;
+        w->dirfd = -1;
+        w->req.data = w;
+        int rc = uv_fs_fsync(w->loop, &w->req, d, dir_synced);
+        w->dirfd_closing = d;
+        if (rc < 0) {
+            close(d);
+            failed(w, rc);
+        }
         return;
     }
     w->busy = false;
@@ -284,6 +302,15 @@ static void synced(uv_fs_t *req) {
 }
 
 static void write_more(mae_jwriter *w);
+
+static void synced(uv_fs_t *req);
+
+static void dir_synced(uv_fs_t *req) {
+    mae_jwriter *w = req->data;
+    close(w->dirfd_closing);
+    w->dirfd_closing = -1;
+    synced(req);
+}
 
 static void written(uv_fs_t *req) {
     mae_jwriter *w = req->data;
@@ -351,25 +378,18 @@ int mae__jw_open(uv_loop_t *loop, const char *path, bool create, size_t valid_en
         return UV_EBUSY;
     }
     int64_t pos = 0;
+    int dfd = -1;
     if (create) {
-        uint8_t hdr[MAE_JRNL_HDR];
-        mae__jrnl_header(hdr);
-        if (write(fd, hdr, sizeof hdr) != (ssize_t)sizeof hdr || fdatasync(fd) != 0) {
-            int e = errno ? errno : EIO;
+        /* the header goes out with the first batch; the new name itself must survive a crash, so
+         * the directory is synced after that batch, before its callbacks run */
+        char *dup = strdup(path);
+        if (dup) dfd = open(dirname(dup), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        free(dup);
+        if (dfd < 0) {
+            int e = errno ? errno : ENOMEM;
             close(fd);
             unlink(path);
             return uv_translate_sys_error(e);
-        }
-        pos = MAE_JRNL_HDR;
-        /* the new name itself must survive a crash: sync its directory */
-        char *dup = strdup(path);
-        if (dup) {
-            int dfd = open(dirname(dup), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                (void)fsync(dfd);
-                close(dfd);
-            }
-            free(dup);
         }
     } else {
         /* a torn tail is cut off, so what is appended next follows whole records */
@@ -381,15 +401,24 @@ int mae__jw_open(uv_loop_t *loop, const char *path, bool create, size_t valid_en
         pos = (int64_t)valid_end;
     }
     mae_jwriter *w = calloc(1, sizeof *w);
-    if (!w || uv_idle_init(loop, &w->idle) != 0) {
+    if (!w || uv_idle_init(loop, &w->idle) != 0 || (create && batch_reserve(&w->pending, MAE_JRNL_HDR) != 0)) {
+        if (w) batch_free(&w->pending);
         free(w);
         close(fd);
+        if (dfd >= 0) close(dfd);
+        if (create) unlink(path);
         return UV_ENOMEM;
     }
     w->loop = loop;
     w->fd = fd;
+    w->dirfd = dfd;
+    w->dirfd_closing = -1;
     w->pos = pos;
     w->idle.data = w;
+    if (create) {
+        mae__jrnl_header(w->pending.buf);
+        w->pending.len = MAE_JRNL_HDR;
+    }
     /* only pending work keeps the loop alive, and that is the run's, which has its own handles */
     *out = w;
     return 0;
