@@ -8,6 +8,7 @@ M=${MAESTRO_BIN:-bin/maestro}
 J=${1:-$(mktemp -d /tmp/maestro-bench-journal.XXXXXX)}
 N1=${N1:-2000}
 N10=${N10:-500}
+: > /tmp/maestro-bench-ports.$$
 $M stub bench/stubs.yaml > /tmp/maestro-bench-ports.$$ 2>/dev/null &
 STUB=$!
 trap 'kill $STUB 2>/dev/null; rm -f /tmp/maestro-bench-ports.$$' EXIT
