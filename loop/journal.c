@@ -197,6 +197,7 @@ struct mae_jwriter {
     bool busy;
     bool closing;
     int err;
+    size_t syncs;          /* completed write + fdatasync rounds */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -297,6 +298,7 @@ static void synced(uv_fs_t *req) {
     }
     w->busy = false;
     w->flight.len = 0;
+    w->syncs++;
     fire(&w->flight, 0);
     if (w->pending.len || w->pending.nw || w->closing) kick(w);
 }
@@ -441,6 +443,8 @@ int mae__jw_append(mae_jwriter *w, uint8_t type, const void *payload, size_t len
 }
 
 int mae__jw_error(const mae_jwriter *w) { return w->err; }
+
+size_t mae__jw_syncs(const mae_jwriter *w) { return w->syncs; }
 
 void mae__jw_close(mae_jwriter *w, void (*done)(void *ud), void *ud) {
     if (!w) {

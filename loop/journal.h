@@ -95,6 +95,8 @@ int mae__jw_open(uv_loop_t *loop, const char *path, bool create, size_t valid_en
 int mae__jw_append(mae_jwriter *w, uint8_t type, const void *payload, size_t len, mae_jw_cb cb, void *ud);
 /* The writer's error: 0 while healthy, else the negative libuv error that failed it. */
 int mae__jw_error(const mae_jwriter *w);
+/* Completed write + fdatasync rounds so far (group commit: one per batch). */
+size_t mae__jw_syncs(const mae_jwriter *w);
 /* Flushes what is queued, closes the file and frees the writer; done(ud) runs from the loop. */
 void mae__jw_close(mae_jwriter *w, void (*done)(void *ud), void *ud);
 
