@@ -68,6 +68,7 @@ static void start_stub(void) {
     log_path = th_write_temp("", 0, ".log");
     char *argv[] = {(char *)bin(), "stub", sp, "--log", log_path, NULL};
     ASSERT_EQ_INT(th_spawn(&stub, argv, 10), 0);
+    free(sp);
     char wf[4096];
     int l = snprintf(wf, sizeof wf, wf_fmt, stub.port, "a");
     wf_path = th_write_temp(wf, (size_t)l, ".yaml");

@@ -68,9 +68,24 @@ static const char wf_fmt[] =
 
 static const char input[] = "{\"items\": [\"x\", \"y\", \"z\"]}";
 /* every forward call of a whole run, with whether it has a compensation */
-static const char *const keys[] = {"a", "b", "c", "d[0]", "d[1]", "d[2]", "e"};
-static const bool has_comp[] = {true, true, true, true, true, true, false};
-#define N_KEYS 7
+static const char *const kt_keys[] = {"a", "b", "c", "d[0]", "d[1]", "d[2]", "e"};
+static const bool kt_comp[] = {true, true, true, true, true, true, false};
+static const char *const ds_keys[] = {"provision", "deploy_app", "check_health", "register_lb", "notify"};
+static const bool ds_comp[] = {true, true, false, true, false};
+#define N_KEYS 16
+
+/* The workflow under test: its input, --set options, keys, and what a successful output holds. */
+typedef struct scenario {
+    const char *input;
+    char *sets[16];
+    int n_sets;
+    const char *const *keys;
+    const bool *has_comp;
+    int n_keys;
+    const char *expect_out;
+} scenario;
+
+static scenario S;
 
 static const char *bin(void) {
     const char *b = getenv("MAESTRO_BIN");
@@ -187,7 +202,14 @@ static void one(const char *wf, const char *log, kill_how how, long at, bool com
         int nul = open("/dev/null", O_WRONLY);
         dup2(nul, 1);
         dup2(nul, 2);
-        execl(bin(), "maestro", "run", wf, "--input", input, "--journal", dir, "--quiet", (char *)NULL);
+        char *av[40] = {"maestro", "run", (char *)wf, "--input", (char *)S.input, "--journal", dir, "--quiet"};
+        int ac = 8;
+        for (int i = 0; i < S.n_sets; i++) {
+            av[ac++] = "--set";
+            av[ac++] = S.sets[i];
+        }
+        av[ac] = NULL;
+        execv(bin(), av);
         _exit(127);
     }
     char id[33] = "", jpath[1024] = "";
@@ -247,17 +269,17 @@ static void one(const char *wf, const char *log, kill_how how, long at, bool com
     }
     /* the keys whose outcome the dead run did not learn */
     bool unknown[N_KEYS] = {0};
-    for (int i = 0; i < N_KEYS; i++) {
+    for (int i = 0; i < S.n_keys; i++) {
         char k[128], rk[128];
-        snprintf(k, sizeof k, "step:%s:%s", id, keys[i]);
-        snprintf(rk, sizeof rk, "step:%s:%s", id, keys[i]);
+        snprintf(k, sizeof k, "step:%s:%s", id, S.keys[i]);
+        snprintf(rk, sizeof rk, "step:%s:%s", id, S.keys[i]);
         unknown[i] = cJSON_GetObjectItemCaseSensitive(before.intents, k) && !cJSON_GetObjectItemCaseSensitive(before.results, rk);
         if (unknown[i]) T.resent_unknown++;
     }
     bool intent[N_KEYS];
-    for (int i = 0; i < N_KEYS; i++) {
+    for (int i = 0; i < S.n_keys; i++) {
         char k[128];
-        snprintf(k, sizeof k, "step:%s:%s", id, keys[i]);
+        snprintf(k, sizeof k, "step:%s:%s", id, S.keys[i]);
         intent[i] = cJSON_GetObjectItemCaseSensitive(before.intents, k) != NULL;
     }
     bool was_over = before.end != NULL;
@@ -278,30 +300,30 @@ static void one(const char *wf, const char *log, kill_how how, long at, bool com
         T.resumed++;
         if (rc != 0) fprintf(stderr, "resume rc %d: %s\n", rc, errs);
         ASSERT_EQ_INT(rc, 0);
-        ASSERT_CONTAINS(out, "\"e\":true");
+        ASSERT_CONTAINS(out, S.expect_out);
     }
     free(out);
     free(errs);
 
     calls c;
     count_calls(log, id, &c);
-    for (int i = 0; i < N_KEYS; i++) {
-        int n = count_of(&c, keys[i]);
+    for (int i = 0; i < S.n_keys; i++) {
+        int n = count_of(&c, S.keys[i]);
         char ck[64];
-        snprintf(ck, sizeof ck, "%s:compensate", keys[i]);
+        snprintf(ck, sizeof ck, "%s:compensate", S.keys[i]);
         int nc = count_of(&c, ck);
         /* at most once per key, a re-send of an unknown outcome apart */
-        if (n > (unknown[i] ? 2 : 1)) th_fail(__FILE__, __LINE__, "%s called %d times (unknown %d)", keys[i], n, unknown[i]);
+        if (n > (unknown[i] ? 2 : 1)) th_fail(__FILE__, __LINE__, "%s called %d times (unknown %d)", S.keys[i], n, unknown[i]);
         ASSERT_CMP_INT(nc, <=, 1);
         if (was_over) continue;
         if (!compensate) {
-            if (n < 1) th_fail(__FILE__, __LINE__, "resume: %s never called", keys[i]);
+            if (n < 1) th_fail(__FILE__, __LINE__, "resume: %s never called", S.keys[i]);
             ASSERT_EQ_INT(nc, 0);
         } else {
             /* nothing new starts; whatever was (or may have been) sent is undone once */
             if (!intent[i]) ASSERT_EQ_INT(n, 0);
-            if (has_comp[i] && n > 0 && nc != 1)
-                th_fail(__FILE__, __LINE__, "compensate: %s called %d times, compensated %d times", keys[i], n, nc);
+            if (S.has_comp[i] && n > 0 && nc != 1)
+                th_fail(__FILE__, __LINE__, "compensate: %s called %d times, compensated %d times", S.keys[i], n, nc);
             if (nc) ASSERT_CMP_INT(n, >=, 1);
         }
     }
@@ -323,11 +345,22 @@ static void one(const char *wf, const char *log, kill_how how, long at, bool com
 static th_proc stub;
 static char *wf_path, *log_path;
 
+static void kt_scenario(void) {
+    memset(&S, 0, sizeof S);
+    S.input = input;
+    S.keys = kt_keys;
+    S.has_comp = kt_comp;
+    S.n_keys = 7;
+    S.expect_out = "\"e\":true";
+}
+
 static void start_stub(void) {
+    kt_scenario();
     char *sp = th_write_temp(stubs, strlen(stubs), ".yaml");
     log_path = th_write_temp("", 0, ".log");
     char *argv[] = {(char *)bin(), "stub", sp, "--log", log_path, NULL};
     ASSERT_EQ_INT(th_spawn(&stub, argv, 10), 0);
+    free(sp);
     char wf[4096];
     int l = snprintf(wf, sizeof wf, wf_fmt, stub.port);
     wf_path = th_write_temp(wf, (size_t)l, ".yaml");
@@ -335,7 +368,7 @@ static void start_stub(void) {
 
 static void report_totals(const char *what) {
     fprintf(stderr, "%s: %d iterations, %d killed (%d resumed, %d compensated), %d finished before the kill point, "
-                    "%d unknown outcomes re-sent\n",
+                    "%d calls of unknown outcome at the kill\n",
             what, T.iterations, T.killed, T.resumed, T.compensated, T.finished_first, T.resent_unknown);
 }
 
@@ -375,5 +408,67 @@ TEST_T(kill_at_random_moments, 900) {
     for (int i = 0; i < n; i++) one(wf_path, log_path, KILL_RANDOM, rand() % 250000, i % 2);
     report_totals("random");
     ASSERT_CMP_INT(T.killed, >=, n / 3);
+    th_stop(&stub);
+}
+
+/* examples/workflows/deploy_service.yaml (gRPC and HTTP services, compensations) against its
+ * stubs on free ports, killed at every record, then at random moments. */
+static void start_deploy_stub(void) {
+    size_t len = 0;
+    char *text = th_read_file(th_path("examples/stubs/deploy_service.yaml"), &len);
+    ASSERT_NOT_NULL(text);
+    /* every listen address on port 0 */
+    for (char *p = strstr(text, "127.0.0.1:"); p; p = strstr(p + 1, "127.0.0.1:")) {
+        char *d = p + 10;
+        if (*d < '0' || *d > '9') continue;
+        *d++ = '0';
+        while (*d >= '0' && *d <= '9') *d++ = ' ';
+    }
+    char *sp = th_write_temp(text, strlen(text), ".yaml");
+    free(text);
+    log_path = th_write_temp("", 0, ".log");
+    char *argv[] = {(char *)bin(), "stub", sp, "--log", log_path, NULL};
+    ASSERT_EQ_INT(th_spawn(&stub, argv, 10), 0);
+    free(sp);
+    memset(&S, 0, sizeof S);
+    static char in[1024];
+    char *inp = th_read_file(th_path("examples/inputs/deploy_service.json"), NULL);
+    snprintf(in, sizeof in, "%s", inp);
+    free(inp);
+    S.input = in;
+    S.keys = ds_keys;
+    S.has_comp = ds_comp;
+    S.n_keys = 5;
+    S.expect_out = "{}";
+    /* the first PORT line was read by th_spawn (cloud, first in the file); then the others */
+    static char sets[8][128];
+    snprintf(sets[0], sizeof sets[0], "service.cloud.endpoint=127.0.0.1:%d", stub.port);
+    S.sets[S.n_sets++] = sets[0];
+    char line[256];
+    while (S.n_sets < 5 && fgets(line, sizeof line, stub.out)) {
+        int port;
+        char name[64];
+        if (sscanf(line, "PORT %d %63s", &port, name) != 2) continue;
+        bool http = !strcmp(name, "health") || !strcmp(name, "notifications");
+        snprintf(sets[S.n_sets], sizeof sets[0], "service.%s.endpoint=%s127.0.0.1:%d", name, http ? "http://" : "", port);
+        S.sets[S.n_sets] = sets[S.n_sets];
+        S.n_sets++;
+    }
+    ASSERT_EQ_INT(S.n_sets, 5);
+    wf_path = strdup(th_path("examples/workflows/deploy_service.yaml"));
+}
+
+TEST_T(deploy_service_killed_at_every_record_and_at_random, 900) {
+    start_deploy_stub();
+    for (long r = 1; r <= 12; r++) {
+        one(wf_path, log_path, KILL_RECORDS, r, false);
+        one(wf_path, log_path, KILL_RECORDS, r, true);
+    }
+    const char *e = getenv("MAESTRO_KILL_RUNS");
+    int n = e ? atoi(e) : 40;
+    for (int i = 0; i < n; i++) one(wf_path, log_path, KILL_RANDOM, rand() % 200000, i % 2);
+    report_totals("deploy_service");
+    ASSERT_CMP_INT(T.resumed, >=, 10);
+    ASSERT_CMP_INT(T.compensated, >=, 10);
     th_stop(&stub);
 }
