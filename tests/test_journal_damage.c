@@ -382,3 +382,50 @@ TEST_T(disk_full_at_the_first_intent_sends_nothing, 120) {
     cleanup_fs(dir);
     th_stop(&stub);
 }
+
+/* Retention: a new run deletes finished journals older than --retain, never unfinished ones. */
+TEST_T(retention_prunes_only_old_finished_runs, 120) {
+    start_stub();
+    char dir[64], id_old[33];
+    size_t len = 0;
+    char *data = real_journal(dir, id_old, &len);
+    ASSERT_NOT_NULL(data);
+    char p_old[512], p_unf[512];
+    snprintf(p_old, sizeof p_old, "%s/%s.mj", dir, id_old);
+    /* an unfinished run: the same journal without its end record, under another id */
+    mae_jscan s;
+    size_t off = MAE_JRNL_HDR, last = off;
+    mae_jrec r;
+    while (mae__jrnl_decode((const uint8_t *)data, len, &off, &r) == MAE_JD_RECORD)
+        if (r.type != MAE_JR_RUN_END) last = off;
+    mae__jrnl_scan((const uint8_t *)data, last, NULL, NULL, &s);
+    snprintf(p_unf, sizeof p_unf, "%s/%032d.mj", dir, 7);
+    write_file(p_unf, data, last);
+    /* ten days old, both */
+    struct timespec old[2];
+    clock_gettime(CLOCK_REALTIME, &old[0]);
+    old[0].tv_sec -= 10 * 86400;
+    old[1] = old[0];
+    ASSERT_EQ_INT(utimensat(AT_FDCWD, p_old, old, 0), 0);
+    ASSERT_EQ_INT(utimensat(AT_FDCWD, p_unf, old, 0), 0);
+    free(data);
+    char *out = NULL, *err = NULL;
+    char *argv[] = {"maestro", "run", wf_path, "--journal", dir, "--quiet", "--retain", "7d", NULL};
+    ASSERT_EQ_INT(th_maestro(argv, NULL, &out, &err), 0);
+    free(out);
+    free(err);
+    ASSERT_NE_INT(access(p_old, F_OK), 0);   /* finished, 10 days old: gone */
+    ASSERT_EQ_INT(access(p_unf, F_OK), 0);   /* unfinished: kept however old */
+    char *rargv[] = {"maestro", "runs", "--all", "--json", "--journal", dir, NULL};
+    ASSERT_EQ_INT(th_maestro(rargv, NULL, &out, &err), 0);
+    cJSON *arr = cJSON_Parse(out);
+    ASSERT_EQ_INT(cJSON_GetArraySize(arr), 2);   /* the unfinished one and the new run */
+    cJSON_Delete(arr);
+    free(out);
+    free(err);
+    char *bad[] = {"maestro", "run", wf_path, "--journal", dir, "--retain", "soon", NULL};
+    ASSERT_EQ_INT(th_maestro(bad, NULL, &out, &err), 2);
+    free(out);
+    free(err);
+    th_stop(&stub);
+}
