@@ -1,5 +1,5 @@
 # Maestro build. Sources are found by wildcard so each module adds files without editing this.
-# Targets: all (default) demo test install uninstall deps test-norm test-asan fuzz bench
+# Targets: all (default) demo test install uninstall deps test-norm test-asan fuzz bench pictures
 # fresh-machine clean. Each target installs the Debian packages it needs first (tests/deps.sh).
 .DEFAULT_GOAL := all
 CC       ?= cc
@@ -84,7 +84,7 @@ $(eval $(call flavour,asan))
 $(eval $(call flavour,fuzz))
 $(eval $(call flavour,pic))
 
-.PHONY: all build deps deps-build deps-demo deps-test test test-norm test-asan fuzz demo bench \
+.PHONY: all build deps deps-build deps-demo deps-test test test-norm test-asan fuzz demo bench pictures \
         clean install uninstall shared fresh-machine
 .SECONDARY:
 
@@ -160,14 +160,21 @@ fuzz: $(FUZZ_BINS)
 demo: deps-demo all
 	@bash examples/demo.sh
 
+# The picture in the README: deploy_service as `maestro graph` draws it (Graphviz from deps-demo).
+pictures: deps-demo all
+	bin/maestro graph examples/workflows/deploy_service.yaml --format svg > docs/deploy_service.svg
+
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, both libraries, every public header,
-# maestro.pc and the man page when there is one. make uninstall removes exactly those files.
+# maestro.pc, the man page and the bash and zsh completions. make uninstall removes exactly
+# those files.
 PREFIX     ?= /usr/local
 BINDIR      = $(PREFIX)/bin
 LIBDIR      = $(PREFIX)/lib
 INCDIR      = $(PREFIX)/include/maestro
 PCDIR       = $(LIBDIR)/pkgconfig
 MAN1DIR     = $(PREFIX)/share/man/man1
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  = $(PREFIX)/share/zsh/site-functions
 PUB_H       = $(wildcard include/maestro/*.h)
 # The dynamic linker finds a library new in /usr/local/lib only after ldconfig (not for DESTDIR).
 LDCONFIG    = $(if $(DESTDIR),,@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi)
@@ -186,13 +193,16 @@ install: all build/pic/libmaestro.so build/maestro.pc
 	install -m 644 $(PUB_H) $(DESTDIR)$(INCDIR)/
 	install -m 644 build/maestro.pc $(DESTDIR)$(PCDIR)/maestro.pc
 	$(if $(MAN1),install -d $(DESTDIR)$(MAN1DIR) && install -m 644 $(MAN1) $(DESTDIR)$(MAN1DIR)/maestro.1)
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 644 cli/completion/maestro.bash $(DESTDIR)$(BASHCOMPDIR)/maestro
+	install -m 644 cli/completion/_maestro $(DESTDIR)$(ZSHCOMPDIR)/_maestro
 	$(LDCONFIG)
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/maestro $(DESTDIR)$(LIBDIR)/libmaestro.a \
 	      $(DESTDIR)$(LIBDIR)/libmaestro.so $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libmaestro.so.$(VERSION) $(DESTDIR)$(PCDIR)/maestro.pc \
 	      $(addprefix $(DESTDIR)$(INCDIR)/,$(notdir $(PUB_H))) \
-	      $(DESTDIR)$(MAN1DIR)/maestro.1
+	      $(DESTDIR)$(MAN1DIR)/maestro.1 $(DESTDIR)$(BASHCOMPDIR)/maestro $(DESTDIR)$(ZSHCOMPDIR)/_maestro
 	rmdir $(DESTDIR)$(INCDIR) 2>/dev/null || true
 	$(LDCONFIG)
 

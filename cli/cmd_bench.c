@@ -21,17 +21,27 @@
 #include "workflow/model.h"
 #include "workflow/template.h"
 
-static const char bench_usage[] =
-    "usage: maestro bench WORKFLOW.yaml [--input JSON|@FILE] -n RUNS -c CONCURRENCY [options]\n"
-    "  --input JSON|@FILE       each run's input (default {})\n"
-    "  -n RUNS                  how many runs in all (default 100)\n"
-    "  -c CONCURRENCY           at most this many runs at a time (default 10)\n"
-    "  --json                   print one JSON object instead of text\n"
-    "  --set service.NAME.endpoint=URL   override a service's endpoint\n"
-    "  --timeout DURATION       per-run timeout (default: the workflow's)\n"
-    "  --log-level LEVEL        error|warn|info|debug (default: no logs)\n"
-    "  --journal DIR            journal every run in DIR, as maestro run does (default: none)\n"
-    "exit codes: 0 every run succeeded, 1 some run did not, 2 invalid usage/workflow/input\n";
+enum { O_INPUT = 1, O_RUNS, O_CONC, O_JSON, O_SET, O_TIMEOUT, O_LOG_LEVEL, O_JOURNAL };
+
+static const mae_cli_opt bench_opts[] = {
+    {O_INPUT, "--input", NULL, "JSON|@FILE", "each run's input (default {})"},
+    {O_RUNS, "--runs", "-n", "RUNS", "how many runs in all (default 100)"},
+    {O_CONC, "--concurrency", "-c", "CONC", "at most this many runs at a time (default 10)"},
+    {O_JSON, "--json", NULL, NULL, "print one JSON object instead of text"},
+    {O_SET, "--set", NULL, "service.NAME.endpoint=URL", "override a service's endpoint"},
+    {O_TIMEOUT, "--timeout", NULL, "DURATION", "per-run timeout (default: the workflow's)"},
+    {O_LOG_LEVEL, "--log-level", NULL, "LEVEL", "error|warn|info|debug (default: no logs)"},
+    {O_JOURNAL, "--journal", NULL, "DIR", "journal every run in DIR, as run does (default: none)"},
+    {0, NULL, NULL, NULL, NULL},
+};
+
+static const mae_cli_spec bench_spec = {
+    "bench", "WORKFLOW.yaml [--input JSON|@FILE] -n RUNS -c CONCURRENCY [options]",
+    "Runs many instances of the workflow on one loop and reports throughput, latency, errors,\n"
+    "CPU time and peak memory.\n",
+    bench_opts,
+    "exit codes: 0 every run succeeded, 1 some run did not, 2 invalid usage/workflow/input\n",
+};
 
 #define BENCH_MAX_SETS 64
 #define BENCH_MAX_CLASSES 32
@@ -218,13 +228,6 @@ static void on_progress(uv_timer_t *t) {
 }
 
 /* ---- arguments and input ---- */
-static int usage_err(const char *fmt, const char *arg) {
-    fprintf(stderr, "maestro bench: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n\n%s", bench_usage);
-    return 2;
-}
-
 static int parse_count(const char *s, uint64_t *out) {
     char *end;
     if (!s || !*s || *s == '-') return -1;
@@ -290,10 +293,6 @@ static void print_results(const bench *b, double wall_s, double cpu_s, long maxr
 }
 
 int mae_cmd_bench(int argc, char **argv) {
-    if (mae_cli_wants_help(argc, argv)) {
-        fputs(bench_usage, stdout);
-        return 0;
-    }
     const char *wf_path = NULL, *input_arg = NULL, *timeout_s = NULL;
     const char *sets[BENCH_MAX_SETS];
     int n_sets = 0, json = 0;
@@ -301,48 +300,48 @@ int mae_cmd_bench(int argc, char **argv) {
     mae_engine_opts eo;
     mae_engine_opts_init(&eo);
     eo.log_level = MAE_LOG_OFF;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--json")) {
-            json = 1;
-            continue;
+    mae_cli_args args;
+    mae_cli_args_init(&args, &bench_spec, argc, argv);
+    const char *v;
+    for (int id; (id = mae_cli_next(&args, &v)) != MAE_CLI_END;) {
+        switch (id) {
+        case MAE_CLI_HELP: return 0;
+        case MAE_CLI_BAD: return 2;
+        case MAE_CLI_ARG:
+            if (wf_path) return mae_cli_usage(&bench_spec, "more than one workflow given ('%s')", v);
+            wf_path = v;
+            break;
+        case O_JSON: json = 1; break;
+        case O_INPUT: input_arg = v; break;
+        case O_RUNS:
+            if (parse_count(v, &n) != 0) return mae_cli_usage(&bench_spec, "-n: expected a count of runs >= 1, got '%s'", v);
+            break;
+        case O_CONC:
+            if (parse_count(v, &c) != 0) return mae_cli_usage(&bench_spec, "-c: expected a concurrency >= 1, got '%s'", v);
+            break;
+        case O_TIMEOUT: timeout_s = v; break;
+        case O_JOURNAL: eo.journal_dir = v; break;   /* off unless asked (docs/journal.md) */
+        case O_SET:
+            if (n_sets == BENCH_MAX_SETS) return mae_cli_usage(&bench_spec, "too many --set options");
+            sets[n_sets++] = v;
+            break;
+        case O_LOG_LEVEL:
+            if (!strcmp(v, "error")) eo.log_level = MAE_LOG_ERROR;
+            else if (!strcmp(v, "warn")) eo.log_level = MAE_LOG_WARN;
+            else if (!strcmp(v, "info")) eo.log_level = MAE_LOG_INFO;
+            else if (!strcmp(v, "debug")) eo.log_level = MAE_LOG_DEBUG;
+            else return mae_cli_usage(&bench_spec, "--log-level: expected error|warn|info|debug, got '%s'", v);
+            break;
         }
-        if (a[0] == '-' && a[1]) {
-            if (!v) return usage_err("%s needs a value", a);
-            i++;
-            if (!strcmp(a, "--input")) input_arg = v;
-            else if (!strcmp(a, "-n") || !strcmp(a, "--runs")) {
-                if (parse_count(v, &n) != 0) return usage_err("-n: expected a count of runs >= 1, got '%s'", v);
-            } else if (!strcmp(a, "-c") || !strcmp(a, "--concurrency")) {
-                if (parse_count(v, &c) != 0) return usage_err("-c: expected a concurrency >= 1, got '%s'", v);
-            } else if (!strcmp(a, "--timeout")) timeout_s = v;
-            else if (!strcmp(a, "--journal")) eo.journal_dir = v;   /* off unless asked (docs/journal.md) */
-            else if (!strcmp(a, "--set")) {
-                if (n_sets == BENCH_MAX_SETS) return usage_err("too many --set options%s", "");
-                sets[n_sets++] = v;
-            } else if (!strcmp(a, "--log-level")) {
-                if (!strcmp(v, "error")) eo.log_level = MAE_LOG_ERROR;
-                else if (!strcmp(v, "warn")) eo.log_level = MAE_LOG_WARN;
-                else if (!strcmp(v, "info")) eo.log_level = MAE_LOG_INFO;
-                else if (!strcmp(v, "debug")) eo.log_level = MAE_LOG_DEBUG;
-                else return usage_err("--log-level: expected error|warn|info|debug, got '%s'", v);
-            } else {
-                return usage_err("unknown option '%s'", a);
-            }
-            continue;
-        }
-        if (wf_path) return usage_err("more than one workflow given ('%s')", a);
-        wf_path = a;
     }
-    if (!wf_path) return usage_err("no workflow file given%s", "");
+    if (!wf_path) return mae_cli_usage(&bench_spec, "no workflow file given");
     bench *b = calloc(1, sizeof *b);
     if (!b) return 1;
     b->n = n;
     b->c = c;
     if (timeout_s && (mae__parse_duration_ms(timeout_s, &b->ro.timeout_ms) != 0 || b->ro.timeout_ms == 0)) {
         free(b);
-        return usage_err("--timeout: not a duration: '%s'", timeout_s);
+        return mae_cli_usage(&bench_spec, "--timeout: not a duration: '%s'", timeout_s);
     }
 
     mae_workflow *wf = NULL;
@@ -354,12 +353,12 @@ int mae_cmd_bench(int argc, char **argv) {
     }
     for (int i = 0; i < n_sets; i++)
         if (mae_cli_apply_set("bench", wf, sets[i]) != 0) {
-            fprintf(stderr, "\n%s", bench_usage);
             goto out;
         }
     char *text = mae_cli_read_input("bench", input_arg);
     cJSON *input = NULL;
     char perr[96] = "";
+    if (!text) snprintf(perr, sizeof perr, "the input could not be read");
     if (text && mae__json_parse_doc(text, &input, perr, sizeof perr) != 0)
         fprintf(stderr, "maestro bench: --input: %s; nothing was called\n", perr);
     free(text);

@@ -13,6 +13,8 @@
 
 #include "cli/cli.h"
 #include "cli/out.h"
+#include "cli/plan.h"
+#include "cli/progress.h"
 #include "workflow/json_out.h"
 #include "cli/transports.h"
 #include "maestro/maestro.h"
@@ -20,22 +22,36 @@
 #include "workflow/template.h"
 #include "workflow/model.h"
 
-static const char run_usage[] =
-    "usage: maestro run WORKFLOW.yaml [--input JSON|@FILE|-] [options]\n"
-    "  --input JSON|@FILE|-     the run's input (default {})\n"
-    "  --report FILE            write the run report (JSON) on every outcome\n"
-    "  --log-level LEVEL        error|warn|info|debug (default warn)\n"
-    "  --log-format FORMAT      text|json (default text)\n"
-    "  --set service.NAME.endpoint=URL   override a service's endpoint\n"
-    "  --timeout DURATION       override the workflow timeout (e.g. 30s, 5m)\n"
-    "  --quiet                  no logs; only the output and the failure summary\n"
-    "  --journal DIR            where the run's journal goes (default $MAESTRO_JOURNAL, else\n"
-    "                           $XDG_STATE_HOME/maestro/runs, else ~/.local/state/maestro/runs)\n"
-    "  --no-journal             write no journal (the run cannot be resumed)\n"
-    "  --retain DURATION        keep finished runs' journals this long (default 7d)\n"
+enum { O_INPUT = 1, O_REPORT, O_LOG_LEVEL, O_LOG_FORMAT, O_SET, O_TIMEOUT, O_QUIET, O_PROGRESS, O_NO_PROGRESS,
+       O_DRY_RUN, O_JOURNAL, O_NO_JOURNAL, O_RETAIN };
+
+static const mae_cli_opt run_opts[] = {
+    {O_INPUT, "--input", NULL, "JSON|@FILE|-", "the run's input (default {})"},
+    {O_REPORT, "--report", NULL, "FILE", "write the run report (JSON) on every outcome"},
+    {O_LOG_LEVEL, "--log-level", NULL, "LEVEL", "error|warn|info|debug (default warn)"},
+    {O_LOG_FORMAT, "--log-format", NULL, "FORMAT", "text|json (default text)"},
+    {O_SET, "--set", NULL, "service.NAME.endpoint=URL", "override a service's endpoint"},
+    {O_TIMEOUT, "--timeout", NULL, "DURATION", "override the workflow timeout (e.g. 30s, 5m)"},
+    {O_QUIET, "--quiet", "-q", NULL, "no logs, no progress; only the output and the failure summary"},
+    {O_PROGRESS, "--progress", NULL, NULL, "live progress on stderr even when it is not a terminal"},
+    {O_NO_PROGRESS, "--no-progress", NULL, NULL, "no live progress, even on a terminal"},
+    {O_DRY_RUN, "--dry-run", NULL, NULL, "check the input and print every request as JSON lines; send nothing"},
+    {O_JOURNAL, "--journal", NULL, "DIR", "where the run's journal goes (docs/journal.md)"},
+    {O_NO_JOURNAL, "--no-journal", NULL, NULL, "write no journal: the run cannot be resumed after a crash"},
+    {O_RETAIN, "--retain", NULL, "DURATION", "keep finished runs' journals this long (default 7d)"},
+    {0, NULL, NULL, NULL, NULL},
+};
+
+static const mae_cli_spec run_spec = {
+    "run", "WORKFLOW.yaml [--input JSON|@FILE|-] [options]",
+    "Runs the workflow once: the output JSON on stdout; on stderr, live progress (one line as\n"
+    "each step starts and ends, retries, compensations; on a terminal, or with --progress;\n"
+    "colours unless NO_COLOR is set), logs, and a failure summary.\n",
+    run_opts,
     "exit codes: 0 succeeded, 1 failed and compensated, 2 invalid usage/workflow/input,\n"
     "            3 failed and a compensation failed, 4 succeeded but the output or the report\n"
-    "            could not be written, 130 interrupted\n";
+    "            could not be written, 130 interrupted\n",
+};
 
 /* Input is bounded: it is read whole before the loop starts. */
 
@@ -45,6 +61,7 @@ typedef struct run_ctx {
     mae_run *run;
     mae_engine *eng;
     mae_cli_transports tr;
+    mae_cli_progress *progress;  /* NULL: no live progress */
     mae_cli_file *report;   /* the report's temporary file, opened before the run */
     int write_failed;       /* the output or the report was not written */
     int exit_code;
@@ -123,6 +140,12 @@ static void on_signal(uv_signal_t *s, int signum) {
     mae_run_cancel(c->run);
 }
 
+/* Every event of the run goes through here: one line per consumer. */
+static void on_event(const mae_event *ev, void *ud) {
+    run_ctx *c = ud;
+    if (c->progress) mae_cli_progress_event(ev, c->progress);
+}
+
 static void closed_nothing(uv_handle_t *h) { (void)h; }
 static void tr_closed(void *ud) { (void)ud; }
 static void engine_closed(void *ud) { mae_cli_transports_close(ud, tr_closed, NULL); }
@@ -170,67 +193,55 @@ static void on_done(mae_run *run, const mae_run_result *res, void *ud) {
     shutdown_all(c);
 }
 
-static int usage_err(const char *fmt, const char *arg) {
-    fprintf(stderr, "maestro run: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n\n%s", run_usage);
-    return 2;
-}
-
 int mae_cmd_run(int argc, char **argv) {
-    if (mae_cli_wants_help(argc, argv)) {
-        fputs(run_usage, stdout);
-        return 0;
-    }
     const char *wf_path = NULL, *input_arg = NULL, *report = NULL, *timeout_s = NULL;
     const char *sets[64];
     int n_sets = 0;
     mae_engine_opts eo;
     mae_engine_opts_init(&eo);
-    int quiet = 0, no_journal = 0;
+    int quiet = 0, progress = 0, no_progress = 0, log_level_set = 0, dry_run = 0, no_journal = 0;
     const char *journal = NULL, *retain_s = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-            quiet = 1;
-            continue;
+    mae_cli_args args;
+    mae_cli_args_init(&args, &run_spec, argc, argv);
+    const char *v;
+    for (int id; (id = mae_cli_next(&args, &v)) != MAE_CLI_END;) {
+        switch (id) {
+        case MAE_CLI_HELP: return 0;
+        case MAE_CLI_BAD: return 2;
+        case MAE_CLI_ARG:
+            if (wf_path) return mae_cli_usage(&run_spec, "more than one workflow given ('%s')", v);
+            wf_path = v;
+            break;
+        case O_QUIET: quiet = 1; break;
+        case O_PROGRESS: progress = 1; break;
+        case O_NO_PROGRESS: no_progress = 1; break;
+        case O_DRY_RUN: dry_run = 1; break;
+        case O_JOURNAL: journal = v; break;
+        case O_NO_JOURNAL: no_journal = 1; break;
+        case O_RETAIN: retain_s = v; break;
+        case O_INPUT: input_arg = v; break;
+        case O_REPORT: report = v; break;
+        case O_TIMEOUT: timeout_s = v; break;
+        case O_SET:
+            if (n_sets == 64) return mae_cli_usage(&run_spec, "too many --set options");
+            sets[n_sets++] = v;
+            break;
+        case O_LOG_LEVEL:
+            log_level_set = 1;
+            if (!strcmp(v, "error")) eo.log_level = MAE_LOG_ERROR;
+            else if (!strcmp(v, "warn")) eo.log_level = MAE_LOG_WARN;
+            else if (!strcmp(v, "info")) eo.log_level = MAE_LOG_INFO;
+            else if (!strcmp(v, "debug")) eo.log_level = MAE_LOG_DEBUG;
+            else return mae_cli_usage(&run_spec, "--log-level: expected error|warn|info|debug, got '%s'", v);
+            break;
+        case O_LOG_FORMAT:
+            if (!strcmp(v, "text")) eo.log_format = MAE_LOG_TEXT;
+            else if (!strcmp(v, "json")) eo.log_format = MAE_LOG_JSON;
+            else return mae_cli_usage(&run_spec, "--log-format: expected text|json, got '%s'", v);
+            break;
         }
-        if (strcmp(a, "--no-journal") == 0) {
-            no_journal = 1;
-            continue;
-        }
-        if (a[0] == '-' && a[1] == '-') {
-            if (!v) return usage_err("%s needs a value", a);
-            i++;
-            if (!strcmp(a, "--input")) input_arg = v;
-            else if (!strcmp(a, "--report")) report = v;
-            else if (!strcmp(a, "--timeout")) timeout_s = v;
-            else if (!strcmp(a, "--journal")) journal = v;
-            else if (!strcmp(a, "--retain")) retain_s = v;
-            else if (!strcmp(a, "--set")) {
-                if (n_sets == 64) return usage_err("too many --set options%s", "");
-                sets[n_sets++] = v;
-            } else if (!strcmp(a, "--log-level")) {
-                if (!strcmp(v, "error")) eo.log_level = MAE_LOG_ERROR;
-                else if (!strcmp(v, "warn")) eo.log_level = MAE_LOG_WARN;
-                else if (!strcmp(v, "info")) eo.log_level = MAE_LOG_INFO;
-                else if (!strcmp(v, "debug")) eo.log_level = MAE_LOG_DEBUG;
-                else return usage_err("--log-level: expected error|warn|info|debug, got '%s'", v);
-            } else if (!strcmp(a, "--log-format")) {
-                if (!strcmp(v, "text")) eo.log_format = MAE_LOG_TEXT;
-                else if (!strcmp(v, "json")) eo.log_format = MAE_LOG_JSON;
-                else return usage_err("--log-format: expected text|json, got '%s'", v);
-            } else {
-                return usage_err("unknown option '%s'", a);
-            }
-            continue;
-        }
-        if (strcmp(a, "-") != 0 && a[0] == '-') return usage_err("unknown option '%s'", a);
-        if (wf_path) return usage_err("more than one workflow given ('%s')", a);
-        wf_path = a;
     }
-    if (!wf_path) return usage_err("no workflow file given%s", "");
+    if (!wf_path) return mae_cli_usage(&run_spec, "no workflow file given");
     /* The report's file is created before anything else, so the run's connections cannot take
      * the last descriptor, and a destination that cannot be written stops the run before any
      * call. */
@@ -242,14 +253,16 @@ int mae_cmd_run(int argc, char **argv) {
             return 2;
         }
     }
-    if (quiet) eo.log_level = MAE_LOG_OFF;
+    mae_cli_progress_opts po;
+    int show_progress = mae_cli_progress_decide(progress, quiet || no_progress, &po);
+    /* the progress says what the warnings would, once per step: logs only when asked for */
+    if (quiet || (show_progress && !log_level_set)) eo.log_level = MAE_LOG_OFF;
     mae_run_opts ro = {0};
     if (timeout_s && (mae__parse_duration_ms(timeout_s, &ro.timeout_ms) != 0 || ro.timeout_ms == 0))
-        return usage_err("--timeout: not a duration: '%s'", timeout_s);
-
+        return mae_cli_usage(&run_spec, "--timeout: not a duration: '%s'", timeout_s);
     unsigned long long retain_ms = 7 * 24 * 3600 * 1000ull;
     if (retain_s && mae_cli_parse_retain(retain_s, &retain_ms) != 0)
-        return usage_err("--retain: not a duration: '%s'", retain_s);
+        return mae_cli_usage(&run_spec, "--retain: not a duration: '%s'", retain_s);
     eo.journal_dir = mae_cli_journal_dir(journal, no_journal);
 
     mae_workflow *wf = NULL;
@@ -260,7 +273,6 @@ int mae_cmd_run(int argc, char **argv) {
     }
     for (int i = 0; i < n_sets; i++) {
         if (mae_cli_apply_set("run", wf, sets[i]) != 0) {
-            fprintf(stderr, "\n%s", run_usage);
             mae_cli_file_abandon(&rep);
             mae_workflow_free(wf);
             return 2;
@@ -269,6 +281,9 @@ int mae_cmd_run(int argc, char **argv) {
     char *text = mae_cli_read_input("run", input_arg);
     cJSON *input = NULL;
     char perr[96] = "";
+    /* a file that cannot be read was reported once, with the system's reason */
+    if (!text) snprintf(perr, sizeof perr, "the input could not be read");
+    if (!text) write_invalid_report(&rep, wf->name, "invalid_input", perr);
     if (text && mae__json_parse_doc(text, &input, perr, sizeof perr) != 0) {
         fprintf(stderr, "maestro: --input: %s; nothing was called\n", perr);
         write_invalid_report(&rep, wf->name, "invalid_input", perr);
@@ -295,6 +310,20 @@ int mae_cmd_run(int argc, char **argv) {
         return 2;
     }
     mae__diags_free(&d);
+    /* even without an `input:` block: a key the workflow reads is there before any call */
+    if (mae_cli_input_reads_check(wf, input, "run") != 0) {
+        write_invalid_report(&rep, wf->name, "invalid_input", "the input lacks keys the workflow reads");
+        cJSON_Delete(input);
+        mae_workflow_free(wf);
+        return 2;
+    }
+    if (dry_run) {
+        mae_cli_file_abandon(&rep);
+        int drc = mae_cli_dry_run(wf, input, stdout);
+        cJSON_Delete(input);
+        mae_workflow_free(wf);
+        return drc;
+    }
     char *checked = mae__json_text(input);
     cJSON_Delete(input);
 
@@ -322,6 +351,9 @@ int mae_cmd_run(int argc, char **argv) {
     }
     eo.http = c.tr.http;
     eo.grpc = c.tr.grpc;
+    if (show_progress) c.progress = mae_cli_progress_new(wf, stderr, &po);
+    eo.on_event = on_event;
+    eo.event_ud = &c;
     if (eo.journal_dir) mae_cli_journal_prune(eo.journal_dir, retain_ms);
     rc = mae_engine_new(&c.loop, &eo, &c.eng);
     if (rc == 0) rc = mae_run_start(c.eng, wf, checked, &ro, on_done, &c, &c.run);
@@ -342,6 +374,7 @@ int mae_cmd_run(int argc, char **argv) {
     /* on_done shuts everything down, so this returns once the run is over and closed */
     uv_run(&c.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&c.loop) != 0) fprintf(stderr, "maestro: internal: handles left open at exit\n");
+    mae_cli_progress_free(c.progress);
     mae_workflow_free(wf);
     /* the run did not finish (it could not start): the old report stays */
     mae_cli_file_abandon(&rep);

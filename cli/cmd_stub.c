@@ -11,12 +11,21 @@
 #include "stub/stub.h"
 #include "maestro/maestro.h"
 
-static const char help[] =
-    "usage: maestro stub STUBS.yaml [--log FILE]\n"
-    "\n"
+enum { O_LOG = 1, O_CHECK };
+
+static const mae_cli_opt stub_opts[] = {
+    {O_LOG, "--log", NULL, "FILE", "append one JSON line per call received (service, method, n, request, status)"},
+    {O_CHECK, "--check", NULL, NULL, "only check the file (like validate) and exit"},
+    {0, NULL, NULL, NULL, NULL},
+};
+
+static const mae_cli_spec stub_spec = {
+    "stub", "STUBS.yaml [--log FILE]",
     "Serves the fake HTTP and gRPC services described in STUBS.yaml until interrupted.\n"
-    "  --log FILE   append one JSON line per call received (service, method, n, request, status)\n"
-    "Prints \"PORT <port> <service>\" on stdout for each service once listening.\n";
+    "Prints \"PORT <port> <service>\" on stdout for each service once listening.\n",
+    stub_opts,
+    NULL,
+};
 
 typedef struct stub_cli {
     uv_signal_t sigint, sigterm;
@@ -40,26 +49,24 @@ static void on_signal(uv_signal_t *h, int sig) {
 }
 
 int mae_cmd_stub(int argc, char **argv) {
-    if (mae_cli_wants_help(argc, argv)) {
-        fputs(help, stdout);
-        return 0;
-    }
     const char *file = NULL, *log_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) log_path = argv[++i];
-        else if (argv[i][0] == '-') {
-            fprintf(stderr, "maestro stub: unknown option '%s'\n%s", argv[i], help);
-            return 2;
-        } else if (!file) file = argv[i];
-        else {
-            fprintf(stderr, "maestro stub: one stub file at a time\n");
-            return 2;
+    int check = 0;
+    mae_cli_args args;
+    mae_cli_args_init(&args, &stub_spec, argc, argv);
+    const char *v;
+    for (int id; (id = mae_cli_next(&args, &v)) != MAE_CLI_END;) {
+        switch (id) {
+        case MAE_CLI_HELP: return 0;
+        case MAE_CLI_BAD: return 2;
+        case MAE_CLI_ARG:
+            if (file) return mae_cli_usage(&stub_spec, "one stub file at a time");
+            file = v;
+            break;
+        case O_LOG: log_path = v; break;
+        case O_CHECK: check = 1; break;
         }
     }
-    if (!file) {
-        fputs(help, stderr);
-        return 2;
-    }
+    if (!file) return mae_cli_usage(&stub_spec, "no stub file given");
     mae_diags d;
     mae__diags_init(&d, file);
     mae_stub_file *f = NULL;
@@ -72,6 +79,11 @@ int mae_cmd_stub(int argc, char **argv) {
         return 2;
     }
     mae__diags_free(&d);
+    if (check) {
+        fprintf(stderr, "%s: ok\n", file);
+        mae__stub_file_free(f);
+        return 0;
+    }
     FILE *log = NULL;
     if (log_path && !(log = fopen(log_path, "a"))) {
         perror(log_path);

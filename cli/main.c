@@ -1,4 +1,5 @@
-/* maestro: sub-command dispatch, version and help. Nothing else lives here. */
+/* maestro: sub-command dispatch, version and help. Nothing else lives here. A command is one
+ * line in the table below; its options and help live in its own file (cli/cmd_*.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -6,54 +7,84 @@
 #include "cli/out.h"
 #include "maestro/maestro.h"
 
-static const char usage[] =
-    "maestro " MAE_VERSION " - glue services into workflows that survive failure\n"
-    "\n"
-    "usage:\n"
-    "  maestro run WORKFLOW.yaml [--input JSON|@FILE|-] [options]   run a workflow\n"
-    "  maestro execute ...                                          same as run\n"
-    "  maestro validate WORKFLOW.yaml...                            check files; nothing is called\n"
-    "  maestro graph WORKFLOW.yaml [--format dot|mermaid]           draw the steps\n"
-    "  maestro bench WORKFLOW.yaml --input ... -n RUNS -c CONC      run many instances, report figures\n"
-    "  maestro stub STUBS.yaml [--log FILE]                         serve fake HTTP and gRPC services\n"
-    "  maestro runs [--all] [--json] | show ID | resume ID|--all | compensate ID   journaled runs\n"
-    "  maestro version | help | <command> --help\n"
-    "\n"
-    "exit codes: 0 succeeded, 1 failed and compensated, 2 invalid usage/workflow/input,\n"
-    "            3 failed with a compensation failing, 4 succeeded but the output or the\n"
-    "            report could not be written, 130 interrupted\n";
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *args;      /* shown after the name in the general help */
+    const char *summary;
+} command;
 
-int mae_cli_wants_help(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
-    return 0;
+static const command commands[] = {
+    {"run", mae_cmd_run, "WORKFLOW.yaml [--input JSON|@FILE|-]", "run a workflow"},
+    {"execute", mae_cmd_run, "...", "same as run"},
+    {"validate", mae_cmd_validate, "FILE...", "check workflow (or stub) files; nothing is called"},
+    {"graph", mae_cmd_graph, "WORKFLOW.yaml [--format dot|mermaid|svg|png]", "draw the steps"},
+    {"bench", mae_cmd_bench, "WORKFLOW.yaml -n RUNS -c CONC", "run many instances, report figures"},
+    {"stub", mae_cmd_stub, "STUBS.yaml [--log FILE]", "serve fake HTTP and gRPC services"},
+    {"runs", mae_cmd_runs, "[--all] [--json]", "journaled runs: unfinished (or all)"},
+    {"show", mae_cmd_show, "RUN_ID", "the report of a journaled run"},
+    {"resume", mae_cmd_resume, "RUN_ID|--all [--force]", "continue runs a crash interrupted"},
+    {"compensate", mae_cmd_compensate, "RUN_ID [--force]", "undo a run a crash interrupted"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fputs("maestro " MAE_VERSION " - glue services into workflows that survive failure\n\nusage:\n", f);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char left[96];
+        snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].args);
+        fprintf(f, "  maestro %-48s %s\n", left, commands[i].summary);
+    }
+    fputs("  maestro version | help [COMMAND] | COMMAND --help\n"
+          "\n"
+          "exit codes: 0 succeeded, 1 failed and compensated, 2 invalid usage/workflow/input,\n"
+          "            3 failed with a compensation failing, 4 succeeded but the output or the\n"
+          "            report could not be written, 130 interrupted\n",
+          f);
+}
+
+static const command *find(const char *name) {
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+static int unknown(const char *name) {
+    const char *cands[N_COMMANDS + 3];
+    for (size_t i = 0; i < N_COMMANDS; i++) cands[i] = commands[i].name;
+    cands[N_COMMANDS] = "help";
+    cands[N_COMMANDS + 1] = "version";
+    cands[N_COMMANDS + 2] = NULL;
+    const char *sug = mae_cli_suggest(name, cands);
+    if (sug) fprintf(stderr, "maestro: unknown command '%s'; did you mean '%s'?\n", name, sug);
+    else fprintf(stderr, "maestro: unknown command '%s'\n", name);
+    fputs("Try 'maestro help'.\n", stderr);
+    return 2;
 }
 
 static int dispatch(int argc, char **argv) {
     if (argc < 2) {
-        fputs(usage, stderr);
+        usage(stderr);
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "execute") == 0) return mae_cmd_run(argc - 1, argv + 1);
-    if (strcmp(cmd, "validate") == 0) return mae_cmd_validate(argc - 1, argv + 1);
-    if (strcmp(cmd, "graph") == 0) return mae_cmd_graph(argc - 1, argv + 1);
-    if (strcmp(cmd, "bench") == 0) return mae_cmd_bench(argc - 1, argv + 1);
-    if (strcmp(cmd, "stub") == 0) return mae_cmd_stub(argc - 1, argv + 1);
-    if (strcmp(cmd, "runs") == 0) return mae_cmd_runs(argc - 1, argv + 1);
-    if (strcmp(cmd, "show") == 0) return mae_cmd_show(argc - 1, argv + 1);
-    if (strcmp(cmd, "resume") == 0) return mae_cmd_resume(argc - 1, argv + 1);
-    if (strcmp(cmd, "compensate") == 0) return mae_cmd_compensate(argc - 1, argv + 1);
+    const command *c = find(cmd);
+    if (c) return c->fn(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("maestro %s\n", MAE_VERSION);
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        fputs(usage, stdout);
+        if (argc > 2) {
+            c = find(argv[2]);
+            if (!c) return unknown(argv[2]);
+            char *sub[] = {argv[2], "--help", NULL};
+            return c->fn(2, sub);
+        }
+        usage(stdout);
         return 0;
     }
-    fprintf(stderr, "maestro: unknown command '%s'\n\n%s", cmd, usage);
-    return 2;
+    return unknown(cmd);
 }
 
 int main(int argc, char **argv) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make demo: deploy_service against its stubs, twice — once healthy, once with the health check
-# failing so the saga undoes the deployment. Stubs listen on free ports (the workflow is pointed
+# failing so the saga undoes the deployment — with maestro's live progress (--progress). Stubs listen on free ports (the workflow is pointed
 # at them with --set); everything stays on 127.0.0.1 and is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,34 +32,24 @@ start_stub() {
     done < "$ports"
 }
 
-# One line per call the stub received, from its JSON log.
-story() {
-    jq -r --arg g "$G" --arg r "$R" --arg y "$Y" --arg n "$N" --arg d "$D" '
-      (.idempotency_key // "" | test(":compensate$")) as $comp
-      | (if .kind == "grpc" then (.status == 0) else (.status < 300) end) as $ok
-      | (if .kind == "grpc" then (if .status == 0 then "OK" else "gRPC \(.status)" end) else "HTTP \(.status)" end) as $st
-      | "  \(if $comp then "↩" else "→" end) \(.service + " " + .method | .[0:34] | . + (" " * (34 - length)))"
-        + " \(if $ok then $g else $r end)\($st)\($n)"
-        + (if $comp then "  \($y)undo of \(.idempotency_key | split(":")[1])\($n)" else "" end)
-        + "  \($d)\(.request | tostring | .[0:60])\($n)"' "$1"
-}
-
 run_once() {
     local title=$1 stubs=$2 tag=$3 rc=0
     printf '\n%s%s%s\n' "$B" "$title" "$N"
     printf '%s  stubs: %s   report: %s%s\n' "$D" "$stubs" "$OUT/report-$tag.json" "$N"
     start_stub "$stubs" "$OUT/calls-$tag.jsonl"
-    "$BIN" run "$WF" --input @"$INPUT" "${SETS[@]}" --report "$OUT/report-$tag.json" \
-        > "$OUT/stdout-$tag.json" 2> "$OUT/stderr-$tag.txt" || rc=$?
+    # the live progress (stderr) as it happens; the output (stdout) kept for the summary line
+    set +e
+    "$BIN" run "$WF" --input @"$INPUT" "${SETS[@]}" --report "$OUT/report-$tag.json" --progress \
+        2>&1 > "$OUT/stdout-$tag.json" | tee "$OUT/stderr-$tag.txt" | sed -u 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    set -e
     cleanup
-    story "$OUT/calls-$tag.jsonl"
     local ms status
     ms=$(jq -r .duration_ms "$OUT/report-$tag.json")
     status=$(jq -r .status "$OUT/report-$tag.json")
     case $rc in
       0) printf '  %s✔ exit 0: %s in %s ms%s, output %s\n' "$G" "$status" "$ms" "$N" "$(cat "$OUT/stdout-$tag.json")";;
-      1) printf '  %s✘ exit 1: %s in %s ms; every completed step was compensated%s\n' "$Y" "$status" "$ms" "$N"
-         sed 's/^/    /' "$OUT/stderr-$tag.txt" | grep -v ' warn \| error ' || true;;
+      1) printf '  %s✘ exit 1: %s in %s ms; every completed step was compensated%s\n' "$Y" "$status" "$ms" "$N";;
       *) printf '  %sexit %s: %s%s\n' "$R" "$rc" "$status" "$N"; cat "$OUT/stderr-$tag.txt";;
     esac
     return "$rc"
@@ -75,4 +65,4 @@ run_once "Run 2: the health check keeps failing" examples/stubs/deploy_service.f
 # The saga: Undeploy then DestroyInstance, in that order, after the failed checks.
 order=$(jq -r '.method' "$OUT/calls-fail.jsonl" | tail -n 2 | tr '\n' ' ')
 [ "$order" = "Undeploy DestroyInstance " ] || { echo "demo: unexpected compensation order: $order"; exit 1; }
-printf '\n%sBoth runs behaved as designed.%s Try: %s graph %s | dot -Tsvg > wf.svg\n' "$G" "$N" "$BIN" "$WF"
+printf '\n%sBoth runs behaved as designed.%s Try: %s graph %s --format svg > wf.svg\n' "$G" "$N" "$BIN" "$WF"

@@ -13,6 +13,7 @@
 
 #include "grpc_h2/grpc_codec.h"
 #include "grpc_h2/grpc_msgcodec.h"
+#include "transports/happy.h"
 #include "transports/transport.h"
 
 /* Intrusive doubly linked list. */
@@ -33,7 +34,7 @@ static inline void mae__gq_remove(mae__gq *e) {
 #define MAE__GRPC_CONN_WINDOW (32 * 1024 * 1024)
 #define MAE__GRPC_MAX_POOL 64
 #define MAE__GRPC_HANDSHAKE_MS 10000
-#define MAE__GRPC_MAX_ADDRS 8                   /* resolved addresses tried per connection */
+#define MAE__GRPC_MAX_ADDRS MAE__HAPPY_MAX_ADDRS /* resolved addresses raced per connection */
 #define MAE__GRPC_WRITE_HIGH (4 * 1024 * 1024)  /* stop producing frames past this backlog */
 #define MAE__GRPC_WBUF_KEEP (64 * 1024)         /* a write buffer above this is freed when idle */
 
@@ -82,12 +83,9 @@ struct mae__gconn {
     int refs;                    /* handles and requests still to close; the last frees it */
     bool gai_pending;
     uv_getaddrinfo_t gai;
-    uv_connect_t creq;
-    /* The addresses to try in turn (the name's, families alternating); a refused or unreachable
-     * one moves to the next on a fresh socket, all within the handshake bound. */
-    struct sockaddr_storage *addrs;
-    int n_addrs, next_addr;
-    bool tcp_recycling;          /* tcp is closing between two addresses */
+    /* Racing the addresses (Happy Eyeballs, transports/happy.h) until one connects; the winner's
+     * socket is opened into tcp. Within the handshake bound. NULL when not racing. */
+    mae__happy *happy;
     nghttp2_session *ng;
     mae__gq calls;               /* ACTIVE calls on this connection */
     uint32_t n_streams;          /* streams nghttp2 has open (incl. ones we reset) */
@@ -161,9 +159,10 @@ void mae__handle_closed(mae__gtransport *t);
 /* grpc_conn.c */
 /* Starts a connection for the pool (resolving, then connecting). Returns 0 or MAE_ENOMEM. */
 int mae__conn_open(mae__gpool *p);
-/* Starts a connection trying the addresses in turn (at most MAE__GRPC_MAX_ADDRS, families
- * alternating from the first's): what mae__conn_open does once the name is resolved; tests
- * give the list themselves. Returns 0, MAE_EINVAL (n < 1) or MAE_ENOMEM. */
+/* Starts a connection racing the addresses (Happy Eyeballs: at most MAE__GRPC_MAX_ADDRS,
+ * families alternating from the first's, a new attempt every 250 ms or when one fails): what
+ * mae__conn_open does once the name is resolved; tests give the list themselves. Returns 0,
+ * MAE_EINVAL (n < 1) or MAE_ENOMEM. */
 int mae__conn_open_addrs(mae__gpool *p, const struct sockaddr *const *addrs, int n);
 /* A connection without a socket, for tests and fuzzers: bytes come in via mae__conn_recv,
  * bytes out go to sink. It becomes READY when the server's SETTINGS are fed. */

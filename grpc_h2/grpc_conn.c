@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "grpc_h2/grpc_client_int.h"
 #include "maestro/maestro.h"
@@ -35,7 +36,6 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 void mae__conn_free(mae__gconn *c) {
-    free(c->addrs);
     free(c->wbuf);
     free(c);
 }
@@ -434,8 +434,6 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     mae__conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
 }
 
-static void try_next_addr(mae__gconn *c);
-
 /* One of the connection's handles or requests finished closing: the last one frees it. */
 static void conn_unref(mae__gconn *c) {
     mae__gtransport *t = c->pool->t;
@@ -444,54 +442,32 @@ static void conn_unref(mae__gconn *c) {
     mae__handle_closed(t);
 }
 
-/* The failed address's socket is closed: a fresh handle for the next address (a socket of the
- * other family cannot be reused). */
-static void on_tcp_recycled(uv_handle_t *h) {
-    mae__gconn *c = h->data;
-    if (c->state == MAE__CONN_CLOSING) {
-        c->tcp_recycling = false;
-        conn_unref(c);  /* mae__conn_close left this handle to us */
-        return;
-    }
-    if (uv_tcp_init(c->pool->t->loop, &c->tcp) < 0) {
-        conn_unref(c);  /* no handle any more: mae__conn_close must not close it */
-        mae__pool_conn_failed(c->pool, c, "cannot create a socket");
+/* The race is over: the winner's socket becomes the connection's, or every address failed. */
+static void on_raced(void *ud, const mae__happy_result *r) {
+    mae__gconn *c = ud;
+    c->happy = NULL;
+    char msg[768];
+    if (r->fd < 0) {
+        if (r->n_addrs > 1)
+            snprintf(msg, sizeof msg, "connect to %s: %s (each of its %d addresses failed: %s)",
+                     c->pool->authority, uv_strerror(r->status), r->n_addrs, r->message);
+        else
+            snprintf(msg, sizeof msg, "connect to %s: %s", c->pool->authority,
+                     uv_strerror(r->status));
+        mae__pool_conn_failed(c->pool, c, msg);
         mae__conn_close(c);
         return;
     }
-    c->tcp_recycling = false;
-    c->tcp.data = c;
-    try_next_addr(c);
-}
-
-/* The attempt on one address failed: the next address, else a failed connect for the pool. */
-static void connect_failed(mae__gconn *c, int status) {
-    snprintf(c->err, sizeof c->err, "%s", uv_strerror(status));
-    if (c->next_addr < c->n_addrs) {
-        c->tcp_recycling = true;
-        uv_close((uv_handle_t *)&c->tcp, on_tcp_recycled);
+    int rc = uv_tcp_open(&c->tcp, r->fd);
+    if (rc < 0) {
+        close(r->fd);
+        snprintf(msg, sizeof msg, "connect to %s: %s", c->pool->authority, uv_strerror(rc));
+        mae__pool_conn_failed(c->pool, c, msg);
+        mae__conn_close(c);
         return;
     }
-    char msg[256];
-    if (c->n_addrs > 1)
-        snprintf(msg, sizeof msg, "connect to %s: %s (each of its %d addresses tried)",
-                 c->pool->authority, c->err, c->n_addrs);
-    else
-        snprintf(msg, sizeof msg, "connect to %s: %s", c->pool->authority, c->err);
-    mae__pool_conn_failed(c->pool, c, msg);
-    mae__conn_close(c);
-}
-
-static void on_connect(uv_connect_t *req, int status) {
-    mae__gconn *c = req->data;
-    if (c->state == MAE__CONN_CLOSING) return;
-    if (status < 0) {
-        connect_failed(c, status);
-        return;
-    }
-    c->err[0] = 0;
     uv_tcp_nodelay(&c->tcp, 1);
-    int rc = mae__conn_session_init(c);
+    rc = mae__conn_session_init(c);
     if (rc == 0) rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc < 0) {
         mae__pool_conn_failed(c->pool, c, "cannot set up the HTTP/2 session");
@@ -501,36 +477,19 @@ static void on_connect(uv_connect_t *req, int status) {
     mae__conn_flush(c);
 }
 
-static void try_next_addr(mae__gconn *c) {
-    c->state = MAE__CONN_CONNECTING;
-    c->creq.data = c;
-    const struct sockaddr *sa = (const struct sockaddr *)&c->addrs[c->next_addr++];
-    int rc = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect);
-    if (rc < 0) connect_failed(c, rc);  /* e.g. no IPv6 on this host: the next address */
-}
+static void on_race_closed(void *ud) { conn_unref(ud); }
 
-/* Keeps the addresses to try, alternating families from the first one's (RFC 8305, 4). */
-static int set_addrs(mae__gconn *c, const struct sockaddr *const *sa, int n) {
-    if (n > MAE__GRPC_MAX_ADDRS) n = MAE__GRPC_MAX_ADDRS;
-    c->addrs = calloc((size_t)(n ? n : 1), sizeof *c->addrs);
-    if (!c->addrs) return MAE_ENOMEM;
-    bool used[MAE__GRPC_MAX_ADDRS] = {false};
-    int fam = n ? sa[0]->sa_family : AF_UNSPEC;
-    for (int k = 0; k < n; k++) {
-        int pick = -1;
-        for (int i = 0; i < n && pick < 0; i++)
-            if (!used[i] && sa[i]->sa_family == fam) pick = i;
-        for (int i = 0; i < n && pick < 0; i++)
-            if (!used[i]) pick = i;
-        used[pick] = true;
-        memcpy(&c->addrs[k], sa[pick], sa[pick]->sa_family == AF_INET6
-                                            ? sizeof(struct sockaddr_in6)
-                                            : sizeof(struct sockaddr_in));
-        fam = sa[pick]->sa_family == AF_INET6 ? AF_INET : AF_INET6;
+/* Races the addresses; the racer holds a reference on the connection until it has closed. */
+static void conn_race(mae__gconn *c, const struct sockaddr *const *sa, int n) {
+    c->state = MAE__CONN_CONNECTING;
+    int rc = mae__happy_start(c->pool->t->loop, sa, n, 0, on_raced, on_race_closed, c, &c->happy);
+    if (rc < 0) {
+        mae__pool_conn_failed(c->pool, c, mae_strerror(rc));
+        mae__conn_close(c);
+        return;
     }
-    c->n_addrs = n;
-    c->next_addr = 0;
-    return 0;
+    c->refs++;
+    c->pool->t->n_handles++;
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
@@ -555,14 +514,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         mae__conn_close(c);
         return;
     }
-    int rc = set_addrs(c, sa, n);
+    conn_race(c, sa, n);  /* the racer copies the addresses */
     uv_freeaddrinfo(res);
-    if (rc < 0) {
-        mae__pool_conn_failed(c->pool, c, "out of memory");
-        mae__conn_close(c);
-        return;
-    }
-    try_next_addr(c);
 }
 
 static void on_part_closed(uv_handle_t *h) { conn_unref(h->data); }
@@ -570,14 +523,17 @@ static void on_part_closed(uv_handle_t *h) { conn_unref(h->data); }
 static void on_handshake_timeout(uv_timer_t *tm) {
     mae__gconn *c = tm->data;
     if (c->state >= MAE__CONN_READY) return;
-    char msg[300];
-    if (c->ng)
+    char msg[768];
+    if (c->ng) {
         snprintf(msg, sizeof msg, "no HTTP/2 SETTINGS from %s within %llu ms", c->pool->authority,
                  (unsigned long long)c->pool->t->handshake_ms);
-    else
-        snprintf(msg, sizeof msg, "connect to %s: not connected within %llu ms%s%s",
+    } else {
+        char tried[600] = "";
+        if (c->happy) mae__happy_describe(c->happy, tried, sizeof tried);
+        snprintf(msg, sizeof msg, "connect to %s: not connected within %llu ms%s%s%s",
                  c->pool->authority, (unsigned long long)c->pool->t->handshake_ms,
-                 c->err[0] ? "; an earlier address: " : "", c->err);
+                 tried[0] ? " (" : "", tried, tried[0] ? ")" : "");
+    }
     mae__pool_conn_failed(c->pool, c, msg);
     mae__conn_close(c);
 }
@@ -609,12 +565,7 @@ int mae__conn_open_addrs(mae__gpool *p, const struct sockaddr *const *addrs, int
     if (n < 1) return MAE_EINVAL;
     mae__gconn *c = conn_alloc(p);
     if (!c) return MAE_ENOMEM;
-    if (set_addrs(c, addrs, n) < 0) {
-        mae__pool_conn_failed(p, c, "out of memory");
-        mae__conn_close(c);
-        return 0;
-    }
-    try_next_addr(c);
+    conn_race(c, addrs, n);
     return 0;
 }
 
@@ -700,10 +651,13 @@ void mae__conn_close(mae__gconn *c) {
         c->ng = NULL;
     }
     if (c->gai_pending) uv_cancel((uv_req_t *)&c->gai);
+    if (c->happy) {  /* its close callback drops its reference */
+        mae__happy_cancel(c->happy);
+        c->happy = NULL;
+    }
     mae__gpool *p = c->pool;
     if (c->has_tcp) {
-        /* While a failed address's socket closes, on_tcp_recycled owns the handle. */
-        if (!c->tcp_recycling) uv_close((uv_handle_t *)&c->tcp, on_part_closed);
+        uv_close((uv_handle_t *)&c->tcp, on_part_closed);
         uv_close((uv_handle_t *)&c->hs_timer, on_part_closed);
     } else {
         mae__conn_free(c);  /* detached: no handles */

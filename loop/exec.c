@@ -181,8 +181,21 @@ static void foreach_complete(mae_node *n) {
         cJSON_AddItemToArray(arr, v);
     }
     if (n->parent && n->parent->kind == NODE_ITEM) n->result = cJSON_Duplicate(arr, 1);
-    if (st->output) set_var(n->vars->obj, st->output, cJSON_Duplicate(arr, 1));
+    /* Outside any item the step runs once, so .steps.ID (in the same tree as the run's
+     * variables) is written once and holds the array for the whole run: the output variable
+     * can then be a reference to its items rather than a second copy of every result (a
+     * 100k-item foreach kept both: tens of MB). Replacing the variable frees only the
+     * reference. */
+    bool share = st->output && st->id && n->vars == n->run->vars;
+    if (st->output && !share) set_var(n->vars->obj, st->output, cJSON_Duplicate(arr, 1));
     mae__set_step(n->run, st->id, "succeeded", arr, MAE_CLASS_NONE, 0, NULL);
+    if (share) {
+        cJSON *s = cJSON_GetObjectItemCaseSensitive(n->run->steps, st->id);
+        cJSON *held = s ? cJSON_GetObjectItemCaseSensitive(s, "output") : NULL;
+        /* Out of memory .steps.ID may not hold it: the variable is null then, never dangling. */
+        set_var(n->vars->obj, st->output,
+                arr && held == arr ? cJSON_CreateArrayReference(arr->child) : NULL);
+    }
 }
 
 static bool pump(mae_node *n);

@@ -69,14 +69,15 @@ static void emit(mae_engine *e, mae_log_level lvl, const mae_run *run, const cha
         char extra[256];
         int n = 0;
         extra[0] = 0;
-        if (run) n += snprintf(extra + n, sizeof extra - (size_t)n, " run=%.8s", run->id);
+        if (run) n += snprintf(extra + n, sizeof extra - (size_t)n, " run=%s", run->id);
         if (step && n < (int)sizeof extra) n += snprintf(extra + n, sizeof extra - (size_t)n, " step=%s", step);
         if (attempt > 0 && n < (int)sizeof extra) n += snprintf(extra + n, sizeof extra - (size_t)n, " attempt=%d", attempt);
         if (dur_ms >= 0 && n < (int)sizeof extra) n += snprintf(extra + n, sizeof extra - (size_t)n, " duration_ms=%lld", (long long)dur_ms);
         if (cls && n < (int)sizeof extra) snprintf(extra + n, sizeof extra - (size_t)n, " class=%s", cls);
         char *line = NULL;
         /* "LEVEL fields: msg"; a line with no fields (engine-wide) is "LEVEL msg" */
-        if (asprintf(&line, "%sZ %-5s%s%s %s", ts, lvl_name(lvl), extra, extra[0] ? ":" : "", msg) >= 0)
+        if (asprintf(&line, "%s.%03ldZ %-5s%s%s %s", ts, now.tv_nsec / 1000000, lvl_name(lvl), extra,
+                     extra[0] ? ":" : "", msg) >= 0)
             out(e, lvl, line);
         free(line);
     }

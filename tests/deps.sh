@@ -2,10 +2,13 @@
 # Installs the Debian packages a make target needs, only those missing (idempotent, one
 # dpkg-query when nothing is missing). Levels, each including the ones before it:
 #   build  compiler, pkg-config, protoc-c and the -dev libraries       (make, make install)
-#   demo   + jq, which examples/demo.sh uses to print the calls          (make demo)
+#   demo   + jq, which examples/demo.sh uses to print the calls, and      (make demo,
+#          graphviz, which draws the pictures of `maestro graph --format svg` make pictures)
 #   test   + clang with its sanitizer runtimes and the real peers the    (make test)
 #          integration tests talk to: grpcio/grpc_tools (which need pkg_resources and do not
-#          pull it in), python3-h2, nginx with the echo module, openssl, the curl CLI; and the
+#          pull it in), python3-h2, python3-jsonschema/yaml (the schema test), nginx with the
+#          echo module, openssl, the curl CLI, zsh and groff (completion and man page
+#          checks); and the
 #          -dev packages named by libcurl.pc's Libs.private, which the installed-library test's
 #          `pkg-config --static` link needs.
 # Not root: prints the exact apt-get line and fails. Not Debian (no dpkg-query): says so and
@@ -15,9 +18,10 @@ level=${1:-test}
 BUILD="gcc libc6-dev pkg-config protobuf-c-compiler
 libuv1-dev libyaml-dev libcurl4-openssl-dev libnghttp2-dev libprotobuf-c-dev libcjson-dev
 libhttp-parser-dev"
-DEMO="jq"
+DEMO="jq graphviz"
 TEST="clang libclang-rt-14-dev curl openssl
-python3 python3-grpcio python3-grpc-tools python3-pkg-resources python3-h2
+python3 python3-grpcio python3-grpc-tools python3-pkg-resources python3-h2 python3-jsonschema python3-yaml
+zsh groff-base
 nginx-light libnginx-mod-http-echo
 libidn2-dev librtmp-dev libssh2-1-dev libpsl-dev libssl-dev libkrb5-dev libldap-dev libzstd-dev
 libbrotli-dev zlib1g-dev"

@@ -78,7 +78,9 @@ TEST_T(install_puts_every_file_in_place_and_uninstall_removes_only_them, 300) {
                      "./usr/lib/libmaestro.so -> libmaestro.so.0\n"
                      "./usr/lib/libmaestro.so.0 -> libmaestro.so.%s\n"
                      "./usr/lib/libmaestro.so.%s\n"
-                     "./usr/lib/pkgconfig/maestro.pc\n",
+                     "./usr/lib/pkgconfig/maestro.pc\n"
+                     "./usr/share/bash-completion/completions/maestro\n"
+                     "./usr/share/zsh/site-functions/_maestro\n",
                      MAE_VERSION, MAE_VERSION);
     char *hdrs = source_headers();
     ASSERT_CONTAINS(hdrs, "maestro.h ");

@@ -124,7 +124,7 @@ TEST(validate_and_graph_usage) {
     free(err);
     char *a2[] = {"maestro", "validate", NULL};
     ASSERT_EQ_INT(th_maestro(a2, NULL, &out, &err), 2);
-    ASSERT_CONTAINS(err, "usage: maestro validate");
+    ASSERT_CONTAINS(err, "Try 'maestro help validate'.");
     free(out);
     free(err);
     char *a3[] = {"maestro", "graph", "-h", NULL};
@@ -133,9 +133,9 @@ TEST(validate_and_graph_usage) {
     free(out);
     free(err);
     char *file = th_write_temp(good_wf, strlen(good_wf), ".yaml");
-    char *a4[] = {"maestro", "graph", file, "--format", "png", NULL};
+    char *a4[] = {"maestro", "graph", file, "--format", "gif", NULL};
     ASSERT_EQ_INT(th_maestro(a4, NULL, &out, &err), 2);
-    ASSERT_CONTAINS(err, "unknown format 'png'");
+    ASSERT_CONTAINS(err, "unknown format 'gif'");
     ASSERT_EQ_STR(out, "");
     free(out);
     free(err);
@@ -165,19 +165,24 @@ TEST(graph_dot_and_mermaid_of_example) {
     ASSERT_EQ_INT(th_maestro(a1, NULL, &out, &err), 0);
     ASSERT_EQ_STR(err, "");
     ASSERT_CONTAINS(out, "digraph \"video_processing\" {\n");
-    ASSERT_CONTAINS(out, "  n0 [label=\"validate\\nvalidator ValidateMedia\"];\n");
+    ASSERT_CONTAINS(out, "  n0 [label=\"validate\\nvalidator ValidateMedia\\ngRPC, timeout 30s, 3 attempts "
+                         "(exponential)\", shape=component, fillcolor=\"#fff3e0\"];\n");
     ASSERT_CONTAINS(out, "  subgraph cluster_1 {\n    label=\"parallel\"; style=dashed;\n");
-    ASSERT_CONTAINS(out, "    n3 [label=\"undo transcode_720p\\ntranscoder DeleteFile\", style=dashed];\n");
-    ASSERT_CONTAINS(out, "  n3 -> n2 [style=dashed];\n");
+    /* compensations outside the cluster, beside their step, arrow back at it */
+    ASSERT_CONTAINS(out, "  }\n  n7 [label=\"publish");
+    ASSERT_CONTAINS(out, "\n  n3 [label=\"undo transcode_720p\\ntranscoder DeleteFile\", style=\"rounded,dashed\", "
+                         "color=\"#c2185b\", fontcolor=\"#c2185b\"];\n");
+    ASSERT_CONTAINS(out, "  n2 -> n3 [style=dashed, color=\"#c2185b\", dir=back, minlen=0];\n");
     /* validate fans out to the three parallel branches, which all join into publish. */
-    ASSERT_CONTAINS(out, "  n0 -> n2;\n  n0 -> n4;\n  n0 -> n6;\n  n2 -> n7;\n  n4 -> n7;\n  n6 -> n7;\n}\n");
+    ASSERT_CONTAINS(out, "  n0 -> n2;\n  n0 -> n4;\n  n0 -> n6;\n  n2 -> n7;\n  n4 -> n7;\n  n6 -> n7;\n"
+                         "  start -> n0;\n  n7 -> finish;\n}\n");
     free(out);
     free(err);
     char *a2[] = {"maestro", "graph", "--format=mermaid", p, NULL};
     ASSERT_EQ_INT(th_maestro(a2, NULL, &out, &err), 0);
     ASSERT_CONTAINS(out, "flowchart TD\n");
     ASSERT_CONTAINS(out, "  subgraph c1 [\"parallel\"]\n");
-    ASSERT_CONTAINS(out, "  n3 -.-> n2\n");
+    ASSERT_CONTAINS(out, "  n3 -.->|undo| n2\n");
     ASSERT_CONTAINS(out, "  n0 --> n2\n");
     ASSERT_FALSE(strstr(out, "digraph"));
     free(out);

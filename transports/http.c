@@ -61,15 +61,16 @@ http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc) {
     p->insecure = svc->tls.insecure_skip_verify;
     p->h = h;
     p->conns = conns;
-    p->max_active = conns * MAE_HTTP_ACTIVE_PER_CONN;
+    p->max_active = conns * (strncmp(p->endpoint, "https://", 8) == 0 ? MAE_HTTP_ACTIVE_PER_CONN
+                                                                      : MAE_HTTP_ACTIVE_PER_CONN_H1);
     p->cu.data = p;
     if (mae__curl_uv_init(&p->cu, h->loop, pool_done) != 0) {
         pool_free_strings(p);
         free(p);
         return NULL;
     }
-    /* One multi per service: these limits are the service's pool.connections. Requests past
-     * them wait in curl's pending queue; HTTP/2 streams share a connection. */
+    /* One multi per service: these limits are the service's pool.connections. HTTP/2 streams
+     * share a connection; requests past max_active wait in our queue, not in curl's. */
     CURLM *m = p->cu.multi;
     if (curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns) != CURLM_OK ||
         curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)conns) != CURLM_OK ||

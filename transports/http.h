@@ -37,8 +37,13 @@ int mae_http_transport_new(uv_loop_t *loop, mae_transport **out);
  * kept per service). */
 /* Easy handles one pool lets into curl at once, per connection of pool.connections: calls past
  * that wait in start order outside curl (whose lists some calls walk: curl_multi_remove_handle
- * was O(handles)). Enough for HTTP/2 to multiplex; HTTP/1.1 uses one per connection anyway. */
+ * was O(handles)). For https:// (HTTP/2 may be negotiated) enough to multiplex. A plain http://
+ * service speaks HTTP/1.1, one transfer per connection, so exactly one: a transfer curl holds
+ * in its own pending queue costs a whole connection setup (URL parsing, proxy environment
+ * lookups) each time curl retries it, which was a third of a 100k-item foreach's instructions
+ * and grew with the run. */
 #define MAE_HTTP_ACTIVE_PER_CONN 32
+#define MAE_HTTP_ACTIVE_PER_CONN_H1 1
 
 typedef struct mae_http_stats {
     int pools;                   /* connection pools: one per service */

@@ -29,4 +29,15 @@ void mae__diag_add(mae_diags *d, mae_pos pos, const char *fmt, ...) __attribute_
 void mae__diags_sort(mae_diags *d);
 /* One "FILE:LINE:COL: error: MESSAGE" line each (LINE:COL omitted when unknown). */
 void mae__diags_print(const mae_diags *d, FILE *out);
+
+typedef enum {
+    MAE_DIAG_TEXT,    /* mae__diags_print: one line each, stable for grep and tests */
+    MAE_DIAG_PRETTY,  /* as a compiler: each line, then the source line with a caret under the
+                         column, then a count ("3 errors") */
+    MAE_DIAG_JSON     /* one JSON object per line: file, line, column, severity, message */
+} mae_diag_format;
+/* Prints in format fmt. src/len: the file's text for PRETTY's source lines (NULL: none).
+ * color: ANSI colours (PRETTY only). */
+void mae__diags_print_fmt(const mae_diags *d, FILE *out, mae_diag_format fmt, const char *src, size_t len,
+                          int color);
 #endif

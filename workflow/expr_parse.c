@@ -13,6 +13,7 @@
 
 #include "maestro/maestro.h"
 #include "workflow/expr.h"
+#include "workflow/load_int.h"
 
 typedef struct parser {
     mae_arena *a;
@@ -209,7 +210,13 @@ static mae_expr *parse_call(parser *p, mae_expr *piped) {
         size_t n = t.len < sizeof name - 1 ? t.len : sizeof name - 1;
         memcpy(name, t.text, n);
         name[n] = 0;
-        return fail(p, t.off, "unknown function '%s'", name);
+        const char *names[sizeof fns / sizeof fns[0]];
+        for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) names[i] = fns[i].name;
+        const char *hint = mae__ld_suggest(name, names, sizeof fns / sizeof fns[0]);
+        char msg[160];
+        if (hint) snprintf(msg, sizeof msg, "unknown function '%s' (did you mean '%s'?)", name, hint);
+        else snprintf(msg, sizeof msg, "unknown function '%s'", name);
+        return fail(p, t.off, "%s", msg);
     }
     mae_expr *e = node(p, EX_CALL, piped ? piped->off : t.off, t.end);
     if (!e) return NULL;

@@ -38,7 +38,12 @@ void mae__ld_retry(mae_loader *ld, const mae_ynode *n, mae_retry_policy *p) {
             if (!strcmp(s, "constant")) p->backoff = MAE_BACKOFF_CONSTANT;
             else if (!strcmp(s, "linear")) p->backoff = MAE_BACKOFF_LINEAR;
             else if (!strcmp(s, "exponential")) p->backoff = MAE_BACKOFF_EXPONENTIAL;
-            else mae__ld_err(ld, v->pos, "invalid backoff '%s' (expected constant, linear or exponential)", s);
+            else {
+                static const char *const kinds[] = {"constant", "linear", "exponential"};
+                const char *hint = mae__ld_suggest(s, kinds, 3);
+                if (hint) mae__ld_err(ld, v->pos, "invalid backoff '%s' (did you mean '%s'?)", s, hint);
+                else mae__ld_err(ld, v->pos, "invalid backoff '%s' (expected constant, linear or exponential)", s);
+            }
         }
     }
     if ((v = mae__yaml_get(n, "initial"))) mae__ld_duration(ld, v, "initial", false, &p->initial_ms);

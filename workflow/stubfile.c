@@ -3,6 +3,7 @@
 #include "workflow/stubfile.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +190,10 @@ int mae__stub_file_load_buf(const char *name, const char *buf, size_t len, mae_s
 
 int mae__stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags) {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return MAE_EIO;
+    if (!fp) {
+        mae__diag_add(diags, (mae_pos){0, 0}, "cannot open: %s", strerror(errno));
+        return MAE_EIO;
+    }
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     while (buf) {

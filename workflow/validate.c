@@ -73,6 +73,22 @@ static mae_pos ref_pos(walker *w, size_t offset) {
     return w->src ? mae__ld_scalar_pos(w->ld, w->src->n, w->src->skip + offset) : (mae_pos){0, 0};
 }
 
+/* The visible name (id or variable) closest to name, for a "did you mean"; NULL when none is. */
+static const char *near(const walker *w, const char *name, bool is_id) {
+    /* one letter off a two-letter name is another name, not a typo */
+    if (strlen(name) < 4) return NULL;
+    const char *c[64];
+    size_t n = 0;
+    if (!is_id) {
+        c[n++] = "input";
+        c[n++] = "steps";
+        c[n++] = "workflow";
+    }
+    for (size_t i = w->n; i-- > 0 && n < 64;)
+        if (w->v[i].is_id == is_id) c[n++] = w->v[i].name;
+    return mae__ld_suggest(name, c, n);
+}
+
 static void on_ref(void *ud, const char *root, const char *sub, bool has_default, size_t offset) {
     walker *w = ud;
     mae_loader *ld = w->ld;
@@ -81,13 +97,28 @@ static void on_ref(void *ud, const char *root, const char *sub, bool has_default
     if (strcmp(root, "workflow") == 0) return;
     if (strcmp(root, "input") == 0) {
         if (!sub || wf->n_inputs == 0) return;
-        for (size_t i = 0; i < wf->n_inputs; i++)
+        const char *c[64];
+        size_t n = 0;
+        for (size_t i = 0; i < wf->n_inputs; i++) {
             if (strcmp(wf->inputs[i].name, sub) == 0) return;
-        mae__ld_err(ld, ref_pos(w, offset), "'.input.%s' is not declared in the workflow's input", sub);
+            if (n < 64) c[n++] = wf->inputs[i].name;
+        }
+        const char *hint = mae__ld_full(ld) || strlen(sub) < 4 ? NULL : mae__ld_suggest(sub, c, n);
+        if (hint)
+            mae__ld_err(ld, ref_pos(w, offset), "'.input.%s' is not declared in the workflow's input (did you mean '.input.%s'?)",
+                        sub, hint);
+        else
+            mae__ld_err(ld, ref_pos(w, offset), "'.input.%s' is not declared in the workflow's input", sub);
         return;
     }
     if (strcmp(root, "steps") == 0) {
-        if (sub && !visible(w, sub, true)) mae__ld_err(ld, ref_pos(w, offset), "'.steps.%s' does not name an earlier step", sub);
+        if (!sub || visible(w, sub, true)) return;
+        const char *hint = mae__ld_full(ld) ? NULL : near(w, sub, true);
+        if (hint)
+            mae__ld_err(ld, ref_pos(w, offset), "'.steps.%s' does not name an earlier step (did you mean '.steps.%s'?)", sub,
+                        hint);
+        else
+            mae__ld_err(ld, ref_pos(w, offset), "'.steps.%s' does not name an earlier step", sub);
         return;
     }
     if (visible(w, root, false)) return;
@@ -104,6 +135,8 @@ static void on_ref(void *ud, const char *root, const char *sub, bool has_default
         mae__ld_err(ld, ref_pos(w, offset), "'.%s' is set by step '%s', which does not run before this point", root, p->id);
     else if (p)
         mae__ld_err(ld, ref_pos(w, offset), "'.%s' is not set before this point", root);
+    else if (near(w, root, false))
+        mae__ld_err(ld, ref_pos(w, offset), "unknown variable '.%s' (did you mean '.%s'?)", root, near(w, root, false));
     else
         mae__ld_err(ld, ref_pos(w, offset), "unknown variable '.%s' (no step has output '%s')", root, root);
 }
