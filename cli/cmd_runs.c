@@ -25,21 +25,54 @@
 
 #define DAY_MS (24ull * 3600 * 1000)
 
-static const char runs_usage[] =
-    "usage: maestro runs [--all] [--json] [--journal DIR]\n"
-    "       maestro show RUN_ID [--journal DIR]\n"
-    "       maestro resume RUN_ID|--all [--force] [--journal DIR] [--quiet]\n"
-    "       maestro compensate RUN_ID [--force] [--journal DIR] [--quiet]\n"
-    "  runs        unfinished runs (--all: finished ones too): id, workflow, state, last\n"
-    "              completed step, calls whose outcome is unknown, age\n"
-    "  show        the report of a journaled run (finished or not), JSON\n"
-    "  resume      continue an unfinished run: completed steps are not called again; calls of\n"
-    "              unknown outcome are re-sent with the same idempotency key\n"
-    "  compensate  undo an unfinished run instead of continuing it\n"
-    "  --force     go on although the workflow file changed since the run started\n"
-    "  --journal DIR   where journals are (default $MAESTRO_JOURNAL, else\n"
-    "              $XDG_STATE_HOME/maestro/runs, else ~/.local/state/maestro/runs)\n"
-    "exit codes: as maestro run (0, 1, 2, 3, 130)\n";
+enum { O_ALL = 1, O_JSON, O_FORCE, O_QUIET, O_JOURNAL };
+
+#define O_JOURNAL_OPT {O_JOURNAL, "--journal", NULL, "DIR", "the journal directory (default as for run: docs/journal.md)"}
+static const mae_cli_opt runs_opts[] = {
+    {O_ALL, "--all", NULL, NULL, "finished runs too"},
+    {O_JSON, "--json", NULL, NULL, "one JSON array instead of text"},
+    O_JOURNAL_OPT,
+    {0, NULL, NULL, NULL, NULL},
+};
+static const mae_cli_opt show_opts[] = {O_JOURNAL_OPT, {0, NULL, NULL, NULL, NULL}};
+static const mae_cli_opt resume_opts[] = {
+    {O_ALL, "--all", NULL, NULL, "every unfinished run no process holds"},
+    {O_FORCE, "--force", NULL, NULL, "go on although the workflow file changed since the run started"},
+    {O_QUIET, "--quiet", "-q", NULL, "no logs; only the output and the failure summary"},
+    O_JOURNAL_OPT,
+    {0, NULL, NULL, NULL, NULL},
+};
+
+#define EXIT_CODES                                                                              \
+    "exit codes: as maestro run: 0 succeeded, 1 failed and compensated, 2 refused (usage; run\n" \
+    "            finished, running, damaged, or its workflow changed), nothing called, 3 a\n"   \
+    "            compensation failed, 130 interrupted\n"
+
+static const mae_cli_spec runs_spec = {
+    "runs", "[--all] [--json] [--journal DIR]",
+    "Lists unfinished journaled runs: run id, workflow, state (running, interrupted,\n"
+    "interrupted_compensating, damaged, or the final status), last completed step, calls whose\n"
+    "outcome is unknown, age.\n",
+    runs_opts, NULL,
+};
+static const mae_cli_spec show_spec = {
+    "show", "RUN_ID [--journal DIR]",
+    "Prints the report (JSON) of a journaled run, finished or not.\n", show_opts, NULL,
+};
+static const mae_cli_spec resume_spec = {
+    "resume", "RUN_ID|--all [--force] [--journal DIR]",
+    "Continues an unfinished run: completed steps are not called again (their outputs come from\n"
+    "the journal); calls of unknown outcome are re-sent with the same idempotency key; then the\n"
+    "run goes on, compensating if it fails, as maestro run would.\n",
+    resume_opts, EXIT_CODES,
+};
+static const mae_cli_spec compensate_spec = {
+    "compensate", "RUN_ID [--force] [--journal DIR]",
+    "Undoes an unfinished run instead of continuing it: nothing new is started; every completed\n"
+    "step with a compensate is compensated, newest first; a call of unknown outcome is re-sent\n"
+    "with its idempotency key first, and compensated if it succeeded.\n",
+    resume_opts, EXIT_CODES,
+};
 
 const char *mae_cli_journal_dir(const char *arg, int off) {
     static char buf[4096];
@@ -100,30 +133,29 @@ typedef struct opts {
     int all, json, force, quiet;
 } opts;
 
-static int usage_err(const char *cmd, const char *msg, const char *arg) {
-    fprintf(stderr, "maestro %s: ", cmd);
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n\n%s", runs_usage);
-    return 2;
-}
-
-static int parse(const char *cmd, int argc, char **argv, opts *o) {
+/* 0, or the exit code (help printed: 0 through *done; usage error: 2). */
+static int parse(const mae_cli_spec *spec, int argc, char **argv, opts *o, int *done) {
     memset(o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--all")) o->all = 1;
-        else if (!strcmp(a, "--json")) o->json = 1;
-        else if (!strcmp(a, "--force")) o->force = 1;
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o->quiet = 1;
-        else if (!strcmp(a, "--journal")) {
-            if (i + 1 >= argc) return usage_err(cmd, "%s needs a value", a);
-            o->dir = argv[++i];
-        } else if (a[0] == '-') {
-            return usage_err(cmd, "unknown option '%s'", a);
-        } else if (o->id) {
-            return usage_err(cmd, "more than one run id given ('%s')", a);
-        } else {
-            o->id = a;
+    *done = 0;
+    mae_cli_args a;
+    mae_cli_args_init(&a, spec, argc, argv);
+    const char *v;
+    for (int id; (id = mae_cli_next(&a, &v)) != MAE_CLI_END;) {
+        switch (id) {
+        case MAE_CLI_HELP: *done = 1; return 0;
+        case MAE_CLI_BAD: *done = 1; return 2;
+        case MAE_CLI_ARG:
+            if (o->id) {
+                *done = 1;
+                return mae_cli_usage(spec, "more than one run id given ('%s')", v);
+            }
+            o->id = v;
+            break;
+        case O_ALL: o->all = 1; break;
+        case O_JSON: o->json = 1; break;
+        case O_FORCE: o->force = 1; break;
+        case O_QUIET: o->quiet = 1; break;
+        case O_JOURNAL: o->dir = v; break;
         }
     }
     if (!o->dir) o->dir = mae_cli_journal_dir(NULL, 0);
@@ -168,18 +200,25 @@ static int print_json(const cJSON *v, bool pretty) {
     return e ? MAE_CLI_EXIT_WRITE : 0;
 }
 
+typedef struct ent {
+    char *name;
+    int64_t started;
+} ent;
+
+static int by_start(const void *a, const void *b) {
+    const ent *x = a, *y = b;
+    return x->started < y->started ? -1 : x->started > y->started;
+}
+
 int mae_cmd_runs(int argc, char **argv) {
-    if (mae_cli_wants_help(argc, argv)) {
-        fputs(runs_usage, stdout);
-        return 0;
-    }
     opts o;
-    if (parse("runs", argc, argv, &o)) return 2;
-    if (o.id) return usage_err("runs", "unexpected argument '%s'", o.id);
+    int done, rc0 = parse(&runs_spec, argc, argv, &o, &done);
+    if (done) return rc0;
+    if (o.id) return mae_cli_usage(&runs_spec, "unexpected argument '%s'", o.id);
+    /* oldest first: collect, sort by start time, print */
+    ent *ents = NULL;
+    size_t n_ents = 0, cap = 0;
     DIR *d = opendir(o.dir);
-    cJSON *arr = cJSON_CreateArray();
-    int64_t now = now_ms();
-    if (!o.json) printf("%-32s  %-20s  %-24s  %-20s  %7s  %s\n", "RUN_ID", "WORKFLOW", "STATE", "LAST_STEP", "UNKNOWN", "AGE");
     struct dirent *de;
     while (d && (de = readdir(d)) != NULL) {
         if (!is_journal_name(de->d_name)) continue;
@@ -191,12 +230,35 @@ int mae_cmd_runs(int argc, char **argv) {
             mae__jfile_free(&f);
             continue;
         }
-        if (f.end && !o.all) {
+        const cJSON *sa = cJSON_GetObjectItemCaseSensitive(f.start, "started_at");
+        int64_t started = cJSON_IsNumber(sa) ? (int64_t)sa->valuedouble : f.mtime_ms;
+        bool keep = !f.end || o.all;
+        mae__jfile_free(&f);
+        if (!keep) continue;
+        if (n_ents == cap) {
+            cap = cap ? cap * 2 : 32;
+            ent *ne = realloc(ents, cap * sizeof *ne);
+            if (!ne) break;
+            ents = ne;
+        }
+        ents[n_ents].name = strdup(de->d_name);
+        ents[n_ents++].started = started;
+    }
+    if (d) closedir(d);
+    if (n_ents > 1) qsort(ents, n_ents, sizeof *ents, by_start);
+    cJSON *arr = cJSON_CreateArray();
+    int64_t now = now_ms();
+    if (!o.json) printf("%-32s  %-20s  %-24s  %-20s  %7s  %s\n", "RUN_ID", "WORKFLOW", "STATE", "LAST_STEP", "UNKNOWN", "AGE");
+    for (size_t k = 0; k < n_ents; k++) {
+        char path[4096], err[512];
+        snprintf(path, sizeof path, "%s/%s", o.dir, ents[k].name ? ents[k].name : "");
+        free(ents[k].name);
+        mae_jfile f;
+        if (mae__jfile_load(path, &f, err, sizeof err) != 0) {
             mae__jfile_free(&f);
             continue;
         }
-        const cJSON *sa = cJSON_GetObjectItemCaseSensitive(f.start, "started_at");
-        int64_t started = cJSON_IsNumber(sa) ? (int64_t)sa->valuedouble : f.mtime_ms;
+        int64_t started = ents[k].started;
         const char *id = str(f.start, "run_id");
         const char *wf = str(f.start, "workflow");
         if (o.json) {
@@ -222,7 +284,7 @@ int mae_cmd_runs(int argc, char **argv) {
         }
         mae__jfile_free(&f);
     }
-    if (d) closedir(d);
+    free(ents);
     int rc = o.json ? print_json(arr, false) : 0;
     cJSON_Delete(arr);
     return rc;
@@ -273,15 +335,12 @@ static cJSON *partial_report(const mae_jfile *f) {
 }
 
 int mae_cmd_show(int argc, char **argv) {
-    if (mae_cli_wants_help(argc, argv)) {
-        fputs(runs_usage, stdout);
-        return 0;
-    }
     opts o;
-    if (parse("show", argc, argv, &o)) return 2;
-    if (!o.id) return usage_err("show", "no run id given%s", "");
+    int done, rc0 = parse(&show_spec, argc, argv, &o, &done);
+    if (done) return rc0;
+    if (!o.id) return mae_cli_usage(&show_spec, "no run id given");
     char path[4096], err[512];
-    if (path_of(&o, o.id, path, sizeof path) != 0) return usage_err("show", "not a run id: '%s'", o.id);
+    if (path_of(&o, o.id, path, sizeof path) != 0) return mae_cli_usage(&show_spec, "not a run id: '%s'", o.id);
     mae_jfile f;
     if (mae__jfile_load(path, &f, err, sizeof err) != 0) {
         fprintf(stderr, "maestro show: %s\n", err);
@@ -478,21 +537,20 @@ out:
     return code;
 }
 
-static int resume_cmd(const char *cmd, int argc, char **argv, bool compensate) {
-    if (mae_cli_wants_help(argc, argv)) {
-        fputs(runs_usage, stdout);
-        return 0;
-    }
+static int resume_cmd(const mae_cli_spec *spec, int argc, char **argv, bool compensate) {
+    const char *cmd = spec->cmd;
     opts o;
-    if (parse(cmd, argc, argv, &o)) return 2;
+    int done, rc0 = parse(spec, argc, argv, &o, &done);
+    if (done) return rc0;
+    if (compensate && o.all) return mae_cli_usage(spec, "--all: compensate takes one run id");
     signal(SIGPIPE, SIG_IGN);
     char path[4096];
     if (!o.all) {
-        if (!o.id) return usage_err(cmd, "no run id given (or --all)%s", "");
-        if (path_of(&o, o.id, path, sizeof path) != 0) return usage_err(cmd, "not a run id: '%s'", o.id);
+        if (!o.id) return mae_cli_usage(spec, "no run id given (or --all)");
+        if (path_of(&o, o.id, path, sizeof path) != 0) return mae_cli_usage(spec, "not a run id: '%s'", o.id);
         return resume_one(cmd, &o, path, compensate);
     }
-    if (o.id) return usage_err(cmd, "a run id and --all given ('%s')", o.id);
+    if (o.id) return mae_cli_usage(spec, "a run id and --all given ('%s')", o.id);
     DIR *d = opendir(o.dir);
     if (!d) return 0;
     /* names first: resuming adds nothing to the directory, but readdir and unlink do not mix */
@@ -527,5 +585,5 @@ static int resume_cmd(const char *cmd, int argc, char **argv, bool compensate) {
     return worst;
 }
 
-int mae_cmd_resume(int argc, char **argv) { return resume_cmd("resume", argc, argv, false); }
-int mae_cmd_compensate(int argc, char **argv) { return resume_cmd("compensate", argc, argv, true); }
+int mae_cmd_resume(int argc, char **argv) { return resume_cmd(&resume_spec, argc, argv, false); }
+int mae_cmd_compensate(int argc, char **argv) { return resume_cmd(&compensate_spec, argc, argv, true); }

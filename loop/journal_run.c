@@ -159,8 +159,9 @@ static void intent_cb(int status, void *ud) {
 
 int mae__jr_intent(mae_callnode *c) {
     mae_run *run = c->base.run;
+    /* a call goes out live: the replay is over, pumps stop at failures again */
+    if (run->replay) run->replaying = false;
     if (!run->jw) return 0;
-    if (run->replay && !c->replayed) run->replaying = false;
     if (mae__jw_error(run->jw) || run->jr_failed) {
         /* compensations go out unjournaled: undoing beats leaving the side effect */
         return c->is_comp ? 0 : MAE_EIO;
