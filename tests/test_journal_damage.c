@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -427,5 +428,80 @@ TEST_T(retention_prunes_only_old_finished_runs, 120) {
     ASSERT_EQ_INT(th_maestro(bad, NULL, &out, &err), 2);
     free(out);
     free(err);
+    th_stop(&stub);
+}
+
+/* The refusals of resume, and show: a changed workflow file (then --force), a run a live process
+ * holds, a finished run; show prints the report of a finished run and the journal's view of an
+ * unfinished one. */
+TEST_T(resume_refusals_and_show, 120) {
+    start_stub();
+    char dir[64], id[33];
+    size_t len = 0;
+    char *data = real_journal(dir, id, &len);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.mj", dir, id);
+    char *out = NULL, *err = NULL;
+    /* finished: show prints its report; resume has nothing to do */
+    char *sh[] = {"maestro", "show", id, "--journal", dir, NULL};
+    ASSERT_EQ_INT(th_maestro(sh, NULL, &out, &err), 0);
+    ASSERT_CONTAINS(out, "\"status\": \"succeeded\"");
+    ASSERT_CONTAINS(out, id);
+    free(out);
+    free(err);
+    char *rs[] = {"maestro", "resume", id, "--journal", dir, NULL};
+    ASSERT_EQ_INT(th_maestro(rs, NULL, &out, &err), 2);
+    ASSERT_CONTAINS(err, "already over");
+    free(out);
+    free(err);
+    /* unfinished after b's intent: cut just after the fifth record (start, a, a, b intent) */
+    size_t off = MAE_JRNL_HDR;
+    mae_jrec r;
+    for (int i = 0; i < 4; i++) ASSERT_EQ_INT(mae__jrnl_decode((const uint8_t *)data, len, &off, &r), MAE_JD_RECORD);
+    write_file(path, data, off);
+    ASSERT_EQ_INT(th_maestro(sh, NULL, &out, &err), 0);
+    ASSERT_CONTAINS(out, "\"status\": \"interrupted\"");
+    ASSERT_CONTAINS(out, "\"outcome_unknown\"");
+    ASSERT_CONTAINS(out, ":b\"");
+    free(out);
+    free(err);
+    /* held by a live process (its flock): refused */
+    int fd = open(path, O_RDONLY);
+    ASSERT_EQ_INT(flock(fd, LOCK_EX), 0);
+    int before = calls_total();
+    ASSERT_EQ_INT(th_maestro(rs, NULL, &out, &err), 2);
+    ASSERT_CONTAINS(err, "still running");
+    free(out);
+    free(err);
+    char *ls[] = {"maestro", "runs", "--journal", dir, NULL};
+    ASSERT_EQ_INT(th_maestro(ls, NULL, &out, &err), 0);
+    ASSERT_CONTAINS(out, "running");
+    free(out);
+    free(err);
+    close(fd);
+    /* the workflow file changed: refused, nothing called; --force goes on */
+    char *wf = th_read_file(wf_path, NULL);
+    FILE *f = fopen(wf_path, "a");
+    fputs("# edited\n", f);
+    fclose(f);
+    ASSERT_EQ_INT(th_maestro(rs, NULL, &out, &err), 2);
+    ASSERT_CONTAINS(err, "changed since run");
+    ASSERT_CONTAINS(err, "--force");
+    ASSERT_EQ_INT(calls_total(), before);
+    free(out);
+    free(err);
+    char *rf[] = {"maestro", "resume", id, "--journal", dir, "--force", "--quiet", NULL};
+    ASSERT_EQ_INT(th_maestro(rf, NULL, &out, &err), 0);
+    ASSERT_CONTAINS(out, "\"done\":true");
+    ASSERT_EQ_INT(calls_for(id, "a"), 1);   /* completed: not called again */
+    ASSERT_EQ_INT(calls_for(id, "b"), 2);   /* unknown outcome (intent, no result): re-sent, same key */
+    /* c: once by the whole run this journal came from, once by the resume (the cut journal
+     * holds no trace of it) */
+    ASSERT_EQ_INT(calls_for(id, "c"), 2);
+    free(out);
+    free(err);
+    write_file(wf_path, wf, strlen(wf));
+    free(wf);
+    free(data);
     th_stop(&stub);
 }
