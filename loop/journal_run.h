@@ -11,7 +11,12 @@
  *   RESUME    {mode, at}                                 resume / compensate took over
  *   RUN_END   {status, report}
  * kind is "step" (a step's call), "resolve" (the re-send of an outcome_unknown step during
- * compensation) or "comp" (a compensation); k is the call's idempotency key. */
+ * compensation) or "comp" (a compensation); k is the call's idempotency key.
+ *
+ * Why hooks and not the event stream: the intent must hold its call until the disk has it,
+ * which a notification cannot do, and a replayed call must take its result from the journal
+ * instead of the transport. The other records are written at the points where the step events
+ * are emitted, from the same state, each hook one call in run.c or call.c. */
 #ifndef MAE_LOOP_JOURNAL_RUN_H
 #define MAE_LOOP_JOURNAL_RUN_H
 
