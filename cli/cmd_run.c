@@ -366,7 +366,10 @@ int mae_cmd_run(int argc, char **argv) {
         uv_signal_start(&c.sigterm, on_signal, SIGTERM);
         c.signals_open = 1;
     } else {
-        fprintf(stderr, "maestro: cannot start the run: %s\n", mae_strerror(rc));
+        if (rc == MAE_EIO && eo.journal_dir)
+            fprintf(stderr, "maestro: the run's journal cannot be created in %s; nothing was called "
+                            "(--journal DIR elsewhere, or --no-journal)\n", eo.journal_dir);
+        else fprintf(stderr, "maestro: cannot start the run: %s\n", mae_strerror(rc));
         /* MAE_EIO: the journal cannot be created; nothing was called */
         c.exit_code = rc == MAE_EINVAL || rc == MAE_EPARSE || rc == MAE_EIO ? 2 : 1;
         shutdown_all(&c);

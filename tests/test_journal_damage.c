@@ -505,3 +505,19 @@ TEST_T(resume_refusals_and_show, 120) {
     free(data);
     th_stop(&stub);
 }
+
+/* A journal directory that cannot be created (a path through a regular file): exit 2, nothing
+ * called, and the message says so even with --quiet. */
+TEST_T(uncreatable_journal_dir_refuses_the_run, 60) {
+    start_stub();
+    int before = calls_total();
+    char *out = NULL, *err = NULL;
+    char *argv[] = {"maestro", "run", wf_path, "--journal", "/dev/null/journal", "--quiet", NULL};
+    ASSERT_EQ_INT(th_maestro(argv, NULL, &out, &err), 2);
+    ASSERT_CONTAINS(err, "journal cannot be created in /dev/null/journal; nothing was called");
+    ASSERT_EQ_STR(out, "");
+    ASSERT_EQ_INT(calls_total(), before);
+    free(out);
+    free(err);
+    th_stop(&stub);
+}
