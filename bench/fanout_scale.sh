@@ -4,7 +4,8 @@
 # concurrency given as $1 (default 50; "default" leaves the key out, i.e. 100). Linear scaling
 # means the 100k run takes about 10x the 10k one. Then the second-signal check: a 100k foreach
 # whose compensations hang, SIGTERM, SIGTERM again 0.5 s later; the time from the second signal
-# to exit (it must write the report first). Needs bin/maestro (make), python3, jq, bc.
+# to exit (it must write the report first). Needs bin/maestro (make), python3, jq, bc; with
+# CALLGRIND=1 also valgrind, for instruction counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${1:-50}
@@ -33,6 +34,13 @@ for r in 1 2; do for n in 10000 100000; do
     bin/maestro run "$W/wf.yaml" --input @"$W/in$n.json" > "$W/out" 2> "$W/err" || { cat "$W/err"; exit 1; }
   tail -1 "$W/err"
 done; done
+# Instructions (CALLGRIND=1): stable where wall time is not (a shared machine); about 8 minutes.
+if [ "${CALLGRIND:-0}" = 1 ]; then
+  for n in 10000 100000; do
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null bin/maestro run "$W/wf.yaml" \
+      --input @"$W/in$n.json" 2>&1 >/dev/null | awk -v n=$n '/refs:/{print "instructions items=" n ": " $NF}'
+  done
+fi
 cat > "$W/sig.yaml" <<EOW
 name: fanout_signal
 services:
