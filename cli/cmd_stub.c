@@ -72,9 +72,8 @@ int mae_cmd_stub(int argc, char **argv) {
     mae_stub_file *f = NULL;
     int rc = mae__stub_file_load(file, &f, &d);
     if (rc != 0) {
-        mae__diags_sort(&d);
-        mae__diags_print(&d, stderr);
-        if (d.n == 0) fprintf(stderr, "maestro stub: %s: %s\n", file, mae_strerror(rc));
+        if (d.n == 0 && d.dropped == 0) mae__diag_add(&d, (mae_pos){0, 0}, "%s", mae_strerror(rc));
+        mae_cli_print_diags(&d, file);
         mae__diags_free(&d);
         return 2;
     }

@@ -196,6 +196,7 @@ int mae__stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags)
     }
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
+    errno = 0;
     while (buf) {
         size_t r = fread(buf + len, 1, cap - len, fp);
         len += r;
@@ -207,8 +208,14 @@ int mae__stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags)
             else buf = nb;
         }
     }
+    int rerr = ferror(fp) ? (errno ? errno : EIO) : 0;
     fclose(fp);
     if (!buf) return MAE_ENOMEM;
+    if (rerr) {
+        free(buf);
+        mae__diag_add(diags, (mae_pos){0, 0}, "cannot read file: %s", strerror(rerr));
+        return MAE_EIO;
+    }
     int rc = len > MAE_YAML_MAX_FILE ? MAE_ETOOBIG : mae__stub_file_load_buf(path, buf, len, out, diags);
     free(buf);
     return rc;
