@@ -2,6 +2,7 @@
  * group-commit writer on a real file: round trip, a torn last record at every cut, damage in the
  * middle reported with its offset, a write that fails (a full tmpfs, else RLIMIT_FSIZE). */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -254,6 +255,8 @@ TEST(writer_appends_from_a_callback) {
 TEST(writer_disk_full) {
     memset(&W, 0, sizeof W);
     char *dir = tmpdir_new();
+    /* in a mount namespace of this test process: the tmpfs goes with it, even on a failure */
+    if (unshare(CLONE_NEWNS) == 0) mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
     bool mounted = mount("maestro-jrnl", dir, "tmpfs", 0, "size=64k") == 0;
     if (!mounted) {
         signal(SIGXFSZ, SIG_IGN);

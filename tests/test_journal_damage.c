@@ -10,6 +10,7 @@
  *     what it did, exit 1, and says why. */
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -115,6 +116,20 @@ static bool one_journal(const char *dir, char *id, char *path, size_t pl) {
     return found;
 }
 
+/* Removes a journal directory of a test (its files, then itself). */
+static void rm_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char p[1024];
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
 static void write_file(const char *path, const char *data, size_t len) {
     FILE *f = fopen(path, "wb");
     ASSERT_NOT_NULL(f);
@@ -181,6 +196,7 @@ TEST_T(truncated_at_every_offset, 300) {
     }
     ASSERT_CMP_INT(resumed, >=, 7);
     free(data);
+    rm_dir(dir);
     th_stop(&stub);
 }
 
@@ -249,6 +265,7 @@ TEST_T(bit_flips_are_reported_and_left_alone, 300) {
     }
     ASSERT_CMP_INT(cli_checks, >=, 3);
     free(data);
+    rm_dir(dir);
     th_stop(&stub);
 }
 
@@ -258,6 +275,8 @@ static bool mounted;
 
 /* A tmpfs with `room` bytes left (filled up with a ballast file), else a file-size limit. */
 static void small_fs(const char *dir, size_t room, struct rlimit *limit) {
+    /* in a mount namespace of this test process: the tmpfs goes with it, even on a failure */
+    if (unshare(CLONE_NEWNS) == 0) mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
     mounted = mount("maestro-full", dir, "tmpfs", 0, "size=256k") == 0;
     limit->rlim_cur = limit->rlim_max = RLIM_INFINITY;
     if (!mounted) {
@@ -428,6 +447,7 @@ TEST_T(retention_prunes_only_old_finished_runs, 120) {
     ASSERT_EQ_INT(th_maestro(bad, NULL, &out, &err), 2);
     free(out);
     free(err);
+    rm_dir(dir);
     th_stop(&stub);
 }
 
@@ -503,6 +523,7 @@ TEST_T(resume_refusals_and_show, 120) {
     write_file(wf_path, wf, strlen(wf));
     free(wf);
     free(data);
+    rm_dir(dir);
     th_stop(&stub);
 }
 
