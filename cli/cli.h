@@ -9,6 +9,7 @@ int mae_cmd_graph(int argc, char **argv);
 int mae_cmd_run(int argc, char **argv);     /* run and execute */
 int mae_cmd_bench(int argc, char **argv);
 int mae_cmd_stub(int argc, char **argv);
+int mae_cmd_serve(int argc, char **argv);
 struct mae_workflow;
 /* --input: inline JSON, @FILE or - (stdin), at most 64 MiB; "{}" when arg is NULL. malloc'd;
  * NULL with one message on stderr (the system's reason for a file that cannot be read). */

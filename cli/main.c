@@ -21,6 +21,7 @@ static const command commands[] = {
     {"graph", mae_cmd_graph, "WORKFLOW.yaml [--format dot|mermaid|svg|png]", "draw the steps"},
     {"bench", mae_cmd_bench, "WORKFLOW.yaml -n RUNS -c CONC", "run many instances, report figures"},
     {"stub", mae_cmd_stub, "STUBS.yaml [--log FILE]", "serve fake HTTP and gRPC services"},
+    {"serve", mae_cmd_serve, "WORKFLOW.yaml... [--listen HOST:PORT]", "run workflows on request over an HTTP API"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
