@@ -19,7 +19,7 @@
 #include "workflow/model.h"
 
 enum { O_LISTEN = 1, O_MAX_RUNS, O_SET, O_DRAIN, O_JOURNAL, O_NO_JOURNAL, O_LOG_LEVEL, O_LOG_FORMAT, O_MAX_BODY,
-       O_MAX_CONNS, O_KEEP_RUNS };
+       O_MAX_CONNS, O_KEEP_RUNS, O_REQ_TIMEOUT, O_IDLE_TIMEOUT };
 
 static const mae_cli_opt serve_opts[] = {
     {O_LISTEN, "--listen", NULL, "HOST:PORT", "address to serve on (default 127.0.0.1:8080; port 0: any)"},
@@ -32,6 +32,8 @@ static const mae_cli_opt serve_opts[] = {
     {O_LOG_FORMAT, "--log-format", NULL, "FORMAT", "text|json (default text)"},
     {O_MAX_BODY, "--max-body", NULL, "BYTES", "largest request body (default 1048576; 413 above)"},
     {O_MAX_CONNS, "--max-conns", NULL, "N", "client connections at once (default 1024)"},
+    {O_REQ_TIMEOUT, "--request-timeout", NULL, "DURATION", "time for a client to send a whole request (default 10s)"},
+    {O_IDLE_TIMEOUT, "--idle-timeout", NULL, "DURATION", "an idle keep-alive connection is closed after this (default 60s)"},
     {O_KEEP_RUNS, "--keep-runs", NULL, "N", "finished runs kept for GET /v1/runs (default 1000, at most 1 h)"},
     {0, NULL, NULL, NULL, NULL},
 };
@@ -270,6 +272,14 @@ int mae_cmd_serve(int argc, char **argv) {
         case O_SET:
             if (c.n_sets == MAX_SETS) return mae_cli_usage(&serve_spec, "too many --set options");
             c.sets[c.n_sets++] = v;
+            break;
+        case O_REQ_TIMEOUT:
+            if (mae__parse_duration_ms(v, &so.limits.request_timeout_ms) != 0 || !so.limits.request_timeout_ms)
+                return mae_cli_usage(&serve_spec, "--request-timeout: not a duration: '%s'", v);
+            break;
+        case O_IDLE_TIMEOUT:
+            if (mae__parse_duration_ms(v, &so.limits.idle_timeout_ms) != 0 || !so.limits.idle_timeout_ms)
+                return mae_cli_usage(&serve_spec, "--idle-timeout: not a duration: '%s'", v);
             break;
         case O_DRAIN:
             if (mae__parse_duration_ms(v, &c.drain_ms) != 0) return mae_cli_usage(&serve_spec, "--drain: not a duration: '%s'", v);
