@@ -643,11 +643,17 @@ int mae__serve_listen(mae_serve *s, const char *host, int port, int *port_out) {
 
 /* ---- drain and close ---- */
 
+void mae__serve_cancel_all(mae_serve *s) {
+    for (srun *r = s->runs_head; r; r = r->next)
+        if (r->state == ST_RUNNING && r->run) mae_run_cancel(r->run);
+}
+
+void mae__serve_set_max_runs(mae_serve *s, int max_runs) { s->o.max_runs = max_runs; }
+
 static void drain_expired(uv_timer_t *t) {
     mae_serve *s = t->data;
     if (s->running) mae__serve_log(s, MAE_LOG_WARN, "drain: grace period over, cancelling %d run(s)", s->running);
-    for (srun *r = s->runs_head; r; r = r->next)
-        if (r->state == ST_RUNNING && r->run) mae_run_cancel(r->run);
+    mae__serve_cancel_all(s);
 }
 
 void mae__serve_drain(mae_serve *s, uint64_t grace_ms, void (*done)(void *ud), void *ud) {

@@ -58,6 +58,9 @@ void mae__serve_drain(mae_serve *s, uint64_t grace_ms, void (*done)(void *ud), v
  * then done(ud). Call it once, from the loop. */
 void mae__serve_close(mae_serve *s, void (*done)(void *ud), void *ud);
 int mae__serve_running(const mae_serve *s);
+/* Cancels every run going (they compensate); what the drain does once the grace is over. */
+void mae__serve_cancel_all(mae_serve *s);
+void mae__serve_set_max_runs(mae_serve *s, int max_runs);
 /* Writes a log line through the engine's log settings (stream, format), filtered by the
  * server's own level, which may be above the engine's: "info" shows one line per run end
  * without the engine's per-step lines. */

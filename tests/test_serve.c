@@ -68,6 +68,8 @@ static void env_start(env *e, const char *extra1, const char *extra2) {
 static void env_stop(env *e) {
     ASSERT_EQ_INT(sv_signal_wait(&e->sv, SIGTERM, 20), 0);
     th_stop(&e->stub);
+    free(e->log);
+    free(e->wf);
 }
 
 static char *log_text(env *e) {
@@ -330,4 +332,6 @@ TEST(sighup_reloads_and_a_broken_file_keeps_its_version) {
     ASSERT_CONTAINS(err, "workflow echo succeeded");
     free(err);
     th_stop(&e.stub);
+    free(e.log);
+    free(e.wf);
 }
