@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "maestro/maestro.h"
@@ -234,4 +235,41 @@ int mae_cli_next(mae_cli_args *a, const char **val) {
     a->i++;
     *val = v;
     return o->id;
+}
+
+/* ---- diagnostics ---- */
+
+char *mae_cli_slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+        if (n == cap) {
+            char *nb = cap >= (16u << 20) ? NULL : realloc(buf, cap * 2);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+void mae_cli_print_diags(mae_diags *d, const char *path) {
+    mae__diags_sort(d);
+    if (!isatty(2)) {
+        mae__diags_print(d, stderr);
+        return;
+    }
+    const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+    int color = !(nc && nc[0]) && !(term && strcmp(term, "dumb") == 0);
+    size_t len = 0;
+    char *src = mae_cli_slurp(path, &len);
+    mae__diags_print_fmt(d, stderr, MAE_DIAG_PRETTY, src, len, color);
+    free(src);
 }

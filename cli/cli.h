@@ -2,6 +2,7 @@
  * process exit code (docs/cli.md#exit-codes). */
 #ifndef MAE_CLI_H
 #define MAE_CLI_H
+#include <stddef.h>
 #include <stdio.h>
 
 int mae_cmd_validate(int argc, char **argv);
@@ -19,6 +20,13 @@ char *mae_cli_read_input(const char *cmd, const char *arg);
 int mae_cli_apply_set(const char *cmd, struct mae_workflow *wf, const char *kv);
 /* True when argv holds -h or --help (before any "--"). */
 int mae_cli_wants_help(int argc, char **argv);
+
+/* Diagnostics of a file on stderr: on a terminal as a compiler prints them (source line, caret,
+ * count; colour unless NO_COLOR), else one FILE:LINE:COL line each. Sorts d. */
+struct mae_diags;
+void mae_cli_print_diags(struct mae_diags *d, const char *path);
+/* A file's text for source lines, at most 16 MiB (like the loader); NULL when unreadable. */
+char *mae_cli_slurp(const char *path, size_t *len);
 
 /* ---- Option parsing shared by every command (cli/args.c) ----
  * A command describes itself once in a mae_cli_spec; the parser and the help text both come

@@ -345,10 +345,16 @@ int mae_cmd_bench(int argc, char **argv) {
     mae_workflow *wf = NULL;
     int exit_code = 2;
     char *checked = NULL;
-    if (mae_workflow_load(wf_path, &wf, stderr) != 0) {
-        if (!wf) fprintf(stderr, "maestro bench: %s: workflow not loaded, nothing was called\n", wf_path);
-        goto out;
+    mae_diags ld;
+    mae__diags_init(&ld, wf_path);
+    int lrc = mae__workflow_load_file(wf_path, &wf, &ld);
+    if (lrc != 0) {
+        if (ld.n == 0 && ld.dropped == 0) mae__diag_add(&ld, (mae_pos){0, 0}, "%s", mae_strerror(lrc));
+        mae_cli_print_diags(&ld, wf_path);
+        fprintf(stderr, "maestro bench: %s: workflow not loaded, nothing was called\n", wf_path);
     }
+    mae__diags_free(&ld);
+    if (lrc != 0) goto out;
     for (int i = 0; i < n_sets; i++)
         if (mae_cli_apply_set("bench", wf, sets[i]) != 0) {
             goto out;

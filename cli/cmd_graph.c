@@ -124,8 +124,7 @@ int mae_cmd_graph(int argc, char **argv) {
     int rc = mae__workflow_load_file(file, &wf, &d);
     if (rc != 0) {
         if (d.n == 0 && d.dropped == 0) mae__diag_add(&d, (mae_pos){0, 0}, "%s", mae_strerror(rc));
-        mae__diags_sort(&d);
-        mae__diags_print(&d, stderr);
+        mae_cli_print_diags(&d, file);
         mae__diags_free(&d);
         return 2;
     }

@@ -114,6 +114,7 @@ static void write_invalid_report(mae_cli_file *rep, const char *wf_name, const c
 
 static void on_signal(uv_signal_t *s, int signum) {
     run_ctx *c = s->data;
+    mae_cli_progress_clear(c->progress);
     if (++c->signals >= 2) {
         fprintf(stderr, "maestro: second signal, exiting now without waiting for compensation\n");
         /* the report and summary are written from the state now: what was not undone is listed */
@@ -135,6 +136,10 @@ static void on_signal(uv_signal_t *s, int signum) {
     fprintf(stderr, "maestro: %s received: cancelling and compensating (send again to exit at once)\n",
             signum == SIGINT ? "SIGINT" : "SIGTERM");
     mae_run_cancel(c->run);
+}
+
+static void progress_log(mae_log_level level, const char *line, void *ud) {
+    mae_cli_progress_log((int)level, line, ud);
 }
 
 /* Every event of the run goes through here: one line per consumer. */
@@ -255,8 +260,18 @@ int mae_cmd_run(int argc, char **argv) {
         return mae_cli_usage(&run_spec, "--timeout: not a duration: '%s'", timeout_s);
 
     mae_workflow *wf = NULL;
-    if (mae_workflow_load(wf_path, &wf, stderr) != 0) {
-        if (!wf) fprintf(stderr, "maestro: %s: workflow not loaded, nothing was called\n", wf_path);
+    mae_diags ld;
+    mae__diags_init(&ld, wf_path);
+    int lrc = mae__workflow_load_file(wf_path, &wf, &ld);
+    if (lrc != 0) {
+        if (ld.n == 0 && ld.dropped == 0) mae__diag_add(&ld, (mae_pos){0, 0}, "%s", mae_strerror(lrc));
+        mae_cli_print_diags(&ld, wf_path);
+    }
+    mae__diags_free(&ld);
+    if (lrc != 0) {
+        mae_workflow_free(wf);
+        wf = NULL;
+        fprintf(stderr, "maestro: %s: workflow not loaded, nothing was called\n", wf_path);
         write_invalid_report(&rep, NULL, "invalid_workflow", "the workflow file is invalid (see the diagnostics)");
         return 2;
     }
@@ -341,8 +356,16 @@ int mae_cmd_run(int argc, char **argv) {
     eo.http = c.tr.http;
     eo.grpc = c.tr.grpc;
     if (show_progress) c.progress = mae_cli_progress_new(wf, stderr, &po);
-    eo.on_event = on_event;
-    eo.event_ud = &c;
+    /* events cost something only when a consumer wants them */
+    if (c.progress) {
+        eo.on_event = on_event;
+        eo.event_ud = &c;
+    }
+    /* logs asked for next to the progress: printed between its lines, never inside them */
+    if (c.progress && eo.log_level != MAE_LOG_OFF) {
+        eo.on_log = progress_log;
+        eo.log_ud = c.progress;
+    }
     rc = mae_engine_new(&c.loop, &eo, &c.eng);
     if (rc == 0) rc = mae_run_start(c.eng, wf, checked, &ro, on_done, &c, &c.run);
     free(checked);

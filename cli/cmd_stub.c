@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "stub/stub.h"
+#include "stub/stub_typed.h"
 #include "maestro/maestro.h"
 
 enum { O_LOG = 1, O_CHECK };
@@ -72,13 +73,21 @@ int mae_cmd_stub(int argc, char **argv) {
     mae_stub_file *f = NULL;
     int rc = mae__stub_file_load(file, &f, &d);
     if (rc != 0) {
-        mae__diags_sort(&d);
-        mae__diags_print(&d, stderr);
-        if (d.n == 0) fprintf(stderr, "maestro stub: %s: %s\n", file, mae_strerror(rc));
+        if (d.n == 0 && d.dropped == 0) mae__diag_add(&d, (mae_pos){0, 0}, "%s", mae_strerror(rc));
+        mae_cli_print_diags(&d, file);
         mae__diags_free(&d);
         return 2;
     }
     mae__diags_free(&d);
+    for (size_t i = 0; check && i < f->n_services; i++) {
+        char why[512];  /* typed methods: the descriptor set is read and checked too */
+        if (f->services[i].descriptors &&
+            mae__stub_typed_check(&f->services[i], why, sizeof why) != 0) {
+            fprintf(stderr, "maestro stub: %s\n", why);
+            mae__stub_file_free(f);
+            return 2;
+        }
+    }
     if (check) {
         fprintf(stderr, "%s: ok\n", file);
         mae__stub_file_free(f);

@@ -48,28 +48,6 @@ static int looks_like_stub(const char *path) {
     return stubby && !steps;
 }
 
-/* The file's text for source lines (at most 16 MiB, like the loader); NULL when unreadable. */
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-        if (n == cap) {
-            char *nb = cap >= (16u << 20) ? NULL : realloc(buf, cap * 2);
-            if (!nb) break;
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 int mae_cmd_validate(int argc, char **argv) {
     const char *files[256];
     int n = 0, stub = 0;
@@ -112,7 +90,7 @@ int mae_cmd_validate(int argc, char **argv) {
             if (d.n == 0 && d.dropped == 0) mae__diag_add(&d, (mae_pos){0, 0}, "%s", mae_strerror(rc));
             mae__diags_sort(&d);
             size_t len = 0;
-            char *src = fmt == MAE_DIAG_PRETTY ? slurp(files[i], &len) : NULL;
+            char *src = fmt == MAE_DIAG_PRETTY ? mae_cli_slurp(files[i], &len) : NULL;
             mae__diags_print_fmt(&d, fmt == MAE_DIAG_JSON ? stdout : stderr, fmt, src, len,
                                  fmt == MAE_DIAG_PRETTY && tty && !(nc && nc[0]));
             free(src);

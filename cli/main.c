@@ -17,8 +17,8 @@ typedef struct command {
 static const command commands[] = {
     {"run", mae_cmd_run, "WORKFLOW.yaml [--input JSON|@FILE|-]", "run a workflow"},
     {"execute", mae_cmd_run, "...", "same as run"},
-    {"validate", mae_cmd_validate, "FILE...", "check workflow (or stub) files; nothing is called"},
-    {"graph", mae_cmd_graph, "WORKFLOW.yaml [--format dot|mermaid|svg|png]", "draw the steps"},
+    {"validate", mae_cmd_validate, "FILE...", "check workflow or stub files; nothing is called"},
+    {"graph", mae_cmd_graph, "WORKFLOW.yaml [--format FORMAT]", "draw the steps (dot, mermaid, svg, png)"},
     {"bench", mae_cmd_bench, "WORKFLOW.yaml -n RUNS -c CONC", "run many instances, report figures"},
     {"stub", mae_cmd_stub, "STUBS.yaml [--log FILE]", "serve fake HTTP and gRPC services"},
     {"serve", mae_cmd_serve, "WORKFLOW.yaml... [--listen HOST:PORT]", "run workflows on request over an HTTP API"},
@@ -30,9 +30,11 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < N_COMMANDS; i++) {
         char left[96];
         snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].args);
-        fprintf(f, "  maestro %-48s %s\n", left, commands[i].summary);
+        fprintf(f, "  maestro %-40s %s\n", left, commands[i].summary);
     }
     fputs("  maestro version | help [COMMAND] | COMMAND --help\n"
+          "\n"
+          "Try 'maestro help COMMAND' for a command's options; 'man maestro' once installed.\n"
           "\n"
           "exit codes: 0 succeeded, 1 failed and compensated, 2 invalid usage/workflow/input,\n"
           "            3 failed with a compensation failing, 4 succeeded but the output or the\n"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "maestro/maestro.h"
+#include "transports/http_util.h"
 #include "transports/target.h"
 #include "workflow/json_out.h"
 #include "workflow/model.h"
@@ -244,6 +245,7 @@ static void add_request(cJSON *line, const mae_service *svc, const mae_target *t
     cJSON_AddStringToObject(line, "endpoint", svc && svc->endpoint ? svc->endpoint : "");
     char *desc = NULL;
     mae_eval_err err;
+    int query = 0;
     const char *m = target ? target->text : "";
     if (target && mae_target_describe(target, scope, &desc, &err) == 0 && desc) m = desc;
     const char *sp = strchr(m, ' ');
@@ -254,11 +256,19 @@ static void add_request(cJSON *line, const mae_service *svc, const mae_target *t
         const char *ep = svc->endpoint ? svc->endpoint : "";
         size_t el = strlen(ep);
         while (el && ep[el - 1] == '/') el--;
+        /* GET, DELETE and HEAD send the input as query parameters, as the transport does */
+        query = !strcmp(verb, "GET") || !strcmp(verb, "DELETE") || !strcmp(verb, "HEAD");
+        char *q = NULL;
+        cJSON *in = query && input ? render(input, scope) : NULL;
+        if (query && mae__http_query_build(in, &q) != 0) q = NULL;
+        cJSON_Delete(in);
+        const char *sep = q && *q ? (strchr(sp + 1, '?') ? "&" : "?") : "";
         char *url = NULL;
-        if (asprintf(&url, "%.*s%s", (int)el, ep, sp + 1) >= 0) {
+        if (asprintf(&url, "%.*s%s%s%s", (int)el, ep, sp + 1, sep, q ? q : "") >= 0) {
             cJSON_AddStringToObject(line, "url", url);
             free(url);
         }
+        free(q);
     } else {
         cJSON_AddStringToObject(line, "method", m);
     }
@@ -266,7 +276,7 @@ static void add_request(cJSON *line, const mae_service *svc, const mae_target *t
     cJSON *h = cJSON_AddObjectToObject(line, "headers");
     for (size_t i = 0; svc && h && i < svc->n_headers; i++)
         cJSON_AddItemToObject(h, svc->headers[i].name, eval_or_placeholder(svc->headers[i].value, scope));
-    cJSON_AddItemToObject(line, "body", input ? render(input, scope) : cJSON_CreateNull());
+    cJSON_AddItemToObject(line, "body", input && !query ? render(input, scope) : cJSON_CreateNull());
 }
 
 static cJSON *new_line(const char *key, const char *step, int item) {

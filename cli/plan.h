@@ -15,7 +15,8 @@ int mae_cli_input_reads_check(const struct mae_workflow *wf, const cJSON *input,
 
 /* Prints one JSON object per line on out for every step in run order: its `when` (skipped steps
  * say so), and for calls the request (service, type, endpoint, method and URL or gRPC method,
- * headers, body), then its compensation's request. Outputs of earlier steps are unknown: a
+ * headers, body; GET, DELETE and HEAD carry the input in the URL's query, as sent), then its
+ * compensation's request. Outputs of earlier steps are unknown: a
  * template that needs one shows a placeholder naming it ("<validated.storage_path>"). A
  * foreach over a known array is expanded item by item (at most 1000 lines per foreach).
  * A template that fails for another reason shows "<its source>" too. Returns 0 (1: no memory). */

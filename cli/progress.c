@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "workflow/model.h"
+#include "workflow/utf8.h"
 
 /* How many failed items of one foreach get a line of their own; the rest are only counted. */
 #define SHOWN_ITEM_FAILURES 3
@@ -26,6 +27,8 @@ typedef struct stepinfo {
 
 typedef struct fe_agg {
     const char *id;
+    const mae_step *step;
+    int total;         /* items, when the array is known from the input; else -1 */
     int started, done, failed, shown;
     int open;
     uint64_t t0;
@@ -38,6 +41,7 @@ struct mae_cli_progress {
     size_t n_steps, cap_steps;
     fe_agg *fes;
     size_t n_fes, cap_fes;
+    cJSON *input;      /* the run's input (RUN_START), to count a foreach's items over it */
     int id_width;
     int status_shown;
     uint64_t last_draw;
@@ -76,7 +80,7 @@ static int add_step(mae_cli_progress *p, const mae_step *s, int fe, int counted,
     return 0;
 }
 
-static int add_fe(mae_cli_progress *p, const char *id) {
+static int add_fe(mae_cli_progress *p, const char *id, const mae_step *step) {
     if (p->n_fes == p->cap_fes) {
         size_t cap = p->cap_fes ? p->cap_fes * 2 : 4;
         fe_agg *n = realloc(p->fes, cap * sizeof *n);
@@ -86,6 +90,8 @@ static int add_fe(mae_cli_progress *p, const char *id) {
     }
     memset(&p->fes[p->n_fes], 0, sizeof p->fes[0]);
     p->fes[p->n_fes].id = id;
+    p->fes[p->n_fes].step = step;
+    p->fes[p->n_fes].total = -1;
     return (int)p->n_fes++;
 }
 
@@ -95,7 +101,7 @@ static int walk(mae_cli_progress *p, const mae_step *steps, size_t n, int fe, in
     for (size_t i = 0; i < n; i++) {
         const mae_step *s = &steps[i];
         int counted = in_body && s->kind == MAE_STEP_CALL;
-        int k = s->kind == MAE_STEP_FOREACH ? add_fe(p, s->id ? s->id : "foreach") : -1;
+        int k = s->kind == MAE_STEP_FOREACH ? add_fe(p, s->id ? s->id : "foreach", s) : -1;
         if (s->kind == MAE_STEP_FOREACH && k < 0) return -1;
         if (s->id && add_step(p, s, fe, counted, k) != 0) return -1;
         if (s->kind == MAE_STEP_FOREACH) {
@@ -134,12 +140,19 @@ static void clear_status(mae_cli_progress *p) {
     p->status_shown = 0;
 }
 
+void mae_cli_progress_clear(mae_cli_progress *p) {
+    if (!p) return;
+    clear_status(p);
+    fflush(p->out);
+}
+
 void mae_cli_progress_free(mae_cli_progress *p) {
     if (!p) return;
     clear_status(p);
     fflush(p->out);
     free(p->steps);
     free(p->fes);
+    cJSON_Delete(p->input);
     free(p);
 }
 
@@ -156,21 +169,55 @@ static void fmt_ms(char *b, size_t n, int64_t ms) {
     else snprintf(b, n, "%lldm%02llds", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
 }
 
-/* A failure text on one line, at most 160 bytes: control characters become spaces. */
+/* A failure text from a service, safe on a terminal and on one line: control characters
+ * (C0, DEL, C1) become spaces, bytes that are not valid UTF-8 '?'; cut after 160 bytes on a
+ * character boundary, marked "...". */
 static void one_line(char *b, size_t n, const char *s) {
-    size_t j = 0;
-    for (; s && *s && j + 4 < n && j < 160; s++) b[j++] = (unsigned char)*s < 0x20 ? ' ' : *s;
-    if (s && *s) {
+    size_t j = 0, left = s ? strlen(s) : 0;
+    const unsigned char *u = (const unsigned char *)s;
+    while (left && j + 8 < n && j < 160) {
+        size_t cl = mae__utf8_char_len(u, left);
+        if (cl == 0) {
+            b[j++] = '?';
+            cl = 1;
+        } else if (cl == 1) {
+            b[j++] = u[0] < 0x20 || u[0] == 0x7f ? ' ' : (char)u[0];
+        } else if (cl == 2 && u[0] == 0xC2 && u[1] < 0xA0) {
+            b[j++] = ' ';   /* U+0080..U+009F */
+        } else {
+            memcpy(b + j, u, cl);
+            j += cl;
+        }
+        u += cl;
+        left -= cl;
+    }
+    if (left) {
         memcpy(b + j, "...", 3);
         j += 3;
     }
     b[j] = 0;
 }
 
+/* How many items a foreach over the run's input has (its array evaluated against the input
+ * alone); -1 when it needs anything else (an earlier output, a foreach variable). */
+static int count_items(const mae_cli_progress *p, const mae_step *s) {
+    if (!p->input || !s || !s->foreach) return -1;
+    cJSON *vars = cJSON_CreateObject();
+    if (!vars) return -1;
+    cJSON_AddItemReferenceToObject(vars, "input", p->input);
+    mae_scope scope = {vars, NULL};
+    cJSON *items = NULL;
+    mae_eval_err err;
+    int n = mae__tmpl_eval(s->foreach, &scope, &items, &err) == 0 && cJSON_IsArray(items) ? cJSON_GetArraySize(items) : -1;
+    cJSON_Delete(items);
+    cJSON_Delete(vars);
+    return n;
+}
+
 /* The summary of one foreach. */
 static void fe_text(char *b, size_t n, const fe_agg *a) {
     int running = a->started - a->done - a->failed;
-    int k = snprintf(b, n, "%d done", a->done);
+    int k = a->total >= 0 ? snprintf(b, n, "%d/%d done", a->done, a->total) : snprintf(b, n, "%d done", a->done);
     if (a->failed && k > 0 && (size_t)k < n) k += snprintf(b + k, n - (size_t)k, ", %d failed", a->failed);
     if (running > 0 && k > 0 && (size_t)k < n) snprintf(b + k, n - (size_t)k, ", %d running", running);
 }
@@ -241,6 +288,7 @@ static void on_step(mae_cli_progress *p, const mae_event *ev, stepinfo *si) {
             fe_agg *own = &p->fes[si->own];
             own->open = 1;
             own->started = own->done = own->failed = own->shown = 0;
+            own->total = count_items(p, own->step);
             line(p, C_DIM, "start", ev, "foreach");
             return;
         }
@@ -297,6 +345,8 @@ void mae_cli_progress_event(const mae_event *ev, void *ud) {
     char call[256], d[32], f[400];
     switch (ev->kind) {
     case MAE_EV_RUN_START:
+        cJSON_Delete(p->input);
+        p->input = ev->input ? cJSON_Duplicate(ev->input, 1) : NULL;
         clear_status(p);
         fprintf(p->out, "maestro: %s run %s started\n", ev->workflow, ev->run_id);
         break;
@@ -339,5 +389,15 @@ void mae_cli_progress_event(const mae_event *ev, void *ud) {
         }
         break;
     }
+    if (!p->status_shown) fflush(p->out);
+}
+
+void mae_cli_progress_log(int level, const char *text, void *ud) {
+    mae_cli_progress *p = ud;
+    (void)level;
+    clear_status(p);
+    fputs(text, p->out);
+    fputc('\n', p->out);
+    draw_status(p);
     if (!p->status_shown) fflush(p->out);
 }

@@ -44,6 +44,16 @@ typedef struct mae__gconn mae__gconn;
 
 typedef enum { MAE__CALL_QUEUED, MAE__CALL_ACTIVE, MAE__CALL_DONE } mae__call_state;
 
+/* What a stream (grpc_stream.h) adds to a call; freed with the call. */
+typedef struct mae__gstream {
+    int (*on_msg)(void *ud, const uint8_t *msg, size_t len);
+    size_t body_cap;             /* of the call's body: the queue of framed messages to send */
+    bool half_closed;            /* END_STREAM once the queue is sent */
+    bool deferred;               /* nghttp2 waits for data: resume it on send/half-close */
+    bool delivering;             /* inside on_msg: a cancel waits until it returns */
+    bool cancel_pending;
+} mae__gstream;
+
 struct mae_call {
     mae__gtransport *t;
     mae__gpool *pool;
@@ -65,6 +75,14 @@ struct mae_call {
     mae_grpc_deframer df;
     uint8_t *reply;              /* the first (only) reply message */
     size_t reply_len;
+    /* codec->server_streaming: the decoded messages so far, and the bytes they took on the
+     * wire (prefixes included), bounded by df.max in total. */
+    cJSON *stream_out;
+    uint64_t stream_bytes;
+    mae_class stream_fail;       /* why the stream was cut (MAE_CLASS_NONE: by the peer) */
+    /* A stream opened with grpc_stream.h (NULL for a call): body is its send queue, each
+     * received message goes to its callback. */
+    struct mae__gstream *sx;
     bool sent;                   /* HEADERS went out: the service may have seen the call */
     mae_call_result res;
     char *res_msg;               /* owned text behind res.message */
@@ -148,8 +166,18 @@ struct mae__gtransport {
 /* The pool for the service's endpoint, created on first use. Returns 0, MAE_EINVAL (bad
  * endpoint) or MAE_ENOMEM. */
 int mae__pool_get(mae__gtransport *t, const mae_svc_cfg *svc, mae__gpool **out);
+/* Starts a call: with codec, the request it encodes on the codec's path; with sx (taken, freed
+ * on failure) a stream on spath with nothing queued to send yet. Returns 0 or a negative MAE_E*
+ * (no callback). */
+int mae__gcall_start(mae__gtransport *t, const mae_call_req *req, const mae_grpc_codec *codec,
+                    const char *spath, mae__gstream *sx, mae_call_cb cb, void *ud,
+                    mae_call **out);
 void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg);
 void mae__call_complete_stream(mae_call *c, uint32_t h2_error);
+/* One complete reply message of a stream or a server-streaming call (takes msg). Returns 0, or a
+ * negative MAE_E* that stops the deframer: MAE_ECANCELED when the call is already finished
+ * (reset and failed here), another code for the caller to fail the call with. */
+int mae__call_message(mae_call *call, bool compressed, uint8_t *msg, size_t len);
 void mae__pool_dispatch(mae__gpool *p);
 /* A connection attempt failed: starts the reconnect backoff and, when no other connection can
  * take them, fails the queued calls with MAE_CLASS_CONNECT. Call before closing `failed`. */

@@ -208,6 +208,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
 
 static int on_message(void *ud, bool compressed, uint8_t *msg, size_t len) {
     mae_call *call = ud;
+    if (call->sx || call->codec->server_streaming)  /* several messages: decoded one by one */
+        return mae__call_message(call, compressed, msg, len);
     if (call->reply || call->df.n_msgs > 1) {
         free(msg);
         return MAE_EPROTO;  /* a second message in a unary reply */
@@ -229,7 +231,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     /* A non-gRPC response's body (an error page) is not framed: drop it, the status says it. */
     if (call->resp.http_status != 200 || !call->resp.content_type_grpc) return 0;
     int rc = mae__grpc_deframer_feed(&call->df, data, len, on_message, call);
-    if (rc == 0) return 0;
+    if (rc == 0 || call->state == MAE__CALL_DONE) return 0;  /* or already finished by it */
     char buf[160];
     int code = MAE_GRPC_INTERNAL;
     const char *msg = buf;
@@ -296,10 +298,16 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
         return 0;
     }
     size_t left = call->body_len - call->body_off;
+    if (left == 0 && call->sx && !call->sx->half_closed) {
+        /* A stream with nothing queued: mae__grpc_stream_send resumes it. */
+        call->sx->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
     if (len > left) len = left;
-    memcpy(buf, call->body + call->body_off, len);
+    if (len) memcpy(buf, call->body + call->body_off, len);
     call->body_off += len;
-    if (call->body_off == call->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (call->body_off == call->body_len && (!call->sx || call->sx->half_closed))
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)len;
 }
 

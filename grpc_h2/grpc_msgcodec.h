@@ -31,6 +31,10 @@ struct mae_grpc_codec {
      * MAE_ENOMEM. */
     int (*decode)(const mae_grpc_codec *c, const uint8_t *msg, size_t len, mae_grpc_reply *out);
     void *data;
+    /* A server-streaming method: every reply message is decoded as it arrives and the call's
+     * output is the JSON array of them (zero or more), the messages bounded in total by the
+     * service's max_response (RESOURCE_EXHAUSTED beyond it). false: exactly one message. */
+    bool server_streaming;
 };
 
 /* The generic envelope (docs/workflow-language.md#grpc-calls-on-the-wire):

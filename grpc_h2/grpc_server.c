@@ -45,6 +45,12 @@ struct mae_grpc_scall {
     uint8_t *out;
     size_t out_len, out_off;
     void *data;
+    /* A stream (handler's is_stream): out is a queue of framed answers (out_cap bytes). */
+    bool streaming;
+    bool peer_done;              /* the client half-closed */
+    bool deferred;               /* nghttp2 waits for answers: resume on the next one */
+    int end_code;                /* ends the stream with this code once out is sent */
+    size_t out_cap;
 };
 
 struct srv_conn {
@@ -63,6 +69,7 @@ struct mae_grpc_server {
     uv_loop_t *loop;
     mae_listener listener;
     mae_grpc_server_handler h;
+    mae_grpc_stream_handler sh;  /* optional streams (is_stream NULL: none) */
     mae_grpc_server_opts o;
     srv_conn *conns;
     unsigned long accepted;
@@ -154,8 +161,16 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     return 0;
 }
 
+static void stream_answer(mae_grpc_scall *call, uint8_t *msg, size_t len);
+static void stream_resume(mae_grpc_scall *call);
+
 static int on_msg(void *ud, bool compressed, uint8_t *msg, size_t len) {
     mae_grpc_scall *call = ud;
+    if (call->streaming) {  /* compressed: we never advertise grpc-accept-encoding */
+        if (!compressed) stream_answer(call, msg, len);
+        free(msg);
+        return compressed ? MAE_EPROTO : 0;
+    }
     call->n_msgs++;
     if (compressed) call->error = MAE_EPROTO;   /* we never advertise grpc-accept-encoding */
     if (call->n_msgs > 1 || compressed) {
@@ -173,8 +188,14 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_
     if (!call || call->error) return 0;
     int rc = mae__grpc_deframer_feed(&call->d, p, len, on_msg, call);
     if (rc < 0) call->error = rc;
+    if (rc < 0 && call->streaming && !call->end_code) {
+        call->end_code = rc == MAE_ELIMIT ? MAE_GRPC_RESOURCE_EXHAUSTED : MAE_GRPC_INTERNAL;
+        stream_resume(call);
+    }
     return 0;
 }
+
+static void stream_begin(srv_conn *c, mae_grpc_scall *call);
 
 static void dispatch(srv_conn *c, mae_grpc_scall *call) {
     call->dispatched = true;
@@ -206,6 +227,20 @@ static void dispatch(srv_conn *c, mae_grpc_scall *call) {
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
     srv_conn *c = ud;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
+        c->srv->sh.is_stream) {
+        mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (call && !call->bad_request && c->srv->sh.is_stream(call->path, c->srv->sh.ud))
+            stream_begin(c, call);
+    }
+    if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (call && call->streaming) {
+            call->peer_done = true;
+            stream_resume(call);
+        }
+    }
     if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         mae_grpc_scall *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
         if (call && !call->dispatched) dispatch(c, call);
@@ -221,7 +256,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t err, void 
     /* Closed before the handler answered (client cancel, RST): tell it, then free. An answered
      * call (call->out set) only had its reply buffer left to free. */
     call_unlink(call);
-    if (call->dispatched && !call->out && c->srv->h.on_abort) c->srv->h.on_abort(call, c->srv->h.ud);
+    if (call->dispatched && !call->out && !call->streaming && c->srv->h.on_abort)
+        c->srv->h.on_abort(call, c->srv->h.ud);
     call_free(call);
     return c->closing ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
@@ -236,7 +272,7 @@ static ssize_t read_reply(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t
     mae_grpc_scall *call = src->ptr;
     size_t left = call->out_len - call->out_off;
     size_t n = left < len ? left : len;
-    memcpy(buf, call->out + call->out_off, n);
+    if (n) memcpy(buf, call->out + call->out_off, n);
     call->out_off += n;
     if (call->out_off == call->out_len) {
         *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -248,18 +284,89 @@ static ssize_t read_reply(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t
 
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
 
-int mae__grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len) {
-    srv_conn *c = call->conn;
-    if (!c) {
-        call_free(call);
-        return MAE_ECANCELED;
+/* ---- streams ------------------------------------------------------------------------------ */
+
+static ssize_t read_stream(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
+                           uint32_t *flags, nghttp2_data_source *src, void *ud) {
+    srv_conn *c = ud;
+    if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    mae_grpc_scall *call = src->ptr;
+    size_t left = call->out_len - call->out_off;
+    if (left == 0 && !call->peer_done && !call->end_code) {
+        call->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
     }
-    if (len > UINT32_MAX) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "reply too large", NULL, 0);
-    call->out = malloc(len + 5);
-    if (!call->out) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
-    mae__grpc_frame_prefix(call->out, false, (uint32_t)len);
-    if (len) memcpy(call->out + 5, msg, len);
-    call->out_len = len + 5;
+    size_t n = left < len ? left : len;
+    if (n) memcpy(buf, call->out + call->out_off, n);
+    call->out_off += n;
+    if (call->out_off == call->out_len) {
+        call->out_off = call->out_len = 0;
+        if (call->peer_done || call->end_code) {
+            char st[16];
+            snprintf(st, sizeof st, "%d", call->end_code);
+            *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            const nghttp2_nv tr[] = {NV("grpc-status", st)};
+            if (nghttp2_submit_trailer(ng, sid, tr, 1) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+    }
+    return (ssize_t)n;
+}
+
+static void stream_resume(mae_grpc_scall *call) {
+    srv_conn *c = call->conn;
+    if (!c || !c->ng || !call->deferred) return;
+    call->deferred = false;
+    nghttp2_session_resume_data(c->ng, call->stream_id);
+    if (!c->in_recv) conn_flush(c);
+}
+
+/* The response headers go out at once; answers follow as request messages come. */
+static void stream_begin(srv_conn *c, mae_grpc_scall *call) {
+    call->streaming = true;
+    call->dispatched = true;
+    const nghttp2_nv hdrs[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
+    nghttp2_data_provider dp = {.source.ptr = call, .read_callback = read_stream};
+    if (nghttp2_submit_response(c->ng, call->stream_id, hdrs, 2, &dp) != 0)
+        nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_INTERNAL_ERROR);
+}
+
+static void stream_answer(mae_grpc_scall *call, uint8_t *msg, size_t len) {
+    srv_conn *c = call->conn;
+    if (!c || call->end_code) return;
+    uint8_t *reply = NULL;
+    size_t rlen = 0;
+    int code = c->srv->sh.on_stream_msg(call->path, msg, len, &reply, &rlen, c->srv->sh.ud);
+    /* A client that never reads its answers must not grow the queue without end. */
+    if (code == 0 && reply && call->out_len + rlen + 5 > MAX_PENDING_WRITE)
+        code = MAE_GRPC_RESOURCE_EXHAUSTED;
+    if (code == 0 && reply) {
+        size_t need = call->out_len + rlen + 5;
+        if (need > call->out_cap) {
+            size_t cap = call->out_cap ? call->out_cap * 2 : 4096;
+            while (cap < need) cap *= 2;
+            uint8_t *nb = realloc(call->out, cap);
+            if (!nb) code = MAE_GRPC_RESOURCE_EXHAUSTED;
+            else {
+                call->out = nb;
+                call->out_cap = cap;
+            }
+        }
+        if (code == 0) {
+            mae__grpc_frame_prefix(call->out + call->out_len, false, (uint32_t)rlen);
+            if (rlen) memcpy(call->out + call->out_len + 5, reply, rlen);
+            call->out_len += rlen + 5;
+        }
+    }
+    free(reply);
+    if (code > 0) call->end_code = code;
+    stream_resume(call);
+}
+
+/* Sends out (framed messages, taken) then status OK. */
+static int reply_out(mae_grpc_scall *call, uint8_t *out, size_t len) {
+    srv_conn *c = call->conn;
+    call->out = out;
+    call->out_len = len;
     const nghttp2_nv hdrs[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
     nghttp2_data_provider dp = {.source.ptr = call, .read_callback = read_reply};
     /* The call stays listed and the stream's user data until the stream closes: it owns the
@@ -272,6 +379,30 @@ int mae__grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len)
     }
     if (!c->in_recv) conn_flush(c);
     return 0;
+}
+
+int mae__grpc_server_reply(mae_grpc_scall *call, const uint8_t *msg, size_t len) {
+    if (!call->conn) {
+        call_free(call);
+        return MAE_ECANCELED;
+    }
+    if (len > UINT32_MAX) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "reply too large", NULL, 0);
+    uint8_t *out = malloc(len + 5);
+    if (!out) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+    mae__grpc_frame_prefix(out, false, (uint32_t)len);
+    if (len) memcpy(out + 5, msg, len);
+    return reply_out(call, out, len + 5);
+}
+
+int mae__grpc_server_reply_framed(mae_grpc_scall *call, const uint8_t *frames, size_t len) {
+    if (!call->conn) {
+        call_free(call);
+        return MAE_ECANCELED;
+    }
+    uint8_t *out = malloc(len ? len : 1);  /* never NULL: call->out marks the call answered */
+    if (!out) return mae__grpc_server_fail(call, MAE_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+    if (len) memcpy(out, frames, len);
+    return reply_out(call, out, len);
 }
 
 int mae__grpc_server_fail(mae_grpc_scall *call, int code, const char *message,
@@ -426,7 +557,7 @@ static void conn_close(srv_conn *c) {
     /* Calls still waiting for their handler are aborted; answered ones are just freed. */
     while (c->calls) {
         mae_grpc_scall *call = c->calls;
-        bool waiting = call->dispatched && !call->out;
+        bool waiting = call->dispatched && !call->out && !call->streaming;
         call_unlink(call);
         if (waiting && s->h.on_abort) s->h.on_abort(call, s->h.ud);
         call_free(call);
@@ -530,6 +661,10 @@ int mae__grpc_server_new(uv_loop_t *loop, const char *host, int port, const mae_
     if (rc < 0) return rc;   /* s was handed to free() by the listener */
     *out = s;
     return 0;
+}
+
+void mae__grpc_server_set_streams(mae_grpc_server *s, const mae_grpc_stream_handler *h) {
+    s->sh = *h;
 }
 
 int mae__grpc_server_port(const mae_grpc_server *s) { return mae__listener_port(&s->listener); }

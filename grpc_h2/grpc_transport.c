@@ -51,6 +51,7 @@ static void on_backoff_closed(uv_handle_t *h) {
 static void on_call_closed(uv_handle_t *h) {
     mae_call *c = h->data;
     mae__gtransport *t = c->t;
+    free(c->sx);
     free(c);
     t->n_handles--;
     mae__handle_closed(t);
@@ -61,6 +62,8 @@ static void call_release(mae_call *c) {
     free(c->nv);
     free(c->hdr_store);
     free(c->reply);
+    cJSON_Delete(c->stream_out);
+    c->stream_out = NULL;
     mae__grpc_deframer_free(&c->df);
     mae__grpc_resp_free(&c->resp);
     c->body = c->reply = NULL;
@@ -88,15 +91,96 @@ void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg) {
     uv_timer_start(&c->timer, on_call_timer, 0, 0);
 }
 
+static bool many_replies(const mae_call *c) {
+    return c->sx || c->codec->server_streaming;
+}
+
+/* A server-streaming reply's message: decoded now, so only its JSON is kept. */
+static int stream_reply(mae_call *c, uint8_t *msg, size_t len) {
+    c->stream_bytes += len + 5;
+    if (c->stream_bytes > c->df.max) {
+        free(msg);
+        char buf[160];
+        snprintf(buf, sizeof buf,
+                 "server-streaming reply exceeds the limit of %zu bytes in total (message %llu)",
+                 c->df.max, (unsigned long long)c->df.n_msgs);
+        mae__conn_reset_call(c->conn, c);
+        mae__call_finish(c, MAE_CLASS_GRPC, MAE_GRPC_RESOURCE_EXHAUSTED, buf);
+        return MAE_ECANCELED;
+    }
+    if (!c->stream_out && !(c->stream_out = cJSON_CreateArray())) {
+        free(msg);
+        return MAE_ENOMEM;
+    }
+    mae_grpc_reply rep = {0};
+    int rc = c->codec->decode(c->codec, msg, len, &rep);
+    free(msg);
+    if (rc < 0 || rep.app_error) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "%s in message %llu of the reply stream%s%s",
+                 rc < 0 ? "undecodable reply" : "the service reported failure",
+                 (unsigned long long)c->df.n_msgs, ": ",
+                 rc < 0 ? mae_strerror(rc) : (rep.error ? rep.error : ""));
+        free(rep.error);
+        mae__conn_reset_call(c->conn, c);
+        mae__call_finish(c, rc < 0 ? MAE_CLASS_DECODE : MAE_CLASS_APP_ERROR, 0, buf);
+        return MAE_ECANCELED;
+    }
+    cJSON *item = rep.output ? rep.output : cJSON_CreateNull();
+    if (!item) return MAE_ENOMEM;
+    cJSON_AddItemToArray(c->stream_out, item);
+    return 0;
+}
+
+/* A grpc_stream.h stream's message: to its callback, which may send, half-close or cancel. */
+static int stream_deliver(mae_call *c, uint8_t *msg, size_t len) {
+    c->sx->delivering = true;
+    int rc = c->sx->on_msg(c->ud, msg, len);
+    c->sx->delivering = false;
+    free(msg);
+    if (rc == 0 && !c->sx->cancel_pending) return 0;
+    mae__conn_reset_call(c->conn, c);
+    if (c->sx->cancel_pending) {
+        mae__call_finish(c, MAE_CLASS_CANCELLED, 0, "cancelled");
+    } else {
+        char buf[96];
+        snprintf(buf, sizeof buf, "message rejected: %s", mae_strerror(rc));
+        mae__call_finish(c, MAE_CLASS_DECODE, 0, buf);
+    }
+    return MAE_ECANCELED;
+}
+
+int mae__call_message(mae_call *call, bool compressed, uint8_t *msg, size_t len) {
+    if (compressed) {
+        free(msg);
+        return MAE_EINVAL;
+    }
+    return call->sx ? stream_deliver(call, msg, len) : stream_reply(call, msg, len);
+}
+
 void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
     if (c->state == MAE__CALL_DONE) return;
     mae_grpc_outcome o;
-    mae__grpc_resp_outcome(&c->resp, h2_error, c->df.n_msgs, mae__grpc_deframer_partial(&c->df), &o);
+    /* Any number of messages is a complete stream: counted as the one a unary reply needs. */
+    uint64_t n = many_replies(c) ? 1 : c->df.n_msgs;
+    mae__grpc_resp_outcome(&c->resp, h2_error, n, mae__grpc_deframer_partial(&c->df), &o);
     c->res.retry_after_ms = c->resp.pushback_ms;
     c->res.no_retry = c->resp.pushback_stop;
     if (o.code != MAE_GRPC_OK) {
         c->res.not_an_attempt = o.not_an_attempt;
         mae__call_finish(c, MAE_CLASS_GRPC, o.code, o.message);
+        return;
+    }
+    if (many_replies(c)) {
+        if (!c->sx) {
+            c->res.output = c->stream_out ? c->stream_out : cJSON_CreateArray();
+            c->stream_out = NULL;
+            if (!c->res.output) {
+                mae__call_finish(c, MAE_CLASS_INTERNAL, 0, "out of memory");
+                return;
+            }
+        }
+        mae__call_finish(c, MAE_CLASS_NONE, 0, NULL);
         return;
     }
     mae_grpc_reply rep;
@@ -332,21 +416,28 @@ static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
 
 /* ---- The vtable ---- */
 
-static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, void *ud,
-                   mae_call **out) {
-    mae__gtransport *t = T(pub);
-    if (t->closing) return MAE_ESTATE;
-    if (!req || !req->service || !mae__grpc_target_method(req->target) || !cb) return MAE_EINVAL;
+/* Starts a call: with codec, the request it encodes on the codec's path; with sx (taken, freed on
+ * failure) a stream on spath with nothing queued to send yet. */
+int mae__gcall_start(mae__gtransport *t, const mae_call_req *req, const mae_grpc_codec *codec,
+                    const char *spath, mae__gstream *sx, mae_call_cb cb, void *ud,
+                    mae_call **out) {
+    if (t->closing) {
+        free(sx);
+        return MAE_ESTATE;
+    }
     mae__gpool *p;
     int rc = mae__pool_get(t, req->service, &p);
-    if (rc < 0) return rc;
-    mae_call *c = calloc(1, sizeof *c);
-    if (!c) return MAE_ENOMEM;
+    mae_call *c = rc < 0 ? NULL : calloc(1, sizeof *c);
+    if (!c) {
+        free(sx);
+        return rc < 0 ? rc : MAE_ENOMEM;
+    }
     c->t = t;
     c->pool = p;
     c->cb = cb;
     c->ud = ud;
-    c->codec = &mae__grpc_envelope_codec;
+    c->codec = codec;
+    c->sx = sx;
     c->res.retry_after_ms = -1;
     mae__gq_init(&c->link);
     mae__grpc_resp_init(&c->resp);
@@ -357,17 +448,25 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
     if (timeout) c->deadline = uv_now(t->loop) + timeout;
     char path[512];
     size_t len = 0;
-    rc = c->codec->path(c->codec, req, path, sizeof path);
-    if (rc == 0) rc = c->codec->encode(c->codec, req, &c->body, &len);
-    if (rc == 0 && len > UINT32_MAX) rc = MAE_ETOOBIG;
+    if (sx) {
+        rc = strlen(spath) < sizeof path ? 0 : MAE_ETOOBIG;
+        if (rc == 0) memcpy(path, spath, strlen(spath) + 1);
+    } else {
+        rc = c->codec->path(c->codec, req, path, sizeof path);
+        if (rc == 0) rc = c->codec->encode(c->codec, req, &c->body, &len);
+        if (rc == 0 && len > UINT32_MAX) rc = MAE_ETOOBIG;
+    }
     if (rc == 0) rc = build_headers(c, req, path, p->authority);
     if (rc < 0) {
         call_release(c);
+        free(c->sx);
         free(c);
         return rc;
     }
-    mae__grpc_frame_prefix(c->body, false, (uint32_t)len);
-    c->body_len = len + 5;
+    if (!sx) {
+        mae__grpc_frame_prefix(c->body, false, (uint32_t)len);
+        c->body_len = len + 5;
+    }
     uv_timer_init(t->loop, &c->timer);
     c->timer.data = c;
     t->n_handles++;
@@ -379,8 +478,24 @@ static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, 
     return 0;
 }
 
+int mae__grpc_call_start(mae_transport *pub, const mae_call_req *req, const mae_grpc_codec *codec,
+                         mae_call_cb cb, void *ud, mae_call **out) {
+    if (!req || !req->service || !mae__grpc_target_method(req->target) || !cb || !codec)
+        return MAE_EINVAL;
+    return mae__gcall_start(T(pub), req, codec, NULL, NULL, cb, ud, out);
+}
+
+static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, void *ud,
+                   mae_call **out) {
+    return mae__grpc_call_start(pub, req, &mae__grpc_envelope_codec, cb, ud, out);
+}
+
 static void t_cancel(mae_transport *pub, mae_call *c) {
     if (!c || c->state == MAE__CALL_DONE) return;
+    if (c->sx && c->sx->delivering) {
+        c->sx->cancel_pending = true;  /* the stream's message callback is on the stack */
+        return;
+    }
     if (c->state == MAE__CALL_ACTIVE) mae__conn_reset_call(c->conn, c);
     mae__call_finish(c, MAE_CLASS_CANCELLED, 0, "cancelled");
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "stub/stub_internal.h"
+#include "stub/stub_typed.h"
 #include "maestro/maestro.h"
 #include "transports/wire.h"
 
@@ -329,6 +330,8 @@ int mae__stub_start(uv_loop_t *loop, mae_stub_file *f, FILE *log, mae_stub **out
         if (svc->type == MAE_SVC_HTTP) {
             mae_h1_handler h = {http_request, http_abort, hs};
             rc = mae__h1_server_new(loop, svc->host, svc->port, &h, &hs->h1);
+        } else if (svc->descriptors && (rc = mae__stub_typed_load(hs, errbuf, errlen)) < 0) {
+            break;  /* errbuf says what is wrong with the descriptors */
         } else {
             rc = mae__stub_grpc_start(s, hs);
         }
@@ -343,6 +346,8 @@ int mae__stub_start(uv_loop_t *loop, mae_stub_file *f, FILE *log, mae_stub **out
         mae__stub_close(s, NULL, NULL);
         return rc;
     }
+    for (size_t i = 0; i < f->n_services; i++)
+        if (s->http[i].typed) mae__stub_typed_serve(&s->http[i]);  /* reflection, before any accept */
     *out = s;
     return 0;
 }
@@ -369,6 +374,8 @@ void mae__stub_close(mae_stub *s, void (*done)(void *ud), void *ud) {
         } else if (hs->grpc) {
             mae__stub_grpc_close(hs, part_closed, s);
         }
+        mae__stub_typed_free(hs->typed);  /* its server aborted every call: no one uses it */
+        hs->typed = NULL;
     }
     /* The servers aborted every exchange: delayed replies have no one left to answer. */
     while (s->delays) {

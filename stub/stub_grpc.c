@@ -9,6 +9,7 @@
 #include "grpc_h2/grpc_server.h"
 #include "grpc_h2/grpc_struct.h"
 #include "stub/stub_internal.h"
+#include "stub/stub_typed.h"
 #include "maestro/maestro.h"
 #include "maestro/internal/envelope.pb-c.h"
 
@@ -19,6 +20,7 @@ typedef struct grpc_pending {
     char *msg;                /* reply bytes, or the error message */
     size_t len;
     char pushback[24];
+    bool framed;              /* msg holds complete frames (a server-streaming reply) */
 } grpc_pending;
 
 static void pending_closed(uv_handle_t *h) {
@@ -29,7 +31,12 @@ static void pending_closed(uv_handle_t *h) {
     mae__stub_delay_closed(&d);
 }
 
-static void send_now(mae_grpc_scall *call, int code, const char *msg, size_t len, const char *pushback) {
+static void send_now(mae_grpc_scall *call, int code, const char *msg, size_t len, const char *pushback,
+                     bool framed) {
+    if (code == 0 && framed) {
+        mae__grpc_server_reply_framed(call, (const uint8_t *)msg, len);
+        return;
+    }
     if (code == 0) {
         mae__grpc_server_reply(call, (const uint8_t *)msg, len);
         return;
@@ -42,7 +49,7 @@ static void pending_fire(uv_timer_t *t) {
     grpc_pending *p = t->data;
     if (p->call) {
         mae__grpc_scall_set_data(p->call, NULL);
-        send_now(p->call, p->code, p->msg, p->len, p->pushback);
+        send_now(p->call, p->code, p->msg, p->len, p->pushback, p->framed);
     }
     p->call = NULL;
     mae__stub_delay_close(&p->d);
@@ -54,12 +61,12 @@ static void on_abort(mae_grpc_scall *call, void *ud) {
 }
 
 /* Answers now or after the route's delay. Takes ownership of msg. */
-static void answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg, size_t len,
-                   int64_t pushback_ms, uint64_t delay_ms) {
+static void answer_ex(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg, size_t len,
+                      int64_t pushback_ms, uint64_t delay_ms, bool framed) {
     char pb[24] = "";
     if (pushback_ms >= 0) snprintf(pb, sizeof pb, "%lld", (long long)pushback_ms);
     if (delay_ms == 0) {
-        send_now(call, code, msg ? msg : "", len, pb);
+        send_now(call, code, msg ? msg : "", len, pb, framed);
         free(msg);
         return;
     }
@@ -73,9 +80,25 @@ static void answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg,
     p->code = code;
     p->msg = msg;
     p->len = len;
+    p->framed = framed;
     memcpy(p->pushback, pb, sizeof pb);
     mae__grpc_scall_set_data(call, p);
     mae__stub_delay_start(hs->stub, &p->d, p, pending_fire, pending_closed, delay_ms);
+}
+
+void mae__stub_grpc_answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg,
+                           size_t len, int64_t pushback_ms, uint64_t delay_ms) {
+    answer_ex(hs, call, code, msg, len, pushback_ms, delay_ms, false);
+}
+
+void mae__stub_grpc_answer_frames(mae_stub_http *hs, mae_grpc_scall *call, uint8_t *frames,
+                                  size_t len, uint64_t delay_ms) {
+    answer_ex(hs, call, 0, (char *)frames, len, -1, delay_ms, true);
+}
+
+static void answer(mae_stub_http *hs, mae_grpc_scall *call, int code, char *msg, size_t len,
+                   int64_t pushback_ms, uint64_t delay_ms) {
+    answer_ex(hs, call, code, msg, len, pushback_ms, delay_ms, false);
 }
 
 /* Packs ServiceResponse; returns malloc'd bytes or NULL. */
@@ -105,6 +128,10 @@ static void on_call(mae_grpc_scall *call, const char *path, const uint8_t *msg, 
                     const mae_header_kv *headers, size_t n_headers, void *ud) {
     mae_stub_http *hs = ud;
     mae_stub_service *svc = hs->svc;
+    if (hs->typed) {
+        mae__stub_typed_call(hs, call, path, msg, len, headers, n_headers);
+        return;
+    }
     if (strcmp(path, MAE_GRPC_ENVELOPE_PATH) != 0) {
         mae__stub_log(hs->stub, svc->name, "grpc", path, 0, NULL, MAE_GRPC_UNIMPLEMENTED, NULL);
         mae__grpc_server_fail(call, MAE_GRPC_UNIMPLEMENTED, "the stub serves only the Maestro envelope", NULL, 0);

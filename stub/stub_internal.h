@@ -19,6 +19,7 @@ typedef struct mae_stub_delay {
 typedef struct mae_stub_http {
     mae_stub *stub;
     mae_stub_service *svc;
+    struct mae_stub_typed *typed;  /* gRPC with descriptors: stub_typed.h */
     mae_h1_server *h1;       /* HTTP services */
     void *grpc;              /* gRPC services: the grpc_h2 server */
 } mae_stub_http;
@@ -48,6 +49,16 @@ void mae__stub_delay_close(mae_stub_delay *d);
 void mae__stub_delay_closed(const mae_stub_delay *d);
 
 int mae__stub_grpc_start(mae_stub *s, mae_stub_http *hs);
+/* Answers a gRPC call now or after delay_ms: code 0 with the reply message msg (len bytes), else
+ * the failure code with msg as its message; pushback_ms >= 0 adds grpc-retry-pushback-ms. Takes
+ * msg. */
+struct mae_grpc_scall;
+void mae__stub_grpc_answer(mae_stub_http *hs, struct mae_grpc_scall *call, int code, char *msg,
+                           size_t len, int64_t pushback_ms, uint64_t delay_ms);
+/* Answers OK with frames (len bytes of complete length-prefixed messages, taken), now or after
+ * delay_ms: a server-streaming reply. */
+void mae__stub_grpc_answer_frames(mae_stub_http *hs, struct mae_grpc_scall *call, uint8_t *frames,
+                                  size_t len, uint64_t delay_ms);
 int mae__stub_grpc_port(const mae_stub_http *hs);
 void mae__stub_grpc_close(mae_stub_http *hs, void (*done)(void *), void *ud);
 #endif

@@ -198,3 +198,19 @@ TEST(set_checked_like_yaml_and_report_destination) {
     free(out);
     free(err);
 }
+
+/* A directory given for a file: the system's reason, for workflows and stub files alike. */
+TEST(directory_for_a_file_says_why) {
+    char *out = NULL, *err = NULL;
+    char *dir = strdup(th_path("examples/workflows"));
+    char *a[] = {"maestro", "validate", dir, NULL};
+    ASSERT_EQ_INT(mae(a, &out, &err), 2);
+    ASSERT_CONTAINS(err, ": error: cannot read file: Is a directory\n");
+    char *b[] = {"maestro", "stub", dir, NULL};
+    ASSERT_EQ_INT(mae(b, &out, &err), 2);
+    ASSERT_CONTAINS(err, ": error: cannot read file: Is a directory\n");
+    ASSERT_FALSE(strstr(err, "empty stub file"));
+    free(dir);
+    free(out);
+    free(err);
+}

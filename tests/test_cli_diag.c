@@ -20,8 +20,9 @@ static const char bad[] =
     "  - {id: b, service: api, method: POST /b, input: {x: \"{{ .nope }}\"}}\n"
     "  - {id: c, service: api, method: POST /c, input: {\xc3\xa9t\xc3\xa9: \"\xc3\xa9\xe2\x82\xac {{ .oops }}\"}}\n";
 
-/* validate on a pty with TERM=xterm (plus env when not NULL); what the terminal received. */
-static int validate_pty(const char *file, const char *env, char **text) {
+/* maestro CMD FILE on a pty with TERM=xterm (plus env when not NULL); what the terminal
+ * received. */
+static int cmd_pty(const char *cmd, const char *file, const char *env, char **text) {
     const char *bin = getenv("MAESTRO_BIN");
     int master = -1;
     pid_t pid = forkpty(&master, NULL, NULL, NULL);
@@ -30,7 +31,7 @@ static int validate_pty(const char *file, const char *env, char **text) {
         unsetenv("NO_COLOR");
         setenv("TERM", "xterm", 1);
         if (env) putenv((char *)env);
-        char *argv[] = {(char *)(bin ? bin : th_path("bin/maestro")), "validate", (char *)file, NULL};
+        char *argv[] = {(char *)(bin ? bin : th_path("bin/maestro")), (char *)cmd, (char *)file, NULL};
         execv(argv[0], argv);
         _exit(127);
     }
@@ -134,15 +135,39 @@ TEST(json_one_object_per_problem) {
 TEST(terminal_gets_pretty_in_colour_unless_no_color) {
     char *f = th_write_temp(bad, sizeof bad - 1, ".yaml");
     char *t = NULL;
-    ASSERT_EQ_INT(validate_pty(f, NULL, &t), 2);
+    ASSERT_EQ_INT(cmd_pty("validate", f, NULL, &t), 2);
     ASSERT_CONTAINS(t, "\033[1;31merror:\033[0m");
     ASSERT_CONTAINS(t, "    5 |   - {id: a, service: apii");
     ASSERT_CONTAINS(t, "3 errors");
     free(t);
-    ASSERT_EQ_INT(validate_pty(f, "NO_COLOR=1", &t), 2);
+    ASSERT_EQ_INT(cmd_pty("validate", f, "NO_COLOR=1", &t), 2);
     ASSERT_FALSE(strchr(t, '\033'));
     ASSERT_CONTAINS(t, "    5 |   - {id: a, service: apii");
     free(t);
+    unlink(f);
+    free(f);
+}
+
+/* run, graph and stub print a broken file's diagnostics the same way on a terminal. */
+TEST(run_graph_stub_diagnostics_on_a_terminal) {
+    char *f = th_write_temp(bad, sizeof bad - 1, ".yaml");
+    static const char *const cmds[] = {"run", "graph"};
+    for (size_t i = 0; i < 2; i++) {
+        char *t = NULL;
+        ASSERT_EQ_INT(cmd_pty(cmds[i], f, "NO_COLOR=1", &t), 2);
+        ASSERT_CONTAINS(t, "    5 |   - {id: a, service: apii, method: POST /a}");
+        ASSERT_CONTAINS(t, "3 errors");
+        free(t);
+    }
+    const char stub[] = "services:\n  s:\n    type: http\n    listen: 127.0.0.1:0\n    routes:\n      \"GET /\": {respnd: 1}\n";
+    char *sf = th_write_temp(stub, sizeof stub - 1, ".yaml");
+    char *t = NULL;
+    ASSERT_EQ_INT(cmd_pty("stub", sf, "NO_COLOR=1", &t), 2);
+    ASSERT_CONTAINS(t, "    6 |       \"GET /\": {respnd: 1}");
+    ASSERT_CONTAINS(t, "1 error");
+    free(t);
+    unlink(sf);
+    free(sf);
     unlink(f);
     free(f);
 }

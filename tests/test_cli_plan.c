@@ -202,7 +202,8 @@ TEST(dry_run_when_and_foreach) {
         "    foreach: \"{{ .listed.all }}\"\n"
         "    as: x\n"
         "    do: {id: two, service: api, method: POST /b, input: {x: \"{{ .x }}\"}}\n"
-        "  - {id: vip_only, when: \"{{ .input.vip }}\", service: api, method: POST /b}\n";
+        "  - {id: vip_only, when: \"{{ .input.vip }}\", service: api, method: POST /b}\n"
+        "  - {id: look, service: api, method: GET /search, input: {q: \"a b\", n: 2}}\n";
     char *wf = th_write_temp(y, sizeof y - 1, ".yaml");
     char *out = NULL, *err = NULL;
     char *a[] = {"maestro", "run", wf, "--input", "{\"items\":[\"p\",\"q\"]}", "--dry-run", NULL};
@@ -217,7 +218,11 @@ TEST(dry_run_when_and_foreach) {
     ASSERT_CONTAINS(out, "\"step\":\"two\",");
     ASSERT_CONTAINS(out, "\"body\":{\"x\":\"<an item of {{ .listed.all }}>\"}");
     ASSERT_CONTAINS(out, "{\"step\":\"vip_only\",\"skipped\":true,\"when\":\"{{ .input.vip }}\"}\n");
-    ASSERT_EQ_INT(count_lines(out), 5);
+    /* GET: the input is the query, as the transport sends it */
+    ASSERT_CONTAINS(out, "{\"step\":\"look\",\"service\":\"api\",\"type\":\"http\",\"endpoint\":\"http://127.0.0.1:9\","
+                         "\"method\":\"GET\",\"url\":\"http://127.0.0.1:9/search?q=a%20b&n=2\",\"headers\":{},"
+                         "\"body\":null}\n");
+    ASSERT_EQ_INT(count_lines(out), 6);
     free(out);
     free(err);
     unlink(wf);

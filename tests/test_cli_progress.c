@@ -106,8 +106,8 @@ static void assert_story(const char *t, int color) {
     ASSERT_CONTAINS(t, "attempt 1 failed: http_5xx");
     ASSERT_CONTAINS(t, "next in ");
     ASSERT_CONTAINS(t, "after 2 attempts");
-    /* foreach summarised: 8 items, the first 3 failed */
-    ASSERT_CONTAINS(t, "foreach: 5 done, 3 failed");
+    /* foreach summarised: 8 items (known from the input), the first 3 failed */
+    ASSERT_CONTAINS(t, "foreach: 5/8 done, 3 failed");
     /* the compensation as it runs */
     ASSERT_CONTAINS(t, "undo");
     ASSERT_CONTAINS(t, "api POST /undo");
@@ -122,6 +122,9 @@ TEST(progress_on_a_terminal_in_colour) {
     ASSERT_CONTAINS(t, "\033[32m");     /* ok in green */
     ASSERT_CONTAINS(t, "\033[1;31m");   /* FAIL in red */
     ASSERT_CONTAINS(t, "\033[35m");     /* undo in the accent colour */
+    /* the foreach's summary line is redrawn in place, and cleared before the next line */
+    ASSERT_CONTAINS(t, "...    each ");
+    ASSERT_CONTAINS(t, "\r\033[K");
     /* the default log level does not repeat the story as warnings */
     ASSERT_FALSE(strstr(t, " warn "));
     free(t);
@@ -195,5 +198,69 @@ TEST(log_lines_have_ms_and_whole_run_ids) {
     ASSERT_EQ_INT(err[23], 'Z');
     free(out);
     free(err);
+    teardown();
+}
+
+/* A service's message (a gRPC status message is raw text) cannot drive the terminal through
+ * the progress lines: ESC, C1 controls and newlines arrive as plain spaces, on one line. */
+TEST(service_text_is_made_safe) {
+    const char s[] =
+        "services:\n"
+        "  rpc:\n"
+        "    type: grpc\n"
+        "    listen: 127.0.0.1:0\n"
+        "    methods:\n"
+        "      X: {fail: {status: FAILED_PRECONDITION, message: \"a\\e[2Jb\\x9b31mc\\nforged d\"}}\n";
+    char *sf = th_write_temp(s, sizeof s - 1, ".yaml");
+    const char *bin = getenv("MAESTRO_BIN");
+    char *argv[] = {(char *)(bin ? bin : th_path("bin/maestro")), "stub", sf, NULL};
+    th_proc p;
+    ASSERT_EQ_INT(th_spawn(&p, argv, 20), 0);
+    char y[512];
+    int n = snprintf(y, sizeof y,
+                     "name: esc\nservices:\n  rpc: {type: grpc, endpoint: \"127.0.0.1:%d\", retry: {attempts: 1}}\n"
+                     "steps:\n  - {id: x, service: rpc, method: X}\n",
+                     p.port);
+    char *wf = th_write_temp(y, (size_t)n, ".yaml");
+    char *out = NULL, *err = NULL;
+    char *a[] = {"maestro", "run", wf, "--progress", NULL};
+    ASSERT_EQ_INT(th_maestro(a, NULL, &out, &err), 1);
+    /* the progress line (the summary after it has its own escaping, tested elsewhere) */
+    char *l = strstr(err, "  FAIL   x ");
+    ASSERT_NOT_NULL(l);
+    *strchr(l, '\n') = 0;
+    ASSERT_FALSE(strchr(l, '\033'));
+    ASSERT_FALSE(strstr(l, "\xc2\x9b"));
+    ASSERT_CONTAINS(l, "grpc:FAILED_PRECONDITION: a [2Jb 31mc forged d");
+    free(out);
+    free(err);
+    th_stop(&p);
+    unlink(sf);
+    unlink(wf);
+    free(sf);
+    free(wf);
+}
+
+/* Logs asked for next to the progress start on a line of their own: never glued to the
+ * redrawn foreach line. */
+TEST(logs_with_progress_on_their_own_lines) {
+    setup();
+    char *t = NULL;
+    ASSERT_EQ_INT(run_pty("NO_COLOR=1", "--log-level=info", &t), 1);
+    int n = 0;
+    static const char *const marks[] = {"Z info  run=", "Z warn  run="};
+    for (size_t m = 0; m < 2; m++) {
+        for (const char *p = t; (p = strstr(p, marks[m])); p++, n++) {
+            /* "YYYY-MM-DDTHH:MM:SS.mmm" precedes the Z; before it, a line start or a cleared line */
+            ASSERT_TRUE(p - t >= 23);
+            const char *start = p - 23;
+            if (!(start == t || start[-1] == '\n' || (start - t >= 3 && !strncmp(start - 3, "\033[K", 3))))
+                th_fail(__FILE__, __LINE__, "a log line glued to the status line:\n%.*s", (int)(p - t > 80 ? 80 : p - t) + 40,
+                        p - (p - t > 80 ? 80 : p - t));
+        }
+    }
+    ASSERT_CMP_INT(n, >=, 6);
+    ASSERT_CONTAINS(t, "foreach: 5/8 done, 3 failed");
+    free(t);
     teardown();
 }

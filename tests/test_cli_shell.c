@@ -41,6 +41,17 @@ TEST(bash_completes_commands_options_and_values) {
     o = complete("maestro validate --format ''");
     ASSERT_EQ_STR(o, "text pretty json\n");
     free(o);
+    /* --set offers the services of the workflow on the line */
+    char words[512];
+    snprintf(words, sizeof words, "maestro run %s --set service.c", th_path("examples/workflows/deploy_service.yaml"));
+    o = complete(words);
+    ASSERT_EQ_STR(o, "service.cloud.endpoint=\n");
+    free(o);
+    snprintf(words, sizeof words, "maestro run %s --set ''", th_path("examples/workflows/deploy_service.yaml"));
+    o = complete(words);
+    ASSERT_EQ_STR(o, "service.cloud.endpoint= service.deployer.endpoint= service.health.endpoint= "
+                     "service.loadbalancer.endpoint= service.notifications.endpoint=\n");
+    free(o);
     o = complete("maestro help st");
     ASSERT_EQ_STR(o, "stub\n");
     free(o);
@@ -127,6 +138,18 @@ TEST(zsh_completion_parses_and_man_page_formats) {
     char *z[] = {"zsh", "-n", (char *)th_path("cli/completion/_maestro"), NULL};
     ASSERT_EQ_INT(th_run(z, NULL, &out, &err), 0);
     ASSERT_EQ_STR(err, "");
+    free(out);
+    free(err);
+    /* its --set action offers the services of the workflow on the line (compadd stubbed) */
+    char script[1024];
+    snprintf(script, sizeof script,
+             "compadd() { local a=${@[-1]}; print -l -- ${(P)a}; }; source '%s'; "
+             "words=(maestro run '%s' --set ''); _maestro_services",
+             th_path("cli/completion/_maestro"), th_path("examples/workflows/deploy_service.yaml"));
+    char *zs[] = {"zsh", "-c", script, NULL};
+    ASSERT_EQ_INT(th_run(zs, NULL, &out, &err), 0);
+    ASSERT_EQ_STR(out, "service.cloud.endpoint=\nservice.deployer.endpoint=\nservice.health.endpoint=\n"
+                       "service.loadbalancer.endpoint=\nservice.notifications.endpoint=\n");
     free(out);
     free(err);
     char *g[] = {"groff", "-man", "-Tutf8", "-ww", "-z", (char *)th_path("docs/maestro.1"), NULL};

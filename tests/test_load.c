@@ -523,22 +523,29 @@ TEST(graph_nesting_and_foreach) {
     FILE *f = open_memstream(&buf, &len);
     ASSERT_EQ_INT(mae__workflow_graph(wf, MAE_GRAPH_DOT, f), 0);
     fclose(f);
+    /* the compensation of c sits outside the foreach cluster, beside c (issue #14) */
     ASSERT_EQ_STR(buf,
         "digraph \"g\" {\n"
         "  rankdir=TB;\n"
-        "  node [shape=box, style=rounded];\n"
-        "  n0 [label=\"a\\ntx A\"];\n"
+        "  fontname=\"Helvetica\";\n"
+        "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#e3f2fd\", fontname=\"Helvetica\", fontsize=11];\n"
+        "  edge [fontname=\"Helvetica\", fontsize=10];\n"
+        "  start [label=\"start\", shape=circle, fillcolor=\"#eeeeee\"];\n"
+        "  finish [label=\"end\", shape=doublecircle, fillcolor=\"#eeeeee\"];\n"
+        "  n0 [label=\"a\\ntx A\\ngRPC, timeout 30s, 3 attempts (exponential)\", shape=component, fillcolor=\"#fff3e0\"];\n"
         "  subgraph cluster_1 {\n"
-        "    label=\"foreach each as it\"; style=dashed;\n"
-        "    n2 [label=\"b\\ntx B\"];\n"
-        "    n3 [label=\"c\\ntx C\"];\n"
-        "    n4 [label=\"undo c\\ntx UndoC\", style=dashed];\n"
+        "    label=\"foreach each\\nover {{ .input.items }} as it\\n100 at a time\"; style=dashed;\n"
+        "    n2 [label=\"b\\ntx B\\ngRPC, timeout 30s, 3 attempts (exponential)\", shape=component, fillcolor=\"#fff3e0\"];\n"
+        "    n3 [label=\"c\\ntx C\\ngRPC, timeout 30s, 3 attempts (exponential)\", shape=component, fillcolor=\"#fff3e0\"];\n"
         "  }\n"
-        "  n5 [label=\"d\\ntx D\"];\n"
-        "  n4 -> n3 [style=dashed];\n"
+        "  n5 [label=\"d\\ntx D\\ngRPC, timeout 30s, 3 attempts (exponential)\", shape=component, fillcolor=\"#fff3e0\"];\n"
+        "  n4 [label=\"undo c\\ntx UndoC\", style=\"rounded,dashed\", color=\"#c2185b\", fontcolor=\"#c2185b\"];\n"
+        "  n3 -> n4 [style=dashed, color=\"#c2185b\", dir=back, minlen=0];\n"
         "  n2 -> n3;\n"
         "  n0 -> n2;\n"
         "  n3 -> n5;\n"
+        "  start -> n0;\n"
+        "  n5 -> finish;\n"
         "}\n");
     free(buf);
     buf = NULL;
@@ -547,17 +554,25 @@ TEST(graph_nesting_and_foreach) {
     fclose(f);
     ASSERT_EQ_STR(buf,
         "flowchart TD\n"
-        "  n0[\"a<br/>tx A\"]\n"
-        "  subgraph c1 [\"foreach each as it\"]\n"
-        "    n2[\"b<br/>tx B\"]\n"
-        "    n3[\"c<br/>tx C\"]\n"
-        "    n4[\"undo c<br/>tx UndoC\"]\n"
+        "  classDef http fill:#e3f2fd,stroke:#1565c0\n"
+        "  classDef grpc fill:#fff3e0,stroke:#e65100\n"
+        "  classDef comp fill:#fff,stroke:#c2185b,stroke-dasharray:4 3,color:#c2185b\n"
+        "  start((start))\n"
+        "  finish(((end)))\n"
+        "  n0[[\"a<br/>tx A<br/>gRPC, timeout 30s, 3 attempts (exponential)\"]]:::grpc\n"
+        "  subgraph c1 [\"foreach each<br/>over {{ .input.items }} as it<br/>100 at a time\"]\n"
+        "    n2[[\"b<br/>tx B<br/>gRPC, timeout 30s, 3 attempts (exponential)\"]]:::grpc\n"
+        "    n3[[\"c<br/>tx C<br/>gRPC, timeout 30s, 3 attempts (exponential)\"]]:::grpc\n"
         "  end\n"
-        "  n5[\"d<br/>tx D\"]\n"
-        "  n4 -.-> n3\n"
+        "  n5[[\"d<br/>tx D<br/>gRPC, timeout 30s, 3 attempts (exponential)\"]]:::grpc\n"
+        "  n4(\"undo c<br/>tx UndoC\"):::comp\n"
+        "  n4 -.->|undo| n3\n"
+        "  linkStyle 0 stroke:#c2185b,color:#c2185b\n"
         "  n2 --> n3\n"
         "  n0 --> n2\n"
-        "  n3 --> n5\n");
+        "  n3 --> n5\n"
+        "  start --> n0\n"
+        "  n5 --> finish\n");
     free(buf);
     mae_workflow_free(wf);
 }

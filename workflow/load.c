@@ -50,9 +50,15 @@ static void load_inputs(mae_loader *ld, const mae_ynode *n) {
                 while (j < sizeof input_types / sizeof input_types[0] && strcmp(input_types[j].name, t)) j++;
                 if (j < sizeof input_types / sizeof input_types[0])
                     d->type = input_types[j].t;
-                else
-                    mae__ld_err(ld, w->pos, "invalid input type '%s' (expected string, number, integer, "
-                                "boolean, object or array)", t);
+                else {
+                    const char *names[sizeof input_types / sizeof input_types[0]];
+                    for (size_t k = 0; k < sizeof input_types / sizeof input_types[0]; k++) names[k] = input_types[k].name;
+                    const char *hint = mae__ld_suggest(t, names, sizeof names / sizeof names[0]);
+                    if (hint) mae__ld_err(ld, w->pos, "invalid input type '%s' (did you mean '%s'?)", t, hint);
+                    else
+                        mae__ld_err(ld, w->pos, "invalid input type '%s' (expected string, number, integer, "
+                                    "boolean, object or array)", t);
+                }
             }
         }
         if ((w = mae__yaml_get(v, "required"))) mae__ld_bool(ld, w, "required", &d->required);
@@ -142,12 +148,13 @@ int mae__workflow_load_file(const char *path, mae_workflow **out, mae_diags *dia
         return MAE_ENOMEM;
     }
     size_t r;
+    errno = 0;
     while (len < cap && (r = fread(buf + len, 1, cap - len, f)) > 0) len += r;
-    int err = ferror(f);
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     if (err) {
         free(buf);
-        mae__diag_add(diags, (mae_pos){0, 0}, "cannot read file");
+        mae__diag_add(diags, (mae_pos){0, 0}, "cannot read file: %s", strerror(err));
         return MAE_EIO;
     }
     if (len > MAE_YAML_MAX_FILE) {

@@ -154,7 +154,12 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
         if (mae__ld_str(ld, v, "type", &t) && !(s->type = mae__target_type_find(t))) {
             char names[128];
             type_names(names, sizeof names);
-            mae__ld_err(ld, v->pos, "invalid service type '%s' (expected %s)", t, names);
+            const char *known[16];
+            size_t nk = 0;
+            for (size_t k = 0; mae__target_types[k] && nk < 16; k++) known[nk++] = mae__target_types[k]->name;
+            const char *hint = mae__ld_suggest(t, known, nk);
+            if (hint) mae__ld_err(ld, v->pos, "invalid service type '%s' (did you mean '%s'?)", t, hint);
+            else mae__ld_err(ld, v->pos, "invalid service type '%s' (expected %s)", t, names);
         }
     } else {
         mae__ld_err(ld, n->pos, "service '%s': missing required key 'type'", s->name);

@@ -14,7 +14,8 @@
 #include "workflow/yaml.h"
 
 static const char *const top_keys[] = {"services", NULL};
-static const char *const svc_keys[] = {"type", "listen", "routes", "methods", NULL};
+static const char *const svc_keys[] = {"type", "listen", "routes", "methods", "descriptors",
+                                       NULL};
 static const char *const beh_keys[] = {"respond", "status", "delay", "hang", "fail", NULL};
 static const char *const fail_keys[] = {"status", "http", "app_error", "message", "times", "retry_after", NULL};
 static const char *const verbs[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
@@ -95,7 +96,33 @@ static void load_route_key(mae_loader *ld, const mae_ynode *k, mae_stub_route *r
     r->path = sp + 1;
 }
 
-static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n, mae_stub_service *svc) {
+/* A typed method key: "Method" or "pkg.Service/Method" (checked against the descriptors when
+ * the stub starts). */
+static bool typed_method_key(const char *k) {
+    const char *slash = strchr(k, '/');
+    if (!slash) return mae__is_ident(k);
+    if (slash == k || strchr(slash + 1, '/') || !mae__is_ident(slash + 1)) return false;
+    for (const char *p = k; p < slash; p++)
+        if (!(*p == '.' || *p == '_' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= 'A' && *p <= 'Z')))
+            return false;
+    return true;
+}
+
+/* The descriptor set's path as the stub will open it: relative to the stub file's folder. */
+static const char *descriptors_path(mae_loader *ld, const char *file, const char *rel) {
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    if (rel[0] == '/' || !slash) return rel;
+    size_t dl = (size_t)(slash - file) + 1, rl = strlen(rel);
+    char *p = mae__arena_alloc(ld->a, dl + rl + 1);
+    if (!p) return rel;
+    memcpy(p, file, dl);
+    memcpy(p + dl, rel, rl + 1);
+    return p;
+}
+
+static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n, mae_stub_service *svc,
+                         const char *file) {
     svc->pos = k->pos;
     svc->name = k->str;
     svc->host = "127.0.0.1";
@@ -107,6 +134,15 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
         if (strcmp(type, "http") == 0) svc->type = MAE_SVC_HTTP;
         else if (strcmp(type, "grpc") == 0) svc->type = MAE_SVC_GRPC;
         else mae__ld_err(ld, v->pos, "type: '%s' is not http or grpc", type);
+    }
+    if ((v = mae__yaml_get(n, "descriptors"))) {
+        const char *d;
+        if (svc->type != MAE_SVC_GRPC)
+            mae__ld_err(ld, v->pos, "descriptors: only gRPC services have typed methods");
+        else if (mae__ld_str(ld, v, "descriptors", &d)) {
+            if (!*d) mae__ld_err(ld, v->pos, "descriptors: expected the path of a descriptor set");
+            else svc->descriptors = descriptors_path(ld, file, d);
+        }
     }
     v = mae__yaml_get(n, "listen");
     const char *listen;
@@ -142,8 +178,15 @@ static void load_service(mae_loader *ld, const mae_ynode *k, const mae_ynode *n,
         r->pos = rk->pos;
         r->key = rk->str;
         if (svc->type == MAE_SVC_HTTP) load_route_key(ld, rk, r);
-        else if (!mae__is_ident(rk->str)) mae__ld_err(ld, rk->pos, "method '%s' must be an identifier", rk->str);
+        else if (svc->descriptors && !typed_method_key(rk->str))
+            mae__ld_err(ld, rk->pos, "method '%s' must be a method name or package.Service/Method",
+                        rk->str);
+        else if (!svc->descriptors && !mae__is_ident(rk->str))
+            mae__ld_err(ld, rk->pos, "method '%s' must be an identifier", rk->str);
         load_behavior(ld, rs->pairs[i].val, svc->type, &r->b);
+        if (svc->descriptors && r->b.fail_app)
+            mae__ld_err(ld, rk->pos, "method '%s': 'app_error' is the envelope's success=false; a "
+                        "typed method fails with a gRPC code", rk->str);
     }
 }
 
@@ -169,7 +212,7 @@ int mae__stub_file_load_buf(const char *name, const char *buf, size_t len, mae_s
                 f->services = mae__arena_alloc(&f->arena, s->n * sizeof *f->services);
                 f->n_services = f->services ? s->n : 0;
                 for (size_t i = 0; i < f->n_services; i++)
-                    load_service(&ld, s->pairs[i].key, s->pairs[i].val, &f->services[i]);
+                    load_service(&ld, s->pairs[i].key, s->pairs[i].val, &f->services[i], name);
             }
         }
     }
@@ -196,6 +239,7 @@ int mae__stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags)
     }
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
+    errno = 0;
     while (buf) {
         size_t r = fread(buf + len, 1, cap - len, fp);
         len += r;
@@ -207,8 +251,14 @@ int mae__stub_file_load(const char *path, mae_stub_file **out, mae_diags *diags)
             else buf = nb;
         }
     }
+    int rerr = ferror(fp) ? (errno ? errno : EIO) : 0;
     fclose(fp);
     if (!buf) return MAE_ENOMEM;
+    if (rerr) {
+        free(buf);
+        mae__diag_add(diags, (mae_pos){0, 0}, "cannot read file: %s", strerror(rerr));
+        return MAE_EIO;
+    }
     int rc = len > MAE_YAML_MAX_FILE ? MAE_ETOOBIG : mae__stub_file_load_buf(path, buf, len, out, diags);
     free(buf);
     return rc;

@@ -40,6 +40,10 @@ typedef struct mae_stub_service {
     int port;
     mae_stub_route *routes;
     size_t n_routes;
+    /* gRPC: a FileDescriptorSet (path as written, resolved against the stub file's folder):
+     * methods are then the typed methods it describes, and the stub answers reflection.
+     * NULL: the Maestro envelope. */
+    const char *descriptors;
 } mae_stub_service;
 
 typedef struct mae_stub_file {

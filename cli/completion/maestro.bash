@@ -27,7 +27,17 @@ _maestro() {
             if [ "$cmd" = validate ]; then COMPREPLY=($(compgen -W "text pretty json" -- "$cur"))
             else COMPREPLY=($(compgen -W "dot mermaid svg png" -- "$cur")); fi
             return;;
-        --set) COMPREPLY=($(compgen -W "service." -- "$cur")); compopt -o nospace 2>/dev/null; return;;
+        --set)
+            # service.NAME.endpoint= for each service of the workflow named on the line
+            local w f= names=
+            for w in "${COMP_WORDS[@]:2}"; do
+                case $w in *.yaml|*.yml) [ -f "$w" ] && { f=$w; break; };; esac
+            done
+            [ -n "$f" ] && names=$(awk '/^services:/ {s=1; next} /^[^ #]/ {s=0}
+                s && /^  [A-Za-z0-9_-]+:/ {n=$1; sub(":.*", "", n); print "service." n ".endpoint="}' "$f")
+            COMPREPLY=($(compgen -W "${names:-service.}" -- "$cur"))
+            compopt -o nospace 2>/dev/null
+            return;;
         --report|--log) COMPREPLY=($(compgen -f -- "$cur")); return;;
         --input|--timeout|--runs|-n|--concurrency|-c) return;;
     esac

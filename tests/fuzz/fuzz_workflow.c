@@ -1,5 +1,7 @@
 /* libFuzzer target: arbitrary bytes through the whole workflow loader (YAML tree, model,
- * templates, reference checks) and, when a file loads, the graph printer. Everything freed. */
+ * templates, reference checks) and, when a file loads, the graph printer; otherwise its
+ * diagnostics in every format, the pretty one with the bytes as the source lines under the
+ * carets. Everything freed. */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -21,6 +23,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         cJSON_Delete(in);
     }
     mae__diags_sort(&d);
+    FILE *null = fopen("/dev/null", "w");
+    if (null) {
+        mae__diags_print_fmt(&d, null, MAE_DIAG_PRETTY, (const char *)data, size, 1);
+        mae__diags_print_fmt(&d, null, MAE_DIAG_JSON, NULL, 0, 0);
+        fclose(null);
+    }
     mae_workflow_free(wf);
     mae__diags_free(&d);
     return 0;
