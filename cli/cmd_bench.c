@@ -21,7 +21,7 @@
 #include "workflow/model.h"
 #include "workflow/template.h"
 
-enum { O_INPUT = 1, O_RUNS, O_CONC, O_JSON, O_SET, O_TIMEOUT, O_LOG_LEVEL };
+enum { O_INPUT = 1, O_RUNS, O_CONC, O_JSON, O_SET, O_TIMEOUT, O_LOG_LEVEL, O_JOURNAL };
 
 static const mae_cli_opt bench_opts[] = {
     {O_INPUT, "--input", NULL, "JSON|@FILE", "each run's input (default {})"},
@@ -31,6 +31,7 @@ static const mae_cli_opt bench_opts[] = {
     {O_SET, "--set", NULL, "service.NAME.endpoint=URL", "override a service's endpoint"},
     {O_TIMEOUT, "--timeout", NULL, "DURATION", "per-run timeout (default: the workflow's)"},
     {O_LOG_LEVEL, "--log-level", NULL, "LEVEL", "error|warn|info|debug (default: no logs)"},
+    {O_JOURNAL, "--journal", NULL, "DIR", "journal every run in DIR, as run does (default: none)"},
     {0, NULL, NULL, NULL, NULL},
 };
 
@@ -319,6 +320,7 @@ int mae_cmd_bench(int argc, char **argv) {
             if (parse_count(v, &c) != 0) return mae_cli_usage(&bench_spec, "-c: expected a concurrency >= 1, got '%s'", v);
             break;
         case O_TIMEOUT: timeout_s = v; break;
+        case O_JOURNAL: eo.journal_dir = v; break;   /* off unless asked (docs/journal.md) */
         case O_SET:
             if (n_sets == BENCH_MAX_SETS) return mae_cli_usage(&bench_spec, "too many --set options");
             sets[n_sets++] = v;

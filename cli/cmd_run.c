@@ -23,7 +23,7 @@
 #include "workflow/model.h"
 
 enum { O_INPUT = 1, O_REPORT, O_LOG_LEVEL, O_LOG_FORMAT, O_SET, O_TIMEOUT, O_QUIET, O_PROGRESS, O_NO_PROGRESS,
-       O_DRY_RUN };
+       O_DRY_RUN, O_JOURNAL, O_NO_JOURNAL, O_RETAIN };
 
 static const mae_cli_opt run_opts[] = {
     {O_INPUT, "--input", NULL, "JSON|@FILE|-", "the run's input (default {})"},
@@ -36,6 +36,9 @@ static const mae_cli_opt run_opts[] = {
     {O_PROGRESS, "--progress", NULL, NULL, "live progress on stderr even when it is not a terminal"},
     {O_NO_PROGRESS, "--no-progress", NULL, NULL, "no live progress, even on a terminal"},
     {O_DRY_RUN, "--dry-run", NULL, NULL, "check the input and print every request as JSON lines; send nothing"},
+    {O_JOURNAL, "--journal", NULL, "DIR", "where the run's journal goes (docs/journal.md)"},
+    {O_NO_JOURNAL, "--no-journal", NULL, NULL, "write no journal: the run cannot be resumed after a crash"},
+    {O_RETAIN, "--retain", NULL, "DURATION", "keep finished runs' journals this long (default 7d)"},
     {0, NULL, NULL, NULL, NULL},
 };
 
@@ -201,7 +204,8 @@ int mae_cmd_run(int argc, char **argv) {
     int n_sets = 0;
     mae_engine_opts eo;
     mae_engine_opts_init(&eo);
-    int quiet = 0, progress = 0, no_progress = 0, log_level_set = 0, dry_run = 0;
+    int quiet = 0, progress = 0, no_progress = 0, log_level_set = 0, dry_run = 0, no_journal = 0;
+    const char *journal = NULL, *retain_s = NULL;
     mae_cli_args args;
     mae_cli_args_init(&args, &run_spec, argc, argv);
     const char *v;
@@ -217,6 +221,9 @@ int mae_cmd_run(int argc, char **argv) {
         case O_PROGRESS: progress = 1; break;
         case O_NO_PROGRESS: no_progress = 1; break;
         case O_DRY_RUN: dry_run = 1; break;
+        case O_JOURNAL: journal = v; break;
+        case O_NO_JOURNAL: no_journal = 1; break;
+        case O_RETAIN: retain_s = v; break;
         case O_INPUT: input_arg = v; break;
         case O_REPORT: report = v; break;
         case O_TIMEOUT: timeout_s = v; break;
@@ -258,6 +265,10 @@ int mae_cmd_run(int argc, char **argv) {
     mae_run_opts ro = {0};
     if (timeout_s && (mae__parse_duration_ms(timeout_s, &ro.timeout_ms) != 0 || ro.timeout_ms == 0))
         return mae_cli_usage(&run_spec, "--timeout: not a duration: '%s'", timeout_s);
+    unsigned long long retain_ms = 7 * 24 * 3600 * 1000ull;
+    if (retain_s && mae_cli_parse_retain(retain_s, &retain_ms) != 0)
+        return mae_cli_usage(&run_spec, "--retain: not a duration: '%s'", retain_s);
+    eo.journal_dir = mae_cli_journal_dir(journal, no_journal);
 
     mae_workflow *wf = NULL;
     mae_diags ld;
@@ -366,6 +377,7 @@ int mae_cmd_run(int argc, char **argv) {
         eo.on_log = progress_log;
         eo.log_ud = c.progress;
     }
+    if (eo.journal_dir) mae_cli_journal_prune(eo.journal_dir, retain_ms);
     rc = mae_engine_new(&c.loop, &eo, &c.eng);
     if (rc == 0) rc = mae_run_start(c.eng, wf, checked, &ro, on_done, &c, &c.run);
     free(checked);
@@ -377,8 +389,12 @@ int mae_cmd_run(int argc, char **argv) {
         uv_signal_start(&c.sigterm, on_signal, SIGTERM);
         c.signals_open = 1;
     } else {
-        fprintf(stderr, "maestro: cannot start the run: %s\n", mae_strerror(rc));
-        c.exit_code = rc == MAE_EINVAL || rc == MAE_EPARSE ? 2 : 1;
+        if (rc == MAE_EIO && eo.journal_dir)
+            fprintf(stderr, "maestro: the run's journal cannot be created in %s; nothing was called "
+                            "(--journal DIR elsewhere, or --no-journal)\n", eo.journal_dir);
+        else fprintf(stderr, "maestro: cannot start the run: %s\n", mae_strerror(rc));
+        /* MAE_EIO: the journal cannot be created; nothing was called */
+        c.exit_code = rc == MAE_EINVAL || rc == MAE_EPARSE || rc == MAE_EIO ? 2 : 1;
         shutdown_all(&c);
     }
     /* on_done shuts everything down, so this returns once the run is over and closed */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "loop/engine_int.h"
+#include "loop/journal_run.h"
 #include "loop/retry.h"
 #include "transports/wire.h"
 
@@ -133,6 +134,7 @@ static void report(mae_callnode *c, const char *status, mae_class cls, int code)
 
 static bool succeed(mae_callnode *c, bool sync) {
     mae_run *run = c->base.run;
+    mae__jr_result(c);
     mae__ev_call_end(c);
     char cn[8] = "ok";
     mae__log(run, MAE_LOG_INFO, c->step_id, c->attempts, dur(c), cn, "%s",
@@ -156,6 +158,8 @@ static bool succeed(mae_callnode *c, bool sync) {
         if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key, false) != 0) {
             mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its compensation");
             mae__run_fail(run, st->id, MAE_CLASS_INTERNAL, 0, c->attempts, "out of memory recording its compensation");
+        } else if (st->compensate) {
+            run->comps[run->n_comps - 1].seq = mae__jr_seq(run, c);
         }
     }
     return finish(c, sync);
@@ -164,6 +168,7 @@ static bool succeed(mae_callnode *c, bool sync) {
 /* The step failed for good (retries exhausted, permanent, template, or cancelled). */
 static bool give_up(mae_callnode *c, bool sync) {
     mae_run *run = c->base.run;
+    mae__jr_result(c);
     mae__ev_call_end(c);
     char cn[64];
     mae__class_format(c->cls, c->status, cn, sizeof cn);
@@ -182,6 +187,8 @@ static bool give_up(mae_callnode *c, bool sync) {
          * compensated in the compensation phase, in this place of the completion order. */
         if (c->sent && st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key, true) != 0)
             mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its unknown outcome");
+        else if (c->sent && st->compensate)
+            run->comps[run->n_comps - 1].seq = mae__jr_seq(run, c);
         c->base.failed = true;
         return finish(c, sync);
     }
@@ -399,6 +406,12 @@ void mae__svc_pump(mae_svc_state *s) {
     }
 }
 
+static void send_attempt(mae_callnode *c) {
+    int max = c->svc->max_in_flight;
+    if (max > 0 && (c->svc->in_flight >= max || c->svc->q_head)) enqueue(c);
+    else dispatch(c);
+}
+
 /* Starts an attempt. sync: called from the node's start (may complete synchronously, returning
  * true); otherwise from a timer, completing through mae__node_finish. */
 static bool attempt_begin(mae_callnode *c, bool sync) {
@@ -423,10 +436,32 @@ static bool attempt_begin(mae_callnode *c, bool sync) {
     c->attempt_timeout_ms = attempt_timeout(c);
     mae__ev_attempt_start(c);
     arm(c, TM_ATTEMPT, c->attempt_timeout_ms);
-    int max = c->svc->max_in_flight;
-    if (max > 0 && (c->svc->in_flight >= max || c->svc->q_head)) enqueue(c);
-    else dispatch(c);
+    /* nothing leaves before its intent is durable (docs/journal.md) */
+    rc = mae__jr_intent(c);
+    if (rc == 1) return false;
+    if (rc < 0) {
+        mae__call_journaled(c, UV_EIO);
+        return false;
+    }
+    send_attempt(c);
     return false;
+}
+
+void mae__call_journaled(mae_callnode *c, int status) {
+    c->jwait = false;
+    if (status != 0 && !c->is_comp) {
+        set_msg(c, "not sent: the run's journal cannot be written (%s)", uv_strerror(status));
+        c->no_retry = true;
+        defer(c, MAE_CLASS_INTERNAL, 0);
+        return;
+    }
+    if (c->jabort || !going(c)) {
+        c->jabort = false;
+        set_msg(c, "cancelled before it was sent");
+        defer(c, MAE_CLASS_CANCELLED, 0);
+        return;
+    }
+    send_attempt(c);
 }
 
 bool mae__call_start(mae_callnode *c) {
@@ -439,6 +474,8 @@ bool mae__call_start(mae_callnode *c) {
         set_msg(c, "out of memory");
         return give_up(c, true);
     }
+    /* resuming: a call the journal holds the result of is not sent again */
+    if (run->replay && mae__jr_replay(c) == 1) return c->cls == MAE_CLASS_NONE ? succeed(c, true) : give_up(c, true);
     return attempt_begin(c, true);
 }
 
@@ -584,6 +621,10 @@ static void timer_cb(uv_timer_t *t) {
 }
 
 void mae__call_abort(mae_callnode *c) {
+    if (c->jwait) {
+        c->jabort = true;   /* its intent's callback does not send it */
+        return;
+    }
     if (c->in_flight) {
         /* cancel once per call: a timed-out attempt is already being cancelled */
         bool asked = c->cancel_why != CANCEL_NONE;

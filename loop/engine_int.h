@@ -102,6 +102,7 @@ typedef struct mae_comprec {
     bool unknown;               /* the step's call ended outcome_unknown: before compensating,
                                    it is re-sent with the same key to learn its outcome */
     bool resolved;              /* it was, and succeeded: the compensation follows */
+    uint64_t seq;               /* completion order (a resumed run sorts replayed ones by it) */
 } mae_comprec;
 
 struct mae_run {
@@ -146,6 +147,15 @@ struct mae_run {
     mae_run_cb cb;
     void *ud;
     bool free_on_done;          /* mae_run_free came first */
+    /* journal (loop/journal_run.c) */
+    struct mae_jwriter *jw;     /* NULL: no journal */
+    char *jr_path;
+    struct mae_jfile *replay;   /* resuming: the journal being replayed (owned) */
+    int replay_mode;            /* mae_replay_mode */
+    bool replaying;             /* no call has gone out live yet: pumps launch what the old run did */
+    bool jr_failed;             /* the journal could not be written */
+    bool jr_durable;            /* an intent was durable (else a journal failure is exit 2) */
+    uint64_t jr_seq;            /* live completions, numbered after the replayed ones */
     mae_run *next, *prev;       /* engine's list */
 };
 
@@ -193,6 +203,10 @@ struct mae_callnode {
     bool in_flight, queued, dispatched;
     bool brk_waiting;           /* a compensation on svc's breaker wait list */
     bool resolving;             /* is_comp: the re-send of an outcome_unknown step, not its undo */
+    bool jwait;                 /* waiting for its intent to be durable */
+    bool jabort;                /* aborted while waiting: not sent */
+    bool replayed;              /* its result came from the journal */
+    uint64_t jseq;
     int cancel_why;             /* 0, CANCEL_TIMEOUT, CANCEL_ABORT */
     uint64_t brk_gen;
     bool brk_admitted;
@@ -266,6 +280,8 @@ void mae__call_free(mae_callnode *c);    /* closes the timer, frees in the close
 void mae__svc_pump(mae_svc_state *s);    /* a max_in_flight slot freed: start the next waiter */
 /* The breaker left open (half-open or closed): compensations waiting on it ask again. */
 void mae__svc_brk_wake(mae_svc_state *s);
+/* The intent of c's attempt is durable (status 0) or could not be written: send, or fail. */
+void mae__call_journaled(mae_callnode *c, int status);
 
 /* run.c */
 void mae__run_deadline_hit(mae_run *run, bool comp);  /* the run's / compensation's deadline passed */
@@ -276,6 +292,11 @@ void mae__run_comp_done(mae_run *run, mae_callnode *c);
 int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int index,
                        const char *key, bool unknown);
 bool mae__run_going(const mae_run *run);  /* RUNNING: new work may start */
+/* mae_run_start, resuming from journal f (taken) when not NULL: the run keeps f's run id. */
+int mae__run_start_ex(mae_engine *e, const mae_workflow *wf, const char *input_json, const mae_run_opts *opts,
+                      mae_run_cb cb, void *ud, mae_run **out, struct mae_jfile *f, int mode);
+/* One of the run's closes is done (handles, the journal). */
+void mae__run_closed_one(mae_run *run);
 uint64_t mae__run_deadline(const mae_run *run, bool comp);  /* absolute, 0 = none */
 
 /* report.c */

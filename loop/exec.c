@@ -150,7 +150,9 @@ static void absorb(mae_node *p, mae_node *child) {
 }
 
 /* The run is no longer RUNNING and children were left unstarted: this node did not complete. */
-static bool aborted(mae_node *n) { return !mae__run_going(n->run); }
+/* While a resumed run replays its journal, everything the old run had started is launched even
+ * once the run fails: its results (and their compensations) are in the journal. */
+static bool aborted(mae_node *n) { return !mae__run_going(n->run) && !n->run->replaying; }
 
 static void item_complete(mae_node *n) {
     if (n->result || n->kids[0].kind == MAE_STEP_CALL) return;
@@ -247,7 +249,7 @@ static bool par_pump(mae_node *n) {
 static bool foreach_pump(mae_node *n) {
     const mae_step *st = n->step;
     size_t lim = n->concurrency > 0 ? (size_t)n->concurrency : n->n_items;
-    while (n->next < n->n_items && n->pending < lim && !n->failed && !aborted(n)) {
+    while (n->next < n->n_items && n->pending < lim && (!n->failed || n->run->replaying) && !aborted(n)) {
         size_t i = n->next++;
         mae_vars *iv = mae__vars_new(n->vars);
         if (!iv) {

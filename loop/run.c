@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "loop/engine_int.h"
+#include "loop/journal_run.h"
 
 bool mae__run_going(const mae_run *run) { return run->state == RUN_RUNNING; }
 
@@ -36,6 +37,7 @@ void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, in
     run->fail_attempts = attempts;
     free(run->fail_msg);
     run->fail_msg = strdup(msg ? msg : "");
+    mae__jr_fail(run);
     uv_timer_stop(&run->deadline);
     /* a failed step has logged its error already; timeouts, interrupts and output errors not */
     int in_flight = 0;
@@ -95,10 +97,11 @@ int mae__run_push_comp(mae_run *run, const mae_step *step, mae_vars *vars, int i
 
 static void deliver(mae_run *run);
 
-static void handle_closed(uv_handle_t *h) {
-    mae_run *run = h->data;
+void mae__run_closed_one(mae_run *run) {
     if (--run->open_handles == 0) deliver(run);
 }
+
+static void handle_closed(uv_handle_t *h) { mae__run_closed_one(h->data); }
 
 static void finish(mae_run *run) {
     run->state = RUN_DONE;
@@ -111,6 +114,11 @@ static void finish(mae_run *run) {
     mae__ev_run_end(run);
     mae__log(run, run->failed ? MAE_LOG_WARN : MAE_LOG_INFO, NULL, 0,
              (int64_t)(uv_now(run->eng->loop) - run->started_ms), NULL, "run %s", mae_run_status_name(run->status));
+    if (run->jw) {
+        /* the callback comes after the end record is written and the file closed */
+        run->open_handles++;
+        mae__jr_run_end(run, mae__run_closed_one);
+    }
     uv_close((uv_handle_t *)&run->deadline, handle_closed);
     uv_close((uv_handle_t *)&run->comp_timer, handle_closed);
 }
@@ -208,9 +216,19 @@ void mae__run_comp_done(mae_run *run, mae_callnode *c) {
     comp_step(run);
 }
 
+static int by_seq(const void *a, const void *b) {
+    const mae_comprec *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 void mae__run_root_done(mae_run *run, mae_node *root) {
     run->root = NULL;
     mae__node_free(root);
+    /* `maestro compensate` of a run whose every step had completed: undo it all the same */
+    if (run->replay && run->replay_mode == MAE_REPLAY_COMPENSATE)
+        mae__run_fail(run, NULL, MAE_CLASS_CANCELLED, 0, 0, "compensating an interrupted run (maestro compensate)");
+    /* replayed completions came in tree order: compensate in the order they really completed */
+    if (run->replay && run->n_comps > 1) qsort(run->comps, run->n_comps, sizeof *run->comps, by_seq);
     if (run->state == RUN_RUNNING) {
         cJSON *out = NULL;
         mae_eval_err err;
@@ -276,6 +294,7 @@ static void run_free_now(mae_run *run) {
     free(run->summary);
     free(run->fail_step);
     free(run->fail_msg);
+    mae__jr_run_free(run);
     free(run);
 }
 
@@ -295,12 +314,30 @@ static void deliver(mae_run *run) {
         .report = run->report,
         .summary = run->summary,
     };
+    /* the journal failed before any intent was durable: nothing was sent, as if refused */
+    if (run->jr_failed && !run->jr_durable) res.exit_code = 2;
     run->cb(run, &res, run->ud);
     if (e->closing) mae__api_run_settled(e);
 }
 
 int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
                   const mae_run_opts *opts, mae_run_cb cb, void *ud, mae_run **out) {
+    return mae__run_start_ex(e, wf, input_json, opts, cb, ud, out, NULL, 0);
+}
+
+/* The run's id: a new one, or the resumed run's. */
+static void set_ids(mae_run *run, mae_jfile *f) {
+    const cJSON *id = f ? cJSON_GetObjectItemCaseSensitive(f->start, "run_id") : NULL;
+    const cJSON *tr = f ? cJSON_GetObjectItemCaseSensitive(f->start, "trace_id") : NULL;
+    if (cJSON_IsString(id) && strlen(id->valuestring) < sizeof run->id) snprintf(run->id, sizeof run->id, "%s", id->valuestring);
+    else mae__hex_id(run->eng, run->id, 16);
+    if (cJSON_IsString(tr) && strlen(tr->valuestring) < sizeof run->trace_id)
+        snprintf(run->trace_id, sizeof run->trace_id, "%s", tr->valuestring);
+    else mae__hex_id(run->eng, run->trace_id, 16);
+}
+
+int mae__run_start_ex(mae_engine *e, const mae_workflow *wf, const char *input_json, const mae_run_opts *opts,
+                      mae_run_cb cb, void *ud, mae_run **out, mae_jfile *f, int mode) {
     if (!e || !wf || !cb || !out) return MAE_EINVAL;
     if (e->closing) return MAE_ESTATE;
     cJSON *input = NULL;
@@ -313,8 +350,7 @@ int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
     }
     run->eng = e;
     run->wf = wf;
-    mae__hex_id(e, run->id, 16);
-    mae__hex_id(e, run->trace_id, 16);
+    set_ids(run, f);
     run->vars = mae__vars_new(NULL);
     run->rep_steps = cJSON_CreateArray();
     run->rep_comps = cJSON_CreateArray();
@@ -345,16 +381,36 @@ int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
     }
     run->root->kids = wf->steps;
     run->root->n_kids = wf->n_steps;
+    uv_update_time(e->loop);
+    struct timespec ts0;
+    clock_gettime(CLOCK_REALTIME, &ts0);
+    run->started_wall_ms = (uint64_t)ts0.tv_sec * 1000 + (uint64_t)ts0.tv_nsec / 1000000;
+    /* the journal comes first: a run that cannot record what it does does not start */
+    int jrc = 0;
+    if (f) {
+        jrc = e->opts.journal_dir ? mae__jr_run_reopen(run, f, (mae_replay_mode)mode) : 0;
+        run->replay_mode = mode;
+        run->replaying = true;
+    } else {
+        jrc = mae__jr_run_open(run, input);
+    }
+    if (jrc != 0) {
+        if (run->jw) mae__jw_close(run->jw, NULL, NULL);
+        mae__node_free(run->root);
+        mae__vars_unref(run->vars);
+        cJSON_Delete(run->rep_steps);
+        cJSON_Delete(run->rep_comps);
+        free(run->jr_path);
+        free(run);
+        return jrc;
+    }
+    if (f) run->replay = f;   /* taken only once the run exists */
     uv_timer_init(e->loop, &run->deadline);
     uv_timer_init(e->loop, &run->comp_timer);
     run->deadline.data = run;
     run->comp_timer.data = run;
     run->open_handles = 2;
-    uv_update_time(e->loop);
     run->started_ms = uv_now(e->loop);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    run->started_wall_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     uint64_t timeout = opts && opts->timeout_ms ? opts->timeout_ms : wf->timeout_ms;
     if (timeout) {
         run->deadline_ms = run->started_ms + timeout;

@@ -3,6 +3,8 @@
 # Each binary prints its own "N passed, N failed"; a binary that dies without one counts as a failure.
 cd "$(dirname "$0")/.." || exit 1
 export MAESTRO_ROOT="$PWD"
+# every `maestro run` writes a journal (docs/journal.md): the suite's go under build/, not $HOME
+export MAESTRO_JOURNAL="${MAESTRO_JOURNAL:-$PWD/build/test-journal}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 pass=0; fail=0; skip=0

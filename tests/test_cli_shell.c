@@ -24,7 +24,10 @@ static char *complete(const char *words) {
 
 TEST(bash_completes_commands_options_and_values) {
     char *o = complete("maestro ru");
-    ASSERT_EQ_STR(o, "run\n");
+    ASSERT_EQ_STR(o, "run runs\n");
+    free(o);
+    o = complete("maestro res");
+    ASSERT_EQ_STR(o, "resume\n");
     free(o);
     o = complete("maestro va");
     ASSERT_EQ_STR(o, "validate\n");

@@ -228,7 +228,8 @@ TEST(stdout_on_dev_full_exits_4) {
 TEST(report_write_failure_keeps_the_previous_report) {
     stub_start();
     char *wf = workflow(stub.port, "POST /item", 5), *rep = th_write_temp("PREVIOUS\n", 9, ".json");
-    char *argv[] = {"maestro", "run", wf, "--input", items(40), "--report", rep, "--quiet", NULL};
+    /* no journal: under this limit it could not be written either, and the run would refuse */
+    char *argv[] = {"maestro", "run", wf, "--input", items(40), "--report", rep, "--quiet", "--no-journal", NULL};
     spawn_opts o = plain;
     o.fsize = 2048;   /* the report of 40 items is larger; stdout and stderr are not */
     char *out, *err;
@@ -243,7 +244,7 @@ TEST(report_write_failure_keeps_the_previous_report) {
     free(err);
     /* a failed run: exit 1 stays, and the summary says the report was not written */
     char *bad = workflow(stub.port, "POST /bad", 5);
-    char *argv2[] = {"maestro", "run", bad, "--input", items(40), "--report", rep, "--quiet", NULL};
+    char *argv2[] = {"maestro", "run", bad, "--input", items(40), "--report", rep, "--quiet", "--no-journal", NULL};
     ASSERT_EQ_INT(spawn(argv2, &o, &out, &err), 1);
     ASSERT_CONTAINS(err, "was NOT written");
     ASSERT_FALSE(strstr(err, "full report:"));

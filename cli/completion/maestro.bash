@@ -5,19 +5,22 @@ _maestro() {
     local cur prev cmd opts
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="run execute validate graph bench stub version help"
+    local commands="run execute validate graph bench stub runs show resume compensate version help"
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
     fi
     cmd=${COMP_WORDS[1]}
     case $cmd in
-        run|execute) opts="--input --report --log-level --log-format --set --timeout --quiet -q --progress --no-progress --dry-run --help";;
+        run|execute) opts="--input --report --log-level --log-format --set --timeout --quiet -q --progress --no-progress --dry-run --journal --no-journal --retain --help";;
         validate) opts="--stub --format -f --help";;
         graph) opts="--format -f --help";;
-        bench) opts="--input --runs -n --concurrency -c --json --set --timeout --log-level --help";;
+        bench) opts="--input --runs -n --concurrency -c --json --set --timeout --log-level --journal --help";;
+        runs) opts="--all --json --journal --help";;
+        show) opts="--journal --help";;
+        resume|compensate) opts="--all --force --journal --quiet --help";;
         stub) opts="--log --check --help";;
-        help) COMPREPLY=($(compgen -W "run execute validate graph bench stub" -- "$cur")); return;;
+        help) COMPREPLY=($(compgen -W "run execute validate graph bench stub runs show resume compensate" -- "$cur")); return;;
         *) return;;
     esac
     case $prev in
@@ -39,7 +42,8 @@ _maestro() {
             compopt -o nospace 2>/dev/null
             return;;
         --report|--log) COMPREPLY=($(compgen -f -- "$cur")); return;;
-        --input|--timeout|--runs|-n|--concurrency|-c) return;;
+        --journal) COMPREPLY=($(compgen -d -- "$cur")); return;;
+        --input|--timeout|--runs|-n|--concurrency|-c|--retain) return;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

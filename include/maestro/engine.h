@@ -49,6 +49,10 @@ typedef struct mae_engine_opts {
     void *log_ud;
     mae_event_cb on_event;     /* every event of every run (events.h); NULL = none */
     void *event_ud;
+    /* Where each run writes its journal (docs/journal.md): created if missing, one file per
+     * run. NULL: no journal. Borrowed: must stay valid until the engine is closed. A run whose
+     * journal cannot be created does not start (mae_run_start returns MAE_EIO). */
+    const char *journal_dir;
 } mae_engine_opts;
 
 /* Fills in the defaults (every field above). Always call it before setting fields. */
@@ -100,7 +104,8 @@ typedef struct mae_run_opts {
  * opts NULL = defaults. The workflow must outlive the run. Returns 0, or (nothing called, cb
  * never runs, problems reported as described at on_input_error) MAE_EPARSE (input is not
  * JSON), MAE_EINVAL (a NULL argument, input not an object or not matching the declaration),
- * MAE_ESTATE (the engine is closing), MAE_ENOMEM. */
+ * MAE_ESTATE (the engine is closing), MAE_EIO (the engine has a journal_dir and the run's journal
+ * cannot be created there: nothing is called), MAE_ENOMEM. */
 MAE_API int mae_run_start(mae_engine *e, const mae_workflow *wf, const char *input_json,
                           const mae_run_opts *opts, mae_run_cb cb, void *ud, mae_run **out);
 /* Interrupts: in-flight calls are cancelled, completed steps compensated, status interrupted.
