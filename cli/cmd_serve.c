@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -26,7 +27,7 @@ static const mae_cli_opt serve_opts[] = {
     {O_MAX_RUNS, "--max-runs", NULL, "N", "runs at once; more get 429 (default 256)"},
     {O_SET, "--set", NULL, "service.NAME.endpoint=URL", "override a service's endpoint (every workflow naming it)"},
     {O_DRAIN, "--drain", NULL, "DURATION", "grace period for runs on SIGTERM/SIGINT (default 30s)"},
-    {O_JOURNAL, "--journal", NULL, "DIR", "journal runs in DIR (not available in this build)"},
+    {O_JOURNAL, "--journal", NULL, "DIR", "journal every run in DIR; resume its unfinished runs at start"},
     {O_NO_JOURNAL, "--no-journal", NULL, NULL, "no journal (the default)"},
     {O_LOG_LEVEL, "--log-level", NULL, "LEVEL", "error|warn|info|debug (default: info for one line per run end, warn for steps)"},
     {O_LOG_FORMAT, "--log-format", NULL, "FORMAT", "text|json (default text)"},
@@ -66,10 +67,10 @@ typedef struct serve_cli {
 
 /* A digest of the file's bytes (FNV-1a, 64 bits): enough to tell versions apart. */
 static void digest_of(const char *text, size_t len, char *out, size_t cap) {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a 64, as the journal records it */
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)text[i];
-        h *= 1099511628211ull;
+        h *= 0x100000001b3ull;
     }
     snprintf(out, cap, "fnv1a64:%016llx", (unsigned long long)h);
 }
@@ -182,6 +183,12 @@ static void serve_closed(void *ud) {
 
 static void drained(void *ud) {
     serve_cli *c = ud;
+    if (mae__serve_left(c->srv) > 0) {
+        /* like a crash as far as the runs know: their journals hold where they are, and the
+         * next start resumes them (their files are unlocked when the process ends) */
+        fflush(NULL);
+        _exit(0);
+    }
     mae__serve_log(c->srv, MAE_LOG_INFO, "drained: every run is over, stopping");
     mae__serve_close(c->srv, serve_closed, c);
 }
@@ -236,6 +243,7 @@ int mae_cmd_serve(int argc, char **argv) {
     mae_engine_opts eo;
     mae_engine_opts_init(&eo);
     int level_set = 0;
+    const char *journal = NULL;
     char host[256] = "127.0.0.1";
     int port = 8080;
     mae_cli_args args;
@@ -284,10 +292,8 @@ int mae_cmd_serve(int argc, char **argv) {
         case O_DRAIN:
             if (mae__parse_duration_ms(v, &c.drain_ms) != 0) return mae_cli_usage(&serve_spec, "--drain: not a duration: '%s'", v);
             break;
-        case O_JOURNAL:
-            fprintf(stderr, "maestro serve: --journal is not available in this build (use --no-journal)\n");
-            return 2;
-        case O_NO_JOURNAL: break;
+        case O_JOURNAL: journal = v; break;
+        case O_NO_JOURNAL: journal = NULL; break;
         case O_LOG_LEVEL:
             level_set = 1;
             if (!strcmp(v, "error")) eo.log_level = MAE_LOG_ERROR;
@@ -306,6 +312,8 @@ int mae_cmd_serve(int argc, char **argv) {
     if (c.n_files == 0) return mae_cli_usage(&serve_spec, "no workflow file given");
     /* info by default for the server's lines (one per run end), warn for the engine's */
     so.log_level = level_set ? eo.log_level : MAE_LOG_INFO;
+    eo.journal_dir = journal;
+    so.journal = journal != NULL;
     /* every file is checked before anything listens: one bad file, exit 2 */
     mae_workflow *wfs[MAX_FILES] = {0};
     char digests[MAX_FILES][64];
@@ -344,6 +352,11 @@ int mae_cmd_serve(int argc, char **argv) {
         return 1;
     }
     for (int i = 0; i < c.n_files; i++) mae__serve_set_workflow(c.srv, c.files[i], wfs[i], digests[i]);
+    /* unfinished runs of a previous process go on before new ones are accepted */
+    if (journal) {
+        int n = mae__serve_resume_journal(c.srv, journal);
+        if (n) mae__serve_log(c.srv, MAE_LOG_INFO, "resumed %d run(s) from %s", n, journal);
+    }
     int bound = 0;
     rc = mae__serve_listen(c.srv, host, port, &bound);
     uv_signal_init(&c.loop, &c.sigint);

@@ -4,6 +4,7 @@
 #include "serve/serve.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <strings.h>
 
 #include "loop/engine_int.h"
+#include "loop/journal_run.h"
 #include "serve/serve_metrics.h"
 #include "workflow/json_out.h"
 
@@ -67,6 +69,7 @@ struct mae_serve {
     bool draining;
     uv_timer_t drain_timer;
     bool drain_timer_open;
+    int left;                   /* runs left journaled when the grace ran out */
     void (*drain_done)(void *);
     void *drain_ud;
     /* close */
@@ -125,6 +128,7 @@ int mae__serve_new(uv_loop_t *loop, const mae_serve_opts *o, const mae_engine_op
 
 void mae__serve_set_responder(mae_serve *s, mae_serve_responder r) { s->respond = r; }
 int mae__serve_running(const mae_serve *s) { return s->running; }
+int mae__serve_left(const mae_serve *s) { return s->left; }
 
 /* ---- workflows ---- */
 
@@ -396,6 +400,21 @@ static bool wants_async(const mae_h1_request *req) {
     return p && strcasestr(p, "respond-async") != NULL;
 }
 
+/* A run just started joins the table (running runs at the head: finished ones stay ordered
+ * by their end at the tail) and holds its workflow version. */
+static void run_register(mae_serve *s, srun *r, wf_entry *w) {
+    snprintf(r->id, sizeof r->id, "%s", mae_run_id(r->run));
+    r->wfe = w;
+    w->refs++;
+    r->state = ST_RUNNING;
+    r->started_ms = now_ms(s);
+    s->running++;
+    r->next = s->runs_head;
+    if (s->runs_head) s->runs_head->prev = r;
+    else s->runs_tail = r;
+    s->runs_head = r;
+}
+
 static void post_run(mae_serve *s, mae_h1_exchange *x, const mae_h1_request *req, const char *name, size_t nlen) {
     wf_entry *w = wf_find(s, name, nlen);
     if (!w) {
@@ -466,17 +485,7 @@ static void post_run(mae_serve *s, mae_h1_exchange *x, const mae_h1_request *req
         return;
     }
     cJSON_Delete(ie.list);
-    snprintf(r->id, sizeof r->id, "%s", mae_run_id(r->run));
-    r->wfe = w;
-    w->refs++;
-    r->state = ST_RUNNING;
-    r->started_ms = now_ms(s);
-    s->running++;
-    /* running runs go to the head: finished ones stay ordered by end at the tail */
-    r->next = s->runs_head;
-    if (s->runs_head) s->runs_head->prev = r;
-    else s->runs_tail = r;
-    s->runs_head = r;
+    run_register(s, r, w);
     if (async) reply_accepted(s, x, r);
     else if (waiter_add(s, r, x) != 0) reply_error(s, x, 500, "internal", "out of memory");
 }
@@ -652,8 +661,86 @@ void mae__serve_set_max_runs(mae_serve *s, int max_runs) { s->o.max_runs = max_r
 
 static void drain_expired(uv_timer_t *t) {
     mae_serve *s = t->data;
+    if (s->o.journal && s->running > 0) {
+        /* leave them journaled: the next start resumes them; their clients learn it now */
+        mae__serve_log(s, MAE_LOG_WARN, "drain: grace period over, leaving %d run(s) journaled for the next start",
+                       s->running);
+        s->left = s->running;
+        for (srun *r = s->runs_head; r; r = r->next) {
+            while (r->waiters) {
+                waiter *w = r->waiters;
+                waiter_unlink(w);
+                if (s->respond == mae__h1_respond) mae__h1_exchange_set_data(w->x, NULL);
+                reply_error(s, w->x, 503, "left_journaled", "the server stopped; the run resumes at its next start");
+                free(w);
+            }
+        }
+        if (s->drain_done) {
+            void (*done)(void *) = s->drain_done;
+            s->drain_done = NULL;
+            done(s->drain_ud);
+        }
+        return;
+    }
     if (s->running) mae__serve_log(s, MAE_LOG_WARN, "drain: grace period over, cancelling %d run(s)", s->running);
     mae__serve_cancel_all(s);
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int mae__serve_resume_journal(mae_serve *s, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (l < 4 || strcmp(de->d_name + l - 3, ".mj") != 0) continue;
+        char path[4096], err[512];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        mae_jfile *f = calloc(1, sizeof *f);
+        if (!f) break;
+        const char *why = NULL;
+        wf_entry *w = NULL;
+        if (mae__jfile_load(path, f, err, sizeof err) != 0) why = err;
+        else if (f->end || f->locked) why = "";   /* over, or another process has it: not ours */
+        else if (f->scan.damaged) why = "the journal is damaged (maestro show / compensate)";
+        else if (!(w = wf_find(s, jstr(f->start, "workflow") ? jstr(f->start, "workflow") : "",
+                               strlen(jstr(f->start, "workflow") ? jstr(f->start, "workflow") : ""))))
+            why = "its workflow is not served here";
+        else if (!jstr(f->start, "digest") || strcmp(jstr(f->start, "digest"), w->digest) != 0)
+            why = "its workflow file changed since the run started (maestro resume --force)";
+        srun *r = why ? NULL : calloc(1, sizeof *r);
+        if (r) r->workflow = strdup(w->name);
+        if (!why && (!r || !r->workflow)) why = "out of memory";
+        if (!why) {
+            r->srv = s;
+            char *input = mae__json_text(cJSON_GetObjectItemCaseSensitive(f->start, "input"));
+            mae_replay_mode mode = f->compensating ? MAE_REPLAY_COMPENSATE : MAE_REPLAY_RESUME;
+            int rc = input ? mae__run_start_ex(s->eng, w->wf, input, NULL, on_run_done, r, &r->run, f, mode) : MAE_ENOMEM;
+            free(input);
+            if (rc == 0) {
+                f = NULL;   /* the run owns it */
+                run_register(s, r, w);
+                mae__serve_log(s, MAE_LOG_INFO, "run %s workflow %s resumed from the journal (%s)", r->id, r->workflow,
+                               mode == MAE_REPLAY_COMPENSATE ? "compensating" : "resuming");
+                n++;
+                r = NULL;
+            } else {
+                why = mae_strerror(rc);
+            }
+        }
+        if (r) run_free(r);
+        if (why && *why) mae__serve_log(s, MAE_LOG_WARN, "journal %s left alone: %s", path, why);
+        if (f) {
+            mae__jfile_free(f);
+            free(f);
+        }
+    }
+    closedir(d);
+    return n;
 }
 
 void mae__serve_drain(mae_serve *s, uint64_t grace_ms, void (*done)(void *ud), void *ud) {

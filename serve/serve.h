@@ -27,6 +27,9 @@ typedef struct mae_serve_opts {
     size_t max_body;           /* request body cap (413 above) */
     mae_h1_limits limits;      /* connections, deadlines, write high-water mark */
     mae_log_level log_level;   /* the server's own lines (run ends, reloads); default info */
+    /* the engine journals every run (mae_engine_opts.journal_dir is set): a drain that runs
+     * out of grace leaves the runs still going journaled instead of cancelling them */
+    bool journal;
 } mae_serve_opts;
 
 /* Defaults: max_runs 256, keep 1000 runs for 1 h, 1 MiB bodies, 1024 connections, 10 s to
@@ -51,13 +54,22 @@ typedef int (*mae_serve_responder)(mae_h1_exchange *x, int status, const char *c
                                    const mae_header_kv *extra, size_t n_extra, const char *body, size_t len);
 void mae__serve_set_responder(mae_serve *s, mae_serve_responder r);
 
+/* Resumes the unfinished runs journaled in dir by a previous process (not locked, not
+ * damaged, of a workflow loaded here whose file has the digest the run started with), as
+ * `maestro resume --all` would; they join the run table as running. Returns how many were
+ * resumed; each one left alone is logged with its reason. */
+int mae__serve_resume_journal(mae_serve *s, const char *dir);
 /* Drain: stop accepting connections, answer new POSTs with 503, let runs finish for grace_ms,
- * then cancel the rest (they compensate). done(ud) runs once no run is going. */
+ * then cancel the rest (they compensate). done(ud) runs once no run is going. With a journal,
+ * when the grace is over done(ud) runs at once with the runs still going and
+ * mae__serve_left() says how many: the caller exits, leaving them journaled for the next start
+ * (their waiting clients have been answered 503). */
 void mae__serve_drain(mae_serve *s, uint64_t grace_ms, void (*done)(void *ud), void *ud);
 /* Closes the HTTP server and the engine (runs still going are cancelled), frees everything,
  * then done(ud). Call it once, from the loop. */
 void mae__serve_close(mae_serve *s, void (*done)(void *ud), void *ud);
 int mae__serve_running(const mae_serve *s);
+int mae__serve_left(const mae_serve *s);
 /* Cancels every run going (they compensate); what the drain does once the grace is over. */
 void mae__serve_cancel_all(mae_serve *s);
 void mae__serve_set_max_runs(mae_serve *s, int max_runs);

@@ -345,3 +345,96 @@ TEST(connections_past_the_cap_are_closed) {
     free(wf);
     free(log);
 }
+
+static const char JR_STUB_SLOW[] =
+    "services:\n"
+    "  svc:\n"
+    "    type: http\n"
+    "    listen: 127.0.0.1:0\n"
+    "    routes:\n"
+    "      \"POST /a\": {respond: {ok: true}}\n"
+    "      \"POST /slow\": {respond: {ok: true}, delay: 100s}\n"
+    "      \"POST /undo\": {respond: {ok: true}}\n";
+
+static const char JR_STUB_FAST[] =
+    "services:\n"
+    "  svc:\n"
+    "    type: http\n"
+    "    listen: 127.0.0.1:0\n"
+    "    routes:\n"
+    "      \"POST /a\": {respond: {ok: true}}\n"
+    "      \"POST /slow\": {respond: {ok: true}}\n"
+    "      \"POST /undo\": {respond: {ok: true}}\n";
+
+/* With --journal, a drain that runs out of grace leaves the runs journaled (nothing undone,
+ * nothing cancelled); the next start resumes them under the same ids: /a is not sent again,
+ * the step whose outcome was unknown is, and they succeed. */
+TEST_T(journal_drain_leaves_runs_and_next_start_resumes, 120) {
+    th_proc stub;
+    char *log;
+    sv_stub(&stub, JR_STUB_SLOW, &log);
+    char *wf = th_write_temp(DRAIN_WF, strlen(DRAIN_WF), ".yaml");
+    char *jdir = th_write_temp("", 0, ".d");
+    unlink(jdir);
+    char set[96];
+    snprintf(set, sizeof set, "service.svc.endpoint=http://127.0.0.1:%d", stub.port);
+    char *args[] = {wf, "--set", set, "--drain", "1s", "--journal", jdir, NULL};
+    sv_proc sv;
+    ASSERT_EQ_INT(sv_start(&sv, args), 0);
+    char ids[10][33];
+    for (int i = 0; i < 10; i++) {
+        char *out = sv_curl("-X POST -d '{\"p\":\"slow\"}' 'http://127.0.0.1:%d/v1/workflows/job/runs?wait=false'", sv.port);
+        char *p = strstr(out, "\"run_id\":\"");
+        ASSERT_NOT_NULL(p);
+        snprintf(ids[i], sizeof ids[i], "%.32s", p + 10);
+        free(out);
+    }
+    for (int i = 0; i < 500; i++) {
+        char *t = th_read_file(log, NULL);
+        int n = sv_count(t, "\"method\":\"POST /a\"");
+        free(t);
+        if (n == 10) break;
+        usleep(10000);
+    }
+    ASSERT_EQ_INT(sv_signal_wait(&sv, SIGTERM, 30), 0);
+    char *e = th_read_file(sv.errfile, NULL);
+    ASSERT_CONTAINS(e, "leaving 10 run(s) journaled");
+    free(e);
+    char *t = th_read_file(log, NULL);
+    ASSERT_EQ_INT(sv_count(t, "\"method\":\"POST /undo\""), 0);
+    free(t);
+    th_stop(&stub);
+    free(log);
+    /* next start, the service is fast now (another port: --set says where) */
+    sv_stub(&stub, JR_STUB_FAST, &log);
+    snprintf(set, sizeof set, "service.svc.endpoint=http://127.0.0.1:%d", stub.port);
+    ASSERT_EQ_INT(sv_start(&sv, args), 0);
+    int done = 0;
+    for (int i = 0; i < 300 && done < 10; i++) {
+        char *out = sv_curl("'http://127.0.0.1:%d/v1/runs?state=succeeded'", sv.port);
+        done = sv_count(out, "\"run_id\"");
+        if (done == 10)
+            for (int k = 0; k < 10; k++) ASSERT_CONTAINS(out, ids[k]);
+        free(out);
+        if (done < 10) usleep(20000);
+    }
+    if (done != 10) {
+        char *e2 = th_read_file(sv.errfile, NULL);
+        fprintf(stderr, "%s", e2 ? e2 : "");
+        free(e2);
+    }
+    ASSERT_EQ_INT(done, 10);
+    t = th_read_file(log, NULL);
+    ASSERT_EQ_INT(sv_count(t, "\"method\":\"POST /a\""), 0);
+    ASSERT_EQ_INT(sv_count(t, "\"method\":\"POST /slow\""), 10);
+    ASSERT_EQ_INT(sv_count(t, "\"method\":\"POST /undo\""), 0);
+    free(t);
+    ASSERT_EQ_INT(sv_signal_wait(&sv, SIGTERM, 30), 0);
+    th_stop(&stub);
+    free(log);
+    free(wf);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", jdir);
+    ASSERT_EQ_INT(system(cmd), 0);
+    free(jdir);
+}
