@@ -1,8 +1,9 @@
 /* maestro serve WORKFLOW.yaml... (docs/serve.md): loads every workflow (any error: exit 2 before
- * listening), starts one engine and the HTTP API on one loop, prints "LISTEN <addr>" on stdout,
- * and runs until SIGTERM/SIGINT (drain: stop accepting, grace period, cancel and compensate the
- * rest; a second signal cuts the grace short). SIGHUP reloads the files: a file with errors
- * keeps its previous version and the errors go to the log. The server itself is serve/. */
+ * listening), starts one engine and the HTTP API on one loop, resumes the unfinished runs of
+ * --journal DIR, prints "LISTEN <addr>" on stdout, and runs until SIGTERM/SIGINT (drain: stop
+ * accepting, grace period, then cancel and compensate the rest, or with a journal exit leaving
+ * them journaled; a second signal cuts the grace short). SIGHUP reloads the files: a file with
+ * errors keeps its previous version and the errors go to the log. The server itself is serve/. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
