@@ -639,7 +639,7 @@ static int dec_wkt(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
         *out = cJSON_CreateObject();
         return *out ? 0 : MAE_ENOMEM;
     case PB_WKT_FIELDMASK: {
-        size_t total = 0;
+        size_t total = 0, npaths = 0;
         char *s = malloc(len * 2 + 1);
         if (!s) return MAE_ENOMEM;
         s[0] = 0;
@@ -652,22 +652,31 @@ static int dec_wkt(pb_dec *d, const mae__pb_msg *m, const uint8_t *buf, size_t l
             }
             off += n;
             if (w.number != 1 || w.wire_type != 2) continue;
-            char in[256], cam[256];
-            if (w.vlen >= sizeof in || memchr(w.val, 0, w.vlen)) {
+            /* A comma inside a path would read back as two paths. */
+            if (memchr(w.val, 0, w.vlen) || memchr(w.val, ',', w.vlen) ||
+                mae__utf8_check(w.val, w.vlen) != w.vlen) {
                 free(s);
-                return derr(d, MAE_EDECODE, "%s: path too long", m->full_name);
+                return derr(d, MAE_EDECODE, "%s: a path with no JSON form", m->full_name);
+            }
+            char *in = malloc(w.vlen + 1);
+            if (!in) {
+                free(s);
+                return MAE_ENOMEM;
             }
             memcpy(in, w.val, w.vlen);
             in[w.vlen] = 0;
-            if (mae__pb_snake_to_camel(in, cam, sizeof cam)) {
+            /* The camel form is never longer than the snake one: it goes straight into s. */
+            char *cam = s + total + (npaths ? 1 : 0);
+            if (mae__pb_snake_to_camel(in, cam, w.vlen + 1)) {
+                rc = derr(d, MAE_EDECODE, "%s: path %s has no lowerCamelCase form",
+                          m->full_name, in);
+                free(in);
                 free(s);
-                return derr(d, MAE_EDECODE, "%s: path %s has no lowerCamelCase form",
-                            m->full_name, in);
+                return rc;
             }
-            size_t cl = strlen(cam);
-            if (total) s[total++] = ',';
-            memcpy(s + total, cam, cl + 1);
-            total += cl;
+            free(in);
+            if (npaths++) s[total++] = ',';
+            total += strlen(cam);
         }
         if ((rc = spend(d, total + 2))) {
             free(s);

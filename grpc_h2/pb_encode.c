@@ -566,19 +566,26 @@ static int enc_wkt(enc *e, const mae__pb_msg *m, const cJSON *j, int depth) {
         if (!cJSON_IsObject(j) || j->child) return expected(e, "{} (google.protobuf.Empty)", j);
         return 0;
     case PB_WKT_FIELDMASK: {
-        if (!cJSON_IsString(j)) return expected(e, "a field mask string", j);
+        if (!cJSON_IsString(j) || !utf8_ok(j->valuestring))
+            return expected(e, "a field mask string", j);
         /* "" is no path; otherwise every comma separates one, empty ones included. */
         const char *s = j->valuestring;
         while (*j->valuestring) {
             const char *c = strchr(s, ',');
             size_t n = c ? (size_t)(c - s) : strlen(s);
-            char in[256], out[512];
-            if (n >= sizeof in) return expected(e, "a field mask string", j);
+            char *in = malloc(n + 1), *out = malloc(2 * n + 1);
+            if (!in || !out) {
+                free(in);
+                free(out);
+                return MAE_ENOMEM;
+            }
             memcpy(in, s, n);
             in[n] = 0;
-            if (mae__pb_camel_to_snake(in, out, sizeof out))
-                return expected(e, "a field mask of lowerCamelCase paths", j);
-            int rc = put_bytes_field(e, 1, out, strlen(out));
+            int rc = mae__pb_camel_to_snake(in, out, 2 * n + 1)
+                         ? expected(e, "a field mask of lowerCamelCase paths", j)
+                         : put_bytes_field(e, 1, out, strlen(out));
+            free(in);
+            free(out);
             if (rc) return rc;
             if (!c) break;
             s = c + 1;

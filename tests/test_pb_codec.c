@@ -212,6 +212,7 @@ TEST(well_known_types) {
     RT("{\"e\":{}}", "e", "{}");
     RT("{\"fm\":\"fooBar,a.bC\"}", "fm", "\"fooBar,a.bC\"");
     RT("{\"fm\":\"\"}", "fm", "\"\"");
+    RT("{\"fm\":\",a,\"}", "fm", "\",a,\"");   /* empty paths kept, as protobuf splits */
     RT("{\"rts\":[\"2000-02-29T00:00:00Z\"]}", "rts", "[\"2000-02-29T00:00:00Z\"]");
     RT("{\"mVal\":{\"n\":null,\"o\":{\"p\":1}}}", "mVal", "{\"n\":null,\"o\":{\"p\":1}}");
     /* Any: a message's fields beside @type; a well-known type under "value". */
@@ -604,5 +605,20 @@ TEST(proto2_fields) {
     ASSERT_EQ_STR(s, "{\"a\":0,\"b\":\"\",\"c\":[],\"d\":[],\"g\":null,\"after\":9}");
     free(s);
     cJSON_Delete(out);
+    mae__pb_pool_free(p);
+}
+
+/* FieldMask paths of any length go both ways (a fixed buffer once refused long ones on decode
+ * that encode had accepted: found by fuzzing). */
+TEST(field_mask_long_paths) {
+    mae__pb_pool *p = rich_pool();
+    const mae__pb_msg *m = all_msg(p);
+    char json[2200] = "{\"fm\":\"a";
+    for (int i = 0; i < 500; i++) strcat(json, "bC");
+    strcat(json, ",x\"}");
+    char *s = rt_key(m, json, "fm");
+    ASSERT_EQ_INT(strlen(s), 1 + 1001 + 2 + 1);   /* quotes, path, ",x" */
+    ASSERT_CONTAINS(s, "bCbC");
+    free(s);
     mae__pb_pool_free(p);
 }
