@@ -310,10 +310,12 @@ TEST_T(hostile_clients_are_bounded_and_others_served, 120) {
     ASSERT_EQ_INT(json_int(out, "idle_closed_by_server"), 0);
     ASSERT_CMP_INT(json_int(out, "good_ok"), >=, 10);
     ASSERT_EQ_INT(json_int(out, "good_bad"), 0);
-    /* memory: 10,000 connections and a stalled pipeliner cost tens of MB at most */
+    /* memory: 10,000 connections and a stalled pipeliner cost ~18 MB (ASan's shadow and
+     * quarantine: ~64 MB); a 64 KiB read buffer kept per connection would be 640 MB */
     long before = json_int(out, "rss_before_kb");
-    ASSERT_CMP_INT(json_int(out, "idle_rss_kb") - before, <, 64 * 1024);
-    ASSERT_CMP_INT(json_int(out, "pipeliner_rss_kb") - before, <, 64 * 1024);
+    ASSERT_CMP_INT(json_int(out, "idle_rss_kb") - before, <, 128 * 1024);
+    ASSERT_CMP_INT(json_int(out, "pipeliner_rss_kb") - before, <, 128 * 1024);
+    ASSERT_CMP_INT(json_int(out, "rss_after_kb") - before, <, 256 * 1024);
     free(out);
     free(err);
     ASSERT_EQ_INT(sv_signal_wait(&sv, SIGTERM, 20), 0);
