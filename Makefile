@@ -84,6 +84,7 @@ $(eval $(call flavour,asan))
 $(eval $(call flavour,fuzz))
 $(eval $(call flavour,pic))
 
+.PHONY: typed-example-protoset
 .PHONY: all build deps deps-build deps-demo deps-test test test-norm test-asan fuzz demo bench pictures \
         clean install uninstall shared fresh-machine
 .SECONDARY:
@@ -155,6 +156,11 @@ fuzz: $(FUZZ_BINS)
 	  if grep -qE 'runtime error:|ERROR: AddressSanitizer' build/fuzz/$$n.log; then \
 	    grep -E -A20 'runtime error:|ERROR: AddressSanitizer' build/fuzz/$$n.log | head -40; exit 1; fi; \
 	  grep -E 'stat::number_of_executed_units|Done' build/fuzz/$$n.log | tail -2; done
+
+# The typed example's descriptor set is committed; this regenerates it after deploy.proto changes.
+typed-example-protoset: examples/typed-deploy/deploy.protoset
+examples/typed-deploy/deploy.protoset: examples/typed-deploy/deploy.proto | deps-build
+	protoc-c --proto_path=examples/typed-deploy --include_imports -o $@ deploy.proto
 
 # The one-command demo: deploy_service against its stubs, healthy then failing (saga shown).
 demo: deps-demo all

@@ -7,6 +7,7 @@
 
 int mae_cmd_validate(int argc, char **argv);
 int mae_cmd_graph(int argc, char **argv);
+int mae_cmd_describe(int argc, char **argv);
 int mae_cmd_run(int argc, char **argv);     /* run and execute */
 int mae_cmd_bench(int argc, char **argv);
 int mae_cmd_stub(int argc, char **argv);

@@ -85,6 +85,11 @@ int mae_cmd_validate(int argc, char **argv) {
         int rc = as_stub ? mae__stub_file_load(files[i], &sf, &d) : mae__workflow_load_file(files[i], &wf, &d);
         if (rc == 0) {
             if (fmt != MAE_DIAG_JSON) fprintf(stderr, "%s: ok%s\n", files[i], as_stub ? " (stub file)" : "");
+            /* typed services described by reflection cannot be checked without calling them */
+            for (size_t k = 0; wf && fmt != MAE_DIAG_JSON && k < wf->n_services; k++)
+                if (wf->services[k].reflection)
+                    fprintf(stderr, "%s: note: service %s uses descriptors: reflection; its methods and "
+                            "inputs are checked when a run starts\n", files[i], wf->services[k].name);
         } else {
             bad = 1;
             if (d.n == 0 && d.dropped == 0) mae__diag_add(&d, (mae_pos){0, 0}, "%s", mae_strerror(rc));

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"execute", mae_cmd_run, "...", "same as run"},
     {"validate", mae_cmd_validate, "FILE...", "check workflow or stub files; nothing is called"},
     {"graph", mae_cmd_graph, "WORKFLOW.yaml [--format FORMAT]", "draw the steps (dot, mermaid, svg, png)"},
+    {"describe", mae_cmd_describe, "WORKFLOW.yaml [SERVICE]", "typed gRPC methods and inputs"},
     {"bench", mae_cmd_bench, "WORKFLOW.yaml -n RUNS -c CONC", "run many instances, report figures"},
     {"stub", mae_cmd_stub, "STUBS.yaml [--log FILE]", "serve fake HTTP and gRPC services"},
     {"serve", mae_cmd_serve, "WORKFLOW.yaml... [--listen HOST:PORT]", "run workflows on request over an HTTP API"},

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grpc_h2/grpc_typed.h"
 #include "maestro/maestro.h"
 #include "transports/http_util.h"
 #include "transports/target.h"
@@ -271,6 +272,11 @@ static void add_request(cJSON *line, const mae_service *svc, const mae_target *t
         free(q);
     } else {
         cJSON_AddStringToObject(line, "method", m);
+        /* a typed gRPC method: the :path it resolves to (docs/typed-grpc.md) */
+        char terr[512];
+        const mae__pb_method *pm = svc && svc->typed ? mae__typed_method(svc->typed, m, terr, sizeof terr) : NULL;
+        if (pm) cJSON_AddStringToObject(line, "path", pm->path);
+        else if (svc && svc->reflection) cJSON_AddStringToObject(line, "path", "(resolved by reflection when the run starts)");
     }
     free(desc);
     cJSON *h = cJSON_AddObjectToObject(line, "headers");

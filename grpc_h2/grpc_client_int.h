@@ -86,6 +86,7 @@ struct mae_call {
     bool sent;                   /* HEADERS went out: the service may have seen the call */
     mae_call_result res;
     char *res_msg;               /* owned text behind res.message */
+    cJSON *res_details;          /* owned value behind res.details */
 };
 
 typedef enum { MAE__CONN_RESOLVING, MAE__CONN_CONNECTING, MAE__CONN_READY, MAE__CONN_DRAINING,

@@ -179,6 +179,9 @@ int mae__grpc_from_h2_error(uint32_t e, bool *not_an_attempt) {
 /* ---- Response metadata ---- */
 
 void mae__grpc_resp_free(mae_grpc_resp *r) {
+    free(r->details);
+    r->details = NULL;
+    r->details_len = 0;
     free(r->message);
     r->message = NULL;
     r->message_len = 0;
@@ -200,6 +203,29 @@ static bool grpc_content_type(const uint8_t *v, size_t len) {
     size_t n = sizeof ct - 1;
     if (len < n || memcmp(v, ct, n) != 0) return false;
     return len == n || v[n] == '+' || v[n] == ';';
+}
+
+/* Binary metadata is base64, padded or not (the gRPC HTTP/2 protocol); standard alphabet, and
+ * the URL-safe one accepted. Returns the decoded length or -1. out holds at least len bytes. */
+static long b64_decode(const uint8_t *in, size_t len, uint8_t *out) {
+    while (len && in[len - 1] == '=') len--;
+    uint32_t acc = 0;
+    int bits = 0;
+    long n = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t ch = in[i];
+        int v = ch >= 'A' && ch <= 'Z' ? ch - 'A' : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
+              : ch >= '0' && ch <= '9' ? ch - '0' + 52 : ch == '+' || ch == '-' ? 62
+              : ch == '/' || ch == '_' ? 63 : -1;
+        if (v < 0) return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return len % 4 == 1 ? -1 : n;
 }
 
 int mae__grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, size_t nlen,
@@ -229,6 +255,15 @@ int mae__grpc_resp_field(mae_grpc_resp *r, bool trailers, const uint8_t *name, s
         free(r->message);
         r->message = m;
         r->message_len = mae__grpc_message_decode(value, vlen, m, cap);
+    } else if (name_is(name, nlen, "grpc-status-details-bin")) {
+        if (!trailers) return 0;
+        uint8_t *d = malloc(vlen + 1);
+        if (!d) return MAE_ENOMEM;
+        long n = b64_decode(value, vlen, d);
+        free(r->details);
+        r->details = n < 0 ? NULL : d;
+        r->details_len = n < 0 ? 0 : (size_t)n;
+        if (n < 0) free(d);
     } else if (name_is(name, nlen, "grpc-retry-pushback-ms")) {
         int64_t v = 0;
         if (vlen == 0 || vlen > 12) v = -1;

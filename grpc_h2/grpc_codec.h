@@ -87,6 +87,9 @@ typedef struct mae_grpc_resp {
     bool pushback_stop;       /* grpc-retry-pushback-ms negative or malformed: gRPC's "do not
                                  retry" (A6); a number of more than 12 digits counts as malformed */
     size_t header_bytes;      /* total, bounded by MAE_GRPC_MAX_HEADER_BYTES */
+    uint8_t *details;         /* grpc-status-details-bin of the trailers, base64-decoded
+                                 (a google.rpc.Status, malloc'd); NULL = none or not base64 */
+    size_t details_len;
 } mae_grpc_resp;
 
 void mae__grpc_resp_init(mae_grpc_resp *r);

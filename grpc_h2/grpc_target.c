@@ -23,10 +23,33 @@ static int grpc_check_endpoint(const char *ep, mae_target_err *err) {
     return MAE_EINVAL;
 }
 
+/* "pkg.Service/Method" (a leading '/' accepted): the full form of a typed method. Whether the
+ * service has descriptors to resolve it is the loader's check. */
+static bool full_method(const char *s) {
+    if (*s == '/') s++;
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || slash - s > 512 || !mae__target_ident(slash + 1)) return false;
+    bool start = true;
+    for (const char *p = s; p < slash; p++) {
+        bool alpha = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_';
+        bool digit = *p >= '0' && *p <= '9';
+        if (*p == '.') {
+            if (start) return false;
+            start = true;
+            continue;
+        }
+        if (!(alpha || (digit && !start))) return false;
+        start = false;
+    }
+    return !start;
+}
+
+bool mae__grpc_method_is_full(const char *s) { return full_method(s); }
+
 static int grpc_compile(mae_arena *a, const char *s, mae_target_use use, mae_target **out,
                         mae_target_err *err) {
     *out = NULL;
-    if (!mae__target_ident(s)) {
+    if (!mae__target_ident(s) && (use == MAE_TARGET_PROBE || !full_method(s))) {
         snprintf(err->msg, sizeof err->msg,
                  use == MAE_TARGET_PROBE ? "invalid probe '%s' (expected a method name)"
                                          : "invalid gRPC method '%s' (expected a method name such as CreateUser)",

@@ -9,5 +9,7 @@ extern const mae_target_type mae__grpc_target_type;
 
 /* The method name of a gRPC target; NULL when t is not one. */
 const char *mae__grpc_target_method(const mae_target *t);
+/* "pkg.Service/Method" or "/pkg.Service/Method": a typed method's full name (needs descriptors). */
+bool mae__grpc_method_is_full(const char *s);
 
 #endif

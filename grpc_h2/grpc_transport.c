@@ -10,6 +10,7 @@
 #include "grpc_h2/grpc_client_int.h"
 #include "grpc_h2/grpc_target.h"
 #include "grpc_h2/grpc_transport.h"
+#include "grpc_h2/grpc_typed.h"
 #include "maestro/maestro.h"
 #include "transports/wire.h"
 
@@ -51,6 +52,7 @@ static void on_backoff_closed(uv_handle_t *h) {
 static void on_call_closed(uv_handle_t *h) {
     mae_call *c = h->data;
     mae__gtransport *t = c->t;
+    if (mae__grpc_codec_is_typed(c->codec)) mae__grpc_typed_codec_free((mae_grpc_codec *)c->codec);
     free(c->sx);
     free(c);
     t->n_handles--;
@@ -158,6 +160,23 @@ int mae__call_message(mae_call *call, bool compressed, uint8_t *msg, size_t len)
     return call->sx ? stream_deliver(call, msg, len) : stream_reply(call, msg, len);
 }
 
+/* A failure's google.rpc.Status (grpc-status-details-bin): its details go with the result, and
+ * a RetryInfo.retry_delay is the server's pushback unless grpc-retry-pushback-ms said more. */
+static void status_details(mae_call *c) {
+    if (!c->resp.details) return;
+    cJSON *st = NULL;
+    int64_t delay = -1;
+    if (mae__pb_status_decode(mae__grpc_typed_codec_pool(c->codec), c->resp.details, c->resp.details_len,
+                              &st, &delay) != 0)
+        return;
+    cJSON *det = cJSON_DetachItemFromObjectCaseSensitive(st, "details");
+    cJSON_Delete(st);
+    cJSON_Delete(c->res_details);
+    c->res_details = det;
+    c->res.details = det;
+    if (delay >= 0 && c->res.retry_after_ms < 0 && !c->res.no_retry) c->res.retry_after_ms = delay;
+}
+
 void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
     if (c->state == MAE__CALL_DONE) return;
     mae_grpc_outcome o;
@@ -168,6 +187,7 @@ void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
     c->res.no_retry = c->resp.pushback_stop;
     if (o.code != MAE_GRPC_OK) {
         c->res.not_an_attempt = o.not_an_attempt;
+        status_details(c);
         mae__call_finish(c, MAE_CLASS_GRPC, o.code, o.message);
         return;
     }
@@ -186,8 +206,9 @@ void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
     mae_grpc_reply rep;
     int rc = c->codec->decode(c->codec, c->reply, c->reply_len, &rep);
     if (rc < 0) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "undecodable reply: %s", mae_strerror(rc));
+        char msg[600];
+        const char *why = mae__grpc_typed_error(c->codec);
+        snprintf(msg, sizeof msg, "undecodable reply: %s", why[0] ? why : mae_strerror(rc));
         mae__call_finish(c, MAE_CLASS_DECODE, 0, msg);
     } else if (rep.app_error) {
         mae__call_finish(c, MAE_CLASS_APP_ERROR, 0, rep.error);
@@ -211,6 +232,8 @@ static void on_call_timer(uv_timer_t *tm) {
     c->cb(&c->res, c->ud);  /* the callback owns res.output */
     free(c->res_msg);
     c->res_msg = NULL;
+    cJSON_Delete(c->res_details);
+    c->res_details = NULL;
     uv_close((uv_handle_t *)&c->timer, on_call_closed);
 }
 
@@ -485,9 +508,54 @@ int mae__grpc_call_start(mae_transport *pub, const mae_call_req *req, const mae_
     return mae__gcall_start(T(pub), req, codec, NULL, NULL, cb, ud, out);
 }
 
+/* A call that fails before anything is sent (a typed input that does not fit its message): its
+ * result is delivered like any other, from a later loop iteration. */
+static int fail_later(mae__gtransport *t, mae_call_cb cb, void *ud, mae_class cls, const char *msg,
+                      mae_call **out) {
+    if (t->closing) return MAE_ESTATE;
+    mae_call *c = calloc(1, sizeof *c);
+    if (!c) return MAE_ENOMEM;
+    c->t = t;
+    c->cb = cb;
+    c->ud = ud;
+    c->codec = &mae__grpc_envelope_codec;
+    c->res.retry_after_ms = -1;
+    mae__gq_init(&c->link);
+    mae__grpc_resp_init(&c->resp);
+    mae__grpc_deframer_init(&c->df, MAE_GRPC_DEFAULT_MAX_MSG);
+    uv_timer_init(t->loop, &c->timer);
+    c->timer.data = c;
+    t->n_handles++;
+    c->state = MAE__CALL_QUEUED;
+    *out = c;
+    mae__call_finish(c, cls, 0, msg);
+    return 0;
+}
+
+/* The codec: the envelope, or for a service with descriptors the typed method the target names
+ * (grpc_typed.h), owned by the call from here on. */
 static int t_start(mae_transport *pub, const mae_call_req *req, mae_call_cb cb, void *ud,
                    mae_call **out) {
-    return mae__grpc_call_start(pub, req, &mae__grpc_envelope_codec, cb, ud, out);
+    if (!req || !req->service || !req->service->typed)
+        return mae__grpc_call_start(pub, req, &mae__grpc_envelope_codec, cb, ud, out);
+    if (!mae__grpc_target_method(req->target) || !cb) return MAE_EINVAL;
+    mae_grpc_codec *tc;
+    char err[600];
+    /* JSON is bigger than the wire form; 8x max_response (4 MiB: 32 MiB) bounds a reply */
+    uint64_t max = req->service->max_response ? req->service->max_response : MAE_GRPC_DEFAULT_MAX_MSG;
+    size_t max_out = max > SIZE_MAX / 8 ? SIZE_MAX : (size_t)max * 8;
+    int rc = mae__grpc_typed_codec_new(req->service->typed, mae__grpc_target_method(req->target), max_out,
+                                       &tc, err, sizeof err);
+    if (rc == MAE_ENOMEM) return rc;
+    if (rc < 0) return fail_later(T(pub), cb, ud, MAE_CLASS_TEMPLATE, err, out);
+    rc = mae__grpc_call_start(pub, req, tc, cb, ud, out);
+    if (rc == MAE_ETEMPLATE) {
+        snprintf(err, sizeof err, "%s", mae__grpc_typed_error(tc));
+        mae__grpc_typed_codec_free(tc);
+        return fail_later(T(pub), cb, ud, MAE_CLASS_TEMPLATE, err, out);
+    }
+    if (rc < 0) mae__grpc_typed_codec_free(tc);
+    return rc;
 }
 
 static void t_cancel(mae_transport *pub, mae_call *c) {

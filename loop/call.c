@@ -48,6 +48,7 @@ static void timer_closed(uv_handle_t *h) {
     mae_callnode *c = h->data;
     clear_req(c);
     free(c->msg);
+    cJSON_Delete(c->details);
     free(c->idem_key);
     free((char *)(c->is_comp ? c->step_id : NULL));
     cJSON_Delete(c->output);
@@ -124,9 +125,19 @@ static void set_out_var(mae_callnode *c, cJSON *v) {
 }
 
 /* The report entry of this call, with the backoff delays it waited. */
+/* The failure's details (docs/typed-grpc.md#errors) under error.details of a report entry or of
+ * .steps.ID. */
+static void add_details(const mae_callnode *c, cJSON *entry) {
+    cJSON *err = entry ? cJSON_GetObjectItemCaseSensitive(entry, "error") : NULL;
+    if (!c->details || !cJSON_IsObject(err)) return;
+    cJSON *d = cJSON_Duplicate(c->details, 1);
+    if (d) cJSON_AddItemToObject(err, "details", d);
+}
+
 static void report(mae_callnode *c, const char *status, mae_class cls, int code) {
     const mae_step *st = c->base.step;
     cJSON *e = mae__report_step(c->base.run, st->id, c->base.index, status, c->attempts, dur(c), cls, code, c->msg);
+    if (cls != MAE_CLASS_NONE) add_details(c, e);
     if (!e || c->n_delays == 0) return;
     cJSON *d = cJSON_AddArrayToObject(e, "retry_delays_ms");
     for (int i = 0; d && i < c->n_delays; i++) cJSON_AddItemToArray(d, cJSON_CreateNumber(c->delays[i]));
@@ -194,6 +205,7 @@ static bool give_up(mae_callnode *c, bool sync) {
     }
     report(c, "failed", c->cls, c->status);
     mae__set_step(run, st->id, "failed", NULL, c->cls, c->status, c->msg);
+    if (st->id) add_details(c, cJSON_GetObjectItemCaseSensitive(run->steps, st->id));
     if (st->continue_on_error) {
         mae__log(run, MAE_LOG_WARN, st->id, c->attempts, dur(c), cn, "failed, continuing (continue_on_error): %s",
                  c->msg ? c->msg : "");
@@ -345,6 +357,16 @@ static void dispatch(mae_callnode *c) {
      * workflow's, kept for the probe): borrowed for the call, copied by the transport. */
     mae_svc_cfg cfg;
     mae__svc_view(c->service, &cfg);
+    if (c->service->reflection) cfg.typed = c->svc->reflected;
+    /* never an envelope call to a typed service (its run start fetched them: cannot happen) */
+    if (c->service->reflection && !cfg.typed) {
+        c->brk_admitted = false;
+        mae__svc_breaker_record(c->svc, gen, MAE_BRK_IGNORE);
+        set_msg(c, "service %s: no descriptors fetched by reflection", c->service->name);
+        c->no_retry = true;
+        defer(c, MAE_CLASS_TEMPLATE, 0);
+        return;
+    }
     mae_call_req req = {
         .service = &cfg,
         .target = c->target,
@@ -502,6 +524,10 @@ static void on_result(mae_call_result *res, void *ud) {
     c->cls = res->cls;
     c->status = res->status;
     c->sent = res->sent;
+    cJSON_Delete(c->details);
+    c->details = res->details && res->cls != MAE_CLASS_NONE ? cJSON_Duplicate(res->details, 1) : NULL;
+    if (res->cls == MAE_CLASS_GRPC && res->status == MAE_GRPC_UNIMPLEMENTED && c->service->reflection)
+        mae__typed_svc_stale(c->svc);
     if (res->cls == MAE_CLASS_CANCELLED && c->cancel_why == CANCEL_TIMEOUT) {
         c->cls = MAE_CLASS_TIMEOUT;
         set_msg(c, "attempt timed out after %llums",

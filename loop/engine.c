@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "loop/engine_int.h"
+#include "grpc_h2/grpc_typed.h"
 #include "loop/retry.h"
 
 void mae_engine_opts_init(mae_engine_opts *o) {
@@ -74,6 +75,8 @@ static void engine_maybe_done(mae_engine *e) {
 static void svc_closed(uv_handle_t *h) {
     mae_svc_state *s = h->data;
     mae_engine *e = s->eng;
+    mae__typed_desc_unref(s->reflected);
+    mae__typed_desc_unref(s->cfg.typed);
     mae__arena_free(&s->arena);
     free(s);
     e->pending_closes--;
@@ -124,8 +127,10 @@ static void probe_cb(mae_call_result *res, void *ud) {
 static void send_probe(mae_svc_state *s) {
     if (!s->tr) s->tr = mae__transport_for(s->eng, s->cfg.type);
     if (!s->tr || !s->probe || s->probe_call) return;
+    mae_svc_cfg cfg = s->cfg;
+    if (s->reflected) cfg.typed = s->reflected;
     mae_call_req req = {
-        .service = &s->cfg,
+        .service = &cfg,
         .target = s->probe,
         .timeout_ms = s->cfg.timeout_ms ? s->cfg.timeout_ms : 30000,
         .run_id = "probe",
@@ -175,6 +180,7 @@ void mae__svc_view(const mae_service *svc, mae_svc_cfg *out) {
             .key_file = svc->tls.key_file,
             .insecure_skip_verify = svc->tls.insecure_skip_verify,
         },
+        .typed = svc->typed,   /* a descriptor set; reflection: the caller adds the engine's */
     };
 }
 
@@ -188,6 +194,8 @@ static bool svc_copy(mae_svc_state *s, const mae_service *svc) {
     s->cfg.tls.ca_file = keep(s, s->cfg.tls.ca_file, &oom);
     s->cfg.tls.cert_file = keep(s, s->cfg.tls.cert_file, &oom);
     s->cfg.tls.key_file = keep(s, s->cfg.tls.key_file, &oom);
+    /* the probe of a typed service calls a typed method: our own reference on the set */
+    s->cfg.typed = mae__typed_desc_ref(svc->typed);
     s->retry = svc->retry;
     if (svc->retry.on) {
         const char **on = mae__arena_alloc(&s->arena, (svc->retry.n_on ? svc->retry.n_on : 1) * sizeof *on);
@@ -219,6 +227,7 @@ mae_svc_state *mae__svc(mae_engine *e, const mae_service *svc) {
     s->eng = e;
     mae__arena_init(&s->arena, 0);
     if (!svc_copy(s, svc) || uv_timer_init(e->loop, &s->brk_timer) != 0) {
+        mae__typed_desc_unref(s->cfg.typed);
         mae__arena_free(&s->arena);
         free(s);
         return NULL;

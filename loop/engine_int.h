@@ -22,6 +22,7 @@
 #include "transports/transport.h"
 #include "workflow/model.h"
 
+
 /* Transports an engine is given (one per service type). */
 #define MAE_MAX_TRANSPORTS 8
 
@@ -64,6 +65,10 @@ struct mae_svc_state {
     mae_call *probe_call;       /* the active half-open probe in flight, if any */
     uint64_t probe_gen;
     bool closing;
+    /* descriptors: reflection (loop/typed.c): what was fetched, shared by every run of this
+     * engine until a call answers UNIMPLEMENTED (stale: the next run fetches again). */
+    struct mae__typed_desc *reflected;
+    bool reflected_stale;           /* kept for the runs going on; the next run fetches again */
     mae_svc_state *next;
 };
 
@@ -157,6 +162,10 @@ struct mae_run {
     bool jr_durable;            /* an intent was durable (else a journal failure is exit 2) */
     uint64_t jr_seq;            /* live completions, numbered after the replayed ones */
     mae_run *next, *prev;       /* engine's list */
+    /* descriptors fetched by reflection before the root starts (loop/typed.c) */
+    struct mae_typed_fetch *fetches;  /* in flight, a list (loop/typed.c) */
+    int fetching;               /* fetches this run waits for */
+    bool began;                 /* the root was started */
 };
 
 typedef enum { NODE_CALL, NODE_SEQ, NODE_PAR, NODE_FOREACH, NODE_ITEM } mae_node_kind;
@@ -229,6 +238,7 @@ struct mae_callnode {
     uint32_t delays[MAE_MAX_DELAYS];  /* backoff waited before each retry (report) */
     int n_delays;
     bool no_retry;              /* the last failure cannot get better by retrying (no transport) */
+    cJSON *details;             /* the last failure's details (gRPC status details), NULL = none */
     cJSON *output;
     /* lists */
     mae_callnode *q_next;                /* service queue */
@@ -308,5 +318,15 @@ cJSON *mae__report_comp(mae_run *run, const char *step, int index, const char *s
                         int attempts, mae_class cls, int status_code, const char *msg);
 void mae__report_build(mae_run *run);
 cJSON *mae__error_json(mae_class cls, int status, const char *msg);
+
+/* loop/typed.c: typed gRPC services with `descriptors: reflection`. Fetches what a run needs
+ * before its root starts (false: the run waits; mae__run_begin follows from the fetch), checks
+ * it, and keeps it per engine. */
+bool mae__typed_run_prepare(mae_run *run);
+void mae__run_begin(mae_run *run);
+/* A failing run stops its fetches (their callbacks still come). */
+void mae__typed_run_abort(mae_run *run);
+/* A call to a reflection service answered UNIMPLEMENTED: the next run fetches again. */
+void mae__typed_svc_stale(mae_svc_state *s);
 
 #endif

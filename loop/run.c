@@ -45,6 +45,7 @@ void mae__run_fail(mae_run *run, const char *step, mae_class cls, int status, in
     mae__log(run, step ? MAE_LOG_INFO : MAE_LOG_ERROR, step, attempts, -1, run->fail_class,
              "run failing: %s; stopping %d call(s) in progress", msg ? msg : "", in_flight);
     abort_active(run);
+    if (run->fetching) mae__typed_run_abort(run);
 }
 
 static void comp_step(mae_run *run);
@@ -266,12 +267,22 @@ void mae__run_root_done(mae_run *run, mae_node *root) {
     comp_step(run);
 }
 
+void mae__run_begin(mae_run *run) {
+    mae_node *root = run->root;
+    run->began = true;
+    /* failed while its descriptors were fetched: nothing was called, nothing to compensate */
+    if (run->state != RUN_RUNNING) {
+        mae__run_root_done(run, root);
+        return;
+    }
+    if (mae__node_start(root)) mae__run_root_done(run, root);
+}
+
 static void kick_cb(uv_timer_t *t) {
     mae_run *run = t->data;
     mae__log(run, MAE_LOG_INFO, NULL, 0, -1, NULL, "run started: workflow %s", run->wf->name);
     mae__ev_run_start(run);
-    mae_node *root = run->root;
-    if (mae__node_start(root)) mae__run_root_done(run, root);
+    if (mae__typed_run_prepare(run)) mae__run_begin(run);
 }
 
 static void run_free_now(mae_run *run) {

@@ -19,6 +19,12 @@ typedef struct got {
     int64_t retry_after_ms;
 } got;
 
+/* tests/test_grpc_faults_typed.c runs this file again with a typed method (FAULT_TYPED). */
+#ifndef FAULT_TYPED
+#define FAULT_OK_OUTPUT "{\"a\":1}"
+#define FAULT_SVC_SETUP(svc) (void)(svc)
+#endif
+
 static uv_loop_t loop;
 static int closed_called;
 
@@ -61,6 +67,7 @@ static mae_transport *setup(th_proc *srv, mae_svc_cfg *svc, char *ep) {
     snprintf(ep, 64, "127.0.0.1:%d", srv->port);
     *svc = (mae_svc_cfg){.name = "f", .type = "grpc", .endpoint = ep, .timeout_ms = 10000,
                          .pool_connections = 2};
+    FAULT_SVC_SETUP(svc);
     return t;
 }
 
@@ -106,7 +113,7 @@ TEST(fault_table_each_ends_in_its_status) {
             g.not_an_attempt != cases[i].not_an_attempt)
             th_fail(__FILE__, __LINE__, "%s: class %d status %d not_an_attempt %d (%s)",
                     cases[i].fault, g.cls, g.status, g.not_an_attempt, g.msg);
-        if (cases[i].cls == MAE_CLASS_NONE) ASSERT_EQ_STR(g.out, "{\"a\":1}");
+        if (cases[i].cls == MAE_CLASS_NONE) ASSERT_EQ_STR(g.out, FAULT_OK_OUTPUT);
         free(g.out);
     }
     teardown(t, &srv);
@@ -339,7 +346,7 @@ TEST(fault_queued_call_takes_the_stream_a_timed_out_call_frees) {
     ASSERT_EQ_INT(a.cls, MAE_CLASS_TIMEOUT);
     ASSERT_TRUE(a.sent);
     ASSERT_EQ_INT(b.cls, MAE_CLASS_NONE);
-    ASSERT_EQ_STR(b.out, "{\"a\":1}");
+    ASSERT_EQ_STR(b.out, FAULT_OK_OUTPUT);
     free(b.out);
     teardown(t, &srv);
 }

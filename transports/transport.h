@@ -83,6 +83,9 @@ typedef struct mae_svc_cfg {
     int pool_connections;          /* <= 0: the transport's default (5) */
     uint64_t max_response;         /* bytes; 0: the type's default */
     mae_svc_tls tls;
+    /* gRPC: the service's descriptors (grpc_h2/grpc_typed.h) when its calls are typed, NULL for
+     * the envelope. Borrowed for start(); the transport takes its own reference. */
+    struct mae__typed_desc *typed;
 } mae_svc_cfg;
 
 typedef struct mae_call_req {
@@ -106,6 +109,9 @@ typedef struct mae_call_result {
     int status;                    /* HTTP status or gRPC code; 0 when none */
     cJSON *output;                 /* success: the output (callback owns it); may be NULL = null */
     const char *message;           /* failure: the service's words or ours; valid during cb */
+    const cJSON *details;          /* failure: what the service detailed (gRPC: the decoded
+                                      google.rpc.Status details, an array); NULL = none; valid
+                                      during cb */
     int64_t retry_after_ms;        /* Retry-After / grpc-retry-pushback-ms; -1 = none */
     bool sent;                     /* the request may have reached the service */
     bool not_an_attempt;           /* refused before processing (GOAWAY above last-stream-id,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "maestro/maestro.h"
+#include "grpc_h2/grpc_typed.h"
 #include "workflow/load_int.h"
 
 /* Bound on the arena of one workflow: a file of at most 8 MiB never needs more. */
@@ -170,6 +171,7 @@ int mae__workflow_load_file(const char *path, mae_workflow **out, mae_diags *dia
 void mae_workflow_free(mae_workflow *wf) {
     if (!wf) return;
     for (size_t i = 0; i < wf->n_inputs; i++) cJSON_Delete(wf->inputs[i].default_value);
+    for (size_t i = 0; i < wf->n_services; i++) mae__typed_desc_unref(wf->services[i].typed);
     mae__arena_free(&wf->arena);
     free(wf);
 }

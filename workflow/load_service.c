@@ -7,10 +7,11 @@
 #include "maestro/maestro.h"
 #include "transports/transport.h"
 #include "transports/wire.h"
+#include "grpc_h2/grpc_typed.h"
 #include "workflow/load_int.h"
 
 static const char *const service_keys[] = {"type", "endpoint", "timeout", "retry", "circuit_breaker",
-    "pool", "max_in_flight", "headers", "max_response", "tls", NULL};
+    "pool", "max_in_flight", "headers", "max_response", "tls", "descriptors", NULL};
 static const char *const retry_keys[] = {"attempts", "backoff", "initial", "max", "multiplier", "jitter",
     "on", NULL};
 static const char *const breaker_keys[] = {"failures", "open_for", "half_open_probes", "probe", NULL};
@@ -141,6 +142,46 @@ static void load_headers(mae_loader *ld, const mae_ynode *n, mae_service *s) {
     }
 }
 
+/* descriptors: reflection, or a FileDescriptorSet path relative to the workflow file, loaded and
+ * linked now so that validate checks every method and input against it. */
+static void load_descriptors(mae_loader *ld, const mae_ynode *v, mae_service *s) {
+    if (!mae__ld_str(ld, v, "descriptors", &s->descriptors)) return;
+    if (s->type && strcmp(s->type->name, "grpc") != 0) {
+        mae__ld_err(ld, v->pos, "'descriptors' is only for grpc services");
+        return;
+    }
+    if (strcmp(s->descriptors, "reflection") == 0) {
+        s->reflection = true;
+        return;
+    }
+    if (!*s->descriptors) {
+        mae__ld_err(ld, v->pos, "'descriptors' must be 'reflection' or the path of a descriptor set");
+        return;
+    }
+    const char *file = ld->wf->file ? ld->wf->file : "";
+    const char *slash = strrchr(file, '/');
+    char *path;
+    if (s->descriptors[0] == '/' || !slash) {
+        path = strdup(s->descriptors);
+    } else {
+        size_t dl = (size_t)(slash - file) + 1, pl = strlen(s->descriptors);
+        path = malloc(dl + pl + 1);
+        if (path) {
+            memcpy(path, file, dl);
+            memcpy(path + dl, s->descriptors, pl + 1);
+        }
+    }
+    if (!path) {
+        ld->oom = true;
+        return;
+    }
+    char err[600];
+    int rc = mae__typed_desc_load(path, &s->typed, err, sizeof err);
+    free(path);
+    if (rc == MAE_ENOMEM) ld->oom = true;
+    else if (rc < 0) mae__ld_err(ld, v->pos, "%s", err);
+}
+
 static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *n, mae_service *s) {
     s->pos = key->pos;
     s->timeout_ms = 30000;
@@ -189,6 +230,7 @@ static void load_service(mae_loader *ld, const mae_ynode *key, const mae_ynode *
     if ((v = mae__yaml_get(n, "max_in_flight"))) mae__ld_int(ld, v, "max_in_flight", 0, 1000000, &s->max_in_flight);
     if ((v = mae__yaml_get(n, "headers"))) load_headers(ld, v, s);
     if ((v = mae__yaml_get(n, "max_response"))) mae__ld_size(ld, v, "max_response", &s->max_response);
+    if ((v = mae__yaml_get(n, "descriptors"))) load_descriptors(ld, v, s);
     if ((v = mae__yaml_get(n, "tls")) && mae__ld_keys(ld, v, "tls", tls_keys)) {
         const mae_ynode *w;
         if ((w = mae__yaml_get(v, "ca_file"))) mae__ld_str(ld, w, "ca_file", &s->tls.ca_file);

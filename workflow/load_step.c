@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "maestro/maestro.h"
+#include "grpc_h2/grpc_target.h"
 #include "workflow/load_int.h"
+#include "workflow/typed_check.h"
 
 static const char *const step_keys[] = {"id", "service", "method", "input", "output", "when", "compensate",
     "timeout", "retry", "continue_on_error", "parallel", "sequence", "foreach", "as", "concurrency", "max_items", "do", NULL};
@@ -41,6 +43,22 @@ static void parse_method(mae_loader *ld, const mae_ynode *n, const mae_service *
     *target = mae__ld_target(ld, n, svc->type, MAE_TARGET_CALL);
 }
 
+static void typed_report(void *ud, mae_pos pos, const char *msg) { mae__ld_err(ud, pos, "%s", msg); }
+
+/* A gRPC call: a full method name needs descriptors; with a descriptor set the method and the
+ * literal input are checked now (reflection: when a run starts). */
+static void check_typed(mae_loader *ld, const mae_ynode *mn, const mae_service *svc, const char *method,
+                        const mae_target *target, const mae_tval *input) {
+    if (!svc || !svc->type || !method || !target || strcmp(svc->type->name, "grpc") != 0) return;
+    if (!svc->descriptors) {
+        if (mae__grpc_method_is_full(method))
+            mae__ld_err(ld, mn->pos, "method '%s' is a typed method: service '%s' needs 'descriptors:' "
+                        "(reflection or a descriptor set)", method, svc->name);
+        return;
+    }
+    if (svc->typed) mae__typed_check_call(svc->typed, svc, method, mn->pos, input, typed_report, ld);
+}
+
 static void load_compensate(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     if (!mae__ld_keys(ld, n, "compensate", compensate_keys)) return;
     mae_compensate *c = mae__arena_alloc(ld->a, sizeof *c);
@@ -62,6 +80,7 @@ static void load_compensate(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     if ((v = mae__yaml_get(n, "method"))) parse_method(ld, v, c->service, &c->method, &c->target);
     else mae__ld_err(ld, n->pos, "compensate: missing required key 'method'");
     if ((v = mae__yaml_get(n, "input"))) c->input = mae__ld_tval(ld, v);
+    if ((v = mae__yaml_get(n, "method"))) check_typed(ld, v, c->service, c->method, c->target, c->input);
     if ((v = mae__yaml_get(n, "retry"))) mae__ld_retry(ld, v, &c->retry);
     if ((v = mae__yaml_get(n, "timeout"))) mae__ld_duration(ld, v, "timeout", true, &c->timeout_ms);
     st->compensate = c;
@@ -105,6 +124,7 @@ static void load_call(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     if ((v = mae__yaml_get(n, "method"))) parse_method(ld, v, st->service, &st->method, &st->target);
     else missing(ld, n, st, "method");
     if ((v = mae__yaml_get(n, "input"))) st->input = mae__ld_tval(ld, v);
+    if ((v = mae__yaml_get(n, "method"))) check_typed(ld, v, st->service, st->method, st->target, st->input);
     if ((v = mae__yaml_get(n, "output"))) mae__ld_var(ld, v, "output name", &st->output);
     if (st->service) st->retry = st->service->retry;
     else mae__retry_default(&st->retry);

@@ -472,6 +472,7 @@ static bool tval_fill(mae_loader *ld, const mae_ynode *n, mae_tval *v) {
         } else {
             v->items[i].key = n->pairs[i].key->str;
             ok &= tval_fill(ld, n->pairs[i].val, &v->items[i]);
+            v->items[i].key_pos = n->pairs[i].key->pos;
         }
     }
     return ok;

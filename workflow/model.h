@@ -75,6 +75,11 @@ typedef struct mae_service {
     size_t n_headers;
     uint64_t max_response;    /* bytes; http default 16 MiB, grpc default 4 MiB per message */
     mae_tls_cfg tls;
+    /* grpc `descriptors:` (docs/typed-grpc.md): NULL = the envelope. */
+    const char *descriptors;  /* as written: "reflection" or a FileDescriptorSet path */
+    bool reflection;          /* fetched by the engine when a run starts */
+    struct mae__typed_desc *typed;  /* the descriptor set, loaded and linked at load: a
+                                       reference, dropped by mae_workflow_free */
 } mae_service;
 
 typedef struct mae_compensate {

@@ -87,6 +87,7 @@ typedef struct mae_tval {
     mae_tv_kind kind;
     mae_pos pos;
     const char *key;          /* member name when inside an object */
+    mae_pos key_pos;          /* where that name is (typed input checks point at it) */
     bool b;
     double num;
     const char *str;          /* MAE_TV_STRING text; for MAE_TV_NUMBER the literal text */

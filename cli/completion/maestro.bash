@@ -5,7 +5,7 @@ _maestro() {
     local cur prev cmd opts
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="run execute validate graph bench stub serve runs show resume compensate version help"
+    local commands="run execute validate graph describe bench stub serve runs show resume compensate version help"
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -21,7 +21,8 @@ _maestro() {
         resume|compensate) opts="--all --force --journal --quiet --help";;
         stub) opts="--log --check --help";;
         serve) opts="--listen --max-runs --set --drain --journal --no-journal --log-level --log-format --max-body --max-conns --request-timeout --idle-timeout --keep-runs --help";;
-        help) COMPREPLY=($(compgen -W "run execute validate graph bench stub serve runs show resume compensate" -- "$cur")); return;;
+        describe) opts="--set --help";;
+        help) COMPREPLY=($(compgen -W "run execute validate graph describe bench stub serve runs show resume compensate" -- "$cur")); return;;
         *) return;;
     esac
     case $prev in
