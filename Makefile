@@ -21,7 +21,7 @@ DEP_LIBS   = $(eval DEP_LIBS := $(call pkg_check,--libs,$(call pkg_run,--libs,$(
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(WERROR) \
               -Iinclude -I. -Ibuild/gen $(DEP_CFLAGS)
 
-MODULES  = workflow loop transports grpc_h2 proto stub
+MODULES  = workflow loop transports grpc_h2 proto stub serve
 # stub/ (the `maestro stub` runtime) is not part of the embedding library: it has its own
 # archive, linked into bin/maestro and the tests only.
 LIB_MODULES = $(filter-out stub,$(MODULES))

@@ -11,6 +11,7 @@ int mae_cmd_describe(int argc, char **argv);
 int mae_cmd_run(int argc, char **argv);     /* run and execute */
 int mae_cmd_bench(int argc, char **argv);
 int mae_cmd_stub(int argc, char **argv);
+int mae_cmd_serve(int argc, char **argv);
 int mae_cmd_runs(int argc, char **argv);        /* cmd_runs.c: the journal's commands */
 int mae_cmd_show(int argc, char **argv);
 int mae_cmd_resume(int argc, char **argv);

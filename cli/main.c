@@ -23,6 +23,7 @@ static const command commands[] = {
     {"describe", mae_cmd_describe, "WORKFLOW.yaml [SERVICE]", "typed gRPC methods and inputs"},
     {"bench", mae_cmd_bench, "WORKFLOW.yaml -n RUNS -c CONC", "run many instances, report figures"},
     {"stub", mae_cmd_stub, "STUBS.yaml [--log FILE]", "serve fake HTTP and gRPC services"},
+    {"serve", mae_cmd_serve, "WORKFLOW.yaml... [--listen HOST:PORT]", "run workflows on request over an HTTP API"},
     {"runs", mae_cmd_runs, "[--all] [--json]", "journaled runs: unfinished (or all)"},
     {"show", mae_cmd_show, "RUN_ID", "the report of a journaled run"},
     {"resume", mae_cmd_resume, "RUN_ID|--all [--force]", "continue runs a crash interrupted"},

@@ -21,7 +21,7 @@ libuv1-dev libyaml-dev libcurl4-openssl-dev libnghttp2-dev libprotobuf-c-dev lib
 libhttp-parser-dev libssl-dev zlib1g-dev"
 DEMO="jq graphviz"
 TEST="clang libclang-rt-14-dev curl openssl
-python3 python3-grpcio python3-grpc-tools python3-pkg-resources python3-h2 python3-jsonschema python3-yaml
+python3 python3-grpcio python3-grpc-tools python3-pkg-resources python3-h2 python3-jsonschema python3-yaml wrk
 python3-protobuf zsh groff-base
 nginx-light libnginx-mod-http-echo
 libidn2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev libldap-dev libzstd-dev

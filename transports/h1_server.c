@@ -6,6 +6,7 @@
 #include "transports/h1_server.h"
 
 #include <http_parser.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +28,18 @@ struct mae_h1_exchange {
 
 struct h1_conn {
     uv_tcp_t tcp;
+    uv_timer_t timer;       /* request, idle and write deadlines (limits) */
+    int handles;            /* tcp + timer not yet closed: freed at 0 */
     mae_h1_server *srv;
     h1_conn *next, *prev;
     http_parser parser;
     unsigned long id;
     char peer[64];
     bool closing, keep_alive, header_value_last, draining;
+    bool in_request;        /* bytes of a request parsed, the request not yet complete */
+    bool too_big;           /* the announced Content-Length is over max_body */
+    bool read_stopped;      /* by the write high-water mark */
+    size_t write_queued;    /* bytes handed to uv_write and not yet written */
     /* the request being parsed */
     char *url;
     size_t url_len;
@@ -54,6 +61,9 @@ struct mae_h1_server {
     h1_conn *conns;
     size_t max_body;
     unsigned long accepted;
+    size_t n_open;
+    mae_h1_limits lim;
+    bool held;              /* stop_accepting holds the listener's count until close */
 };
 
 static void conn_close(h1_conn *c);
@@ -79,8 +89,23 @@ static int append(char **buf, size_t *len, const char *at, size_t n, size_t max)
     return 0;
 }
 
+static void arm(h1_conn *c, uint64_t ms);
+
 static int on_message_begin(http_parser *p) {
-    reset_request(p->data);
+    h1_conn *c = p->data;
+    reset_request(c);
+    c->in_request = true;
+    arm(c, c->srv->lim.request_timeout_ms);
+    return 0;
+}
+
+/* Refuse a body announced over the cap before reading any of it. */
+static int on_headers_complete(http_parser *p) {
+    h1_conn *c = p->data;
+    if (p->content_length != ULLONG_MAX && p->content_length > c->srv->max_body) {
+        c->too_big = true;
+        return -1;
+    }
     return 0;
 }
 
@@ -136,6 +161,9 @@ static int on_message_complete(http_parser *p) {
     if (!x) return -1;
     x->conn = c;
     c->pending = x;
+    c->in_request = false;
+    /* the handler takes its time: no deadline while it works */
+    uv_timer_stop(&c->timer);
     c->keep_alive = http_should_keep_alive(p) != 0;
     /* One request at a time: stop here, the rest waits in the backlog. */
     http_parser_pause(p, 1);
@@ -147,6 +175,7 @@ static const http_parser_settings settings = {
     .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
@@ -181,6 +210,21 @@ static void dispatch(h1_conn *c) {
 
 static void send_error_and_close(h1_conn *c, int status, const char *msg);
 
+/* A deadline passed: a request still arriving gets 408; an idle connection or a peer that
+ * stopped reading is just closed. */
+static void on_deadline(uv_timer_t *t) {
+    h1_conn *c = t->data;
+    if (c->closing || c->pending) return;
+    if (c->in_request && c->write_queued == 0) send_error_and_close(c, 408, "request not received in time");
+    else conn_close(c);
+}
+
+static void arm(h1_conn *c, uint64_t ms) {
+    if (c->closing) return;
+    if (ms) uv_timer_start(&c->timer, on_deadline, ms, 0);
+    else uv_timer_stop(&c->timer);
+}
+
 /* Parses the backlog until it is empty or a request is waiting for its response. Iterative,
  * guarded against re-entry: a handler answering synchronously inside dispatch() just lets the
  * loop go on instead of recursing once per pipelined request. */
@@ -188,14 +232,15 @@ static void conn_drain(h1_conn *c) {
     if (c->draining) return;
     c->draining = true;
     size_t off = 0;
-    while (off < c->backlog_len && !c->closing && !c->pending) {
+    size_t hwm = c->srv->lim.write_hwm;
+    while (off < c->backlog_len && !c->closing && !c->pending && !(hwm && c->write_queued > hwm)) {
         size_t used = http_parser_execute(&c->parser, &settings, c->backlog + off, c->backlog_len - off);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         off += used;
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->parser, 0);
         } else if (e != HPE_OK) {
-            bool too_big = e == HPE_CB_url || e == HPE_CB_header_field || e == HPE_CB_header_value ||
+            bool too_big = c->too_big || e == HPE_CB_url || e == HPE_CB_header_field || e == HPE_CB_header_value ||
                            e == HPE_CB_body || e == HPE_HEADER_OVERFLOW;
             send_error_and_close(c, too_big ? 413 : 400, http_errno_description(e));
             break;
@@ -222,6 +267,10 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
         conn_close(c);
         return;
     }
+    if (c->srv->lim.write_hwm && c->write_queued > c->srv->lim.write_hwm) {
+        uv_read_stop(st);
+        c->read_stopped = true;
+    }
     /* Kept until parsed; a client pipelining while we answer is bounded by MAX_BACKLOG. */
     if (append(&c->backlog, &c->backlog_len, buf->base, (size_t)n, MAX_BACKLOG)) conn_close(c);
     free(buf->base);
@@ -230,6 +279,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
 
 static void conn_closed_cb(uv_handle_t *h) {
     h1_conn *c = h->data;
+    if (--c->handles > 0) return;
     mae_h1_server *s = c->srv;
     reset_request(c);
     free(c->backlog);
@@ -243,6 +293,7 @@ static void conn_close(h1_conn *c) {
     mae_h1_server *s = c->srv;
     if (c->prev) c->prev->next = c->next; else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
+    s->n_open--;
     if (c->pending) {
         mae_h1_exchange *x = c->pending;
         c->pending = NULL;
@@ -250,12 +301,14 @@ static void conn_close(h1_conn *c) {
         if (s->h.on_abort) s->h.on_abort(x, s->h.ud);
         free(x);
     }
+    uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
     uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
 }
 
 typedef struct write_req {
     uv_write_t req;
     h1_conn *conn;
+    size_t len;
     bool close_after;
     char data[];
 } write_req;
@@ -264,9 +317,30 @@ static void write_cb(uv_write_t *req, int status) {
     write_req *w = (write_req *)req;
     h1_conn *c = w->conn;
     bool close_after = w->close_after;
+    c->write_queued -= w->len;
     free(w);
     if (c->closing) return;
-    if (status < 0 || close_after) conn_close(c);
+    if (status < 0 || close_after) {
+        conn_close(c);
+        return;
+    }
+    size_t hwm = c->srv->lim.write_hwm;
+    if (!hwm) return;
+    if (c->write_queued > hwm) {
+        arm(c, c->srv->lim.request_timeout_ms);   /* the peer took bytes: a new deadline */
+        return;
+    }
+    if (c->read_stopped) {
+        c->read_stopped = false;
+        if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0) {
+            conn_close(c);
+            return;
+        }
+    }
+    if (!c->pending) {
+        arm(c, c->in_request ? c->srv->lim.request_timeout_ms : c->srv->lim.idle_timeout_ms);
+        conn_drain(c);
+    }
 }
 
 static void send_raw(h1_conn *c, const char *head, size_t hlen, const char *body, size_t blen,
@@ -278,23 +352,30 @@ static void send_raw(h1_conn *c, const char *head, size_t hlen, const char *body
     }
     w->conn = c;
     w->close_after = close_after;
+    w->len = hlen + blen;
     memcpy(w->data, head, hlen);
     if (blen) memcpy(w->data + hlen, body, blen);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)(hlen + blen));
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) < 0) {
         free(w);
         conn_close(c);
+        return;
     }
+    c->write_queued += hlen + blen;
 }
 
 static const char *reason(int status) {
     switch (status) {
     case 200: return "OK";
     case 201: return "Created";
+    case 202: return "Accepted";
     case 204: return "No Content";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 422: return "Unprocessable Content";
     case 413: return "Payload Too Large";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
@@ -355,6 +436,12 @@ int mae__h1_respond(mae_h1_exchange *x, int status, const char *content_type,
     send_raw(c, head, off, body, len, !c->keep_alive);
     free(head);
     if (c->closing || !c->keep_alive) return rc;
+    size_t hwm = c->srv->lim.write_hwm;
+    if (hwm && c->write_queued > hwm) {
+        arm(c, c->srv->lim.request_timeout_ms);   /* the peer must read within this */
+        return rc;
+    }
+    arm(c, c->in_request ? c->srv->lim.request_timeout_ms : c->srv->lim.idle_timeout_ms);
     /* Parse whatever the client pipelined while we were answering. */
     conn_drain(c);
     return rc;
@@ -381,13 +468,17 @@ static void on_connection(uv_stream_t *l, int status) {
         free(c);
         return;
     }
-    c->tcp.data = c;
+    uv_timer_init(s->loop, &c->timer);   /* cannot fail on Linux */
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
     c->srv = s;
     mae__listener_conn_opened(&s->listener);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0) {
+    s->n_open++;
+    /* over the cap: accepted (so the kernel's queue does not fill) and closed at once */
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0 || (s->lim.max_conns && s->n_open > s->lim.max_conns)) {
         conn_close(c);
         return;
     }
@@ -405,6 +496,7 @@ static void on_connection(uv_stream_t *l, int status) {
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0) conn_close(c);
+    else arm(c, s->lim.idle_timeout_ms ? s->lim.idle_timeout_ms : s->lim.request_timeout_ms);
 }
 
 int mae__h1_server_new(uv_loop_t *loop, const char *host, int port, const mae_h1_handler *h,
@@ -426,7 +518,27 @@ void mae__h1_server_set_max_body(mae_h1_server *s, size_t max) { s->max_body = m
 
 unsigned long mae__h1_server_connections(const mae_h1_server *s) { return s->accepted; }
 
+void mae__h1_server_set_limits(mae_h1_server *s, const mae_h1_limits *l) { s->lim = *l; }
+
+size_t mae__h1_server_open(const mae_h1_server *s) { return s->n_open; }
+
+void mae__h1_server_stop_accepting(mae_h1_server *s) {
+    if (s->listener.closing) return;
+    /* a count of our own keeps the server alive with no connection left, until close */
+    mae__listener_conn_opened(&s->listener);
+    s->held = true;
+    mae__listener_close(&s->listener, NULL, NULL);
+}
+
 void mae__h1_server_close(mae_h1_server *s, void (*done)(void *ud), void *ud) {
+    if (s->held) {
+        s->held = false;
+        s->listener.done = done;
+        s->listener.done_ud = ud;
+        while (s->conns) conn_close(s->conns);
+        mae__listener_conn_closed(&s->listener);   /* may free s */
+        return;
+    }
     if (s->listener.closing) return;
     mae__listener_close(&s->listener, done, ud);
     while (s->conns) conn_close(s->conns);

@@ -45,6 +45,25 @@ int mae__h1_server_new(uv_loop_t *loop, const char *host, int port, const mae_h1
                       mae_h1_server **out);
 int mae__h1_server_port(const mae_h1_server *s);
 void mae__h1_server_set_max_body(mae_h1_server *s, size_t max);
+
+/* What a hostile or broken client may cost (all per server; 0 = no limit). A connection past
+ * max_conns is accepted and closed at once. A request must arrive whole within
+ * request_timeout_ms of its first byte (else 408 and close: slowloris); a keep-alive
+ * connection idle for idle_timeout_ms is closed. While more than write_hwm bytes of responses
+ * wait to be written (a client that pipelines and never reads), the connection is not read or
+ * parsed further, and is closed if the peer takes no bytes for request_timeout_ms. A request
+ * announcing a Content-Length over max_body is refused with 413 before its body is read. */
+typedef struct mae_h1_limits {
+    size_t max_conns;
+    uint64_t request_timeout_ms;
+    uint64_t idle_timeout_ms;
+    size_t write_hwm;
+} mae_h1_limits;
+void mae__h1_server_set_limits(mae_h1_server *s, const mae_h1_limits *l);
+size_t mae__h1_server_open(const mae_h1_server *s);   /* connections open now */
+/* Stops accepting (the listening socket is closed); open connections go on until
+ * mae__h1_server_close. */
+void mae__h1_server_stop_accepting(mae_h1_server *s);
 /* Closes the listener and every connection (pending exchanges get on_abort); done runs when
  * every handle is closed and the server is freed. */
 void mae__h1_server_close(mae_h1_server *s, void (*done)(void *ud), void *ud);

@@ -5,7 +5,7 @@ _maestro() {
     local cur prev cmd opts
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="run execute validate graph describe bench stub runs show resume compensate version help"
+    local commands="run execute validate graph describe bench stub serve runs show resume compensate version help"
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -15,13 +15,14 @@ _maestro() {
         run|execute) opts="--input --report --log-level --log-format --set --timeout --quiet -q --progress --no-progress --dry-run --journal --no-journal --retain --help";;
         validate) opts="--stub --format -f --help";;
         graph) opts="--format -f --help";;
-        describe) opts="--set --help";;
         bench) opts="--input --runs -n --concurrency -c --json --set --timeout --log-level --journal --help";;
         runs) opts="--all --json --journal --help";;
         show) opts="--journal --help";;
         resume|compensate) opts="--all --force --journal --quiet --help";;
         stub) opts="--log --check --help";;
-        help) COMPREPLY=($(compgen -W "run execute validate graph describe bench stub runs show resume compensate" -- "$cur")); return;;
+        serve) opts="--listen --max-runs --set --drain --journal --no-journal --log-level --log-format --max-body --max-conns --request-timeout --idle-timeout --keep-runs --help";;
+        describe) opts="--set --help";;
+        help) COMPREPLY=($(compgen -W "run execute validate graph describe bench stub serve runs show resume compensate" -- "$cur")); return;;
         *) return;;
     esac
     case $prev in
