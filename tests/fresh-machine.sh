@@ -83,6 +83,18 @@ say "root ready in $(( $(date +%s) - t0 )) s: $(du -sm --one-file-system "$ROOT"
 # What any machine has that debootstrap does not write: name resolution and the hosts file.
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 [ -s "$ROOT/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOT/etc/hosts"
+# And the network's trust: a machine behind a TLS-inspecting egress proxy has that proxy's CA
+# installed by its administrator (here under /usr/local/share/ca-certificates); without it npm
+# cannot reach its registry. This copies the machine's configuration, not anything of the
+# project's: a root on an open network gets nothing extra.
+extra_ca=()
+for c in /usr/local/share/ca-certificates/*.crt; do [ -f "$c" ] && extra_ca+=("$c"); done
+if [ ${#extra_ca[@]} -gt 0 ]; then
+    mkdir -p "$ROOT/usr/local/share/ca-certificates"
+    cp "${extra_ca[@]}" "$ROOT/usr/local/share/ca-certificates/"
+    chroot "$ROOT" update-ca-certificates > /dev/null 2>&1 || die "update-ca-certificates failed in the root"
+    say "machine CAs added to the root: ${extra_ca[*]##*/}"
+fi
 
 mount -t proc proc "$ROOT/proc"
 mount -t sysfs sysfs "$ROOT/sys"
@@ -96,8 +108,11 @@ if [ -n "$CACHE" ]; then mount --bind "$CACHE/apt" "$ROOT/var/cache/apt/archives
 
 # Runs a command line inside the root as a login shell would, with a clean environment.
 in_root() {
+    # NODE_EXTRA_CA_CERTS: Node.js trusts its own bundled CAs only; a machine with a private CA
+    # points it at the system bundle, as this one does.
     chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        ${NODE_EXTRA_CA_CERTS:+NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt} \
         /bin/bash -c "$1"
 }
 in_root "git config --global --add safe.directory '*' && git clone -q /mnt/maestro.git /root/maestro &&
