@@ -7,7 +7,7 @@
 #include <string.h>
 
 char *mae__text_escape(const char *s, size_t n, size_t max) {
-    /* each input byte becomes at most 4 output bytes (\xHH) */
+    /* each input byte becomes at most 4 output bytes (\xHH; a C1 control's 2 bytes become 6) */
     size_t cap = n > (((size_t)-1) - 8) / 4 ? 0 : n * 4 + 4;
     if (max && cap > max + 4) cap = max + 4;
     char *out = cap ? malloc(cap) : NULL;
@@ -19,7 +19,12 @@ char *mae__text_escape(const char *s, size_t n, size_t max) {
         size_t pl, step = 1;
         unsigned char c = u[i];
         size_t cl = c >= 0x80 ? mae__utf8_char_len(u + i, n - i) : 0;
-        if (cl) {
+        if (cl == 2 && c == 0xc2 && u[i + 1] < 0xa0) {
+            /* U+0080..U+009F: C1 controls (U+009B is CSI to many terminals), escaped like C0 */
+            snprintf(piece, sizeof piece, "\\u%04X", (unsigned)u[i + 1]);
+            pl = 6;
+            step = 2;
+        } else if (cl) {
             memcpy(piece, u + i, cl);
             pl = step = cl;
         } else if (c == '\n' || c == '\r' || c == '\t') {

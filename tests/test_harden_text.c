@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "harness.h"
+#include "loop/text.h"
 
 /* True when s (n bytes) is valid UTF-8 (no overlong forms, no surrogates). */
 static int valid_utf8(const unsigned char *s, size_t n) {
@@ -36,6 +37,22 @@ static int terminal_safe(const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if ((*p < 0x20 && *p != '\n') || *p == 0x7f) return 0;
     return 1;
+}
+
+/* C1 controls arrive as valid UTF-8 (U+009B, CSI, is C2 9B) and still drive many terminals:
+ * escaped like C0 controls; U+00A0 and everything above pass through. */
+TEST(c1_controls_are_escaped_in_text) {
+    const char in[] = "a\xC2\x9B" "2Jb\xC2\x80\xC2\x9F|\xC2\xA0\xC3\xA9";
+    char *e = mae__text_escape(in, sizeof in - 1, 0);
+    ASSERT_NOT_NULL(e);
+    ASSERT_EQ_STR(e, "a\\u009B2Jb\\u0080\\u009F|\xC2\xA0\xC3\xA9");
+    ASSERT_TRUE(terminal_safe(e));
+    free(e);
+    /* cut with max: never inside the escape */
+    e = mae__text_escape(in, sizeof in - 1, 8);
+    ASSERT_NOT_NULL(e);
+    ASSERT_EQ_STR(e, "a...");
+    free(e);
 }
 
 static char *grpc_workflow(int port) {
