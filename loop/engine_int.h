@@ -18,6 +18,7 @@
 #include "loop/api.h"
 #include "loop/breaker.h"
 #include "loop/events.h"
+#include "loop/journal.h"
 #include "maestro/maestro.h"
 #include "transports/transport.h"
 #include "workflow/model.h"
@@ -84,6 +85,7 @@ struct mae_engine {
     int pending_closes;
     bool closing;
     mae_api_state api;          /* owned transports and the close sequence (api.c) */
+    mae_jw_stats jstats;        /* fdatasync latency of every run's journal (serve's metrics) */
 };
 
 /* Refcounted variables of one scope: the run's (input, workflow, steps, outputs) or one foreach

@@ -198,6 +198,8 @@ struct mae_jwriter {
     bool closing;
     int err;
     size_t syncs;          /* completed write + fdatasync rounds */
+    mae_jw_stats *stats;   /* NULL: not timed */
+    uint64_t sync_t0;      /* uv_hrtime() when the fdatasync in flight started; 0: none */
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -275,10 +277,28 @@ static void failed(mae_jwriter *w, int err) {
 
 static void dir_synced(uv_fs_t *req);
 
+const double mae__jw_stat_bounds[MAE_JW_STAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                         0.01,   0.025,   0.05,   0.1,   0.25,   1};
+
+void mae__jw_set_stats(mae_jwriter *w, mae_jw_stats *s) { w->stats = s; }
+
+static void observe_sync(mae_jwriter *w) {
+    uint64_t ns = uv_hrtime() - w->sync_t0;
+    w->sync_t0 = 0;
+    mae_jw_stats *s = w->stats;
+    if (!s) return;
+    s->count++;
+    s->sum_ns += ns;
+    for (int i = 0; i < MAE_JW_STAT_BUCKETS; i++)
+        if ((double)ns <= mae__jw_stat_bounds[i] * 1e9) s->b[i]++;
+}
+
 static void synced(uv_fs_t *req) {
     mae_jwriter *w = req->data;
     int r = (int)req->result;
     uv_fs_req_cleanup(req);
+    if (w->sync_t0 && r >= 0) observe_sync(w);
+    w->sync_t0 = 0;
     if (r < 0) {
         failed(w, r);
         return;
@@ -333,6 +353,7 @@ static void written(uv_fs_t *req) {
         return;
     }
     w->req.data = w;
+    w->sync_t0 = uv_hrtime();
     int rc = uv_fs_fdatasync(w->loop, &w->req, w->fd, synced);
     if (rc < 0) failed(w, rc);
 }

@@ -97,6 +97,20 @@ int mae__jw_append(mae_jwriter *w, uint8_t type, const void *payload, size_t len
 int mae__jw_error(const mae_jwriter *w);
 /* Completed write + fdatasync rounds so far (group commit: one per batch). */
 size_t mae__jw_syncs(const mae_jwriter *w);
+/* fdatasync latency of the group commits of every writer given it (for serve's metrics). b[i]
+ * counts the syncs that took at most mae__jw_stat_bounds[i] seconds (cumulative, as a
+ * Prometheus histogram); count is every sync. Only the file's data syncs are timed, not the
+ * one-time directory sync of a new file. */
+#define MAE_JW_STAT_BUCKETS 12
+typedef struct mae_jw_stats {
+    uint64_t count;
+    uint64_t sum_ns;
+    uint64_t b[MAE_JW_STAT_BUCKETS];
+} mae_jw_stats;
+extern const double mae__jw_stat_bounds[MAE_JW_STAT_BUCKETS];
+/* Times this writer's syncs into s from now on (NULL: stop). s must outlive the writer. */
+void mae__jw_set_stats(mae_jwriter *w, mae_jw_stats *s);
+
 /* Flushes what is queued, closes the file and frees the writer; done(ud) runs from the loop. */
 void mae__jw_close(mae_jwriter *w, void (*done)(void *ud), void *ud);
 

@@ -90,7 +90,9 @@ static void start_cb(int status, void *ud) {
 
 static int open_locked(mae_run *run, const char *path, bool create, size_t valid_end) {
     /* the writer holds an flock: `maestro runs` tells a live run from a dead one by it */
-    return mae__jw_open(run->eng->loop, path, create, valid_end, &run->jw);
+    int rc = mae__jw_open(run->eng->loop, path, create, valid_end, &run->jw);
+    if (rc == 0) mae__jw_set_stats(run->jw, &run->eng->jstats);
+    return rc;
 }
 
 int mae__jr_run_open(mae_run *run, const cJSON *input) {
@@ -235,7 +237,9 @@ static void end_closed(void *ud) {
 void mae__jr_run_end(mae_run *run, void (*done)(mae_run *run)) {
     end_ctx *x = malloc(sizeof *x);
     if (!x) {
-        /* the file still closes; only the callback's context is missing: leak nothing, wait not */
+        /* the file still closes; only the callback's context is missing: leak nothing, wait not
+           (and the writer may now outlive the engine: it stops timing into it) */
+        mae__jw_set_stats(run->jw, NULL);
         mae__jw_close(run->jw, NULL, NULL);
         run->jw = NULL;
         done(run);

@@ -242,6 +242,16 @@ char *mae__metrics_text(const mae_metrics *m, mae_engine *e, int runs_running, s
         }
         free(l.p);
     }
+    /* the journal's group commits, every run's writer together (all zero without a journal) */
+    putf(&b, "# HELP maestro_journal_fsync_seconds fdatasync latency of the journal's group commits.\n"
+             "# TYPE maestro_journal_fsync_seconds histogram\n");
+    const mae_jw_stats *j = e ? &e->jstats : NULL;
+    for (int i = 0; i < MAE_JW_STAT_BUCKETS; i++)
+        putf(&b, "maestro_journal_fsync_seconds_bucket{le=\"%g\"} %llu\n", mae__jw_stat_bounds[i],
+             j ? (unsigned long long)j->b[i] : 0ULL);
+    putf(&b, "maestro_journal_fsync_seconds_bucket{le=\"+Inf\"} %llu\n", j ? (unsigned long long)j->count : 0ULL);
+    putf(&b, "maestro_journal_fsync_seconds_sum %.6f\n", j ? (double)j->sum_ns / 1e9 : 0.0);
+    putf(&b, "maestro_journal_fsync_seconds_count %llu\n", j ? (unsigned long long)j->count : 0ULL);
     if (b.failed) {
         free(b.p);
         return NULL;

@@ -232,12 +232,22 @@ TEST(writer_appends_from_a_callback) {
     uv_loop_t loop;
     uv_loop_init(&loop);
     ASSERT_EQ_INT(mae__jw_open(&loop, path, true, 0, &GW), 0);
+    mae_jw_stats st = {0};
+    mae__jw_set_stats(GW, &st);
     mae__jw_append(GW, MAE_JR_RUN_START, "{}", 2, chain_cb, (void *)(intptr_t)0);
     uv_run(&loop, UV_RUN_DEFAULT);   /* the writer has no handle keeping the loop alive once idle */
     ASSERT_EQ_INT(W.n_order, 4);
+    /* two group commits (the first record, then the three appended while it was in flight),
+       each data sync timed once; the new file's directory sync is not one of them */
+    ASSERT_EQ_INT(mae__jw_syncs(GW), 2);
+    ASSERT_EQ_INT(st.count, 2);
+    ASSERT_TRUE(st.sum_ns > 0);
+    for (int i = 1; i < MAE_JW_STAT_BUCKETS; i++) ASSERT_TRUE(st.b[i] >= st.b[i - 1]);
+    ASSERT_TRUE(st.b[MAE_JW_STAT_BUCKETS - 1] <= st.count);
     mae__jw_close(GW, closed_cb, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(W.closed, 1);
+    ASSERT_EQ_INT(st.count, 2);   /* closing with nothing queued syncs nothing more */
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     size_t len;
     char *data = th_read_file(path, &len);

@@ -257,6 +257,8 @@ TEST(metrics_match_the_runs_made) {
     ASSERT_EQ_DBL(sv_metric(out, "maestro_breaker_state{service=\"svc\",state=\"closed\"}"), 1, 0);
     ASSERT_EQ_DBL(sv_metric(out, "maestro_calls_in_flight{service=\"svc\"}"), 0, 0);
     ASSERT_EQ_DBL(sv_metric(out, "maestro_runs_running"), 0, 0);
+    /* no journal, no syncs */
+    ASSERT_EQ_DBL(sv_metric(out, "maestro_journal_fsync_seconds_count"), 0, 0);
     free(out);
     /* the exposition format: Prometheus' own rules, checked by a small parser */
     char py[1024];
@@ -274,6 +276,31 @@ TEST(metrics_match_the_runs_made) {
     free(out);
     free(err);
     env_stop(&e);
+}
+
+/* With a journal, every group commit's fdatasync is timed: a run journals its start, each
+ * intent before its call leaves and each result, so 4 successful two-step runs make at least
+ * 4 x 3 syncs, and the histogram is consistent (cumulative buckets, +Inf = count). */
+TEST(metrics_time_the_journal_fsyncs) {
+    char dir[] = "/tmp/mae-serve-jrnl-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    env e;
+    env_start(&e, "--journal", dir);
+    for (int i = 0; i < 4; i++) free(sv_curl("-X POST -d '{\"n\":%d,\"p\":\"fast\"}' http://127.0.0.1:%d/v1/workflows/echo/runs", i, e.sv.port));
+    char *out = sv_curl("http://127.0.0.1:%d/metrics", e.sv.port);
+    ASSERT_EQ_DBL(sv_metric(out, "maestro_runs_ended_total{workflow=\"echo\",status=\"succeeded\"}"), 4, 0);
+    double n = sv_metric(out, "maestro_journal_fsync_seconds_count");
+    ASSERT_TRUE(n >= 12);
+    ASSERT_EQ_DBL(sv_metric(out, "maestro_journal_fsync_seconds_bucket{le=\"+Inf\"}"), n, 0);
+    ASSERT_TRUE(sv_metric(out, "maestro_journal_fsync_seconds_sum") > 0);
+    ASSERT_TRUE(sv_metric(out, "maestro_journal_fsync_seconds_bucket{le=\"0.0001\"}") >= 0);
+    ASSERT_TRUE(sv_metric(out, "maestro_journal_fsync_seconds_bucket{le=\"0.001\"}") <=
+                sv_metric(out, "maestro_journal_fsync_seconds_bucket{le=\"1\"}"));
+    free(out);
+    env_stop(&e);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ASSERT_EQ_INT(system(cmd), 0);
 }
 
 TEST(bad_workflow_exits_2_before_listening) {
