@@ -323,7 +323,7 @@ static cJSON *partial_report(const mae_jfile *f) {
     }
     cJSON *unk = cJSON_AddArrayToObject(r, "outcome_unknown");
     for (const cJSON *x = f->intents ? f->intents->child : NULL; x; x = x->next) {
-        if (cJSON_GetObjectItemCaseSensitive(f->results, x->string)) continue;
+        if (mae__jfile_result(f, x->string)) continue;
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "step", str(x, "step") ? str(x, "step") : "");
         cJSON_AddStringToObject(e, "kind", str(x, "kind") ? str(x, "kind") : "");

@@ -260,15 +260,59 @@ void mae__jr_run_end(mae_run *run, void (*done)(mae_run *run)) {
     mae__jw_close(w, end_closed, x);
 }
 
+/* --- the key index --- */
+
+static size_t ix_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot holding key, or the empty slot where it would go. cap is a power of two. */
+static cJSON **ix_slot(const mae_jindex *ix, const char *key) {
+    size_t m = ix->cap - 1, i = ix_hash(key) & m;
+    while (ix->slot[i] && strcmp(ix->slot[i]->string, key) != 0) i = (i + 1) & m;
+    return &ix->slot[i];
+}
+
+static cJSON *ix_get(const mae_jindex *ix, const char *key) {
+    return ix->cap && key ? *ix_slot(ix, key) : NULL;
+}
+
+/* Points key's slot at item (whose ->string is key), replacing what was there. 0 or MAE_ENOMEM. */
+static int ix_put(mae_jindex *ix, cJSON *item) {
+    if ((ix->n + 1) * 2 > ix->cap) {
+        size_t cap = ix->cap ? ix->cap * 2 : 64;
+        cJSON **old = ix->slot;
+        size_t ocap = ix->cap;
+        ix->slot = calloc(cap, sizeof *ix->slot);
+        if (!ix->slot) {
+            ix->slot = old;
+            return MAE_ENOMEM;
+        }
+        ix->cap = cap;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i]) *ix_slot(ix, old[i]->string) = old[i];
+        free(old);
+    }
+    cJSON **s = ix_slot(ix, item->string);
+    if (!*s) ix->n++;
+    *s = item;
+    return 0;
+}
+
+cJSON *mae__jfile_result(const mae_jfile *f, const char *kind_key) { return ix_get(&f->results_ix, kind_key); }
+cJSON *mae__jfile_intent(const mae_jfile *f, const char *kind_key) { return ix_get(&f->intents_ix, kind_key); }
+
 /* --- replay --- */
 
-static cJSON *lookup(cJSON *obj, const char *kind, const char *key) {
-    if (!obj || !key) return NULL;
+static cJSON *lookup(const mae_jindex *ix, const char *kind, const char *key) {
+    if (!key) return NULL;
     size_t l = strlen(kind) + strlen(key) + 2;
     char *k = malloc(l);
     if (!k) return NULL;
     snprintf(k, l, "%s:%s", kind, key);
-    cJSON *r = cJSON_GetObjectItemCaseSensitive(obj, k);
+    cJSON *r = ix_get(ix, k);
     free(k);
     return r;
 }
@@ -288,7 +332,7 @@ int mae__jr_replay(mae_callnode *c) {
     mae_jfile *f = run->replay;
     if (!f) return 0;
     const char *kind = kind_of(c);
-    cJSON *r = lookup(f->results, kind, c->idem_key);
+    cJSON *r = lookup(&f->results_ix, kind, c->idem_key);
     if (r) {
         c->replayed = true;
         c->jseq = (uint64_t)num(r, "seq", 0);
@@ -310,7 +354,7 @@ int mae__jr_replay(mae_callnode *c) {
     if (run->replay_mode != MAE_REPLAY_COMPENSATE || c->is_comp) return 0;
     /* compensate: nothing new is started; a call that may have gone out is learnt by re-sending
      * it in the compensation phase (outcome_unknown), one that never did is cancelled */
-    bool sent = lookup(f->intents, kind, c->idem_key) != NULL;
+    bool sent = lookup(&f->intents_ix, kind, c->idem_key) != NULL;
     mae__run_fail(run, NULL, MAE_CLASS_CANCELLED, 0, 0, "compensating an interrupted run (maestro compensate)");
     c->cls = MAE_CLASS_CANCELLED;
     c->status = 0;
@@ -343,7 +387,8 @@ typedef struct load_ctx {
     size_t seq;
 } load_ctx;
 
-static void put_keyed(cJSON *obj, cJSON *rec) {
+/* Files rec under "kind:key" in obj, replacing an earlier record of that key. */
+static void put_keyed(cJSON *obj, mae_jindex *ix, cJSON *rec) {
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(rec, "k");
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(rec, "kind");
     if (!cJSON_IsString(k) || !cJSON_IsString(kind)) {
@@ -357,9 +402,14 @@ static void put_keyed(cJSON *obj, cJSON *rec) {
         return;
     }
     snprintf(key, l, "%s:%s", kind->valuestring, k->valuestring);
-    if (cJSON_GetObjectItemCaseSensitive(obj, key)) cJSON_ReplaceItemInObjectCaseSensitive(obj, key, rec);
-    else cJSON_AddItemToObject(obj, key, rec);
-    free(key);
+    cJSON *old = ix_get(ix, key);
+    rec->string = key;   /* rec is a parsed object: not a member yet, no key of its own */
+    if (ix_put(ix, rec) != 0) {
+        cJSON_Delete(rec);   /* frees the key too */
+        return;
+    }
+    if (old) cJSON_ReplaceItemViaPointer(obj, old, rec);
+    else cJSON_AddItemToArray(obj, rec);   /* an object is a list of keyed members */
 }
 
 static int on_rec(const mae_jrec *rec, void *ud) {
@@ -376,7 +426,7 @@ static int on_rec(const mae_jrec *rec, void *ud) {
         if (!f->start) f->start = o;
         else cJSON_Delete(o);
         return 0;
-    case MAE_JR_INTENT: put_keyed(f->intents, o); return 0;
+    case MAE_JR_INTENT: put_keyed(f->intents, &f->intents_ix, o); return 0;
     case MAE_JR_RESULT: {
         cJSON_AddNumberToObject(o, "seq", (double)x->seq);
         const cJSON *ok = cJSON_GetObjectItemCaseSensitive(o, "ok");
@@ -386,7 +436,7 @@ static int on_rec(const mae_jrec *rec, void *ud) {
             free(f->last_step);
             f->last_step = strdup(st->valuestring);
         }
-        put_keyed(f->results, o);
+        put_keyed(f->results, &f->results_ix, o);
         return 0;
     }
     case MAE_JR_FAIL:
@@ -461,7 +511,7 @@ int mae__jfile_load_buf(const uint8_t *buf, size_t n, mae_jfile *f, char *err, s
         return MAE_EDECODE;
     }
     for (cJSON *i = f->intents->child; i; i = i->next)
-        if (!cJSON_GetObjectItemCaseSensitive(f->results, i->string)) f->n_unknown++;
+        if (!mae__jfile_result(f, i->string)) f->n_unknown++;
     return 0;
 }
 
@@ -471,6 +521,8 @@ void mae__jfile_free(mae_jfile *f) {
     cJSON_Delete(f->start);
     cJSON_Delete(f->end);
     cJSON_Delete(f->fail);
+    free(f->results_ix.slot);
+    free(f->intents_ix.slot);
     cJSON_Delete(f->results);
     cJSON_Delete(f->intents);
     free(f->last_step);

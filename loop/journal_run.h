@@ -33,6 +33,14 @@ struct mae_callnode;
 struct mae_engine;
 
 /* A journal file read back whole (synchronously: for commands and before a resume). */
+/* A hash index over the members of a cJSON object by their keys (open addressing): a journal of
+ * a 100k-item foreach holds 200k keyed records, too many for cJSON's linear member search. The
+ * slots point at the object's members, which own the keys. */
+typedef struct mae_jindex {
+    cJSON **slot;
+    size_t cap, n;
+} mae_jindex;
+
 typedef struct mae_jfile {
     char *path;
     mae_jscan scan;
@@ -41,6 +49,7 @@ typedef struct mae_jfile {
     cJSON *fail;        /* the first FAIL payload, or NULL */
     cJSON *results;     /* {"kind:key": RESULT payload + "seq"} */
     cJSON *intents;     /* {"kind:key": the last INTENT payload} */
+    mae_jindex results_ix, intents_ix;   /* look them up through these, never by member search */
     char *last_step;    /* the step of the last successful step result */
     int n_unknown;      /* intents without a result: calls whose outcome is unknown */
     int resumes;
@@ -58,6 +67,9 @@ int mae__jfile_load(const char *path, mae_jfile *out, char *err, size_t errlen);
 /* The same from bytes (f zeroed, or its path set, by the caller). */
 int mae__jfile_load_buf(const uint8_t *buf, size_t n, mae_jfile *f, char *err, size_t errlen);
 void mae__jfile_free(mae_jfile *f);
+/* The RESULT / INTENT record with this "kind:key", or NULL. O(1). */
+cJSON *mae__jfile_result(const mae_jfile *f, const char *kind_key);
+cJSON *mae__jfile_intent(const mae_jfile *f, const char *kind_key);
 /* FNV-1a 64 of a file's bytes as "fnv1a64:<16 hex>" into out (33 bytes). 0 or MAE_EIO. */
 int mae__file_digest(const char *path, char out[33]);
 /* The default journal directory: $MAESTRO_JOURNAL, $XDG_STATE_HOME/maestro/runs, else

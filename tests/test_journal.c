@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "harness.h"
+#include "loop/journal_run.h"
 #include "loop/journal.h"
 #include "maestro/base.h"
 
@@ -310,4 +311,53 @@ TEST(writer_disk_full) {
     if (mounted) umount(dir);
     rmdir(dir);
     free(dir);
+}
+
+/* A journal of 100,000 calls (a big foreach): 100k intents, 90k results, 5k results written
+ * twice (a re-send's result replaces the first). Every lookup finds the last record of its key,
+ * the unknown count is exact, and the members stay a proper object. The index is what keeps
+ * this linear: with cJSON's member search it was 10^10 string compares. */
+TEST(a_hundred_thousand_keyed_records_load_and_look_up) {
+    enum { N = 100000, DONE = 90000, TWICE = 5000 };
+    size_t cap = MAE_JRNL_HDR + (size_t)(N + DONE + TWICE + 1) * (MAE_JRNL_REC_HDR + 96), len = MAE_JRNL_HDR;
+    uint8_t *buf = malloc(cap);
+    ASSERT_NOT_NULL(buf);
+    mae__jrnl_header(buf);
+    char p[96];
+    int l = snprintf(p, sizeof p, "{\"run_id\":\"r\"}");
+    mae__jrnl_encode(buf + len, MAE_JR_RUN_START, p, (size_t)l);
+    len += MAE_JRNL_REC_HDR + (size_t)l;
+    for (int i = 0; i < N + DONE + TWICE; i++) {
+        int k = i < N ? i : i < N + DONE ? i - N : i - N - DONE;
+        bool intent = i < N, again = i >= N + DONE;
+        if (intent) l = snprintf(p, sizeof p, "{\"k\":\"run:fan:%d\",\"kind\":\"step\",\"step\":\"fan\"}", k);
+        else l = snprintf(p, sizeof p, "{\"k\":\"run:fan:%d\",\"kind\":\"step\",\"ok\":true,\"output\":%d}", k, again ? -k : k);
+        mae__jrnl_encode(buf + len, intent ? MAE_JR_INTENT : MAE_JR_RESULT, p, (size_t)l);
+        len += MAE_JRNL_REC_HDR + (size_t)l;
+    }
+    mae_jfile f = {0};
+    char err[256] = "";
+    ASSERT_EQ_INT(mae__jfile_load_buf(buf, len, &f, err, sizeof err), 0);
+    ASSERT_EQ_INT(f.n_unknown, N - DONE);
+    ASSERT_EQ_INT(cJSON_GetArraySize(f.results), DONE);
+    ASSERT_EQ_INT(cJSON_GetArraySize(f.intents), N);
+    for (int k = 0; k < N; k += 997) {
+        char key[64];
+        snprintf(key, sizeof key, "step:run:fan:%d", k);
+        ASSERT_NOT_NULL(mae__jfile_intent(&f, key));
+        cJSON *r = mae__jfile_result(&f, key);
+        if (k >= DONE) {
+            ASSERT_NULL(r);
+            continue;
+        }
+        ASSERT_NOT_NULL(r);
+        ASSERT_EQ_STR(r->string, key);
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(r, "output");
+        ASSERT_EQ_INT((int)o->valuedouble, k < TWICE ? -k : k);
+    }
+    ASSERT_NULL(mae__jfile_result(&f, "step:run:fan:100000"));
+    /* the object's own member search agrees with the index on a replaced key */
+    ASSERT_TRUE(cJSON_GetObjectItemCaseSensitive(f.results, "step:run:fan:7") == mae__jfile_result(&f, "step:run:fan:7"));
+    mae__jfile_free(&f);
+    free(buf);
 }
