@@ -456,8 +456,8 @@ int mae__envwire_response(const uint8_t *p, size_t len, mae_grpc_reply *out) {
     }
     /* Any: type_url = 1, value = 2 (checked even when unused: protobuf-c parses it) */
     field url = {0}, value = {0};
-    const uint8_t *q = data.s, *qend = data.s + data.n;
-    while (data.num && q < qend) {
+    const uint8_t *q = data.num ? data.s : p, *qend = data.num ? data.s + data.n : p;
+    while (q < qend) {
         field f;
         if (!next_field(&q, qend, &f) || f.wt != 2) return OTHER;
         if (f.num == 1 && !url.num && plain(f.s, f.n)) url = f;
@@ -467,7 +467,11 @@ int mae__envwire_response(const uint8_t *p, size_t len, mae_grpc_reply *out) {
     if (!success) {
         /* the caller frees it with free(): not cJSON's allocator */
         out->app_error = true;
-        out->error = error.n ? strndup((const char *)error.s, error.n) : strdup("service reported failure");
+        out->error = error.n ? malloc(error.n + 1) : strdup("service reported failure");
+        if (out->error && error.n) {
+            memcpy(out->error, error.s, error.n);
+            out->error[error.n] = 0;
+        }
         return out->error ? 0 : MAE_ENOMEM;
     }
     if (!data.num) return 0;
