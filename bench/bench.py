@@ -518,9 +518,10 @@ def main():
     log("results: bench/results/results.json, bench/results/summary.md (%.0f s)" % (time.time() - t0))
 
 
-try:
-    main()
-finally:
-    for p in procs:
-        stop(p)
-    shutil.rmtree(TMP, ignore_errors=True)
+if __name__ == "__main__":   # bench/grpc_ab.py imports the helpers above
+    try:
+        main()
+    finally:
+        for p in procs:
+            stop(p)
+        shutil.rmtree(TMP, ignore_errors=True)

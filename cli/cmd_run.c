@@ -262,6 +262,7 @@ int mae_cmd_run(int argc, char **argv) {
     int show_progress = mae_cli_progress_decide(progress, quiet || no_progress, &po);
     /* the progress says what the warnings would, once per step: logs only when asked for */
     if (quiet || (show_progress && !log_level_set)) eo.log_level = MAE_LOG_OFF;
+    /* no_report stays 0: the failure summary, --report and the journal come from the report */
     mae_run_opts ro = {0};
     if (timeout_s && (mae__parse_duration_ms(timeout_s, &ro.timeout_ms) != 0 || ro.timeout_ms == 0))
         return mae_cli_usage(&run_spec, "--timeout: not a duration: '%s'", timeout_s);

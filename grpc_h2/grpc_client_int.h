@@ -143,7 +143,11 @@ struct mae__gpool {
     mae__gtransport *t;
     mae__gq link;                /* in t->pools */
     char *endpoint;              /* as configured */
-    char *key;                   /* endpoint and TLS settings: what the pool is looked up by */
+    /* What the pool is looked up by, besides the endpoint: the TLS and keepalive settings as
+     * configured, compared field by field on every call (no key string built per call). */
+    bool key_tls, key_insecure;
+    uint64_t key_ka_ms, key_ka_timeout_ms;
+    char *key_files[4];          /* ca_file, cert_file, key_file, server_name; NULL = unset */
     bool tls;                    /* grpcs:// or a `tls:` mapping */
     mae__tls_ctx *tls_ctx;       /* NULL with tls set: tls_err says why connections fail */
     char *tls_name;              /* verified and sent as SNI: tls.server_name, else the host */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grpc_h2/grpc_envwire.h"
 #include "grpc_h2/grpc_msgcodec.h"
 #include "grpc_h2/grpc_target.h"
 #include "grpc_h2/grpc_struct.h"
@@ -20,58 +21,14 @@ static char *nz(const char *s) { return (char *)(s ? s : ""); }
 
 static int env_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t **msg,
                       size_t *len) {
-    Mae__Pb__ServiceRequest r = MAE__PB__SERVICE_REQUEST__INIT;
-    Mae__Pb__Any any;
     /* No `input:` sends an empty Struct, as the Go original does: services unpack the payload
      * as a Struct unconditionally (an explicit `input: null` still sends a null Value). */
-    cJSON *none = req->input ? NULL : cJSON_CreateObject();
-    if (!req->input && !none) return MAE_ENOMEM;
-    int rc = mae__grpc_any_pack_json(req->input ? req->input : none, &any);
-    cJSON_Delete(none);
-    if (rc < 0) return rc;
-    r.method = nz(mae__grpc_target_method(req->target));
-    r.payload = &any;
-    r.workflow_id = nz(req->run_id);
-    r.step_id = nz(req->step_id);
-    size_t clen = strlen(nz(req->run_id)) + strlen(nz(req->step_id)) + 2;
-    char *corr = malloc(clen);
-    Mae__Pb__ServiceRequest__HeadersEntry *ents = NULL, **eps = NULL;
-    if (req->n_headers) {
-        ents = calloc(req->n_headers, sizeof *ents);
-        eps = calloc(req->n_headers, sizeof *eps);
-    }
-    if (!corr || (req->n_headers && (!ents || !eps))) {
-        rc = MAE_ENOMEM;
-        goto out;
-    }
-    snprintf(corr, clen, "%s:%s", nz(req->run_id), nz(req->step_id));
-    r.correlation_id = corr;
-    for (size_t i = 0; i < req->n_headers; i++) {
-        mae__pb__service_request__headers_entry__init(&ents[i]);
-        ents[i].key = nz(req->headers[i].name);
-        ents[i].value = nz(req->headers[i].value);
-        eps[i] = &ents[i];
-    }
-    r.n_headers = req->n_headers;
-    r.headers = eps;
-    size_t n = mae__pb__service_request__get_packed_size(&r);
-    uint8_t *buf = malloc(n + 5);
-    if (!buf) {
-        rc = MAE_ENOMEM;
-        goto out;
-    }
-    *len = mae__pb__service_request__pack(&r, buf + 5);
-    *msg = buf;
-out:
-    free(corr);
-    free(ents);
-    free(eps);
-    mae__grpc_any_clear(&any);
-    return rc;
+    return mae__envwire_request(mae__grpc_target_method(req->target), req->input, req->run_id,
+                                req->step_id, req->headers, req->n_headers, 5, msg, len);
 }
 
-static int env_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len,
-                      mae_grpc_reply *out) {
+/* The general way, through protobuf-c: for the bytes grpc_envwire.c leaves to it. */
+static int env_decode_general(const uint8_t *msg, size_t len, mae_grpc_reply *out) {
     memset(out, 0, sizeof *out);
     Mae__Pb__ServiceResponse *r = mae__pb__service_response__unpack(NULL, len, msg);
     if (!r) return MAE_EDECODE;
@@ -86,6 +43,16 @@ static int env_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len,
     }
     mae__pb__service_response__free_unpacked(r, NULL);
     return rc;
+}
+
+static int env_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len,
+                      mae_grpc_reply *out) {
+    int rc = mae__envwire_response(msg, len, out);
+    return rc == MAE__ENVWIRE_OTHER ? env_decode_general(msg, len, out) : rc;
+}
+
+int mae__grpc_env_decode_general(const uint8_t *msg, size_t len, mae_grpc_reply *out) {
+    return env_decode_general(msg, len, out);
 }
 
 void mae__grpc_env_request_free(mae_grpc_env_request *r) {

@@ -42,6 +42,10 @@ struct mae_grpc_codec {
 extern const mae_grpc_codec mae__grpc_envelope_codec;
 #define MAE_GRPC_ENVELOPE_PATH "/maestro.v1.MaestroService/Execute"
 
+/* The envelope's reply decoded through protobuf-c only, never grpc_envwire.c's direct reader:
+ * what tests compare the direct reader with. Returns as mae_grpc_codec.decode. */
+int mae__grpc_env_decode_general(const uint8_t *msg, size_t len, mae_grpc_reply *out);
+
 /* Server side of the envelope (for `maestro stub`). */
 typedef struct mae_grpc_env_request {
     char *method, *workflow_id, *step_id, *correlation_id;

@@ -22,7 +22,7 @@
 
 static void pool_free(mae__gpool *p) {
     free(p->endpoint);
-    free(p->key);
+    for (size_t i = 0; i < 4; i++) free(p->key_files[i]);
     free(p->host);
     free(p->authority);
     free(p->tls_name);
@@ -362,20 +362,37 @@ static int parse_endpoint(const char *ep, char **host, int *port, bool *tls, con
     return *host ? 0 : MAE_ENOMEM;
 }
 
-/* The pool key: two services share connections only when endpoint, TLS and keepalive
- * settings agree. */
-static char *pool_key(const mae_svc_cfg *svc) {
-    const mae_svc_tls *s = &svc->tls;
-    const char *f[] = {s->ca_file, s->cert_file, s->key_file, s->server_name};
-    size_t len = strlen(svc->endpoint) + 8 + 48;  /* + two flags and two numbers */
-    for (size_t i = 0; i < 4; i++) len += (f[i] ? strlen(f[i]) : 0) + 2;
-    char *k = malloc(len);
-    if (!k) return NULL;
-    int n = snprintf(k, len, "%s\n%d%d\n%llu/%llu", svc->endpoint, s->enabled,
-                     s->insecure_skip_verify, (unsigned long long)svc->keepalive_ms,
-                     (unsigned long long)svc->keepalive_timeout_ms);
-    for (size_t i = 0; i < 4; i++) n += snprintf(k + n, len - (size_t)n, "\n%s", f[i] ? f[i] : "");
-    return k;
+/* Two services share a pool's connections only when endpoint, TLS and keepalive settings
+ * agree; an unset file and an empty one are the same. */
+static void tls_files(const mae_svc_cfg *svc, const char *f[4]) {
+    f[0] = svc->tls.ca_file;
+    f[1] = svc->tls.cert_file;
+    f[2] = svc->tls.key_file;
+    f[3] = svc->tls.server_name;
+}
+
+static bool pool_matches(const mae__gpool *p, const mae_svc_cfg *svc) {
+    const char *f[4];
+    if (strcmp(p->endpoint, svc->endpoint) != 0 || p->key_tls != svc->tls.enabled ||
+        p->key_insecure != svc->tls.insecure_skip_verify || p->key_ka_ms != svc->keepalive_ms ||
+        p->key_ka_timeout_ms != svc->keepalive_timeout_ms)
+        return false;
+    tls_files(svc, f);
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(p->key_files[i] ? p->key_files[i] : "", f[i] ? f[i] : "") != 0) return false;
+    return true;
+}
+
+static int pool_key_set(mae__gpool *p, const mae_svc_cfg *svc) {
+    const char *f[4];
+    p->key_tls = svc->tls.enabled;
+    p->key_insecure = svc->tls.insecure_skip_verify;
+    p->key_ka_ms = svc->keepalive_ms;
+    p->key_ka_timeout_ms = svc->keepalive_timeout_ms;
+    tls_files(svc, f);
+    for (size_t i = 0; i < 4; i++)
+        if (f[i] && !(p->key_files[i] = strdup(f[i]))) return MAE_ENOMEM;
+    return 0;
 }
 
 /* grpcs: the pool's TLS context, built once; an unusable file is kept as the reason every
@@ -397,25 +414,20 @@ static int pool_tls(mae__gpool *p, const mae_svc_cfg *svc) {
 int mae__pool_get(mae__gtransport *t, const mae_svc_cfg *svc, mae__gpool **out) {
     int want = svc->pool_connections > 0 ? svc->pool_connections : 5;
     if (want > MAE__GRPC_MAX_POOL) want = MAE__GRPC_MAX_POOL;
-    char *key = pool_key(svc);
-    if (!key) return MAE_ENOMEM;
+    if (!svc->endpoint) return MAE_EINVAL;
     for (mae__gq *q = t->pools.next; q != &t->pools; q = q->next) {
         mae__gpool *p = MAE__GQ_ITEM(q, mae__gpool, link);
-        if (strcmp(p->key, key) == 0) {
+        if (pool_matches(p, svc)) {
             if (want > p->max_conns) p->max_conns = want;
-            free(key);
             *out = p;
             return 0;
         }
     }
     mae__gpool *p = calloc(1, sizeof *p);
-    if (!p) {
-        free(key);
-        return MAE_ENOMEM;
-    }
-    p->key = key;
+    if (!p) return MAE_ENOMEM;
     const char *hostport;
-    int rc = parse_endpoint(svc->endpoint, &p->host, &p->port, &p->tls, &hostport);
+    int rc = pool_key_set(p, svc);
+    if (rc == 0) rc = parse_endpoint(svc->endpoint, &p->host, &p->port, &p->tls, &hostport);
     if (rc < 0) {
         pool_free(p);
         return rc;
@@ -457,21 +469,29 @@ static bool reserved_header(const char *n) {
     return false;
 }
 
+/* The request's header list. Names and values that outlive the call (string constants and the
+ * pool's authority) are handed to nghttp2 without a copy; the rest is packed into hdr_store,
+ * which nghttp2 copies at submit. The two headers unique to each call are sent never-indexed:
+ * inserting them into the HPACK table would cost both sides work and evict the headers that
+ * repeat (docs/workflow-language.md#grpc-calls-on-the-wire). */
 static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
                          const mae__gpool *p) {
-    const char *fixed[][2] = {
-        {":method", "POST"}, {":scheme", p->tls ? "https" : "http"}, {":path", path},
-        {":authority", p->authority},
-        {"content-type", "application/grpc"}, {"te", "trailers"},
-        {"user-agent", "maestro/" MAE_VERSION}, {"grpc-timeout", "1n"},
-        {"grpc-encoding", req->service->compression},
-        {"grpc-accept-encoding", MAE_GRPC_ACCEPT_ENCODING},
-        {"idempotency-key", req->idempotency_key}, {"traceparent", req->traceparent},
+    enum { REF = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE,
+           COPY = NGHTTP2_NV_FLAG_NONE, UNIQUE = NGHTTP2_NV_FLAG_NO_INDEX };
+    const struct { const char *name, *value; uint8_t flags; } fixed[] = {
+        {":method", "POST", REF}, {":scheme", p->tls ? "https" : "http", REF}, {":path", path, COPY},
+        {":authority", p->authority, REF},
+        {"content-type", "application/grpc", REF}, {"te", "trailers", REF},
+        {"user-agent", "maestro/" MAE_VERSION, REF}, {"grpc-timeout", c->deadline ? "1n" : NULL, COPY},
+        {"grpc-encoding", req->service->compression, COPY},
+        {"grpc-accept-encoding", MAE_GRPC_ACCEPT_ENCODING, REF},
+        {"idempotency-key", req->idempotency_key, UNIQUE}, {"traceparent", req->traceparent, UNIQUE},
     };
     size_t nfixed = sizeof fixed / sizeof *fixed;
     size_t total = 0, n = 0;
     for (size_t i = 0; i < nfixed; i++)
-        if (fixed[i][1]) total += strlen(fixed[i][0]) + strlen(fixed[i][1]) + 2;
+        if (fixed[i].value && !(fixed[i].flags & REF))
+            total += strlen(fixed[i].name) + strlen(fixed[i].value) + 2;
     for (size_t i = 0; i < req->n_headers; i++) {
         const mae_header_kv *h = &req->headers[i];
         if (!h->name || !h->value) return MAE_EINVAL;
@@ -481,27 +501,30 @@ static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
         if (mae__header_is_bin(h->name) && !mae__header_bin_value_ok(h->value)) return MAE_EINVAL;
         total += strlen(h->name) + strlen(h->value) + 2;
     }
-    c->nv = calloc(nfixed + req->n_headers, sizeof *c->nv);
+    c->nv = malloc((nfixed + req->n_headers) * sizeof *c->nv);
     c->hdr_store = malloc(total + 1);
     if (!c->nv || !c->hdr_store) return MAE_ENOMEM;
     char *o = c->hdr_store;
-#define ADD(nm, val, lower)                                                          \
+#define ADD(nm, val, lower, fl)                                                      \
     do {                                                                             \
         size_t nl = strlen(nm), vl = strlen(val);                                    \
         for (size_t k = 0; k < nl; k++) o[k] = lower ? (char)tolower((unsigned char)(nm)[k]) : (nm)[k]; \
         memcpy(o + nl + 1, val, vl);                                                 \
-        c->nv[n++] = (nghttp2_nv){(uint8_t *)o, (uint8_t *)o + nl + 1, nl, vl, NGHTTP2_NV_FLAG_NONE}; \
+        c->nv[n++] = (nghttp2_nv){(uint8_t *)o, (uint8_t *)o + nl + 1, nl, vl, fl};  \
         o += nl + vl + 2;                                                            \
     } while (0)
     for (size_t i = 0; i < nfixed; i++) {
-        if (!fixed[i][1]) continue;
-        if (strcmp(fixed[i][0], "grpc-timeout") == 0 && !c->deadline) continue;
-        ADD(fixed[i][0], fixed[i][1], false);
+        const char *nm = fixed[i].name, *val = fixed[i].value;
+        if (!val) continue;
+        if (fixed[i].flags & REF)
+            c->nv[n++] = (nghttp2_nv){(uint8_t *)nm, (uint8_t *)val, strlen(nm), strlen(val), REF};
+        else
+            ADD(nm, val, false, fixed[i].flags);
     }
     for (size_t i = 0; i < req->n_headers; i++) {
         const mae_header_kv *h = &req->headers[i];
         if (h->name[0] == ':' || reserved_header(h->name)) continue;
-        ADD(h->name, h->value, true);
+        ADD(h->name, h->value, true, COPY);
     }
 #undef ADD
     c->n_nv = n;

@@ -143,7 +143,10 @@ struct mae_run {
     size_t comp_next;           /* counts down: next record to compensate is comps[comp_next-1] */
     int comp_failed;
     bool comp_budget_over;
-    /* report */
+    /* report: built at the end unless the run was started with no_report (and no journal);
+     * rep_steps is NULL then. The counts are kept either way (mae_run_result). */
+    bool want_report;
+    uint64_t n_steps_run, n_attempts;
     cJSON *rep_steps, *rep_comps;
     cJSON *rep_unlisted;        /* foreach items past MAE_REPORT_ITEMS: {step id: {status: count}} */
     cJSON *rep_comps_unlisted;  /* their succeeded compensations, the same way */

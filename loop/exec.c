@@ -58,8 +58,21 @@ static char *idem_key(const mae_run *run, const mae_node *parent, const char *st
     size_t kl = strlen(run->id) + strlen(step_id) + 2 + n * 13;
     char *k = malloc(kl);
     if (!k) return NULL;
-    int w = snprintf(k, kl, "%s:%s", run->id, step_id);
-    while (n > 0) w += snprintf(k + w, kl - (size_t)w, "[%d]", idx[--n]);
+    /* By hand: once per call node, and snprintf was ~850 instructions of it. */
+    size_t rl = strlen(run->id), sl = strlen(step_id), w = rl + 1 + sl;
+    memcpy(k, run->id, rl);
+    k[rl] = ':';
+    memcpy(k + rl + 1, step_id, sl);
+    while (n > 0) {
+        char d[12];
+        size_t dl = 0;
+        unsigned v = (unsigned)idx[--n];
+        do d[dl++] = (char)('0' + v % 10); while ((v /= 10) != 0);
+        k[w++] = '[';
+        while (dl > 0) k[w++] = d[--dl];
+        k[w++] = ']';
+    }
+    k[w] = 0;
     return k;
 }
 

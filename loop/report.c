@@ -21,7 +21,10 @@ static void count_unlisted(cJSON **tally, const char *id, const char *status) {
 
 cJSON *mae__report_step(mae_run *run, const char *id, int index, const char *status, int attempts,
                         int64_t dur_ms, mae_class cls, int status_code, const char *msg) {
-    if (!id || !run->rep_steps) return NULL;
+    if (!id) return NULL;
+    if (strcmp(status, "skipped") != 0) run->n_steps_run++;
+    if (attempts > 0) run->n_attempts += (uint64_t)attempts;
+    if (!run->rep_steps) return NULL;
     if (index >= MAE_REPORT_ITEMS) {
         count_unlisted(&run->rep_unlisted, id, status);
         return NULL;

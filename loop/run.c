@@ -111,7 +111,7 @@ static void finish(mae_run *run) {
     else if (run->comp_failed) run->status = MAE_RUN_COMPENSATION_FAILED;
     else if (run->interrupted) run->status = MAE_RUN_INTERRUPTED;
     else run->status = MAE_RUN_FAILED;
-    mae__report_build(run);
+    if (run->want_report) mae__report_build(run);
     mae__ev_run_end(run);
     mae__log(run, run->failed ? MAE_LOG_WARN : MAE_LOG_INFO, NULL, 0,
              (int64_t)(uv_now(run->eng->loop) - run->started_ms), NULL, "run %s", mae_run_status_name(run->status));
@@ -324,6 +324,9 @@ static void deliver(mae_run *run) {
         .output = run->status == MAE_RUN_SUCCEEDED ? run->output : NULL,
         .report = run->report,
         .summary = run->summary,
+        .steps_run = run->n_steps_run,
+        .attempts = run->n_attempts,
+        .error_class = run->failed ? run->fail_class : NULL,
     };
     /* the journal failed before any intent was durable: nothing was sent, as if refused */
     if (run->jr_failed && !run->jr_durable) res.exit_code = 2;
@@ -363,11 +366,13 @@ int mae__run_start_ex(mae_engine *e, const mae_workflow *wf, const char *input_j
     run->wf = wf;
     set_ids(run, f);
     run->vars = mae__vars_new(NULL);
-    run->rep_steps = cJSON_CreateArray();
+    /* the journal's end record carries the report: a journaled run always builds it */
+    run->want_report = !(opts && opts->no_report) || e->opts.journal_dir;
+    run->rep_steps = run->want_report ? cJSON_CreateArray() : NULL;
     run->rep_comps = cJSON_CreateArray();
     cJSON *wfo = cJSON_CreateObject();
     run->steps = cJSON_CreateObject();
-    if (!run->vars || !run->rep_steps || !run->rep_comps || !wfo || !run->steps) {
+    if (!run->vars || (run->want_report && !run->rep_steps) || !run->rep_comps || !wfo || !run->steps) {
         cJSON_Delete(input);
         cJSON_Delete(wfo);
         cJSON_Delete(run->steps);

@@ -463,6 +463,7 @@ static void post_run(mae_serve *s, mae_h1_exchange *x, const mae_h1_request *req
     mae_run_opts ro = {0};
     ro.on_input_error = on_input_error;
     ro.input_ud = &ie;
+    ro.no_report = 0;   /* GET /v1/runs/{id} serves the report */
     const char *body = req->body_len ? req->body : NULL;
     int rc = mae_run_start(s->eng, w->wf, body, &ro, on_run_done, r, &r->run);
     if (rc != 0) {

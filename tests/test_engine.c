@@ -93,6 +93,13 @@ TEST(sequence_success_renders_output_and_keys) {
     ASSERT_EQ_STR(e[0].idempotency_key, key);
     ASSERT_EQ_INT(strlen(e[0].traceparent), 55);
     ASSERT_TRUE(strncmp(e[0].traceparent, "00-", 3) == 0);
+    /* "00-" 32 hex "-" 16 hex "-01", lower-case hex (W3C trace-context) */
+    for (int i = 0; i < 55; i++) {
+        char ch = e[0].traceparent[i];
+        if (i == 2 || i == 35 || i == 52) ASSERT_TRUE(ch == '-');
+        else if (i > 2 && i < 52) ASSERT_TRUE((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'));
+    }
+    ASSERT_EQ_STR(e[0].traceparent + 52, "-01");
     ASSERT_TRUE(strcmp(e[0].traceparent, e[2].traceparent) != 0);
     /* the same trace id for the whole run */
     ASSERT_TRUE(strncmp(e[0].traceparent, e[2].traceparent, 35) == 0);

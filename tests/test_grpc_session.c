@@ -117,8 +117,10 @@ TEST(session_request_header_list) {
                 left -= (size_t)n;
                 if (fl & NGHTTP2_HD_INFLATE_EMIT) {
                     size_t l = strlen(hdrs);
-                    snprintf(hdrs + l, sizeof hdrs - l, "%.*s: %.*s\n", (int)nv.namelen, nv.name,
-                             (int)nv.valuelen, nv.value);
+                    /* "(never)": sent as a never-indexed literal (RFC 7541 6.2.3) */
+                    snprintf(hdrs + l, sizeof hdrs - l, "%.*s: %.*s%s\n", (int)nv.namelen, nv.name,
+                             (int)nv.valuelen, nv.value,
+                             nv.flags & NGHTTP2_NV_FLAG_NO_INDEX ? " (never)" : "");
                 }
                 if (fl & NGHTTP2_HD_INFLATE_FINAL) {
                     nghttp2_hd_inflate_end_headers(inf);
@@ -146,8 +148,8 @@ TEST(session_request_header_list) {
                         "user-agent: maestro/" MAE_VERSION "\n"
                         "grpc-timeout: 1500000u\n"
                         "grpc-accept-encoding: identity,deflate,gzip\n"
-                        "idempotency-key: r:s\n"
-                        "traceparent: 00-abc-def-01\n"
+                        "idempotency-key: r:s (never)\n"
+                        "traceparent: 00-abc-def-01 (never)\n"
                         "x-custom: v1\n");
     ASSERT_EQ_INT(data_frames, 1);
     ASSERT_EQ_INT(end_stream, 1);
@@ -210,4 +212,45 @@ TEST(session_garbage_from_server_fails_the_call_once) {
     ASSERT_CONTAINS(s.msg, "HTTP/2 session ended");
     ASSERT_TRUE(mae__gq_empty(&s.pool->conns));
     close_session(&s);
+}
+
+static void closed_cb(void *ud) { (*(int *)ud)++; }
+
+/* Services share a pool exactly when endpoint, TLS and keepalive settings agree (compared field
+ * by field on every call); an unset TLS file is the same as an empty one. */
+TEST(session_pool_lookup_by_settings) {
+    uv_loop_t loop;
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    mae_transport *t;
+    ASSERT_EQ_INT(mae_grpc_transport_new(&loop, &t), 0);
+    mae__gtransport *gt = t->data;
+    mae_svc_cfg a = svc1(), b = svc1();
+    mae__gpool *pa, *pb;
+    ASSERT_EQ_INT(mae__pool_get(gt, &a, &pa), 0);
+    b.name = "other";
+    b.tls.ca_file = "";
+    ASSERT_EQ_INT(mae__pool_get(gt, &b, &pb), 0);
+    ASSERT_TRUE(pa == pb);
+    mae_svc_cfg diff[5];
+    for (int i = 0; i < 5; i++) diff[i] = svc1();
+    diff[0].endpoint = "localhost:50052";
+    diff[1].keepalive_ms = 1000;
+    diff[2].keepalive_timeout_ms = 5000;
+    diff[3].tls.server_name = "other.example";
+    diff[4].tls.insecure_skip_verify = true;
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ_INT(mae__pool_get(gt, &diff[i], &pb), 0);
+        if (pb == pa) th_fail(__FILE__, __LINE__, "setting %d did not make a new pool", i);
+        mae__gpool *again;
+        ASSERT_EQ_INT(mae__pool_get(gt, &diff[i], &again), 0);
+        ASSERT_TRUE(again == pb);
+    }
+    mae_grpc_stats st;
+    mae__grpc_transport_stats(t, &st);
+    ASSERT_EQ_INT(st.pools, 6);
+    int closed = 0;
+    t->vt->close(t, closed_cb, &closed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(closed, 1);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }

@@ -83,8 +83,17 @@ typedef struct mae_run_result {
     int exit_code;                 /* 0, 1, 3 or 130, as `maestro run` exits */
     const char *run_id;
     const struct cJSON *output;    /* the rendered output ({} when none); NULL unless succeeded */
-    const struct cJSON *report;    /* the run report (docs/run-report.md) */
-    const char *summary;           /* failure summary for a person (multi-line); NULL on success */
+    /* the run report (docs/run-report.md); NULL when the run was started with no_report */
+    const struct cJSON *report;
+    /* failure summary for a person (multi-line); NULL on success and with no_report */
+    const char *summary;
+    /* Kept whether or not a report is built. steps_run: step executions that ended in any
+     * status but skipped, every foreach item counted (the report lists at most the first
+     * items); attempts: the attempts they made (calls sent, retries included). */
+    uint64_t steps_run, attempts;
+    /* the failure's class name as in the report's error.class ("timeout", "grpc", ...);
+     * NULL on success */
+    const char *error_class;
 } mae_run_result;
 /* Called once when the run is over (compensation included) and its handles are closed.
  * Everything in res is owned by the run and valid until mae_run_free. */
@@ -97,6 +106,12 @@ typedef struct mae_run_opts {
      * go to the engine's log at level error instead. */
     mae_diag_cb on_input_error;
     void *input_ud;
+    /* Non-zero: no run report and no failure summary are built (res.report, res.summary and the
+     * RUN_END event's report are NULL), which saves their cost on every run; steps_run,
+     * attempts and error_class are still set. Ignored when the engine has a journal_dir (the
+     * journal records the report). The default (0, or opts NULL) builds both: what an
+     * embedder got before this option existed. */
+    int no_report;
 } mae_run_opts;
 
 /* Starts a run; cb is called once when it is over, never from inside this call. input_json

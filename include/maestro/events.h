@@ -34,7 +34,7 @@ typedef enum {
     MAE_EV_STEP_END,       /* outcome: succeeded, failed, cancelled, outcome_unknown, skipped */
     MAE_EV_COMP_START,     /* a compensation call begins */
     MAE_EV_COMP_RESULT,    /* outcome: succeeded or failed */
-    MAE_EV_RUN_END,        /* outcome: the run status; output and report set */
+    MAE_EV_RUN_END,        /* outcome: the run status; output and report set (see report) */
 } mae_event_kind;
 
 /* One event. Every pointer is borrowed: valid only during the on_event call. Fields that do
@@ -72,7 +72,8 @@ typedef struct mae_event {
                                       the output; else NULL */
     const struct cJSON *error;     /* failed ATTEMPT_RESULT, STEP_END, COMP_RESULT:
                                       {"class","message","status"}; else NULL */
-    const struct cJSON *report;    /* RUN_END: the run report; else NULL */
+    const struct cJSON *report;    /* RUN_END: the run report (NULL when the run was started
+                                      with mae_run_opts.no_report); else NULL */
 } mae_event;
 
 typedef void (*mae_event_cb)(const mae_event *ev, void *ud);
