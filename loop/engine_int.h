@@ -20,6 +20,7 @@
 #include "loop/events.h"
 #include "maestro/maestro.h"
 #include "transports/transport.h"
+#include "workflow/json_out.h"
 #include "workflow/model.h"
 
 
@@ -155,6 +156,7 @@ struct mae_run {
     /* journal (loop/journal_run.c) */
     struct mae_jwriter *jw;     /* NULL: no journal */
     char *jr_path;
+    mae_jtext jr_text;          /* the per-call records are written here, one after another */
     struct mae_jfile *replay;   /* resuming: the journal being replayed (owned) */
     int replay_mode;            /* mae_replay_mode */
     bool replaying;             /* no call has gone out live yet: pumps launch what the old run did */
@@ -185,9 +187,9 @@ struct mae_node {
     size_t next;
     size_t pending;
     /* foreach */
-    cJSON *items;               /* owned array */
+    cJSON *items;               /* owned array of the items not started yet: each one moves
+                                 * into its item scope when it starts */
     size_t n_items;
-    cJSON **itemv;              /* borrowed pointers into items, n_items */
     cJSON **results;            /* owned, n_items */
     int concurrency;
 };

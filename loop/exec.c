@@ -134,7 +134,6 @@ void mae__node_free(mae_node *n) {
         for (size_t i = 0; i < n->n_items; i++) cJSON_Delete(n->results[i]);
         free(n->results);
     }
-    free(n->itemv);
     free(n);
 }
 
@@ -262,7 +261,10 @@ static bool foreach_pump(mae_node *n) {
         const char *as = st->as ? st->as : "item";
         char idx[256];
         snprintf(idx, sizeof idx, "%s_index", as);
-        cJSON_AddItemToObject(iv->obj, as, cJSON_Duplicate(n->itemv[i], 1));
+        /* The array is the foreach's own copy, so each item moves into its scope instead of
+         * being copied: what is left shrinks as the run goes (issue #17: 100k items held the
+         * input twice to the end). Items start in order, so it is always the first. */
+        cJSON_AddItemToObject(iv->obj, as, cJSON_DetachItemViaPointer(n->items, n->items->child));
         cJSON_AddNumberToObject(iv->obj, idx, (double)i);
         launch(n, st, iv, (int)i);
         mae__vars_unref(iv);
@@ -329,11 +331,8 @@ static bool foreach_begin(mae_node *n) {
     }
     n->items = v;
     n->n_items = n_items;
-    n->itemv = calloc(n->n_items ? n->n_items : 1, sizeof *n->itemv);
     n->results = calloc(n->n_items ? n->n_items : 1, sizeof *n->results);
-    if (!n->itemv || !n->results) return fail_early(n, MAE_ENOMEM, "out of memory");
-    size_t i = 0;
-    for (cJSON *it = v->child; it; it = it->next) n->itemv[i++] = it;
+    if (!n->results) return fail_early(n, MAE_ENOMEM, "out of memory");
     n->concurrency = st->concurrency > 0 ? st->concurrency : MAE_FOREACH_CONCURRENCY;
     mae__log(n->run, MAE_LOG_DEBUG, st->id, 0, -1, NULL, "foreach over %zu items", n->n_items);
     return foreach_pump(n);

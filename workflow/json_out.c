@@ -12,11 +12,7 @@
 
 #include "maestro/maestro.h"
 
-typedef struct jbuf {
-    char *p;
-    size_t len, cap, max;
-    int rc;
-} jbuf;
+typedef mae_jtext jbuf;
 
 static void put(jbuf *b, const char *s, size_t n) {
     if (b->rc) return;
@@ -237,6 +233,17 @@ int mae__json_print_pretty(const cJSON *v, size_t max, char **out, size_t *len) 
 char *mae__json_text(const cJSON *v) {
     char *s = NULL;
     return print(v, MAE_JSON_UNBOUNDED, false, &s, NULL) == 0 ? s : NULL;
+}
+
+void mae__jtext_raw(mae_jtext *b, const char *s, size_t n) { put(b, s, n); }
+
+void mae__jtext_str(mae_jtext *b, const char *s) { put_string(b, s); }
+
+void mae__jtext_num(mae_jtext *b, double d) { put_number(b, d); }
+
+void mae__jtext_value(mae_jtext *b, const cJSON *v) {
+    if (v) put_tree(b, v, false);
+    else put(b, "null", 4);
 }
 
 static void text_pos(const char *text, const char *at, int *line, int *col) {
