@@ -190,9 +190,15 @@ struct mae_node {
     cJSON *items;               /* owned array of the items not started yet: each one moves
                                  * into its item scope when it starts */
     size_t n_items;
-    cJSON **results;            /* owned, n_items */
+    cJSON **results;            /* owned, n_items: the results kept as trees (see kept) */
+    mae_jtext kept;             /* the other results, as JSON text one after another */
+    struct mae_kept *kept_at;   /* n_items: where item i's text is in kept (len 0: none) */
     int concurrency;
 };
+
+typedef struct mae_kept {
+    size_t off, len;
+} mae_kept;
 
 /* A call in progress: a step's call or a compensation. */
 struct mae_callnode {

@@ -19,6 +19,7 @@
 #ifndef MAE_JSON_OUT_H
 #define MAE_JSON_OUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,8 @@ typedef struct mae_jtext {
     char *p;
     size_t len, cap, max;
     int rc;
+    bool lossy;    /* set (never cleared) when a value written would not parse back the same:
+                    * NaN or ±Inf, bytes that are not UTF-8, a cJSON_Raw or invalid node */
 } mae_jtext;
 
 /* n bytes as they are (the caller's own JSON punctuation). */
