@@ -119,7 +119,10 @@ int mae__jr_run_open(mae_run *run, const cJSON *input) {
     if (abs && mae__file_digest(abs, dg) == 0) cJSON_AddStringToObject(o, "digest", dg);
     else cJSON_AddNullToObject(o, "digest");
     free(abs);
-    cJSON_AddItemToObject(o, "input", input ? cJSON_Duplicate(input, 1) : cJSON_CreateObject());
+    /* a reference, not a copy: the input is printed once and left alone (a 100k-item input
+     * was duplicated, 100k allocations, only to be printed) */
+    if (input) cJSON_AddItemReferenceToObject(o, "input", (cJSON *)input);
+    else cJSON_AddItemToObject(o, "input", cJSON_CreateObject());
     /* --set changes endpoints: a resume must call the same services */
     cJSON *eps = cJSON_AddObjectToObject(o, "endpoints");
     for (size_t i = 0; eps && i < wf->n_services; i++)
