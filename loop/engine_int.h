@@ -21,6 +21,7 @@
 #include "loop/journal.h"
 #include "maestro/maestro.h"
 #include "transports/transport.h"
+#include "workflow/json_out.h"
 #include "workflow/model.h"
 
 
@@ -160,6 +161,7 @@ struct mae_run {
     /* journal (loop/journal_run.c) */
     struct mae_jwriter *jw;     /* NULL: no journal */
     char *jr_path;
+    mae_jtext jr_text;          /* the per-call records are written here, one after another */
     struct mae_jfile *replay;   /* resuming: the journal being replayed (owned) */
     int replay_mode;            /* mae_replay_mode */
     bool replaying;             /* no call has gone out live yet: pumps launch what the old run did */
@@ -190,12 +192,18 @@ struct mae_node {
     size_t next;
     size_t pending;
     /* foreach */
-    cJSON *items;               /* owned array */
+    cJSON *items;               /* owned array of the items not started yet: each one moves
+                                 * into its item scope when it starts */
     size_t n_items;
-    cJSON **itemv;              /* borrowed pointers into items, n_items */
-    cJSON **results;            /* owned, n_items */
+    cJSON **results;            /* owned, n_items: the results kept as trees (see kept) */
+    mae_jtext kept;             /* the other results, as JSON text one after another */
+    struct mae_kept *kept_at;   /* n_items: where item i's text is in kept (len 0: none) */
     int concurrency;
 };
+
+typedef struct mae_kept {
+    size_t off, len;
+} mae_kept;
 
 /* A call in progress: a step's call or a compensation. */
 struct mae_callnode {

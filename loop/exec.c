@@ -147,15 +147,37 @@ void mae__node_free(mae_node *n) {
         for (size_t i = 0; i < n->n_items; i++) cJSON_Delete(n->results[i]);
         free(n->results);
     }
-    free(n->itemv);
+    free(n->kept.p);
+    free(n->kept_at);
     free(n);
+}
+
+/* Item i's result (taken). Results wait for the end of the foreach as JSON text in one buffer,
+ * not as cJSON trees: a 100k-item foreach kept 100k small trees (about 340 bytes in six
+ * allocations each) scattered through the heap every later item allocates in, and each item
+ * cost more the longer the run (issue #17). A value the text would not carry exactly (NaN, bytes
+ * that are not UTF-8) stays a tree, as does any when the buffer cannot grow. */
+static void keep_result(mae_node *p, size_t i, cJSON *v) {
+    if (!v) return;
+    mae_jtext *t = &p->kept;
+    size_t at = t->len;
+    t->lossy = false;
+    mae__jtext_value(t, v);
+    if (t->rc || t->lossy) {
+        t->len = at;
+        t->rc = 0;
+        p->results[i] = v;
+        return;
+    }
+    p->kept_at[i] = (mae_kept){at, t->len - at};
+    cJSON_Delete(v);
 }
 
 /* A child is over: take what the parent needs from it, then free it. */
 static void absorb(mae_node *p, mae_node *child) {
     if (child->failed) p->failed = true;
     if (p->kind == NODE_FOREACH && child->index >= 0 && (size_t)child->index < p->n_items) {
-        p->results[child->index] = child->result;
+        keep_result(p, (size_t)child->index, child->result);
         child->result = NULL;
     } else if (p->kind == NODE_ITEM && child->kind == NODE_CALL) {
         p->result = child->result;   /* a call body: the item's result is the call's output */
@@ -190,10 +212,23 @@ static void foreach_complete(mae_node *n) {
         return;
     }
     cJSON *arr = cJSON_CreateArray();
+    bool oom = !arr;
     for (size_t i = 0; arr && i < n->n_items; i++) {
-        cJSON *v = n->results[i] ? n->results[i] : cJSON_CreateNull();
+        cJSON *v = n->results[i];
         n->results[i] = NULL;
-        cJSON_AddItemToArray(arr, v);
+        if (!v && n->kept_at[i].len) {
+            v = cJSON_ParseWithLength(n->kept.p + n->kept_at[i].off, n->kept_at[i].len);
+            if (!v) oom = true;   /* it was printed from a tree: only memory can fail it */
+        }
+        cJSON_AddItemToArray(arr, v ? v : cJSON_CreateNull());
+    }
+    free(n->kept.p);
+    n->kept = (mae_jtext){0};
+    if (oom) {
+        cJSON_Delete(arr);
+        mae__run_fail(n->run, st->id, MAE_CLASS_INTERNAL, 0, 0, "out of memory");
+        n->failed = true;
+        return;
     }
     if (n->parent && n->parent->kind == NODE_ITEM) n->result = cJSON_Duplicate(arr, 1);
     /* Outside any item the step runs once, so .steps.ID (in the same tree as the run's
@@ -275,7 +310,10 @@ static bool foreach_pump(mae_node *n) {
         const char *as = st->as ? st->as : "item";
         char idx[256];
         snprintf(idx, sizeof idx, "%s_index", as);
-        cJSON_AddItemToObject(iv->obj, as, cJSON_Duplicate(n->itemv[i], 1));
+        /* The array is the foreach's own copy, so each item moves into its scope instead of
+         * being copied: what is left shrinks as the run goes (issue #17: 100k items held the
+         * input twice to the end). Items start in order, so it is always the first. */
+        cJSON_AddItemToObject(iv->obj, as, cJSON_DetachItemViaPointer(n->items, n->items->child));
         cJSON_AddNumberToObject(iv->obj, idx, (double)i);
         launch(n, st, iv, (int)i);
         mae__vars_unref(iv);
@@ -342,11 +380,10 @@ static bool foreach_begin(mae_node *n) {
     }
     n->items = v;
     n->n_items = n_items;
-    n->itemv = calloc(n->n_items ? n->n_items : 1, sizeof *n->itemv);
     n->results = calloc(n->n_items ? n->n_items : 1, sizeof *n->results);
-    if (!n->itemv || !n->results) return fail_early(n, MAE_ENOMEM, "out of memory");
-    size_t i = 0;
-    for (cJSON *it = v->child; it; it = it->next) n->itemv[i++] = it;
+    n->kept_at = calloc(n->n_items ? n->n_items : 1, sizeof *n->kept_at);
+    if (!n->results || !n->kept_at) return fail_early(n, MAE_ENOMEM, "out of memory");
+    n->kept.max = MAE_JSON_UNBOUNDED;
     n->concurrency = st->concurrency > 0 ? st->concurrency : MAE_FOREACH_CONCURRENCY;
     mae__log(n->run, MAE_LOG_DEBUG, st->id, 0, -1, NULL, "foreach over %zu items", n->n_items);
     return foreach_pump(n);

@@ -121,7 +121,10 @@ int mae__jr_run_open(mae_run *run, const cJSON *input) {
     if (abs && mae__file_digest(abs, dg) == 0) cJSON_AddStringToObject(o, "digest", dg);
     else cJSON_AddNullToObject(o, "digest");
     free(abs);
-    cJSON_AddItemToObject(o, "input", input ? cJSON_Duplicate(input, 1) : cJSON_CreateObject());
+    /* a reference, not a copy: the input is printed once and left alone (a 100k-item input
+     * was duplicated, 100k allocations, only to be printed) */
+    if (input) cJSON_AddItemReferenceToObject(o, "input", (cJSON *)input);
+    else cJSON_AddItemToObject(o, "input", cJSON_CreateObject());
     /* --set changes endpoints: a resume must call the same services */
     cJSON *eps = cJSON_AddObjectToObject(o, "endpoints");
     for (size_t i = 0; eps && i < wf->n_services; i++)
@@ -151,6 +154,35 @@ static const char *kind_of(const mae_callnode *c) {
 
 static const char *step_of(const mae_callnode *c) { return c->base.step && c->base.step->id ? c->base.step->id : ""; }
 
+/* The per-call records are written straight into one buffer the run reuses: building a cJSON
+ * object (and a copy of the output) only to print it cost about 40 allocations per call, and
+ * a long foreach spent its time in malloc (issue #17). The text is the same as the objects'. */
+#define RAW(t, lit) mae__jtext_raw((t), (lit), sizeof(lit) - 1)
+
+static mae_jtext *call_rec(mae_callnode *c, const char *count_key, int count) {
+    mae_jtext *t = &c->base.run->jr_text;
+    t->len = 0;
+    t->rc = 0;
+    t->max = MAE_JRNL_MAX_PAYLOAD;
+    RAW(t, "{\"k\":");
+    mae__jtext_str(t, c->idem_key);
+    RAW(t, ",\"kind\":\"");
+    mae__jtext_raw(t, kind_of(c), strlen(kind_of(c)));
+    RAW(t, "\",\"step\":");
+    mae__jtext_str(t, step_of(c));
+    RAW(t, ",\"index\":");
+    mae__jtext_num(t, c->base.index);
+    mae__jtext_raw(t, count_key, strlen(count_key));
+    mae__jtext_num(t, count);
+    return t;
+}
+
+/* Queues the record written in t (left for reuse). */
+static int put_text(mae_run *run, uint8_t type, mae_jtext *t, mae_jw_cb cb, void *ud) {
+    if (t->rc) return t->rc == MAE_ELIMIT ? MAE_ETOOBIG : MAE_ENOMEM;
+    return mae__jw_append(run->jw, type, t->p, t->len, cb, ud);
+}
+
 static void intent_cb(int status, void *ud) {
     mae_callnode *c = ud;
     mae_run *run = c->base.run;
@@ -168,15 +200,9 @@ int mae__jr_intent(mae_callnode *c) {
         /* compensations go out unjournaled: undoing beats leaving the side effect */
         return c->is_comp ? 0 : MAE_EIO;
     }
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddStringToObject(o, "k", c->idem_key);
-        cJSON_AddStringToObject(o, "kind", kind_of(c));
-        cJSON_AddStringToObject(o, "step", step_of(c));
-        cJSON_AddNumberToObject(o, "index", c->base.index);
-        cJSON_AddNumberToObject(o, "attempt", c->attempts);
-    }
-    int rc = put(run, MAE_JR_INTENT, o, intent_cb, c);
+    mae_jtext *t = call_rec(c, ",\"attempt\":", c->attempts);
+    RAW(t, "}");
+    int rc = put_text(run, MAE_JR_INTENT, t, intent_cb, c);
     if (rc) return c->is_comp ? 0 : rc;
     c->jwait = true;
     return 1;
@@ -186,26 +212,27 @@ void mae__jr_result(mae_callnode *c) {
     mae_run *run = c->base.run;
     if (!run->jw || c->replayed || run->jr_failed) return;
     c->jseq = ++run->jr_seq;
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return;
-    cJSON_AddStringToObject(o, "k", c->idem_key);
-    cJSON_AddStringToObject(o, "kind", kind_of(c));
-    cJSON_AddStringToObject(o, "step", step_of(c));
-    cJSON_AddNumberToObject(o, "index", c->base.index);
-    cJSON_AddNumberToObject(o, "attempts", c->attempts);
-    cJSON_AddBoolToObject(o, "ok", c->cls == MAE_CLASS_NONE);
+    mae_jtext *t = call_rec(c, ",\"attempts\":", c->attempts);
+    RAW(t, ",\"ok\":");
     if (c->cls == MAE_CLASS_NONE) {
-        cJSON_AddItemToObject(o, "output", c->output ? cJSON_Duplicate(c->output, 1) : cJSON_CreateNull());
+        RAW(t, "true,\"output\":");
+        mae__jtext_value(t, c->output);
     } else {
         char cn[64];
         mae__class_format(c->cls, c->status, cn, sizeof cn);
-        cJSON_AddStringToObject(o, "class", cn);
-        cJSON_AddNumberToObject(o, "cls", c->cls);
-        cJSON_AddNumberToObject(o, "status", c->status);
-        cJSON_AddStringToObject(o, "message", c->msg ? c->msg : "");
-        cJSON_AddBoolToObject(o, "sent", c->sent);
+        RAW(t, "false,\"class\":");
+        mae__jtext_str(t, cn);
+        RAW(t, ",\"cls\":");
+        mae__jtext_num(t, c->cls);
+        RAW(t, ",\"status\":");
+        mae__jtext_num(t, c->status);
+        RAW(t, ",\"message\":");
+        mae__jtext_str(t, c->msg ? c->msg : "");
+        if (c->sent) RAW(t, ",\"sent\":true");
+        else RAW(t, ",\"sent\":false");
     }
-    put(run, MAE_JR_RESULT, o, NULL, NULL);
+    RAW(t, "}");
+    put_text(run, MAE_JR_RESULT, t, NULL, NULL);
 }
 
 void mae__jr_fail(mae_run *run) {
@@ -378,6 +405,8 @@ void mae__jr_run_free(mae_run *run) {
     }
     free(run->jr_path);
     run->jr_path = NULL;
+    free(run->jr_text.p);
+    memset(&run->jr_text, 0, sizeof run->jr_text);
 }
 
 /* --- reading a journal --- */

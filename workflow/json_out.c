@@ -12,11 +12,7 @@
 
 #include "maestro/maestro.h"
 
-typedef struct jbuf {
-    char *p;
-    size_t len, cap, max;
-    int rc;
-} jbuf;
+typedef mae_jtext jbuf;
 
 static void put(jbuf *b, const char *s, size_t n) {
     if (b->rc) return;
@@ -96,6 +92,7 @@ size_t mae__json_num(double d, char buf[MAE_JSON_NUM_MAX]) {
 }
 
 static void put_number(jbuf *b, double d) {
+    if (!isfinite(d)) b->lossy = true;
     char t[MAE_JSON_NUM_MAX];
     size_t n = mae__json_num(d, t);
     put(b, t, n);
@@ -128,8 +125,12 @@ static void put_string(jbuf *b, const char *str) {
         case '\b': strcpy(esc, "\\b"); break;
         case '\f': strcpy(esc, "\\f"); break;
         default:
-            if (c >= 0x80) strcpy(esc, "\\ufffd");
-            else snprintf(esc, sizeof esc, "\\u%04x", c);
+            if (c >= 0x80) {
+                strcpy(esc, "\\ufffd");
+                b->lossy = true;
+            } else {
+                snprintf(esc, sizeof esc, "\\u%04x", c);
+            }
             break;
         }
         puts_(b, esc);
@@ -150,10 +151,17 @@ static void put_scalar(jbuf *b, const cJSON *v) {
     case cJSON_True: put(b, "true", 4); return;
     case cJSON_Number: put_number(b, v->valuedouble); return;
     case cJSON_String: put_string(b, v->valuestring); return;
-    case cJSON_Raw: puts_(b, v->valuestring ? v->valuestring : ""); return;
+    case cJSON_Raw:
+        b->lossy = true;
+        puts_(b, v->valuestring ? v->valuestring : "");
+        return;
     case cJSON_Array: put(b, "[]", 2); return;   /* empty ones: put_tree opens the others */
     case cJSON_Object: put(b, "{}", 2); return;
-    default: put(b, "null", 4); return;          /* cJSON_NULL, cJSON_Invalid */
+    case cJSON_NULL: put(b, "null", 4); return;
+    default:                                     /* cJSON_Invalid */
+        b->lossy = true;
+        put(b, "null", 4);
+        return;
     }
 }
 
@@ -237,6 +245,17 @@ int mae__json_print_pretty(const cJSON *v, size_t max, char **out, size_t *len) 
 char *mae__json_text(const cJSON *v) {
     char *s = NULL;
     return print(v, MAE_JSON_UNBOUNDED, false, &s, NULL) == 0 ? s : NULL;
+}
+
+void mae__jtext_raw(mae_jtext *b, const char *s, size_t n) { put(b, s, n); }
+
+void mae__jtext_str(mae_jtext *b, const char *s) { put_string(b, s); }
+
+void mae__jtext_num(mae_jtext *b, double d) { put_number(b, d); }
+
+void mae__jtext_value(mae_jtext *b, const cJSON *v) {
+    if (v) put_tree(b, v, false);
+    else put(b, "null", 4);
 }
 
 static void text_pos(const char *text, const char *at, int *line, int *col) {

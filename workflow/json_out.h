@@ -19,6 +19,7 @@
 #ifndef MAE_JSON_OUT_H
 #define MAE_JSON_OUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,28 @@ int mae__json_print_pretty(const cJSON *v, size_t max, char **out, size_t *len);
 /* mae__json_print without a bound: the malloc'd compact text, or NULL when out of memory.
  * A drop-in for cJSON_PrintUnformatted (but free the result with free()). */
 char *mae__json_text(const cJSON *v);
+
+/* A text being written piece by piece, for a caller that assembles one JSON document itself
+ * (the journal's records) instead of building a cJSON tree only to print it. Start from
+ * {0} with max set (MAE_JSON_UNBOUNDED for none); set len to 0 to reuse the buffer. The first
+ * failure sticks in rc (MAE_ELIMIT past max, MAE_ENOMEM) and later writes do nothing; p is
+ * malloc'd, NUL-terminated once anything was written, and freed by the owner with free(). */
+typedef struct mae_jtext {
+    char *p;
+    size_t len, cap, max;
+    int rc;
+    bool lossy;    /* set (never cleared) when a value written would not parse back the same:
+                    * NaN or ±Inf, bytes that are not UTF-8, a cJSON_Raw or invalid node */
+} mae_jtext;
+
+/* n bytes as they are (the caller's own JSON punctuation). */
+void mae__jtext_raw(mae_jtext *b, const char *s, size_t n);
+/* A JSON string (NULL prints ""), escaped by the rules above. */
+void mae__jtext_str(mae_jtext *b, const char *s);
+/* A number by the rules above. */
+void mae__jtext_num(mae_jtext *b, double d);
+/* The compact text of v (NULL prints null). */
+void mae__jtext_value(mae_jtext *b, const cJSON *v);
 
 /* Parses one JSON document that must fill the whole text (whitespace aside): trailing bytes
  * after the value are an error, unlike cJSON_Parse. On failure returns MAE_EPARSE with *out
