@@ -99,6 +99,7 @@ typedef struct sampler {
     int n;
     long first, last;
     bool have_first, have_last;
+    uv_check_t chk;   /* closed by run_sampled, gone once the fixture's loop closes */
 } sampler;
 
 static void sample(uv_check_t *h) {
@@ -111,6 +112,22 @@ static void sample(uv_check_t *h) {
         s->last = cj_live;
         s->have_last = true;
     }
+}
+
+/* Runs the workflow on in, with cJSON's allocations counted and s sampling them before each
+ * loop iteration; the run must succeed and s must have seen the first and the last call. */
+static void run_sampled(fx *f, const char *in, sampler *s) {
+    uv_check_t *chk = &s->chk;
+    ASSERT_EQ_INT(uv_check_init(&f->loop, chk), 0);
+    chk->data = s;
+    ASSERT_EQ_INT(uv_check_start(chk, sample), 0);
+    uv_unref((uv_handle_t *)chk);
+    cJSON_InitHooks(&(cJSON_Hooks){cj_malloc, cj_free});
+    ASSERT_EQ_INT(fx_run(f, in), 0);
+    cJSON_InitHooks(NULL);
+    uv_close((uv_handle_t *)chk, NULL);
+    ASSERT_EQ_INT(f->exit_code, 0);
+    ASSERT_TRUE(s->have_first && s->have_last);
 }
 
 /* 1,000 items of about 700 bytes each, small results: by the last item the memory in use must
@@ -137,20 +154,10 @@ TEST(foreach_releases_its_items_as_they_start) {
     for (int i = 0; i < N; i++)
         len += (size_t)snprintf(in + len, cap - len, "%s{\"a\":\"%0100d\",\"b\":[%d,2,3]}", i ? "," : "", i, i);
     snprintf(in + len, cap - len, "]}");
-    sampler s = {r, N, 0, 0, false, false};
-    uv_check_t chk;
-    ASSERT_EQ_INT(uv_check_init(&f.loop, &chk), 0);
-    chk.data = &s;
-    ASSERT_EQ_INT(uv_check_start(&chk, sample), 0);
-    uv_unref((uv_handle_t *)&chk);
-    cJSON_InitHooks(&(cJSON_Hooks){cj_malloc, cj_free});
-    ASSERT_EQ_INT(fx_run(&f, in), 0);
-    cJSON_InitHooks(NULL);
+    sampler s = {.rule = r, .n = N};
+    run_sampled(&f, in, &s);
     free(in);
-    uv_close((uv_handle_t *)&chk, NULL);
-    ASSERT_EQ_INT(f.exit_code, 0);
     ASSERT_EQ_INT((int)fx_num(f.output, "n"), N);
-    ASSERT_TRUE(s.have_first && s.have_last);
     ASSERT_CMP_INT(s.last, <, s.first - (long)N * 400);
     fx_close(&f);
 }
@@ -178,20 +185,10 @@ TEST(foreach_keeps_results_compact_until_it_ends) {
     size_t len = (size_t)snprintf(in, cap, "{\"xs\":[");
     for (int i = 0; i < N; i++) len += (size_t)snprintf(in + len, cap - len, "%s%d", i ? "," : "", i);
     snprintf(in + len, cap - len, "]}");
-    sampler s = {r, N, 0, 0, false, false};
-    uv_check_t chk;
-    ASSERT_EQ_INT(uv_check_init(&f.loop, &chk), 0);
-    chk.data = &s;
-    ASSERT_EQ_INT(uv_check_start(&chk, sample), 0);
-    uv_unref((uv_handle_t *)&chk);
-    cJSON_InitHooks(&(cJSON_Hooks){cj_malloc, cj_free});
-    ASSERT_EQ_INT(fx_run(&f, in), 0);
-    cJSON_InitHooks(NULL);
+    sampler s = {.rule = r, .n = N};
+    run_sampled(&f, in, &s);
     free(in);
-    uv_close((uv_handle_t *)&chk, NULL);
-    ASSERT_EQ_INT(f.exit_code, 0);
     ASSERT_EQ_INT((int)fx_num(f.output, "n"), N);
-    ASSERT_TRUE(s.have_first && s.have_last);
     ASSERT_CMP_INT(s.last - s.first, <, (long)N * 100);
     /* and they come back whole, in item order */
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(f.output, "rs");
