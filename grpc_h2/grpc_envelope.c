@@ -28,7 +28,7 @@ static int env_encode(const mae_grpc_codec *c, const mae_call_req *req, uint8_t 
 }
 
 /* The general way, through protobuf-c: for the bytes grpc_envwire.c leaves to it. */
-static int env_decode_general(const uint8_t *msg, size_t len, mae_grpc_reply *out) {
+int mae__grpc_env_decode_general(const uint8_t *msg, size_t len, mae_grpc_reply *out) {
     memset(out, 0, sizeof *out);
     Mae__Pb__ServiceResponse *r = mae__pb__service_response__unpack(NULL, len, msg);
     if (!r) return MAE_EDECODE;
@@ -48,11 +48,7 @@ static int env_decode_general(const uint8_t *msg, size_t len, mae_grpc_reply *ou
 static int env_decode(const mae_grpc_codec *c, const uint8_t *msg, size_t len,
                       mae_grpc_reply *out) {
     int rc = mae__envwire_response(msg, len, out);
-    return rc == MAE__ENVWIRE_OTHER ? env_decode_general(msg, len, out) : rc;
-}
-
-int mae__grpc_env_decode_general(const uint8_t *msg, size_t len, mae_grpc_reply *out) {
-    return env_decode_general(msg, len, out);
+    return rc == MAE__ENVWIRE_OTHER ? mae__grpc_env_decode_general(msg, len, out) : rc;
 }
 
 void mae__grpc_env_request_free(mae_grpc_env_request *r) {

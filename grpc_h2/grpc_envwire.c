@@ -440,6 +440,7 @@ static bool url_is(const uint8_t *url, size_t n, const char *full) {
 
 int mae__envwire_response(const uint8_t *p, size_t len, mae_grpc_reply *out) {
     memset(out, 0, sizeof *out);
+    if (!len) p = (const uint8_t *)"";   /* an empty message may come as NULL: no arithmetic on it */
     const uint8_t *end = p + len;
     bool success = false, seen[4] = {false};
     field data = {0}, error = {0};

@@ -314,6 +314,9 @@ TEST(envwire_reply_edge_cases) {
     ASSERT_TRUE(same_reply("failure", failure, sizeof failure));
     static const uint8_t failure_empty[] = {0x08, 0x00};
     ASSERT_TRUE(same_reply("failure without words", failure_empty, sizeof failure_empty));
+    /* an empty message (success unset: a failure) may be handed over as NULL (found by fuzzing:
+       UBSan, arithmetic on a null pointer) */
+    ASSERT_TRUE(same_reply("empty message", NULL, 0));
     static const uint8_t nul_error[] = {0x08, 0x00, 0x1a, 0x03, 'a', 0x00, 'b'};
     ASSERT_FALSE(same_reply("NUL in the error", nul_error, sizeof nul_error));
     static const uint8_t twice[] = {0x08, 0x00, 0x08, 0x01};

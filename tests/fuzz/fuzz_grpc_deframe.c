@@ -9,10 +9,24 @@
 #include "grpc_h2/grpc_struct.h"
 
 static int on_msg(void *ud, bool compressed, uint8_t *msg, size_t len) {
-    mae_grpc_reply rep;
-    if (mae__grpc_envelope_codec.decode(&mae__grpc_envelope_codec, msg, len, &rep) == 0) {
+    mae_grpc_reply rep, gen;
+    int rc = mae__grpc_envelope_codec.decode(&mae__grpc_envelope_codec, msg, len, &rep);
+    /* the direct reader (grpc_envwire.c) must answer exactly as protobuf-c's general way */
+    int rg = mae__grpc_env_decode_general(msg, len, &gen);
+    if ((rc == 0) != (rg == 0)) abort();
+    if (rc == 0) {
+        char *a = rep.output ? cJSON_PrintUnformatted(rep.output) : NULL;
+        char *b = gen.output ? cJSON_PrintUnformatted(gen.output) : NULL;
+        if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0)) abort();
+        if (rep.app_error != gen.app_error || (rep.error == NULL) != (gen.error == NULL) ||
+            (rep.error && strcmp(rep.error, gen.error) != 0))
+            abort();
+        free(a);
+        free(b);
         cJSON_Delete(rep.output);
         free(rep.error);
+        cJSON_Delete(gen.output);
+        free(gen.error);
     }
     cJSON *j = NULL;
     if (mae__grpc_any_to_json(MAE_GRPC_TYPE_STRUCT, msg, len, &j) == 0) cJSON_Delete(j);
