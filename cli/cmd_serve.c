@@ -18,6 +18,7 @@
 #include "cli/transports.h"
 #include "maestro/maestro.h"
 #include "serve/serve.h"
+#include "workflow/fnv.h"
 #include "workflow/model.h"
 
 enum { O_LISTEN = 1, O_MAX_RUNS, O_SET, O_DRAIN, O_JOURNAL, O_NO_JOURNAL, O_LOG_LEVEL, O_LOG_FORMAT, O_MAX_BODY,
@@ -68,11 +69,7 @@ typedef struct serve_cli {
 
 /* A digest of the file's bytes (FNV-1a, 64 bits): enough to tell versions apart. */
 static void digest_of(const char *text, size_t len, char *out, size_t cap) {
-    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a 64, as the journal records it */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)text[i];
-        h *= 0x100000001b3ull;
-    }
+    uint64_t h = mae__fnv1a64(MAE_FNV1A64_INIT, text, len);   /* as the journal records it */
     snprintf(out, cap, "fnv1a64:%016llx", (unsigned long long)h);
 }
 

@@ -11,6 +11,7 @@
 #include "grpc_h2/pb_pool_int.h"
 #include "maestro/internal/descriptor.pb-c.h"
 #include "maestro/maestro.h"
+#include "workflow/fnv.h"
 
 #define ERR(...) (err && cap ? (void)snprintf(err, cap, __VA_ARGS__) : (void)0)
 
@@ -44,11 +45,7 @@ void mae__pb_pool_free(mae__pb_pool *p) {
     free(p);
 }
 
-static uint64_t hash(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t hash(const char *s) { return mae__fnv1a64_str(s); }
 
 void *mae__pb_sym(const mae__pb_pool *p, const char *name, int kind) {
     for (pb_sym *s = p->buckets[hash(name) & (p->nbuckets - 1)]; s; s = s->next)

@@ -13,6 +13,7 @@
 
 #include "loop/engine_int.h"
 #include "loop/journal_run.h"
+#include "workflow/fnv.h"
 #include "workflow/json_out.h"
 
 static int64_t wall_ms(void) {
@@ -37,11 +38,10 @@ const char *mae__journal_default_dir(char *buf, size_t len) {
 int mae__file_digest(const char *path, char out[33]) {
     FILE *f = path ? fopen(path, "rb") : NULL;
     if (!f) return MAE_EIO;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = MAE_FNV1A64_INIT;
     unsigned char buf[8192];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 0x100000001b3ull;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = mae__fnv1a64(h, buf, n);
     int err = ferror(f);
     fclose(f);
     if (err) return MAE_EIO;
@@ -290,8 +290,7 @@ void mae__jr_run_end(mae_run *run, void (*done)(mae_run *run)) {
 /* --- the key index --- */
 
 static size_t ix_hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    uint64_t h = mae__fnv1a64_str(s);
     return (size_t)(h ^ (h >> 29));
 }
 
