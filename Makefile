@@ -13,7 +13,8 @@ PRIV_LIBS = -lhttp_parser -lm
 # message on stderr.
 # libcurl is compiled against but not linked: transports/curl_dl.c loads libcurl.so.4 when the
 # first HTTP call is made, so start-up and gRPC-only runs never map it and its ~30 libraries.
-LINK_PKGS = $(filter-out libcurl,$(PKGS))
+# libssl and libcrypto likewise: grpc_h2/grpc_tls.c loads libssl.so.3 for the first TLS context.
+LINK_PKGS = $(filter-out libcurl libssl libcrypto,$(PKGS))
 pkg_run   = $(shell pkg-config $(1) $(2) || echo PKG-CONFIG-FAILED)
 pkg_check = $(if $(filter PKG-CONFIG-FAILED,$(2)),$(error pkg-config $(1) $(PKGS) failed (above); sh tests/deps.sh build installs them),$(2))
 DEP_CFLAGS = $(eval DEP_CFLAGS := $(call pkg_check,--cflags,$(call pkg_run,--cflags,$(PKGS))))$(DEP_CFLAGS)
@@ -149,7 +150,7 @@ FUZZ_BINS = $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRC))
 # Targets link against an archive, so a target pulls in only the modules it uses.
 build/fuzz/bin/%: tests/fuzz/%.c build/fuzz/libmaestro.a | deps-test
 	@mkdir -p build/fuzz/bin
-	$(CC_ASAN) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(DEP_LIBS)
+	$(CC_ASAN) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(DEP_LIBS) -lssl -lcrypto
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
 	  echo "== $$n ($(FUZZ_TIME)s)"; \

@@ -23,6 +23,9 @@ OUT = os.path.join(B, "results")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 QUICK = os.environ.get("QUICK") == "1"
 TMP = tempfile.mkdtemp(prefix="maestro-bench-")
+# `maestro run` journals every run by default (~/.local/state/maestro/runs): keep the benchmark's
+# journals in the temporary directory, removed at exit, instead of filling the user's state.
+os.environ["MAESTRO_JOURNAL"] = os.path.join(TMP, "journal")
 results = {}
 procs = []
 
@@ -235,6 +238,48 @@ def b3_fanout(ports, req, node_ok):
     results["b3"] = res
 
 
+# ---------------------------------------------------------------------------------------------
+def insns(cmd):
+    """Whole-process instruction count of cmd under callgrind (reproducible on a busy machine)."""
+    p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + cmd,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    m = re.search(r"Collected : (\d+)", p.stderr)
+    if p.returncode != 0 or not m:
+        raise SystemExit("callgrind failed (%d): %s\n%s" % (p.returncode, " ".join(cmd), p.stderr[-2000:]))
+    return int(m.group(1))
+
+
+def b6_instructions(ports):
+    """Instructions (callgrind) per run and at start-up, the N2 - N1 method: the difference of two
+    whole-process counts divided by the difference in runs cancels start-up and exit."""
+    log("== b6: instructions per run (callgrind, N2 - N1) and at start-up")
+    g = "service.rpc.endpoint=127.0.0.1:%d" % ports["rpc"]
+    h = "service.web.endpoint=http://127.0.0.1:%d" % ports["web"]
+    res = {}
+
+    def per_run(key, workflow, sets, n1, n2, c, items=False):
+        """runs: -n N of a one-step workflow; items: one run of a foreach over N items."""
+        counts = []
+        for n in (n1, n2):
+            inp, runs = ("@" + write_items(n), 1) if items else ('{"id":"x"}', n)
+            counts.append(insns([M, "bench", wf(workflow), "--input", inp, "-n", str(runs), "-c", str(c), "--json",
+                                 "--set", sets]))
+        res[key] = (counts[1] - counts[0]) / (n2 - n1)
+        log("  %-34s %9.0f instructions" % (key, res[key]))
+
+    per_run("grpc_per_run_c1", "grpc1.yaml", g, 100, 600, 1)
+    per_run("grpc_per_run_c100", "grpc1.yaml", g, 500, 3000, 100)
+    per_run("http_per_run_c1", "http1.yaml", h, 100, 600, 1)
+    per_run("grpc_per_foreach_item", "fan_grpc.yaml", g, *((1000, 10000) if not QUICK else (500, 2000)), 1, items=True)
+    res["startup_version"] = insns([M, "version"])
+    res["startup_validate"] = insns([M, "validate", os.path.join(ROOT, "examples", "workflows", "order_processing.yaml")])
+    res["startup_run_grpc1"] = insns([M, "run", wf("grpc1.yaml"), "--quiet", "--no-journal", "--input", '{"id":"x"}',
+                                      "--set", g])
+    for k in ("startup_version", "startup_validate", "startup_run_grpc1"):
+        log("  %-34s %9d instructions (whole process)" % (k, res[k]))
+    results["b6"] = res
+
+
 def rss_kb(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -427,14 +472,14 @@ def summary():
         lines.append("| b0 stub HTTP (wrk -c50) | | | %.0f calls/s | >= 10,000: %s |" %
                      (b0["http_calls_per_s"], goal(b0["http_calls_per_s"] >= 10000)))
     if b1:
-        lines.append("| b1 HTTP step, 1 at a time | %.1f us/run (p50 %.0f) | wrk -c1: %.1f us/req (p50 %.0f) | +%.1f us per step (mean), %.2fx wrk's throughput | HTTP >= 0.65x wrk: %s |" %
+        lines.append("| b1 HTTP step, 1 at a time | %.1f us/run (p50 %.0f) | wrk -c1: %.1f us/req (p50 %.0f) | +%.1f us per step (mean), %.2fx wrk's throughput | HTTP >= 0.5x wrk: %s |" %
                      (b1["maestro_mean_us"], b1["maestro_p50_us"], b1["wrk_mean_us"], b1["wrk_p50_us"],
-                      b1["added_us_mean"], b1["throughput_ratio"], goal(b1["throughput_ratio"] >= 0.65)))
+                      b1["added_us_mean"], b1["throughput_ratio"], goal(b1["throughput_ratio"] >= 0.5)))
     if b2:
-        lines.append("| b2 gRPC step, 100 in flight / 5 conns | %.0f calls/s, %.1f us CPU/call | h2load -c5 -m20: %.0f calls/s, %.1f us CPU/call | %.2fx throughput, %.2fx CPU per call | gRPC >= 0.7x h2load: %s |" %
+        lines.append("| b2 gRPC step, 100 in flight / 5 conns | %.0f calls/s, %.1f us CPU/call | h2load -c5 -m20: %.0f calls/s, %.1f us CPU/call | %.2fx throughput, %.2fx CPU per call | gRPC >= 0.75x h2load: %s |" %
                      (b2["maestro_calls_per_s"], b2["maestro_cpu_us_per_call"], b2["h2load_calls_per_s"],
                       b2["h2load_cpu_us_per_call"], b2["throughput_ratio"], b2["cpu_per_call_ratio"],
-                      goal(b2["throughput_ratio"] >= 0.7)))
+                      goal(b2["throughput_ratio"] >= 0.75)))
     if b3:
         lines.append("| b3 foreach 10,000 gRPC (1,000 in flight) | %.0f calls/s | h2load -c5 -m200: %.0f calls/s | %.2fx | gRPC >= 0.7x h2load: %s |" %
                      (b3["grpc_maestro_calls_per_s"], b3["grpc_h2load_calls_per_s"], b3["grpc_vs_h2load"],
@@ -454,20 +499,33 @@ def summary():
                           b3["http_vs_nodeagent_per_cpu_s"], goal(b3["http_vs_nodeagent_per_cpu_s"] >= 1.5)))
     if b4:
         big = max(int(k.rsplit("_", 1)[1]) for k in b4 if k.startswith("grpc_bytes_per_call_"))
-        lines.append("| b4 memory per in-flight gRPC call | %.0f B (N=1,000), %.0f B (N=%d) | h2load: %.0f B per stream | %.0f B beyond h2load's | <= 2 KB beyond nghttp2's: %s |" %
+        # issue #15: whole RSS per call (nghttp2's stream, about 0.27 KB, included) <= 1.5 KB
+        lines.append("| b4 memory per in-flight gRPC call | %.0f B (N=1,000), %.0f B (N=%d) | h2load: %.0f B per stream | %.0f B beyond h2load's | <= 1.5 KB per call: %s |" %
                      (b4["grpc_bytes_per_call_1000"], b4["grpc_bytes_per_call_%d" % big], big,
                       b4["h2load_bytes_per_stream"], b4["grpc_beyond_h2load_bytes_per_call"],
-                      goal(b4["grpc_beyond_h2load_bytes_per_call"] <= 2048)))
-        lines.append("| b4 memory per in-flight HTTP call | %.0f B (N=1,000, 1,000 connections), %.0f B (N=%d, %d on the wire) | | | (no goal) |" %
-                     (b4["http_bytes_per_call_1000"], b4["http_bytes_per_call_%d" % big], big, b4["http_on_wire_%d" % big]))
+                      goal(b4["grpc_bytes_per_call_%d" % big] <= 1536)))
+        lines.append("| b4 memory per in-flight HTTP call | %.0f B (N=1,000, 1,000 connections), %.0f B (N=%d, %d on the wire) | | | <= 8 KB per call: %s |" %
+                     (b4["http_bytes_per_call_1000"], b4["http_bytes_per_call_%d" % big], big, b4["http_on_wire_%d" % big],
+                      goal(b4["http_bytes_per_call_%d" % big] <= 8192)))
     if b5:
         ro = b5.get("idle_rollup", {})
-        lines.append("| b5 idle RSS of maestro run | %d kB (gRPC), %d kB (HTTP) | | of which anonymous %s kB, PSS %s kB; whole small run: max RSS %d kB | < 8 MB: %s |" %
+        lines.append("| b5 idle RSS of maestro run | %d kB (gRPC), %d kB (HTTP) | | of which anonymous %s kB, PSS %s kB; whole small run: max RSS %d kB | gRPC-only < 5 MB: %s |" %
                      (b5["idle_rss_kb"], b5["idle_rss_kb_http"], ro.get("anonymous_kb", "?"), ro.get("pss_kb", "?"),
-                      b5["run_maxrss_kb"], goal(b5["idle_rss_kb"] < 8192)))
+                      b5["run_maxrss_kb"], goal(b5["idle_rss_kb"] < 5120)))
         lines.append("| b5 maestro validate (order_processing.yaml) | %.2f ms median, %.2f ms mean | `maestro version`: %.2f ms | %s | < 5 ms: %s |" %
                      (b5["validate_ms_median"], b5["validate_ms_mean"], b5["version_ms_median"], b5["validate_tool"],
                       goal(b5["validate_ms_median"] < 5)))
+    b6 = r.get("b6", {})
+    if b6:
+        lines.append("| b6 instructions per gRPC one-step run | %.0f (-c 1), %.0f (-c 100) | | callgrind, N2 - N1 | (no goal) |" %
+                     (b6["grpc_per_run_c1"], b6["grpc_per_run_c100"]))
+        lines.append("| b6 instructions per foreach item (gRPC) | %.0f | | callgrind, N2 - N1 | <= 40,000: %s |" %
+                     (b6["grpc_per_foreach_item"], goal(b6["grpc_per_foreach_item"] <= 40000)))
+        lines.append("| b6 instructions per HTTP one-step run | %.0f (-c 1) | | callgrind, N2 - N1 | <= 75,000: %s |" %
+                     (b6["http_per_run_c1"], goal(b6["http_per_run_c1"] <= 75000)))
+        top = max(b6["startup_version"], b6["startup_validate"], b6["startup_run_grpc1"])
+        lines.append("| b6 start-up instructions (whole process) | version %d, validate %d, one-step gRPC run %d | | callgrind | < 2 M: %s |" %
+                     (b6["startup_version"], b6["startup_validate"], b6["startup_run_grpc1"], goal(top < 2000000)))
     return "\n".join(lines) + "\n"
 
 
@@ -482,7 +540,10 @@ def main():
     req = os.path.join(TMP, "req.bin")
     subprocess.run(["/usr/bin/python3", os.path.join(B, "mkreq.py"), req, "Echo", '{"id":"x"}'], check=True)
     t0 = time.time()
-    only = sys.argv[1:] or ["b0", "b1", "b2", "b3", "b4", "plot"]
+    only = sys.argv[1:] or ["b0", "b1", "b2", "b3", "b4", "b6", "plot"]
+    if "b6" in only and not shutil.which("valgrind"):
+        log("(valgrind not installed: b6's instruction counts are skipped)")
+        only = [b for b in only if b != "b6"]
     stub, ports = start_stub(os.path.join(B, "stubs.yaml"))
     try:
         if "b0" in only:
@@ -493,6 +554,8 @@ def main():
             b2_grpc_concurrent(ports, req)
         if "b3" in only:
             b3_fanout(ports, req, node_ok)
+        if "b6" in only:
+            b6_instructions(ports)
         if "plot" in only:
             plot(ports)
     finally:

@@ -3,7 +3,8 @@
  * mae__tls_read; plaintext from the session goes in with mae__tls_write, ciphertext for the
  * socket comes out of mae__tls_take. It never touches a socket and never blocks: a handshake
  * step that needs the peer's bytes returns 0 and is resumed when they are fed.
- * Errors carry OpenSSL's reason ("certificate verify failed: certificate has expired"). */
+ * Errors carry OpenSSL's reason ("certificate verify failed: certificate has expired").
+ * libssl.so.3 is loaded (dlopen) when the first context is made, not linked (grpc_tls.c). */
 #ifndef MAE_GRPC_TLS_H
 #define MAE_GRPC_TLS_H
 
@@ -22,13 +23,13 @@ typedef struct mae__tls mae__tls;
 /* Builds the context from the service's settings: the system CAs or cfg->ca_file, the client
  * certificate (cert_file, key_file; the key may sit in cert_file), ALPN "h2", TLS 1.2 or later.
  * Reads the files now. Returns 0, MAE_EINVAL (a file that cannot be used: err says which and
- * why) or MAE_ENOMEM. */
+ * why), MAE_EINTERNAL (libssl cannot be loaded: err says why) or MAE_ENOMEM. */
 int mae__tls_ctx_new(const mae_svc_tls *cfg, char *err, size_t errlen, mae__tls_ctx **out);
 void mae__tls_ctx_free(mae__tls_ctx *ctx);  /* NULL is a no-op; connections keep their own ref */
 
 /* The server side (`maestro stub`): a certificate chain and its key, ALPN h2 selected (a client
- * that does not offer h2 fails the handshake). Returns 0, MAE_EINVAL (err says why) or
- * MAE_ENOMEM. */
+ * that does not offer h2 fails the handshake). Returns 0, MAE_EINVAL or MAE_EINTERNAL (err says
+ * why) or MAE_ENOMEM. */
 int mae__tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen,
                             mae__tls_ctx **out);
 /* A server connection. Returns 0 or MAE_ENOMEM. */

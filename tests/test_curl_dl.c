@@ -1,6 +1,7 @@
 /* Issue #15: libcurl is loaded (dlopen of libcurl.so.4, transports/curl_dl.c) by the first HTTP
  * call, never linked: `maestro version`, `validate` and gRPC-only runs do not map it and its
- * ~30 libraries. Checked three ways: the ELF NEEDED entries of bin/maestro and libmaestro.so,
+ * ~30 libraries. libssl/libcrypto likewise (grpc_h2/grpc_tls.c loads libssl.so.3 for the first
+ * TLS context): h2c runs never map them. Checked three ways: the ELF NEEDED entries of bin/maestro and libmaestro.so,
  * this process's own mappings around a first HTTP call (this test binary is linked like
  * bin/maestro, without libcurl), and the dynamic loader's trace (LD_DEBUG=files) of a gRPC-only
  * and an HTTP-only `maestro run`. */
@@ -38,11 +39,15 @@ TEST(bin_maestro_and_libmaestro_so_do_not_link_libcurl) {
     char *out = needed(maestro_bin());
     ASSERT_CONTAINS(out, "libuv");
     ASSERT_TRUE(strstr(out, "libcurl") == NULL);
+    ASSERT_TRUE(strstr(out, "libssl") == NULL);
+    ASSERT_TRUE(strstr(out, "libcrypto") == NULL);
     free(out);
     const char *so = th_path("build/pic/libmaestro.so");
     if (access(so, R_OK) == 0) {   /* built by `make test` */
         out = needed(so);
         ASSERT_TRUE(strstr(out, "libcurl") == NULL);
+        ASSERT_TRUE(strstr(out, "libssl") == NULL);
+        ASSERT_TRUE(strstr(out, "libcrypto") == NULL);
         free(out);
     }
 }
@@ -92,8 +97,21 @@ TEST(a_grpc_only_run_never_loads_libcurl_an_http_run_does) {
         "steps:\n  - id: a\n    service: web\n    method: \"GET /x\"\n";
     char *err = loader_trace(grpc_wf, "service.rpc.endpoint=127.0.0.1:1");
     ASSERT_TRUE(strstr(err, "libcurl") == NULL);
+    ASSERT_TRUE(strstr(err, "libssl") == NULL);    /* h2c: no TLS library either */
+    ASSERT_TRUE(strstr(err, "libcrypto") == NULL);
     free(err);
     err = loader_trace(http_wf, "service.web.endpoint=http://127.0.0.1:1");
     ASSERT_CONTAINS(err, "file=libcurl.so.4");
+    free(err);
+}
+
+TEST(a_grpcs_run_loads_libssl_an_h2c_run_does_not) {
+    static const char grpcs_wf[] =
+        "name: g\nservices:\n  rpc: {type: grpc, endpoint: \"grpcs://127.0.0.1:9\", timeout: 2s}\n"
+        "steps:\n  - id: a\n    service: rpc\n    method: Echo\n    input: {}\n";
+    char *err = loader_trace(grpcs_wf, "service.rpc.endpoint=grpcs://127.0.0.1:1");
+    ASSERT_CONTAINS(err, "file=libssl.so.3");
+    ASSERT_CONTAINS(err, "file=libcrypto.so.3");
+    ASSERT_TRUE(strstr(err, "libcurl") == NULL);
     free(err);
 }
