@@ -125,6 +125,49 @@ static void set_out_var(mae_callnode *c, cJSON *v) {
     else cJSON_AddItemToObject(obj, st->output, v);
 }
 
+/* A value that refers to held's children instead of copying them (a scalar is copied: one
+ * node). held must not change or go away while the reference is in use. */
+static cJSON *refer(const cJSON *held) {
+    if (cJSON_IsObject(held)) return cJSON_CreateObjectReference(held->child);
+    if (cJSON_IsArray(held)) return cJSON_CreateArrayReference(held->child);
+    return held ? cJSON_Duplicate(held, 1) : cJSON_CreateNull();
+}
+
+/* The reply goes to .steps.ID.output, the output variable and (for a foreach item whose body is
+ * this call) the item's result. One tree, shared where the lifetimes allow it (issue #15: three
+ * deep copies per foreach item):
+ * - .steps.ID owns it (or, for a step without an id, the item's result does);
+ * - the variable refers to it in the run's scope, where .steps.ID is written once per run
+ *   (the re-send of an outcome_unknown step rewrites both, the variable first). In an item's
+ *   scope .steps.ID is replaced by the next item while the scope may live on, so the variable
+ *   gets its own copy; unless nothing can ever read it: a call that is the item's whole body,
+ *   without a compensation, has no later step in the item and no compensation template to read
+ *   its item scope (the foreach's output uses the item's result);
+ * - the item's result refers to it: the parent foreach prints it (keep_result) before anything
+ *   else runs. */
+static void share_output(mae_callnode *c) {
+    mae_run *run = c->base.run;
+    const mae_step *st = c->base.step;
+    bool item_body = c->base.parent && c->base.parent->kind == NODE_ITEM;
+    cJSON *out = c->output, *held = NULL;
+    c->output = NULL;
+    if (st->id) {
+        mae__set_step(run, st->id, "succeeded", out, MAE_CLASS_NONE, 0, NULL);
+        cJSON *s = cJSON_GetObjectItemCaseSensitive(run->steps, st->id);
+        held = s ? cJSON_GetObjectItemCaseSensitive(s, "output") : NULL;
+        /* out of memory the entry may not hold it (it was freed): nothing may refer to it then */
+        if (out && held != out) held = NULL;
+        out = NULL;
+    }
+    const cJSON *v = held ? held : out;
+    if (st->output) {
+        if (c->base.vars == run->vars && held) set_out_var(c, refer(held));
+        else if (!item_body || st->compensate) set_out_var(c, v ? cJSON_Duplicate(v, 1) : NULL);
+    }
+    if (item_body) c->base.result = out ? out : held ? refer(held) : cJSON_CreateNull();
+    else cJSON_Delete(out);
+}
+
 /* The report entry of this call, with the backoff delays it waited. */
 /* The failure's details (docs/typed-grpc.md#errors) under error.details of a report entry or of
  * .steps.ID. */
@@ -161,11 +204,7 @@ static bool succeed(mae_callnode *c, bool sync) {
     if (!c->is_comp) {
         const mae_step *st = c->base.step;
         report(c, "succeeded", MAE_CLASS_NONE, 0);
-        set_out_var(c, c->output ? cJSON_Duplicate(c->output, 1) : NULL);
-        if (c->base.parent && c->base.parent->kind == NODE_ITEM)
-            c->base.result = c->output ? cJSON_Duplicate(c->output, 1) : cJSON_CreateNull();
-        mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
-        c->output = NULL;
+        share_output(c);
         /* unrecorded, it could never be compensated: stop the run rather than go on */
         if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key, false) != 0) {
             mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its compensation");

@@ -28,6 +28,40 @@ cJSON *mae__error_json(mae_class cls, int status, const char *msg) {
     return e;
 }
 
+/* cJSON_ReplaceItemViaPointer does not name the replacement: it takes over the old key. */
+static void replace_member(cJSON *obj, cJSON *old, cJSON *with) {
+    with->string = old->string;
+    with->type |= old->type & cJSON_StringIsConst;
+    old->string = NULL;
+    cJSON_ReplaceItemViaPointer(obj, old, with);
+}
+
+/* A step that runs again (the body of a foreach, once per item) finds its entry in place: the
+ * three members are updated instead of building a new object each time (seven allocations per
+ * item, issue #15). Returns false when the entry is not in that shape (nothing was changed). */
+static bool update_step(cJSON *s, const char *status, cJSON **output, mae_class cls, int status_code,
+                        const char *msg) {
+    cJSON *st = s->child, *out = st ? st->next : NULL, *err = out ? out->next : NULL;
+    if (!err || err->next || !cJSON_IsString(st) || strcmp(st->string, "status") != 0 ||
+        strcmp(out->string, "output") != 0 || strcmp(err->string, "error") != 0 ||
+        (cls == MAE_CLASS_NONE && !cJSON_IsNull(err)))
+        return false;
+    cJSON *e = NULL, *o = *output ? *output : cJSON_CreateNull();
+    if (!o || (cls != MAE_CLASS_NONE && !(e = mae__error_json(cls, status_code, msg)))) {
+        if (o != *output) cJSON_Delete(o);
+        return false;
+    }
+    if (strcmp(st->valuestring, status) != 0 && !cJSON_SetValuestring(st, status)) {
+        cJSON_Delete(e);
+        if (o != *output) cJSON_Delete(o);
+        return false;
+    }
+    *output = NULL;
+    replace_member(s, out, o);
+    if (e) replace_member(s, err, e);
+    return true;
+}
+
 /* .steps.ID = {status, output, error}; output is taken (NULL = null). */
 void mae__set_step(mae_run *run, const char *id, const char *status, cJSON *output,
                    mae_class cls, int status_code, const char *msg) {
@@ -35,7 +69,10 @@ void mae__set_step(mae_run *run, const char *id, const char *status, cJSON *outp
         cJSON_Delete(output);
         return;
     }
-    cJSON *s = cJSON_CreateObject();
+    cJSON *s = cJSON_GetObjectItemCaseSensitive(run->steps, id);
+    if (s && cJSON_IsObject(s) && !(s->type & cJSON_IsReference) && update_step(s, status, &output, cls, status_code, msg))
+        return;
+    s = cJSON_CreateObject();
     if (!s) {
         cJSON_Delete(output);
         return;
@@ -166,6 +203,12 @@ static void keep_result(mae_node *p, size_t i, cJSON *v) {
     if (t->rc || t->lossy) {
         t->len = at;
         t->rc = 0;
+        /* a call body's result refers to .steps.ID.output, which the next item replaces */
+        if (v->type & cJSON_IsReference) {
+            cJSON *own = cJSON_Duplicate(v, 1);
+            cJSON_Delete(v);
+            v = own;
+        }
         p->results[i] = v;
         return;
     }
