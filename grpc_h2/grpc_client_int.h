@@ -63,7 +63,9 @@ struct mae_call {
     int32_t stream_id;
     mae__gq link;                /* in pool->queue (QUEUED) or conn->calls (ACTIVE) */
     mae__call_state state;
-    uv_timer_t timer;            /* the deadline, then the deferred delivery of the result */
+    /* In t->timed while the transport times the call itself (no caller_deadline), else alone.
+     * Once DONE, link is in t->delivering until the result is delivered. */
+    mae__gq dl_link;
     mae_call_cb cb;
     void *ud;
     const mae_grpc_codec *codec;
@@ -174,6 +176,16 @@ struct mae__gtransport {
     int n_handles;               /* open handles and pending requests we own */
     bool closing;
     uv_timer_t keepalive;        /* never started: makes close() always finish asynchronously */
+    /* Results are handed out from this timer's callback (a later loop iteration, never from
+     * inside start() or cancel()): one handle for every call instead of a timer each. */
+    uv_timer_t deliver;
+    mae__gq delivering;          /* DONE calls waiting for it, in the order they finished */
+    /* The calls whose deadline the transport keeps itself (the caller does not), earliest
+     * first, and one timer armed for the first of them. */
+    uv_timer_t deadlines;
+    mae__gq timed;
+    int n_calls;                 /* started and not yet delivered */
+    bool timers_closed;
     uint64_t handshake_ms;       /* connect + SETTINGS bound; default MAE__GRPC_HANDSHAKE_MS */
     uv_prepare_t flusher;        /* runs before each poll while t->dirty is not empty */
     mae__gq dirty;               /* connections with frames to send */

@@ -432,6 +432,10 @@ static void dispatch(mae_callnode *c) {
         .headers = c->req_hdrs,
         .n_headers = c->n_req_hdrs,
         .compensation = c->is_comp && !c->resolving,
+        /* The attempt timer cancels the call when it is due (timer_cb): the transport needs no
+         * timer of its own. Once it has fired (the intent became durable too late) it will not
+         * fire again, and the transport times the call as before. */
+        .caller_deadline = c->tmode == TM_ATTEMPT,
     };
     c->cancel_why = CANCEL_NONE;
     int rc = mae_transport_start(t, &req, on_result, c, &c->call);
