@@ -51,6 +51,7 @@ static void timer_closed(uv_handle_t *h) {
     free(c->msg);
     cJSON_Delete(c->details);
     free(c->idem_key);
+    free(c->delays);
     free((char *)(c->is_comp ? c->step_id : NULL));
     cJSON_Delete(c->output);
     cJSON_Delete(c->base.result);
@@ -378,6 +379,20 @@ void mae__svc_brk_wake(mae_svc_state *s) {
     }
 }
 
+/* "00-<trace id>-<16 hex digits of span>-01", written by hand: once per attempt, where
+ * snprintf cost more than the rest of the header's work. */
+static void traceparent(char *out, size_t cap, const char *trace_id, uint64_t span) {
+    static const char hx[] = "0123456789abcdef";
+    size_t tl = strlen(trace_id);
+    if (tl + 24 > cap) tl = cap > 24 ? cap - 24 : 0;
+    memcpy(out, "00-", 3);
+    memcpy(out + 3, trace_id, tl);
+    char *o = out + 3 + tl;
+    *o++ = '-';
+    for (int i = 15; i >= 0; i--) *o++ = hx[(span >> (4 * i)) & 15];
+    memcpy(o, "-01", 4);
+}
+
 /* Sends the rendered request, or defers a failure (no transport, breaker open, start error). */
 static void dispatch(mae_callnode *c) {
     mae_run *run = c->base.run;
@@ -419,6 +434,9 @@ static void dispatch(mae_callnode *c) {
         defer(c, MAE_CLASS_TEMPLATE, 0);
         return;
     }
+    /* a new span for every attempt, written where it is sent (the transport copies it) */
+    char tp[64];
+    traceparent(tp, sizeof tp, run->trace_id, mae__rand(e) | 1);
     mae_call_req req = {
         .service = &cfg,
         .target = c->target,
@@ -428,7 +446,7 @@ static void dispatch(mae_callnode *c) {
         .run_id = run->id,
         .step_id = c->step_id,
         .idempotency_key = c->idem_key,
-        .traceparent = c->traceparent,
+        .traceparent = tp,
         .headers = c->req_hdrs,
         .n_headers = c->n_req_hdrs,
         .compensation = c->is_comp && !c->resolving,
@@ -450,6 +468,9 @@ static void dispatch(mae_callnode *c) {
     c->sent = false;
     c->svc->in_flight++;
     mae__log(run, MAE_LOG_DEBUG, c->step_id, c->attempts, -1, NULL, "sent %s", c->req_desc ? c->req_desc : "");
+    /* The transport has its own copy of all of it: an in-flight call keeps none (memory per
+     * call in flight, issue #15). The next attempt renders again. */
+    clear_req(c);
 }
 
 static void enqueue(mae_callnode *c) {
@@ -492,20 +513,6 @@ static void send_attempt(mae_callnode *c) {
 
 /* Starts an attempt. sync: called from the node's start (may complete synchronously, returning
  * true); otherwise from a timer, completing through mae__node_finish. */
-/* "00-<trace id>-<16 hex digits of span>-01", written by hand: once per attempt, where
- * snprintf cost more than the rest of the header's work. */
-static void traceparent(char *out, size_t cap, const char *trace_id, uint64_t span) {
-    static const char hx[] = "0123456789abcdef";
-    size_t tl = strlen(trace_id);
-    if (tl + 24 > cap) tl = cap > 24 ? cap - 24 : 0;
-    memcpy(out, "00-", 3);
-    memcpy(out + 3, trace_id, tl);
-    char *o = out + 3 + tl;
-    *o++ = '-';
-    for (int i = 15; i >= 0; i--) *o++ = hx[(span >> (4 * i)) & 15];
-    memcpy(o, "-01", 4);
-}
-
 static bool attempt_begin(mae_callnode *c, bool sync) {
     mae_run *run = c->base.run;
     if (!going(c)) {
@@ -523,7 +530,6 @@ static bool attempt_begin(mae_callnode *c, bool sync) {
     c->attempts++;
     c->brk_admitted = false;
     c->attempt_started_ms = uv_now(run->eng->loop);
-    traceparent(c->traceparent, sizeof c->traceparent, run->trace_id, mae__rand(run->eng) | 1);
     c->attempt_timeout_ms = attempt_timeout(c);
     mae__ev_attempt_start(c);
     arm(c, TM_ATTEMPT, c->attempt_timeout_ms);
@@ -671,7 +677,9 @@ static void process_result(mae_callnode *c) {
         }
         mae__log(run, MAE_LOG_WARN, c->step_id, c->attempts, dur(c), cn, "attempt failed: %s; retrying in %llums",
                  c->msg ? c->msg : "", (unsigned long long)delay);
-        if (c->n_delays < MAE_MAX_DELAYS) c->delays[c->n_delays++] = delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
+        if (!c->delays) c->delays = malloc(MAE_MAX_DELAYS * sizeof *c->delays);
+        if (c->delays && c->n_delays < MAE_MAX_DELAYS)
+            c->delays[c->n_delays++] = delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
         mae__ev_attempt_end(c, (int64_t)delay);
         arm(c, TM_BACKOFF, delay);
         return;
