@@ -72,9 +72,9 @@ struct mae_call {
     uint64_t deadline;           /* uv_now() value; 0 = none */
     uint8_t *body;               /* 5-byte prefix + message */
     size_t body_len, body_off;
-    nghttp2_nv *nv;              /* request headers (strings in hdr_store), until submitted */
-    size_t n_nv;
-    char *hdr_store;
+    nghttp2_nv *nv;              /* during mae__conn_submit only: the request headers */
+    size_t n_nv;                 /* until then: the entries in hdr_store */
+    char *hdr_store;             /* the call's own request headers until submitted */
     mae_grpc_resp resp;
     mae_grpc_deframer df;
     uint8_t *reply;              /* the first (only) reply message */
@@ -223,6 +223,18 @@ void mae__pool_calm(mae__gpool *p);
  * take them, fails the queued calls with MAE_CLASS_CONNECT. Call before closing `failed`. */
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why);
 void mae__handle_closed(mae__gtransport *t);
+
+/* grpc_headers.c */
+/* The headers every request has a place for (pseudo-headers, content-type, te, user-agent,
+ * grpc-timeout, grpc-encoding, grpc-accept-encoding, idempotency-key, traceparent). */
+#define MAE__GRPC_FIXED_HEADERS 12
+/* Packs what c sends of its own (path, grpc-encoding, idempotency-key, traceparent, req's
+ * headers, validated) into c->hdr_store and c->n_nv. Returns 0, MAE_EINVAL or MAE_ENOMEM. */
+int mae__grpc_headers_pack(mae_call *c, const mae_call_req *req, const char *path);
+/* c's whole header list into nv (room for MAE__GRPC_FIXED_HEADERS + c->n_nv), borrowing from
+ * hdr_store, p's authority and tbuf (the grpc-timeout left at now). Returns how many. */
+size_t mae__grpc_headers_list(const mae_call *c, const mae__gpool *p, uint64_t now, char tbuf[10],
+                              nghttp2_nv *nv);
 
 /* grpc_conn.c */
 /* Starts a connection for the pool (resolving, then connecting). Returns 0 or MAE_ENOMEM. */

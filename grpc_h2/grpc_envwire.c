@@ -157,8 +157,7 @@ int mae__envwire_request(const char *method, const cJSON *input, const char *run
                          const char *step_id, const mae_header_kv *headers, size_t n_headers,
                          size_t prefix, uint8_t **out, size_t *len) {
     wbuf w = {0};
-    /* room for a typical request at once: growing it was a realloc per call */
-    if (grow(&w, prefix + 256)) w.len = prefix;
+    if (grow(&w, prefix + 128)) w.len = prefix;
     /* ServiceRequest: method = 1, payload = 2 (Any), headers = 3, correlation_id = 4,
      * workflow_id = 5, step_id = 6 */
     put_str(&w, 0x0a, method);

@@ -127,7 +127,6 @@ static void timed_del(mae_call *c) {
 
 static void call_release(mae_call *c) {
     free(c->body);
-    free(c->nv);
     free(c->hdr_store);
     free(c->reply);
     cJSON_Delete(c->stream_out);
@@ -356,25 +355,26 @@ void mae__pool_dispatch(mae__gpool *p) {
             continue;
         }
         mae__gq_remove(&call->link);
-        /* grpc-timeout is what is left now, after the wait in the queue. */
         char tbuf[10];
-        for (size_t i = 0; i < call->n_nv; i++)
-            if (call->nv[i].namelen == 12 && memcmp(call->nv[i].name, "grpc-timeout", 12) == 0) {
-                uint64_t left = call->deadline - now;
-                call->nv[i].valuelen = mae__grpc_timeout_encode(left * 1000000, tbuf);
-                call->nv[i].value = (uint8_t *)tbuf;
-            }
+        nghttp2_nv stack[24], *nv = MAE__GRPC_FIXED_HEADERS + call->n_nv <= 24 ? stack
+                                   : malloc((MAE__GRPC_FIXED_HEADERS + call->n_nv) * sizeof *nv);
+        if (!nv) {
+            mae__call_finish(call, MAE_CLASS_INTERNAL, 0, "out of memory");
+            continue;
+        }
+        call->nv = nv;
+        call->n_nv = mae__grpc_headers_list(call, p, now, tbuf, nv);
         int rc = mae__conn_submit(best, call);
+        if (nv != stack) free(nv);
+        call->nv = NULL;   /* nghttp2 copied the header list */
+        free(call->hdr_store);
+        call->hdr_store = NULL;
         if (rc < 0) {
             mae__call_finish(call, MAE_CLASS_GRPC, MAE_GRPC_UNAVAILABLE, "cannot open a stream");
             continue;
         }
         call->state = MAE__CALL_ACTIVE;
         mae__gq_push(&best->calls, &call->link);
-        free(call->nv);  /* nghttp2 copied the header list */
-        free(call->hdr_store);
-        call->nv = NULL;
-        call->hdr_store = NULL;
         int k = 0;
         while (k < n_touched && touched[k] != best) k++;
         if (k == n_touched && n_touched < MAE__GRPC_MAX_POOL) touched[n_touched++] = best;
@@ -511,80 +511,6 @@ int mae__pool_get(mae__gtransport *t, const mae_svc_cfg *svc, mae__gpool **out) 
     return 0;
 }
 
-/* ---- Request headers ---- */
-
-static bool reserved_header(const char *n) {
-    static const char *const r[] = {"content-type", "te", "user-agent", "grpc-timeout", "host",
-                                    "connection", "keep-alive", "proxy-connection",
-                                    "transfer-encoding", "upgrade", "idempotency-key",
-                                    "traceparent", "grpc-encoding", "grpc-accept-encoding"};
-    for (size_t i = 0; i < sizeof r / sizeof *r; i++)
-        if (strcasecmp(n, r[i]) == 0) return true;
-    return false;
-}
-
-/* The request's header list. Names and values that outlive the call (string constants and the
- * pool's authority) are handed to nghttp2 without a copy; the rest is packed into hdr_store,
- * which nghttp2 copies at submit. The two headers unique to each call are sent never-indexed:
- * inserting them into the HPACK table would cost both sides work and evict the headers that
- * repeat (docs/workflow-language.md#grpc-calls-on-the-wire). */
-static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
-                         const mae__gpool *p) {
-    enum { REF = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE,
-           COPY = NGHTTP2_NV_FLAG_NONE, UNIQUE = NGHTTP2_NV_FLAG_NO_INDEX };
-    const struct { const char *name, *value; uint8_t flags; } fixed[] = {
-        {":method", "POST", REF}, {":scheme", p->tls ? "https" : "http", REF}, {":path", path, COPY},
-        {":authority", p->authority, REF},
-        {"content-type", "application/grpc", REF}, {"te", "trailers", REF},
-        {"user-agent", "maestro/" MAE_VERSION, REF}, {"grpc-timeout", c->deadline ? "1n" : NULL, COPY},
-        {"grpc-encoding", req->service->compression, COPY},
-        {"grpc-accept-encoding", MAE_GRPC_ACCEPT_ENCODING, REF},
-        {"idempotency-key", req->idempotency_key, UNIQUE}, {"traceparent", req->traceparent, UNIQUE},
-    };
-    size_t nfixed = sizeof fixed / sizeof *fixed;
-    size_t total = 0, n = 0;
-    for (size_t i = 0; i < nfixed; i++)
-        if (fixed[i].value && !(fixed[i].flags & REF))
-            total += strlen(fixed[i].name) + strlen(fixed[i].value) + 2;
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const mae_header_kv *h = &req->headers[i];
-        if (!h->name || !h->value) return MAE_EINVAL;
-        if (h->name[0] == ':') continue;  /* pseudo-headers are ours: dropped */
-        if (!mae__header_name_ok(h->name) || !mae__header_value_ok(h->value)) return MAE_EINVAL;
-        /* Binary metadata travels base64-encoded: the value must already be that. */
-        if (mae__header_is_bin(h->name) && !mae__header_bin_value_ok(h->value)) return MAE_EINVAL;
-        total += strlen(h->name) + strlen(h->value) + 2;
-    }
-    c->nv = malloc((nfixed + req->n_headers) * sizeof *c->nv);
-    c->hdr_store = malloc(total + 1);
-    if (!c->nv || !c->hdr_store) return MAE_ENOMEM;
-    char *o = c->hdr_store;
-#define ADD(nm, val, lower, fl)                                                      \
-    do {                                                                             \
-        size_t nl = strlen(nm), vl = strlen(val);                                    \
-        for (size_t k = 0; k < nl; k++) o[k] = lower ? (char)tolower((unsigned char)(nm)[k]) : (nm)[k]; \
-        memcpy(o + nl + 1, val, vl);                                                 \
-        c->nv[n++] = (nghttp2_nv){(uint8_t *)o, (uint8_t *)o + nl + 1, nl, vl, fl};  \
-        o += nl + vl + 2;                                                            \
-    } while (0)
-    for (size_t i = 0; i < nfixed; i++) {
-        const char *nm = fixed[i].name, *val = fixed[i].value;
-        if (!val) continue;
-        if (fixed[i].flags & REF)
-            c->nv[n++] = (nghttp2_nv){(uint8_t *)nm, (uint8_t *)val, strlen(nm), strlen(val), REF};
-        else
-            ADD(nm, val, false, fixed[i].flags);
-    }
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const mae_header_kv *h = &req->headers[i];
-        if (h->name[0] == ':' || reserved_header(h->name)) continue;
-        ADD(h->name, h->value, true, COPY);
-    }
-#undef ADD
-    c->n_nv = n;
-    return 0;
-}
-
 /* ---- The vtable ---- */
 
 /* Starts a call: with codec, the request it encodes on the codec's path; with sx (taken, freed on
@@ -643,10 +569,11 @@ int mae__gcall_start(mae__gtransport *t, const mae_call_req *req, const mae_grpc
             }
         }
     }
-    if (rc == 0) rc = build_headers(c, req, path, p);
+    if (rc == 0) rc = mae__grpc_headers_pack(c, req, path);
     if (rc < 0) {
         call_release(c);
-        call_free(c);
+        free(c->sx);   /* the codec stays the caller's when the start fails */
+        free(c);
         return rc;
     }
     if (!sx) {

@@ -33,8 +33,10 @@ cJSON *mae__error_json(mae_class cls, int status, const char *msg) {
 
 /* cJSON_ReplaceItemViaPointer does not name the replacement: it takes over the old key. */
 static void replace_member(cJSON *obj, cJSON *old, cJSON *with) {
+    /* a value copied out of an object (a journal record's output) comes with its own key */
+    if (!(with->type & cJSON_StringIsConst)) cJSON_free(with->string);
     with->string = old->string;
-    with->type |= old->type & cJSON_StringIsConst;
+    with->type = (with->type & ~cJSON_StringIsConst) | (old->type & cJSON_StringIsConst);
     old->string = NULL;
     cJSON_ReplaceItemViaPointer(obj, old, with);
 }
