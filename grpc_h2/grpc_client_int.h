@@ -63,16 +63,18 @@ struct mae_call {
     int32_t stream_id;
     mae__gq link;                /* in pool->queue (QUEUED) or conn->calls (ACTIVE) */
     mae__call_state state;
-    uv_timer_t timer;            /* the deadline, then the deferred delivery of the result */
+    /* In t->timed while the transport times the call itself (no caller_deadline), else alone.
+     * Once DONE, link is in t->delivering until the result is delivered. */
+    mae__gq dl_link;
     mae_call_cb cb;
     void *ud;
     const mae_grpc_codec *codec;
     uint64_t deadline;           /* uv_now() value; 0 = none */
     uint8_t *body;               /* 5-byte prefix + message */
     size_t body_len, body_off;
-    nghttp2_nv *nv;              /* request headers (strings in hdr_store), until submitted */
-    size_t n_nv;
-    char *hdr_store;
+    nghttp2_nv *nv;              /* during mae__conn_submit only: the request headers */
+    size_t n_nv;                 /* until then: the entries in hdr_store */
+    char *hdr_store;             /* the call's own request headers until submitted */
     mae_grpc_resp resp;
     mae_grpc_deframer df;
     uint8_t *reply;              /* the first (only) reply message */
@@ -174,6 +176,16 @@ struct mae__gtransport {
     int n_handles;               /* open handles and pending requests we own */
     bool closing;
     uv_timer_t keepalive;        /* never started: makes close() always finish asynchronously */
+    /* Results are handed out from this timer's callback (a later loop iteration, never from
+     * inside start() or cancel()): one handle for every call instead of a timer each. */
+    uv_timer_t deliver;
+    mae__gq delivering;          /* DONE calls waiting for it, in the order they finished */
+    /* The calls whose deadline the transport keeps itself (the caller does not), earliest
+     * first, and one timer armed for the first of them. */
+    uv_timer_t deadlines;
+    mae__gq timed;
+    int n_calls;                 /* started and not yet delivered */
+    bool timers_closed;
     uint64_t handshake_ms;       /* connect + SETTINGS bound; default MAE__GRPC_HANDSHAKE_MS */
     uv_prepare_t flusher;        /* runs before each poll while t->dirty is not empty */
     mae__gq dirty;               /* connections with frames to send */
@@ -211,6 +223,18 @@ void mae__pool_calm(mae__gpool *p);
  * take them, fails the queued calls with MAE_CLASS_CONNECT. Call before closing `failed`. */
 void mae__pool_conn_failed(mae__gpool *p, mae__gconn *failed, const char *why);
 void mae__handle_closed(mae__gtransport *t);
+
+/* grpc_headers.c */
+/* The headers every request has a place for (pseudo-headers, content-type, te, user-agent,
+ * grpc-timeout, grpc-encoding, grpc-accept-encoding, idempotency-key, traceparent). */
+#define MAE__GRPC_FIXED_HEADERS 12
+/* Packs what c sends of its own (path, grpc-encoding, idempotency-key, traceparent, req's
+ * headers, validated) into c->hdr_store and c->n_nv. Returns 0, MAE_EINVAL or MAE_ENOMEM. */
+int mae__grpc_headers_pack(mae_call *c, const mae_call_req *req, const char *path);
+/* c's whole header list into nv (room for MAE__GRPC_FIXED_HEADERS + c->n_nv), borrowing from
+ * hdr_store, p's authority and tbuf (the grpc-timeout left at now). Returns how many. */
+size_t mae__grpc_headers_list(const mae_call *c, const mae__gpool *p, uint64_t now, char tbuf[10],
+                              nghttp2_nv *nv);
 
 /* grpc_conn.c */
 /* Starts a connection for the pool (resolving, then connecting). Returns 0 or MAE_ENOMEM. */

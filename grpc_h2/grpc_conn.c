@@ -414,8 +414,15 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     if (len > left) len = left;
     if (len) memcpy(buf, call->body + call->body_off, len);
     call->body_off += len;
-    if (call->body_off == call->body_len && (!call->sx || call->sx->half_closed))
+    if (call->body_off == call->body_len && (!call->sx || call->sx->half_closed)) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        /* A unary request is copied out whole: a call waiting for its reply keeps no copy. */
+        if (!call->sx) {
+            free(call->body);
+            call->body = NULL;
+            call->body_len = call->body_off = 0;
+        }
+    }
     return (ssize_t)len;
 }
 

@@ -58,19 +58,75 @@ static void on_backoff_closed(uv_handle_t *h) {
 
 /* ---- Calls ---- */
 
-static void on_call_closed(uv_handle_t *h) {
-    mae_call *c = h->data;
-    mae__gtransport *t = c->t;
+static void call_free(mae_call *c) {
     if (mae__grpc_codec_is_typed(c->codec)) mae__grpc_typed_codec_free((mae_grpc_codec *)c->codec);
     free(c->sx);
     free(c);
-    t->n_handles--;
-    mae__handle_closed(t);
+}
+
+/* Closing: the two call timers go once every call has been delivered. */
+static void timers_maybe_close(mae__gtransport *t) {
+    if (!t->closing || t->n_calls > 0 || t->timers_closed) return;
+    t->timers_closed = true;
+    uv_close((uv_handle_t *)&t->deliver, on_handle_closed);
+    uv_close((uv_handle_t *)&t->deadlines, on_handle_closed);
+}
+
+static void on_deliver(uv_timer_t *tm) {
+    mae__gtransport *t = tm->data;
+    /* This batch only: a call finished by a callback below waits for the next run. */
+    mae__gq batch;
+    mae__gq_init(&batch);
+    if (!mae__gq_empty(&t->delivering)) {
+        batch.next = t->delivering.next;
+        batch.prev = t->delivering.prev;
+        batch.next->prev = batch.prev->next = &batch;
+        mae__gq_init(&t->delivering);
+    }
+    while (!mae__gq_empty(&batch)) {
+        mae_call *c = MAE__GQ_ITEM(batch.next, mae_call, link);
+        mae__gq_remove(&c->link);
+        c->cb(&c->res, c->ud);  /* the callback owns res.output */
+        free(c->res_msg);
+        cJSON_Delete(c->res_details);
+        call_free(c);
+        t->n_calls--;
+    }
+    timers_maybe_close(t);
+}
+
+static void on_deadlines(uv_timer_t *tm);
+
+/* Arms the deadline timer for the earliest timed call (stops it when there is none: an armed
+ * timer would keep the loop alive). */
+static void deadlines_arm(mae__gtransport *t) {
+    if (mae__gq_empty(&t->timed)) {
+        uv_timer_stop(&t->deadlines);
+        return;
+    }
+    mae_call *first = MAE__GQ_ITEM(t->timed.next, mae_call, dl_link);
+    uint64_t now = uv_now(t->loop);
+    uv_timer_start(&t->deadlines, on_deadlines, first->deadline > now ? first->deadline - now : 0, 0);
+}
+
+/* In deadline order; calls mostly arrive in it, so the walk starts from the latest. */
+static void timed_add(mae__gtransport *t, mae_call *c) {
+    mae__gq *q = t->timed.prev;
+    while (q != &t->timed && MAE__GQ_ITEM(q, mae_call, dl_link)->deadline > c->deadline) q = q->prev;
+    mae__gq_push(q->next, &c->dl_link);   /* before q->next: right after q */
+    if (t->timed.next == &c->dl_link) deadlines_arm(t);
+}
+
+static void timed_del(mae_call *c) {
+    mae__gtransport *t = c->t;
+    if (c->dl_link.next == &c->dl_link) return;
+    bool first = t->timed.next == &c->dl_link;
+    mae__gq_remove(&c->dl_link);
+    if (first) deadlines_arm(t);
 }
 
 static void call_release(mae_call *c) {
     free(c->body);
-    free(c->nv);
     free(c->hdr_store);
     free(c->reply);
     cJSON_Delete(c->stream_out);
@@ -81,8 +137,6 @@ static void call_release(mae_call *c) {
     c->nv = NULL;
     c->hdr_store = NULL;
 }
-
-static void on_call_timer(uv_timer_t *tm);
 
 void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg) {
     if (c->state == MAE__CALL_DONE) return;
@@ -97,9 +151,11 @@ void mae__call_finish(mae_call *c, mae_class cls, int status, const char *msg) {
         c->res.message = c->res_msg ? c->res_msg : "out of memory";
     }
     call_release(c);
+    timed_del(c);
     /* Delivered from the timer phase, never from inside start() or cancel(). */
-    uv_timer_stop(&c->timer);
-    uv_timer_start(&c->timer, on_call_timer, 0, 0);
+    mae__gtransport *t = c->t;
+    if (mae__gq_empty(&t->delivering)) uv_timer_start(&t->deliver, on_deliver, 0, 0);
+    mae__gq_push(&t->delivering, &c->link);
 }
 
 static bool many_replies(const mae_call *c) {
@@ -228,22 +284,19 @@ void mae__call_complete_stream(mae_call *c, uint32_t h2_error) {
     }
 }
 
-static void on_call_timer(uv_timer_t *tm) {
-    mae_call *c = tm->data;
-    if (c->state != MAE__CALL_DONE) {
-        /* Our attempt deadline: the server's own DEADLINE_EXCEEDED would be MAE_CLASS_GRPC. */
+/* Our attempt deadline: the server's own DEADLINE_EXCEEDED would be MAE_CLASS_GRPC. */
+static void on_deadlines(uv_timer_t *tm) {
+    mae__gtransport *t = tm->data;
+    uint64_t now = uv_now(t->loop);
+    while (!mae__gq_empty(&t->timed)) {
+        mae_call *c = MAE__GQ_ITEM(t->timed.next, mae_call, dl_link);
+        if (c->deadline > now) break;
+        mae__gq_remove(&c->dl_link);
         bool queued = c->state == MAE__CALL_QUEUED;
         if (!queued) mae__conn_reset_call(c->conn, c);
-        mae__call_finish(c, MAE_CLASS_TIMEOUT, 0,
-                         queued ? MSG_QUEUED_TIMEOUT : "attempt deadline passed");
-        return;
+        mae__call_finish(c, MAE_CLASS_TIMEOUT, 0, queued ? MSG_QUEUED_TIMEOUT : "attempt deadline passed");
     }
-    c->cb(&c->res, c->ud);  /* the callback owns res.output */
-    free(c->res_msg);
-    c->res_msg = NULL;
-    cJSON_Delete(c->res_details);
-    c->res_details = NULL;
-    uv_close((uv_handle_t *)&c->timer, on_call_closed);
+    deadlines_arm(t);
 }
 
 /* ---- Pools ---- */
@@ -302,25 +355,26 @@ void mae__pool_dispatch(mae__gpool *p) {
             continue;
         }
         mae__gq_remove(&call->link);
-        /* grpc-timeout is what is left now, after the wait in the queue. */
         char tbuf[10];
-        for (size_t i = 0; i < call->n_nv; i++)
-            if (call->nv[i].namelen == 12 && memcmp(call->nv[i].name, "grpc-timeout", 12) == 0) {
-                uint64_t left = call->deadline - now;
-                call->nv[i].valuelen = mae__grpc_timeout_encode(left * 1000000, tbuf);
-                call->nv[i].value = (uint8_t *)tbuf;
-            }
+        nghttp2_nv stack[24], *nv = MAE__GRPC_FIXED_HEADERS + call->n_nv <= 24 ? stack
+                                   : malloc((MAE__GRPC_FIXED_HEADERS + call->n_nv) * sizeof *nv);
+        if (!nv) {
+            mae__call_finish(call, MAE_CLASS_INTERNAL, 0, "out of memory");
+            continue;
+        }
+        call->nv = nv;
+        call->n_nv = mae__grpc_headers_list(call, p, now, tbuf, nv);
         int rc = mae__conn_submit(best, call);
+        if (nv != stack) free(nv);
+        call->nv = NULL;   /* nghttp2 copied the header list */
+        free(call->hdr_store);
+        call->hdr_store = NULL;
         if (rc < 0) {
             mae__call_finish(call, MAE_CLASS_GRPC, MAE_GRPC_UNAVAILABLE, "cannot open a stream");
             continue;
         }
         call->state = MAE__CALL_ACTIVE;
         mae__gq_push(&best->calls, &call->link);
-        free(call->nv);  /* nghttp2 copied the header list */
-        free(call->hdr_store);
-        call->nv = NULL;
-        call->hdr_store = NULL;
         int k = 0;
         while (k < n_touched && touched[k] != best) k++;
         if (k == n_touched && n_touched < MAE__GRPC_MAX_POOL) touched[n_touched++] = best;
@@ -457,80 +511,6 @@ int mae__pool_get(mae__gtransport *t, const mae_svc_cfg *svc, mae__gpool **out) 
     return 0;
 }
 
-/* ---- Request headers ---- */
-
-static bool reserved_header(const char *n) {
-    static const char *const r[] = {"content-type", "te", "user-agent", "grpc-timeout", "host",
-                                    "connection", "keep-alive", "proxy-connection",
-                                    "transfer-encoding", "upgrade", "idempotency-key",
-                                    "traceparent", "grpc-encoding", "grpc-accept-encoding"};
-    for (size_t i = 0; i < sizeof r / sizeof *r; i++)
-        if (strcasecmp(n, r[i]) == 0) return true;
-    return false;
-}
-
-/* The request's header list. Names and values that outlive the call (string constants and the
- * pool's authority) are handed to nghttp2 without a copy; the rest is packed into hdr_store,
- * which nghttp2 copies at submit. The two headers unique to each call are sent never-indexed:
- * inserting them into the HPACK table would cost both sides work and evict the headers that
- * repeat (docs/workflow-language.md#grpc-calls-on-the-wire). */
-static int build_headers(mae_call *c, const mae_call_req *req, const char *path,
-                         const mae__gpool *p) {
-    enum { REF = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE,
-           COPY = NGHTTP2_NV_FLAG_NONE, UNIQUE = NGHTTP2_NV_FLAG_NO_INDEX };
-    const struct { const char *name, *value; uint8_t flags; } fixed[] = {
-        {":method", "POST", REF}, {":scheme", p->tls ? "https" : "http", REF}, {":path", path, COPY},
-        {":authority", p->authority, REF},
-        {"content-type", "application/grpc", REF}, {"te", "trailers", REF},
-        {"user-agent", "maestro/" MAE_VERSION, REF}, {"grpc-timeout", c->deadline ? "1n" : NULL, COPY},
-        {"grpc-encoding", req->service->compression, COPY},
-        {"grpc-accept-encoding", MAE_GRPC_ACCEPT_ENCODING, REF},
-        {"idempotency-key", req->idempotency_key, UNIQUE}, {"traceparent", req->traceparent, UNIQUE},
-    };
-    size_t nfixed = sizeof fixed / sizeof *fixed;
-    size_t total = 0, n = 0;
-    for (size_t i = 0; i < nfixed; i++)
-        if (fixed[i].value && !(fixed[i].flags & REF))
-            total += strlen(fixed[i].name) + strlen(fixed[i].value) + 2;
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const mae_header_kv *h = &req->headers[i];
-        if (!h->name || !h->value) return MAE_EINVAL;
-        if (h->name[0] == ':') continue;  /* pseudo-headers are ours: dropped */
-        if (!mae__header_name_ok(h->name) || !mae__header_value_ok(h->value)) return MAE_EINVAL;
-        /* Binary metadata travels base64-encoded: the value must already be that. */
-        if (mae__header_is_bin(h->name) && !mae__header_bin_value_ok(h->value)) return MAE_EINVAL;
-        total += strlen(h->name) + strlen(h->value) + 2;
-    }
-    c->nv = malloc((nfixed + req->n_headers) * sizeof *c->nv);
-    c->hdr_store = malloc(total + 1);
-    if (!c->nv || !c->hdr_store) return MAE_ENOMEM;
-    char *o = c->hdr_store;
-#define ADD(nm, val, lower, fl)                                                      \
-    do {                                                                             \
-        size_t nl = strlen(nm), vl = strlen(val);                                    \
-        for (size_t k = 0; k < nl; k++) o[k] = lower ? (char)tolower((unsigned char)(nm)[k]) : (nm)[k]; \
-        memcpy(o + nl + 1, val, vl);                                                 \
-        c->nv[n++] = (nghttp2_nv){(uint8_t *)o, (uint8_t *)o + nl + 1, nl, vl, fl};  \
-        o += nl + vl + 2;                                                            \
-    } while (0)
-    for (size_t i = 0; i < nfixed; i++) {
-        const char *nm = fixed[i].name, *val = fixed[i].value;
-        if (!val) continue;
-        if (fixed[i].flags & REF)
-            c->nv[n++] = (nghttp2_nv){(uint8_t *)nm, (uint8_t *)val, strlen(nm), strlen(val), REF};
-        else
-            ADD(nm, val, false, fixed[i].flags);
-    }
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const mae_header_kv *h = &req->headers[i];
-        if (h->name[0] == ':' || reserved_header(h->name)) continue;
-        ADD(h->name, h->value, true, COPY);
-    }
-#undef ADD
-    c->n_nv = n;
-    return 0;
-}
-
 /* ---- The vtable ---- */
 
 /* Starts a call: with codec, the request it encodes on the codec's path; with sx (taken, freed on
@@ -557,6 +537,7 @@ int mae__gcall_start(mae__gtransport *t, const mae_call_req *req, const mae_grpc
     c->sx = sx;
     c->res.retry_after_ms = -1;
     mae__gq_init(&c->link);
+    mae__gq_init(&c->dl_link);
     mae__grpc_resp_init(&c->resp);
     uint64_t max = req->service->max_response ? req->service->max_response
                                               : MAE_GRPC_DEFAULT_MAX_MSG;
@@ -588,10 +569,10 @@ int mae__gcall_start(mae__gtransport *t, const mae_call_req *req, const mae_grpc
             }
         }
     }
-    if (rc == 0) rc = build_headers(c, req, path, p);
+    if (rc == 0) rc = mae__grpc_headers_pack(c, req, path);
     if (rc < 0) {
         call_release(c);
-        free(c->sx);
+        free(c->sx);   /* the codec stays the caller's when the start fails */
         free(c);
         return rc;
     }
@@ -599,10 +580,8 @@ int mae__gcall_start(mae__gtransport *t, const mae_call_req *req, const mae_grpc
         mae__grpc_frame_prefix(c->body, compressed, (uint32_t)len);
         c->body_len = len + 5;
     }
-    uv_timer_init(t->loop, &c->timer);
-    c->timer.data = c;
-    t->n_handles++;
-    if (timeout) uv_timer_start(&c->timer, on_call_timer, timeout, 0);
+    t->n_calls++;
+    if (timeout && !req->caller_deadline) timed_add(t, c);
     c->state = MAE__CALL_QUEUED;
     mae__gq_push(&p->queue, &c->link);
     *out = c;
@@ -630,11 +609,10 @@ static int fail_later(mae__gtransport *t, mae_call_cb cb, void *ud, mae_class cl
     c->codec = &mae__grpc_envelope_codec;
     c->res.retry_after_ms = -1;
     mae__gq_init(&c->link);
+    mae__gq_init(&c->dl_link);
     mae__grpc_resp_init(&c->resp);
     mae__grpc_deframer_init(&c->df, MAE_GRPC_DEFAULT_MAX_MSG);
-    uv_timer_init(t->loop, &c->timer);
-    c->timer.data = c;
-    t->n_handles++;
+    t->n_calls++;
     c->state = MAE__CALL_QUEUED;
     *out = c;
     mae__call_finish(c, cls, 0, msg);
@@ -702,6 +680,7 @@ static void t_close(mae_transport *pub, void (*done)(void *ud), void *ud) {
     }
     /* Our own handle guarantees done() runs from a later callback, never from here. */
     uv_close((uv_handle_t *)&t->keepalive, on_handle_closed);
+    timers_maybe_close(t);
 }
 
 void mae__grpc_transport_stats(const mae_transport *pub, mae_grpc_stats *out) {
@@ -737,7 +716,13 @@ int mae_grpc_transport_new(uv_loop_t *loop, mae_transport **out) {
     t->keepalive.data = t;
     uv_prepare_init(loop, &t->flusher);
     t->flusher.data = t;
-    t->n_handles = 2;
+    uv_timer_init(loop, &t->deliver);
+    t->deliver.data = t;
+    uv_timer_init(loop, &t->deadlines);
+    t->deadlines.data = t;
+    mae__gq_init(&t->delivering);
+    mae__gq_init(&t->timed);
+    t->n_handles = 4;
     t->handshake_ms = MAE__GRPC_HANDSHAKE_MS;
     *out = &t->pub;
     return 0;

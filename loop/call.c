@@ -51,6 +51,7 @@ static void timer_closed(uv_handle_t *h) {
     free(c->msg);
     cJSON_Delete(c->details);
     free(c->idem_key);
+    free(c->delays);
     free((char *)(c->is_comp ? c->step_id : NULL));
     cJSON_Delete(c->output);
     cJSON_Delete(c->base.result);
@@ -125,6 +126,49 @@ static void set_out_var(mae_callnode *c, cJSON *v) {
     else cJSON_AddItemToObject(obj, st->output, v);
 }
 
+/* A value that refers to held's children instead of copying them (a scalar is copied: one
+ * node). held must not change or go away while the reference is in use. */
+static cJSON *refer(const cJSON *held) {
+    if (cJSON_IsObject(held)) return cJSON_CreateObjectReference(held->child);
+    if (cJSON_IsArray(held)) return cJSON_CreateArrayReference(held->child);
+    return held ? cJSON_Duplicate(held, 1) : cJSON_CreateNull();
+}
+
+/* The reply goes to .steps.ID.output, the output variable and (for a foreach item whose body is
+ * this call) the item's result. One tree, shared where the lifetimes allow it (issue #15: three
+ * deep copies per foreach item):
+ * - .steps.ID owns it (or, for a step without an id, the item's result does);
+ * - the variable refers to it in the run's scope, where .steps.ID is written once per run
+ *   (the re-send of an outcome_unknown step rewrites both, the variable first). In an item's
+ *   scope .steps.ID is replaced by the next item while the scope may live on, so the variable
+ *   gets its own copy; unless nothing can ever read it: a call that is the item's whole body,
+ *   without a compensation, has no later step in the item and no compensation template to read
+ *   its item scope (the foreach's output uses the item's result);
+ * - the item's result refers to it: the parent foreach prints it (keep_result) before anything
+ *   else runs. */
+static void share_output(mae_callnode *c) {
+    mae_run *run = c->base.run;
+    const mae_step *st = c->base.step;
+    bool item_body = c->base.parent && c->base.parent->kind == NODE_ITEM;
+    cJSON *out = c->output, *held = NULL;
+    c->output = NULL;
+    if (st->id) {
+        mae__set_step(run, st->id, "succeeded", out, MAE_CLASS_NONE, 0, NULL);
+        cJSON *s = cJSON_GetObjectItemCaseSensitive(run->steps, st->id);
+        held = s ? cJSON_GetObjectItemCaseSensitive(s, "output") : NULL;
+        /* out of memory the entry may not hold it (it was freed): nothing may refer to it then */
+        if (out && held != out) held = NULL;
+        out = NULL;
+    }
+    const cJSON *v = held ? held : out;
+    if (st->output) {
+        if (c->base.vars == run->vars && held) set_out_var(c, refer(held));
+        else if (!item_body || st->compensate) set_out_var(c, v ? cJSON_Duplicate(v, 1) : NULL);
+    }
+    if (item_body) c->base.result = out ? out : held ? refer(held) : cJSON_CreateNull();
+    else cJSON_Delete(out);
+}
+
 /* The report entry of this call, with the backoff delays it waited. */
 /* The failure's details (docs/typed-grpc.md#errors) under error.details of a report entry or of
  * .steps.ID. */
@@ -161,11 +205,7 @@ static bool succeed(mae_callnode *c, bool sync) {
     if (!c->is_comp) {
         const mae_step *st = c->base.step;
         report(c, "succeeded", MAE_CLASS_NONE, 0);
-        set_out_var(c, c->output ? cJSON_Duplicate(c->output, 1) : NULL);
-        if (c->base.parent && c->base.parent->kind == NODE_ITEM)
-            c->base.result = c->output ? cJSON_Duplicate(c->output, 1) : cJSON_CreateNull();
-        mae__set_step(run, st->id, "succeeded", c->output, MAE_CLASS_NONE, 0, NULL);
-        c->output = NULL;
+        share_output(c);
         /* unrecorded, it could never be compensated: stop the run rather than go on */
         if (st->compensate && mae__run_push_comp(run, st, c->base.vars, c->base.index, c->idem_key, false) != 0) {
             mae__log(run, MAE_LOG_ERROR, st->id, 0, -1, "internal", "out of memory recording its compensation");
@@ -339,6 +379,20 @@ void mae__svc_brk_wake(mae_svc_state *s) {
     }
 }
 
+/* "00-<trace id>-<16 hex digits of span>-01", written by hand: once per attempt, where
+ * snprintf cost more than the rest of the header's work. */
+static void traceparent(char *out, size_t cap, const char *trace_id, uint64_t span) {
+    static const char hx[] = "0123456789abcdef";
+    size_t tl = strlen(trace_id);
+    if (tl + 24 > cap) tl = cap > 24 ? cap - 24 : 0;
+    memcpy(out, "00-", 3);
+    memcpy(out + 3, trace_id, tl);
+    char *o = out + 3 + tl;
+    *o++ = '-';
+    for (int i = 15; i >= 0; i--) *o++ = hx[(span >> (4 * i)) & 15];
+    memcpy(o, "-01", 4);
+}
+
 /* Sends the rendered request, or defers a failure (no transport, breaker open, start error). */
 static void dispatch(mae_callnode *c) {
     mae_run *run = c->base.run;
@@ -380,6 +434,9 @@ static void dispatch(mae_callnode *c) {
         defer(c, MAE_CLASS_TEMPLATE, 0);
         return;
     }
+    /* a new span for every attempt, written where it is sent (the transport copies it) */
+    char tp[64];
+    traceparent(tp, sizeof tp, run->trace_id, mae__rand(e) | 1);
     mae_call_req req = {
         .service = &cfg,
         .target = c->target,
@@ -389,10 +446,14 @@ static void dispatch(mae_callnode *c) {
         .run_id = run->id,
         .step_id = c->step_id,
         .idempotency_key = c->idem_key,
-        .traceparent = c->traceparent,
+        .traceparent = tp,
         .headers = c->req_hdrs,
         .n_headers = c->n_req_hdrs,
         .compensation = c->is_comp && !c->resolving,
+        /* The attempt timer cancels the call when it is due (timer_cb): the transport needs no
+         * timer of its own. Once it has fired (the intent became durable too late) it will not
+         * fire again, and the transport times the call as before. */
+        .caller_deadline = c->tmode == TM_ATTEMPT,
     };
     c->cancel_why = CANCEL_NONE;
     int rc = mae_transport_start(t, &req, on_result, c, &c->call);
@@ -407,6 +468,9 @@ static void dispatch(mae_callnode *c) {
     c->sent = false;
     c->svc->in_flight++;
     mae__log(run, MAE_LOG_DEBUG, c->step_id, c->attempts, -1, NULL, "sent %s", c->req_desc ? c->req_desc : "");
+    /* The transport has its own copy of all of it: an in-flight call keeps none (memory per
+     * call in flight, issue #15). The next attempt renders again. */
+    clear_req(c);
 }
 
 static void enqueue(mae_callnode *c) {
@@ -449,20 +513,6 @@ static void send_attempt(mae_callnode *c) {
 
 /* Starts an attempt. sync: called from the node's start (may complete synchronously, returning
  * true); otherwise from a timer, completing through mae__node_finish. */
-/* "00-<trace id>-<16 hex digits of span>-01", written by hand: once per attempt, where
- * snprintf cost more than the rest of the header's work. */
-static void traceparent(char *out, size_t cap, const char *trace_id, uint64_t span) {
-    static const char hx[] = "0123456789abcdef";
-    size_t tl = strlen(trace_id);
-    if (tl + 24 > cap) tl = cap > 24 ? cap - 24 : 0;
-    memcpy(out, "00-", 3);
-    memcpy(out + 3, trace_id, tl);
-    char *o = out + 3 + tl;
-    *o++ = '-';
-    for (int i = 15; i >= 0; i--) *o++ = hx[(span >> (4 * i)) & 15];
-    memcpy(o, "-01", 4);
-}
-
 static bool attempt_begin(mae_callnode *c, bool sync) {
     mae_run *run = c->base.run;
     if (!going(c)) {
@@ -480,7 +530,6 @@ static bool attempt_begin(mae_callnode *c, bool sync) {
     c->attempts++;
     c->brk_admitted = false;
     c->attempt_started_ms = uv_now(run->eng->loop);
-    traceparent(c->traceparent, sizeof c->traceparent, run->trace_id, mae__rand(run->eng) | 1);
     c->attempt_timeout_ms = attempt_timeout(c);
     mae__ev_attempt_start(c);
     arm(c, TM_ATTEMPT, c->attempt_timeout_ms);
@@ -628,7 +677,9 @@ static void process_result(mae_callnode *c) {
         }
         mae__log(run, MAE_LOG_WARN, c->step_id, c->attempts, dur(c), cn, "attempt failed: %s; retrying in %llums",
                  c->msg ? c->msg : "", (unsigned long long)delay);
-        if (c->n_delays < MAE_MAX_DELAYS) c->delays[c->n_delays++] = delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
+        if (!c->delays) c->delays = malloc(MAE_MAX_DELAYS * sizeof *c->delays);
+        if (c->delays && c->n_delays < MAE_MAX_DELAYS)
+            c->delays[c->n_delays++] = delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay;
         mae__ev_attempt_end(c, (int64_t)delay);
         arm(c, TM_BACKOFF, delay);
         return;

@@ -177,33 +177,47 @@ struct mae_run {
 
 typedef enum { NODE_CALL, NODE_SEQ, NODE_PAR, NODE_FOREACH, NODE_ITEM } mae_node_kind;
 
+/* What every node has. A call node (mae_callnode), a group (mae_group) and a foreach
+ * (mae_fenode) each start with it and add only what their kind uses: a foreach of 10,000 calls
+ * holds 10,000 call and item nodes at once (issue #15: memory per in-flight call). */
 struct mae_node {
     mae_node_kind kind;
+    bool failed;                /* a fatal failure happened below */
+    int index;                  /* foreach item index (NODE_ITEM and below), else -1 */
     const mae_step *step;       /* NODE_ITEM: the foreach step */
     mae_run *run;
     mae_node *parent;
     mae_vars *vars;             /* a ref: where outputs are written and names looked up */
-    bool failed;                /* a fatal failure happened below */
     cJSON *result;              /* owned: this node's value for a parent foreach item */
-    int index;                  /* foreach item index (NODE_ITEM and below), else -1 */
-    /* seq / par / foreach */
+};
+
+/* NODE_SEQ, NODE_PAR, NODE_ITEM (its one kid is the body) and, for next/pending, NODE_FOREACH. */
+typedef struct mae_group {
+    mae_node base;
     const mae_step *kids;
     size_t n_kids;
     size_t next;
     size_t pending;
-    /* foreach */
+} mae_group;
+
+typedef struct mae_kept mae_kept;
+
+/* NODE_FOREACH. */
+typedef struct mae_fenode {
+    mae_group g;                /* next: the next item to start; pending: items running */
     cJSON *items;               /* owned array of the items not started yet: each one moves
                                  * into its item scope when it starts */
     size_t n_items;
     cJSON **results;            /* owned, n_items: the results kept as trees (see kept) */
     mae_jtext kept;             /* the other results, as JSON text one after another */
-    struct mae_kept *kept_at;   /* n_items: where item i's text is in kept (len 0: none) */
+    mae_kept *kept_at;          /* n_items: where item i's text is in kept (len 0: none) */
     int concurrency;
-};
+    char *idx_name;             /* owned: "<as>_index", the item index's variable */
+} mae_fenode;
 
-typedef struct mae_kept {
+struct mae_kept {
     size_t off, len;
-} mae_kept;
+};
 
 /* A call in progress: a step's call or a compensation. */
 struct mae_callnode {
@@ -243,14 +257,14 @@ struct mae_callnode {
     char *req_desc;             /* the target as the transport describes it ("POST /x/1") */
     mae_header_kv *req_hdrs;
     size_t n_req_hdrs;
-    char traceparent[64];
     /* the last result */
     mae_class cls;
     int status;
     char *msg;
     bool sent;
     int64_t retry_after_ms;     /* of the last failure, -1 = none */
-    uint32_t delays[MAE_MAX_DELAYS];  /* backoff waited before each retry (report) */
+    uint32_t *delays;           /* owned, MAE_MAX_DELAYS once a retry waited: the backoff
+                                   waited before each retry (report) */
     int n_delays;
     bool no_retry;              /* the last failure cannot get better by retrying (no transport) */
     cJSON *details;             /* the last failure's details (gRPC status details), NULL = none */

@@ -9,6 +9,9 @@
 
 #include "loop/engine_int.h"
 
+#define G(n) ((mae_group *)(n))
+#define F(n) ((mae_fenode *)(n))
+
 static void set_var(cJSON *obj, const char *name, cJSON *val) {
     if (!val) val = cJSON_CreateNull();
     if (!val) return;
@@ -28,6 +31,42 @@ cJSON *mae__error_json(mae_class cls, int status, const char *msg) {
     return e;
 }
 
+/* cJSON_ReplaceItemViaPointer does not name the replacement: it takes over the old key. */
+static void replace_member(cJSON *obj, cJSON *old, cJSON *with) {
+    /* a value copied out of an object (a journal record's output) comes with its own key */
+    if (!(with->type & cJSON_StringIsConst)) cJSON_free(with->string);
+    with->string = old->string;
+    with->type = (with->type & ~cJSON_StringIsConst) | (old->type & cJSON_StringIsConst);
+    old->string = NULL;
+    cJSON_ReplaceItemViaPointer(obj, old, with);
+}
+
+/* A step that runs again (the body of a foreach, once per item) finds its entry in place: the
+ * three members are updated instead of building a new object each time (seven allocations per
+ * item, issue #15). Returns false when the entry is not in that shape (nothing was changed). */
+static bool update_step(cJSON *s, const char *status, cJSON **output, mae_class cls, int status_code,
+                        const char *msg) {
+    cJSON *st = s->child, *out = st ? st->next : NULL, *err = out ? out->next : NULL;
+    if (!err || err->next || !cJSON_IsString(st) || strcmp(st->string, "status") != 0 ||
+        strcmp(out->string, "output") != 0 || strcmp(err->string, "error") != 0 ||
+        (cls == MAE_CLASS_NONE && !cJSON_IsNull(err)))
+        return false;
+    cJSON *e = NULL, *o = *output ? *output : cJSON_CreateNull();
+    if (!o || (cls != MAE_CLASS_NONE && !(e = mae__error_json(cls, status_code, msg)))) {
+        if (o != *output) cJSON_Delete(o);
+        return false;
+    }
+    if (strcmp(st->valuestring, status) != 0 && !cJSON_SetValuestring(st, status)) {
+        cJSON_Delete(e);
+        if (o != *output) cJSON_Delete(o);
+        return false;
+    }
+    *output = NULL;
+    replace_member(s, out, o);
+    if (e) replace_member(s, err, e);
+    return true;
+}
+
 /* .steps.ID = {status, output, error}; output is taken (NULL = null). */
 void mae__set_step(mae_run *run, const char *id, const char *status, cJSON *output,
                    mae_class cls, int status_code, const char *msg) {
@@ -35,7 +74,10 @@ void mae__set_step(mae_run *run, const char *id, const char *status, cJSON *outp
         cJSON_Delete(output);
         return;
     }
-    cJSON *s = cJSON_CreateObject();
+    cJSON *s = cJSON_GetObjectItemCaseSensitive(run->steps, id);
+    if (s && cJSON_IsObject(s) && !(s->type & cJSON_IsReference) && update_step(s, status, &output, cls, status_code, msg))
+        return;
+    s = cJSON_CreateObject();
     if (!s) {
         cJSON_Delete(output);
         return;
@@ -105,22 +147,25 @@ mae_node *mae__node_new(mae_run *run, mae_node *parent, const mae_step *step, ma
         n = &c->base;
         n->kind = NODE_CALL;
     } else {
-        n = calloc(1, sizeof *n);
+        bool fe = !(parent && parent->kind == NODE_FOREACH) && step && step->kind != MAE_STEP_SEQUENCE &&
+                  step->kind != MAE_STEP_PARALLEL;
+        n = calloc(1, fe ? sizeof(mae_fenode) : sizeof(mae_group));
         if (!n) return NULL;
+        mae_group *g = G(n);
         if (parent && parent->kind == NODE_FOREACH) {
             n->kind = NODE_ITEM;            /* step is the foreach; its one kid is the body */
-            n->kids = step->body;
-            n->n_kids = 1;
+            g->kids = step->body;
+            g->n_kids = 1;
         } else if (!step || step->kind == MAE_STEP_SEQUENCE) {
             n->kind = NODE_SEQ;
             if (step) {
-                n->kids = step->children;
-                n->n_kids = step->n_children;
+                g->kids = step->children;
+                g->n_kids = step->n_children;
             }
         } else if (step->kind == MAE_STEP_PARALLEL) {
             n->kind = NODE_PAR;
-            n->kids = step->children;
-            n->n_kids = step->n_children;
+            g->kids = step->children;
+            g->n_kids = step->n_children;
         } else {
             n->kind = NODE_FOREACH;
         }
@@ -142,13 +187,17 @@ void mae__node_free(mae_node *n) {
     }
     mae__vars_unref(n->vars);
     cJSON_Delete(n->result);
-    cJSON_Delete(n->items);
-    if (n->results) {
-        for (size_t i = 0; i < n->n_items; i++) cJSON_Delete(n->results[i]);
-        free(n->results);
+    if (n->kind == NODE_FOREACH) {
+        mae_fenode *f = F(n);
+        cJSON_Delete(f->items);
+        if (f->results) {
+            for (size_t i = 0; i < f->n_items; i++) cJSON_Delete(f->results[i]);
+            free(f->results);
+        }
+        free(f->kept.p);
+        free(f->kept_at);
+        free(f->idx_name);
     }
-    free(n->kept.p);
-    free(n->kept_at);
     free(n);
 }
 
@@ -157,7 +206,7 @@ void mae__node_free(mae_node *n) {
  * allocations each) scattered through the heap every later item allocates in, and each item
  * cost more the longer the run (issue #17). A value the text would not carry exactly (NaN, bytes
  * that are not UTF-8) stays a tree, as does any when the buffer cannot grow. */
-static void keep_result(mae_node *p, size_t i, cJSON *v) {
+static void keep_result(mae_fenode *p, size_t i, cJSON *v) {
     if (!v) return;
     mae_jtext *t = &p->kept;
     size_t at = t->len;
@@ -166,6 +215,12 @@ static void keep_result(mae_node *p, size_t i, cJSON *v) {
     if (t->rc || t->lossy) {
         t->len = at;
         t->rc = 0;
+        /* a call body's result refers to .steps.ID.output, which the next item replaces */
+        if (v->type & cJSON_IsReference) {
+            cJSON *own = cJSON_Duplicate(v, 1);
+            cJSON_Delete(v);
+            v = own;
+        }
         p->results[i] = v;
         return;
     }
@@ -176,8 +231,8 @@ static void keep_result(mae_node *p, size_t i, cJSON *v) {
 /* A child is over: take what the parent needs from it, then free it. */
 static void absorb(mae_node *p, mae_node *child) {
     if (child->failed) p->failed = true;
-    if (p->kind == NODE_FOREACH && child->index >= 0 && (size_t)child->index < p->n_items) {
-        keep_result(p, (size_t)child->index, child->result);
+    if (p->kind == NODE_FOREACH && child->index >= 0 && (size_t)child->index < F(p)->n_items) {
+        keep_result(F(p), (size_t)child->index, child->result);
         child->result = NULL;
     } else if (p->kind == NODE_ITEM && child->kind == NODE_CALL) {
         p->result = child->result;   /* a call body: the item's result is the call's output */
@@ -192,7 +247,7 @@ static void absorb(mae_node *p, mae_node *child) {
 static bool aborted(mae_node *n) { return !mae__run_going(n->run) && !n->run->replaying; }
 
 static void item_complete(mae_node *n) {
-    if (n->result || n->kids[0].kind == MAE_STEP_CALL) return;
+    if (n->result || G(n)->kids[0].kind == MAE_STEP_CALL) return;
     /* a group body: the item's result is an object of its variables */
     cJSON *o = cJSON_Duplicate(n->vars->obj, 1);
     if (o) {
@@ -207,23 +262,23 @@ static void item_complete(mae_node *n) {
 
 static void foreach_complete(mae_node *n) {
     const mae_step *st = n->step;
-    if (n->failed || n->next < n->n_items) {
+    if (n->failed || G(n)->next < F(n)->n_items) {
         n->failed = true;
         return;
     }
     cJSON *arr = cJSON_CreateArray();
     bool oom = !arr;
-    for (size_t i = 0; arr && i < n->n_items; i++) {
-        cJSON *v = n->results[i];
-        n->results[i] = NULL;
-        if (!v && n->kept_at[i].len) {
-            v = cJSON_ParseWithLength(n->kept.p + n->kept_at[i].off, n->kept_at[i].len);
+    for (size_t i = 0; arr && i < F(n)->n_items; i++) {
+        cJSON *v = F(n)->results[i];
+        F(n)->results[i] = NULL;
+        if (!v && F(n)->kept_at[i].len) {
+            v = cJSON_ParseWithLength(F(n)->kept.p + F(n)->kept_at[i].off, F(n)->kept_at[i].len);
             if (!v) oom = true;   /* it was printed from a tree: only memory can fail it */
         }
         cJSON_AddItemToArray(arr, v ? v : cJSON_CreateNull());
     }
-    free(n->kept.p);
-    n->kept = (mae_jtext){0};
+    free(F(n)->kept.p);
+    F(n)->kept = (mae_jtext){0};
     if (oom) {
         cJSON_Delete(arr);
         mae__run_fail(n->run, st->id, MAE_CLASS_INTERNAL, 0, 0, "out of memory");
@@ -262,7 +317,7 @@ static bool launch(mae_node *n, const mae_step *kid, mae_vars *vars, int index) 
         absorb(n, c);
         return true;
     }
-    n->pending++;
+    G(n)->pending++;
     return false;
 }
 
@@ -274,33 +329,33 @@ static void group_done(mae_node *n) {
 }
 
 static bool seq_pump(mae_node *n) {
-    while (n->pending == 0 && n->next < n->n_kids) {
+    while (G(n)->pending == 0 && G(n)->next < G(n)->n_kids) {
         if (n->failed || aborted(n)) {
             n->failed = true;
             break;
         }
-        const mae_step *kid = &n->kids[n->next++];
+        const mae_step *kid = &G(n)->kids[G(n)->next++];
         launch(n, kid, n->vars, n->index);
     }
-    if (n->pending) return false;
+    if (G(n)->pending) return false;
     if (n->kind == NODE_ITEM && !n->failed) item_complete(n);
     group_done(n);
     return true;
 }
 
 static bool par_pump(mae_node *n) {
-    while (n->next < n->n_kids && !aborted(n)) launch(n, &n->kids[n->next++], n->vars, n->index);
-    if (n->pending) return false;
-    if (n->next < n->n_kids) n->failed = true;
+    while (G(n)->next < G(n)->n_kids && !aborted(n)) launch(n, &G(n)->kids[G(n)->next++], n->vars, n->index);
+    if (G(n)->pending) return false;
+    if (G(n)->next < G(n)->n_kids) n->failed = true;
     group_done(n);
     return true;
 }
 
 static bool foreach_pump(mae_node *n) {
     const mae_step *st = n->step;
-    size_t lim = n->concurrency > 0 ? (size_t)n->concurrency : n->n_items;
-    while (n->next < n->n_items && n->pending < lim && (!n->failed || n->run->replaying) && !aborted(n)) {
-        size_t i = n->next++;
+    size_t lim = F(n)->concurrency > 0 ? (size_t)F(n)->concurrency : F(n)->n_items;
+    while (G(n)->next < F(n)->n_items && G(n)->pending < lim && (!n->failed || n->run->replaying) && !aborted(n)) {
+        size_t i = G(n)->next++;
         mae_vars *iv = mae__vars_new(n->vars);
         if (!iv) {
             mae__run_fail(n->run, st->id, MAE_CLASS_INTERNAL, 0, 0, "out of memory");
@@ -308,17 +363,15 @@ static bool foreach_pump(mae_node *n) {
             break;
         }
         const char *as = st->as ? st->as : "item";
-        char idx[256];
-        snprintf(idx, sizeof idx, "%s_index", as);
         /* The array is the foreach's own copy, so each item moves into its scope instead of
          * being copied: what is left shrinks as the run goes (issue #17: 100k items held the
          * input twice to the end). Items start in order, so it is always the first. */
-        cJSON_AddItemToObject(iv->obj, as, cJSON_DetachItemViaPointer(n->items, n->items->child));
-        cJSON_AddNumberToObject(iv->obj, idx, (double)i);
+        cJSON_AddItemToObject(iv->obj, as, cJSON_DetachItemViaPointer(F(n)->items, F(n)->items->child));
+        cJSON_AddNumberToObject(iv->obj, F(n)->idx_name, (double)i);
         launch(n, st, iv, (int)i);
         mae__vars_unref(iv);
     }
-    if (n->pending) return false;
+    if (G(n)->pending) return false;
     foreach_complete(n);
     mae__ev_group_end(n);
     return true;
@@ -378,14 +431,20 @@ static bool foreach_begin(mae_node *n) {
                  mae__tmpl_source(st->foreach), n_items, max);
         return fail_early(n, MAE_ETEMPLATE, msg);
     }
-    n->items = v;
-    n->n_items = n_items;
-    n->results = calloc(n->n_items ? n->n_items : 1, sizeof *n->results);
-    n->kept_at = calloc(n->n_items ? n->n_items : 1, sizeof *n->kept_at);
-    if (!n->results || !n->kept_at) return fail_early(n, MAE_ENOMEM, "out of memory");
-    n->kept.max = MAE_JSON_UNBOUNDED;
-    n->concurrency = st->concurrency > 0 ? st->concurrency : MAE_FOREACH_CONCURRENCY;
-    mae__log(n->run, MAE_LOG_DEBUG, st->id, 0, -1, NULL, "foreach over %zu items", n->n_items);
+    F(n)->items = v;
+    F(n)->n_items = n_items;
+    F(n)->results = calloc(F(n)->n_items ? F(n)->n_items : 1, sizeof *F(n)->results);
+    F(n)->kept_at = calloc(F(n)->n_items ? F(n)->n_items : 1, sizeof *F(n)->kept_at);
+    if (!F(n)->results || !F(n)->kept_at) return fail_early(n, MAE_ENOMEM, "out of memory");
+    F(n)->kept.max = MAE_JSON_UNBOUNDED;
+    /* named once, not with a snprintf per item */
+    const char *as = st->as ? st->as : "item";
+    size_t al = strlen(as);
+    if (!(F(n)->idx_name = malloc(al + sizeof "_index"))) return fail_early(n, MAE_ENOMEM, "out of memory");
+    memcpy(F(n)->idx_name, as, al);
+    memcpy(F(n)->idx_name + al, "_index", sizeof "_index");
+    F(n)->concurrency = st->concurrency > 0 ? st->concurrency : MAE_FOREACH_CONCURRENCY;
+    mae__log(n->run, MAE_LOG_DEBUG, st->id, 0, -1, NULL, "foreach over %zu items", F(n)->n_items);
     return foreach_pump(n);
 }
 
@@ -424,7 +483,7 @@ void mae__node_finish(mae_node *n) {
         else mae__run_root_done(n->run, n);
         return;
     }
-    p->pending--;
+    G(p)->pending--;
     absorb(p, n);
     if (pump(p)) mae__node_finish(p);
 }

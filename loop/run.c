@@ -395,8 +395,8 @@ int mae__run_start_ex(mae_engine *e, const mae_workflow *wf, const char *input_j
         free(run);
         return MAE_ENOMEM;
     }
-    run->root->kids = wf->steps;
-    run->root->n_kids = wf->n_steps;
+    ((mae_group *)run->root)->kids = wf->steps;
+    ((mae_group *)run->root)->n_kids = wf->n_steps;
     uv_update_time(e->loop);
     struct timespec ts0;
     clock_gettime(CLOCK_REALTIME, &ts0);

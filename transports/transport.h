@@ -108,6 +108,11 @@ typedef struct mae_call_req {
     const mae_header_kv *headers;  /* rendered service headers (validated: no CR/LF/NUL) */
     size_t n_headers;
     bool compensation;
+    /* The caller cancels the call itself once timeout_ms has passed (the engine's attempt timer):
+     * the transport still honours the deadline on the wire (gRPC: grpc-timeout, and no queued
+     * call is sent past it) but keeps no timer of its own for it. false: the transport times
+     * the call out (MAE_CLASS_TIMEOUT). A transport may ignore it and time out anyway. */
+    bool caller_deadline;
 } mae_call_req;
 
 typedef struct mae_call_result {
