@@ -116,16 +116,18 @@ static void call_unlink(mae_http *h, mae_call *c) {
 }
 
 /* The easy handle is in no multi handle here. It is kept for the pool's next call when there
- * is room: curl_easy_reset drops every option (URL, headers list, body, callbacks and their
- * userdata, error buffer, private pointer) and the last transfer's info, so nothing of this
- * call can reach the next one; connections stay in the multi handle's cache. */
+ * is room; connections stay in the multi handle's cache. With easy_reuse it keeps its options:
+ * the next call sets every option a call may set (mae__http_call_easy), the pointers into this
+ * call are cleared now, and `began` keeps the last transfer's info from being read as the next
+ * call's. Otherwise curl_easy_reset drops every option and the last transfer's info. */
 static void easy_release(mae_call *c) {
     http_pool *p = c->pool;
-    if (p && !c->h->shutting_down && p->n_spare < MAE_HTTP_SPARE_MAX) {
-        c->h->curl.easy_reset(c->easy);
+    mae_http *h = c->h;
+    if (p && !h->shutting_down && p->n_spare < MAE_HTTP_SPARE_MAX &&
+        (h->easy_reuse ? mae__http_easy_unbind(h, c->easy) == 0 : (h->curl.easy_reset(c->easy), true))) {
         p->spare[p->n_spare++] = c->easy;
     } else {
-        c->h->curl.easy_cleanup(c->easy);
+        h->curl.easy_cleanup(c->easy);
     }
     c->easy = NULL;
 }
@@ -192,13 +194,30 @@ static void wait_unlink(mae_call *c) {
 
 static void call_queue(mae_call *c);
 
-/* Lets waiting calls into curl while the pool has room (never while closing). */
+static void call_left_multi(mae_call *c);
+static void call_timed_out(mae_call *c);
+
+/* Lets waiting calls into curl while the pool has room (never while closing). A call that
+ * has less than MAE_HTTP_DEADLINE_SLACK_NS of its attempt left fails as a timeout instead:
+ * curl could not connect and answer in that time, and the slot goes to the next call. */
 static void pool_pump(http_pool *p) {
     mae_http *h = p->h;
+    uint64_t now = 0;
     while (!h->closing && p->n_active < p->max_active && p->wait_head) {
         mae_call *c = p->wait_head;
         wait_unlink(c);
-        if (mae__http_call_easy(c) != 0 || mae__curl_uv_add(&p->cu, c->easy) != 0) {
+        uint64_t tmo_ms = 0;
+        if (c->deadline_ns) {
+            if (!now) now = uv_hrtime();
+            if (c->deadline_ns < now + MAE_HTTP_DEADLINE_SLACK_NS) {
+                call_left_multi(c);
+                call_timed_out(c);
+                continue;
+            }
+            /* what is left of the attempt, rounded up (the deadline timer ends it on time) */
+            tmo_ms = (c->deadline_ns - now + 999999) / 1000000;
+        }
+        if (mae__http_call_easy(c, tmo_ms) != 0 || mae__curl_uv_add(&p->cu, c->easy) != 0) {
             c->in_multi = false;
             h->n_in_multi--;
             h->glue_errors++;
@@ -217,7 +236,7 @@ static int call_enter(mae_call *c) {
     http_pool *p = c->pool;
     mae_http *h = c->h;
     if (p->n_active < p->max_active && !p->wait_head) {
-        int rc = mae__http_call_easy(c);
+        int rc = mae__http_call_easy(c, c->timeout_ms);
         if (rc) return rc;
         if (mae__curl_uv_add(&p->cu, c->easy) != 0) return MAE_EINTERNAL;
         if (++p->n_active > h->max_in_curl) h->max_in_curl = p->n_active;
@@ -278,14 +297,19 @@ static void on_deadlines(uv_timer_t *t) {
         c->res.sent = !c->waiting && easy_sent(c);
         if (call_leave(c) != 0) h->glue_errors++;
         call_left_multi(c);
-        c->res.cls = MAE_CLASS_TIMEOUT;
-        char m[96];
-        snprintf(m, sizeof m, "timed out after %llu ms%s", (unsigned long long)c->timeout_ms,
-                 c->res.sent ? "" : " waiting for a connection");
-        mae__http_call_set_msg(c, "%s", m);
-        call_queue(c);
+        call_timed_out(c);
     }
     if (next) deadlines_arm(h, next);
+}
+
+/* The attempt's deadline passed (c->res.sent already set): queues the TIMEOUT result. */
+static void call_timed_out(mae_call *c) {
+    c->res.cls = MAE_CLASS_TIMEOUT;
+    char m[96];
+    snprintf(m, sizeof m, "timed out after %llu ms%s", (unsigned long long)c->timeout_ms,
+             c->res.sent ? "" : " waiting for a connection");
+    mae__http_call_set_msg(c, "%s", m);
+    call_queue(c);
 }
 
 /* Queues a finished call for delivery from the defer timer (a later loop iteration). */
@@ -301,6 +325,8 @@ static void call_queue(mae_call *c) {
 
 /* May the request have reached the service? Yes once a connection was made or bytes sent. */
 static bool easy_sent(const mae_call *c) {
+    /* a kept handle's info is the previous call's until curl begins this transfer */
+    if (c->h->easy_reuse && !c->began) return false;
     curl_off_t t_conn = 0, t_pre = 0;
     long req_size = 0, code = 0;
     const mae__curl_api *api = &c->h->curl;
@@ -439,6 +465,9 @@ static const char *curl_start(mae_http *h) {
     if (mae__curl_load(&h->curl, h->curl_err, sizeof h->curl_err) != 0) return h->curl_err;
     if (h->curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return "curl_global_init failed";
     h->curl_on = true;
+    const curl_version_info_data *v = h->curl.version_info(CURLVERSION_NOW);
+    /* CURLOPT_PREREQFUNCTION came with 7.80.0: older curl resets kept handles instead. */
+    h->easy_reuse = v && v->version_num >= 0x075000;
     return NULL;
 }
 
@@ -476,15 +505,13 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
         *out = c;
         return 0;
     }
+    if (c->timeout_ms) c->deadline_ns = c->started_ns + c->timeout_ms * 1000000;
     if ((rc = call_enter(c)) != 0) {
         call_free(c);
         return rc;
     }
     call_link(h, c);
-    if (c->timeout_ms) {
-        c->deadline_ns = c->started_ns + c->timeout_ms * 1000000;
-        deadlines_arm(h, c->deadline_ns);
-    }
+    if (c->deadline_ns) deadlines_arm(h, c->deadline_ns);
     *out = c;
     return 0;
 }

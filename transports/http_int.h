@@ -13,6 +13,10 @@
 #include "transports/http_util.h"
 #include "transports/transport.h"
 
+/* A waiting call with less than this left before its deadline is failed as a timeout rather
+ * than handed to curl (2 ms). */
+#define MAE_HTTP_DEADLINE_SLACK_NS 2000000ull
+
 /* Results delivered per pass of the defer timer (one loop iteration). */
 #define MAE_HTTP_DELIVER_BATCH 1024
 
@@ -20,7 +24,9 @@ typedef struct mae_http mae_http;
 typedef struct http_pool http_pool;
 
 /* Easy handles kept per pool for reuse (curl_easy_init and the first setup of a handle cost
- * more than curl_easy_reset): a finished call's handle is reset and kept, up to this many. */
+ * more than reusing one): a finished call's handle is kept, up to this many. With curl >= 7.80
+ * it keeps the pool's fixed options and each call sets only its own (mae_http.easy_reuse);
+ * older curl resets it (curl_easy_reset) and every option is set again. */
 #define MAE_HTTP_SPARE_MAX 64
 
 /* One service's connections: its own multi handle, so its limits are its own. Keyed by value
@@ -65,6 +71,8 @@ struct mae_http {
     int max_in_curl;             /* high-water mark of a pool's n_active */
     bool closing, shutting_down;
     bool curl_on;                /* libcurl loaded and curl_global_init done (by the first call) */
+    /* curl >= 7.80 (CURLOPT_PREREQFUNCTION): spare handles keep their options, no reset. */
+    bool easy_reuse;
     mae__curl_api curl;          /* libcurl's functions, once curl_on */
     char curl_err[256];          /* why libcurl could not be loaded */
     bool pump_pending;           /* a pool has room and calls waiting: on_defer lets them in */
@@ -83,6 +91,7 @@ struct mae_call {
     CURL *easy;                  /* CURLOPT_PRIVATE == this */
     struct curl_slist *hdrs;
     char *url, *body;            /* owned: curl only borrows them */
+    size_t body_len;
     mae_call_cb cb;
     void *ud;
     mae_hbuf resp;               /* the body, capped at max_response */
@@ -93,6 +102,9 @@ struct mae_call {
     char retry_after[64];        /* the last response's Retry-After value, "" = none */
     char errbuf[CURL_ERROR_SIZE];
     bool too_big, in_multi, queued;
+    /* curl began this call's transfer (opened its socket or is about to send the request):
+     * until then a reused handle's transfer info is still the previous call's. */
+    bool began;
     bool waiting;                /* in pool->wait_head, not yet in curl (in_multi is also set);
                                     easy is NULL until the call enters curl */
     char verb[17];               /* for the easy handle, made when the call enters curl */
@@ -111,8 +123,12 @@ struct mae_call {
  * refused before sending) or a negative MAE_E* (no callback will come). */
 int mae__http_call_prepare(mae_call *c, const mae_call_req *req);
 /* Makes c->easy (a spare of the pool when there is one) from the prepared call, when it enters
- * curl: a call waiting for room holds no easy handle. Returns 0 or a negative MAE_E*. */
-int mae__http_call_easy(mae_call *c);
+ * curl: a call waiting for room holds no easy handle. tmo_ms is curl's CURLOPT_TIMEOUT_MS for
+ * the transfer (0 = none). Returns 0 or a negative MAE_E*. */
+int mae__http_call_easy(mae_call *c, uint64_t tmo_ms);
+/* Clears the options of a kept handle that point into its finished call (headers, body, error
+ * buffer); easy_reuse only. Returns 0 or MAE_EINTERNAL (the handle should then be cleaned up). */
+int mae__http_easy_unbind(mae_http *h, CURL *e);
 /* The service's pool, created on first use (NULL: out of memory). */
 http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc);
 void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg);
