@@ -3,6 +3,15 @@
  * bounded bodies and pooling. Lifecycle (cancel, close, re-entrancy) is in test_http_life.c. */
 #include "http_fx.h"
 
+/* How many times the echo server saw a header name (its "names" list keeps repeats). */
+static int name_count(const cJSON *echo, const char *name) {
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(echo, "names"))
+        if (cJSON_IsString(it) && strcmp(it->valuestring, name) == 0) n++;
+    return n;
+}
+
 TEST(get_sends_input_as_query_and_the_maestro_headers) {
     fx f;
     fx_start(&f);
@@ -32,6 +41,23 @@ TEST(get_sends_input_as_query_and_the_maestro_headers) {
     ASSERT_EQ_STR(jstr(h, "x-tenant"), "acme");
     ASSERT_EQ_STR(jstr(h, "x-empty"), "");
     ASSERT_NULL(jstr(h, "content-type"));
+    /* curl's decoders offered once (our line; curl's own is not added as well) */
+    ASSERT_TRUE(jstr(h, "accept-encoding") && strstr(jstr(h, "accept-encoding"), "deflate, gzip"));
+    ASSERT_EQ_INT(name_count(g.out, "accept-encoding"), 1);
+    ASSERT_EQ_INT(name_count(g.out, "accept"), 1);
+    ASSERT_EQ_INT(name_count(g.out, "user-agent"), 1);
+    cJSON_Delete(g.out);
+
+    /* a service's Accept-Encoding replaces ours */
+    mae_header_kv ae[] = {{"Accept-Encoding", "identity"}};
+    req = fx_req(&f, "GET", "/echo/ae", NULL);
+    req.headers = ae;
+    req.n_headers = 1;
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    h = cJSON_GetObjectItem(g.out, "headers");
+    ASSERT_EQ_STR(jstr(h, "accept-encoding"), "identity");
+    ASSERT_EQ_INT(name_count(g.out, "accept-encoding"), 1);
     cJSON_Delete(g.out);
     fx_end(&f);
 }

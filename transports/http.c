@@ -468,6 +468,12 @@ static const char *curl_start(mae_http *h) {
     const curl_version_info_data *v = h->curl.version_info(CURLVERSION_NOW);
     /* CURLOPT_PREREQFUNCTION came with 7.80.0: older curl resets kept handles instead. */
     h->easy_reuse = v && v->version_num >= 0x075000;
+    /* curl's own list (Curl_all_content_encodings): its decoders in this order */
+    if (v && (v->features & CURL_VERSION_LIBZ)) {
+        snprintf(h->accept_enc, sizeof h->accept_enc, "deflate, gzip%s%s",
+                 (v->features & CURL_VERSION_BROTLI) ? ", br" : "",
+                 (v->features & CURL_VERSION_ZSTD) ? ", zstd" : "");
+    }
     return NULL;
 }
 

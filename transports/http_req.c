@@ -169,6 +169,9 @@ static int build_headers(mae_call *c, const mae_call_req *req, bool has_body, si
     int rc = 0;
     if (!rc && !user_has(req, "User-Agent")) rc = add_header(c, "User-Agent", "maestro/" MAE_VERSION);
     if (!rc && !user_has(req, "Accept")) rc = add_header(c, "Accept", "application/json");
+    /* curl's decoders are on (CURLOPT_ACCEPT_ENCODING ""); it skips its own line for ours */
+    if (!rc && c->h->accept_enc[0] && !user_has(req, "Accept-Encoding"))
+        rc = add_header(c, "Accept-Encoding", c->h->accept_enc);
     if (!rc && has_body && !user_has(req, "Content-Type"))
         rc = add_header(c, "Content-Type", "application/json");
     /* An empty Expect: stops curl from waiting for 100-continue before large bodies. curl asks
