@@ -206,7 +206,6 @@ static void pool_pump(http_pool *p) {
     while (!h->closing && p->n_active < p->max_active && p->wait_head) {
         mae_call *c = p->wait_head;
         wait_unlink(c);
-        uint64_t tmo_ms = 0;
         if (c->deadline_ns) {
             if (!now) now = uv_hrtime();
             if (c->deadline_ns < now + MAE_HTTP_DEADLINE_SLACK_NS) {
@@ -214,10 +213,8 @@ static void pool_pump(http_pool *p) {
                 call_timed_out(c);
                 continue;
             }
-            /* what is left of the attempt, rounded up (the deadline timer ends it on time) */
-            tmo_ms = (c->deadline_ns - now + 999999) / 1000000;
         }
-        if (mae__http_call_easy(c, tmo_ms) != 0 || mae__curl_uv_add(&p->cu, c->easy) != 0) {
+        if (mae__http_call_easy(c) != 0 || mae__curl_uv_add(&p->cu, c->easy) != 0) {
             c->in_multi = false;
             h->n_in_multi--;
             h->glue_errors++;
@@ -236,7 +233,7 @@ static int call_enter(mae_call *c) {
     http_pool *p = c->pool;
     mae_http *h = c->h;
     if (p->n_active < p->max_active && !p->wait_head) {
-        int rc = mae__http_call_easy(c, c->timeout_ms);
+        int rc = mae__http_call_easy(c);
         if (rc) return rc;
         if (mae__curl_uv_add(&p->cu, c->easy) != 0) return MAE_EINTERNAL;
         if (++p->n_active > h->max_in_curl) h->max_in_curl = p->n_active;

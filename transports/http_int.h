@@ -62,9 +62,10 @@ struct mae_http {
     mae_call *calls;             /* every call not yet delivered */
     mae_call *q_head, *q_tail;   /* finished, waiting for the defer timer */
     uv_timer_t defer;            /* delivers queued results; drives shutdown */
-    /* Attempt deadlines, for calls curl does not time out itself: curl 7.88 checks no
-     * timeout while a transfer waits for a connection past the pool limit. Armed for the
-     * earliest deadline of any call in a multi handle (armed_ns, 0 = not armed). */
+    /* Attempt deadlines: the only timeout of a call, in curl or waiting for room (curl is
+     * given no CURLOPT_TIMEOUT_MS: one timer for all calls instead of one per transfer; curl
+     * 7.88 also checked none while a transfer waited for a connection past the pool limit).
+     * Armed for the earliest deadline of any call in a multi handle (armed_ns, 0 = not armed). */
     uv_timer_t deadlines;
     uint64_t armed_ns;
     int n_in_multi;              /* calls with a deadline to watch: in a multi or waiting */
@@ -127,9 +128,8 @@ struct mae_call {
  * refused before sending) or a negative MAE_E* (no callback will come). */
 int mae__http_call_prepare(mae_call *c, const mae_call_req *req);
 /* Makes c->easy (a spare of the pool when there is one) from the prepared call, when it enters
- * curl: a call waiting for room holds no easy handle. tmo_ms is curl's CURLOPT_TIMEOUT_MS for
- * the transfer (0 = none). Returns 0 or a negative MAE_E*. */
-int mae__http_call_easy(mae_call *c, uint64_t tmo_ms);
+ * curl: a call waiting for room holds no easy handle. Returns 0 or a negative MAE_E*. */
+int mae__http_call_easy(mae_call *c);
 /* Clears the options of a kept handle that point into its finished call (headers, body, error
  * buffer); easy_reuse only. Returns 0 or MAE_EINTERNAL (the handle should then be cleaned up). */
 int mae__http_easy_unbind(mae_http *h, CURL *e);

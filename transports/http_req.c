@@ -17,8 +17,8 @@
 #include "workflow/json_out.h"
 
 /* Low-speed limit: a transfer averaging under 1 byte/s for LOW_SPEED_SECS is abandoned as a
- * timeout. It never cuts an attempt before its own deadline (a slow service that answers
- * within its configured timeout is fine), so it is the backstop for calls without one. */
+ * timeout. Only for calls without a deadline (a slow service that answers within its
+ * configured timeout is fine): it is the backstop for calls without one. */
 #define LOW_SPEED_BYTES 1L
 #define LOW_SPEED_SECS 60L
 
@@ -290,7 +290,7 @@ int mae__http_easy_unbind(mae_http *h, CURL *e) {
     return 0;
 }
 
-int mae__http_call_easy(mae_call *c, uint64_t tmo_ms) {
+int mae__http_call_easy(mae_call *c) {
     http_pool *p = c->pool;
     const char *verb = c->verb;
     CURL *e;
@@ -322,12 +322,10 @@ int mae__http_call_easy(mae_call *c, uint64_t tmo_ms) {
     if (c->h->easy_reuse) SET(CURLOPT_PREREQDATA, (void *)c);
     /* A declared Content-Length past the cap fails before any byte is stored. */
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
-    /* 0: none (a call that waited for room gets what is left of its attempt) */
-    SET(CURLOPT_TIMEOUT_MS, (long)tmo_ms);
-    uint64_t tmo = c->timeout_ms;
-    long low_secs = LOW_SPEED_SECS;
-    if (tmo && (uint64_t)low_secs * 1000 < tmo) low_secs = (long)((tmo + 999) / 1000);
-    SET(CURLOPT_LOW_SPEED_TIME, low_secs);
+    /* No CURLOPT_TIMEOUT_MS: the transport's deadline timer ends every attempt on time (in
+     * curl or waiting), and curl's own timeout would only cost a second timer per transfer.
+     * The low-speed backstop is for calls without a deadline. */
+    SET(CURLOPT_LOW_SPEED_TIME, c->timeout_ms ? 0L : LOW_SPEED_SECS);
     if (c->query_verb) {
         if (verb[0] == 'H') SET(CURLOPT_NOBODY, 1L);  /* HEAD */
         else SET(CURLOPT_HTTPGET, 1L);                 /* clears NOBODY too */
