@@ -327,11 +327,13 @@ static bool easy_sent(const mae_call *c) {
     curl_off_t t_conn = 0, t_pre = 0;
     long req_size = 0, code = 0;
     const mae__curl_api *api = &c->h->curl;
+    /* a status line came back (every answered call): no need to look further */
+    api->easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code > 0) return true;
     api->easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &t_conn);
     api->easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
     api->easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &req_size);
-    api->easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
-    return t_conn > 0 || t_pre > 0 || req_size > 0 || code > 0;
+    return t_conn > 0 || t_pre > 0 || req_size > 0;
 }
 
 static void result_from_response(mae_call *c) {
@@ -467,7 +469,7 @@ static const char *curl_start(mae_http *h) {
     h->easy_reuse = v && v->version_num >= 0x075000;
     /* curl's own list (Curl_all_content_encodings): its decoders in this order */
     if (v && (v->features & CURL_VERSION_LIBZ)) {
-        snprintf(h->accept_enc, sizeof h->accept_enc, "deflate, gzip%s%s",
+        snprintf(h->accept_enc, sizeof h->accept_enc, "Accept-Encoding: deflate, gzip%s%s",
                  (v->features & CURL_VERSION_BROTLI) ? ", br" : "",
                  (v->features & CURL_VERSION_ZSTD) ? ", zstd" : "");
     }

@@ -74,10 +74,10 @@ struct mae_http {
     bool curl_on;                /* libcurl loaded and curl_global_init done (by the first call) */
     /* curl >= 7.80 (CURLOPT_PREREQFUNCTION): spare handles keep their options, no reset. */
     bool easy_reuse;
-    /* What curl offers for CURLOPT_ACCEPT_ENCODING "" (from its features), sent as one of our
-     * headers: curl then skips formatting its own line (an aprintf) for every request. ""
-     * when curl has no zlib: then curl's own line is sent. */
-    char accept_enc[40];
+    /* The line curl would send for CURLOPT_ACCEPT_ENCODING "" (from its features), sent as
+     * one of our headers: curl then skips formatting its own (an aprintf) for every request.
+     * "" when curl has no zlib: then curl's own line is sent. */
+    char accept_enc[64];
     mae__curl_api curl;          /* libcurl's functions, once curl_on */
     char curl_err[256];          /* why libcurl could not be loaded */
     bool pump_pending;           /* a pool has room and calls waiting: on_defer lets them in */

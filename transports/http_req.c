@@ -124,6 +124,14 @@ static int add_header(mae_call *c, const char *name, const char *value) {
     return 0;
 }
 
+/* Appends a whole header line (curl copies it). */
+static int add_line(mae_call *c, const char *line) {
+    struct curl_slist *l = c->h->curl.slist_append(c->hdrs, line);
+    if (!l) return MAE_ENOMEM;
+    c->hdrs = l;
+    return 0;
+}
+
 static bool user_has(const mae_call_req *req, const char *name) {
     for (size_t i = 0; i < req->n_headers; i++)
         if (strcasecmp(req->headers[i].name, name) == 0) return true;
@@ -166,22 +174,17 @@ static int build_headers(mae_call *c, const mae_call_req *req, bool has_body, si
         int rc = add_header(c, ours[i].name, ours[i].value);
         if (rc) return rc;
     }
+    /* The fixed lines are whole literals: appended without being composed per call. */
     int rc = 0;
-    if (!rc && !user_has(req, "User-Agent")) rc = add_header(c, "User-Agent", "maestro/" MAE_VERSION);
-    if (!rc && !user_has(req, "Accept")) rc = add_header(c, "Accept", "application/json");
+    if (!user_has(req, "User-Agent")) rc = add_line(c, "User-Agent: maestro/" MAE_VERSION);
+    if (!rc && !user_has(req, "Accept")) rc = add_line(c, "Accept: application/json");
     /* curl's decoders are on (CURLOPT_ACCEPT_ENCODING ""); it skips its own line for ours */
-    if (!rc && c->h->accept_enc[0] && !user_has(req, "Accept-Encoding"))
-        rc = add_header(c, "Accept-Encoding", c->h->accept_enc);
-    if (!rc && has_body && !user_has(req, "Content-Type"))
-        rc = add_header(c, "Content-Type", "application/json");
+    if (!rc && c->h->accept_enc[0] && !user_has(req, "Accept-Encoding")) rc = add_line(c, c->h->accept_enc);
+    if (!rc && has_body && !user_has(req, "Content-Type")) rc = add_line(c, "Content-Type: application/json");
     /* An empty Expect: stops curl from waiting for 100-continue before large bodies. curl asks
      * for it only past EXPECT_100_THRESHOLD (1 MiB since 7.69, 1 KiB before): below 1 KiB the
      * line would change nothing on the wire, and curl would check it for every request. */
-    if (!rc && has_body && body_len > MAE_HTTP_NO_EXPECT_MAX) {
-        struct curl_slist *l = c->h->curl.slist_append(c->hdrs, "Expect:");
-        if (!l) return MAE_ENOMEM;
-        c->hdrs = l;
-    }
+    if (!rc && has_body && body_len > MAE_HTTP_NO_EXPECT_MAX) rc = add_line(c, "Expect:");
     return rc;
 }
 
