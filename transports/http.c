@@ -123,17 +123,19 @@ static void call_unlink(mae_http *h, mae_call *c) {
 static void easy_release(mae_call *c) {
     http_pool *p = c->pool;
     mae_http *h = c->h;
+    http_easy *ez = c->ez;
+    ez->call = NULL;
     if (p && !h->shutting_down && p->n_spare < MAE_HTTP_SPARE_MAX &&
-        (h->easy_reuse ? mae__http_easy_unbind(h, c->easy) == 0 : (h->curl.easy_reset(c->easy), true))) {
-        p->spare[p->n_spare++] = c->easy;
+        (h->easy_reuse ? mae__http_easy_unbind(h, ez) == 0 : (h->curl.easy_reset(ez->easy), true))) {
+        p->spare[p->n_spare++] = ez;
     } else {
-        h->curl.easy_cleanup(c->easy);
+        mae__http_easy_free(h, ez);
     }
-    c->easy = NULL;
+    c->ez = NULL;
 }
 
 static void call_free(mae_call *c) {
-    if (c->easy) easy_release(c);
+    if (c->ez) easy_release(c);
     if (c->hdrs) c->h->curl.slist_free_all(c->hdrs);
     free(c->url);
     free(c->body);
@@ -214,7 +216,7 @@ static void pool_pump(http_pool *p) {
                 continue;
             }
         }
-        if (mae__http_call_easy(c) != 0 || mae__curl_uv_add(&p->cu, c->easy) != 0) {
+        if (mae__http_call_easy(c) != 0 || mae__curl_uv_add(&p->cu, c->ez->easy) != 0) {
             c->in_multi = false;
             h->n_in_multi--;
             h->glue_errors++;
@@ -235,7 +237,7 @@ static int call_enter(mae_call *c) {
     if (p->n_active < p->max_active && !p->wait_head) {
         int rc = mae__http_call_easy(c);
         if (rc) return rc;
-        if (mae__curl_uv_add(&p->cu, c->easy) != 0) return MAE_EINTERNAL;
+        if (mae__curl_uv_add(&p->cu, c->ez->easy) != 0) return MAE_EINTERNAL;
         if (++p->n_active > h->max_in_curl) h->max_in_curl = p->n_active;
     } else {
         c->waiting = true;
@@ -258,7 +260,7 @@ static int call_leave(mae_call *c) {
         return 0;
     }
     c->pool->n_active--;
-    return mae__curl_uv_remove(&c->pool->cu, c->easy);
+    return mae__curl_uv_remove(&c->pool->cu, c->ez->easy);
 }
 
 /* A call left its multi handle: with none left, the deadline timer has nothing to watch. */
@@ -266,7 +268,7 @@ static void call_left_multi(mae_call *c) {
     mae_http *h = c->h;
     c->in_multi = false;
     /* its handle is free for the next call let in (results were read from it already) */
-    if (c->easy) easy_release(c);
+    if (c->ez) easy_release(c);
     /* room for a waiting call: let it in from the defer timer, after the results queued by
      * then were delivered (a run cancelling its calls empties the line first) */
     if (c->pool->wait_head) {
@@ -328,18 +330,18 @@ static bool easy_sent(const mae_call *c) {
     long req_size = 0, code = 0;
     const mae__curl_api *api = &c->h->curl;
     /* a status line came back (every answered call): no need to look further */
-    api->easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    api->easy_getinfo(c->ez->easy, CURLINFO_RESPONSE_CODE, &code);
     if (code > 0) return true;
-    api->easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &t_conn);
-    api->easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
-    api->easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &req_size);
+    api->easy_getinfo(c->ez->easy, CURLINFO_CONNECT_TIME_T, &t_conn);
+    api->easy_getinfo(c->ez->easy, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
+    api->easy_getinfo(c->ez->easy, CURLINFO_REQUEST_SIZE, &req_size);
     return t_conn > 0 || t_pre > 0 || req_size > 0;
 }
 
 static void result_from_response(mae_call *c) {
     long code = 0;
     mae_call_result *r = &c->res;
-    c->h->curl.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    c->h->curl.easy_getinfo(c->ez->easy, CURLINFO_RESPONSE_CODE, &code);
     r->status = (int)code;
     if (c->retry_after[0]) r->retry_after_ms = mae__http_retry_after_ms(c->retry_after, time(NULL),
                                                                         c->h->curl.getdate);
@@ -381,7 +383,7 @@ static void result_from_error(mae_call *c, CURLcode rc) {
         mae__http_call_set_msg(c, "%s", m);
         return;
     }
-    const char *cerr = c->errbuf[0] ? c->errbuf : c->h->curl.easy_strerror(rc);
+    const char *cerr = c->ez->errbuf[0] ? c->ez->errbuf : c->h->curl.easy_strerror(rc);
     if (c->sock_errno == EMFILE || c->sock_errno == ENFILE) {
         /* our own descriptor limit: nothing was sent, and the service is not to blame */
         char m[160];
@@ -394,7 +396,7 @@ static void result_from_error(mae_call *c, CURLcode rc) {
     }
     r->cls = mae__http_curl_class(rc);
     long code = 0;
-    c->h->curl.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    c->h->curl.easy_getinfo(c->ez->easy, CURLINFO_RESPONSE_CODE, &code);
     if (r->cls == MAE_CLASS_TEMPLATE && r->sent) {
         /* the request went out and the reply was not HTTP/1.x or 2 (an HTTP/0.9 reply) */
         r->cls = MAE_CLASS_DECODE;
@@ -416,9 +418,10 @@ static void result_from_error(mae_call *c, CURLcode rc) {
 
 /* The glue says a transfer ended (its easy handle is out of the multi already). */
 static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
-    mae_call *c = NULL;
+    http_easy *ez = NULL;
     http_pool *cp = cu->data;
-    if (cp->h->curl.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c) return;
+    if (cp->h->curl.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&ez) != CURLE_OK || !ez || !ez->call) return;
+    mae_call *c = ez->call;
     http_pool *p = c->pool;
     p->n_active--;
     if (rc != CURLE_OK && (c->sock_errno == EMFILE || c->sock_errno == ENFILE) && p->n_active > 0 &&
@@ -429,7 +432,6 @@ static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
         p->max_active = p->n_active;
         easy_release(c);
         c->sock_errno = 0;
-        c->errbuf[0] = 0;
         c->received = 0;
         c->too_big = c->json_declared = false;
         c->retry_after[0] = 0;
@@ -590,7 +592,7 @@ static void on_defer(uv_timer_t *t) {
     for (http_pool *p = h->pools, *next; p; p = next) {
         next = p->next;
         h->glue_errors += p->cu.n_multi_errors;
-        while (p->n_spare) h->curl.easy_cleanup(p->spare[--p->n_spare]);
+        while (p->n_spare) mae__http_easy_free(h, p->spare[--p->n_spare]);
         h->pending_closes++;
         mae__curl_uv_close(&p->cu, on_pool_closed);
     }

@@ -23,6 +23,15 @@
 typedef struct mae_http mae_http;
 typedef struct http_pool http_pool;
 
+/* A curl easy handle and what its callbacks and CURLOPT_PRIVATE point at (this), set once when
+ * the handle is made: a call only says whose turn it is. Kept in its pool's spare list between
+ * calls; freed with the handle. */
+typedef struct http_easy {
+    CURL *easy;
+    mae_call *call;              /* the call using the handle, NULL while it is spare */
+    char errbuf[CURL_ERROR_SIZE];  /* CURLOPT_ERRORBUFFER, cleared for each call */
+} http_easy;
+
 /* Easy handles kept per pool for reuse (curl_easy_init and the first setup of a handle cost
  * more than reusing one): a finished call's handle is kept, up to this many. With curl >= 7.80
  * it keeps the pool's fixed options and each call sets only its own (mae_http.easy_reuse);
@@ -34,7 +43,7 @@ typedef struct http_pool http_pool;
  * into a workflow or into the caller's configuration. */
 struct http_pool {
     mae_curl_uv cu;              /* cu.data == this */
-    CURL *spare[MAE_HTTP_SPARE_MAX];  /* reset easy handles, in no multi, owned by the pool */
+    http_easy *spare[MAE_HTTP_SPARE_MAX];  /* finished handles, in no multi, owned by the pool */
     int n_spare;
     mae_http *h;
     char *name, *endpoint;       /* owned copies: the key */
@@ -93,7 +102,7 @@ struct mae_http {
 struct mae_call {
     mae_http *h;
     http_pool *pool;
-    CURL *easy;                  /* CURLOPT_PRIVATE == this */
+    http_easy *ez;               /* ez->call == this while the call holds it */
     struct curl_slist *hdrs;
     char *url, *body;            /* owned: curl only borrows them */
     size_t body_len;
@@ -105,13 +114,12 @@ struct mae_call {
     uint64_t started_ns, deadline_ns;  /* on uv_hrtime()'s clock; deadline 0 = none */
     uint64_t received;           /* body bytes seen, stored or not */
     char retry_after[64];        /* the last response's Retry-After value, "" = none */
-    char errbuf[CURL_ERROR_SIZE];
     bool too_big, in_multi, queued;
     /* curl began this call's transfer (opened its socket or is about to send the request):
      * until then a reused handle's transfer info is still the previous call's. */
     bool began;
     bool waiting;                /* in pool->wait_head, not yet in curl (in_multi is also set);
-                                    easy is NULL until the call enters curl */
+                                    ez is NULL until the call enters curl */
     char verb[17];               /* for the easy handle, made when the call enters curl */
     bool query_verb;
     mae_call *wnext, *wprev;     /* pool->wait_head */
@@ -127,12 +135,14 @@ struct mae_call {
  * is only borrowed). Returns 0 (c->res.cls set to MAE_CLASS_TEMPLATE when the request is
  * refused before sending) or a negative MAE_E* (no callback will come). */
 int mae__http_call_prepare(mae_call *c, const mae_call_req *req);
-/* Makes c->easy (a spare of the pool when there is one) from the prepared call, when it enters
+/* Makes c->ez (a spare of the pool when there is one) from the prepared call, when it enters
  * curl: a call waiting for room holds no easy handle. Returns 0 or a negative MAE_E*. */
 int mae__http_call_easy(mae_call *c);
-/* Clears the options of a kept handle that point into its finished call (headers, body, error
- * buffer); easy_reuse only. Returns 0 or MAE_EINTERNAL (the handle should then be cleaned up). */
-int mae__http_easy_unbind(mae_http *h, CURL *e);
+/* Clears the options of a kept handle that point into its finished call (headers, body);
+ * easy_reuse only. Returns 0 or MAE_EINTERNAL (the handle should then be cleaned up). */
+int mae__http_easy_unbind(mae_http *h, http_easy *ez);
+/* Frees a handle and its context (NULL: nothing). */
+void mae__http_easy_free(mae_http *h, http_easy *ez);
 /* The service's pool, created on first use (NULL: out of memory). */
 http_pool *mae__http_pool_get(mae_http *h, const mae_svc_cfg *svc);
 void mae__http_call_refuse(mae_call *c, const char *fmt, const char *arg);

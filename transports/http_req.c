@@ -32,7 +32,7 @@ static const char *const reserved_headers[] = {
 };
 
 static size_t on_write(char *data, size_t size, size_t n, void *ud) {
-    mae_call *c = ud;
+    mae_call *c = ((http_easy *)ud)->call;
     size_t len = size * n;
     /* Returning less than len aborts the transfer (CURLE_WRITE_ERROR). */
     if (len > c->max_response - c->received) {
@@ -42,7 +42,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud) {
     c->received += len;
     c->h->body_bytes += len;
     long code = 0;
-    c->h->curl.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    c->h->curl.easy_getinfo(c->ez->easy, CURLINFO_RESPONSE_CODE, &code);
     if (code < 200 || code >= 300) {
         /* An error's body only feeds the excerpt: keep one byte more than it shows. */
         size_t keep = MAE_HTTP_EXCERPT_MAX + 1;
@@ -55,7 +55,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud) {
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
-    mae_call *c = ud;
+    mae_call *c = ((http_easy *)ud)->call;
     size_t len = size * n;
     /* A new status line (after 1xx, or a new response): forget the previous headers. */
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
@@ -95,7 +95,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
  * descriptors (EMFILE, ENFILE) is this process's limit, not the service's (class internal). */
 static curl_socket_t on_opensocket(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
     (void)purpose;
-    mae_call *c = ud;
+    mae_call *c = ((http_easy *)ud)->call;
     curl_socket_t s = socket(a->family, a->socktype, a->protocol);
     if (s == CURL_SOCKET_BAD) c->sock_errno = errno;
     return s;
@@ -239,13 +239,21 @@ static int build_url(mae_call *c, const mae_call_req *req, const char *verb, con
 /* CURLOPT_PREREQFUNCTION: the connection is up and the request is about to be sent. */
 static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port) {
     (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
-    ((mae_call *)ud)->began = true;
+    ((http_easy *)ud)->call->began = true;
     return CURL_PREREQFUNC_OK;
 }
 
-/* The options every call of the pool shares: set once on a new handle (or after a reset). */
-static int easy_setup_pool(mae_call *c, CURL *e) {
+/* The options every call of the pool shares: set once on a new handle (or after a reset).
+ * The callbacks' data and CURLOPT_PRIVATE are the handle's context, which names its call. */
+static int easy_setup_pool(mae_call *c, http_easy *ez) {
     http_pool *p = c->pool;
+    CURL *e = ez->easy;
+    SET(CURLOPT_PRIVATE, (void *)ez);
+    SET(CURLOPT_ERRORBUFFER, ez->errbuf);
+    SET(CURLOPT_WRITEDATA, (void *)ez);
+    SET(CURLOPT_HEADERDATA, (void *)ez);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)ez);
+    if (c->h->easy_reuse) SET(CURLOPT_PREREQDATA, (void *)ez);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
@@ -282,47 +290,57 @@ static int easy_setup_pool(mae_call *c, CURL *e) {
     return 0;
 }
 
-int mae__http_easy_unbind(mae_http *h, CURL *e) {
+int mae__http_easy_unbind(mae_http *h, http_easy *ez) {
     /* A kept handle must not point into the call about to be freed. The next call sets
      * these again, with its method; setting POSTFIELDS (even to NULL) makes the method POST. */
     const mae__curl_api *api = &h->curl;
-    if (api->easy_setopt(e, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL) != CURLE_OK ||
-        api->easy_setopt(e, CURLOPT_POSTFIELDS, (char *)NULL) != CURLE_OK ||
-        api->easy_setopt(e, CURLOPT_ERRORBUFFER, (char *)NULL) != CURLE_OK)
+    if (api->easy_setopt(ez->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL) != CURLE_OK ||
+        api->easy_setopt(ez->easy, CURLOPT_POSTFIELDS, (char *)NULL) != CURLE_OK)
         return MAE_EINTERNAL;
     return 0;
+}
+
+void mae__http_easy_free(mae_http *h, http_easy *ez) {
+    if (!ez) return;
+    if (ez->easy) h->curl.easy_cleanup(ez->easy);
+    free(ez);
 }
 
 int mae__http_call_easy(mae_call *c) {
     http_pool *p = c->pool;
     const char *verb = c->verb;
-    CURL *e;
+    http_easy *ez;
     c->began = false;
     if (p->n_spare) {
         /* a kept handle: the pool's options are set already, unless curl is too old to
          * reuse one without a reset (then it was reset when it was released) */
-        e = c->easy = p->spare[--p->n_spare];
+        ez = c->ez = p->spare[--p->n_spare];
+        ez->call = c;
         if (!c->h->easy_reuse) {
-            int rc = easy_setup_pool(c, e);
+            int rc = easy_setup_pool(c, ez);
             if (rc) return rc;
         }
     } else {
-        e = c->easy = c->h->curl.easy_init();
-        if (!e) return MAE_ENOMEM;
+        ez = calloc(1, sizeof *ez);
+        if (!ez) return MAE_ENOMEM;
+        ez->easy = c->h->curl.easy_init();
+        if (!ez->easy) {
+            free(ez);
+            return MAE_ENOMEM;
+        }
         c->h->easy_created++;
-        int rc = easy_setup_pool(c, e);
+        c->ez = ez;
+        ez->call = c;
+        int rc = easy_setup_pool(c, ez);
         if (rc) return rc;
     }
+    CURL *e = ez->easy;
+    ez->errbuf[0] = 0;
     /* What differs per call. Every option a previous call of this handle may have set is set
-     * here again (method, body, custom verb, headers, timeouts), so none of it leaks. */
-    SET(CURLOPT_PRIVATE, (void *)c);
+     * here again (method, body, custom verb, headers, size cap, low-speed time), so none of it
+     * leaks; the callbacks reach this call through ez->call. */
     SET(CURLOPT_URL, c->url);
     SET(CURLOPT_HTTPHEADER, c->hdrs);
-    SET(CURLOPT_ERRORBUFFER, c->errbuf);
-    SET(CURLOPT_WRITEDATA, (void *)c);
-    SET(CURLOPT_HEADERDATA, (void *)c);
-    SET(CURLOPT_OPENSOCKETDATA, (void *)c);
-    if (c->h->easy_reuse) SET(CURLOPT_PREREQDATA, (void *)c);
     /* A declared Content-Length past the cap fails before any byte is stored. */
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
     /* No CURLOPT_TIMEOUT_MS: the transport's deadline timer ends every attempt on time (in
