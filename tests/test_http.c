@@ -3,6 +3,15 @@
  * bounded bodies and pooling. Lifecycle (cancel, close, re-entrancy) is in test_http_life.c. */
 #include "http_fx.h"
 
+/* How many times the echo server saw a header name (its "names" list keeps repeats). */
+static int name_count(const cJSON *echo, const char *name) {
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(echo, "names"))
+        if (cJSON_IsString(it) && strcmp(it->valuestring, name) == 0) n++;
+    return n;
+}
+
 TEST(get_sends_input_as_query_and_the_maestro_headers) {
     fx f;
     fx_start(&f);
@@ -32,6 +41,23 @@ TEST(get_sends_input_as_query_and_the_maestro_headers) {
     ASSERT_EQ_STR(jstr(h, "x-tenant"), "acme");
     ASSERT_EQ_STR(jstr(h, "x-empty"), "");
     ASSERT_NULL(jstr(h, "content-type"));
+    /* curl's decoders offered once (our line; curl's own is not added as well) */
+    ASSERT_TRUE(jstr(h, "accept-encoding") && strstr(jstr(h, "accept-encoding"), "deflate, gzip"));
+    ASSERT_EQ_INT(name_count(g.out, "accept-encoding"), 1);
+    ASSERT_EQ_INT(name_count(g.out, "accept"), 1);
+    ASSERT_EQ_INT(name_count(g.out, "user-agent"), 1);
+    cJSON_Delete(g.out);
+
+    /* a service's Accept-Encoding replaces ours */
+    mae_header_kv ae[] = {{"Accept-Encoding", "identity"}};
+    req = fx_req(&f, "GET", "/echo/ae", NULL);
+    req.headers = ae;
+    req.n_headers = 1;
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    h = cJSON_GetObjectItem(g.out, "headers");
+    ASSERT_EQ_STR(jstr(h, "accept-encoding"), "identity");
+    ASSERT_EQ_INT(name_count(g.out, "accept-encoding"), 1);
     cJSON_Delete(g.out);
     fx_end(&f);
 }
@@ -429,8 +455,9 @@ TEST(a_host_name_is_resolved_without_blocking_the_loop) {
 }
 
 
-/* Easy handles are reused (reset) between calls of one service: each call must be sent exactly
- * as asked, with nothing left over from the previous one (headers, body, verb, NOBODY, the
+/* Easy handles are reused between calls of one service (with curl >= 7.80 without a reset:
+ * each call sets only its own options): each call must be sent exactly as asked, with nothing
+ * left over from the previous one (headers, body, verb, NOBODY, the custom method, the
  * timeout), and its result must be its own. */
 TEST(consecutive_calls_on_one_reused_handle_are_each_sent_as_asked) {
     fx f;
@@ -496,6 +523,37 @@ TEST(consecutive_calls_on_one_reused_handle_are_each_sent_as_asked) {
     ASSERT_EQ_STR(jstr(g.out, "target"), "/echo/d");
     ASSERT_EQ_STR(jstr(g.out, "body"), "");
     cJSON_Delete(g.out);
+
+    /* after a custom method (DELETE) and a body (PUT): a plain GET, no body, no length */
+    req = fx_req(&f, "GET", "/echo/f", NULL);
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(jstr(g.out, "method"), "GET");
+    ASSERT_EQ_STR(jstr(g.out, "body"), "");
+    h = cJSON_GetObjectItem(g.out, "headers");
+    ASSERT_NULL(jstr(h, "content-length"));
+    ASSERT_NULL(jstr(h, "content-type"));
+    ASSERT_NULL(jstr(h, "transfer-encoding"));
+    cJSON_Delete(g.out);
+
+    /* A body past curl's Expect threshold (1 MiB) still goes without Expect: 100-continue. */
+    size_t big_n = (3u << 19) + 7;
+    char *big = malloc(big_n + 1);
+    ASSERT_NOT_NULL(big);
+    memset(big, 'b', big_n);
+    big[big_n] = 0;
+    cJSON *in5 = cJSON_CreateObject();
+    cJSON_AddStringToObject(in5, "s", big);
+    req = fx_req(&f, "POST", "/echo/big", in5);
+    call1(&f, &req, &g);
+    ASSERT_EQ_INT(g.cls, MAE_CLASS_NONE);
+    ASSERT_EQ_STR(jstr(g.out, "method"), "POST");
+    h = cJSON_GetObjectItem(g.out, "headers");
+    ASSERT_NULL(jstr(h, "expect"));
+    ASSERT_TRUE(jstr(g.out, "body") && strlen(jstr(g.out, "body")) == big_n + 8);
+    cJSON_Delete(g.out);
+    cJSON_Delete(in5);
+    free(big);
 
     req = fx_req(&f, "GET", "/status/404", NULL);
     call1(&f, &req, &g);

@@ -116,22 +116,26 @@ static void call_unlink(mae_http *h, mae_call *c) {
 }
 
 /* The easy handle is in no multi handle here. It is kept for the pool's next call when there
- * is room: curl_easy_reset drops every option (URL, headers list, body, callbacks and their
- * userdata, error buffer, private pointer) and the last transfer's info, so nothing of this
- * call can reach the next one; connections stay in the multi handle's cache. */
+ * is room; connections stay in the multi handle's cache. With easy_reuse it keeps its options:
+ * the next call sets every option a call may set (mae__http_call_easy), the pointers into this
+ * call are cleared now, and `began` keeps the last transfer's info from being read as the next
+ * call's. Otherwise curl_easy_reset drops every option and the last transfer's info. */
 static void easy_release(mae_call *c) {
     http_pool *p = c->pool;
-    if (p && !c->h->shutting_down && p->n_spare < MAE_HTTP_SPARE_MAX) {
-        c->h->curl.easy_reset(c->easy);
-        p->spare[p->n_spare++] = c->easy;
+    mae_http *h = c->h;
+    http_easy *ez = c->ez;
+    ez->call = NULL;
+    if (p && !h->shutting_down && p->n_spare < MAE_HTTP_SPARE_MAX &&
+        (h->easy_reuse ? mae__http_easy_unbind(h, ez) == 0 : (h->curl.easy_reset(ez->easy), true))) {
+        p->spare[p->n_spare++] = ez;
     } else {
-        c->h->curl.easy_cleanup(c->easy);
+        mae__http_easy_free(h, ez);
     }
-    c->easy = NULL;
+    c->ez = NULL;
 }
 
 static void call_free(mae_call *c) {
-    if (c->easy) easy_release(c);
+    if (c->ez) easy_release(c);
     if (c->hdrs) c->h->curl.slist_free_all(c->hdrs);
     free(c->url);
     free(c->body);
@@ -192,13 +196,27 @@ static void wait_unlink(mae_call *c) {
 
 static void call_queue(mae_call *c);
 
-/* Lets waiting calls into curl while the pool has room (never while closing). */
+static void call_left_multi(mae_call *c);
+static void call_timed_out(mae_call *c);
+
+/* Lets waiting calls into curl while the pool has room (never while closing). A call that
+ * has less than MAE_HTTP_DEADLINE_SLACK_NS of its attempt left fails as a timeout instead:
+ * curl could not connect and answer in that time, and the slot goes to the next call. */
 static void pool_pump(http_pool *p) {
     mae_http *h = p->h;
+    uint64_t now = 0;
     while (!h->closing && p->n_active < p->max_active && p->wait_head) {
         mae_call *c = p->wait_head;
         wait_unlink(c);
-        if (mae__http_call_easy(c) != 0 || mae__curl_uv_add(&p->cu, c->easy) != 0) {
+        if (c->deadline_ns) {
+            if (!now) now = uv_hrtime();
+            if (c->deadline_ns < now + MAE_HTTP_DEADLINE_SLACK_NS) {
+                call_left_multi(c);
+                call_timed_out(c);
+                continue;
+            }
+        }
+        if (mae__http_call_easy(c) != 0 || mae__curl_uv_add(&p->cu, c->ez->easy) != 0) {
             c->in_multi = false;
             h->n_in_multi--;
             h->glue_errors++;
@@ -219,7 +237,7 @@ static int call_enter(mae_call *c) {
     if (p->n_active < p->max_active && !p->wait_head) {
         int rc = mae__http_call_easy(c);
         if (rc) return rc;
-        if (mae__curl_uv_add(&p->cu, c->easy) != 0) return MAE_EINTERNAL;
+        if (mae__curl_uv_add(&p->cu, c->ez->easy) != 0) return MAE_EINTERNAL;
         if (++p->n_active > h->max_in_curl) h->max_in_curl = p->n_active;
     } else {
         c->waiting = true;
@@ -242,7 +260,7 @@ static int call_leave(mae_call *c) {
         return 0;
     }
     c->pool->n_active--;
-    return mae__curl_uv_remove(&c->pool->cu, c->easy);
+    return mae__curl_uv_remove(&c->pool->cu, c->ez->easy);
 }
 
 /* A call left its multi handle: with none left, the deadline timer has nothing to watch. */
@@ -250,7 +268,7 @@ static void call_left_multi(mae_call *c) {
     mae_http *h = c->h;
     c->in_multi = false;
     /* its handle is free for the next call let in (results were read from it already) */
-    if (c->easy) easy_release(c);
+    if (c->ez) easy_release(c);
     /* room for a waiting call: let it in from the defer timer, after the results queued by
      * then were delivered (a run cancelling its calls empties the line first) */
     if (c->pool->wait_head) {
@@ -278,14 +296,19 @@ static void on_deadlines(uv_timer_t *t) {
         c->res.sent = !c->waiting && easy_sent(c);
         if (call_leave(c) != 0) h->glue_errors++;
         call_left_multi(c);
-        c->res.cls = MAE_CLASS_TIMEOUT;
-        char m[96];
-        snprintf(m, sizeof m, "timed out after %llu ms%s", (unsigned long long)c->timeout_ms,
-                 c->res.sent ? "" : " waiting for a connection");
-        mae__http_call_set_msg(c, "%s", m);
-        call_queue(c);
+        call_timed_out(c);
     }
     if (next) deadlines_arm(h, next);
+}
+
+/* The attempt's deadline passed (c->res.sent already set): queues the TIMEOUT result. */
+static void call_timed_out(mae_call *c) {
+    c->res.cls = MAE_CLASS_TIMEOUT;
+    char m[96];
+    snprintf(m, sizeof m, "timed out after %llu ms%s", (unsigned long long)c->timeout_ms,
+             c->res.sent ? "" : " waiting for a connection");
+    mae__http_call_set_msg(c, "%s", m);
+    call_queue(c);
 }
 
 /* Queues a finished call for delivery from the defer timer (a later loop iteration). */
@@ -301,20 +324,24 @@ static void call_queue(mae_call *c) {
 
 /* May the request have reached the service? Yes once a connection was made or bytes sent. */
 static bool easy_sent(const mae_call *c) {
+    /* a kept handle's info is the previous call's until curl begins this transfer */
+    if (c->h->easy_reuse && !c->began) return false;
     curl_off_t t_conn = 0, t_pre = 0;
     long req_size = 0, code = 0;
     const mae__curl_api *api = &c->h->curl;
-    api->easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &t_conn);
-    api->easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
-    api->easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &req_size);
-    api->easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
-    return t_conn > 0 || t_pre > 0 || req_size > 0 || code > 0;
+    /* a status line came back (every answered call): no need to look further */
+    api->easy_getinfo(c->ez->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code > 0) return true;
+    api->easy_getinfo(c->ez->easy, CURLINFO_CONNECT_TIME_T, &t_conn);
+    api->easy_getinfo(c->ez->easy, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
+    api->easy_getinfo(c->ez->easy, CURLINFO_REQUEST_SIZE, &req_size);
+    return t_conn > 0 || t_pre > 0 || req_size > 0;
 }
 
 static void result_from_response(mae_call *c) {
     long code = 0;
     mae_call_result *r = &c->res;
-    c->h->curl.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    c->h->curl.easy_getinfo(c->ez->easy, CURLINFO_RESPONSE_CODE, &code);
     r->status = (int)code;
     if (c->retry_after[0]) r->retry_after_ms = mae__http_retry_after_ms(c->retry_after, time(NULL),
                                                                         c->h->curl.getdate);
@@ -356,7 +383,7 @@ static void result_from_error(mae_call *c, CURLcode rc) {
         mae__http_call_set_msg(c, "%s", m);
         return;
     }
-    const char *cerr = c->errbuf[0] ? c->errbuf : c->h->curl.easy_strerror(rc);
+    const char *cerr = c->ez->errbuf[0] ? c->ez->errbuf : c->h->curl.easy_strerror(rc);
     if (c->sock_errno == EMFILE || c->sock_errno == ENFILE) {
         /* our own descriptor limit: nothing was sent, and the service is not to blame */
         char m[160];
@@ -369,7 +396,7 @@ static void result_from_error(mae_call *c, CURLcode rc) {
     }
     r->cls = mae__http_curl_class(rc);
     long code = 0;
-    c->h->curl.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    c->h->curl.easy_getinfo(c->ez->easy, CURLINFO_RESPONSE_CODE, &code);
     if (r->cls == MAE_CLASS_TEMPLATE && r->sent) {
         /* the request went out and the reply was not HTTP/1.x or 2 (an HTTP/0.9 reply) */
         r->cls = MAE_CLASS_DECODE;
@@ -391,9 +418,10 @@ static void result_from_error(mae_call *c, CURLcode rc) {
 
 /* The glue says a transfer ended (its easy handle is out of the multi already). */
 static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
-    mae_call *c = NULL;
+    http_easy *ez = NULL;
     http_pool *cp = cu->data;
-    if (cp->h->curl.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c) != CURLE_OK || !c) return;
+    if (cp->h->curl.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&ez) != CURLE_OK || !ez || !ez->call) return;
+    mae_call *c = ez->call;
     http_pool *p = c->pool;
     p->n_active--;
     if (rc != CURLE_OK && (c->sock_errno == EMFILE || c->sock_errno == ENFILE) && p->n_active > 0 &&
@@ -404,7 +432,6 @@ static void pool_done(mae_curl_uv *cu, CURL *easy, CURLcode rc) {
         p->max_active = p->n_active;
         easy_release(c);
         c->sock_errno = 0;
-        c->errbuf[0] = 0;
         c->received = 0;
         c->too_big = c->json_declared = false;
         c->retry_after[0] = 0;
@@ -439,6 +466,15 @@ static const char *curl_start(mae_http *h) {
     if (mae__curl_load(&h->curl, h->curl_err, sizeof h->curl_err) != 0) return h->curl_err;
     if (h->curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return "curl_global_init failed";
     h->curl_on = true;
+    const curl_version_info_data *v = h->curl.version_info(CURLVERSION_NOW);
+    /* CURLOPT_PREREQFUNCTION came with 7.80.0: older curl resets kept handles instead. */
+    h->easy_reuse = v && v->version_num >= 0x075000;
+    /* curl's own list (Curl_all_content_encodings): its decoders in this order */
+    if (v && (v->features & CURL_VERSION_LIBZ)) {
+        snprintf(h->accept_enc, sizeof h->accept_enc, "Accept-Encoding: deflate, gzip%s%s",
+                 (v->features & CURL_VERSION_BROTLI) ? ", br" : "",
+                 (v->features & CURL_VERSION_ZSTD) ? ", zstd" : "");
+    }
     return NULL;
 }
 
@@ -476,15 +512,13 @@ static int http_start(mae_transport *t, const mae_call_req *req, mae_call_cb cb,
         *out = c;
         return 0;
     }
+    if (c->timeout_ms) c->deadline_ns = c->started_ns + c->timeout_ms * 1000000;
     if ((rc = call_enter(c)) != 0) {
         call_free(c);
         return rc;
     }
     call_link(h, c);
-    if (c->timeout_ms) {
-        c->deadline_ns = c->started_ns + c->timeout_ms * 1000000;
-        deadlines_arm(h, c->deadline_ns);
-    }
+    if (c->deadline_ns) deadlines_arm(h, c->deadline_ns);
     *out = c;
     return 0;
 }
@@ -558,7 +592,7 @@ static void on_defer(uv_timer_t *t) {
     for (http_pool *p = h->pools, *next; p; p = next) {
         next = p->next;
         h->glue_errors += p->cu.n_multi_errors;
-        while (p->n_spare) h->curl.easy_cleanup(p->spare[--p->n_spare]);
+        while (p->n_spare) mae__http_easy_free(h, p->spare[--p->n_spare]);
         h->pending_closes++;
         mae__curl_uv_close(&p->cu, on_pool_closed);
     }

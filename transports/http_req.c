@@ -17,10 +17,13 @@
 #include "workflow/json_out.h"
 
 /* Low-speed limit: a transfer averaging under 1 byte/s for LOW_SPEED_SECS is abandoned as a
- * timeout. It never cuts an attempt before its own deadline (a slow service that answers
- * within its configured timeout is fine), so it is the backstop for calls without one. */
+ * timeout. Only for calls without a deadline (a slow service that answers within its
+ * configured timeout is fine): it is the backstop for calls without one. */
 #define LOW_SPEED_BYTES 1L
 #define LOW_SPEED_SECS 60L
+
+/* Bodies up to this size never make curl send Expect: 100-continue (any curl version). */
+#define MAE_HTTP_NO_EXPECT_MAX 1024
 
 /* Headers maestro sets itself (or curl must own): a service header cannot replace them. */
 static const char *const reserved_headers[] = {
@@ -29,7 +32,7 @@ static const char *const reserved_headers[] = {
 };
 
 static size_t on_write(char *data, size_t size, size_t n, void *ud) {
-    mae_call *c = ud;
+    mae_call *c = ((http_easy *)ud)->call;
     size_t len = size * n;
     /* Returning less than len aborts the transfer (CURLE_WRITE_ERROR). */
     if (len > c->max_response - c->received) {
@@ -39,7 +42,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud) {
     c->received += len;
     c->h->body_bytes += len;
     long code = 0;
-    c->h->curl.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    c->h->curl.easy_getinfo(c->ez->easy, CURLINFO_RESPONSE_CODE, &code);
     if (code < 200 || code >= 300) {
         /* An error's body only feeds the excerpt: keep one byte more than it shows. */
         size_t keep = MAE_HTTP_EXCERPT_MAX + 1;
@@ -52,7 +55,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *ud) {
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
-    mae_call *c = ud;
+    mae_call *c = ((http_easy *)ud)->call;
     size_t len = size * n;
     /* A new status line (after 1xx, or a new response): forget the previous headers. */
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
@@ -92,7 +95,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
  * descriptors (EMFILE, ENFILE) is this process's limit, not the service's (class internal). */
 static curl_socket_t on_opensocket(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
     (void)purpose;
-    mae_call *c = ud;
+    mae_call *c = ((http_easy *)ud)->call;
     curl_socket_t s = socket(a->family, a->socktype, a->protocol);
     if (s == CURL_SOCKET_BAD) c->sock_errno = errno;
     return s;
@@ -121,6 +124,14 @@ static int add_header(mae_call *c, const char *name, const char *value) {
     return 0;
 }
 
+/* Appends a whole header line (curl copies it). */
+static int add_line(mae_call *c, const char *line) {
+    struct curl_slist *l = c->h->curl.slist_append(c->hdrs, line);
+    if (!l) return MAE_ENOMEM;
+    c->hdrs = l;
+    return 0;
+}
+
 static bool user_has(const mae_call_req *req, const char *name) {
     for (size_t i = 0; i < req->n_headers; i++)
         if (strcasecmp(req->headers[i].name, name) == 0) return true;
@@ -128,7 +139,7 @@ static bool user_has(const mae_call_req *req, const char *name) {
 }
 
 /* Headers: the service's, then maestro's. Returns 0, MAE_ENOMEM, or 1 when refused. */
-static int build_headers(mae_call *c, const mae_call_req *req, bool has_body) {
+static int build_headers(mae_call *c, const mae_call_req *req, bool has_body, size_t body_len) {
     for (size_t i = 0; i < req->n_headers; i++) {
         const mae_header_kv *kv = &req->headers[i];
         if (!mae__header_name_ok(kv->name)) {
@@ -163,17 +174,17 @@ static int build_headers(mae_call *c, const mae_call_req *req, bool has_body) {
         int rc = add_header(c, ours[i].name, ours[i].value);
         if (rc) return rc;
     }
+    /* The fixed lines are whole literals: appended without being composed per call. */
     int rc = 0;
-    if (!rc && !user_has(req, "User-Agent")) rc = add_header(c, "User-Agent", "maestro/" MAE_VERSION);
-    if (!rc && !user_has(req, "Accept")) rc = add_header(c, "Accept", "application/json");
-    if (!rc && has_body && !user_has(req, "Content-Type"))
-        rc = add_header(c, "Content-Type", "application/json");
-    /* An empty Expect: stops curl from waiting for 100-continue before large bodies. */
-    if (!rc) {
-        struct curl_slist *l = c->h->curl.slist_append(c->hdrs, "Expect:");
-        if (!l) return MAE_ENOMEM;
-        c->hdrs = l;
-    }
+    if (!user_has(req, "User-Agent")) rc = add_line(c, "User-Agent: maestro/" MAE_VERSION);
+    if (!rc && !user_has(req, "Accept")) rc = add_line(c, "Accept: application/json");
+    /* curl's decoders are on (CURLOPT_ACCEPT_ENCODING ""); it skips its own line for ours */
+    if (!rc && c->h->accept_enc[0] && !user_has(req, "Accept-Encoding")) rc = add_line(c, c->h->accept_enc);
+    if (!rc && has_body && !user_has(req, "Content-Type")) rc = add_line(c, "Content-Type: application/json");
+    /* An empty Expect: stops curl from waiting for 100-continue before large bodies. curl asks
+     * for it only past EXPECT_100_THRESHOLD (1 MiB since 7.69, 1 KiB before): below 1 KiB the
+     * line would change nothing on the wire, and curl would check it for every request. */
+    if (!rc && has_body && body_len > MAE_HTTP_NO_EXPECT_MAX) rc = add_line(c, "Expect:");
     return rc;
 }
 
@@ -199,10 +210,22 @@ static int build_url(mae_call *c, const mae_call_req *req, const char *verb, con
         }
         if (rc) return rc;
     }
-    const char *sep = q && *q ? (strchr(path, '?') ? "&" : "?") : "";
-    size_t n = el + strlen(path) + strlen(sep) + (q ? strlen(q) : 0) + 1;
-    c->url = malloc(n);
-    if (c->url) snprintf(c->url, n, "%.*s%s%s%s", (int)el, ep, path, sep, q ? q : "");
+    /* endpoint (without trailing '/') + path + ('?' or '&' + query): copied, not formatted */
+    size_t pl = strlen(path), ql = q ? strlen(q) : 0;
+    c->url = malloc(el + pl + (ql ? 1 + ql : 0) + 1);
+    if (c->url) {
+        char *u = c->url;
+        memcpy(u, ep, el);
+        u += el;
+        memcpy(u, path, pl);
+        u += pl;
+        if (ql) {
+            *u++ = strchr(path, '?') ? '&' : '?';
+            memcpy(u, q, ql);
+            u += ql;
+        }
+        *u = 0;
+    }
     free(q);
     return c->url ? 0 : MAE_ENOMEM;
 }
@@ -213,20 +236,24 @@ static int build_url(mae_call *c, const mae_call_req *req, const char *verb, con
         if (rc_) return rc_;                                                   \
     } while (0)
 
-int mae__http_call_easy(mae_call *c) {
+/* CURLOPT_PREREQFUNCTION: the connection is up and the request is about to be sent. */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+    (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+    ((http_easy *)ud)->call->began = true;
+    return CURL_PREREQFUNC_OK;
+}
+
+/* The options every call of the pool shares: set once on a new handle (or after a reset).
+ * The callbacks' data and CURLOPT_PRIVATE are the handle's context, which names its call. */
+static int easy_setup_pool(mae_call *c, http_easy *ez) {
     http_pool *p = c->pool;
-    const char *verb = c->verb;
-    bool query_verb = c->query_verb;
-    CURL *e;
-    if (p->n_spare) {
-        e = c->easy = p->spare[--p->n_spare];  /* reset when it was released */
-    } else {
-        e = c->easy = c->h->curl.easy_init();
-        if (!e) return MAE_ENOMEM;
-        c->h->easy_created++;
-    }
-    SET(CURLOPT_PRIVATE, (void *)c);
-    SET(CURLOPT_URL, c->url);
+    CURL *e = ez->easy;
+    SET(CURLOPT_PRIVATE, (void *)ez);
+    SET(CURLOPT_ERRORBUFFER, ez->errbuf);
+    SET(CURLOPT_WRITEDATA, (void *)ez);
+    SET(CURLOPT_HEADERDATA, (void *)ez);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)ez);
+    if (c->h->easy_reuse) SET(CURLOPT_PREREQDATA, (void *)ez);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
@@ -239,28 +266,17 @@ int mae__http_call_easy(mae_call *c) {
         SET(CURLOPT_PROXY, "");
         SET(CURLOPT_NOPROXY, "");
     }
-    SET(CURLOPT_HTTPHEADER, c->hdrs);
-    SET(CURLOPT_ERRORBUFFER, c->errbuf);
     SET(CURLOPT_WRITEFUNCTION, on_write);
-    SET(CURLOPT_WRITEDATA, (void *)c);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, (void *)c);
     SET(CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
-    SET(CURLOPT_OPENSOCKETDATA, (void *)c);
+    if (c->h->easy_reuse) SET(CURLOPT_PREREQFUNCTION, on_prereq);
     /* A service may compress though not asked (or when asked): curl offers and decodes gzip and
      * deflate; on_write sees the decoded bytes, so max_response bounds the inflated size. */
     SET(CURLOPT_ACCEPT_ENCODING, "");
-    /* A declared Content-Length past the cap fails before any byte is stored. */
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
-    uint64_t tmo = c->timeout_ms;
-    if (tmo) SET(CURLOPT_TIMEOUT_MS, (long)tmo);
-    long low_secs = LOW_SPEED_SECS;
-    if (tmo && (uint64_t)low_secs * 1000 < tmo) low_secs = (long)((tmo + 999) / 1000);
     SET(CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES);
-    SET(CURLOPT_LOW_SPEED_TIME, low_secs);
     /* h2 over TLS when ALPN offers it, HTTP/1.1 in clear text (no h2c by default). */
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    if (strncmp(c->url, "https://", 8) == 0) {
+    if (strncmp(p->endpoint, "https://", 8) == 0) {
         /* Wait for a connection that may multiplex rather than open one more. */
         SET(CURLOPT_PIPEWAIT, 1L);
         if (p->ca_file) SET(CURLOPT_CAINFO, p->ca_file);
@@ -271,15 +287,75 @@ int mae__http_call_easy(mae_call *c) {
             SET(CURLOPT_SSL_VERIFYHOST, 0L);
         }
     }
-    if (query_verb) {
-        if (strcmp(verb, "HEAD") == 0) SET(CURLOPT_NOBODY, 1L);
-        else SET(CURLOPT_HTTPGET, 1L);
-        if (strcmp(verb, "DELETE") == 0) SET(CURLOPT_CUSTOMREQUEST, verb);
+    return 0;
+}
+
+int mae__http_easy_unbind(mae_http *h, http_easy *ez) {
+    /* A kept handle must not point into the call about to be freed. The next call sets
+     * these again, with its method; setting POSTFIELDS (even to NULL) makes the method POST. */
+    const mae__curl_api *api = &h->curl;
+    if (api->easy_setopt(ez->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL) != CURLE_OK ||
+        api->easy_setopt(ez->easy, CURLOPT_POSTFIELDS, (char *)NULL) != CURLE_OK)
+        return MAE_EINTERNAL;
+    return 0;
+}
+
+void mae__http_easy_free(mae_http *h, http_easy *ez) {
+    if (!ez) return;
+    if (ez->easy) h->curl.easy_cleanup(ez->easy);
+    free(ez);
+}
+
+int mae__http_call_easy(mae_call *c) {
+    http_pool *p = c->pool;
+    const char *verb = c->verb;
+    http_easy *ez;
+    c->began = false;
+    if (p->n_spare) {
+        /* a kept handle: the pool's options are set already, unless curl is too old to
+         * reuse one without a reset (then it was reset when it was released) */
+        ez = c->ez = p->spare[--p->n_spare];
+        ez->call = c;
+        if (!c->h->easy_reuse) {
+            int rc = easy_setup_pool(c, ez);
+            if (rc) return rc;
+        }
     } else {
-        SET(CURLOPT_POST, 1L);
+        ez = calloc(1, sizeof *ez);
+        if (!ez) return MAE_ENOMEM;
+        ez->easy = c->h->curl.easy_init();
+        if (!ez->easy) {
+            free(ez);
+            return MAE_ENOMEM;
+        }
+        c->h->easy_created++;
+        c->ez = ez;
+        ez->call = c;
+        int rc = easy_setup_pool(c, ez);
+        if (rc) return rc;
+    }
+    CURL *e = ez->easy;
+    ez->errbuf[0] = 0;
+    /* What differs per call. Every option a previous call of this handle may have set is set
+     * here again (method, body, custom verb, headers, size cap, low-speed time), so none of it
+     * leaks; the callbacks reach this call through ez->call. */
+    SET(CURLOPT_URL, c->url);
+    SET(CURLOPT_HTTPHEADER, c->hdrs);
+    /* A declared Content-Length past the cap fails before any byte is stored. */
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
+    /* No CURLOPT_TIMEOUT_MS: the transport's deadline timer ends every attempt on time (in
+     * curl or waiting), and curl's own timeout would only cost a second timer per transfer.
+     * The low-speed backstop is for calls without a deadline. */
+    SET(CURLOPT_LOW_SPEED_TIME, c->timeout_ms ? 0L : LOW_SPEED_SECS);
+    if (c->query_verb) {
+        if (verb[0] == 'H') SET(CURLOPT_NOBODY, 1L);  /* HEAD */
+        else SET(CURLOPT_HTTPGET, 1L);                 /* clears NOBODY too */
+        SET(CURLOPT_CUSTOMREQUEST, verb[0] == 'D' ? verb : (const char *)NULL);  /* DELETE */
+    } else {
+        SET(CURLOPT_POST, 1L);                         /* clears NOBODY too */
         SET(CURLOPT_POSTFIELDS, c->body);
-        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->body));
-        if (strcmp(verb, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, verb);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+        SET(CURLOPT_CUSTOMREQUEST, strcmp(verb, "POST") != 0 ? verb : (const char *)NULL);
     }
     return 0;
 }
@@ -307,14 +383,18 @@ int mae__http_call_prepare(mae_call *c, const mae_call_req *req) {
     if (!query_verb) {
         c->body = req->input ? mae__json_text(req->input) : strdup("{}");
         if (!c->body) return MAE_ENOMEM;
+        c->body_len = strlen(c->body);
     }
-    rc = build_headers(c, req, !query_verb);
+    rc = build_headers(c, req, !query_verb, c->body_len);
     if (rc) return rc < 0 ? rc : 0;
     c->pool = mae__http_pool_get(c->h, req->service);
     if (!c->pool) return MAE_ENOMEM;
     /* what the easy handle needs later (made when the call enters curl): copied now */
     const mae_svc_cfg *svc = req->service;
-    snprintf(c->verb, sizeof c->verb, "%s", verb);
+    size_t vl = strlen(verb);  /* mae__http_verb_ok: at most 16 characters */
+    if (vl >= sizeof c->verb) vl = sizeof c->verb - 1;
+    memcpy(c->verb, verb, vl);
+    c->verb[vl] = 0;
     c->query_verb = query_verb;
     c->max_response = svc->max_response ? svc->max_response : 16u << 20;
     c->resp.max = c->max_response;

@@ -180,9 +180,14 @@ static int http_describe(const mae_target *bt, const mae_scope *scope, char **ou
         path = strdup(mae__tmpl_source(t->path));
         if (!path) return MAE_ENOMEM;
     }
-    size_t n = strlen(verb) + strlen(path) + 2;
-    *out = malloc(n);
-    if (*out) snprintf(*out, n, "%s %s", verb, path);
+    /* "VERB path", copied (once per attempt: no format to parse) */
+    size_t vl = strlen(verb), pl = strlen(path);
+    *out = malloc(vl + 1 + pl + 1);
+    if (*out) {
+        memcpy(*out, verb, vl);
+        (*out)[vl] = ' ';
+        memcpy(*out + vl + 1, path, pl + 1);
+    }
     free(path);
     return *out ? 0 : MAE_ENOMEM;
 }

@@ -2,7 +2,8 @@
 """A real HTTP/1.1 server for the HTTP transport's tests (keep-alive, one thread per
 connection). Binds 127.0.0.1 port 0 and prints "PORT <n>" first. Routes:
 
-  /echo...           200 JSON {method, target, headers (lower-case names), body}
+  /echo...           200 JSON {method, target, headers (lower-case names), names (every header
+                     name in order, lower case, repeats kept), body}
   /flaky/...         first request per path: 503 + Retry-After: 1; then 200 JSON {attempt,
                      target, idempotency_key, body}
   /status/<code>     that status; ?ra=<Retry-After value>&body=<text> (default a JSON error)
@@ -99,6 +100,7 @@ class Handler(BaseHTTPRequestHandler):
                 "method": self.command,
                 "target": target,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
+                "names": [k.lower() for k in self.headers.keys()],
                 "body": raw.decode("utf-8", "replace"),
             }
             return self.reply(200, json.dumps(doc).encode())
