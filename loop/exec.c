@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "loop/engine_int.h"
+#include "workflow/json_in.h"
 
 #define G(n) ((mae_group *)(n))
 #define F(n) ((mae_fenode *)(n))
@@ -261,7 +262,7 @@ static void foreach_complete(mae_node *n) {
         cJSON *v = F(n)->results[i];
         F(n)->results[i] = NULL;
         if (!v && F(n)->kept_at[i].len) {
-            v = cJSON_ParseWithLength(F(n)->kept.p + F(n)->kept_at[i].off, F(n)->kept_at[i].len);
+            v = mae__json_read_back(F(n)->kept.p + F(n)->kept_at[i].off, F(n)->kept_at[i].len);
             if (!v) oom = true;   /* it was printed from a tree: only memory can fail it */
         }
         cJSON_AddItemToArray(arr, v ? v : cJSON_CreateNull());

@@ -177,20 +177,22 @@ static void put_item_start(jbuf *b, const cJSON *parent, const cJSON *v, size_t 
     }
 }
 
-/* Depth-first walk with an explicit stack of the open containers. */
+/* Depth-first walk with an explicit stack of the open containers; the first levels on the C
+ * stack (a foreach prints every item's result: no malloc for a small one). */
 static void put_tree(jbuf *b, const cJSON *root, bool pretty) {
-    const cJSON **st = NULL;
-    size_t depth = 0, cap = 0;
+    const cJSON *local[16], **st = local;
+    size_t depth = 0, cap = sizeof local / sizeof *local;
     const cJSON *v = root;
     while (!b->rc) {
         if (is_container(v) && v->child) {
             if (depth == cap) {
-                size_t nc = cap ? cap * 2 : 16;
-                const cJSON **ns = realloc(st, nc * sizeof *ns);
+                size_t nc = cap * 2;
+                const cJSON **ns = st == local ? malloc(nc * sizeof *ns) : realloc(st, nc * sizeof *ns);
                 if (!ns) {
                     b->rc = MAE_ENOMEM;
                     break;
                 }
+                if (st == local) memcpy(ns, local, sizeof local);
                 st = ns;
                 cap = nc;
             }
@@ -215,7 +217,7 @@ static void put_tree(jbuf *b, const cJSON *root, bool pretty) {
         put(b, ",", 1);
         put_item_start(b, st[depth - 1], v, depth, pretty);
     }
-    free(st);
+    if (st != local) free(st);
 }
 
 static int print(const cJSON *v, size_t max, bool pretty, char **out, size_t *len) {
