@@ -21,7 +21,7 @@ typedef struct wbuf {
     int err;                     /* the first error; writes after it do nothing */
 } wbuf;
 
-static bool grow(wbuf *w, size_t more) {
+static bool grow_slow(wbuf *w, size_t more) {
     if (w->err) return false;
     if (w->len + more <= w->cap) return true;
     size_t cap = w->cap * 2 > w->len + more ? w->cap * 2 : w->len + more + 64;
@@ -33,6 +33,12 @@ static bool grow(wbuf *w, size_t more) {
     w->p = np;
     w->cap = cap;
     return true;
+}
+
+/* Room for more bytes; the common case (there is) without a call: every byte written asks. */
+static inline bool grow(wbuf *w, size_t more) {
+    if (!w->err && more <= w->cap - w->len) return true;
+    return grow_slow(w, more);
 }
 
 static void put_byte(wbuf *w, uint8_t b) {
@@ -210,7 +216,7 @@ typedef struct field {
     size_t n;
 } field;
 
-static size_t get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v) {
+static size_t get_varint_long(const uint8_t *p, const uint8_t *end, uint64_t *v) {
     uint64_t r = 0;
     for (size_t i = 0; p + i < end && i < 10; i++) {
         if (i == 9 && p[i] > 1) return 0;
@@ -221,6 +227,15 @@ static size_t get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v) {
         }
     }
     return 0;
+}
+
+/* Tags and lengths are nearly all one byte: that case without a call. */
+static inline size_t get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v) {
+    if (p < end && *p < 0x80) {
+        *v = *p;
+        return 1;
+    }
+    return get_varint_long(p, end, v);
 }
 
 /* The next field at *p; false on anything but wire types 0, 1 and 2 well formed. */

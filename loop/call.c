@@ -50,7 +50,6 @@ static void timer_closed(uv_handle_t *h) {
     clear_req(c);
     free(c->msg);
     cJSON_Delete(c->details);
-    free(c->idem_key);
     free(c->delays);
     free((char *)(c->is_comp ? c->step_id : NULL));
     cJSON_Delete(c->output);
@@ -120,10 +119,7 @@ static void set_out_var(mae_callnode *c, cJSON *v) {
         cJSON_Delete(v);
         return;
     }
-    cJSON *obj = c->base.vars->obj;
-    if (!v) v = cJSON_CreateNull();
-    if (cJSON_GetObjectItemCaseSensitive(obj, st->output)) cJSON_ReplaceItemInObjectCaseSensitive(obj, st->output, v);
-    else cJSON_AddItemToObject(obj, st->output, v);
+    mae__vars_set(c->base.vars, st->output, v);
 }
 
 /* A value that refers to held's children instead of copying them (a scalar is copied: one
@@ -758,15 +754,13 @@ void mae__call_abort(mae_callnode *c) {
 mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec) {
     const mae_step *st = rec->step;
     const mae_compensate *cp = st->compensate;
-    mae_callnode *c = calloc(1, sizeof *c);
+    size_t kl = strlen(rec->key) + sizeof ":compensate";
+    mae_callnode *c = calloc(1, sizeof *c + kl);
     if (!c) return NULL;
     size_t il = strlen(st->id) + 16;
     char *sid = malloc(il);
-    size_t kl = strlen(rec->key) + sizeof ":compensate";
-    c->idem_key = malloc(kl);
-    if (!sid || !c->idem_key || uv_timer_init(run->eng->loop, &c->timer) != 0) {
+    if (!sid || uv_timer_init(run->eng->loop, &c->timer) != 0) {
         free(sid);
-        free(c->idem_key);
         free(c);
         return NULL;
     }
@@ -793,16 +787,16 @@ mae_callnode *mae__comp_call_new(mae_run *run, mae_comprec *rec) {
 
 mae_callnode *mae__resolve_call_new(mae_run *run, mae_comprec *rec) {
     const mae_step *st = rec->step;
-    mae_callnode *c = calloc(1, sizeof *c);
+    size_t kl = strlen(rec->key) + 1;
+    mae_callnode *c = calloc(1, sizeof *c + kl);
     if (!c) return NULL;
     char *sid = strdup(st->id);
-    c->idem_key = strdup(rec->key);
-    if (!sid || !c->idem_key || uv_timer_init(run->eng->loop, &c->timer) != 0) {
+    if (!sid || uv_timer_init(run->eng->loop, &c->timer) != 0) {
         free(sid);
-        free(c->idem_key);
         free(c);
         return NULL;
     }
+    memcpy(c->idem_key, rec->key, kl);
     c->timer.data = c;
     c->base.kind = NODE_CALL;
     c->base.step = st;

@@ -287,13 +287,73 @@ mae_vars *mae__vars_new(mae_vars *parent) {
     return v;
 }
 
+/* A foreach item's scope in one allocation: its object and its index are not cJSON allocations
+ * of their own, and the two keys are the step's strings (issue #15: four allocations and their
+ * frees per item). Nothing may free obj or idx but vars_free: mae__vars_set moves idx out. */
+typedef struct {
+    mae_vars v;
+    cJSON obj;
+    cJSON idx;
+} item_vars;
+
+mae_vars *mae__vars_new_item(mae_vars *parent, const char *as, const char *as_index, cJSON *item, int index) {
+    item_vars *iv = calloc(1, sizeof *iv);
+    if (!iv) {
+        cJSON_Delete(item);
+        return NULL;
+    }
+    mae_vars *v = &iv->v;
+    v->refs = 1;
+    v->item = true;
+    v->obj = &iv->obj;
+    iv->obj.type = cJSON_Object;
+    iv->idx.type = cJSON_Number;
+    iv->idx.valueint = index;
+    iv->idx.valuedouble = index;
+    if (item && !(as && cJSON_AddItemToObjectCS(v->obj, as, item))) cJSON_Delete(item);
+    if (as_index) cJSON_AddItemToObjectCS(v->obj, as_index, &iv->idx);
+    v->parent = parent;
+    if (parent) mae__vars_ref(parent);
+    v->scope.vars = v->obj;
+    v->scope.parent = parent ? &parent->scope : NULL;
+    return v;
+}
+
+void mae__vars_set(mae_vars *v, const char *name, cJSON *val) {
+    if (!val) val = cJSON_CreateNull();
+    if (!val) return;
+    cJSON *old = cJSON_GetObjectItemCaseSensitive(v->obj, name);
+    if (old && v->item && old == &((item_vars *)v)->idx) {
+        /* an output named like the index: it takes the index's place, which is not freed */
+        cJSON_DetachItemViaPointer(v->obj, old);
+        old = NULL;
+    }
+    if (old) cJSON_ReplaceItemInObjectCaseSensitive(v->obj, name, val);
+    else cJSON_AddItemToObject(v->obj, name, val);
+}
+
 void mae__vars_ref(mae_vars *v) { v->refs++; }
+
+static void vars_free(mae_vars *v) {
+    if (!v->item) {
+        cJSON_Delete(v->obj);
+        free(v);
+        return;
+    }
+    item_vars *iv = (item_vars *)v;
+    for (cJSON *c = iv->obj.child, *next; c; c = next) {
+        next = c->next;
+        if (c == &iv->idx) continue;
+        c->next = NULL;
+        cJSON_Delete(c);
+    }
+    free(iv);
+}
 
 void mae__vars_unref(mae_vars *v) {
     while (v && --v->refs == 0) {
         mae_vars *p = v->parent;
-        cJSON_Delete(v->obj);
-        free(v);
+        vars_free(v);
         v = p;
     }
 }

@@ -93,6 +93,8 @@ struct mae_engine {
  * item's (<as>, <as>_index, the item's outputs). Compensation records keep them alive. */
 typedef struct mae_vars {
     int refs;
+    bool item;                  /* a foreach item's, from mae__vars_new_item: obj and the index
+                                   are part of its allocation (engine.c) */
     cJSON *obj;
     mae_scope scope;            /* {obj, parent ? &parent->scope : NULL} */
     struct mae_vars *parent;
@@ -212,7 +214,6 @@ typedef struct mae_fenode {
     mae_jtext kept;             /* the other results, as JSON text one after another */
     mae_kept *kept_at;          /* n_items: where item i's text is in kept (len 0: none) */
     int concurrency;
-    char *idx_name;             /* owned: "<as>_index", the item index's variable */
 } mae_fenode;
 
 struct mae_kept {
@@ -234,7 +235,6 @@ struct mae_callnode {
     const mae_retry_policy *policy;
     uint64_t timeout_ms;        /* 0 = the service's */
     const char *step_id;        /* "ID" or "ID.compensate" */
-    char *idem_key;
     mae_svc_state *svc;
     /* the attempt */
     mae_call *call;
@@ -273,6 +273,8 @@ struct mae_callnode {
     mae_callnode *q_next;                /* service queue */
     mae_callnode *w_next;                /* service's breaker wait list */
     mae_callnode *a_next, *a_prev;       /* run's active list */
+    char idem_key[];            /* part of the node's allocation: "<run>:<step>[i]", a
+                                   compensation's with ":compensate" */
 };
 
 enum { CANCEL_NONE, CANCEL_TIMEOUT, CANCEL_ABORT };
@@ -297,6 +299,11 @@ void mae__elog(mae_engine *e, mae_log_level lvl, const char *fmt, ...) __attribu
 
 /* vars */
 mae_vars *mae__vars_new(mae_vars *parent);  /* refs = 1, obj = {} */
+/* A foreach item's scope, refs = 1, obj = {<as>: item, <as_index>: index}: one allocation, the
+ * keys are the step's (they outlive the run). Takes item. */
+mae_vars *mae__vars_new_item(mae_vars *parent, const char *as, const char *as_index, cJSON *item, int index);
+/* Sets a variable (val taken, NULL = null): what an item scope holds must go through here. */
+void mae__vars_set(mae_vars *v, const char *name, cJSON *val);
 void mae__vars_ref(mae_vars *v);
 void mae__vars_unref(mae_vars *v);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "loop/engine_int.h"
+#include "workflow/json_in.h"
 
 #define G(n) ((mae_group *)(n))
 #define F(n) ((mae_fenode *)(n))
@@ -91,17 +92,15 @@ void mae__set_step(mae_run *run, const char *id, const char *status, cJSON *outp
 
 /* "<run>:<step>", and inside foreach items "<run>:<step>[i]" ("[i][j]" when nested, outermost
  * first): every item is its own request, so a service that deduplicates on the key must not
- * take item 2 for a repeat of item 1. */
-static char *idem_key(const mae_run *run, const mae_node *parent, const char *step_id) {
+ * take item 2 for a repeat of item 1. With k NULL, returns the size it needs (with its NUL);
+ * else writes it to k. By hand: once per call node, and snprintf was ~850 instructions of it. */
+static size_t idem_key(const mae_run *run, const mae_node *parent, const char *step_id, char *k) {
     int idx[32];
     size_t n = 0;
     for (const mae_node *p = parent; p && n < 32; p = p->parent)
         if (p->kind == NODE_ITEM && p->index >= 0) idx[n++] = p->index;
-    size_t kl = strlen(run->id) + strlen(step_id) + 2 + n * 13;
-    char *k = malloc(kl);
-    if (!k) return NULL;
-    /* By hand: once per call node, and snprintf was ~850 instructions of it. */
     size_t rl = strlen(run->id), sl = strlen(step_id), w = rl + 1 + sl;
+    if (!k) return w + 1 + n * 12;
     memcpy(k, run->id, rl);
     k[rl] = ':';
     memcpy(k + rl + 1, step_id, sl);
@@ -115,18 +114,20 @@ static char *idem_key(const mae_run *run, const mae_node *parent, const char *st
         k[w++] = ']';
     }
     k[w] = 0;
-    return k;
+    return w + 1;
 }
 
 mae_node *mae__node_new(mae_run *run, mae_node *parent, const mae_step *step, mae_vars *vars, int index) {
     mae_node *n;
     if (step && step->kind == MAE_STEP_CALL && !(parent && parent->kind == NODE_FOREACH)) {
-        mae_callnode *c = calloc(1, sizeof *c);
+        /* the idempotency key lives in the node's allocation (no malloc of its own) */
+        mae_callnode *c = calloc(1, sizeof *c + idem_key(run, parent, step->id, NULL));
         if (!c) return NULL;
         if (uv_timer_init(run->eng->loop, &c->timer) != 0) {
             free(c);
             return NULL;
         }
+        idem_key(run, parent, step->id, c->idem_key);
         c->timer.data = c;
         c->service = step->service;
         c->target = step->target;
@@ -137,13 +138,6 @@ mae_node *mae__node_new(mae_run *run, mae_node *parent, const mae_step *step, ma
         c->timeout_ms = step->timeout_ms;
         c->step_id = step->id;
         c->retry_after_ms = -1;
-        c->idem_key = idem_key(run, parent, step->id);
-        if (!c->idem_key) {
-            c->base.kind = NODE_CALL;
-            c->base.index = -1;
-            mae__call_free(c);
-            return NULL;
-        }
         n = &c->base;
         n->kind = NODE_CALL;
     } else {
@@ -196,7 +190,6 @@ void mae__node_free(mae_node *n) {
         }
         free(f->kept.p);
         free(f->kept_at);
-        free(f->idx_name);
     }
     free(n);
 }
@@ -251,11 +244,8 @@ static void item_complete(mae_node *n) {
     /* a group body: the item's result is an object of its variables */
     cJSON *o = cJSON_Duplicate(n->vars->obj, 1);
     if (o) {
-        const char *as = n->step->as ? n->step->as : "item";
-        char idx[256];
-        snprintf(idx, sizeof idx, "%s_index", as);
-        cJSON_DeleteItemFromObjectCaseSensitive(o, as);
-        cJSON_DeleteItemFromObjectCaseSensitive(o, idx);
+        cJSON_DeleteItemFromObjectCaseSensitive(o, n->step->as);
+        cJSON_DeleteItemFromObjectCaseSensitive(o, n->step->as_index);
     }
     n->result = o;
 }
@@ -272,7 +262,7 @@ static void foreach_complete(mae_node *n) {
         cJSON *v = F(n)->results[i];
         F(n)->results[i] = NULL;
         if (!v && F(n)->kept_at[i].len) {
-            v = cJSON_ParseWithLength(F(n)->kept.p + F(n)->kept_at[i].off, F(n)->kept_at[i].len);
+            v = mae__json_read_back(F(n)->kept.p + F(n)->kept_at[i].off, F(n)->kept_at[i].len);
             if (!v) oom = true;   /* it was printed from a tree: only memory can fail it */
         }
         cJSON_AddItemToArray(arr, v ? v : cJSON_CreateNull());
@@ -292,14 +282,13 @@ static void foreach_complete(mae_node *n) {
      * 100k-item foreach kept both: tens of MB). Replacing the variable frees only the
      * reference. */
     bool share = st->output && st->id && n->vars == n->run->vars;
-    if (st->output && !share) set_var(n->vars->obj, st->output, cJSON_Duplicate(arr, 1));
+    if (st->output && !share) mae__vars_set(n->vars, st->output, cJSON_Duplicate(arr, 1));
     mae__set_step(n->run, st->id, "succeeded", arr, MAE_CLASS_NONE, 0, NULL);
     if (share) {
         cJSON *s = cJSON_GetObjectItemCaseSensitive(n->run->steps, st->id);
         cJSON *held = s ? cJSON_GetObjectItemCaseSensitive(s, "output") : NULL;
         /* Out of memory .steps.ID may not hold it: the variable is null then, never dangling. */
-        set_var(n->vars->obj, st->output,
-                arr && held == arr ? cJSON_CreateArrayReference(arr->child) : NULL);
+        mae__vars_set(n->vars, st->output, arr && held == arr ? cJSON_CreateArrayReference(arr->child) : NULL);
     }
 }
 
@@ -356,18 +345,16 @@ static bool foreach_pump(mae_node *n) {
     size_t lim = F(n)->concurrency > 0 ? (size_t)F(n)->concurrency : F(n)->n_items;
     while (G(n)->next < F(n)->n_items && G(n)->pending < lim && (!n->failed || n->run->replaying) && !aborted(n)) {
         size_t i = G(n)->next++;
-        mae_vars *iv = mae__vars_new(n->vars);
+        /* The array is the foreach's own copy, so each item moves into its scope instead of
+         * being copied: what is left shrinks as the run goes (issue #17: 100k items held the
+         * input twice to the end). Items start in order, so it is always the first. */
+        mae_vars *iv = mae__vars_new_item(n->vars, st->as, st->as_index,
+                                          cJSON_DetachItemViaPointer(F(n)->items, F(n)->items->child), (int)i);
         if (!iv) {
             mae__run_fail(n->run, st->id, MAE_CLASS_INTERNAL, 0, 0, "out of memory");
             n->failed = true;
             break;
         }
-        const char *as = st->as ? st->as : "item";
-        /* The array is the foreach's own copy, so each item moves into its scope instead of
-         * being copied: what is left shrinks as the run goes (issue #17: 100k items held the
-         * input twice to the end). Items start in order, so it is always the first. */
-        cJSON_AddItemToObject(iv->obj, as, cJSON_DetachItemViaPointer(F(n)->items, F(n)->items->child));
-        cJSON_AddNumberToObject(iv->obj, F(n)->idx_name, (double)i);
         launch(n, st, iv, (int)i);
         mae__vars_unref(iv);
     }
@@ -399,7 +386,7 @@ static bool fail_early(mae_node *n, int eval_rc, const char *msg) {
     if (st->continue_on_error) {
         char cn[32];
         mae__class_format(cls, 0, cn, sizeof cn);
-        if (st->output) set_var(n->vars->obj, st->output, NULL);
+        if (st->output) mae__vars_set(n->vars, st->output, NULL);
         mae__log(n->run, MAE_LOG_WARN, st->id, 0, -1, cn, "failed (continue_on_error): %s", msg);
         return true;
     }
@@ -437,12 +424,6 @@ static bool foreach_begin(mae_node *n) {
     F(n)->kept_at = calloc(F(n)->n_items ? F(n)->n_items : 1, sizeof *F(n)->kept_at);
     if (!F(n)->results || !F(n)->kept_at) return fail_early(n, MAE_ENOMEM, "out of memory");
     F(n)->kept.max = MAE_JSON_UNBOUNDED;
-    /* named once, not with a snprintf per item */
-    const char *as = st->as ? st->as : "item";
-    size_t al = strlen(as);
-    if (!(F(n)->idx_name = malloc(al + sizeof "_index"))) return fail_early(n, MAE_ENOMEM, "out of memory");
-    memcpy(F(n)->idx_name, as, al);
-    memcpy(F(n)->idx_name + al, "_index", sizeof "_index");
     F(n)->concurrency = st->concurrency > 0 ? st->concurrency : MAE_FOREACH_CONCURRENCY;
     mae__log(n->run, MAE_LOG_DEBUG, st->id, 0, -1, NULL, "foreach over %zu items", F(n)->n_items);
     return foreach_pump(n);
@@ -459,7 +440,7 @@ bool mae__node_start(mae_node *n) {
         bool go = mae__json_truthy(v);
         cJSON_Delete(v);
         if (!go) {
-            if (st->output) set_var(n->vars->obj, st->output, NULL);
+            if (st->output) mae__vars_set(n->vars, st->output, NULL);
             if (st->id) {
                 mae__set_step(n->run, st->id, "skipped", NULL, MAE_CLASS_NONE, 0, NULL);
                 mae__report_step(n->run, st->id, n->index, "skipped", 0, 0, MAE_CLASS_NONE, 0, NULL);

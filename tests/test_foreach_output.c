@@ -230,3 +230,67 @@ TEST(foreach_results_json_cannot_carry_come_back_exact) {
     }
     fx_close(&f);
 }
+
+/* An item's scope is one allocation whose index variable is not a cJSON allocation of its own
+ * (issue #15): outputs named like the item's variables replace them, the index's place is not
+ * freed, and the scope, kept by a compensation record until the run ends, is freed once (the
+ * asan flavour checks it). A group body's result leaves out <as> and <as>_index. */
+TEST(item_outputs_may_shadow_the_item_variables) {
+    fx f;
+    fx_init(&f, "name: feshadow\n"
+                "services:\n  s:\n    type: grpc\n    endpoint: \"127.0.0.1:1\"\n    retry: {attempts: 1}\n"
+                "steps:\n"
+                "  - id: fan\n"
+                "    foreach: \"{{ .input.xs }}\"\n"
+                "    as: x\n"
+                "    do:\n"
+                "      - {id: a, service: s, method: Echo, input: {i: \"{{ .x_index }}\", x: \"{{ .x }}\"},\n"
+                "         output: x_index}\n"
+                "      - {id: b, service: s, method: Echo, input: {prev: \"{{ .x_index }}\"}, output: x,\n"
+                "         compensate: {method: Undo, input: {x: \"{{ .x }}\", i: \"{{ .x_index }}\"}}}\n"
+                "      - {id: c, service: s, method: Echo, input: {x: \"{{ .x }}\"}, output: y}\n"
+                "    output: all\n"
+                "output: {all: \"{{ .all }}\"}\n");
+    fx_rule(&f, "Echo", NULL, 0, 0);
+    fx_rule(&f, "Undo", NULL, 0, 0);
+    ASSERT_EQ_INT(fx_run(&f, "{\"xs\":[\"p\",\"q\"]}"), 0);
+    ASSERT_EQ_INT(f.exit_code, 0);
+    char *o = cJSON_PrintUnformatted(f.output);
+    ASSERT_EQ_STR(o, "{\"all\":[{\"y\":{\"x\":{\"prev\":{\"i\":0,\"x\":\"p\"}}}},"
+                     "{\"y\":{\"x\":{\"prev\":{\"i\":1,\"x\":\"q\"}}}}]}");
+    free(o);
+    fx_close(&f);
+}
+
+/* The same scopes read by compensation templates once the run fails: each sees its own item's
+ * shadowed variables, long after the foreach freed its nodes. */
+TEST(compensations_read_shadowed_item_variables) {
+    fx f;
+    fx_init(&f, "name: feshcomp\n"
+                "services:\n  s:\n    type: grpc\n    endpoint: \"127.0.0.1:1\"\n    retry: {attempts: 1}\n"
+                "steps:\n"
+                "  - id: fan\n"
+                "    foreach: \"{{ .input.xs }}\"\n"
+                "    as: x\n"
+                "    concurrency: 1\n"
+                "    do:\n"
+                "      - {id: a, service: s, method: Echo, input: {i: \"{{ .x_index }}\"}, output: x_index,\n"
+                "         compensate: {method: Undo, input: {x: \"{{ .x }}\", i: \"{{ .x_index }}\"}}}\n"
+                "  - {id: boom, service: s, method: Boom}\n");
+    fx_rule(&f, "Echo", NULL, 0, 0);
+    fx_rule(&f, "Undo", "{}", 0, 0);
+    fx_rule(&f, "Boom", "{}", 0, -1);
+    ASSERT_EQ_INT(fx_run(&f, "{\"xs\":[\"p\",\"q\"]}"), 0);
+    ASSERT_EQ_INT(f.status, MAE_RUN_FAILED);
+    size_t n;
+    const mae_script_entry *e = mae_scripted_log(f.tr, &n);
+    int undos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].ev != MAE_SCRIPT_CALL || strcmp(e[i].method, "Undo") != 0) continue;
+        /* in reverse completion order */
+        ASSERT_EQ_STR(e[i].input, undos == 0 ? "{\"x\":\"q\",\"i\":{\"i\":1}}" : "{\"x\":\"p\",\"i\":{\"i\":0}}");
+        undos++;
+    }
+    ASSERT_EQ_INT(undos, 2);
+    fx_close(&f);
+}

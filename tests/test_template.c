@@ -536,3 +536,25 @@ TEST(arena_exhaustion_is_enomem_at_every_step) {
     ASSERT_CMP_INT(ok, >, 0);
     ASSERT_CMP_INT(oom, >, 3);
 }
+
+/* A value copied out of the scope has no key: not its member's own, nor a constant one that
+ * points into the workflow (a foreach item's variables), which the value may outlive. */
+TEST(a_copied_value_has_no_key) {
+    fx f;
+    fx_init(&f);
+    cJSON_AddItemToObjectCS(f.item, "konst", cJSON_CreateString("k"));
+    static const char *const srcs[] = {"{{ .item }}", "{{ .item.sku }}", "{{ .konst }}", "{{ .user }}"};
+    for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+        mae_tmpl *t;
+        mae_tmpl_err ce;
+        ASSERT_EQ_INT(mae__tmpl_compile(&f.arena, srcs[i], strlen(srcs[i]), &t, &ce), 0);
+        cJSON *v = NULL;
+        mae_eval_err ee;
+        ASSERT_EQ_INT(mae__tmpl_eval(t, &f.inner, &v, &ee), 0);
+        ASSERT_NOT_NULL(v);
+        ASSERT_NULL(v->string);
+        ASSERT_FALSE(v->type & cJSON_StringIsConst);
+        cJSON_Delete(v);
+    }
+    fx_free(&f);
+}

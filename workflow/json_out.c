@@ -14,7 +14,7 @@
 
 typedef mae_jtext jbuf;
 
-static void put(jbuf *b, const char *s, size_t n) {
+static void put_slow(jbuf *b, const char *s, size_t n) {
     if (b->rc) return;
     if (n > b->max - b->len) {
         b->rc = MAE_ELIMIT;
@@ -40,6 +40,17 @@ static void put(jbuf *b, const char *s, size_t n) {
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = 0;
+}
+
+/* The common case, room already there, without a call (a foreach prints every item's result). */
+static inline void put(jbuf *b, const char *s, size_t n) {
+    if (!b->rc && n < b->cap - b->len && n <= b->max - b->len) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len] = 0;
+        return;
+    }
+    put_slow(b, s, n);
 }
 
 static void puts_(jbuf *b, const char *s) { put(b, s, strlen(s)); }
@@ -100,6 +111,21 @@ static void put_number(jbuf *b, double d) {
 
 static void put_string(jbuf *b, const char *str) {
     const unsigned char *s = (const unsigned char *)(str ? str : ""), *run = s;
+    /* printable ASCII without a quote or backslash (keys, ids): written as it is, at once */
+    const unsigned char *q = s;
+    while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') q++;
+    if (!*q) {
+        size_t n = (size_t)(q - s);
+        if (!b->rc && n + 2 < b->cap - b->len && n + 2 <= b->max - b->len) {
+            char *o = b->p + b->len;
+            o[0] = '"';
+            memcpy(o + 1, s, n);
+            o[n + 1] = '"';
+            o[n + 2] = 0;
+            b->len += n + 2;
+            return;
+        }
+    }
     put(b, "\"", 1);
     while (*s && !b->rc) {
         unsigned char c = *s;
@@ -177,20 +203,22 @@ static void put_item_start(jbuf *b, const cJSON *parent, const cJSON *v, size_t 
     }
 }
 
-/* Depth-first walk with an explicit stack of the open containers. */
+/* Depth-first walk with an explicit stack of the open containers; the first levels on the C
+ * stack (a foreach prints every item's result: no malloc for a small one). */
 static void put_tree(jbuf *b, const cJSON *root, bool pretty) {
-    const cJSON **st = NULL;
-    size_t depth = 0, cap = 0;
+    const cJSON *local[16], **st = local;
+    size_t depth = 0, cap = sizeof local / sizeof *local;
     const cJSON *v = root;
     while (!b->rc) {
         if (is_container(v) && v->child) {
             if (depth == cap) {
-                size_t nc = cap ? cap * 2 : 16;
-                const cJSON **ns = realloc(st, nc * sizeof *ns);
+                size_t nc = cap * 2;
+                const cJSON **ns = st == local ? malloc(nc * sizeof *ns) : realloc(st, nc * sizeof *ns);
                 if (!ns) {
                     b->rc = MAE_ENOMEM;
                     break;
                 }
+                if (st == local) memcpy(ns, local, sizeof local);
                 st = ns;
                 cap = nc;
             }
@@ -215,7 +243,7 @@ static void put_tree(jbuf *b, const cJSON *root, bool pretty) {
         put(b, ",", 1);
         put_item_start(b, st[depth - 1], v, depth, pretty);
     }
-    free(st);
+    if (st != local) free(st);
 }
 
 static int print(const cJSON *v, size_t max, bool pretty, char **out, size_t *len) {

@@ -147,6 +147,18 @@ static void load_foreach(mae_loader *ld, const mae_ynode *n, mae_step *st) {
     }
     if ((v = mae__yaml_get(n, "as"))) mae__ld_var(ld, v, "foreach 'as' name", &st->as);
     else missing(ld, n, st, "as");
+    if (st->as) {
+        /* the item index's name, kept with the step: every item's scope uses it as its key */
+        size_t l = strlen(st->as);
+        char *idx = mae__arena_alloc(ld->a, l + sizeof "_index");
+        if (idx) {
+            memcpy(idx, st->as, l);
+            memcpy(idx + l, "_index", sizeof "_index");
+            st->as_index = idx;
+        } else {
+            ld->oom = true;
+        }
+    }
     if ((v = mae__yaml_get(n, "concurrency"))) mae__ld_int(ld, v, "concurrency", 1, 100000, &st->concurrency);
     if ((v = mae__yaml_get(n, "max_items")))
         mae__ld_int(ld, v, "max_items", 1, MAE_FOREACH_MAX_ITEMS_LIMIT, &st->max_items);

@@ -126,6 +126,7 @@ struct mae_step {
     /* MAE_STEP_FOREACH */
     mae_tmpl *foreach;        /* must evaluate to an array */
     const char *as;           /* element name; index is <as>_index */
+    const char *as_index;     /* "<as>_index", built once at load */
     int concurrency;          /* 0 = the default, MAE_FOREACH_CONCURRENCY */
     int max_items;            /* 0 = the default, MAE_FOREACH_MAX_ITEMS */
     const mae_step *body;     /* == &children[0] */

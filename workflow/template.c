@@ -111,7 +111,15 @@ static int eval_part(const mae_tmpl *t, const tpart *p, const mae_scope *scope, 
     if (rc) return rc;
     if (!v.v) return mae__eval_fail(&cx, "no value");  /* unreachable: lenient only under default */
     *out = v.owned ? v.v : cJSON_Duplicate(v.v, 1);
-    return *out ? 0 : MAE_ENOMEM;
+    if (!*out) return MAE_ENOMEM;
+    /* A copy of a member keeps its key; a constant one (a foreach item's variables) points into
+     * the workflow, which the value may outlive: a value has no key of its own. */
+    if (!v.owned && (*out)->string) {
+        if (!((*out)->type & cJSON_StringIsConst)) cJSON_free((*out)->string);
+        (*out)->string = NULL;
+        (*out)->type &= ~cJSON_StringIsConst;
+    }
+    return 0;
 }
 
 /* The text of one expression part, escaped when asked. */

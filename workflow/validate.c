@@ -214,17 +214,7 @@ static void walk(walker *w, const mae_step *s) {
         size_t mark = w->n;
         /* The item's variables: the element, its index, and the body's outputs. */
         push(w, s->as, false);
-        if (s->as) {
-            size_t l = strlen(s->as);
-            char *idx = mae__arena_alloc(w->ld->a, l + 7);
-            if (idx) {
-                memcpy(idx, s->as, l);
-                memcpy(idx + l, "_index", 7);
-                push(w, idx, false);
-            } else {
-                w->ld->oom = true;
-            }
-        }
+        push(w, s->as_index, false);
         walk_list(w, s->children, s->n_children);
         w->n = mark;
         push(w, s->output, false);
