@@ -68,8 +68,8 @@ TEST(other_text_is_cjsons) {
         "1.5", "-2.5e-300", "1e3", "1E3", "0.1", "9999999999999999", "12345678901234567890", "0123",
         "-", "--1", "+1", "\"\\u00e9\\ud83d\\ude00\"", "\"\\u0001\"", "\"a\tb\"", " {\"a\":1}", "{\"a\" : 1}",
         "[1, 2]", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}", "{1:2}", "[1", "{\"a\":1", "\"abc", "tru", "nul",
-        "falsey", "[true false]", "{\"a\":1}x", "1 ", "[1]]", "", "[\"\\x\"]", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
-        "[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "falsey", "[true false]", "{\"a\":1}x", "1 ", "[1]]", "", "[\"\\x\"]", ("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+         "[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"),
     };
     for (size_t i = 0; i < sizeof t / sizeof *t; i++) as_cjson(t[i]);
 }
@@ -149,7 +149,7 @@ static uint64_t rng(uint64_t *s) {
 
 static cJSON *random_tree(uint64_t *s, int depth) {
     static const char *const strs[] = {"", "a", "i123", "quote\"back\\slash", "tab\tnl\nff\fcr\rbs\b",
-                                       "\xc3\xa9t\xc3\xa9", "\x01ctl", "\xff" "bad", "/slash"};
+                                       "\xc3\xa9t\xc3\xa9", "\x01ctl", ("\xff" "bad"), "/slash"};
     switch (rng(s) % (depth > 5 ? 6 : 8)) {
     case 0: return cJSON_CreateNull();
     case 1: return cJSON_CreateBool(rng(s) & 1);
