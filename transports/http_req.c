@@ -329,10 +329,14 @@ int mae__http_call_easy(mae_call *c) {
             return MAE_ENOMEM;
         }
         c->h->easy_created++;
-        c->ez = ez;
         ez->call = c;
         int rc = easy_setup_pool(c, ez);
-        if (rc) return rc;
+        if (rc) {
+            /* half set up: never kept for a later call (it might lack its callbacks) */
+            mae__http_easy_free(c->h, ez);
+            return rc;
+        }
+        c->ez = ez;
     }
     CURL *e = ez->easy;
     ez->errbuf[0] = 0;
